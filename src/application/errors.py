@@ -1,0 +1,63 @@
+"""Application errors. Entrypoints map them (and domain errors) to HTTP status and exit codes."""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    """Base class of use-case failures a user can act on."""
+
+
+class NotFound(ApplicationError):
+    """A named thing (model, profile, download) does not exist."""
+
+    def __init__(self, message: str, suggestions: list[str] | tuple[str, ...] = ()) -> None:
+        self.suggestions = tuple(suggestions)
+        super().__init__(message)
+
+
+class Conflict(ApplicationError):
+    """The request contradicts current state (duplicate name, contract version mismatch...)."""
+
+
+class InvalidRequest(ApplicationError):
+    """The request is well-formed but cannot be served (wrong model type for the call...)."""
+
+
+class NotInstalled(NotFound):
+    """The model is known but not on disk."""
+
+
+class SourceError(ApplicationError):
+    """A source failed for one file or model; the next source may be tried."""
+
+    fatal = False
+
+
+class SourceNotConfigured(SourceError):
+    """A source kind that needs configuration (e.g. MLX_MIRROR_BASE_URL) that is not set."""
+
+
+class IntegrityError(SourceError):
+    """Downloaded bytes do not match the expected size or sha256."""
+
+    def __init__(self, path: str, expected: str, received: str) -> None:
+        self.path = path
+        self.expected = expected
+        self.received = received
+        super().__init__(f"{path}: expected {expected}, received {received}")
+
+
+class DownloadCancelled(ApplicationError):
+    """A pause or cancel request stopped a transfer."""
+
+
+class Unavailable(ApplicationError):
+    """A backend or resource is temporarily unable to serve (maps to 503/502)."""
+
+
+class Unauthorized(ApplicationError):
+    pass
+
+
+class Forbidden(ApplicationError):
+    pass

@@ -1,0 +1,1 @@
+"""Ports: what the application needs from the outside world, one per role."""

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from domain.catalog import ModelSource
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a model at a pinned revision, and where its partial bytes live."""
+
+    path: str
+    size: int | None
+    sha256: str | None
+    revision: str
+    dest: Path
+
+
+@dataclass(frozen=True)
+class RemoteListing:
+    repo_id: str
+    revision: str  # the resolved 40-hex commit sha
+    files: tuple[RemoteFile, ...]
+
+
+# progress(path, bytes_done_for_this_file, total_for_this_file)
+ProgressCallback = Callable[[str, int, int | None], None]
+
+
+class ModelDownloader(Protocol):
+    def list_files(self, source: ModelSource, revision: str | None, staging: Path) -> RemoteListing:
+        """Resolve `revision` to a commit and list the files with sizes and sha256s."""
+        ...
+
+    def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
+        """Fetch one file into `file.dest`, resuming from bytes already there.
+
+        Raises `SourceNotConfigured` (non-fatal) for a source kind that is not configured.
+        """
+        ...

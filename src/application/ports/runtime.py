@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol, Sequence
+
+from domain.enums import ModelType
+from domain.params import AudioDefaults, InferenceParams
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Protocol-neutral request: either chat `messages` or a raw `prompt`."""
+
+    params: InferenceParams
+    messages: tuple[ChatMessage, ...] = ()
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationChunk:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None  # "stop" | "length" on the last chunk
+
+
+@dataclass(frozen=True)
+class Transcription:
+    text: str
+    language: str | None = None
+    segments: tuple[dict, ...] = ()
+    duration: float | None = None
+
+
+@dataclass
+class LoadedModel:
+    """A handle the runtime returns; `size_bytes` is this model's own weights, not process memory."""
+
+    model_id: str
+    model_type: ModelType
+    path: Path
+    size_bytes: int
+    handle: Any = field(default=None, repr=False)
+
+
+class ModelRuntime(Protocol):
+    def load(self, model_id: str, path: Path, model_type: ModelType) -> LoadedModel: ...
+
+    def unload(self, model: LoadedModel) -> None:
+        """Release the model and free cached buffers."""
+        ...
+
+    def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
+        """Stream deltas; closing the iterator stops generation."""
+        ...
+
+    def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
+        """Text to WAV bytes."""
+        ...
+
+    def transcribe(self, model: LoadedModel, audio: bytes, language: str | None) -> Transcription: ...
+
+    def embed(self, model: LoadedModel, texts: Sequence[str]) -> list[list[float]]: ...

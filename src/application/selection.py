@@ -1,0 +1,44 @@
+"""The persisted model selection, kept canonical."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from application.ports.catalog import CatalogProvider
+from application.ports.repositories import UnitOfWork
+from domain.catalog import SelectionResult, normalise_selection
+
+SELECTION_KEY = "selected_model"
+
+
+class SelectionService:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], catalog: CatalogProvider) -> None:
+        self._uow_factory = uow_factory
+        self._catalog = catalog
+
+    def current(self) -> SelectionResult:
+        """The selection, normalised; a legacy or unknown value is written back canonical."""
+        catalog = self._catalog.load_catalog()
+        with self._uow_factory() as uow:
+            stored = uow.settings.get(SELECTION_KEY)
+            installed = [m for m in uow.models.list() if m.is_installed]
+            result = normalise_selection(
+                catalog,
+                stored,
+                [m.canonical_id or m.model_id for m in installed],
+                {m.canonical_id or m.model_id: m.size_bytes for m in installed if m.size_bytes is not None},
+            )
+            if result.changed:
+                uow.settings.set(SELECTION_KEY, result.model_id)
+                uow.commit()
+            return result
+
+    def select(self, name: str) -> SelectionResult:
+        """Persist `name` after resolving it (an alias is stored as its canonical ID)."""
+        catalog = self._catalog.load_catalog()
+        model = catalog.resolve(name)
+        with self._uow_factory() as uow:
+            previous = uow.settings.get(SELECTION_KEY)
+            uow.settings.set(SELECTION_KEY, model.id)
+            uow.commit()
+        return SelectionResult(model.id, previous != model.id)

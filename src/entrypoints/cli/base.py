@@ -1,0 +1,56 @@
+"""Shared CLI plumbing: the container in ctx.obj, JSON output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from entrypoints.errors import mapping_for
+
+
+class MlxmGroup(click.Group):
+    """A click group that turns every error into one line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback to users
+            mapping = mapping_for(exc)
+            if mapping is None:
+                if os.environ.get("MLXM_DEBUG"):
+                    raise
+                click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (set MLXM_DEBUG=1 for details)", err=True)
+                ctx.exit(70)
+            click.echo(f"Error: {_one_line(str(exc))}", err=True)
+            ctx.exit(mapping.exit_code)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def get_container(ctx: click.Context):
+    """The container tests pass with `obj=`; built from the environment otherwise."""
+    root = ctx.find_root()
+    if root.obj is None:
+        from entrypoints.container import Container
+
+        root.obj = Container()
+    return root.obj
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()

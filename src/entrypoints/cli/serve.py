@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import click
+
+from entrypoints.cli.base import get_container
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Bind address (default from MLX_MANAGER_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default from MLX_MANAGER_PORT, 10242).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the OpenAI-compatible and management HTTP API."""
+    import uvicorn
+
+    from entrypoints.http.app import create_app
+
+    container = get_container(ctx)
+    settings = container.settings()
+    app = create_app(container)
+    uvicorn.run(
+        app,
+        host=host or settings.manager.host,
+        port=port or settings.manager.port,
+        log_level=settings.manager.log_level,
+    )

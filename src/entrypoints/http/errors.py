@@ -1,0 +1,59 @@
+"""One exception-handler map: every client mistake is a 4xx with {"error": {"type", "message"}}."""
+
+from __future__ import annotations
+
+import structlog
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from application.errors import ApplicationError
+from domain.errors import DomainError
+from entrypoints.errors import mapping_for
+
+log = structlog.get_logger("mlxm.http")
+
+
+def error_response(status: int, type_: str, message: str, **extra) -> JSONResponse:
+    body = {"error": {"type": type_, "message": message, **extra}}
+    return JSONResponse(body, status_code=status)
+
+
+async def _http_exception(request: Request, exc: HTTPException) -> JSONResponse:
+    type_ = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+        exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error"
+    )
+    return error_response(exc.status_code, type_, str(exc.detail))
+
+
+async def _validation_error(request: Request, exc: ValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = ".".join(str(p) for p in first.get("loc", ()))
+    message = f"{location}: {first.get('msg', 'invalid value')}" if location else first.get("msg", "invalid value")
+    return error_response(422, "invalid_request_error", message, param=location or None)
+
+
+async def _application_error(request: Request, exc: Exception) -> JSONResponse:
+    mapping = mapping_for(exc)
+    if mapping is None:
+        log.exception("unhandled error", path=request.url.path)
+        return error_response(500, "server_error", "internal server error")
+    extra = {}
+    suggestions = getattr(exc, "suggestions", None)
+    if suggestions:
+        extra["suggestions"] = list(suggestions)
+    field = getattr(exc, "field", None)
+    if field:
+        extra["param"] = field
+    return error_response(mapping.status, mapping.type, str(exc), **extra)
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: _http_exception,
+    ValidationError: _validation_error,
+    ApplicationError: _application_error,
+    DomainError: _application_error,
+    # Anything else is a bug: a 500 with a JSON body (and a logged traceback).
+    Exception: _application_error,
+}

@@ -1,0 +1,61 @@
+"""HTTP DTOs (pydantic)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from domain.catalog import CatalogModel
+
+
+class SourceDTO(BaseModel):
+    kind: str
+    value: str
+    priority: int
+    enabled: bool
+    allow_fallback: bool
+
+
+class CatalogModelDTO(BaseModel):
+    id: str
+    display_name: str
+    type: str
+    family: str
+    aliases: list[str]
+    sources: list[SourceDTO]
+    revision: str | None = None
+    size_bytes: int | None = None
+    license: str | None = None
+    description: str = ""
+    tags: list[str] = []
+    supersedes: list[str] = []
+
+    @classmethod
+    def from_domain(cls, m: CatalogModel) -> "CatalogModelDTO":
+        return cls(
+            id=m.id,
+            display_name=m.display_name,
+            type=m.model_type.value,
+            family=m.family,
+            aliases=list(m.aliases),
+            sources=[
+                SourceDTO(kind=s.kind.value, value=s.value, priority=s.priority, enabled=s.enabled,
+                          allow_fallback=s.allow_fallback)
+                for s in m.sources
+            ],
+            revision=m.revision,
+            size_bytes=m.size_bytes,
+            license=m.license,
+            description=m.description,
+            tags=list(m.tags),
+            supersedes=list(m.supersedes),
+        )
+
+
+class CatalogListDTO(BaseModel):
+    object: str = "list"
+    data: list[CatalogModelDTO]
+
+
+class HealthDTO(BaseModel):
+    status: str
+    version: str

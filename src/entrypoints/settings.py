@@ -1,0 +1,90 @@
+"""Settings from the environment (pydantic-settings lives at the edge, never in the core)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.enums import EvictionPolicy
+
+
+class ManagerSettings(BaseSettings):
+    """`MLX_MANAGER_*`: where mlxm keeps its state and how it serves."""
+
+    model_config = SettingsConfigDict(env_prefix="MLX_MANAGER_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".mlx-manager")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=10242, ge=1, le=65535)
+    offline: bool = False
+    log_format: str = "console"
+    log_level: str = "info"
+    auth: str = "auto"  # on | off | auto (on whenever bound to a non-loopback address)
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'mlxm.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+class ServerSettings(BaseSettings):
+    """`MLX_SERVER_*`: inference defaults and the model pool's limits."""
+
+    model_config = SettingsConfigDict(env_prefix="MLX_SERVER_", extra="ignore")
+
+    max_models: int = Field(default=4, ge=1)
+    max_memory_gb: float = Field(default=0.0, ge=0.0)  # 0 = no memory limit
+    default_max_tokens: int = Field(default=4096, ge=1, le=128_000)
+    default_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    default_top_p: float = Field(default=1.0, ge=0.0, le=1.0)
+    eviction_policy: EvictionPolicy = EvictionPolicy.LRU
+    idle_ttl_seconds: float = Field(default=900.0, ge=0.0)
+    request_timeout_seconds: float = Field(default=300.0, gt=0)
+    load_timeout_seconds: float = Field(default=600.0, gt=0)
+    enable_batching: bool = True
+    max_batch_size: int = Field(default=8, ge=1)
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    audit_retention_days: int = Field(default=30, ge=0)
+
+
+class DistributionSettings(BaseSettings):
+    """Reserved: mirror and remote catalog. Unset means Hugging Face only."""
+
+    model_config = SettingsConfigDict(env_prefix="MLX_", extra="ignore")
+
+    mirror_base_url: str | None = None
+    catalog_url: str | None = None
+    catalog_pubkey: str | None = None
+
+
+class Settings:
+    """All settings groups, read once from the environment."""
+
+    def __init__(
+        self,
+        manager: ManagerSettings | None = None,
+        server: ServerSettings | None = None,
+        distribution: DistributionSettings | None = None,
+    ) -> None:
+        self.manager = manager or ManagerSettings()
+        self.server = server or ServerSettings()
+        self.distribution = distribution or DistributionSettings()
