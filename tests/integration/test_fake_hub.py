@@ -231,6 +231,13 @@ def test_disk_backed_files_stream_with_ranges(hub: FakeHub, tmp_path: Path) -> N
     tree = {f.path: f for f in HfApi(endpoint=hub.url).list_repo_tree("org/disk")}
     assert tree["model.safetensors"].lfs.sha256 == _sha256(payload)
 
+    # Faults apply to disk-backed files too (they then leave the zero-copy path).
+    hub.inject("org/disk/model.safetensors", Fault.corrupt(times=1))
+    with httpx.Client() as client:
+        bad = client.get(f"{hub.url}/mirror/org/disk/model.safetensors", headers={"Range": "bytes=-100"})
+    assert bad.status_code == 206 and len(bad.content) == 100 and bad.content != payload[-100:]
+    assert bytes(b ^ 0xFF for b in bad.content) == payload[-100:]
+
     sha2 = hub.add_file_from_disk("org/disk", "extra/more.bin", blob)
     assert {f.path for f in HfApi(endpoint=hub.url).list_repo_tree("org/disk", revision=sha2, recursive=True)} == {
         "config.json", "model.safetensors", "extra", "extra/more.bin"
@@ -327,7 +334,7 @@ def test_slow_fault_throttles(hub: FakeHub, repo: str) -> None:
     assert time.monotonic() - start >= 0.2
 
 
-def test_stop_leaves_no_threads_behind(repo: str) -> None:  # noqa: ARG001 - the fixture hub is separate
+def test_stop_leaves_no_threads_behind() -> None:
     before = set(threading.enumerate())
     hub = FakeHub().start()
     hub.add_repo("org/x", {"a.bin": b"x" * 10})

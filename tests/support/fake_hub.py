@@ -254,7 +254,7 @@ class Fault:
         *,
         error_code: str | None = None,
         times: int | None = None,
-        methods: tuple[str, ...] = ("GET", "HEAD"),
+        methods: tuple[str, ...] = ("GET", "HEAD", "POST"),
     ) -> "Fault":
         """Answer with HTTP ``code`` (and ``X-Error-Code: error_code`` if given) instead of the real reply."""
         return cls(FaultKind.STATUS, status_code=int(code), error_code=error_code, times=times, methods=tuple(methods))
