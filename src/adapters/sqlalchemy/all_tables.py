@@ -1,0 +1,10 @@
+"""Imports every module that defines records on the shared metadata.
+
+Alembic's env.py and the model/migration agreement test import this one module. Adding a
+table module? Add one import line here (and a migration under `migrations/versions`).
+"""
+
+from adapters.sqlalchemy import tables  # noqa: F401
+from adapters.sqlalchemy.tables import metadata
+
+__all__ = ["metadata"]

@@ -1,0 +1,59 @@
+"""Engine and session factory, with the SQLite pragmas the server needs.
+
+WAL lets readers run while a writer commits; `busy_timeout` makes a writer wait for the
+lock instead of failing; `foreign_keys` turns on the ON DELETE CASCADE the schema declares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+def sqlite_file_path(url: str) -> Path | None:
+    """The database file of a SQLite URL, or None (memory database, other dialect)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _set_sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create an engine; for a SQLite file, its folder is created on first use (never at import)."""
+    path = sqlite_file_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if make_url(url).get_backend_name() == "sqlite":
+        connect_args = kwargs.pop("connect_args", {})
+        # Connections move between threads (the server runs sync use cases in a threadpool);
+        # each unit of work still uses one session on one thread at a time.
+        connect_args.setdefault("check_same_thread", False)
+        connect_args.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+        return engine
+    return create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """One factory per engine; every unit of work opens its own session from it."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
