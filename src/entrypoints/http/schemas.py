@@ -59,3 +59,17 @@ class CatalogListDTO(BaseModel):
 class HealthDTO(BaseModel):
     status: str
     version: str
+
+
+# -- errors -----------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    param: str | None = None
+    suggestions: list[str] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: `{"error": {"type", "message"}}`."""
+
+    error: ErrorBody

@@ -1,0 +1,330 @@
+"""DTOs of the management API (`/api/...`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.capabilities import ModelCapabilities
+from domain.models import Model
+from domain.params import AudioDefaults, InferenceContext, InferenceParams
+from domain.profiles import ExecutionProfile
+
+
+def _value_dict(value: object) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(value).items()}
+
+
+# -- models ---------------------------------------------------------------------------
+class CapabilitiesDTO(BaseModel):
+    model_type: str
+    probed_at: datetime | None = None
+    probe_version: int | None = None
+    model_family: str | None = None
+    supports_native_tools: bool | None = None
+    supports_thinking: bool | None = None
+    tool_format: str | None = None
+    practical_max_tokens: int | None = None
+    supports_multi_image: bool | None = None
+    supports_video: bool | None = None
+    embedding_dimensions: int | None = None
+    max_sequence_length: int | None = None
+    is_normalized: bool | None = None
+    supports_tts: bool | None = None
+    supports_stt: bool | None = None
+
+    @classmethod
+    def from_domain(cls, caps: ModelCapabilities | None) -> "CapabilitiesDTO | None":
+        if caps is None:
+            return None
+        values = {k: v for k, v in vars(caps).items() if k in cls.model_fields}
+        values["model_type"] = caps.model_type.value
+        return cls(**values)
+
+
+class ModelFileDTO(BaseModel):
+    path: str
+    size: int
+    sha256: str | None = None
+    revision: str | None = None
+
+
+class ModelDTO(BaseModel):
+    id: str
+    repo_id: str | None = None
+    canonical_id: str | None = None
+    type: str | None = None
+    family: str | None = None
+    status: str
+    installed: bool
+    local_path: str | None = None
+    size_bytes: int | None = None
+    revision: str | None = None
+    source: str | None = None
+    aliases: list[str] = []
+    tags: list[str] = []
+    description: str = ""
+    downloaded_at: datetime | None = None
+    last_used_at: datetime | None = None
+    managed: bool = True
+    capabilities: CapabilitiesDTO | None = None
+    review_reasons: list[str] = []
+
+    @classmethod
+    def from_domain(cls, m: Model) -> "ModelDTO":
+        return cls(
+            id=m.model_id,
+            repo_id=m.repo_id,
+            canonical_id=m.canonical_id,
+            type=m.model_type.value if m.model_type else None,
+            family=m.family,
+            status=m.status.value,
+            installed=m.is_installed,
+            local_path=m.local_path,
+            size_bytes=m.size_bytes,
+            revision=m.revision,
+            source=m.source,
+            aliases=list(m.aliases),
+            tags=list(m.tags),
+            description=m.description,
+            downloaded_at=m.downloaded_at,
+            last_used_at=m.last_used_at,
+            managed=m.managed,
+            capabilities=CapabilitiesDTO.from_domain(m.capabilities),
+            review_reasons=list(m.review_reasons),
+        )
+
+
+class ModelDetailDTO(ModelDTO):
+    files: list[ModelFileDTO] = []
+
+    @classmethod
+    def from_domain(cls, m: Model) -> "ModelDetailDTO":
+        base = ModelDTO.from_domain(m).model_dump()
+        return cls(**base, files=[ModelFileDTO(path=f.path, size=f.size, sha256=f.sha256, revision=f.revision) for f in m.files])
+
+
+class ModelListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(default=None, description="Free text: prefix match on ids, aliases, family, tags")
+    type: Literal["text-gen", "vision", "embeddings", "audio"] | None = None
+    capability: Literal["tools", "thinking", "multi_image", "video", "tts", "stt", "normalized"] | None = None
+    status: Literal["pending", "starting", "downloading", "paused", "completed", "failed", "cancelled"] | None = None
+    limit: int = Field(default=50, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class ModelListDTO(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelDTO]
+    total: int
+    limit: int
+    offset: int
+
+
+class ImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="A local MLX model folder (config.json + safetensors)")
+    name: str = Field(description="The id the model is registered under")
+
+
+class DeletedDTO(BaseModel):
+    id: str
+    deleted: bool = True
+
+
+# -- profiles ------------------------------------------------------------------------
+class InferenceParamsDTO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+
+    @classmethod
+    def from_domain(cls, value: InferenceParams) -> "InferenceParamsDTO":
+        return cls(**_value_dict(value))
+
+
+class InferenceContextDTO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    context_length: int | None = None
+    system_prompt: str | None = None
+    enable_tool_injection: bool | None = None
+
+    @classmethod
+    def from_domain(cls, value: InferenceContext) -> "InferenceContextDTO":
+        return cls(**_value_dict(value))
+
+
+class AudioDefaultsDTO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str | None = None
+    speed: float | None = None
+    sample_rate: int | None = None
+    stt_language: str | None = None
+
+    @classmethod
+    def from_domain(cls, value: AudioDefaults) -> "AudioDefaultsDTO":
+        return cls(**_value_dict(value))
+
+
+class ProfileCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    model: str = Field(description="Any library name of the model: id, canonical id, alias or repo id")
+    description: str | None = None
+    auto_start: bool = False
+    inference: InferenceParamsDTO | None = None
+    context: InferenceContextDTO | None = None
+    audio: AudioDefaultsDTO | None = None
+
+
+class ProfileUpdate(BaseModel):
+    """A partial update: omitted fields keep their value; a given group replaces the group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    model: str | None = None
+    description: str | None = None
+    auto_start: bool | None = None
+    inference: InferenceParamsDTO | None = None
+    context: InferenceContextDTO | None = None
+    audio: AudioDefaultsDTO | None = None
+
+
+class ProfileResponse(BaseModel):
+    id: int | None
+    name: str
+    profile_type: Literal["base", "inference", "audio"]
+    model_id: str | None
+    description: str | None = None
+    auto_start: bool
+    inference: InferenceParamsDTO
+    context: InferenceContextDTO
+    audio: AudioDefaultsDTO
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_domain(cls, p: ExecutionProfile) -> "ProfileResponse":
+        return cls(
+            id=p.id,
+            name=p.name,
+            profile_type=p.profile_type.value,
+            model_id=p.model_id,
+            description=p.description,
+            auto_start=p.auto_start,
+            inference=InferenceParamsDTO.from_domain(p.inference),
+            context=InferenceContextDTO.from_domain(p.context),
+            audio=AudioDefaultsDTO.from_domain(p.audio),
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+        )
+
+
+class ProfileListDTO(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ProfileResponse]
+
+
+# -- chat (management) ---------------------------------------------------------------
+class ChatMessageDTO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """Chat through a profile (by id or name) or a model, with per-request overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile_id: int | str | None = None
+    model: str | None = None
+    messages: list[ChatMessageDTO] = Field(min_length=1)
+    overrides: InferenceParamsDTO | None = None
+    stream: bool = False
+
+
+class ChatUsageDTO(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatResponse(BaseModel):
+    model: str
+    profile: str | None = None
+    message: ChatMessageDTO
+    finish_reason: str | None
+    usage: ChatUsageDTO
+
+
+class ChatStreamEvent(BaseModel):
+    delta: str = ""
+    finish_reason: str | None = None
+    usage: ChatUsageDTO | None = None
+
+
+# -- pool --------------------------------------------------------------------------
+class LoadedModelDTO(BaseModel):
+    model_id: str
+    type: str | None = None
+    size_bytes: int | None = None
+    loaded_at: datetime | None = None
+    last_used_at: datetime | None = None
+    use_count: int | None = None
+    pinned: bool = False
+
+
+class PoolDTO(BaseModel):
+    loaded: list[LoadedModelDTO]
+    max_models: int | None = None
+    max_memory_bytes: int | None = None
+    used_bytes: int | None = None
+    eviction_policy: str | None = None
+
+
+class PoolActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="A profile name, canonical id, alias or repo id")
+
+
+class PoolActionResponse(BaseModel):
+    model_id: str
+    loaded: bool
+
+
+# -- selection -----------------------------------------------------------------------
+class SelectionDTO(BaseModel):
+    model_id: str
+    changed: bool
+    reason: str = ""
+
+
+class SelectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+
+
+# -- probe ---------------------------------------------------------------------------
+class ProbeResponse(BaseModel):
+    model_id: str
+    capabilities: CapabilitiesDTO | None

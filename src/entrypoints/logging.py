@@ -1,0 +1,75 @@
+"""structlog configuration: console lines by default, JSON with `MLX_MANAGER_LOG_FORMAT=json`.
+
+Request-scoped values (the request id) live in structlog's contextvars, so every log line
+written while a request is served carries them, in any module, without passing a logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+_configured: tuple[str, str] | None = None
+
+
+def configure_logging(log_format: str = "console", level: str = "info", stream=None) -> None:
+    """Configure structlog and the stdlib root logger (uvicorn logs through it) once per format."""
+    global _configured
+    key = (log_format, level)
+    if _configured == key and stream is None:
+        return
+    numeric_level = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(numeric_level, int):
+        numeric_level = logging.INFO
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *( [structlog.processors.format_exc_info] if log_format == "json" else [] ),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_mlxm", False):
+            root.removeHandler(existing)
+    handler._mlxm = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
+    # uvicorn's own loggers propagate to the root handler instead of printing twice.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uv = logging.getLogger(name)
+        uv.handlers = []
+        uv.propagate = True
+    # The request-id middleware writes one access line per request with the id; uvicorn's would lack it.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    _configured = key if stream is None else None
+
+
+def bind_request_id(request_id: str) -> None:
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+def clear_request_context() -> None:
+    structlog.contextvars.clear_contextvars()
