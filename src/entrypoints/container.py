@@ -1,4 +1,8 @@
-"""The composition root: the only place adapters are chosen."""
+"""The composition root: the only place adapters are chosen.
+
+Sections per area; each helper adds its providers in its own section. Tests swap any
+provider with `container.<name>.override(providers.Object(fake))`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,34 @@ from dependency_injector import containers, providers
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.clock import SystemClock
+from adapters.memory.repositories import InMemoryUnitOfWork
 from application.catalog import CatalogService
+from application.library import LibraryService
+from application.profiles import ProfileService
+from application.selection import SelectionService
 from entrypoints.settings import Settings
 
 
 class Container(containers.DeclarativeContainer):
+    # -- configuration -----------------------------------------------------------------
     settings = providers.Singleton(Settings)
 
     clock = providers.Singleton(SystemClock)
     catalog_provider = providers.Singleton(EmbeddedCatalogProvider)
 
+    # -- persistence (issue 3) -----------------------------------------------------------
+    # `uow_factory()` returns a unit of work; services receive `uow_factory.provider` (a callable).
+    # In-memory until the SQLAlchemy unit of work replaces this provider in place.
+    uow_factory = providers.Singleton(InMemoryUnitOfWork)
+
+    # -- use cases: catalog, library, profiles, selection (issue 6) ---------------------
     catalog_service = providers.Factory(CatalogService, provider=catalog_provider)
+    library_service = providers.Factory(
+        LibraryService,
+        uow_factory=uow_factory.provider,
+        catalog=catalog_provider,
+        clock=clock,
+        models_dir=settings.provided.manager.models_dir,
+    )
+    profile_service = providers.Factory(ProfileService, uow_factory=uow_factory.provider, clock=clock)
+    selection_service = providers.Factory(SelectionService, uow_factory=uow_factory.provider, catalog=catalog_provider)
