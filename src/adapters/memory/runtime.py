@@ -1,0 +1,136 @@
+"""An in-memory `ModelRuntime` for unit tests of the core and for frontends' tests.
+
+It behaves like a runtime, deterministically and instantly: generation echoes words of the
+prompt (so tests can tell outputs apart), honours `max_tokens` and stop strings, and records
+every request it saw, so a test can check exactly which resolved parameters reached the
+runtime. Loads can be gated with an event to exercise races in the pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import struct
+import threading
+import wave
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from application.errors import InvalidRequest
+from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, Transcription
+from domain.enums import ModelType
+from domain.params import AudioDefaults
+
+FAKE_SAMPLE_RATE = 16_000
+FAKE_EMBEDDING_DIMS = 8
+
+
+class FakeModelRuntime:
+    def __init__(self, sizes: dict[str, int] | None = None, default_size: int = 1000) -> None:
+        self.sizes = dict(sizes or {})
+        self.default_size = default_size
+        self.loads: list[str] = []
+        self.unloads: list[str] = []
+        self.requests: list[GenerationRequest] = []
+        self.speech_requests: list[tuple[str, AudioDefaults]] = []
+        self.generated_tokens = 0
+        self.load_gate: threading.Event | None = None  # set by a test to hold loads open
+        self.loading = threading.Event()  # set once a load has begun
+        self.fail_loads: set[str] = set()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def load(self, model_id: str, path: Path, model_type: ModelType) -> LoadedModel:
+        self.loading.set()
+        if self.load_gate is not None:
+            self.load_gate.wait(timeout=10)
+        if model_id in self.fail_loads:
+            raise RuntimeError(f"cannot load {model_id}")
+        with self._lock:
+            self.loads.append(model_id)
+        size = self.sizes.get(model_id, self.default_size)
+        return LoadedModel(model_id, ModelType(model_type), Path(path), size, handle={"alive": True})
+
+    def unload(self, model: LoadedModel) -> None:
+        with self._lock:
+            self.unloads.append(model.model_id)
+        model.handle["alive"] = False
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
+        self._require(model, ModelType.TEXT_GEN, ModelType.VISION)
+        with self._lock:
+            self.requests.append(request)
+        if request.messages:
+            prompt = "\n".join(f"{m.role}: {m.content}" for m in request.messages)
+            source = request.messages[-1].content
+        else:
+            prompt = request.prompt or ""
+            source = prompt
+        words = source.split() or ["..."]
+        max_tokens = request.params.max_tokens or 16
+        prompt_tokens = len(prompt.split())
+        return self._stream(model, words, max_tokens, prompt_tokens, request.params.stop or ())
+
+    def _stream(self, model, words, max_tokens, prompt_tokens, stop) -> Iterator[GenerationChunk]:
+        text = ""
+        for n in range(1, max_tokens + 1):
+            if not model.handle["alive"]:
+                raise RuntimeError("generation on an unloaded model")
+            piece = ("" if n == 1 else " ") + words[(n - 1) % len(words)]
+            with self._lock:
+                self.generated_tokens += 1
+            hit = next((s for s in stop if s in text + piece), None)
+            if hit is not None:
+                before = (text + piece).split(hit, 1)[0][len(text):]
+                yield GenerationChunk(before, prompt_tokens, n, "stop")
+                return
+            text += piece
+            yield GenerationChunk(piece, prompt_tokens, n, "length" if n == max_tokens else None)
+
+    # ------------------------------------------------------------------ audio / embeddings
+
+    def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
+        self._require(model, ModelType.AUDIO)
+        self.speech_requests.append((text, audio))
+        rate = audio.sample_rate or FAKE_SAMPLE_RATE
+        frames = int(rate * 0.01 * max(1, len(text)) / (audio.speed or 1.0))
+        samples = b"".join(
+            struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(frames)
+        )
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(samples)
+        return buffer.getvalue()
+
+    def transcribe(self, model: LoadedModel, audio: bytes, language: str | None) -> Transcription:
+        self._require(model, ModelType.AUDIO)
+        try:
+            with wave.open(io.BytesIO(audio), "rb") as source:
+                duration = source.getnframes() / source.getframerate()
+        except (wave.Error, EOFError) as exc:
+            raise InvalidRequest(f"audio is not a readable WAV file: {exc}") from exc
+        text = f"{duration:.2f} seconds of audio"
+        segments = ({"start": 0.0, "end": duration, "text": text},)
+        return Transcription(text=text, language=language or "en", segments=segments, duration=duration)
+
+    def embed(self, model: LoadedModel, texts: Sequence[str]) -> list[list[float]]:
+        self._require(model, ModelType.EMBEDDINGS)
+        vectors = []
+        for text in texts:
+            digest = hashlib.sha256(text.encode()).digest()
+            raw = [b - 127.5 for b in digest[:FAKE_EMBEDDING_DIMS]]
+            norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+            vectors.append([v / norm for v in raw])
+        return vectors
+
+    @staticmethod
+    def _require(model: LoadedModel, *types: ModelType) -> None:
+        if model.model_type not in types:
+            raise InvalidRequest(f"{model.model_id} is a {model.model_type.value} model")
