@@ -1,13 +1,95 @@
-"""`create_app(container)`: the Starlette application."""
+"""`create_app(container)`: the Starlette application.
+
+Lifespan: bring the database to the newest schema, reconcile downloads a crash left
+running, preload `auto_start` profiles, sweep the pool for idle models (TTL) while
+serving, and unload everything on shutdown.
+"""
 
 from __future__ import annotations
 
 import contextlib
 
+import anyio
+import structlog
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from entrypoints.http import routes_catalog
+from entrypoints.http import (
+    routes_catalog,
+    routes_chat,
+    routes_models,
+    routes_openai,
+    routes_pool,
+    routes_profiles,
+    routes_selection,
+)
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from entrypoints.http.openapi import build_openapi
+
+log = structlog.get_logger("mlxm.http")
+
+POOL_SWEEP_INTERVAL_SECONDS = 5.0
+
+
+def _provided(container, name: str):
+    """The provider's instance, or None when no area registered it (yet)."""
+    provider = getattr(container, name, None)
+    return provider() if provider is not None else None
+
+
+async def _startup(container) -> None:
+    settings = container.settings()
+    upgrade = _provided(container, "database_upgrade")
+    if upgrade is not None:
+        await run_in_threadpool(upgrade)
+    downloads = _provided(container, "download_service")
+    reconcile = getattr(downloads, "reconcile_after_crash", None)
+    if callable(reconcile):
+        await run_in_threadpool(reconcile)
+    pool = _provided(container, "model_pool")
+    if pool is not None and hasattr(pool, "preload"):
+        profiles = await run_in_threadpool(container.profile_service().auto_start_profiles)
+        library = container.library_service()
+        for profile in profiles:
+            try:
+                model = await run_in_threadpool(library.show, profile.model_id)
+                await run_in_threadpool(pool.preload, [(model.model_id, model.local_path, model.model_type)])
+                log.info("preloaded", profile=profile.name, model=profile.model_id)
+            except Exception as exc:  # noqa: BLE001 - a broken profile must not stop the server
+                log.warning("preload failed", profile=profile.name, model=profile.model_id, error=str(exc))
+    log.info("ready", database=settings.manager.resolved_database_url.split("://", 1)[0])
+
+
+async def _sweep_pool(container) -> None:
+    pool = _provided(container, "model_pool")
+    sweep = getattr(pool, "sweep", None)
+    if not callable(sweep):
+        return
+    while True:
+        await anyio.sleep(POOL_SWEEP_INTERVAL_SECONDS)
+        try:
+            await run_in_threadpool(sweep)
+        except Exception as exc:  # noqa: BLE001 - keep sweeping; log why this round failed
+            log.warning("pool sweep failed", error=str(exc))
+
+
+async def _shutdown(container) -> None:
+    pool = _provided(container, "model_pool")
+    close = getattr(pool, "shutdown", None)
+    if callable(close):
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(close)
+
+
+async def openapi(request: Request) -> JSONResponse:
+    from entrypoints.http.routes_catalog import _version
+
+    return JSONResponse(build_openapi(request.app.routes, title="mlxm", version=_version()))
 
 
 def create_app(container=None) -> Starlette:
@@ -15,14 +97,36 @@ def create_app(container=None) -> Starlette:
         from entrypoints.container import Container
 
         container = Container()
+    settings = container.settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        yield
+        await _startup(container)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_sweep_pool, container)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+                await _shutdown(container)
 
+    routes = [
+        *routes_catalog.routes,
+        *routes_models.routes,
+        *routes_profiles.routes,
+        *routes_selection.routes,
+        *routes_pool.routes,
+        *routes_chat.routes,
+        *routes_openai.routes,
+        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    ]
     app = Starlette(
-        routes=[*routes_catalog.routes],
+        routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.container = container

@@ -186,7 +186,7 @@ def build_openapi(routes: list[BaseRoute], *, title: str = "mlxm", version: str 
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        if not isinstance(route, Route):
+        if not isinstance(route, Route) or not route.include_in_schema:
             continue
         path, params = _openapi_path(route.path)
         doc = getattr(route, "openapi", None)

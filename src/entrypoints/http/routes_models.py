@@ -1,0 +1,106 @@
+"""`/api/models`: the library (list, search, show, delete, probe, import)."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from entrypoints.http.openapi import api_route, parse_body, parse_query
+from entrypoints.http.schemas_management import (
+    DeletedDTO,
+    ImportRequest,
+    ModelDetailDTO,
+    ModelDTO,
+    ModelListDTO,
+    ModelListQuery,
+    ProbeResponse,
+    CapabilitiesDTO,
+)
+
+TAGS = ("models",)
+
+
+def _container(request: Request):
+    return request.app.state.container
+
+
+async def list_models(request: Request) -> JSONResponse:
+    """List and search the library (filters apply before the page is cut)."""
+    query = parse_query(request, ModelListQuery)
+    service = _container(request).library_service()
+    page = await run_in_threadpool(
+        service.search,
+        text=query.q,
+        model_type=query.type,
+        capability=query.capability,
+        status=query.status,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    dto = ModelListDTO(
+        data=[ModelDTO.from_domain(m) for m in page.items], total=page.total, limit=query.limit, offset=query.offset
+    )
+    return JSONResponse(dto.model_dump(mode="json"))
+
+
+async def show_model(request: Request) -> JSONResponse:
+    """One library model by id, canonical id, alias or repo id."""
+    service = _container(request).library_service()
+    model = await run_in_threadpool(service.show, request.path_params["name"])
+    return JSONResponse(ModelDetailDTO.from_domain(model).model_dump(mode="json"))
+
+
+async def delete_model(request: Request) -> JSONResponse:
+    """Remove a model from the library (and its folder when mlxm created it)."""
+    container = _container(request)
+    model = await run_in_threadpool(container.library_service().delete, request.path_params["name"])
+    await _unload_quietly(container, model.model_id)
+    return JSONResponse(DeletedDTO(id=model.model_id).model_dump())
+
+
+async def _unload_quietly(container, model_id: str) -> None:
+    pool = _optional(container, "model_pool")
+    if pool is not None and hasattr(pool, "unload"):
+        try:
+            await run_in_threadpool(pool.unload, model_id)
+        except Exception:  # noqa: BLE001 - the model may simply not be loaded
+            pass
+
+
+def _optional(container, name: str):
+    provider = getattr(container, name, None)
+    return provider() if provider is not None else None
+
+
+async def probe_model(request: Request) -> JSONResponse:
+    """Detect the model's capabilities (writes them to the library)."""
+    container = _container(request)
+    prober = _optional(container, "probe_service")
+    if prober is None:
+        from application.errors import Unavailable
+
+        raise Unavailable("probing is not available in this build")
+    model = await run_in_threadpool(container.library_service().show, request.path_params["name"])
+    result = await run_in_threadpool(prober.probe, model.model_id)
+    caps = getattr(result, "capabilities", result)
+    return JSONResponse(ProbeResponse(model_id=model.model_id, capabilities=CapabilitiesDTO.from_domain(caps)).model_dump(mode="json"))
+
+
+async def import_model(request: Request) -> JSONResponse:
+    """Register a local MLX model folder under a name."""
+    body = await parse_body(request, ImportRequest)
+    model = await run_in_threadpool(_container(request).library_service().register_local, body.path, body.name)
+    return JSONResponse(ModelDetailDTO.from_domain(model).model_dump(mode="json"), status_code=201)
+
+
+routes = [
+    api_route("/api/models", list_models, "GET", tags=TAGS, query=ModelListQuery, response=ModelListDTO),
+    api_route("/api/models/import", import_model, "POST", tags=TAGS, body=ImportRequest, response=ModelDetailDTO,
+              status=201, error_statuses=(400, 409, 413, 422)),
+    api_route("/api/models/{name:path}/probe", probe_model, "POST", tags=TAGS, response=ProbeResponse,
+              error_statuses=(404, 503)),
+    api_route("/api/models/{name:path}", show_model, "GET", tags=TAGS, response=ModelDetailDTO, error_statuses=(404,)),
+    api_route("/api/models/{name:path}", delete_model, "DELETE", tags=TAGS, response=DeletedDTO,
+              error_statuses=(404, 409)),
+]

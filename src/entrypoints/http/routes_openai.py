@@ -1,0 +1,364 @@
+"""The OpenAI-compatible API (`/v1/...`), translated to the protocol-neutral internal request.
+
+`model` may be a profile name, canonical id, alias or repo id; the inference service resolves
+it and applies the cascade request > profile > system. Blocking model calls run in the
+threadpool so concurrent requests are served together (the runtime batches them).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import time
+import uuid
+from typing import Any, AsyncIterator, Iterator
+
+import anyio
+import structlog
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from application.errors import InvalidRequest
+from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest
+from domain.params import AudioDefaults, InferenceParams
+from entrypoints.http.openapi import api_route, parse_body
+from entrypoints.http.schemas_openai import (
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    ChatCompletionRequest,
+    ChunkChoice,
+    ChunkDelta,
+    Completion,
+    CompletionChoice,
+    CompletionRequest,
+    EmbeddingList,
+    EmbeddingObject,
+    EmbeddingRequest,
+    EmbeddingUsage,
+    ModelList,
+    ModelObject,
+    SpeechRequest,
+    Transcription,
+    TranscriptionForm,
+    TranscriptionSegment,
+    Usage,
+    VerboseTranscription,
+)
+
+log = structlog.get_logger("mlxm.http")
+TAGS = ("openai",)
+
+
+def _inference(request: Request):
+    return request.app.state.container.inference_service()
+
+
+# -- translation ----------------------------------------------------------------------
+def _params(body, max_tokens: int | None) -> InferenceParams:
+    if body.n is not None and body.n != 1:
+        raise InvalidRequest("n: only n=1 is supported")
+    stop = body.stop
+    if isinstance(stop, str):
+        stop = (stop,)
+    return InferenceParams(
+        temperature=body.temperature,
+        max_tokens=max_tokens,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        min_p=body.min_p,
+        repetition_penalty=body.repetition_penalty,
+        seed=body.seed,
+        stop=tuple(stop) if stop else None,
+    )
+
+
+def _message(message: ChatCompletionMessage) -> ChatMessage:
+    if message.role == "tool":
+        raise InvalidRequest("messages: tool messages are not supported by local models yet")
+    content = message.content
+    if content is None:
+        text = ""
+    elif isinstance(content, str):
+        text = content
+    else:
+        parts = []
+        for part in content:
+            if part.type != "text" or part.text is None:
+                raise InvalidRequest(f"messages: content part type {part.type!r} is not supported; send text")
+            parts.append(part.text)
+        text = "".join(parts)
+    role = "system" if message.role == "developer" else message.role
+    return ChatMessage(role=role, content=text)
+
+
+def _usage(last: GenerationChunk | None) -> Usage:
+    prompt = last.prompt_tokens if last else 0
+    completion = last.completion_tokens if last else 0
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+def _sse(payload: Any) -> str:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+
+
+async def _start(request: Request, model: str, internal: GenerationRequest) -> tuple[Iterator[GenerationChunk], GenerationChunk | None]:
+    """Start generation and take the first chunk, so resolution errors are still a 4xx, not a broken stream."""
+    service = _inference(request)
+
+    def start():
+        iterator = iter(service.generate(model, internal))
+        try:
+            return iterator, next(iterator, None)
+        except BaseException:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            raise
+
+    return await run_in_threadpool(start)
+
+
+async def _chunks(iterator: Iterator[GenerationChunk], first: GenerationChunk | None) -> AsyncIterator[GenerationChunk]:
+    """Chunks pulled in the threadpool; leaving early (client gone) closes the generator, stopping generation."""
+    try:
+        chunk = first
+        while chunk is not None:
+            yield chunk
+            chunk = await run_in_threadpool(next, iterator, None)
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(close)
+
+
+async def _collect(iterator: Iterator[GenerationChunk], first: GenerationChunk | None) -> tuple[str, GenerationChunk | None]:
+    pieces: list[str] = []
+    last = first
+    async for chunk in _chunks(iterator, first):
+        pieces.append(chunk.text)
+        last = chunk
+    return "".join(pieces), last
+
+
+def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _stream_error(exc: Exception) -> str:
+    from entrypoints.errors import mapping_for
+
+    mapping = mapping_for(exc)
+    log.warning("stream failed", error=str(exc), error_type=type(exc).__name__)
+    return _sse({"error": {"type": mapping.type if mapping else "server_error", "message": str(exc) if mapping else "internal server error"}})
+
+
+# -- endpoints ------------------------------------------------------------------------
+async def list_models(request: Request) -> JSONResponse:
+    """Installed models and execution profiles, as OpenAI model objects."""
+    container = request.app.state.container
+
+    def collect() -> ModelList:
+        data = []
+        for model in container.library_service().list_models():
+            if model.is_installed:
+                created = int(model.downloaded_at.timestamp()) if model.downloaded_at else 0
+                data.append(ModelObject(id=model.model_id, created=created, owned_by="mlxm"))
+        for profile in container.profile_service().list_profiles():
+            created = int(profile.created_at.timestamp()) if profile.created_at else 0
+            data.append(ModelObject(id=profile.name, created=created, owned_by=f"mlxm-profile:{profile.model_id}"))
+        return ModelList(data=data)
+
+    return JSONResponse((await run_in_threadpool(collect)).model_dump())
+
+
+async def chat_completions(request: Request) -> Response:
+    """Chat completion, non-streaming or SSE (`stream: true`, `data: [DONE]`)."""
+    body = await parse_body(request, ChatCompletionRequest)
+    max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+    internal = GenerationRequest(params=_params(body, max_tokens), messages=tuple(_message(m) for m in body.messages))
+    iterator, first = await _start(request, body.model, internal)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+
+    if not body.stream:
+        text, last = await _collect(iterator, first)
+        response = ChatCompletion(
+            id=completion_id,
+            created=created,
+            model=body.model,
+            choices=[ChatChoice(message=AssistantMessage(content=text), finish_reason=_finish(last))],
+            usage=_usage(last),
+        )
+        return JSONResponse(response.model_dump())
+
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def chunk(delta: ChunkDelta, finish: str | None = None) -> str:
+        payload = ChatCompletionChunk(
+            id=completion_id, created=created, model=body.model, choices=[ChunkChoice(delta=delta, finish_reason=finish)]
+        ).model_dump(exclude_none=False)
+        if not include_usage:
+            payload.pop("usage", None)
+        return _sse(payload)
+
+    async def events() -> AsyncIterator[str]:
+        yield chunk(ChunkDelta(role="assistant", content=""))
+        last = first
+        try:
+            async for piece in _chunks(iterator, first):
+                last = piece
+                if piece.text:
+                    yield chunk(ChunkDelta(content=piece.text))
+        except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band, then end the stream
+            yield _stream_error(exc)
+            yield "data: [DONE]\n\n"
+            return
+        yield chunk(ChunkDelta(), _finish(last) or "stop")
+        if include_usage:
+            usage_chunk = ChatCompletionChunk(
+                id=completion_id, created=created, model=body.model, choices=[], usage=_usage(last)
+            )
+            yield _sse(usage_chunk.model_dump())
+        yield "data: [DONE]\n\n"
+
+    return _event_stream(events())
+
+
+def _finish(last: GenerationChunk | None) -> str | None:
+    if last is None:
+        return "stop"
+    return last.finish_reason or "stop"
+
+
+async def completions(request: Request) -> Response:
+    """Legacy text completion on a raw prompt (no chat template)."""
+    body = await parse_body(request, CompletionRequest)
+    prompt = body.prompt
+    if isinstance(prompt, list):
+        if len(prompt) != 1:
+            raise InvalidRequest("prompt: only a single prompt is supported")
+        prompt = prompt[0]
+    internal = GenerationRequest(params=_params(body, body.max_tokens), prompt=prompt)
+    iterator, first = await _start(request, body.model, internal)
+    completion_id = f"cmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    prefix = prompt if body.echo else ""
+
+    if not body.stream:
+        text, last = await _collect(iterator, first)
+        response = Completion(
+            id=completion_id,
+            created=created,
+            model=body.model,
+            choices=[CompletionChoice(text=prefix + text, finish_reason=_finish(last))],
+            usage=_usage(last),
+        )
+        return JSONResponse(response.model_dump())
+
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    async def events() -> AsyncIterator[str]:
+        last = first
+        if prefix:
+            yield _sse(Completion(id=completion_id, created=created, model=body.model,
+                                  choices=[CompletionChoice(text=prefix, finish_reason=None)]).model_dump(exclude={"usage"}))
+        try:
+            async for piece in _chunks(iterator, first):
+                last = piece
+                if piece.text:
+                    yield _sse(Completion(id=completion_id, created=created, model=body.model,
+                                          choices=[CompletionChoice(text=piece.text, finish_reason=None)]).model_dump(exclude={"usage"}))
+        except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band
+            yield _stream_error(exc)
+            yield "data: [DONE]\n\n"
+            return
+        yield _sse(Completion(id=completion_id, created=created, model=body.model,
+                              choices=[CompletionChoice(text="", finish_reason=_finish(last))]).model_dump(exclude={"usage"}))
+        if include_usage:
+            yield _sse(Completion(id=completion_id, created=created, model=body.model, choices=[], usage=_usage(last)).model_dump())
+        yield "data: [DONE]\n\n"
+
+    return _event_stream(events())
+
+
+async def speech(request: Request) -> Response:
+    """Text to speech; answers WAV bytes."""
+    body = await parse_body(request, SpeechRequest)
+    audio = AudioDefaults(voice=body.voice, speed=body.speed)
+    wav = await run_in_threadpool(_inference(request).synthesize, body.model, body.input, audio)
+    return Response(wav, media_type="audio/wav")
+
+
+async def transcriptions(request: Request) -> Response:
+    """Speech to text from a multipart upload; `json`, `text` or `verbose_json`."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise HTTPException(400, "expected multipart/form-data with a `file` and a `model`")
+    async with request.form(max_files=1, max_fields=20) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidRequest("file: an audio file upload is required")
+        audio = await upload.read()
+        fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
+    try:
+        parsed = TranscriptionForm.model_validate({**fields, "file": audio})
+    except ValidationError:
+        raise
+    result = await run_in_threadpool(_inference(request).transcribe, parsed.model, audio, parsed.language)
+    if parsed.response_format == "text":
+        return PlainTextResponse(result.text)
+    if parsed.response_format == "verbose_json":
+        segments = [
+            TranscriptionSegment(id=i, start=s.get("start"), end=s.get("end"), text=str(s.get("text", "")))
+            for i, s in enumerate(result.segments)
+        ]
+        dto = VerboseTranscription(language=result.language, duration=result.duration, text=result.text, segments=segments)
+        return JSONResponse(dto.model_dump())
+    return JSONResponse(Transcription(text=result.text).model_dump())
+
+
+async def embeddings(request: Request) -> JSONResponse:
+    """Embeddings for one input or a list of inputs."""
+    body = await parse_body(request, EmbeddingRequest)
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    if not texts or not all(texts):
+        raise InvalidRequest("input: give one or more non-empty strings")
+    vectors = await run_in_threadpool(_inference(request).embed, body.model, texts)
+    data = []
+    for index, vector in enumerate(vectors):
+        if body.encoding_format == "base64":
+            encoded: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        else:
+            encoded = [float(v) for v in vector]
+        data.append(EmbeddingObject(index=index, embedding=encoded))
+    tokens = sum(len(t.split()) for t in texts)
+    dto = EmbeddingList(data=data, model=body.model, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
+    return JSONResponse(dto.model_dump())
+
+
+routes = [
+    api_route("/v1/models", list_models, "GET", tags=TAGS, response=ModelList, error_statuses=()),
+    api_route("/v1/chat/completions", chat_completions, "POST", tags=TAGS, body=ChatCompletionRequest,
+              response=ChatCompletion, stream=ChatCompletionChunk),
+    api_route("/v1/completions", completions, "POST", tags=TAGS, body=CompletionRequest, response=Completion,
+              stream=Completion),
+    api_route("/v1/audio/speech", speech, "POST", tags=TAGS, body=SpeechRequest, response_content_types=("audio/wav",)),
+    api_route("/v1/audio/transcriptions", transcriptions, "POST", tags=TAGS, body=TranscriptionForm,
+              body_content_type="multipart/form-data", response=VerboseTranscription,
+              response_content_types=("application/json", "text/plain")),
+    api_route("/v1/embeddings", embeddings, "POST", tags=TAGS, body=EmbeddingRequest, response=EmbeddingList,
+              error_statuses=(400, 404, 413, 422, 501)),
+]

@@ -1,0 +1,100 @@
+"""`/api/pool`: what is loaded; load; unload."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from application.errors import Unavailable
+from entrypoints.http.openapi import api_route, parse_body
+from entrypoints.http.schemas_management import LoadedModelDTO, PoolActionRequest, PoolActionResponse, PoolDTO
+
+TAGS = ("pool",)
+
+
+def _pool(container):
+    provider = getattr(container, "model_pool", None)
+    if provider is None:
+        raise Unavailable("no model pool is configured in this build")
+    return provider()
+
+
+def resolve_library_model(container, name: str):
+    """A profile name or any library name -> the library `Model`."""
+    profile = container.profile_service().find(name)
+    target = profile.model_id if profile is not None and profile.model_id else name
+    return container.library_service().show(target)
+
+
+def pool_status(container) -> PoolDTO:
+    pool = _pool(container)
+    limits = getattr(pool, "limits", None)
+    loaded = [
+        LoadedModelDTO(
+            model_id=info.model_id,
+            type=getattr(info.model_type, "value", info.model_type),
+            size_bytes=info.size_bytes,
+            loaded_at=info.loaded_at,
+            last_used_at=info.last_used_at,
+            use_count=info.use_count,
+            pinned=info.pinned,
+        )
+        for info in pool.loaded()
+    ]
+    return PoolDTO(
+        loaded=loaded,
+        max_models=getattr(limits, "max_models", None),
+        max_memory_bytes=getattr(limits, "max_memory_bytes", None) or None,
+        used_bytes=sum(m.size_bytes or 0 for m in loaded),
+        eviction_policy=str(getattr(limits, "policy", "")) or None,
+    )
+
+
+def load_model(container, name: str) -> PoolActionResponse:
+    model = resolve_library_model(container, name)
+    if not model.is_installed:
+        from application.errors import NotInstalled
+
+        raise NotInstalled(f"model {model.model_id!r} is not installed (status {model.status.value})")
+    _pool(container).acquire(model.model_id, model.local_path, model.model_type).release()
+    return PoolActionResponse(model_id=model.model_id, loaded=True)
+
+
+def unload_model(container, name: str) -> PoolActionResponse:
+    pool = _pool(container)
+    try:
+        model_id = resolve_library_model(container, name).model_id
+    except Exception:  # noqa: BLE001 - a loaded model may already be gone from the library
+        model_id = name
+    unloaded_now = pool.unload(model_id)
+    return PoolActionResponse(model_id=model_id, loaded=not unloaded_now)
+
+
+async def get_pool(request: Request) -> JSONResponse:
+    """Loaded models: size, since when, last used, and the pool's limits."""
+    dto = await run_in_threadpool(pool_status, request.app.state.container)
+    return JSONResponse(dto.model_dump(mode="json"))
+
+
+async def post_load(request: Request) -> JSONResponse:
+    """Load a model (by profile or model name) into the pool."""
+    body = await parse_body(request, PoolActionRequest)
+    dto = await run_in_threadpool(load_model, request.app.state.container, body.model)
+    return JSONResponse(dto.model_dump())
+
+
+async def post_unload(request: Request) -> JSONResponse:
+    """Unload a model now, or when its running requests finish (`loaded: true` until then)."""
+    body = await parse_body(request, PoolActionRequest)
+    dto = await run_in_threadpool(unload_model, request.app.state.container, body.model)
+    return JSONResponse(dto.model_dump())
+
+
+routes = [
+    api_route("/api/pool", get_pool, "GET", tags=TAGS, response=PoolDTO, error_statuses=(503,)),
+    api_route("/api/pool/load", post_load, "POST", tags=TAGS, body=PoolActionRequest, response=PoolActionResponse,
+              error_statuses=(400, 404, 413, 422, 503)),
+    api_route("/api/pool/unload", post_unload, "POST", tags=TAGS, body=PoolActionRequest,
+              response=PoolActionResponse, error_statuses=(400, 404, 413, 422, 503)),
+]
