@@ -6,7 +6,12 @@ import click
 
 from entrypoints.cli.base import MlxmGroup
 from entrypoints.cli.catalog import catalog_group
+from entrypoints.cli.inference import run, speak, transcribe
+from entrypoints.cli.library import import_model, list_models, probe, rm, search, show
+from entrypoints.cli.profiles import profile_group
+from entrypoints.cli.selection import select
 from entrypoints.cli.serve import serve
+from entrypoints.cli.server_client import ps, unload
 
 
 @click.group(cls=MlxmGroup)
@@ -18,6 +23,9 @@ def cli(ctx: click.Context) -> None:
 
 cli.add_command(catalog_group)
 cli.add_command(serve)
+for command in (list_models, search, show, rm, import_model, probe, profile_group, run, speak, transcribe, ps, unload,
+                select):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -14,13 +14,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from entrypoints.http.app import create_app
+    from entrypoints.logging import configure_logging
 
     container = get_container(ctx)
     settings = container.settings()
+    configure_logging(settings.manager.log_format, settings.manager.log_level)
     app = create_app(container)
     uvicorn.run(
         app,
         host=host or settings.manager.host,
         port=port or settings.manager.port,
         log_level=settings.manager.log_level,
+        log_config=None,  # structlog owns the handlers (configure_logging)
     )
