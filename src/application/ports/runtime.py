@@ -4,8 +4,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
+from application.errors import InvalidRequest
 from domain.enums import ModelType
 from domain.params import AudioDefaults, InferenceParams
+
+
+class NotSupported(InvalidRequest):
+    """The runtime cannot serve this kind of call here (e.g. embeddings without mlx-embeddings)."""
 
 
 @dataclass(frozen=True)

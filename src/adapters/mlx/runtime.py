@@ -1,0 +1,56 @@
+"""`MlxRuntime`: one `ModelRuntime` that dispatches each call by the model's type.
+
+text-gen and vision go to `MlxTextRuntime` (mlx-lm; vision models are served text-only),
+audio to `MlxAudioRuntime` (mlx-audio), embeddings to `MlxEmbeddingsRuntime`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from adapters.mlx.audio import MlxAudioRuntime
+from adapters.mlx.embeddings import MlxEmbeddingsRuntime
+from adapters.mlx.text import MlxTextRuntime
+from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, Transcription
+from domain.enums import ModelType
+from domain.params import AudioDefaults
+
+
+class MlxRuntime:
+    def __init__(
+        self,
+        *,
+        enable_batching: bool = True,
+        max_batch_size: int = 8,
+        max_speech_tokens: int | None = None,
+    ) -> None:
+        self.text = MlxTextRuntime(enable_batching=enable_batching, max_batch_size=max_batch_size)
+        self.audio = MlxAudioRuntime(max_speech_tokens=max_speech_tokens)
+        self.embeddings = MlxEmbeddingsRuntime()
+
+    def _for(self, model_type: ModelType):
+        model_type = ModelType(model_type)
+        if model_type is ModelType.AUDIO:
+            return self.audio
+        if model_type is ModelType.EMBEDDINGS:
+            return self.embeddings
+        return self.text
+
+    def load(self, model_id: str, path: Path, model_type: ModelType) -> LoadedModel:
+        return self._for(model_type).load(model_id, path, model_type)
+
+    def unload(self, model: LoadedModel) -> None:
+        self._for(model.model_type).unload(model)
+
+    def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
+        return self._for(model.model_type).generate(model, request)
+
+    def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
+        return self._for(model.model_type).synthesize(model, text, audio)
+
+    def transcribe(self, model: LoadedModel, audio: bytes, language: str | None) -> Transcription:
+        return self._for(model.model_type).transcribe(model, audio, language)
+
+    def embed(self, model: LoadedModel, texts: Sequence[str]) -> list[list[float]]:
+        return self._for(model.model_type).embed(model, texts)
