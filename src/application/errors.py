@@ -61,3 +61,23 @@ class Unauthorized(ApplicationError):
 
 class Forbidden(ApplicationError):
     pass
+
+
+class BackendError(ApplicationError):
+    """A routed (cloud) backend failed: connection error, 5xx or a malformed answer (502).
+
+    `retryable` errors (connection, 5xx, timeout) may go to the mapping's fallback backend.
+    """
+
+    def __init__(self, message: str, *, backend: str = "", retryable: bool = True) -> None:
+        self.backend = backend
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class BackendTimeout(BackendError):
+    """A routed backend did not answer in time (504)."""
+
+
+class SecretUnreadable(Unavailable):
+    """A stored secret cannot be decrypted (the secret key changed or the data is corrupt)."""

@@ -26,6 +26,8 @@ ERROR_MAP: list[tuple[type[BaseException], ErrorMapping]] = [
     (app.IntegrityError, ErrorMapping(502, "integrity_error", 6)),
     (app.SourceError, ErrorMapping(502, "source_error", 6)),
     (dom.NoSourceAvailable, ErrorMapping(502, "source_error", 6)),
+    (app.BackendTimeout, ErrorMapping(504, "backend_timeout", 7)),
+    (app.BackendError, ErrorMapping(502, "backend_error", 7)),
     (app.Unavailable, ErrorMapping(503, "unavailable", 7)),
     (app.DownloadCancelled, ErrorMapping(409, "cancelled", 8)),
     (dom.ProfileTypeMismatch, ErrorMapping(422, "invalid_request_error", 2)),

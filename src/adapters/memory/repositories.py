@@ -168,11 +168,21 @@ class InMemoryUnitOfWork:
         self.downloads = InMemoryDownloadRepository()
         self.settings = InMemorySettingsRepository()
         self.backend_mappings = InMemoryBackendMappingRepository()
+        # --- auth / routing / audit ---
+        from adapters.memory.auth import (
+            InMemoryApiKeyRepository, InMemoryAuditRepository, InMemoryCredentialRepository, InMemoryUserRepository,
+        )
+
+        self.users = InMemoryUserRepository()
+        self.api_keys = InMemoryApiKeyRepository()
+        self.audit = InMemoryAuditRepository()
+        self.credentials = InMemoryCredentialRepository()
         self.committed = 0
         self._snapshot: dict | None = None
 
     def _repos(self) -> dict:
-        return {name: getattr(self, name) for name in ("models", "profiles", "downloads", "settings", "backend_mappings")}
+        return {name: getattr(self, name) for name in ("models", "profiles", "downloads", "settings", "backend_mappings",
+                                                          "users", "api_keys", "audit", "credentials")}
 
     def __enter__(self) -> "InMemoryUnitOfWork":
         self._snapshot = copy.deepcopy(self._repos())

@@ -1,0 +1,170 @@
+"""Route inference requests to the local runtime or a cloud backend, with fallback and auditing.
+
+Every protocol frontend (OpenAI, Anthropic, the CLI) builds a `GenerationRequest` and calls
+`InferenceRouter.generate`, so cloud routes, fallback and the audit log behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+from application.backend_mappings import BackendMappingService
+from application.credentials import CredentialService
+from application.errors import BackendError, Unavailable
+from application.ports.audit import AuditSink
+from application.ports.clock import Clock
+from application.ports.cloud import CloudRuntimeFactory
+from application.ports.runtime import GenerationChunk, GenerationRequest
+from domain.audit import AuditEntry, AuditStatus
+from domain.enums import BackendType, ModelType
+
+
+class LocalGeneration(Protocol):
+    """The local inference path (the runtime issue's InferenceService, adapted)."""
+
+    def generate(self, model: str, request: GenerationRequest) -> Iterator[GenerationChunk]: ...
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    backend: str
+
+
+class RoutedStream:
+    """The chunks of one request; `backend` tells which backend answered (after any fallback)."""
+
+    def __init__(self) -> None:
+        self.backend: str | None = None
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None
+        self._chunks: Iterator[GenerationChunk] | None = None
+
+    def __iter__(self) -> "RoutedStream":
+        return self
+
+    def __next__(self) -> GenerationChunk:
+        return next(self._chunks)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Stop generating (a client went away); the audit row says `cancelled`."""
+        self._chunks.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def _closing(chunks: Iterator[GenerationChunk]):
+    """Close the backend's stream however we leave it, so generation stops with the client."""
+    try:
+        yield chunks
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+class InferenceRouter:
+    def __init__(
+        self,
+        mappings: BackendMappingService,
+        credentials: CredentialService,
+        cloud_runtimes: CloudRuntimeFactory,
+        local: LocalGeneration | None,
+        audit: AuditSink,
+        clock: Clock,
+        new_request_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._mappings = mappings
+        self._credentials = credentials
+        self._cloud_runtimes = cloud_runtimes
+        self._local = local
+        self._audit = audit
+        self._clock = clock
+        self._new_request_id = new_request_id
+
+    def generate(self, model: str, request: GenerationRequest, *, endpoint: str = "generate",
+                 request_id: str | None = None) -> RoutedStream:
+        """Stream the answer. Errors (routing, backend) surface on the first `next()`.
+
+        A retryable backend failure (connection, 5xx, timeout) before the first chunk goes to the
+        mapping's fallback backend; after output has started the stream cannot switch and fails.
+        """
+        stream = RoutedStream()
+        stream._chunks = self._run(stream, model, request, endpoint, request_id or self._new_request_id())
+        return stream
+
+    def complete(self, model: str, request: GenerationRequest, *, endpoint: str = "generate",
+                 request_id: str | None = None) -> Completion:
+        stream = RoutedStream()
+        stream._chunks = self._run(stream, model, request, endpoint, request_id or self._new_request_id(),
+                                   streaming=False)
+        text = "".join(chunk.text for chunk in stream)
+        return Completion(text, stream.prompt_tokens, stream.completion_tokens, stream.finish_reason,
+                          stream.backend or "")
+
+    def _attempts(self, model: str) -> list[tuple[BackendType, str]]:
+        decision = self._mappings.resolve(model)
+        attempts = [(decision.backend_type, decision.backend_model)]
+        fallback = decision.fallback_backend
+        if fallback is not None and fallback is not decision.backend_type:
+            # Locally the user's own name is the model; another cloud gets the mapped name.
+            attempts.append((fallback, model if fallback is BackendType.LOCAL else decision.backend_model))
+        return attempts
+
+    def _open(self, backend: BackendType, model: str, request: GenerationRequest,
+              streaming: bool) -> Iterator[GenerationChunk]:
+        if backend is BackendType.LOCAL:
+            if self._local is None:
+                raise Unavailable("no local runtime is configured")
+            return iter(self._local.generate(model, request))
+        runtime = self._cloud_runtimes(self._credentials.endpoint_for(backend))
+        loaded = runtime.load(model, Path("."), ModelType.TEXT_GEN)
+        complete = getattr(runtime, "complete", None)
+        if not streaming and complete is not None:
+            # A non-streaming client gets the backend's non-streaming answer: one round trip.
+            return iter([complete(loaded, request)])
+        return iter(runtime.generate(loaded, request))
+
+    def _run(self, stream: RoutedStream, model: str, request: GenerationRequest, endpoint: str,
+             request_id: str, streaming: bool = True) -> Iterator[GenerationChunk]:
+        started = self._clock.monotonic()
+        status, error_type = AuditStatus.SUCCESS, None
+        try:
+            attempts = self._attempts(model)
+            for index, (backend, target) in enumerate(attempts):
+                stream.backend = backend.value
+                produced = False
+                try:
+                    with _closing(self._open(backend, target, request, streaming)) as chunks:
+                        for chunk in chunks:
+                            produced = True
+                            # Runtimes report running totals; keep the largest seen.
+                            stream.prompt_tokens = max(stream.prompt_tokens, chunk.prompt_tokens)
+                            stream.completion_tokens = max(stream.completion_tokens, chunk.completion_tokens)
+                            if chunk.finish_reason:
+                                stream.finish_reason = chunk.finish_reason
+                            yield chunk
+                    break
+                except BackendError as exc:
+                    if produced or not exc.retryable or index == len(attempts) - 1:
+                        raise
+        except GeneratorExit:
+            status = AuditStatus.CANCELLED
+            raise
+        except Exception as exc:
+            status, error_type = AuditStatus.ERROR, type(exc).__name__
+            raise
+        finally:
+            self._audit.record(AuditEntry(
+                request_id=request_id, timestamp=self._clock.now(), model=model, backend=stream.backend or "none",
+                endpoint=endpoint, duration_ms=int((self._clock.monotonic() - started) * 1000), status=status,
+                prompt_tokens=stream.prompt_tokens, completion_tokens=stream.completion_tokens,
+                error_type=error_type,
+            ))

@@ -1,0 +1,89 @@
+"""The audit log: one row per inference request. It never holds prompt or completion text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from domain.enums import StrEnum
+from domain.errors import InvalidParameter
+
+MAX_AUDIT_PAGE = 1000
+
+
+class AuditStatus(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    CANCELLED = "cancelled"  # the client went away before the end
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    request_id: str
+    timestamp: datetime
+    model: str
+    backend: str
+    endpoint: str
+    duration_ms: int
+    status: AuditStatus
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error_type: str | None = None
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", AuditStatus(self.status))
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    model: str | None = None
+    status: AuditStatus | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.status is not None:
+            object.__setattr__(self, "status", AuditStatus(self.status))
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_AUDIT_PAGE:
+            raise InvalidParameter("limit", f"must be between 1 and {MAX_AUDIT_PAGE}")
+        if isinstance(self.offset, bool) or not isinstance(self.offset, int) or self.offset < 0:
+            raise InvalidParameter("offset", "must be >= 0")
+        if self.since and self.until and self.since > self.until:
+            raise InvalidParameter("since", "must not be after 'until'")
+
+    def matches(self, entry: AuditEntry) -> bool:
+        return (
+            (self.model is None or entry.model == self.model)
+            and (self.status is None or entry.status is self.status)
+            and (self.since is None or entry.timestamp >= self.since)
+            and (self.until is None or entry.timestamp <= self.until)
+        )
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    model: str
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+def summarise(entries: Iterable[AuditEntry]) -> list[ModelUsage]:
+    """Requests, errors and tokens per model, sorted by model name."""
+    totals: dict[str, list[int]] = {}
+    for e in entries:
+        row = totals.setdefault(e.model, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += e.status is AuditStatus.ERROR
+        row[2] += e.prompt_tokens
+        row[3] += e.completion_tokens
+    return [ModelUsage(m, *row) for m, row in sorted(totals.items())]

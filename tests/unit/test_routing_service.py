@@ -1,0 +1,182 @@
+"""InferenceRouter on fakes: matching, fallback rules, streaming, auditing; mappings and credentials."""
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
+from adapters.secrets import FernetSecretCipher
+from application.audit import AuditService, ImmediateAuditSink
+from application.backend_mappings import BackendMappingService
+from application.credentials import CredentialService
+from application.errors import BackendError, BackendTimeout, NotFound, SecretUnreadable
+from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest, LoadedModel
+from application.routing import InferenceRouter
+from domain.audit import AuditQuery, AuditStatus
+from domain.enums import ApiType, BackendType
+from domain.errors import InvalidPattern
+from domain.params import InferenceParams
+
+REQUEST = GenerationRequest(params=InferenceParams(max_tokens=8), messages=(ChatMessage("user", "hi there"),))
+
+
+class FakeLocal:
+    def __init__(self):
+        self.calls = []
+
+    def generate(self, model, request):
+        self.calls.append(model)
+        yield GenerationChunk("local ")
+        yield GenerationChunk("answer", prompt_tokens=2, completion_tokens=2, finish_reason="stop")
+
+
+class FakeCloudRuntime:
+    """Scripted: `failure` is raised before any output, or after the first chunk with `mid_stream`."""
+
+    def __init__(self, endpoint, failure=None, mid_stream=False):
+        self.endpoint, self.failure, self.mid_stream = endpoint, failure, mid_stream
+
+    def load(self, model_id, path, model_type):
+        return LoadedModel(model_id, model_type, path, 0)
+
+    def generate(self, model, request):
+        if self.failure and not self.mid_stream:
+            raise self.failure
+        yield GenerationChunk(f"cloud:{model.model_id}")
+        if self.failure:
+            raise self.failure
+        yield GenerationChunk("", prompt_tokens=4, completion_tokens=1, finish_reason="stop")
+
+
+@pytest.fixture
+def world(tmp_path):
+    uow, clock = InMemoryUnitOfWork(), FakeClock()
+    factory = lambda: uow  # noqa: E731
+    audit = AuditService(factory, clock)
+    mappings = BackendMappingService(factory)
+    credentials = CredentialService(factory, FernetSecretCipher(home=tmp_path), clock)
+    local = FakeLocal()
+    script = {"failure": None, "mid_stream": False, "endpoints": []}
+
+    def cloud(endpoint):
+        script["endpoints"].append(endpoint)
+        return FakeCloudRuntime(endpoint, script["failure"], script["mid_stream"])
+
+    router = InferenceRouter(mappings, credentials, cloud, local, ImmediateAuditSink(audit), clock)
+    credentials.set("openai", "sk-test-abcdefgh1234")
+    return router, mappings, credentials, audit, local, script
+
+
+def test_unmapped_models_run_locally_and_are_audited(world):
+    router, _, _, audit, local, _ = world
+    stream = router.generate("tiny-llama", REQUEST, endpoint="/v1/chat/completions", request_id="req-1")
+    assert "".join(c.text for c in stream) == "local answer"
+    assert stream.backend == "local" and local.calls == ["tiny-llama"]
+    (row,) = audit.query(AuditQuery()).items
+    assert (row.request_id, row.model, row.backend, row.status) == ("req-1", "tiny-llama", "local", AuditStatus.SUCCESS)
+    assert (row.prompt_tokens, row.completion_tokens) == (2, 2)
+
+
+def test_highest_priority_enabled_mapping_wins(world):
+    router, mappings, _, _, local, script = world
+    mappings.add("gpt-", "openai", pattern_type="prefix", priority=1)
+    exact = mappings.add("gpt-4o", "local", priority=5, enabled=False)
+    mappings.add(r"gpt-4o(-mini)?", "openai", pattern_type="regex", backend_model="upstream-4o", priority=3)
+    assert router.complete("gpt-4o", REQUEST).text == "cloud:upstream-4o"
+    mappings.update(exact.id, enabled=True)
+    assert router.complete("gpt-4o", REQUEST).backend == "local"
+    endpoint = script["endpoints"][0]
+    assert endpoint.api_type is ApiType.OPENAI and endpoint.api_key == "sk-test-abcdefgh1234"
+    assert "sk-test" not in repr(endpoint)
+
+
+@pytest.mark.parametrize("failure", [BackendError("boom", backend="openai"), BackendTimeout("slow", backend="openai")])
+def test_retryable_failure_before_output_goes_to_fallback(world, failure):
+    router, mappings, _, audit, local, script = world
+    mappings.add("gpt-4o", "openai", fallback_backend="local")
+    script["failure"] = failure
+    stream = router.generate("gpt-4o", REQUEST)
+    assert "".join(c.text for c in stream) == "local answer" and stream.backend == "local"
+    assert local.calls == ["gpt-4o"]
+    (row,) = audit.query(AuditQuery()).items
+    assert row.backend == "local" and row.status is AuditStatus.SUCCESS
+
+
+def test_without_fallback_the_backend_error_surfaces_and_is_audited(world):
+    router, mappings, _, audit, local, script = world
+    mappings.add("gpt-4o", "openai")
+    script["failure"] = BackendTimeout("openai backend timed out", backend="openai")
+    with pytest.raises(BackendTimeout):
+        router.complete("gpt-4o", REQUEST)
+    assert local.calls == []
+    (row,) = audit.query(AuditQuery()).items
+    assert row.status is AuditStatus.ERROR and row.error_type == "BackendTimeout" and row.backend == "openai"
+
+
+def test_non_retryable_failure_and_failure_after_output_do_not_fall_back(world):
+    router, mappings, _, _, local, script = world
+    mappings.add("gpt-4o", "openai", fallback_backend="local")
+    script["failure"] = BackendError("400 bad request", backend="openai", retryable=False)
+    with pytest.raises(BackendError):
+        router.complete("gpt-4o", REQUEST)
+    script["failure"], script["mid_stream"] = BackendError("connection dropped"), True
+    stream = router.generate("gpt-4o", REQUEST)
+    assert next(stream).text == "cloud:gpt-4o"
+    with pytest.raises(BackendError):
+        next(stream)
+    assert local.calls == []
+
+
+def test_closing_a_stream_records_a_cancelled_row(world):
+    router, _, _, audit, _, _ = world
+    stream = router.generate("tiny", REQUEST)
+    next(stream)
+    stream.close()
+    (row,) = audit.query(AuditQuery()).items
+    assert row.status is AuditStatus.CANCELLED
+
+
+def test_missing_credential_is_a_clear_error(world):
+    router, mappings, _, _, _, _ = world
+    mappings.add("claude-x", "anthropic")
+    with pytest.raises(NotFound, match="mlxm credentials set anthropic"):
+        router.complete("claude-x", REQUEST)
+
+
+def test_mapping_crud_validates_patterns(world):
+    _, mappings, _, _, _, _ = world
+    with pytest.raises(InvalidPattern):
+        mappings.add("(a+)+$", "openai", pattern_type="regex")
+    with pytest.raises(InvalidPattern):
+        mappings.add("x" * 500, "openai")
+    m = mappings.add("a", "openai", priority=2)
+    with pytest.raises(InvalidPattern):
+        mappings.update(m.id, pattern_type="regex", model_pattern="(x*)*")
+    assert mappings.get(m.id).model_pattern == "a"
+    mappings.remove(m.id)
+    with pytest.raises(NotFound):
+        mappings.remove(m.id)
+
+
+def test_credentials_are_encrypted_at_rest_and_listed_masked(world, tmp_path):
+    _, _, credentials, _, _, _ = world
+    uow = credentials._uow()
+    stored = uow.credentials.get(BackendType.OPENAI)
+    assert "sk-test-abcdefgh1234" not in stored.encrypted_api_key
+    (listed,) = credentials.list()
+    assert listed.masked_key == "sk-...1234" and "abcdefgh" not in repr(listed)
+    key_file = tmp_path / "secret.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    # A different key cannot read the stored secret: a clear error, not garbage.
+    other = CredentialService(credentials._uow, FernetSecretCipher(key="another passphrase"), FakeClock())
+    with pytest.raises(SecretUnreadable):
+        other.endpoint_for(BackendType.OPENAI)
+
+
+def test_env_key_wins_over_key_file(tmp_path):
+    cipher = FernetSecretCipher(key="my passphrase", home=tmp_path)
+    token = cipher.encrypt("sk-secret-value-1")
+    assert FernetSecretCipher(key="my passphrase").decrypt(token) == "sk-secret-value-1"
+    assert not (tmp_path / "secret.key").exists()
