@@ -15,6 +15,7 @@ from application.catalog import CatalogService
 from application.library import LibraryService
 from application.profiles import ProfileService
 from application.selection import SelectionService
+from entrypoints import downloads_wiring as _downloads_wiring
 from entrypoints.settings import Settings
 
 
@@ -41,3 +42,19 @@ class Container(containers.DeclarativeContainer):
     )
     profile_service = providers.Factory(ProfileService, uow_factory=uow_factory.provider, clock=clock)
     selection_service = providers.Factory(SelectionService, uow_factory=uow_factory.provider, catalog=catalog_provider)
+
+    # --- downloads (issue 4) -------------------------------------------------------------
+    # HF_ENDPOINT / HF_TOKEN / MLX_MIRROR_BASE_URL are read from the environment at call time.
+    library_layout = providers.Singleton(_downloads_wiring.library_layout, settings=settings)
+    downloader = providers.Singleton(_downloads_wiring.source_downloader, settings=settings)
+    download_service = providers.Singleton(
+        _downloads_wiring.download_service,
+        uow_factory=uow_factory.provider,
+        catalog_provider=catalog_provider,
+        downloader=downloader,
+        clock=clock,
+        layout=library_layout,
+    )
+    update_service = providers.Factory(
+        _downloads_wiring.update_service, downloads=download_service, downloader=downloader
+    )

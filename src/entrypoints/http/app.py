@@ -21,6 +21,7 @@ from starlette.routing import Route
 from entrypoints.http import (
     routes_catalog,
     routes_chat,
+    routes_downloads,
     routes_models,
     routes_openai,
     routes_pool,
@@ -112,6 +113,7 @@ def create_app(container=None) -> Starlette:
 
     routes = [
         *routes_catalog.routes,
+        *routes_downloads.routes,
         *routes_models.routes,
         *routes_profiles.routes,
         *routes_selection.routes,

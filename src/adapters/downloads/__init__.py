@@ -1,0 +1,1 @@
+"""Source-agnostic download plumbing: the ranged HTTP transfer and the per-kind dispatcher."""

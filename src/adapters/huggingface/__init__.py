@@ -1,0 +1,3 @@
+from adapters.huggingface.downloader import HuggingFaceDownloader
+
+__all__ = ["HuggingFaceDownloader"]

@@ -1,0 +1,138 @@
+"""`HuggingFaceDownloader`: the Hub's API through huggingface_hub, bytes through mlxm's ranged GET.
+
+* Revision -> commit sha and the file list (sizes, LFS sha256) come from `HfApi(endpoint=...)`.
+* The transfer uses `hf_hub_url` + huggingface_hub's shared `get_session()` client with
+  `Range`, writing into a partial file in mlxm's staging area. We do not call
+  `hf_hub_download`: since ~v1.18 it deletes its `*.incomplete` file on failure and never
+  resumes across processes, and it would store a second copy in the HF cache.
+* `HF_ENDPOINT` and `HF_TOKEN` are read at call time (huggingface_hub itself reads
+  `HF_ENDPOINT` only when imported) and passed explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from application.errors import SourceError, Unauthorized
+from application.ports.downloader import ProgressCallback, RemoteFile, RemoteListing
+from domain.catalog import ModelSource
+from domain.enums import SourceKind
+
+from adapters.downloads.http_transfer import fetch_resumable
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def _env_endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def _env_token() -> str | None:
+    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
+
+
+def _env_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+class HuggingFaceDownloader:
+    """A `ModelDownloader` for `huggingface_repo` sources."""
+
+    kind = SourceKind.HUGGINGFACE_REPO
+
+    def __init__(
+        self,
+        endpoint: Callable[[], str] | str | None = None,
+        token: Callable[[], str | None] | str | None = None,
+        offline: Callable[[], bool] | bool = False,
+        retries: int = 3,
+        backoff_seconds: float = 0.2,
+    ) -> None:
+        self._endpoint = endpoint
+        self._token = token
+        self._offline = offline
+        self._retries = retries
+        self._backoff = backoff_seconds
+
+    # -- configuration, read per call -------------------------------------------------
+    def endpoint(self) -> str:
+        value = self._endpoint() if callable(self._endpoint) else self._endpoint
+        return (value or _env_endpoint()).rstrip("/")
+
+    def token(self) -> str | None:
+        value = self._token() if callable(self._token) else self._token
+        return value or _env_token()
+
+    def _check_online(self) -> None:
+        offline = self._offline() if callable(self._offline) else self._offline
+        if offline or _env_offline():
+            raise SourceError("offline mode is on (MLX_MANAGER_OFFLINE / HF_HUB_OFFLINE): Hugging Face is not contacted")
+
+    def _check_kind(self, source: ModelSource) -> None:
+        if source.kind is not SourceKind.HUGGINGFACE_REPO:
+            raise SourceError(f"{source.label}: not a Hugging Face source")
+
+    # -- the port ------------------------------------------------------------------------
+    def list_files(self, source: ModelSource, revision: str | None, staging: Path) -> RemoteListing:
+        self._check_kind(source)
+        self._check_online()
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import (
+            GatedRepoError,
+            HfHubHTTPError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        repo_id = source.value
+        api = HfApi(endpoint=self.endpoint(), token=self.token() or False)
+        try:
+            info = api.model_info(repo_id, revision=revision or "main")
+            sha = info.sha
+            if not sha:
+                raise SourceError(f"{source.label}: the hub did not return a commit for {revision or 'main'}")
+            entries = list(api.list_repo_tree(repo_id, revision=sha, recursive=True))
+        except GatedRepoError as exc:
+            raise Unauthorized(f"{repo_id} is gated: accept its terms on the Hub and set HF_TOKEN") from exc
+        except RepositoryNotFoundError as exc:
+            raise SourceError(f"{source.label}: repository not found") from exc
+        except RevisionNotFoundError as exc:
+            raise SourceError(f"{source.label}: revision {revision!r} not found") from exc
+        except HfHubHTTPError as exc:
+            raise SourceError(f"{source.label}: {_first_line(exc)}") from exc
+        except OSError as exc:  # connection refused, DNS, timeouts (httpx errors are OSError-free: see below)
+            raise SourceError(f"{source.label}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - httpx2 transport errors do not share a base with OSError
+            if type(exc).__module__.startswith(("httpx", "httpcore")):
+                raise SourceError(f"{source.label}: cannot reach {self.endpoint()}: {exc}") from exc
+            raise
+        files = []
+        for entry in entries:
+            if getattr(entry, "blob_id", None) is None:  # folders
+                continue
+            lfs = getattr(entry, "lfs", None)
+            sha256 = lfs.sha256 if lfs is not None else None
+            files.append(RemoteFile(path=entry.path, size=int(entry.size), sha256=sha256, revision=sha,
+                                    dest=staging / (entry.path + ".part")))
+        return RemoteListing(repo_id=repo_id, revision=sha, files=tuple(sorted(files, key=lambda f: f.path)))
+
+    def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
+        self._check_kind(source)
+        self._check_online()
+        import httpx2
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils import build_hf_headers, get_session
+
+        url = hf_hub_url(source.value, file.path, revision=file.revision, endpoint=self.endpoint())
+        headers = build_hf_headers(token=self.token() or False, library_name="mlxm")
+        return fetch_resumable(
+            get_session(), url, file.dest, label=file.path, expected_size=file.size, progress=progress,
+            headers=headers, transport_errors=(httpx2.TransportError, OSError),
+            retries=self._retries, backoff_seconds=self._backoff,
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,3 @@
+from adapters.mirror.downloader import HttpMirrorDownloader
+
+__all__ = ["HttpMirrorDownloader"]

@@ -1,0 +1,214 @@
+"""Where a model's bytes live on disk, and the few filesystem moves that must be atomic.
+
+Layout under `MLX_MANAGER_HOME` (each model stored exactly once; the HF cache is not used)::
+
+    models/<key>                       symlink -> .revisions/<key>/<sha>  (what users and runtimes open)
+    models/.revisions/<key>/<sha>/     the installed revision's files + .mlxm.json (provenance manifest)
+    staging/<key-with-/-as-->/<sha>/   a pull in progress: `<file>.part` partials, verified files
+    staging/<key-with-/-as-->.lock     flock held by the one process pulling that model
+
+`<key>` is the canonical ID for catalog models, or `org/name` for any other HF repo.
+A new revision is staged beside the installed one and installed by renaming its folder into
+`.revisions/` and then replacing the `models/<key>` symlink with `os.replace`, which is atomic:
+a reader sees the old revision or the new one, never a half model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+MANIFEST_NAME = ".mlxm.json"
+PART_SUFFIX = ".part"
+
+
+@dataclass
+class Manifest:
+    """Provenance of one installed revision, written by mlxm."""
+
+    key: str
+    repo_id: str | None
+    revision: str
+    source: str | None
+    files: list[dict] = field(default_factory=list)  # {"path", "size", "sha256"}
+    created_by: str = "mlxm"  # "mlxm" (downloaded) or "adopted" (a verified folder mlxm did not create)
+    adopted_from: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True)
+
+    @classmethod
+    def read(cls, folder: Path) -> "Manifest | None":
+        try:
+            data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+            return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def safe_name(key: str) -> str:
+    return key.replace("/", "--")
+
+
+class LibraryLayout:
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def revisions_dir(self) -> Path:
+        return self.models_dir / ".revisions"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"
+
+    def model_path(self, key: str) -> Path:
+        return self.models_dir / key
+
+    def revision_dir(self, key: str, revision: str) -> Path:
+        return self.revisions_dir / key / revision
+
+    def staging_root(self, key: str) -> Path:
+        return self.staging_dir / safe_name(key)
+
+    def staging_for(self, key: str, revision: str) -> Path:
+        return self.staging_root(key) / revision
+
+    def lock_path(self, key: str) -> Path:
+        return self.staging_dir / (safe_name(key) + ".lock")
+
+    # -- state ------------------------------------------------------------------------
+    def installed_revision_dir(self, key: str) -> Path | None:
+        """The revision folder `models/<key>` points at, when it is mlxm's symlink and intact."""
+        link = self.model_path(key)
+        if not link.is_symlink():
+            return None
+        target = link.resolve()
+        if not target.is_dir() or self.revisions_dir.resolve() not in target.parents:
+            return None
+        return target
+
+    def is_foreign_folder(self, path: Path) -> bool:
+        """A real folder (not our symlink) that holds files: mlxm never deletes it."""
+        return path.is_dir() and not path.is_symlink() and any(path.iterdir())
+
+    # -- moves ------------------------------------------------------------------------
+    def install(self, key: str, revision: str, staged: Path, manifest: Manifest) -> Path:
+        """Move a verified staged folder into `.revisions/` and point `models/<key>` at it atomically."""
+        (staged / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        target = self.revision_dir(key, revision)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            # Same revision installed before (e.g. a repair): keep it aside until the switch is done.
+            aside = target.with_name(f"{revision}.old-{os.getpid()}-{time.monotonic_ns()}")
+            os.rename(target, aside)
+            _move(staged, target)
+            self._switch_link(key, target)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            _move(staged, target)
+            self._switch_link(key, target)
+        return self.model_path(key)
+
+    def adopt(self, key: str, revision: str, folder: Path, manifest: Manifest) -> Path:
+        """Move a verified foreign folder into the layout (a rename: never a copy, never a delete)."""
+        target = self.revision_dir(key, revision)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _move(folder, target)
+        (target / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        self._switch_link(key, target)
+        return self.model_path(key)
+
+    def _switch_link(self, key: str, target: Path) -> None:
+        link = self.model_path(key)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".{link.name}.link-{os.getpid()}-{threading.get_ident()}")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.symlink(os.path.relpath(target, link.parent), tmp)
+        os.replace(tmp, link)
+
+    def remove_revision(self, key: str, revision: str) -> bool:
+        """Delete an old revision folder, but only one mlxm downloaded itself."""
+        folder = self.revision_dir(key, revision)
+        manifest = Manifest.read(folder)
+        if manifest is None or manifest.created_by != "mlxm":
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    def clear_staging(self, key: str, keep_revision: str | None = None) -> None:
+        root = self.staging_root(key)
+        if not root.is_dir():
+            return
+        for child in root.iterdir():
+            if keep_revision is None or child.name != keep_revision:
+                shutil.rmtree(child, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            root.rmdir()
+
+    def staged_bytes(self, key: str, revision: str) -> int:
+        root = self.staging_for(key, revision)
+        total = 0
+        if root.is_dir():
+            for path in root.rglob("*"):
+                if path.is_file() and not path.name.endswith(".sha256"):
+                    total += path.stat().st_size
+        return total
+
+    # -- one writer per model, across processes ----------------------------------------
+    @contextlib.contextmanager
+    def model_lock(self, key: str, *, wait: bool = True, poll_seconds: float = 0.1,
+                   should_stop=lambda: False) -> Iterator[bool]:
+        """Hold an exclusive `flock` on the model's lock file; yields False when not acquired.
+
+        The kernel releases it when the process dies, so a `kill -9` never leaves it stuck.
+        """
+        import fcntl
+
+        path = self.lock_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        acquired = False
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    acquired = True
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                        raise
+                if not wait or should_stop():
+                    break
+                time.sleep(poll_seconds)
+            yield acquired
+        finally:
+            if acquired:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _move(src: Path, dst: Path) -> None:
+    try:
+        os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # Another filesystem: copy beside the target, then rename (still atomic at the end).
+        tmp = dst.with_name(dst.name + ".incoming")
+        shutil.copytree(src, tmp, symlinks=True)
+        os.rename(tmp, dst)
+        shutil.rmtree(src, ignore_errors=True)

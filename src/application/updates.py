@@ -1,0 +1,171 @@
+"""Updates and verification of installed models.
+
+* `check_updates` compares each installed model's recorded revision and file hashes with what
+  its source serves now, and lists newer catalog IDs that declare they supersede it.
+* `update` pulls the new revision beside the old one (through `DownloadService`, which
+  switches the library symlink only after every file verified).
+* `verify` rehashes installed files against the recorded sizes and sha256s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from application.downloads import DownloadService, ProgressListener, PullResult, _is_fatal, _same_revision
+from application.errors import NotInstalled
+from application.hash_cache import sha256_of
+from application.ports.downloader import ModelDownloader
+from domain.catalog import ChainExhausted, run_failover
+from domain.models import Model
+
+
+@dataclass
+class UpdateInfo:
+    model_id: str
+    installed_revision: str | None
+    available_revision: str | None = None
+    changed_files: list[str] = field(default_factory=list)
+    superseded_by: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def update_available(self) -> bool:
+        return bool(self.available_revision) and not _same_revision(self.available_revision, self.installed_revision)
+
+    def to_dict(self) -> dict:
+        return {"model_id": self.model_id, "installed_revision": self.installed_revision,
+                "available_revision": self.available_revision, "update_available": self.update_available,
+                "changed_files": self.changed_files, "superseded_by": self.superseded_by, "error": self.error}
+
+
+@dataclass
+class VerifyReport:
+    model_id: str
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"model_id": self.model_id, "ok": self.ok, "checked": self.checked, "problems": self.problems}
+
+
+@dataclass
+class UpdateOutcome:
+    model_id: str
+    updated: bool
+    old_revision: str | None
+    new_revision: str | None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+class UpdateService:
+    def __init__(self, downloads: DownloadService, downloader: ModelDownloader) -> None:
+        self._downloads = downloads
+        self._downloader = downloader
+
+    def _installed(self, name: str | None) -> list[Model]:
+        with self._downloads._db_lock, self._downloads._uow_factory() as uow:
+            if name is None:
+                return [m for m in uow.models.list() if m.is_installed]
+            model = uow.models.find(name)
+            if model is None:
+                found = self._downloads.catalog.find(name)
+                model = uow.models.get(found.id) if found is not None else None
+        if model is None or not model.is_installed:
+            raise NotInstalled(f"{name} is not installed")
+        return [model]
+
+    def check_updates(self, name: str | None = None) -> list[UpdateInfo]:
+        """Per installed model: a newer revision at its source (and which files changed), newer catalog IDs."""
+        catalog = self._downloads.catalog
+        reports = []
+        for model in self._installed(name):
+            info = UpdateInfo(model.model_id, model.revision)
+            key = model.canonical_id or model.model_id
+            info.superseded_by = [m.id for m in catalog.superseded_by(key)]
+            target = self._downloads._target_for_key(model.model_id, None) if model.managed else None
+            if target is None or not target.sources:
+                reports.append(info)
+                continue
+            staging = self._downloads.layout.staging_root(model.model_id)
+            try:
+                listing, _ = run_failover(
+                    target.sources,
+                    lambda s: self._downloader.list_files(s, target.revision, staging),
+                    _is_fatal,
+                )
+            except ChainExhausted as exc:
+                info.error = str(exc)
+                reports.append(info)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one model's source problem does not stop the report
+                info.error = str(exc)
+                reports.append(info)
+                continue
+            info.available_revision = listing.revision  # type: ignore[attr-defined]
+            recorded = {f.path: f for f in model.files}
+            for remote in listing.files:  # type: ignore[attr-defined]
+                mine = recorded.get(remote.path)
+                if mine is None or (remote.size is not None and remote.size != mine.size) or (
+                    remote.sha256 and mine.sha256 and remote.sha256.lower() != mine.sha256.lower()
+                ):
+                    info.changed_files.append(remote.path)
+            remote_paths = {f.path for f in listing.files}  # type: ignore[attr-defined]
+            info.changed_files += [p for p in recorded if p not in remote_paths]
+            reports.append(info)
+        return reports
+
+    def update(self, name: str | None = None, listener: ProgressListener | None = None) -> list[UpdateOutcome]:
+        """Download newer revisions beside the installed ones; each switches only once fully verified."""
+        outcomes = []
+        for model in self._installed(name):
+            if not model.managed:
+                outcomes.append(UpdateOutcome(model.model_id, False, model.revision, model.revision,
+                                              "registered in place: not managed by mlxm"))
+                continue
+            target = self._downloads._target_for_key(model.model_id, None)
+            try:
+                active = self._downloads._start(target, listener, check_remote=True)
+                result: PullResult = self._downloads._wait(active)
+            except Exception as exc:  # noqa: BLE001 - reported per model; the old revision keeps working
+                if name is not None:
+                    raise
+                outcomes.append(UpdateOutcome(model.model_id, False, model.revision, None, str(exc)))
+                continue
+            new = result.model.revision
+            outcomes.append(UpdateOutcome(model.model_id, not _same_revision(new, model.revision),
+                                          model.revision, new))
+        return outcomes
+
+    def verify(self, name: str | None = None) -> list[VerifyReport]:
+        """Rehash installed files (no cached digests) against the recorded sizes and sha256s."""
+        reports = []
+        for model in self._installed(name):
+            report = VerifyReport(model.model_id)
+            root = Path(model.local_path)  # type: ignore[arg-type]
+            if not model.files:
+                report.problems.append("no recorded files to verify against")
+            for recorded in model.files:
+                path = root / recorded.path
+                report.checked += 1
+                if not path.is_file():
+                    report.problems.append(f"{recorded.path}: missing")
+                    continue
+                size = path.stat().st_size
+                if size != recorded.size:
+                    report.problems.append(f"{recorded.path}: expected {recorded.size} bytes, found {size} bytes")
+                    continue
+                if recorded.sha256:
+                    digest = sha256_of(path, use_cache=False)
+                    if digest != recorded.sha256.lower():
+                        report.problems.append(
+                            f"{recorded.path}: expected sha256 {recorded.sha256}, found sha256 {digest}")
+            reports.append(report)
+        return reports

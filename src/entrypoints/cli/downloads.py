@@ -1,0 +1,219 @@
+"""`mlxm pull`, `mlxm check-updates`, `mlxm update`, `mlxm verify`, `mlxm downloads`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from entrypoints.cli.base import echo_json, get_container
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+class _RichProgress:
+    """A rich progress bar on stderr fed by the (already throttled) service listener."""
+
+    def __init__(self, label: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+        )
+        self._task = self._progress.add_task(label, total=None)
+
+    def __enter__(self) -> "_RichProgress":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.stop()
+
+    def __call__(self, p) -> None:
+        self._progress.update(self._task, completed=p.downloaded_bytes, total=p.total_bytes or None)
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __call__(self, p) -> None:
+        return None
+
+
+def _progress_for(label: str, quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return _NoProgress()
+    return _RichProgress(label)
+
+
+@click.command("pull")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the installed model as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool) -> None:
+    """Download NAME (catalog ID, alias or HF repo `org/name[@revision]`), verified, resumable."""
+    service = get_container(ctx).download_service()
+    service.reconcile_after_crash()
+    with _progress_for(name, quiet or as_json) as bar:
+        result = service.pull(name, bar)
+    model = result.model
+    if as_json:
+        echo_json({
+            "model_id": model.model_id, "repo_id": model.repo_id, "revision": model.revision,
+            "local_path": model.local_path, "size_bytes": model.size_bytes,
+            "type": model.model_type.value if model.model_type else None, "family": model.family,
+            "already_installed": result.already_installed, "notes": result.notes,
+            "download_id": result.download.id,
+            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256, "source": f.source} for f in model.files],
+        })
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    state = "already installed" if result.already_installed else "installed"
+    click.echo(f"{model.model_id} {state} at {model.local_path} ({_human(model.size_bytes)}, "
+               f"revision {(model.revision or '?')[:12]})")
+
+
+@click.command("check-updates")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def check_updates(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Compare installed models with their sources and list newer catalog IDs."""
+    reports = get_container(ctx).update_service().check_updates(name)
+    if as_json:
+        echo_json([r.to_dict() for r in reports])
+        return
+    if not reports:
+        click.echo("no installed models")
+    for r in reports:
+        if r.error:
+            line = f"{r.model_id}: could not check ({r.error})"
+        elif r.update_available:
+            line = (f"{r.model_id}: update available {(r.installed_revision or '?')[:12]} -> "
+                    f"{(r.available_revision or '?')[:12]} ({len(r.changed_files)} changed files)")
+        else:
+            line = f"{r.model_id}: up to date"
+        if r.superseded_by:
+            line += f"; superseded by {', '.join(r.superseded_by)}"
+        click.echo(line)
+
+
+@click.command("update")
+@click.argument("name", required=False)
+@click.option("--all", "all_models", is_flag=True, help="Update every installed model.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def update(ctx: click.Context, name: str | None, all_models: bool, as_json: bool) -> None:
+    """Download a newer revision beside the installed one and switch after verification."""
+    if bool(name) == all_models:
+        raise click.UsageError("give a model NAME or --all")
+    container = get_container(ctx)
+    container.download_service().reconcile_after_crash()
+    with _progress_for(name or "update", as_json) as bar:
+        outcomes = container.update_service().update(name, bar)
+    if as_json:
+        echo_json([o.to_dict() for o in outcomes])
+    else:
+        for o in outcomes:
+            if o.error:
+                click.echo(f"{o.model_id}: not updated ({o.error})")
+            elif o.updated:
+                click.echo(f"{o.model_id}: updated {(o.old_revision or '?')[:12]} -> {(o.new_revision or '?')[:12]}")
+            else:
+                click.echo(f"{o.model_id}: up to date")
+    if any(o.error for o in outcomes):
+        ctx.exit(6)
+
+
+@click.command("verify")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def verify(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """Rehash installed files against the recorded sha256s; exits non-zero on any mismatch."""
+    reports = get_container(ctx).update_service().verify(name)
+    if as_json:
+        echo_json([r.to_dict() for r in reports])
+    else:
+        for r in reports:
+            if r.ok:
+                click.echo(f"{r.model_id}: ok ({r.checked} files)")
+            else:
+                click.echo(f"{r.model_id}: {len(r.problems)} problem(s)")
+                for problem in r.problems:
+                    click.echo(f"  {problem}")
+    if any(not r.ok for r in reports):
+        ctx.exit(6)
+
+
+@click.group("downloads", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def downloads_group(ctx: click.Context, as_json: bool) -> None:
+    """List downloads; `pause`, `resume` and `cancel` act on one by id."""
+    if ctx.invoked_subcommand is not None:
+        return
+    service = get_container(ctx).download_service()
+    service.reconcile_after_crash()
+    rows = service.list()
+    if as_json:
+        echo_json([_download_dict(d) for d in rows])
+        return
+    for d in rows:
+        click.echo(f"{d.id:>4}  {d.status.value:<11} {d.model_id}  {_human(d.downloaded_bytes)}/{_human(d.total_bytes)}"
+                   + (f"  ({d.error})" if d.error else ""))
+
+
+def _download_dict(d) -> dict:
+    return {"id": d.id, "model_id": d.model_id, "status": d.status.value, "downloaded_bytes": d.downloaded_bytes,
+            "total_bytes": d.total_bytes, "revision": d.revision, "source": d.source, "error": d.error,
+            "speed_bps": d.speed_bps}
+
+
+def _download_action(action: str):
+    @click.command(action)
+    @click.argument("download_id", type=int)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_context
+    def command(ctx: click.Context, download_id: int, as_json: bool) -> None:
+        service = get_container(ctx).download_service()
+        d = getattr(service, action)(download_id)
+        if action == "resume":
+            d = service.wait(download_id)
+        if as_json:
+            echo_json(_download_dict(d))
+        else:
+            click.echo(f"download {d.id} ({d.model_id}): {d.status.value}")
+
+    command.__doc__ = f"{action.capitalize()} download DOWNLOAD_ID."
+    return command
+
+
+for _action in ("pause", "resume", "cancel"):
+    downloads_group.add_command(_download_action(_action))
+
+COMMANDS = [pull, check_updates, update, verify, downloads_group]

@@ -1,0 +1,39 @@
+"""Builders the container uses for the download area (kept here so container.py stays declarative)."""
+
+from __future__ import annotations
+
+import os
+
+
+def library_layout(settings):
+    from application.library_layout import LibraryLayout
+
+    return LibraryLayout(settings.manager.home)
+
+
+def source_downloader(settings):
+    from adapters.downloads.dispatch import SourceDispatchingDownloader
+    from adapters.huggingface import HuggingFaceDownloader
+    from adapters.mirror import HttpMirrorDownloader
+    from domain.enums import SourceKind
+
+    offline = lambda: bool(settings.manager.offline)  # noqa: E731
+    mirror_from_settings = settings.distribution.mirror_base_url
+    return SourceDispatchingDownloader({
+        SourceKind.HUGGINGFACE_REPO: HuggingFaceDownloader(offline=offline),
+        SourceKind.HTTP_MIRROR: HttpMirrorDownloader(
+            base_url=lambda: os.environ.get("MLX_MIRROR_BASE_URL") or mirror_from_settings, offline=offline),
+    })
+
+
+def download_service(uow_factory, catalog_provider, downloader, clock, layout):
+    from application.downloads import DownloadService
+
+    workers = int(os.environ.get("MLX_MANAGER_DOWNLOAD_WORKERS", "4") or 4)
+    return DownloadService(uow_factory, catalog_provider, downloader, clock, layout, max_workers=workers)
+
+
+def update_service(downloads, downloader):
+    from application.updates import UpdateService
+
+    return UpdateService(downloads, downloader)
