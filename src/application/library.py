@@ -164,7 +164,11 @@ class LibraryService:
             uow.models.remove(model.model_id)
             uow.commit()
         if model.managed and model.local_path and self._is_inside_library(Path(model.local_path)):
-            shutil.rmtree(model.local_path, ignore_errors=True)
+            path = Path(model.local_path)
+            # The library path may be a symlink to the installed revision: remove both.
+            shutil.rmtree(path.resolve(), ignore_errors=True)
+            if path.is_symlink():
+                path.unlink()
         return model
 
     def _is_inside_library(self, path: Path) -> bool:
