@@ -10,7 +10,9 @@ from dependency_injector import containers, providers
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.clock import SystemClock
-from adapters.memory.repositories import InMemoryUnitOfWork
+from adapters.sqlalchemy.database import database_upgrader, open_database
+from adapters.sqlalchemy.engine import make_session_factory
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from application.catalog import CatalogService
 from application.library import LibraryService
 from application.profiles import ProfileService
@@ -27,9 +29,14 @@ class Container(containers.DeclarativeContainer):
     catalog_provider = providers.Singleton(EmbeddedCatalogProvider)
 
     # -- persistence (issue 3) -----------------------------------------------------------
-    # `uow_factory()` returns a unit of work; services receive `uow_factory.provider` (a callable).
-    # In-memory until the SQLAlchemy unit of work replaces this provider in place.
-    uow_factory = providers.Singleton(InMemoryUnitOfWork)
+    # `uow_factory()` returns a NEW SqlAlchemyUnitOfWork; services receive `uow_factory.provider`
+    # (a callable). The engine is a Singleton, made on first use: the database file (and the home
+    # folder) are created then, never at import; the schema is upgraded to head at that moment.
+    database_engine = providers.Singleton(open_database, url=settings.provided.manager.resolved_database_url)
+    session_factory = providers.Singleton(make_session_factory, database_engine)
+    uow_factory = providers.Factory(SqlAlchemyUnitOfWork, session_factory=session_factory)
+    # `database_upgrade()` is a no-argument callable: the HTTP start-up runs it in a thread.
+    database_upgrade = providers.Factory(database_upgrader, url=settings.provided.manager.resolved_database_url)
 
     # -- use cases: catalog, library, profiles, selection (issue 6) ---------------------
     catalog_service = providers.Factory(CatalogService, provider=catalog_provider)

@@ -9,16 +9,18 @@ from typing import Iterable
 from application.ports.repositories import ModelQuery, Page
 from domain.capabilities import supports
 from domain.downloads import Download
-from domain.enums import DownloadStatus
+from domain.enums import DownloadStatus, ModelType
 from domain.models import Model
 from domain.profiles import ExecutionProfile
 from domain.routing import BackendMapping
 
-_TOKEN = re.compile(r"[\w.]+", re.UNICODE)
+# Letters and digits make terms; anything else separates them (as the SQLite FTS index does).
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+MAX_QUERY_TERMS = 16
 
 
 def _terms(text: str | None) -> list[str]:
-    return [t.lower() for t in _TOKEN.findall(text or "")]
+    return [t.lower() for t in _TOKEN.findall(text or "")][:MAX_QUERY_TERMS]
 
 
 def _searchable_tokens(model: Model) -> set[str]:
@@ -26,10 +28,12 @@ def _searchable_tokens(model: Model) -> set[str]:
              model.model_type.value if model.model_type else None, *model.aliases, *model.tags]
     tokens: set[str] = set()
     for part in parts:
-        for token in re.split(r"[^\w]+", (part or "").lower()):
-            if token:
-                tokens.add(token)
+        tokens.update(_terms_all(part))
     return tokens
+
+
+def _terms_all(text: str | None) -> list[str]:
+    return [t.lower() for t in _TOKEN.findall(text or "")]
 
 
 class InMemoryModelRepository:
@@ -61,7 +65,7 @@ class InMemoryModelRepository:
         return sorted(self._items.values(), key=lambda m: m.model_id)
 
     def search(self, query: ModelQuery) -> Page:
-        terms = [t for term in _terms(query.text) for t in re.split(r"[^\w]+", term) if t]
+        terms = _terms(query.text)
         hits = []
         for model in self.list():
             if query.model_type is not None and model.model_type != query.model_type:
@@ -75,6 +79,13 @@ class InMemoryModelRepository:
                 continue
             hits.append(model)
         return Page(items=hits[query.offset : query.offset + query.limit], total=len(hits))
+
+    def with_capability(self, capability: str, model_type: ModelType | None = None) -> list[Model]:
+        return [
+            m for m in self.list()
+            if supports(m.capabilities, capability)
+            and (model_type is None or (m.capabilities is not None and m.capabilities.model_type == model_type))
+        ]
 
     def remove(self, model_id: str) -> None:
         self._items.pop(model_id, None)
@@ -152,8 +163,11 @@ class InMemoryBackendMappingRepository:
         self._items[mapping.id] = mapping  # type: ignore[index]
         return mapping
 
+    def get(self, mapping_id: int) -> BackendMapping | None:
+        return self._items.get(mapping_id)
+
     def list(self) -> list[BackendMapping]:
-        return list(self._items.values())
+        return [self._items[k] for k in sorted(self._items)]
 
     def remove(self, mapping_id: int) -> None:
         self._items.pop(mapping_id, None)

@@ -5,6 +5,7 @@ table module? Add one import line here (and a migration under `migrations/versio
 """
 
 from adapters.sqlalchemy import tables  # noqa: F401
+from adapters.sqlalchemy import auth_tables  # noqa: F401  (api_keys)
 from adapters.sqlalchemy.tables import metadata
 
 __all__ = ["metadata"]

@@ -175,7 +175,7 @@ class TextGenCapabilityRecord(CapabilityRecord):
     tool_parser_id: Mapped[str | None] = mapped_column(String(64))
     thinking_parser_id: Mapped[str | None] = mapped_column(String(64))
 
-    __mapper_args__ = {"polymorphic_identity": "text-gen"}
+    __mapper_args__ = {"polymorphic_identity": "text-gen", "polymorphic_load": "inline"}
 
 
 class VisionCapabilityRecord(CapabilityRecord):
@@ -189,7 +189,7 @@ class VisionCapabilityRecord(CapabilityRecord):
     tool_parser_id: Mapped[str | None] = mapped_column(String(64))
     thinking_parser_id: Mapped[str | None] = mapped_column(String(64))
 
-    __mapper_args__ = {"polymorphic_identity": "vision"}
+    __mapper_args__ = {"polymorphic_identity": "vision", "polymorphic_load": "inline"}
 
 
 class EmbeddingCapabilityRecord(CapabilityRecord):
@@ -200,7 +200,7 @@ class EmbeddingCapabilityRecord(CapabilityRecord):
     max_sequence_length: Mapped[int | None] = mapped_column(Integer)
     is_normalized: Mapped[bool | None] = mapped_column(Boolean)
 
-    __mapper_args__ = {"polymorphic_identity": "embeddings"}
+    __mapper_args__ = {"polymorphic_identity": "embeddings", "polymorphic_load": "inline"}
 
 
 class AudioCapabilityRecord(CapabilityRecord):
@@ -210,7 +210,7 @@ class AudioCapabilityRecord(CapabilityRecord):
     supports_tts: Mapped[bool | None] = mapped_column(Boolean)
     supports_stt: Mapped[bool | None] = mapped_column(Boolean)
 
-    __mapper_args__ = {"polymorphic_identity": "audio"}
+    __mapper_args__ = {"polymorphic_identity": "audio", "polymorphic_load": "inline"}
 
 
 # --------------------------------------------------------------- profiles (joined-table)
@@ -255,7 +255,7 @@ class InferenceProfileRecord(ProfileRecord):
     system_prompt: Mapped[str | None] = mapped_column(Text)
     enable_tool_injection: Mapped[bool | None] = mapped_column(Boolean)
 
-    __mapper_args__ = {"polymorphic_identity": "inference"}
+    __mapper_args__ = {"polymorphic_identity": "inference", "polymorphic_load": "inline"}
 
 
 class AudioProfileRecord(ProfileRecord):
@@ -267,7 +267,7 @@ class AudioProfileRecord(ProfileRecord):
     sample_rate: Mapped[int | None] = mapped_column(Integer)
     stt_language: Mapped[str | None] = mapped_column(String(32))
 
-    __mapper_args__ = {"polymorphic_identity": "audio"}
+    __mapper_args__ = {"polymorphic_identity": "audio", "polymorphic_load": "inline"}
 
 
 # ------------------------------------------------------------------------ everything else

@@ -37,7 +37,14 @@ class ModelRepository(Protocol):
         """By model id, canonical id, repo id or alias (case-insensitive)."""
         ...
     def list(self) -> list[Model]: ...
-    def search(self, query: ModelQuery) -> Page: ...
+    def search(self, query: ModelQuery) -> Page:
+        """Terms match word prefixes (`qwe` finds qwen); all terms must match. Filters apply
+        before the page is cut, so `total` counts every match. Ordered by model id."""
+        ...
+    def with_capability(self, capability: str, model_type: ModelType | None = None) -> list[Model]:
+        """Models whose probed capabilities include `capability` (tools, thinking, multi_image,
+        video, tts, stt, normalized), optionally of one type. Ordered by model id."""
+        ...
     def remove(self, model_id: str) -> None: ...
 
 
@@ -63,16 +70,23 @@ class SettingsRepository(Protocol):
 
 
 class BackendMappingRepository(Protocol):
-    def add(self, mapping: BackendMapping) -> BackendMapping: ...
+    def add(self, mapping: BackendMapping) -> BackendMapping:
+        """Insert, or replace the mapping with the same id; returns it with its id."""
+        ...
+    def get(self, mapping_id: int) -> BackendMapping | None: ...
     def list(self) -> list[BackendMapping]: ...
     def remove(self, mapping_id: int) -> None: ...
 
 
 class UnitOfWork(Protocol):
+    """Objects read through a repository are tracked: changes made to them are saved by
+    `commit()` (calling `add` again is also fine). Nothing is saved without `commit()`."""
+
     models: ModelRepository
     profiles: ProfileRepository
     downloads: DownloadRepository
     settings: SettingsRepository
+    backend_mappings: BackendMappingRepository
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc_info) -> None:

@@ -6,6 +6,7 @@ import click
 
 from entrypoints.cli.base import MlxmGroup
 from entrypoints.cli.catalog import catalog_group
+from entrypoints.cli.db import db_group
 from entrypoints.cli.downloads import COMMANDS as DOWNLOAD_COMMANDS
 from entrypoints.cli.inference import run, speak, transcribe
 from entrypoints.cli.library import import_model, list_models, probe, rm, search, show
@@ -24,6 +25,7 @@ def cli(ctx: click.Context) -> None:
 
 cli.add_command(catalog_group)
 cli.add_command(serve)
+cli.add_command(db_group)
 for command in (list_models, search, show, rm, import_model, probe, profile_group, run, speak, transcribe, ps, unload,
                 select):
     cli.add_command(command)

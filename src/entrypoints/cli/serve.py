@@ -19,6 +19,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     container = get_container(ctx)
     settings = container.settings()
     configure_logging(settings.manager.log_format, settings.manager.log_level)
+    # Schema first (a legacy database is upgraded, with a backup) so a bad upgrade fails before binding.
+    container.database_upgrade()()
     app = create_app(container)
     uvicorn.run(
         app,

@@ -1,0 +1,201 @@
+"""Programmatic Alembic: bring any database (fresh, legacy flat, or older) to the head revision.
+
+Called by `mlxm db upgrade` and at server start-up. The whole upgrade (stamp of a legacy
+database included) runs in ONE transaction with foreign keys off, so a failure leaves the
+database exactly as it was; a copy of the file is made before the first step anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, event, inspect, text
+
+from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
+
+log = logging.getLogger("mlxm.db")
+
+BASELINE_REVISION = "0001_legacy_flat"
+# Tables and columns that only the flat layout has: enough to recognise it by shape.
+_LEGACY_SHAPE = {"models": {"repo_id", "probed_at"}, "server_profiles": {"name", "model_id"}}
+
+
+def migrations_dir() -> Path:
+    """The repository's `migrations/` folder (works from an editable install)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "migrations"
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise RuntimeError(f"cannot find the migrations folder above {here}")
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@dataclass
+class UpgradeReport:
+    from_revision: str | None
+    to_revision: str
+    legacy: bool = False
+    backup_path: Path | None = None
+    reports: list[dict] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.from_revision != self.to_revision
+
+
+def is_legacy_database(connection: Connection) -> bool:
+    """No alembic_version table, and the flat layout's tables and columns."""
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
+    if "alembic_version" in tables:
+        return False
+    for table, columns in _LEGACY_SHAPE.items():
+        if table not in tables or not columns <= {c["name"] for c in inspector.get_columns(table)}:
+            return False
+    return True
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _transactional_engine(url: str) -> Engine:
+    """pysqlite opens transactions lazily and never around DDL: take over BEGIN ourselves."""
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _autocommit_driver(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    return engine
+
+
+def backup_database_file(path: Path, label: str) -> Path:
+    """A consistent copy of a SQLite file (the backup API also copies WAL content)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    target = path.with_name(f"{path.name}.{label}-{stamp}.bak")
+    source = sqlite3.connect(str(path))
+    try:
+        destination = sqlite3.connect(str(target))
+        try:
+            source.backup(destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    shutil.copymode(path, target)
+    return target
+
+
+def upgrade_database(url: str, revision: str = "head") -> UpgradeReport:
+    """Upgrade the database at `url` to `revision`; a legacy flat database is stamped first."""
+    target = ScriptDirectory.from_config(alembic_config()).get_current_head() if revision == "head" else revision
+    engine = _transactional_engine(url)
+    try:
+        with engine.connect() as connection:
+            start = current_revision(connection)
+            legacy = start is None and is_legacy_database(connection)
+            connection.rollback()  # end the inspection's implicit transaction before PRAGMAs
+            if start == target:
+                return UpgradeReport(start, target)
+            backup = None
+            path = sqlite_file_path(url)
+            if path is not None and path.exists() and path.stat().st_size > 0 and (legacy or start is not None):
+                backup = backup_database_file(path, f"before-{target}")
+                log.info("database backup written to %s", backup)
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # Table rebuilds must not cascade deletes; checked again before commit. (A PRAGMA
+                # inside a transaction is ignored, so it goes straight to the driver, outside one.)
+                _driver_execute(connection, "PRAGMA foreign_keys = OFF")
+            with connection.begin():
+                # Checked again under the write lock: another process may have upgraded meanwhile.
+                start = current_revision(connection)
+                legacy = start is None and is_legacy_database(connection)
+                report_count = _count_reports(connection)
+                config = alembic_config(connection)
+                if legacy:
+                    log.info("legacy database recognised by its shape; stamping %s", BASELINE_REVISION)
+                    command.stamp(config, BASELINE_REVISION)
+                if start != target:
+                    command.upgrade(config, revision)
+                if sqlite:
+                    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if problems:
+                        raise RuntimeError(f"upgrade left dangling foreign keys: {problems[:5]}")
+                reports = _new_reports(connection, report_count)
+            if sqlite:
+                _driver_execute(connection, "PRAGMA foreign_keys = ON")
+            for row in reports:
+                log.warning("upgrade report: %s %s %s=%s: %s", row["entity"], row["entity_id"], row["field"],
+                            row["value"], row["message"])
+            return UpgradeReport(start, current_revision(connection) or target, legacy, backup, reports)
+    finally:
+        engine.dispose()
+
+
+def downgrade_database(url: str, revision: str) -> None:
+    engine = _transactional_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                _driver_execute(connection, "PRAGMA foreign_keys = OFF")
+            with connection.begin():
+                command.downgrade(alembic_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def _driver_execute(connection: Connection, sql: str) -> None:
+    connection.connection.driver_connection.execute(sql)
+
+
+def _count_reports(connection: Connection) -> int:
+    if "migration_reports" not in inspect(connection).get_table_names():
+        return 0
+    return connection.execute(text("SELECT COUNT(*) FROM migration_reports")).scalar() or 0
+
+
+def _new_reports(connection: Connection, already: int) -> list[dict]:
+    if "migration_reports" not in inspect(connection).get_table_names():
+        return []
+    rows = connection.execute(
+        text("SELECT entity, entity_id, field, value, message FROM migration_reports ORDER BY id")
+    ).mappings().all()
+    return [dict(r) for r in rows[already:]]
+
+
+def migration_reports(url: str) -> list[dict]:
+    """Everything upgrades reported (values not carried over), oldest first."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return _new_reports(connection, 0)
+    finally:
+        engine.dispose()

@@ -1,0 +1,578 @@
+"""SQLAlchemy repositories: collections over one session. They flush, never commit.
+
+Records are mapped to and from the domain dataclasses here. Domain objects handed out are
+tracked (with a snapshot): when the unit of work commits, every tracked object that changed
+is written back, so "get, mutate, commit" works as it does with the in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import fields, replace
+from datetime import datetime, timezone
+from typing import Callable, Generic, Iterable, TypeVar
+
+from sqlalchemy import delete, func, or_, select, union
+from sqlalchemy.orm import Session, selectinload
+
+from adapters.sqlalchemy.search_index import LibrarySearchIndex
+from adapters.sqlalchemy.tables import (
+    AudioCapabilityRecord,
+    AudioProfileRecord,
+    BackendMappingRecord,
+    CapabilityRecord,
+    DownloadRecord,
+    EmbeddingCapabilityRecord,
+    InferenceProfileRecord,
+    ModelAliasRecord,
+    ModelFileRecord,
+    ModelRecord,
+    ModelTagRecord,
+    ProfileRecord,
+    SettingRecord,
+    TextGenCapabilityRecord,
+    VisionCapabilityRecord,
+)
+from application.ports.repositories import ModelQuery, Page
+from domain.capabilities import ModelCapabilities, capabilities_for
+from domain.downloads import Download
+from domain.enums import BackendType, DownloadStatus, ModelType, PatternType, ProfileType
+from domain.models import Model, ModelFile
+from domain.params import AudioDefaults, InferenceContext, InferenceParams
+from domain.profiles import PROFILE_CLASSES, ExecutionProfile
+from domain.routing import BackendMapping
+
+T = TypeVar("T")
+
+CAPABILITY_RECORDS: dict[ModelType, type[CapabilityRecord]] = {
+    ModelType.TEXT_GEN: TextGenCapabilityRecord,
+    ModelType.VISION: VisionCapabilityRecord,
+    ModelType.EMBEDDINGS: EmbeddingCapabilityRecord,
+    ModelType.AUDIO: AudioCapabilityRecord,
+}
+
+# Capability filter name -> the subclass table columns that carry it (plain Core columns:
+# the filter is a join of model_capabilities with the subclass table, nothing polymorphic).
+_TEXT = TextGenCapabilityRecord.__table__.c
+_VISION = VisionCapabilityRecord.__table__.c
+_AUDIO = AudioCapabilityRecord.__table__.c
+_EMBEDDING = EmbeddingCapabilityRecord.__table__.c
+CAPABILITY_COLUMNS: dict[str, list] = {
+    "tools": [_TEXT.supports_native_tools, _VISION.supports_native_tools],
+    "thinking": [_TEXT.supports_thinking, _VISION.supports_thinking],
+    "multi_image": [_VISION.supports_multi_image],
+    "video": [_VISION.supports_video],
+    "tts": [_AUDIO.supports_tts],
+    "stt": [_AUDIO.supports_stt],
+    "normalized": [_EMBEDDING.is_normalized],
+}
+
+PROFILE_RECORDS: dict[ProfileType, type[ProfileRecord]] = {
+    ProfileType.BASE: ProfileRecord,
+    ProfileType.INFERENCE: InferenceProfileRecord,
+    ProfileType.AUDIO: AudioProfileRecord,
+}
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Tracker(Generic[T]):
+    """Domain objects handed out in this unit of work, keyed by primary key, with snapshots."""
+
+    def __init__(self) -> None:
+        self._items: dict[object, tuple[T, T]] = {}
+
+    def track(self, key: object, obj: T) -> T:
+        existing = self._items.get(key)
+        if existing is not None:
+            return existing[0]
+        self._items[key] = (obj, copy.deepcopy(obj))
+        return obj
+
+    def retrack(self, key: object, obj: T) -> None:
+        self._items[key] = (obj, copy.deepcopy(obj))
+
+    def forget(self, key: object) -> None:
+        self._items.pop(key, None)
+
+    def changed(self) -> list[T]:
+        return [obj for obj, snapshot in list(self._items.values()) if obj != snapshot]
+
+
+def _sync_children(current: list, wanted_keys: list, child_key: Callable, build: Callable, update: Callable) -> list:
+    """Keep child rows whose key stays, update them, drop the rest, add new ones.
+
+    Rewriting in place avoids delete-then-insert of the same unique key inside one flush.
+    """
+    by_key = {child_key(child): child for child in current}
+    result = []
+    for position, key in enumerate(wanted_keys):
+        child = by_key.pop(key, None)
+        if child is None:
+            child = build(key)
+        update(child, key, position)
+        result.append(child)
+    return result
+
+
+# ------------------------------------------------------------------------------ models
+
+
+def _capabilities_from_record(record: CapabilityRecord | None) -> ModelCapabilities | None:
+    if record is None:
+        return None
+    model_type = ModelType(record.capability_type)
+    cls = capabilities_for(model_type).__class__
+    values = {f.name: getattr(record, f.name) for f in fields(cls) if f.name != "model_type"}
+    return capabilities_for(model_type, **values)
+
+
+def _model_from_record(record: ModelRecord) -> Model:
+    return Model(
+        model_id=record.model_id,
+        repo_id=record.repo_id,
+        canonical_id=record.canonical_id,
+        model_type=ModelType(record.model_type) if record.model_type else None,
+        family=record.family,
+        local_path=record.local_path,
+        size_bytes=record.size_bytes,
+        status=DownloadStatus(record.status),
+        revision=record.revision,
+        source=record.source,
+        aliases=[a.alias for a in record.aliases],
+        tags=[t.tag for t in record.tags],
+        description=record.description or "",
+        downloaded_at=record.downloaded_at,
+        last_used_at=record.last_used_at,
+        managed=bool(record.managed),
+        capabilities=_capabilities_from_record(record.capabilities),
+        files=[ModelFile(f.path, f.size, f.sha256, f.revision, f.source) for f in record.files],
+        review_reasons=list(record.review_reasons or []),
+        id=record.id,
+    )
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for value in values:
+        if value and value not in seen:
+            seen[value] = None
+    return list(seen)
+
+
+class SqlAlchemyModelRepository:
+    """The library. Every write also rewrites the model's search-index row (same transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._index = LibrarySearchIndex(session)
+        self._tracker: _Tracker[Model] = _Tracker()
+
+    # -- reading
+    def _select(self):
+        return select(ModelRecord).options(
+            selectinload(ModelRecord.aliases),
+            selectinload(ModelRecord.tags),
+            selectinload(ModelRecord.files),
+            selectinload(ModelRecord.capabilities),
+        )
+
+    def _to_domain(self, record: ModelRecord) -> Model:
+        return self._tracker.track(record.id, _model_from_record(record))
+
+    def _one(self, statement) -> Model | None:
+        record = self._session.scalars(statement.limit(1)).first()
+        return self._to_domain(record) if record is not None else None
+
+    def get(self, model_id: str) -> Model | None:
+        return self._one(self._select().where(ModelRecord.model_id == model_id))
+
+    def find(self, name: str) -> Model | None:
+        """By model id, canonical id, repo id or alias; exact spelling first, then any case."""
+        exact = self.get(name)
+        if exact is not None:
+            return exact
+        key = name.lower()
+        by_alias = select(ModelAliasRecord.model_pk).where(ModelAliasRecord.alias_key == key)
+        return self._one(
+            self._select()
+            .where(
+                or_(
+                    func.lower(ModelRecord.model_id) == key,
+                    func.lower(ModelRecord.canonical_id) == key,
+                    func.lower(ModelRecord.repo_id) == key,
+                    ModelRecord.id.in_(by_alias),
+                )
+            )
+            .order_by(ModelRecord.model_id)
+        )
+
+    def list(self) -> list[Model]:
+        records = self._session.scalars(self._select().order_by(ModelRecord.model_id)).all()
+        return [self._to_domain(r) for r in records]
+
+    def with_capability(self, capability: str, model_type: ModelType | None = None) -> list[Model]:
+        """Models whose capabilities say yes to `capability` (e.g. text-gen models with native tools).
+
+        A plain join of `models`, `model_capabilities` and the subclass table(s).
+        """
+        statement = self._select().where(self._capability_filter(capability, model_type))
+        records = self._session.scalars(statement.order_by(ModelRecord.model_id)).all()
+        return [self._to_domain(r) for r in records]
+
+    @staticmethod
+    def _capability_filter(capability: str, model_type: ModelType | None = None):
+        columns = CAPABILITY_COLUMNS.get(capability, [])
+        if model_type is not None:
+            wanted = CAPABILITY_RECORDS[ModelType(model_type)].__table__
+            columns = [c for c in columns if c.table is wanted]
+        if not columns:
+            return ModelRecord.id.is_(None)  # an unknown capability matches nothing
+        base = CapabilityRecord.__table__
+        selects = [
+            select(base.c.model_pk).select_from(base.join(c.table, c.table.c.id == base.c.id)).where(c.is_(True))
+            for c in columns
+        ]
+        return ModelRecord.id.in_(selects[0] if len(selects) == 1 else union(*selects))
+
+    def search(self, query: ModelQuery) -> Page:
+        """Free text over the index plus filters, all in SQL before LIMIT/OFFSET."""
+        conditions = []
+        text_match = self._index.matches(query.text)
+        if text_match is not None:
+            conditions.append(text_match)
+        if query.model_type is not None:
+            conditions.append(ModelRecord.model_type == ModelType(query.model_type).value)
+        if query.status is not None:
+            conditions.append(ModelRecord.status == DownloadStatus(query.status).value)
+        if query.capability:
+            conditions.append(self._capability_filter(query.capability))
+        total = self._session.scalar(select(func.count(ModelRecord.id)).where(*conditions)) or 0
+        page_ids = self._session.scalars(
+            select(ModelRecord.id).where(*conditions).order_by(ModelRecord.model_id)
+            .limit(max(query.limit, 0)).offset(max(query.offset, 0))
+        ).all()
+        if not page_ids:
+            return Page(items=[], total=total)
+        records = {r.id: r for r in self._session.scalars(self._select().where(ModelRecord.id.in_(page_ids)))}
+        return Page(items=[self._to_domain(records[pk]) for pk in page_ids], total=total)
+
+    # -- writing
+    def add(self, model: Model) -> Model:
+        record = None
+        if model.id is not None:
+            record = self._session.get(ModelRecord, model.id)
+        if record is None:
+            record = self._session.scalars(self._select().where(ModelRecord.model_id == model.model_id)).first()
+        if record is None:
+            record = ModelRecord()
+            self._session.add(record)
+        self._write(record, model)
+        self._session.flush()
+        self._index.index(record)
+        model.id = record.id
+        self._tracker.retrack(record.id, model)
+        return model
+
+    def _write(self, record: ModelRecord, model: Model) -> None:
+        record.model_id = model.model_id
+        record.repo_id = model.repo_id
+        record.canonical_id = model.canonical_id
+        record.model_type = ModelType(model.model_type).value if model.model_type else None
+        record.family = model.family
+        record.local_path = model.local_path
+        record.size_bytes = model.size_bytes
+        record.status = DownloadStatus(model.status).value
+        record.revision = model.revision
+        record.source = model.source
+        record.description = model.description or ""
+        record.managed = model.managed
+        record.review_reasons = list(model.review_reasons)
+        record.downloaded_at = model.downloaded_at
+        record.last_used_at = model.last_used_at
+        record.aliases = _sync_children(
+            list(record.aliases), _unique(model.aliases), child_key=lambda a: a.alias,
+            build=lambda alias: ModelAliasRecord(alias=alias),
+            update=lambda child, alias, i: (setattr(child, "alias_key", alias.lower()), setattr(child, "position", i)),
+        )
+        record.tags = _sync_children(
+            list(record.tags), _unique(model.tags), child_key=lambda t: t.tag,
+            build=lambda tag: ModelTagRecord(tag=tag),
+            update=lambda child, tag, i: setattr(child, "position", i),
+        )
+        files_by_path = {f.path: f for f in model.files}
+        record.files = _sync_children(
+            list(record.files), list(files_by_path), child_key=lambda f: f.path,
+            build=lambda path: ModelFileRecord(path=path),
+            update=lambda child, path, i: self._write_file(child, files_by_path[path], i),
+        )
+        self._write_capabilities(record, model.capabilities)
+
+    @staticmethod
+    def _write_file(record: ModelFileRecord, file: ModelFile, position: int) -> None:
+        record.size = file.size
+        record.sha256 = file.sha256
+        record.revision = file.revision
+        record.source = file.source
+        record.position = position
+
+    def _write_capabilities(self, record: ModelRecord, capabilities: ModelCapabilities | None) -> None:
+        current = record.capabilities
+        if capabilities is None:
+            record.capabilities = None
+            return
+        wanted_cls = CAPABILITY_RECORDS[ModelType(capabilities.model_type)]
+        if current is not None and type(current) is not wanted_cls:
+            # A model's type changed: the subclass row must change; delete first (model_pk is unique).
+            record.capabilities = None
+            self._session.flush()
+            current = None
+        if current is None:
+            current = wanted_cls()
+            record.capabilities = current
+        for f in fields(capabilities):
+            if f.name != "model_type":
+                setattr(current, f.name, getattr(capabilities, f.name))
+
+    def remove(self, model_id: str) -> None:
+        record = self._session.scalars(select(ModelRecord).where(ModelRecord.model_id == model_id)).first()
+        if record is None:
+            return
+        self._index.unindex(record.id)
+        self._tracker.forget(record.id)
+        self._session.delete(record)
+        self._session.flush()
+
+    def save_changes(self) -> None:
+        for model in self._tracker.changed():
+            self.add(model)
+
+
+# ---------------------------------------------------------------------------- profiles
+
+
+def _profile_from_record(record: ProfileRecord) -> ExecutionProfile:
+    profile_type = ProfileType(record.profile_type)
+    inference, context, audio = InferenceParams(), InferenceContext(), AudioDefaults()
+    if isinstance(record, InferenceProfileRecord):
+        inference = InferenceParams(
+            temperature=record.temperature, max_tokens=record.max_tokens, top_p=record.top_p, top_k=record.top_k,
+            min_p=record.min_p, repetition_penalty=record.repetition_penalty, seed=record.seed,
+            stop=tuple(record.stop) if record.stop is not None else None,
+        )
+        context = InferenceContext(
+            context_length=record.context_length, system_prompt=record.system_prompt,
+            enable_tool_injection=record.enable_tool_injection,
+        )
+    elif isinstance(record, AudioProfileRecord):
+        audio = AudioDefaults(
+            voice=record.voice, speed=record.speed, sample_rate=record.sample_rate, stt_language=record.stt_language
+        )
+    return PROFILE_CLASSES[profile_type](
+        name=record.name, model_id=record.model_id, description=record.description,
+        auto_start=bool(record.auto_start), id=record.id, created_at=record.created_at,
+        updated_at=record.updated_at, inference=inference, context=context, audio=audio,
+    )
+
+
+class SqlAlchemyProfileRepository:
+    """Profiles load as their subclass (joined-table inheritance, polymorphic on `profile_type`)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._tracker: _Tracker[ExecutionProfile] = _Tracker()
+
+    def _to_domain(self, record: ProfileRecord) -> ExecutionProfile:
+        return self._tracker.track(record.id, _profile_from_record(record))
+
+    def get(self, name: str) -> ExecutionProfile | None:
+        record = self._session.scalars(select(ProfileRecord).where(ProfileRecord.name == name)).first()
+        return self._to_domain(record) if record is not None else None
+
+    def list(self) -> list[ExecutionProfile]:
+        return [self._to_domain(r) for r in self._session.scalars(select(ProfileRecord).order_by(ProfileRecord.name))]
+
+    def add(self, profile: ExecutionProfile) -> ExecutionProfile:
+        record = self._session.get(ProfileRecord, profile.id) if profile.id is not None else None
+        if record is None:
+            record = self._session.scalars(select(ProfileRecord).where(ProfileRecord.name == profile.name)).first()
+        wanted_cls = PROFILE_RECORDS[ProfileType(profile.profile_type)]
+        created_at = profile.created_at or (record.created_at if record is not None else None) or _now()
+        if record is not None and type(record) is not wanted_cls:
+            # The type follows the model's type; a new type means a new subclass row, same id.
+            keep_id, launchd = record.id, record.launchd_installed
+            self._session.delete(record)
+            self._session.flush()
+            record = wanted_cls(id=keep_id, launchd_installed=launchd)
+            self._session.add(record)
+        elif record is None:
+            record = wanted_cls(launchd_installed=False)
+            self._session.add(record)
+        record.name = profile.name
+        record.description = profile.description
+        record.model_id = profile.model_id
+        record.auto_start = profile.auto_start
+        record.created_at = created_at
+        record.updated_at = profile.updated_at or _now()
+        if isinstance(record, InferenceProfileRecord):
+            p, c = profile.inference, profile.context
+            record.temperature, record.max_tokens, record.top_p, record.top_k = p.temperature, p.max_tokens, p.top_p, p.top_k
+            record.min_p, record.repetition_penalty, record.seed = p.min_p, p.repetition_penalty, p.seed
+            record.stop = list(p.stop) if p.stop is not None else None
+            record.context_length, record.system_prompt = c.context_length, c.system_prompt
+            record.enable_tool_injection = c.enable_tool_injection
+        elif isinstance(record, AudioProfileRecord):
+            a = profile.audio
+            record.voice, record.speed, record.sample_rate, record.stt_language = a.voice, a.speed, a.sample_rate, a.stt_language
+        self._session.flush()
+        profile.id = record.id
+        profile.created_at = record.created_at
+        profile.updated_at = record.updated_at
+        self._tracker.retrack(record.id, profile)
+        return profile
+
+    def remove(self, name: str) -> None:
+        record = self._session.scalars(select(ProfileRecord).where(ProfileRecord.name == name)).first()
+        if record is not None:
+            self._tracker.forget(record.id)
+            self._session.delete(record)
+            self._session.flush()
+
+    def save_changes(self) -> None:
+        for profile in self._tracker.changed():
+            self.add(profile)
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def _download_from_record(record: DownloadRecord) -> Download:
+    return Download(
+        model_id=record.model_id, status=DownloadStatus(record.status), total_bytes=record.total_bytes,
+        downloaded_bytes=record.downloaded_bytes or 0, error=record.error, started_at=record.started_at,
+        completed_at=record.completed_at, revision=record.revision, source=record.source, id=record.id,
+        files=list(record.files or []),
+    )
+
+
+class SqlAlchemyDownloadRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._tracker: _Tracker[Download] = _Tracker()
+
+    def _to_domain(self, record: DownloadRecord) -> Download:
+        return self._tracker.track(record.id, _download_from_record(record))
+
+    def add(self, download: Download) -> Download:
+        record = self._session.get(DownloadRecord, download.id) if download.id is not None else None
+        if record is None:
+            record = DownloadRecord(id=download.id)
+            self._session.add(record)
+        record.model_id = download.model_id
+        record.status = DownloadStatus(download.status).value
+        record.total_bytes = download.total_bytes
+        record.downloaded_bytes = download.downloaded_bytes
+        record.error = download.error
+        record.started_at = download.started_at or _now()
+        record.completed_at = download.completed_at
+        record.revision = download.revision
+        record.source = download.source
+        record.files = list(download.files)
+        self._session.flush()
+        download.id = record.id
+        download.started_at = record.started_at
+        self._tracker.retrack(record.id, download)
+        return download
+
+    def get(self, download_id: int) -> Download | None:
+        record = self._session.get(DownloadRecord, download_id)
+        return self._to_domain(record) if record is not None else None
+
+    def latest_for(self, model_id: str) -> Download | None:
+        record = self._session.scalars(
+            select(DownloadRecord).where(DownloadRecord.model_id == model_id).order_by(DownloadRecord.id.desc()).limit(1)
+        ).first()
+        return self._to_domain(record) if record is not None else None
+
+    def list(self, statuses: Iterable[DownloadStatus] | None = None) -> list[Download]:
+        statement = select(DownloadRecord).order_by(DownloadRecord.id)
+        if statuses is not None:
+            statement = statement.where(DownloadRecord.status.in_([DownloadStatus(s).value for s in statuses]))
+        return [self._to_domain(r) for r in self._session.scalars(statement)]
+
+    def save_changes(self) -> None:
+        for download in self._tracker.changed():
+            self.add(download)
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+class SqlAlchemySettingsRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, key: str) -> str | None:
+        record = self._session.get(SettingRecord, key)
+        return record.value if record is not None else None
+
+    def set(self, key: str, value: str) -> None:
+        record = self._session.get(SettingRecord, key)
+        if record is None:
+            record = SettingRecord(key=key)
+            self._session.add(record)
+        record.value = value
+        record.updated_at = _now()
+        self._session.flush()
+
+    def save_changes(self) -> None:
+        """Settings are written as they are set."""
+
+
+# -------------------------------------------------------------------- backend mappings
+
+
+def _mapping_from_record(record: BackendMappingRecord) -> BackendMapping:
+    return BackendMapping(
+        model_pattern=record.model_pattern, pattern_type=PatternType(record.pattern_type.lower()),
+        backend_type=BackendType(record.backend_type.lower()), backend_model=record.backend_model,
+        fallback_backend=BackendType(record.fallback_backend.lower()) if record.fallback_backend else None,
+        priority=record.priority, enabled=bool(record.enabled), id=record.id,
+    )
+
+
+class SqlAlchemyBackendMappingRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, mapping: BackendMapping) -> BackendMapping:
+        record = self._session.get(BackendMappingRecord, mapping.id) if mapping.id is not None else None
+        if record is None:
+            record = BackendMappingRecord(id=mapping.id, created_at=_now())
+            self._session.add(record)
+        record.model_pattern = mapping.model_pattern
+        record.pattern_type = PatternType(mapping.pattern_type).value
+        record.backend_type = BackendType(mapping.backend_type).value
+        record.backend_model = mapping.backend_model
+        record.fallback_backend = BackendType(mapping.fallback_backend).value if mapping.fallback_backend else None
+        record.priority = mapping.priority
+        record.enabled = mapping.enabled
+        record.updated_at = _now()
+        self._session.flush()
+        return replace(mapping, id=record.id)
+
+    def get(self, mapping_id: int) -> BackendMapping | None:
+        record = self._session.get(BackendMappingRecord, mapping_id)
+        return _mapping_from_record(record) if record is not None else None
+
+    def list(self) -> list[BackendMapping]:
+        records = self._session.scalars(select(BackendMappingRecord).order_by(BackendMappingRecord.id))
+        return [_mapping_from_record(r) for r in records]
+
+    def remove(self, mapping_id: int) -> None:
+        self._session.execute(delete(BackendMappingRecord).where(BackendMappingRecord.id == mapping_id))
+
+    def save_changes(self) -> None:
+        """Mappings are immutable values: written by `add`."""

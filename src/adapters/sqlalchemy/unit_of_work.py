@@ -1,0 +1,66 @@
+"""`SqlAlchemyUnitOfWork`: one session per unit of work, explicit commit, rollback on exit."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.sqlalchemy.engine import make_session_factory
+from adapters.sqlalchemy.repositories import (
+    SqlAlchemyBackendMappingRepository,
+    SqlAlchemyDownloadRepository,
+    SqlAlchemyModelRepository,
+    SqlAlchemyProfileRepository,
+    SqlAlchemySettingsRepository,
+)
+
+
+class SqlAlchemyUnitOfWork:
+    """Use as `with uow: ...; uow.commit()`. Anything not committed is rolled back on exit.
+
+    Each instance opens its own session when entered, so units of work can run on
+    different threads at once (one unit of work per thread at a time).
+    """
+
+    REPOSITORY_NAMES = ("models", "profiles", "downloads", "settings", "backend_mappings")
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+        self.session: Session | None = None
+
+    def __enter__(self) -> "SqlAlchemyUnitOfWork":
+        self.session = self._session_factory()
+        self.models = SqlAlchemyModelRepository(self.session)
+        self.profiles = SqlAlchemyProfileRepository(self.session)
+        self.downloads = SqlAlchemyDownloadRepository(self.session)
+        self.settings = SqlAlchemySettingsRepository(self.session)
+        self.backend_mappings = SqlAlchemyBackendMappingRepository(self.session)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.rollback()
+        finally:
+            if self.session is not None:
+                self.session.close()
+            self.session = None
+
+    def commit(self) -> None:
+        """Write back tracked objects that changed, then commit the transaction."""
+        if self.session is None:
+            raise RuntimeError("commit() outside `with unit_of_work:`")
+        for name in self.REPOSITORY_NAMES:
+            getattr(self, name).save_changes()
+        self.session.commit()
+
+    def rollback(self) -> None:
+        if self.session is not None:
+            self.session.rollback()
+
+
+def sqlalchemy_uow_factory(engine: Engine) -> Callable[[], SqlAlchemyUnitOfWork]:
+    """A callable that makes a new unit of work; all share the engine's one session factory."""
+    session_factory = make_session_factory(engine)
+    return lambda: SqlAlchemyUnitOfWork(session_factory)

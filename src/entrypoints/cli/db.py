@@ -1,0 +1,71 @@
+"""`mlxm db`: the database schema (upgrade, current revision, upgrade reports)."""
+
+from __future__ import annotations
+
+import click
+
+from entrypoints.cli.base import echo_json, get_container
+
+
+def _database_url(ctx: click.Context) -> str:
+    return get_container(ctx).settings().manager.resolved_database_url
+
+
+@click.group("db")
+def db_group() -> None:
+    """Manage the database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def upgrade(ctx: click.Context, as_json: bool) -> None:
+    """Upgrade the database to the latest schema (a pre-redesign database is recognised and upgraded).
+
+    A copy of the database file is kept before the first step.
+    """
+    from adapters.sqlalchemy.migrate import upgrade_database
+
+    result = upgrade_database(_database_url(ctx))
+    if as_json:
+        echo_json({
+            "from_revision": result.from_revision,
+            "to_revision": result.to_revision,
+            "legacy": result.legacy,
+            "backup": str(result.backup_path) if result.backup_path else None,
+            "reports": result.reports,
+        })
+        return
+    if not result.changed:
+        click.echo(f"Database already at {result.to_revision}.")
+        return
+    origin = "legacy layout" if result.legacy else (result.from_revision or "empty database")
+    click.echo(f"Upgraded database from {origin} to {result.to_revision}.")
+    if result.backup_path:
+        click.echo(f"Backup of the previous file: {result.backup_path}")
+    _echo_reports(result.reports)
+
+
+@db_group.command("reports")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def reports(ctx: click.Context, as_json: bool) -> None:
+    """Values that upgrades could not carry over as they were."""
+    from adapters.sqlalchemy.migrate import migration_reports
+
+    rows = migration_reports(_database_url(ctx))
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No upgrade reports.")
+        return
+    _echo_reports(rows)
+
+
+def _echo_reports(rows: list[dict]) -> None:
+    if not rows:
+        return
+    click.echo(f"{len(rows)} value(s) were not carried over (kept in the migration_reports table):")
+    for row in rows:
+        click.echo(f"  {row['entity']} {row['entity_id']}: {row['field']}={row['value']!s} - {row['message']}")
