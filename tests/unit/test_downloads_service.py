@@ -1,0 +1,427 @@
+"""The pull use case on fakes: in-memory unit of work, a fake downloader, a fake clock, tmp_path as home."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from adapters.catalog.embedded import StaticCatalogProvider
+from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
+from application.downloads import DownloadService, infer_type_and_family, resolve_pull_target
+from application.errors import Conflict, DownloadCancelled, SourceError, Unauthorized
+from application.library_layout import LibraryLayout, Manifest
+from application.updates import UpdateService
+from domain.catalog import catalog_from_dict
+from domain.enums import DownloadStatus, ModelType
+from domain.errors import NoSourceAvailable, UnknownModel
+from domain.models import Model
+from tests.support.fake_downloader import FakeDownloader
+
+CONFIG = json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}).encode()
+WEIGHTS = bytes(range(256)) * 40  # 10 KiB, an "LFS" file for the fake (>= 64 bytes)
+
+
+def make_catalog(sources=None, **extra):
+    sources = sources or [{"kind": "huggingface_repo", "value": "org/tiny", "priority": 10}]
+    models = [
+        {"id": "tiny-v1", "type": "text-gen", "family": "llama", "aliases": ["tiny", "tiny-old"], "sources": sources,
+         **extra},
+        {"id": "tiny-v2", "type": "text-gen", "family": "llama", "aliases": [], "supersedes": ["tiny-v1"],
+         "sources": [{"kind": "huggingface_repo", "value": "org/tiny2"}]},
+    ]
+    return catalog_from_dict({"default_model": "tiny-v1", "models": models})
+
+
+@pytest.fixture
+def fake() -> FakeDownloader:
+    f = FakeDownloader()
+    f.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    return f
+
+
+@pytest.fixture
+def uow() -> InMemoryUnitOfWork:
+    return InMemoryUnitOfWork()
+
+
+def make_service(tmp_path: Path, fake: FakeDownloader, uow: InMemoryUnitOfWork, catalog=None) -> DownloadService:
+    return DownloadService(lambda: uow, StaticCatalogProvider(catalog or make_catalog()), fake, FakeClock(),
+                           LibraryLayout(tmp_path), max_workers=3)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- names
+
+
+def test_resolve_alias_repo_and_revision() -> None:
+    catalog = make_catalog()
+    assert resolve_pull_target(catalog, "TINY").key == "tiny-v1"
+    assert resolve_pull_target(catalog, "org/tiny").key == "tiny-v1"
+    other = resolve_pull_target(catalog, "someone/else@abc123")
+    assert (other.key, other.revision, other.catalog_model) == ("someone/else", "abc123", None)
+    with pytest.raises(UnknownModel) as err:
+        resolve_pull_target(catalog, "tin")
+    assert "tiny" in err.value.suggestions
+
+
+def test_infer_type_and_family_from_config() -> None:
+    assert infer_type_and_family({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}) == (
+        ModelType.TEXT_GEN, "llama")
+    assert infer_type_and_family({"model_type": "whisper"})[0] is ModelType.AUDIO
+    assert infer_type_and_family({"model_type": "qwen2_vl", "vision_config": {}})[0] is ModelType.VISION
+    assert infer_type_and_family({"model_type": "bert", "architectures": ["BertModel"]})[0] is ModelType.EMBEDDINGS
+
+
+# --------------------------------------------------------------------------- pull
+
+
+def test_pull_installs_verified_files_and_records_them(tmp_path, fake, uow) -> None:
+    service = make_service(tmp_path, fake, uow)
+    result = service.pull("tiny")
+
+    model = result.model
+    path = Path(model.local_path)
+    assert path == tmp_path / "models" / "tiny-v1" and path.is_symlink()
+    assert (path / "model.safetensors").read_bytes() == WEIGHTS
+    assert model.status is DownloadStatus.COMPLETED and model.is_installed
+    assert {f.path: (f.size, f.sha256) for f in model.files} == {
+        "config.json": (len(CONFIG), sha(CONFIG)), "model.safetensors": (len(WEIGHTS), sha(WEIGHTS))}
+    assert all(f.revision == model.revision and f.source == "huggingface_repo:org/tiny" for f in model.files)
+    with uow:
+        assert uow.models.get("tiny-v1").revision == fake.refs["org/tiny"]["main"]
+        download = uow.downloads.latest_for("tiny-v1")
+    assert download.status is DownloadStatus.COMPLETED and download.downloaded_bytes == len(CONFIG) + len(WEIGHTS)
+    # No leftovers: staging is empty, no hash caches or partials were installed.
+    assert not list((tmp_path / "staging").glob("tiny-v1/*"))
+    assert sorted(p.name for p in path.iterdir()) == [".mlxm.json", "config.json", "model.safetensors"]
+    # A second pull is a no-op.
+    again = service.pull("tiny-v1")
+    assert again.already_installed and fake.served["model.safetensors"] == len(WEIGHTS)
+
+
+def test_failover_skips_failing_and_disabled_sources(tmp_path, fake, uow) -> None:
+    catalog = make_catalog([
+        {"kind": "huggingface_repo", "value": "org/disabled", "priority": 1, "enabled": False},
+        {"kind": "http_mirror", "value": "org/tiny", "priority": 5},
+        {"kind": "huggingface_repo", "value": "org/tiny", "priority": 10},
+    ])
+    fake.mirror_configured = False
+    result = make_service(tmp_path, fake, uow, catalog).pull("tiny-v1")
+    assert {f.source for f in result.model.files} == {"huggingface_repo:org/tiny"}
+
+
+def test_every_failure_listed_when_all_sources_fail(tmp_path, fake, uow) -> None:
+    catalog = make_catalog([
+        {"kind": "http_mirror", "value": "org/tiny", "priority": 5},
+        {"kind": "huggingface_repo", "value": "org/tiny", "priority": 10},
+    ])
+    fake.mirror_configured = False
+    fake.fail["huggingface_repo:org/tiny:model.safetensors"] = SourceError("HTTP 500")
+    with pytest.raises(NoSourceAvailable) as err:
+        make_service(tmp_path, fake, uow, catalog).pull("tiny-v1")
+    message = str(err.value)
+    assert "http_mirror:org/tiny" in message and "MLX_MIRROR_BASE_URL" in message
+    assert "huggingface_repo:org/tiny" in message and "HTTP 500" in message
+    assert not (tmp_path / "models" / "tiny-v1").exists()
+
+
+def test_no_fallback_source_ends_the_chain(tmp_path, fake, uow) -> None:
+    catalog = make_catalog([
+        {"kind": "huggingface_repo", "value": "org/missing", "priority": 1, "allow_fallback": False},
+        {"kind": "huggingface_repo", "value": "org/tiny", "priority": 10},
+    ])
+    with pytest.raises(NoSourceAvailable) as err:
+        make_service(tmp_path, fake, uow, catalog).pull("tiny-v1")
+    assert [s for s, _ in err.value.failures] == ["huggingface_repo:org/missing"]
+
+
+def test_corrupt_bytes_are_rejected_and_nothing_is_installed(tmp_path, fake, uow) -> None:
+    fake.corrupt_paths.add("model.safetensors")
+    service = make_service(tmp_path, fake, uow)
+    with pytest.raises(NoSourceAvailable) as err:
+        service.pull("tiny")
+    received = sha(bytes(b ^ 0xFF for b in WEIGHTS))
+    assert f"model.safetensors: expected sha256 {sha(WEIGHTS)}, received sha256 {received}" in str(err.value)
+    assert not (tmp_path / "models" / "tiny-v1").exists()
+    assert not list((tmp_path / "staging").rglob("model.safetensors*"))  # bad bytes are not kept for resume
+    with uow:
+        assert uow.models.get("tiny-v1").status is DownloadStatus.FAILED
+        assert uow.downloads.latest_for("tiny-v1").status is DownloadStatus.FAILED
+
+
+def test_short_file_without_sha_is_rejected_by_size(tmp_path, uow) -> None:
+    class ShortDownloader(FakeDownloader):
+        def download_from_source(self, source, file, progress):
+            super().download_from_source(source, file, progress)
+            with open(file.dest, "r+b") as fh:
+                fh.truncate(max(0, file.size - 1))
+            return file.dest
+
+    fake = ShortDownloader()
+    fake.add_repo("org/tiny", {"config.json": CONFIG})
+    with pytest.raises(NoSourceAvailable) as err:
+        make_service(tmp_path, fake, uow).pull("tiny")
+    assert f"config.json: expected {len(CONFIG)} bytes, received {len(CONFIG) - 1} bytes" in str(err.value)
+
+
+def test_sharded_checkpoint_complete_only_when_every_shard_verifies(tmp_path, uow) -> None:
+    shards = {f"model-0000{i}-of-00003.safetensors": bytes([i]) * 500 for i in range(1, 4)}
+    index = json.dumps({"weight_map": {f"w{i}": name for i, name in enumerate(shards)}}).encode()
+    fake = FakeDownloader()
+    fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors.index.json": index, **shards})
+    fake.corrupt_paths.add("model-00003-of-00003.safetensors")
+    service = make_service(tmp_path, fake, uow)
+    with pytest.raises(NoSourceAvailable):
+        service.pull("tiny")
+    assert not (tmp_path / "models" / "tiny-v1").exists()
+    fake.corrupt_paths.clear()
+    served_before = dict(fake.served)
+    model = service.pull("tiny").model
+    assert sorted(f.path for f in model.files if "of-00003" in f.path) == sorted(shards)
+    # Shards verified in the failed attempt were kept and not fetched again.
+    assert fake.served["model-00001-of-00003.safetensors"] == served_before["model-00001-of-00003.safetensors"]
+
+
+def test_unauthorized_source_falls_over_then_reports(tmp_path, fake, uow) -> None:
+    fake.fail["huggingface_repo:org/tiny"] = Unauthorized("org/tiny is gated: set HF_TOKEN")
+    with pytest.raises(NoSourceAvailable) as err:
+        make_service(tmp_path, fake, uow).pull("tiny")
+    assert "gated" in str(err.value)
+
+
+def test_progress_is_throttled_and_ends_complete(tmp_path, uow) -> None:
+    fake = FakeDownloader(chunk_size=16)
+    fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    seen = []
+    make_service(tmp_path, fake, uow).pull("tiny", seen.append)
+    chunks = len(WEIGHTS) // 16
+    assert 0 < len(seen) < chunks / 10  # the fake clock never advances: only milestone updates get through
+    assert seen[-1].status is DownloadStatus.COMPLETED
+    assert seen[-1].downloaded_bytes == seen[-1].total_bytes == len(CONFIG) + len(WEIGHTS)
+
+
+# --------------------------------------------------------------------------- metadata, pause, resume, cancel
+
+
+def _blocked(fake: FakeDownloader, path: str = "model.safetensors") -> tuple[threading.Event, threading.Event]:
+    gate, started = threading.Event(), threading.Event()
+    fake.block_paths[path] = gate
+    fake.started[path] = started
+    return gate, started
+
+
+def test_early_metadata_then_pause_keeps_partial_and_resume_fetches_the_rest(tmp_path, uow) -> None:
+    fake = FakeDownloader()
+    fake.add_repo("someone/model", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    gate, started = _blocked(fake)
+    service = make_service(tmp_path, fake, uow)
+    download = service.start("someone/model")
+    assert started.wait(5)
+    _wait_until(lambda: _model(uow, "someone/model").family == "llama")
+    model = _model(uow, "someone/model")
+    assert model.status is DownloadStatus.DOWNLOADING and model.model_type is ModelType.TEXT_GEN
+    assert not model.is_installed
+
+    paused = service.pause(download.id)
+    assert paused.status is DownloadStatus.PAUSED
+    partial = list((tmp_path / "staging").rglob("model.safetensors.part"))
+    assert partial and 0 < partial[0].stat().st_size < len(WEIGHTS)
+    assert _model(uow, "someone/model").status is DownloadStatus.PAUSED
+
+    half = fake.served["model.safetensors"]
+    gate.set()
+    service.resume(download.id)
+    final = service.wait(download.id, timeout=10)
+    assert final.status is DownloadStatus.COMPLETED
+    assert fake.served["model.safetensors"] == len(WEIGHTS)  # the first half was not fetched twice
+    assert half < len(WEIGHTS)
+    assert (tmp_path / "models" / "someone" / "model" / "model.safetensors").read_bytes() == WEIGHTS
+
+
+def test_cancel_removes_partial_data_and_the_uninstalled_row(tmp_path, fake, uow) -> None:
+    _, started = _blocked(fake)
+    service = make_service(tmp_path, fake, uow)
+    download = service.start("tiny")
+    assert started.wait(5)
+    cancelled = service.cancel(download.id)
+    assert cancelled.status is DownloadStatus.CANCELLED
+    assert not list((tmp_path / "staging").rglob("*.part"))
+    assert _model(uow, "tiny-v1") is None
+    with pytest.raises(Conflict):
+        service.cancel(download.id)
+
+
+def test_concurrent_pulls_of_one_model_join(tmp_path, fake, uow) -> None:
+    gate, started = _blocked(fake)
+    service = make_service(tmp_path, fake, uow)
+    first = service.start("tiny")
+    assert started.wait(5)
+    second = service.start("tiny-v1")
+    assert second.id == first.id
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(service.pull("org/tiny")))
+    waiter.start()
+    gate.set()
+    waiter.join(10)
+    assert results and results[0].download.id == first.id
+    assert fake.served["model.safetensors"] == len(WEIGHTS)  # one writer, fetched once
+
+
+def test_reconcile_after_crash_pauses_orphaned_rows(tmp_path, fake, uow) -> None:
+    from domain.downloads import Download
+
+    with uow:
+        row = uow.downloads.add(Download(model_id="tiny-v1", status=DownloadStatus.DOWNLOADING))
+        uow.models.add(Model(model_id="tiny-v1", status=DownloadStatus.DOWNLOADING))
+        uow.commit()
+    service = make_service(tmp_path, fake, uow)
+    assert service.reconcile_after_crash() == [row.id]
+    assert service.get(row.id).status is DownloadStatus.PAUSED
+    assert _model(uow, "tiny-v1").status is DownloadStatus.PAUSED
+    service.resume(row.id)
+    assert service.wait(row.id, timeout=10).status is DownloadStatus.COMPLETED
+
+
+def test_reconcile_leaves_a_row_another_process_holds(tmp_path, fake, uow) -> None:
+    from domain.downloads import Download
+
+    with uow:
+        row = uow.downloads.add(Download(model_id="tiny-v1", status=DownloadStatus.DOWNLOADING))
+        uow.commit()
+    service = make_service(tmp_path, fake, uow)
+    holder = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # flock is per open file description: a second open in this process contends
+        with service.layout.model_lock("tiny-v1"):
+            holder.set()
+            release.wait(5)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert holder.wait(5)
+    try:
+        assert service.reconcile_after_crash() == []
+        assert service.get(row.id).status is DownloadStatus.DOWNLOADING
+    finally:
+        release.set()
+        t.join()
+
+
+# --------------------------------------------------------------------------- layout, legacy folders
+
+
+def test_foreign_folder_at_the_canonical_place_is_never_deleted(tmp_path, fake, uow) -> None:
+    foreign = tmp_path / "models" / "tiny-v1"
+    foreign.mkdir(parents=True)
+    (foreign / "weights.bin").write_bytes(b"mine")
+    with pytest.raises(Conflict):
+        make_service(tmp_path, fake, uow).pull("tiny")
+    assert (foreign / "weights.bin").read_bytes() == b"mine"
+
+
+def _legacy_folder(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
+    folder = tmp_path / "models" / name
+    folder.mkdir(parents=True)
+    for path, data in files.items():
+        (folder / path).write_bytes(data)
+    return folder
+
+
+def test_legacy_alias_folder_adopted_with_matching_provenance(tmp_path, fake, uow) -> None:
+    folder = _legacy_folder(tmp_path, "tiny-old", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    with uow:  # the legacy library row says where the folder came from
+        uow.models.add(Model(model_id="org/tiny-legacy", repo_id="org/tiny", local_path=str(folder)))
+        uow.commit()
+    result = make_service(tmp_path, fake, uow).pull("tiny")
+    assert any("adopted" in n for n in result.notes)
+    assert fake.served == {}  # nothing downloaded
+    assert not folder.exists()
+    installed = Path(result.model.local_path)
+    assert (installed / "model.safetensors").read_bytes() == WEIGHTS
+    assert Manifest.read(installed.resolve()).created_by == "adopted"
+
+
+@pytest.mark.parametrize("case", ["unknown-origin", "other-repo", "bad-hash"])
+def test_legacy_alias_folder_left_alone_without_provenance(tmp_path, fake, uow, case) -> None:
+    weights = WEIGHTS if case != "bad-hash" else b"x" * len(WEIGHTS)
+    folder = _legacy_folder(tmp_path, "tiny-old", {"config.json": CONFIG, "model.safetensors": weights})
+    if case != "unknown-origin":
+        with uow:
+            repo = "org/other" if case == "other-repo" else "org/tiny"
+            uow.models.add(Model(model_id="legacy", repo_id=repo, local_path=str(folder)))
+            uow.commit()
+    result = make_service(tmp_path, fake, uow).pull("tiny")
+    assert any(n.startswith(f"left alone {folder}") for n in result.notes)
+    assert (folder / "model.safetensors").read_bytes() == weights  # untouched
+    assert fake.served["model.safetensors"] == len(WEIGHTS)  # downloaded instead
+    assert Path(result.model.local_path).resolve() != folder
+
+
+# --------------------------------------------------------------------------- updates and verify
+
+
+def test_check_updates_update_and_verify(tmp_path, fake, uow) -> None:
+    service = make_service(tmp_path, fake, uow)
+    updates = UpdateService(service, fake)
+    old = service.pull("tiny").model
+    old_dir = Path(old.local_path).resolve()
+    assert [r.update_available for r in updates.check_updates()] == [False]
+    assert updates.check_updates()[0].superseded_by == ["tiny-v2"]
+
+    new_weights = WEIGHTS[::-1]
+    new_sha = fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": new_weights})
+    report = updates.check_updates("tiny")[0]
+    assert report.update_available and report.available_revision == new_sha
+    assert report.changed_files == ["model.safetensors"]
+
+    outcome = updates.update("tiny")[0]
+    assert outcome.updated and outcome.new_revision == new_sha
+    link = tmp_path / "models" / "tiny-v1"
+    assert (link / "model.safetensors").read_bytes() == new_weights
+    assert not old_dir.exists()  # the old revision mlxm downloaded is removed after the switch
+    assert [r.ok for r in updates.verify()] == [True]
+
+    (link / "model.safetensors").write_bytes(b"\0" * len(new_weights))
+    bad = updates.verify("tiny-v1")[0]
+    assert not bad.ok and "model.safetensors: expected sha256" in bad.problems[0]
+
+
+def test_failed_update_keeps_the_old_revision_working(tmp_path, fake, uow) -> None:
+    service = make_service(tmp_path, fake, uow)
+    updates = UpdateService(service, fake)
+    old = service.pull("tiny").model
+    fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS[::-1]})
+    fake.corrupt_paths.add("model.safetensors")
+    with pytest.raises(NoSourceAvailable):
+        updates.update("tiny")
+    link = tmp_path / "models" / "tiny-v1"
+    assert (link / "model.safetensors").read_bytes() == WEIGHTS
+    current = _model(uow, "tiny-v1")
+    assert current.status is DownloadStatus.COMPLETED and current.revision == old.revision
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _model(uow: InMemoryUnitOfWork, key: str) -> Model | None:
+    with uow:
+        return uow.models.get(key)
+
+
+def _wait_until(predicate, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)
