@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from pathlib import Path
 
 from dependency_injector import providers
 
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
+from adapters.memory.runtime import FakeModelRuntime
+from application.inference import InferenceService
+from application.pool import ModelPool, PoolLimits
 from domain.enums import ModelType
 from domain.models import Model
 from entrypoints.container import Container
@@ -24,8 +30,18 @@ def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, **server) -
     container.settings.override(providers.Object(settings))
     container.uow_factory.override(providers.Object(uow))
     container.clock.override(providers.Object(FakeClock()))
-    if hasattr(container, "database_upgrade"):
-        container.database_upgrade.override(providers.Object(None))
+    if hasattr(container, "database_engine"):
+        container.database_engine.override(providers.Object(None))
+    # The real pool and inference service over the in-memory runtime.
+    clock = container.clock()
+    runtime = FakeModelRuntime()
+    pool = ModelPool(runtime, clock, PoolLimits(max_models=2))
+    inference = InferenceService(lambda: uow, container.catalog_provider(), pool, runtime, clock)
+    for name, value in (("runtime", runtime), ("model_pool", pool), ("inference_service", inference)):
+        if hasattr(container, name):
+            getattr(container, name).override(providers.Object(value))
+        else:
+            container.set_provider(name, providers.Object(value))
     return container, uow
 
 
@@ -36,3 +52,25 @@ def add_models(uow: InMemoryUnitOfWork, root: Path, *specs: tuple[str, ModelType
             folder.mkdir(parents=True, exist_ok=True)
             uow.models.add(Model(model_id, model_type=model_type, local_path=str(folder), size_bytes=10))
         uow.commit()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, host: str = "127.0.0.1"):
+    """Run `app` under real uvicorn on a free loopback port; yields the base URL."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on", log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

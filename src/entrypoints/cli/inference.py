@@ -26,8 +26,10 @@ def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, syste
 
     params = InferenceParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
     messages = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", prompt),)
+    from entrypoints.http.routes_openai import open_stream
+
     service = get_container(ctx).inference_service()
-    stream = service.generate(name, GenerationRequest(params=params, messages=messages))
+    stream = open_stream(service, name, GenerationRequest(params=params, messages=messages))
     pieces, last = [], None
     try:
         for chunk in stream:
@@ -67,7 +69,7 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
     """Text to speech with audio model NAME, written as WAV."""
     from domain.params import AudioDefaults
 
-    wav = get_container(ctx).inference_service().synthesize(name, text, AudioDefaults(voice=voice, speed=speed))
+    wav = get_container(ctx).inference_service().speak(name, text, AudioDefaults(voice=voice, speed=speed))
     path = Path(output)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_bytes(wav)

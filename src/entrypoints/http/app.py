@@ -8,6 +8,7 @@ serving, and unload everything on shutdown.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import anyio
 import structlog
@@ -45,9 +46,9 @@ def _provided(container, name: str):
 
 async def _startup(container) -> None:
     settings = container.settings()
-    upgrade = _provided(container, "database_upgrade")
-    if upgrade is not None:
-        await run_in_threadpool(upgrade)
+    # Opening the database engine brings the schema to head (persistence area); do it before serving.
+    if getattr(container, "database_engine", None) is not None:
+        await run_in_threadpool(container.database_engine)
     downloads = _provided(container, "download_service")
     reconcile = getattr(downloads, "reconcile_after_crash", None)
     if callable(reconcile):
@@ -59,7 +60,7 @@ async def _startup(container) -> None:
         for profile in profiles:
             try:
                 model = await run_in_threadpool(library.show, profile.model_id)
-                await run_in_threadpool(pool.preload, [(model.model_id, model.local_path, model.model_type)])
+                await run_in_threadpool(pool.preload, [(model.model_id, Path(model.local_path), model.model_type)])
                 log.info("preloaded", profile=profile.name, model=profile.model_id)
             except Exception as exc:  # noqa: BLE001 - a broken profile must not stop the server
                 log.warning("preload failed", profile=profile.name, model=profile.model_id, error=str(exc))

@@ -114,7 +114,7 @@ async def _start(request: Request, model: str, internal: GenerationRequest) -> t
     service = _inference(request)
 
     def start():
-        iterator = iter(service.generate(model, internal))
+        iterator = open_stream(service, model, internal)
         try:
             return iterator, next(iterator, None)
         except BaseException:
@@ -124,6 +124,13 @@ async def _start(request: Request, model: str, internal: GenerationRequest) -> t
             raise
 
     return await run_in_threadpool(start)
+
+
+def open_stream(service, model: str, internal: GenerationRequest) -> Iterator[GenerationChunk]:
+    """The inference service's stream for a chat (messages) or a raw-prompt completion."""
+    if internal.messages:
+        return service.stream_chat(model, internal.messages, internal.params)
+    return service.stream_complete(model, internal.prompt, internal.params)
 
 
 async def _chunks(iterator: Iterator[GenerationChunk], first: GenerationChunk | None) -> AsyncIterator[GenerationChunk]:
@@ -298,7 +305,7 @@ async def speech(request: Request) -> Response:
     """Text to speech; answers WAV bytes."""
     body = await parse_body(request, SpeechRequest)
     audio = AudioDefaults(voice=body.voice, speed=body.speed)
-    wav = await run_in_threadpool(_inference(request).synthesize, body.model, body.input, audio)
+    wav = await run_in_threadpool(_inference(request).speak, body.model, body.input, audio)
     return Response(wav, media_type="audio/wav")
 
 

@@ -1,0 +1,182 @@
+"""The OpenAI-compatible routes over the real inference service, pool and an in-memory runtime."""
+
+import base64
+import io
+import json
+import struct
+import wave
+
+import pytest
+from starlette.testclient import TestClient
+
+from domain.enums import ModelType
+from entrypoints.http.app import create_app
+from tests.support.frontends import add_models, fake_container
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path))
+    container, uow = fake_container(tmp_path)
+    add_models(uow, tmp_path / "models", ("tiny-llama", ModelType.TEXT_GEN), ("tiny-whisper", ModelType.AUDIO),
+               ("tiny-embed", ModelType.EMBEDDINGS))
+    with TestClient(create_app(container)) as client:
+        yield client, container
+
+
+def _error(response, status):
+    assert response.status_code == status, response.text
+    return response.json()["error"]
+
+
+def _events(response):
+    lines = [line for line in response.text.split("\n\n") if line]
+    assert all(line.startswith("data: ") for line in lines)
+    assert lines[-1] == "data: [DONE]"
+    return [json.loads(line[6:]) for line in lines[:-1]]
+
+
+def test_models_lists_installed_models_and_profiles(env):
+    client, container = env
+    container.profile_service().create("chatty", "tiny-llama", inference={"temperature": 0.7})
+    data = client.get("/v1/models").json()
+    assert data["object"] == "list"
+    ids = {m["id"]: m for m in data["data"]}
+    assert set(ids) == {"tiny-llama", "tiny-whisper", "tiny-embed", "chatty"}
+    assert ids["chatty"]["owned_by"] == "mlxm-profile:tiny-llama" and ids["tiny-llama"]["object"] == "model"
+
+
+def test_chat_non_streaming_applies_the_cascade_and_reports_usage(env):
+    client, container = env
+    container.profile_service().create("chatty", "tiny-llama", inference={"temperature": 0.7, "max_tokens": 3})
+    body = client.post("/v1/chat/completions", json={
+        "model": "chatty", "temperature": 0, "messages": [{"role": "user", "content": "alpha beta gamma delta"}],
+    }).json()
+    assert body["object"] == "chat.completion" and body["model"] == "chatty"
+    choice = body["choices"][0]
+    assert choice["message"] == {"role": "assistant", "content": "alpha beta gamma"}
+    assert choice["finish_reason"] == "length"
+    assert body["usage"]["completion_tokens"] == 3
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + 3
+    seen = container.runtime().requests[-1].params
+    assert seen.temperature == 0 and seen.max_tokens == 3  # request 0 beats profile 0.7; profile max_tokens applies
+
+
+def test_chat_stream_sends_role_deltas_finish_usage_and_done(env):
+    client, _ = env
+    response = client.post("/v1/chat/completions", json={
+        "model": "tiny-llama", "max_completion_tokens": 4, "stream": True, "stream_options": {"include_usage": True},
+        "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": [{"type": "text", "text": "one two"}]}],
+    })
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = _events(response)
+    assert events[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+    assert text == "one two one two"
+    finals = [e for e in events if e["choices"] and e["choices"][0]["finish_reason"]]
+    assert len(finals) == 1 and finals[0]["choices"][0]["finish_reason"] == "length"
+    assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] == 4
+    assert all(e["object"] == "chat.completion.chunk" and e["id"] == events[0]["id"] for e in events)
+
+
+def test_stop_strings_and_completions(env):
+    client, _ = env
+    chat = client.post("/v1/chat/completions", json={
+        "model": "tiny-llama", "stop": "gamma", "messages": [{"role": "user", "content": "alpha beta gamma delta"}],
+    }).json()
+    assert chat["choices"][0]["message"]["content"] == "alpha beta " and chat["choices"][0]["finish_reason"] == "stop"
+    completion = client.post("/v1/completions", json={"model": "tiny-llama", "prompt": "x y", "max_tokens": 3}).json()
+    assert completion["object"] == "text_completion" and completion["choices"][0]["text"] == "x y x"
+    streamed = _events(client.post("/v1/completions", json={"model": "tiny-llama", "prompt": "x y", "max_tokens": 3, "stream": True}))
+    assert "".join(e["choices"][0]["text"] for e in streamed) == "x y x"
+
+
+@pytest.mark.parametrize(
+    "payload, status, param",
+    [
+        ({"n": 2}, 400, None),
+        ({"temperature": 5}, 422, "temperature"),
+        ({"top_p": -1}, 422, "top_p"),
+        ({"max_tokens": 0}, 422, "max_tokens"),
+        ({"temperature": "warm"}, 422, "temperature"),
+        ({"messages": []}, 422, "messages"),
+        ({"messages": [{"role": "wizard", "content": "x"}]}, 422, None),
+    ],
+)
+def test_chat_parameter_mistakes_are_4xx(env, payload, status, param):
+    client, _ = env
+    body = {"model": "tiny-llama", "messages": [{"role": "user", "content": "hi"}], **payload}
+    error = _error(client.post("/v1/chat/completions", json=body), status)
+    if param:
+        assert error["param"].startswith(param)
+
+
+def test_unknown_models_and_wrong_model_types(env):
+    client, _ = env
+    messages = [{"role": "user", "content": "hi"}]
+    missing = _error(client.post("/v1/chat/completions", json={"model": "tiny-lama", "messages": messages}), 404)
+    assert "tiny-llama" in missing["suggestions"]
+    not_installed = _error(client.post("/v1/chat/completions", json={"model": "qwen3-4b", "messages": messages}), 404)
+    assert not_installed["type"] == "model_not_installed"
+    assert "text generation" in _error(client.post("/v1/chat/completions", json={"model": "tiny-whisper", "messages": messages}), 400)["message"]
+    _error(client.post("/v1/audio/speech", json={"model": "tiny-llama", "input": "hello"}), 400)
+    _error(client.post("/v1/embeddings", json={"model": "tiny-llama", "input": "hello"}), 400)
+
+
+def test_speech_returns_wav_and_transcription_formats(env):
+    client, container = env
+    speech = client.post("/v1/audio/speech", json={"model": "tiny-whisper", "input": "hello there", "speed": 2.0})
+    assert speech.status_code == 200 and speech.headers["content-type"] == "audio/wav"
+    with wave.open(io.BytesIO(speech.content)) as wav:
+        assert wav.getnframes() > 0
+    assert container.runtime().speech_requests[-1][1].speed == 2.0
+    files = {"file": ("speech.wav", speech.content, "audio/wav")}
+    as_json = client.post("/v1/audio/transcriptions", data={"model": "tiny-whisper"}, files=files).json()
+    assert as_json["text"].endswith("seconds of audio")
+    text = client.post("/v1/audio/transcriptions", data={"model": "tiny-whisper", "response_format": "text"}, files=files)
+    assert text.headers["content-type"].startswith("text/plain") and text.text == as_json["text"]
+    verbose = client.post("/v1/audio/transcriptions", data={"model": "tiny-whisper", "response_format": "verbose_json"},
+                          files=files).json()
+    assert verbose["language"] == "en" and verbose["segments"][0]["text"] == as_json["text"]
+    _error(client.post("/v1/audio/transcriptions", data={"model": "tiny-whisper", "response_format": "srt"}, files=files), 422)
+    _error(client.post("/v1/audio/transcriptions", data={"model": "tiny-whisper"}), 400)
+    _error(client.post("/v1/audio/transcriptions", json={"model": "tiny-whisper"}), 400)
+    _error(client.post("/v1/audio/speech", json={"model": "tiny-whisper", "input": "x", "speed": 9}), 422)
+
+
+def test_embeddings_float_and_base64(env):
+    client, _ = env
+    floats = client.post("/v1/embeddings", json={"model": "tiny-embed", "input": ["a", "b"]}).json()
+    assert [d["index"] for d in floats["data"]] == [0, 1]
+    vector = floats["data"][0]["embedding"]
+    encoded = client.post("/v1/embeddings", json={"model": "tiny-embed", "input": "a", "encoding_format": "base64"}).json()
+    raw = base64.b64decode(encoded["data"][0]["embedding"])
+    decoded = struct.unpack(f"<{len(raw) // 4}f", raw)
+    assert decoded == pytest.approx(vector, rel=1e-6)
+
+
+def test_management_chat_with_profile_and_overrides(env):
+    client, container = env
+    profile = container.profile_service().create("chatty", "tiny-llama", inference={"max_tokens": 2, "temperature": 0.9})
+    body = client.post("/api/chat", json={
+        "profile_id": profile.id, "overrides": {"temperature": 0}, "messages": [{"role": "user", "content": "p q r"}],
+    }).json()
+    assert body["message"]["content"] == "p q" and body["profile"] == "chatty" and body["usage"]["completion_tokens"] == 2
+    assert container.runtime().requests[-1].params.temperature == 0
+    _error(client.post("/api/chat", json={"messages": [{"role": "user", "content": "x"}]}), 400)
+    _error(client.post("/api/chat", json={"profile_id": 999, "messages": [{"role": "user", "content": "x"}]}), 404)
+    _error(client.post("/api/chat", json={"model": "tiny-llama", "overrides": {"top_p": 3},
+                                          "messages": [{"role": "user", "content": "x"}]}), 422)
+
+
+def test_pool_load_list_unload(env):
+    client, container = env
+    container.profile_service().create("chatty", "tiny-llama")
+    assert client.get("/api/pool").json()["loaded"] == []
+    assert client.post("/api/pool/load", json={"model": "chatty"}).json() == {"model_id": "tiny-llama", "loaded": True}
+    pool = client.get("/api/pool").json()
+    assert [m["model_id"] for m in pool["loaded"]] == ["tiny-llama"] and pool["max_models"] == 2
+    assert client.post("/api/pool/unload", json={"model": "tiny-llama"}).json() == {"model_id": "tiny-llama", "loaded": False}
+    assert container.runtime().unloads == ["tiny-llama"]
+    _error(client.post("/api/pool/unload", json={"model": "tiny-llama"}), 404)
+    _error(client.post("/api/pool/load", json={"model": "nope"}), 404)
