@@ -124,3 +124,43 @@ def test_single_alembic_head_and_api_keys_migration_round_trip(tmp_path):
     assert "api_keys" not in inspect(engine).get_table_names()
     assert "users" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_services_on_the_sqlalchemy_unit_of_work(tmp_path):
+    """The use cases end to end on SqlAlchemyUnitOfWork: commits persist, uncommitted work does not."""
+    from adapters.clock import SystemClock
+    from adapters.secrets import FernetSecretCipher
+    from adapters.sqlalchemy.engine import make_engine, make_session_factory
+    from adapters.sqlalchemy.migrate import upgrade_database
+    from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+    from application.audit import AuditService
+    from application.auth import ApiKeyService, ScryptPasswordHasher, UserService
+    from application.credentials import CredentialService
+
+    url = f"sqlite:///{tmp_path / 'mlxm.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    uow = lambda: SqlAlchemyUnitOfWork(sessions)  # noqa: E731
+    clock = SystemClock()
+    users = UserService(uow, clock, ScryptPasswordHasher(n=2**8))
+    keys = ApiKeyService(uow, clock, users)
+    created = keys.create("ci")
+    assert keys.authenticate(created.secret).is_admin and keys.count_active() == 1
+    keys.revoke("ci")
+    assert keys.count_active() == 0
+    credentials = CredentialService(uow, FernetSecretCipher(home=tmp_path), clock)
+    credentials.set("anthropic", "sk-ant-secret-99998888")
+    assert credentials.list()[0].masked_key == "sk-...8888"
+    with engine.connect() as connection:
+        from sqlalchemy import text
+
+        stored = connection.execute(text("SELECT encrypted_api_key FROM cloud_credentials")).scalar_one()
+        assert "sk-ant-secret" not in stored
+    audit = AuditService(uow, clock, retention_days=1)
+    audit.write([_entry(1, "m1", minutes=0)])  # T0 is long past: the cleanup removes it
+    assert audit.query(AuditQuery()).total == 1 and audit.cleanup() == 1
+    with uow() as work:
+        work.users.add(User(email="ghost@example.com"))  # never committed
+    assert users.list()[-1].email == "admin@localhost"
+    engine.dispose()

@@ -7,6 +7,12 @@ from typing import Callable
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.sqlalchemy.auth_repositories import (
+    SqlAlchemyApiKeyRepository,
+    SqlAlchemyAuditRepository,
+    SqlAlchemyCredentialRepository,
+    SqlAlchemyUserRepository,
+)
 from adapters.sqlalchemy.engine import make_session_factory
 from adapters.sqlalchemy.repositories import (
     SqlAlchemyBackendMappingRepository,
@@ -37,6 +43,11 @@ class SqlAlchemyUnitOfWork:
         self.downloads = SqlAlchemyDownloadRepository(self.session)
         self.settings = SqlAlchemySettingsRepository(self.session)
         self.backend_mappings = SqlAlchemyBackendMappingRepository(self.session)
+        # --- auth / routing / audit --- (write-through repositories: nothing to save at commit)
+        self.users = SqlAlchemyUserRepository(self.session)
+        self.api_keys = SqlAlchemyApiKeyRepository(self.session)
+        self.audit = SqlAlchemyAuditRepository(self.session)
+        self.credentials = SqlAlchemyCredentialRepository(self.session)
         return self
 
     def __exit__(self, *exc_info) -> None:
