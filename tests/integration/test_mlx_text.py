@@ -1,0 +1,232 @@
+"""MlxTextRuntime on a tiny random-weight llama, through the real mlx-lm.
+
+What is checked against mlx-lm itself: greedy output equals `mlx_lm.generate` with
+`make_sampler(temp=0.0)` on the same prompt (raw and chat-templated), concurrent streams
+each equal their own single-stream output, and cancelling stops the computation.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from adapters.mlx.text import MlxTextRuntime
+from application.errors import InvalidRequest
+from application.ports.runtime import ChatMessage, GenerationRequest
+from domain.enums import ModelType
+from domain.params import AudioDefaults, InferenceParams
+from tests.support.tiny_models import cached_model
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = [
+    "Hello world",
+    "The quick brown fox jumps over",
+    "one",
+    "MLX runs models on Apple silicon and on the CPU.",
+    "A",
+    "Numbers like 1, 2",
+    "You are a helpful assistant.",
+    "seven eight",
+]
+
+
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory):
+    return cached_model("llama", tmp_path_factory.mktemp("mlx-text"), tie_word_embeddings=False)
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return MlxTextRuntime(enable_batching=True, max_batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def loaded(runtime, llama_dir):
+    model = runtime.load("tiny-llama", llama_dir, ModelType.TEXT_GEN)
+    yield model
+    runtime.unload(model)
+
+
+def reference(loaded, prompt, max_tokens=20):
+    """mlx-lm's own greedy generation on the same model and prompt."""
+    import mlx_lm
+    from mlx_lm.sample_utils import make_sampler
+
+    handle = loaded.handle
+    return mlx_lm.generate(handle.model, handle.tokenizer, prompt, max_tokens=max_tokens, sampler=make_sampler(temp=0.0))
+
+
+def run(runtime, loaded, prompt=None, messages=(), **params):
+    params.setdefault("max_tokens", 20)
+    request = GenerationRequest(params=InferenceParams(**params), prompt=prompt, messages=tuple(messages))
+    chunks = list(runtime.generate(loaded, request))
+    return "".join(c.text for c in chunks), chunks
+
+
+def test_size_is_the_models_own_weight_bytes(loaded, llama_dir):
+    import mlx.core as mx
+
+    weights = mx.load(str(llama_dir / "model.safetensors"))
+    assert loaded.size_bytes == sum(v.nbytes for v in weights.values())
+
+
+@pytest.mark.parametrize("prompt", PROMPTS[:3])
+def test_greedy_equals_mlx_lm_generate(runtime, loaded, prompt):
+    text, chunks = run(runtime, loaded, prompt, temperature=0.0)
+    assert text == reference(loaded, prompt)
+    last = chunks[-1]
+    assert last.finish_reason in ("stop", "length")
+    assert last.prompt_tokens == len(loaded.handle.tokenizer.encode(prompt))
+    assert [c.completion_tokens for c in chunks] == sorted(c.completion_tokens for c in chunks)
+    assert all(c.finish_reason is None for c in chunks[:-1])
+
+
+def test_chat_uses_the_template_and_matches_mlx_lm(runtime, loaded):
+    messages = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hi there")]
+    templated = loaded.handle.tokenizer.apply_chat_template(
+        [{"role": m.role, "content": m.content} for m in messages], add_generation_prompt=True, tokenize=False
+    )
+    assert templated.endswith("<|assistant|>\n")
+    text, chunks = run(runtime, loaded, messages=messages, temperature=0.0)
+    assert text == reference(loaded, templated)
+    assert chunks[-1].prompt_tokens == len(runtime.prompt_tokens(loaded, GenerationRequest(InferenceParams(), messages=tuple(messages))))
+
+
+def test_unsupported_chat_role_is_a_client_error(runtime, loaded):
+    with pytest.raises(InvalidRequest, match="chat template"):
+        runtime.generate(loaded, GenerationRequest(InferenceParams(), messages=(ChatMessage("tool", "x"),)))
+
+
+def test_max_tokens_and_length_finish(runtime, loaded):
+    import mlx_lm
+    from mlx_lm.sample_utils import make_sampler
+
+    handle = loaded.handle
+    ref = list(mlx_lm.stream_generate(handle.model, handle.tokenizer, "Hello world", max_tokens=7, sampler=make_sampler(0.0)))
+    _, chunks = run(runtime, loaded, "Hello world", temperature=0.0, max_tokens=7)
+    assert chunks[-1].finish_reason == ref[-1].finish_reason
+    expected = ref[-1].generation_tokens - (1 if ref[-1].finish_reason == "stop" else 0)
+    assert chunks[-1].completion_tokens == expected <= 7
+
+
+def test_seeded_sampling_is_reproducible(runtime, loaded):
+    a, _ = run(runtime, loaded, "Hello", temperature=1.0, seed=7, max_tokens=24)
+    b, _ = run(runtime, loaded, "Hello", temperature=1.0, seed=7, max_tokens=24)
+    c, _ = run(runtime, loaded, "Hello", temperature=1.0, seed=8, max_tokens=24)
+    assert a == b
+    assert a != c
+
+
+def test_top_k_one_is_greedy(runtime, loaded):
+    # Sampling restricted to the single most likely token must reproduce greedy decoding.
+    sampled, _ = run(runtime, loaded, "The quick brown fox", temperature=1.5, top_k=1, seed=1)
+    assert sampled == reference(loaded, "The quick brown fox")
+
+
+def test_repetition_penalty_changes_greedy_output(runtime, loaded):
+    plain, _ = run(runtime, loaded, "Hello world", temperature=0.0, max_tokens=30)
+    penalised, _ = run(runtime, loaded, "Hello world", temperature=0.0, max_tokens=30, repetition_penalty=5.0)
+    assert plain == reference(loaded, "Hello world", max_tokens=30)
+    assert penalised != plain
+
+
+def test_stop_string_ends_the_text_before_it(runtime, loaded):
+    full, _ = run(runtime, loaded, "Hello world", temperature=0.0, max_tokens=30)
+    assert len(full) >= 4
+    stop = full[len(full) // 2 : len(full) // 2 + 2]
+    text, chunks = run(runtime, loaded, "Hello world", temperature=0.0, max_tokens=30, stop=(stop,))
+    assert text == full[: full.find(stop)]
+    assert chunks[-1].finish_reason == "stop"
+
+
+def test_closing_the_stream_stops_generation(runtime, loaded):
+    request = GenerationRequest(params=InferenceParams(temperature=0.0, max_tokens=1500), prompt="Hello world")
+    stream = runtime.generate(loaded, request)
+    for _ in range(3):
+        next(stream)
+    generated_at_close = stream.request.generated
+    stream.close()
+    assert stream.request.finished.wait(timeout=30)
+    # The engine removes the request at its next step: at most a token or two more.
+    assert stream.request.generated <= generated_at_close + 2
+    assert stream.request.generated < 1500
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
+def test_abandoned_stream_is_cancelled_when_dropped(runtime, loaded):
+    import gc
+
+    stream = runtime.generate(loaded, GenerationRequest(InferenceParams(temperature=0.0, max_tokens=1500), prompt="Hi"))
+    next(stream)
+    request = stream.request
+    del stream
+    gc.collect()
+    assert request.finished.wait(timeout=30)
+    assert request.generated < 1500
+
+
+def _concurrent(runtime, loaded, prompts, max_tokens=20):
+    outputs: list[str | None] = [None] * len(prompts)
+    barrier = threading.Barrier(len(prompts))
+
+    def worker(i):
+        barrier.wait()
+        outputs[i], _ = run(runtime, loaded, prompts[i], temperature=0.0, max_tokens=max_tokens)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(prompts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return outputs
+
+
+def test_concurrent_streams_are_batched_and_independent(runtime, loaded):
+    refs = [reference(loaded, p) for p in PROMPTS]
+    engine = loaded.handle.engine
+    steps_before = engine.steps
+    outputs = _concurrent(runtime, loaded, PROMPTS)
+    assert outputs == refs
+    tokens = sum(len(loaded.handle.tokenizer.encode(r, add_special_tokens=False)) for r in refs)
+    # Decoded together: far fewer forward steps than tokens produced.
+    assert engine.steps - steps_before < tokens
+
+
+def test_without_batching_requests_are_served_one_at_a_time(llama_dir):
+    runtime = MlxTextRuntime(enable_batching=False)
+    model = runtime.load("tiny-llama", llama_dir, ModelType.TEXT_GEN)
+    try:
+        prompts = PROMPTS[:3]
+        refs = [reference(model, p, max_tokens=8) for p in prompts]
+        before = model.handle.engine.steps
+        outputs = _concurrent(runtime, model, prompts, max_tokens=8)
+        assert outputs == refs
+        tokens = 0
+        for prompt in prompts:
+            _, chunks = run(runtime, model, prompt, temperature=0.0, max_tokens=8)
+            tokens += chunks[-1].completion_tokens + (1 if chunks[-1].finish_reason == "stop" else 0)
+        assert model.handle.engine.steps - before == 2 * tokens  # one step per token, twice over
+    finally:
+        runtime.unload(model)
+
+
+def test_unload_stops_the_engine_and_refuses_further_use(llama_dir):
+    runtime = MlxTextRuntime()
+    model = runtime.load("tiny-llama", llama_dir, ModelType.TEXT_GEN)
+    run(runtime, model, "Hello", max_tokens=2)
+    engine = model.handle.engine
+    runtime.unload(model)
+    assert model.handle is None
+    assert engine._thread is not None and not engine._thread.is_alive()
+    with pytest.raises(InvalidRequest):
+        runtime.generate(model, GenerationRequest(InferenceParams(), prompt="Hello"))
+
+
+def test_other_modalities_are_refused(runtime, loaded):
+    with pytest.raises(InvalidRequest):
+        runtime.synthesize(loaded, "hi", AudioDefaults())
+    with pytest.raises(InvalidRequest):
+        runtime.transcribe(loaded, b"", None)
