@@ -30,8 +30,9 @@ def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, **server) -
     container.settings.override(providers.Object(settings))
     container.uow_factory.override(providers.Object(uow))
     container.clock.override(providers.Object(FakeClock()))
-    if hasattr(container, "database_engine"):
-        container.database_engine.override(providers.Object(None))
+    for name in ("database_engine", "database_upgrade"):
+        if hasattr(container, name):
+            getattr(container, name).override(providers.Object(None))
     # The real pool and inference service over the in-memory runtime.
     clock = container.clock()
     runtime = FakeModelRuntime()

@@ -46,9 +46,10 @@ def _provided(container, name: str):
 
 async def _startup(container) -> None:
     settings = container.settings()
-    # Opening the database engine brings the schema to head (persistence area); do it before serving.
-    if getattr(container, "database_engine", None) is not None:
-        await run_in_threadpool(container.database_engine)
+    # Bring the schema to head before serving (the persistence area's no-argument upgrader).
+    upgrade = _provided(container, "database_upgrade")
+    if callable(upgrade):
+        await run_in_threadpool(upgrade)
     downloads = _provided(container, "download_service")
     reconcile = getattr(downloads, "reconcile_after_crash", None)
     if callable(reconcile):

@@ -39,6 +39,7 @@ def pool_status(container) -> PoolDTO:
             last_used_at=info.last_used_at,
             use_count=info.use_count,
             pinned=info.pinned,
+            in_use=getattr(info, "in_use", 0),
         )
         for info in pool.loaded()
     ]

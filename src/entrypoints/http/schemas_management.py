@@ -290,6 +290,7 @@ class LoadedModelDTO(BaseModel):
     last_used_at: datetime | None = None
     use_count: int | None = None
     pinned: bool = False
+    in_use: int = Field(default=0, description="Requests holding the model right now")
 
 
 class PoolDTO(BaseModel):
