@@ -30,7 +30,11 @@ class MlxmGroup(click.Group):
                     raise
                 click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (set MLXM_DEBUG=1 for details)", err=True)
                 ctx.exit(70)
-            click.echo(f"Error: {_one_line(str(exc))}", err=True)
+            message = str(exc)
+            suggestions = getattr(exc, "suggestions", None)
+            if suggestions and "did you mean" not in message:
+                message += f"; did you mean: {', '.join(suggestions)}?"
+            click.echo(f"Error: {_one_line(message)}", err=True)
             ctx.exit(mapping.exit_code)
 
 

@@ -101,6 +101,11 @@ def create_app(container=None) -> Starlette:
 
         container = Container()
     settings = container.settings()
+    if not structlog.is_configured():
+        # Embedded apps (tests, other servers) log through stdlib to stderr like `mlxm serve` does.
+        from entrypoints.logging import configure_logging
+
+        configure_logging(settings.manager.log_format, settings.manager.log_level)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

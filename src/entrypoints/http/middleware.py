@@ -53,7 +53,8 @@ class RequestIdMiddleware:
                 status=status["code"],
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
-            clear_request_context()
+            # The id stays bound: the 500 handler (ServerErrorMiddleware, outside this one) logs with it.
+            # Each request runs in its own task context, and the next request starts by clearing it.
 
 
 class BodySizeLimitMiddleware:
