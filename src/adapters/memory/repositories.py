@@ -191,12 +191,21 @@ class InMemoryUnitOfWork:
         self.api_keys = InMemoryApiKeyRepository()
         self.audit = InMemoryAuditRepository()
         self.credentials = InMemoryCredentialRepository()
+        # --- library pipelines ---
+        from adapters.memory.library import (
+            InMemoryDependencyBindingRepository, InMemoryDependencyProfileRepository, InMemoryLinkRepository,
+        )
+
+        self.links = InMemoryLinkRepository()
+        self.dependency_profiles = InMemoryDependencyProfileRepository()
+        self.dependency_bindings = InMemoryDependencyBindingRepository()
         self.committed = 0
         self._snapshot: dict | None = None
 
     def _repos(self) -> dict:
         return {name: getattr(self, name) for name in ("models", "profiles", "downloads", "settings", "backend_mappings",
-                                                          "users", "api_keys", "audit", "credentials")}
+                                                          "users", "api_keys", "audit", "credentials",
+                                                          "links", "dependency_profiles", "dependency_bindings")}
 
     def __enter__(self) -> "InMemoryUnitOfWork":
         self._snapshot = copy.deepcopy(self._repos())

@@ -1,0 +1,1 @@
+"""Filesystem adapters: links into other apps, mapping configs."""

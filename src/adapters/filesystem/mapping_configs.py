@@ -1,0 +1,65 @@
+"""`FileMappingConfigStore`: one app mapping per file under `MLX_MANAGER_HOME/mapping-configs/`.
+
+`<app>.json` or `<app>.toml` (read with the standard library's `tomllib`)::
+
+    {"app": "lmstudio", "root": "~/.lmstudio/models",
+     "rules": [{"target": "mlxm", "model_types": ["text-gen"], "exclude_tags": ["draft"]}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+import uuid
+from pathlib import Path
+
+from domain.mapping import AppMapping, InvalidMappingConfig, app_mapping_from_dict, app_mapping_to_dict, validate_app_name
+
+SUFFIXES = (".json", ".toml")
+
+
+class FileMappingConfigStore:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def _files(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        if not self.folder.is_dir():
+            return found
+        for path in sorted(self.folder.iterdir()):
+            if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith("."):
+                if path.stem in found:
+                    raise InvalidMappingConfig(path.stem, f"both {found[path.stem].name} and {path.name} exist; keep one")
+                found[path.stem] = path
+        return found
+
+    @staticmethod
+    def _read(app: str, path: Path) -> AppMapping:
+        try:
+            raw = path.read_bytes()
+            data = tomllib.loads(raw.decode("utf-8")) if path.suffix == ".toml" else json.loads(raw)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+            raise InvalidMappingConfig(app, f"cannot read {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidMappingConfig(app, f"{path} must hold an object")
+        return app_mapping_from_dict(data, default_app=app)
+
+    def list(self) -> list[AppMapping]:
+        return [self._read(app, path) for app, path in self._files().items()]
+
+    def get(self, app: str) -> AppMapping | None:
+        validate_app_name(app)
+        path = self._files().get(app)
+        return self._read(app, path) if path is not None else None
+
+    def save(self, mapping: AppMapping) -> None:
+        validate_app_name(mapping.app)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        existing = self._files().get(mapping.app)
+        if existing is not None and existing.suffix != ".json":
+            raise InvalidMappingConfig(mapping.app, f"{existing.name} exists; edit it by hand")
+        target = self.folder / f"{mapping.app}.json"
+        tmp = self.folder / f".{mapping.app}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(app_mapping_to_dict(mapping), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, target)

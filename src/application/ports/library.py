@@ -1,0 +1,96 @@
+"""Ports of the library pipelines: link records, dependency profiles/bindings, the linker, mapping configs."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from application.ports.repositories import UnitOfWork
+from domain.dependencies import DependencyBinding, DependencyProfile
+from domain.mapping import AppMapping, LinkMethod, LinkRecord, TargetState
+
+
+class LinkRepository(Protocol):
+    """Every link mlxm made into an app's folder. Like a collection: never commits."""
+
+    def add(self, record: LinkRecord) -> LinkRecord: ...
+    def list(self, app: str | None = None, model_id: str | None = None) -> list[LinkRecord]: ...
+    def remove(self, target_path: str) -> None: ...
+
+
+class DependencyProfileRepository(Protocol):
+    def add(self, profile: DependencyProfile) -> DependencyProfile: ...
+    def get(self, profile_id: str, version: int | None = None) -> DependencyProfile | None:
+        """A profile version; `version=None` gives the newest one."""
+        ...
+    def list(self) -> list[DependencyProfile]: ...
+
+
+class DependencyBindingRepository(Protocol):
+    def add(self, binding: DependencyBinding) -> DependencyBinding:
+        """Insert, or replace the binding with the same `binding_id`."""
+        ...
+    def get(self, binding_id: str) -> DependencyBinding | None: ...
+    def list(self, model_id: str | None = None) -> list[DependencyBinding]: ...
+    def remove(self, binding_id: str) -> None: ...
+
+
+class LibraryUnitOfWork(UnitOfWork, Protocol):
+    """The unit of work with the library pipelines' repositories on the same transaction."""
+
+    links: LinkRepository
+    dependency_profiles: DependencyProfileRepository
+    dependency_bindings: DependencyBindingRepository
+
+
+class Linker(Protocol):
+    """Makes and inspects links in other apps' folders. Paths are absolute strings.
+
+    A dangling symlink is `TargetState.DANGLING`, never `MISSING`: implementations must test
+    with `lexists`/`is_symlink`, never with `exists()`, which follows the link.
+    """
+
+    def inspect(self, target: str, source: str, recorded: LinkMethod | None = None) -> TargetState:
+        """What is at `target` compared with `source`; `recorded` is how mlxm made it, if it did."""
+        ...
+
+    def link(self, source: str, target: str) -> LinkMethod:
+        """Create `target` (which must not exist): symlink, else hardlink, else copy. Parents are created."""
+        ...
+
+    def readlink(self, target: str) -> str | None:
+        """The text of the symlink at `target`, or None when it is not a symlink."""
+        ...
+
+    def is_dir(self, target: str) -> bool:
+        """A real directory at `target` (a symlink to a directory is not one)."""
+        ...
+
+    def remove(self, target: str) -> None:
+        """Remove a file or symlink at `target` (never a directory); no error when absent."""
+        ...
+
+    def move_aside(self, target: str) -> str:
+        """Rename the entry at `target` to a free sibling name and return it (undoable overwrite)."""
+        ...
+
+    def restore(self, aside: str, target: str) -> None: ...
+
+    def prune_empty_dirs(self, path: str, stop_at: str) -> None:
+        """Remove `path` and its parents while they are empty, never `stop_at` or above."""
+        ...
+
+    def list_files(self, root: str) -> list[str]:
+        """Relative POSIX paths of the regular files under `root` (skipping dot-folders)."""
+        ...
+
+    def dangling_links(self, folder: str) -> list[str]:
+        """Absolute paths of dangling symlinks under `folder`."""
+        ...
+
+
+class MappingConfigStore(Protocol):
+    """One config per app under `MLX_MANAGER_HOME/mapping-configs/` (JSON or TOML)."""
+
+    def list(self) -> list[AppMapping]: ...
+    def get(self, app: str) -> AppMapping | None: ...
+    def save(self, mapping: AppMapping) -> None: ...
