@@ -433,7 +433,7 @@ def _copy_models(bind, reports: _Reports) -> dict[int, dict]:
         subclass_rows[model_type].append({"id": pk, **{c: row.get(c) for c in CAPABILITY_COLUMNS[model_type]}})
         for column in ALL_CAPABILITY_COLUMNS:
             if column not in own and column != "probe_version" and row.get(column) is not None:
-                reports.add("models", pk, column, row[column], f"does not apply to a {model_type} model; not carried over")
+                reports.add("models", pk, column, row[column], f"does not apply to a model of type {model_type}; not carried over")
     _insert(bind, "models", models)
     _insert(bind, "model_capabilities", capabilities)
     for model_type, rows in subclass_rows.items():
@@ -482,7 +482,7 @@ def _copy_profiles(bind, models: dict[int, dict], reports: _Reports) -> None:
             fits = (group == "inference" and profile_type == "inference") or (group == "audio" and profile_type == "audio")
             if not fits:
                 reports.add("server_profiles", pk, legacy_column, value,
-                            f"{group} default does not apply to a {profile_type} profile ({name!r}); not carried over")
+                            f"{group} default does not apply to profile {name!r} of type {profile_type}; not carried over")
             elif not _in_range(column, value):
                 reports.add("server_profiles", pk, legacy_column, value, f"out of range for {column}; not carried over")
             else:

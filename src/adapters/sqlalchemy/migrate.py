@@ -152,9 +152,8 @@ def upgrade_database(url: str, revision: str = "head") -> UpgradeReport:
                 reports = _new_reports(connection, report_count)
             if sqlite:
                 _driver_execute(connection, "PRAGMA foreign_keys = ON")
-            for row in reports:
-                log.warning("upgrade report: %s %s %s=%s: %s", row["entity"], row["entity_id"], row["field"],
-                            row["value"], row["message"])
+            if reports:  # each value was logged by the migration itself
+                log.warning("upgrade kept %d report(s) in migration_reports (`mlxm db reports`)", len(reports))
             return UpgradeReport(start, current_revision(connection) or target, legacy, backup, reports)
     finally:
         engine.dispose()
