@@ -75,3 +75,21 @@ def serve_in_thread(app, host: str = "127.0.0.1"):
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def real_container(home: Path, **server):
+    """The production container (SQLite under `home`), with the MLX runtime wired if the container lacks it."""
+    container = Container()
+    settings = Settings(manager=ManagerSettings(home=home), server=ServerSettings(**server))
+    container.settings.override(providers.Object(settings))
+    if not hasattr(container, "inference_service"):
+        from adapters.clock import SystemClock
+        from adapters.mlx.runtime import MlxRuntime
+
+        runtime = MlxRuntime(max_speech_tokens=8)
+        clock = SystemClock()
+        pool = ModelPool(runtime, clock, PoolLimits(max_models=settings.server.max_models))
+        inference = InferenceService(container.uow_factory, container.catalog_provider(), pool, runtime, clock)
+        for name, value in (("runtime", runtime), ("model_pool", pool), ("inference_service", inference)):
+            container.set_provider(name, providers.Object(value))
+    return container
