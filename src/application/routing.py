@@ -14,13 +14,14 @@ from typing import Callable, Iterator, Protocol
 
 from application.backend_mappings import BackendMappingService
 from application.credentials import CredentialService
-from application.errors import BackendError, Unavailable
+from application.errors import BackendError, InvalidRequest, Unavailable
 from application.ports.audit import AuditSink
 from application.ports.clock import Clock
 from application.ports.cloud import CloudRuntimeFactory
-from application.ports.runtime import GenerationChunk, GenerationRequest
+from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest
 from domain.audit import AuditEntry, AuditStatus
 from domain.enums import BackendType, ModelType
+from domain.params import InferenceParams
 
 
 class LocalGeneration(Protocol):
@@ -168,3 +169,80 @@ class InferenceRouter:
                 prompt_tokens=stream.prompt_tokens, completion_tokens=stream.completion_tokens,
                 error_type=error_type,
             ))
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Where a request came in, for its audit row."""
+
+    endpoint: str = "generate"
+    request_id: str | None = None
+
+
+class InferenceServiceGeneration:
+    """Adapts the local InferenceService (stream_chat / stream_complete) to `LocalGeneration`."""
+
+    def __init__(self, service) -> None:
+        self._service = service
+
+    def generate(self, model: str, request: GenerationRequest) -> Iterator[GenerationChunk]:
+        if request.messages:
+            return self._service.stream_chat(model, request.messages, request.params)
+        return self._service.stream_complete(model, request.prompt, request.params)
+
+
+def _chat_message(message) -> ChatMessage:
+    if isinstance(message, ChatMessage):
+        return message
+    if isinstance(message, dict) and isinstance(message.get("role"), str) and isinstance(message.get("content"), str):
+        return ChatMessage(message["role"], message["content"])
+    raise InvalidRequest("each message needs a string role and string content")
+
+
+class RoutedInferenceService:
+    """The local InferenceService's interface with backend routing and the audit log in front.
+
+    Text generation (`stream_chat`, `stream_complete`, `chat`, `complete`) goes through the
+    router; everything else (speech, transcription, embeddings, resolution) is the local service's.
+    """
+
+    def __init__(self, local, router: InferenceRouter,
+                 context: Callable[[], RequestContext] = RequestContext) -> None:
+        self._local = local
+        self._router = router
+        self._context = context
+
+    def __getattr__(self, name: str):
+        if self._local is None:
+            raise AttributeError(name)
+        return getattr(self._local, name)
+
+    def stream_chat(self, name: str, messages, params: InferenceParams | None = None) -> RoutedStream:
+        messages = tuple(_chat_message(m) for m in messages)
+        if not messages:
+            raise InvalidRequest("messages must not be empty")
+        return self._generate(name, GenerationRequest(params=params or InferenceParams(), messages=messages))
+
+    def stream_complete(self, name: str, prompt: str, params: InferenceParams | None = None) -> RoutedStream:
+        if not isinstance(prompt, str) or not prompt:
+            raise InvalidRequest("prompt must be a non-empty string")
+        return self._generate(name, GenerationRequest(params=params or InferenceParams(), prompt=prompt))
+
+    def chat(self, name: str, messages, params: InferenceParams | None = None) -> Completion:
+        return _collect(self.stream_chat(name, messages, params))
+
+    def complete(self, name: str, prompt: str, params: InferenceParams | None = None) -> Completion:
+        return _collect(self.stream_complete(name, prompt, params))
+
+    def _generate(self, name: str, request: GenerationRequest) -> RoutedStream:
+        context = self._context()
+        return self._router.generate(name, request, endpoint=context.endpoint, request_id=context.request_id)
+
+
+def _collect(stream: RoutedStream) -> Completion:
+    try:
+        text = "".join(chunk.text for chunk in stream)
+    finally:
+        stream.close()
+    return Completion(text, stream.prompt_tokens, stream.completion_tokens, stream.finish_reason,
+                      stream.backend or "")

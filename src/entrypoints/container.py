@@ -19,6 +19,12 @@ from application.profiles import ProfileService
 from application.selection import SelectionService
 from entrypoints import downloads_wiring as _downloads_wiring
 from entrypoints.settings import Settings
+from application.audit import AuditService
+from application.auth import ApiKeyService, ScryptPasswordHasher, UserService
+from application.backend_mappings import BackendMappingService
+from application.credentials import CredentialService
+from application.routing import InferenceRouter
+from entrypoints import auth_wiring as _auth_wiring
 
 
 class Container(containers.DeclarativeContainer):
@@ -64,4 +70,39 @@ class Container(containers.DeclarativeContainer):
     )
     update_service = providers.Factory(
         _downloads_wiring.update_service, downloads=download_service, downloader=downloader
+    )
+
+    # --- auth / routing / audit ----------------------------------------------------------
+    # Users and API keys (stored hashed); cloud credentials encrypted with MLX_MANAGER_SECRET_KEY or
+    # <home>/secret.key; backend mappings; the audit log, written in batches off the request path.
+    # `routed_inference_service` is the inference service with cloud routing, fallback and the audit
+    # log in front of text generation; it finds the runtime area's `inference_service` at call time.
+    __self__ = providers.Self()
+    password_hasher = providers.Singleton(ScryptPasswordHasher)
+    user_service = providers.Factory(UserService, uow=uow_factory.provider, clock=clock, hasher=password_hasher)
+    api_key_service = providers.Factory(ApiKeyService, uow=uow_factory.provider, clock=clock, users=user_service)
+    secret_cipher = providers.Singleton(_auth_wiring.secret_cipher, settings=settings)
+    credential_service = providers.Factory(
+        CredentialService, uow=uow_factory.provider, cipher=secret_cipher, clock=clock
+    )
+    backend_mapping_service = providers.Factory(BackendMappingService, uow=uow_factory.provider)
+    audit_service = providers.Factory(
+        AuditService, uow=uow_factory.provider, clock=clock,
+        retention_days=settings.provided.server.audit_retention_days,
+    )
+    audit_sink = providers.Singleton(_auth_wiring.audit_sink, audit=audit_service, uow_factory=uow_factory.provider)
+    cloud_runtimes = providers.Singleton(
+        _auth_wiring.cloud_runtimes, timeout=settings.provided.server.request_timeout_seconds
+    )
+    inference_router = providers.Factory(
+        InferenceRouter,
+        mappings=backend_mapping_service,
+        credentials=credential_service,
+        cloud_runtimes=cloud_runtimes,
+        local=providers.Factory(_auth_wiring.local_generation, container=__self__),
+        audit=audit_sink,
+        clock=clock,
+    )
+    routed_inference_service = providers.Factory(
+        _auth_wiring.routed_inference_service, container=__self__, router=inference_router
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.enums import EvictionPolicy
@@ -23,6 +23,8 @@ class ManagerSettings(BaseSettings):
     log_format: str = "console"
     log_level: str = "info"
     auth: str = "auto"  # on | off | auto (on whenever bound to a non-loopback address)
+    # Encrypts cloud credentials at rest; unset: a key file `<home>/secret.key` (mode 0600) is used.
+    secret_key: SecretStr | None = None
 
     @field_validator("home", mode="after")
     @classmethod

@@ -29,6 +29,8 @@ from entrypoints.http import (
     routes_profiles,
     routes_selection,
 )
+from entrypoints.http import routes_admin, routes_anthropic
+from entrypoints.http.auth import ApiKeyAuthMiddleware
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from entrypoints.http.openapi import build_openapi
@@ -82,6 +84,11 @@ async def _sweep_pool(container) -> None:
 
 
 async def _shutdown(container) -> None:
+    if getattr(container, "audit_sink", None) is not None:  # auth / routing / audit: flush audit rows
+        from entrypoints.auth_wiring import close_area
+
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(close_area, container)
     pool = _provided(container, "model_pool")
     close = getattr(pool, "shutdown", None)
     if callable(close):
@@ -127,6 +134,8 @@ def create_app(container=None) -> Starlette:
         *routes_pool.routes,
         *routes_chat.routes,
         *routes_openai.routes,
+        *routes_anthropic.routes,  # auth / routing / audit
+        *routes_admin.routes,
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     ]
     app = Starlette(
@@ -135,6 +144,7 @@ def create_app(container=None) -> Starlette:
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes),
+            Middleware(ApiKeyAuthMiddleware, container=container),  # inside RequestId: sees the request id
         ],
         lifespan=lifespan,
     )

@@ -58,7 +58,10 @@ TAGS = ("openai",)
 
 
 def _inference(request: Request):
-    return request.app.state.container.inference_service()
+    container = request.app.state.container
+    # Cloud routes, fallback and the audit log sit in front of local text generation (auth/routing area).
+    routed = getattr(container, "routed_inference_service", None)
+    return routed() if routed is not None else container.inference_service()
 
 
 # -- translation ----------------------------------------------------------------------

@@ -1,0 +1,52 @@
+"""Factories the container uses for the auth / routing / audit area."""
+
+from __future__ import annotations
+
+from adapters.memory.repositories import InMemoryUnitOfWork
+from adapters.secrets import FernetSecretCipher
+from adapters.threaded_audit import ThreadedAuditWriter
+from application.audit import AuditService, ImmediateAuditSink
+from application.routing import InferenceServiceGeneration, RequestContext, RoutedInferenceService
+
+
+def secret_cipher(settings) -> FernetSecretCipher:
+    key = settings.manager.secret_key
+    return FernetSecretCipher(key=key.get_secret_value() if key else None, home=settings.manager.home)
+
+
+def audit_sink(audit: AuditService, uow_factory):
+    """Batched writes on a background thread; synchronous with the in-memory UoW of tests (not thread-safe)."""
+    if isinstance(uow_factory(), InMemoryUnitOfWork):
+        return ImmediateAuditSink(audit)
+    return ThreadedAuditWriter(audit.write, cleanup=audit.cleanup)
+
+
+def cloud_runtimes(timeout: float):
+    from adapters.cloud.http_runtime import HttpCloudRuntimeFactory  # httpx only when a server or route needs it
+
+    return HttpCloudRuntimeFactory(timeout=timeout)
+
+
+def close_area(container) -> None:
+    """Server shutdown: store the queued audit rows and close cloud connections."""
+    for name in ("audit_sink", "cloud_runtimes"):
+        provider = getattr(container, name, None)
+        close = getattr(provider() if provider is not None else None, "close", None)
+        if callable(close):
+            close()
+
+
+def local_generation(container):
+    """The local inference path, if the runtime area registered an `inference_service`."""
+    provider = getattr(container, "inference_service", None)
+    return InferenceServiceGeneration(provider()) if provider is not None else None
+
+
+def routed_inference_service(container, router) -> RoutedInferenceService:
+    from entrypoints.http.auth import current_request_context
+
+    provider = getattr(container, "inference_service", None)
+    return RoutedInferenceService(provider() if provider is not None else None, router, current_request_context)
+
+
+__all__ = ["RequestContext", "audit_sink", "local_generation", "routed_inference_service", "secret_cipher"]

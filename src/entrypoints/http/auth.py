@@ -1,0 +1,140 @@
+"""API-key authentication for `/v1` and `/api`, and the request context used by the audit log.
+
+Auth is on with `MLX_MANAGER_AUTH=on`, and always when the server is bound to a non-loopback
+address (peers leave their inference endpoints open; mlxm does not). On loopback it is off
+unless turned on. When on:
+- every `/v1/*` and `/api/*` route except `/api/health` (and the password login) needs
+  `Authorization: Bearer <key>`; `/v1/messages` also accepts `x-api-key` (Anthropic clients);
+- a missing or wrong key is 401; a management write (or a read of users, credentials or the
+  audit log) by a non-admin is 403.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from contextvars import ContextVar
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from application.auth import LOCAL_PRINCIPAL
+from application.errors import Conflict, Unauthorized
+from application.routing import RequestContext
+from entrypoints.http.errors import error_response
+
+log = structlog.get_logger("mlxm.auth")
+
+OPEN_PATHS = frozenset({"/api/health", "/api/auth/login"})
+# Writes under /api that are not management: inference, and a user's own keys (the service checks ownership).
+NON_ADMIN_WRITES = ("/api/chat", "/api/keys")
+ADMIN_READS = ("/api/users", "/api/credentials", "/api/audit")
+X_API_KEY_PATHS = ("/v1/messages",)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_REQUEST_CONTEXT: ContextVar[RequestContext | None] = ContextVar("mlxm_request_context", default=None)
+
+
+def current_request_context() -> RequestContext:
+    """The endpoint and request id of the HTTP request being served (defaults outside one)."""
+    return _REQUEST_CONTEXT.get() or RequestContext()
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host or host == "localhost":
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a hostname could resolve anywhere: treat it as exposed
+
+
+def auth_required(settings) -> bool:
+    """`MLX_MANAGER_AUTH=on`, or a non-loopback bind address (then even `off` does not turn it off)."""
+    return settings.manager.auth.strip().lower() in ("on", "true", "1", "yes") or not is_loopback(settings.manager.host)
+
+
+def ensure_servable(container, host: str) -> None:
+    """Refuse to expose the server with auth on and no API key at all (nobody could use it)."""
+    settings = container.settings()
+    settings.manager.host = host  # the middleware decides from the address really bound
+    if not auth_required(settings):
+        return
+    if container.api_key_service().count_active() == 0:
+        where = f"on {host}" if not is_loopback(host) else "with MLX_MANAGER_AUTH=on"
+        raise Conflict(
+            f"refusing to serve {where} without an API key: create one with `mlxm keys create NAME` "
+            "(it prints the key once), then send it as `Authorization: Bearer <key>`"
+        )
+    if settings.manager.auth.strip().lower() in ("off", "false", "0", "no"):
+        log.warning("MLX_MANAGER_AUTH=off ignored: the server is bound to a non-loopback address", host=host)
+
+
+def _protected(path: str) -> bool:
+    if path in OPEN_PATHS:
+        return False
+    return path == "/v1" or path.startswith("/v1/") or path == "/api" or path.startswith("/api/")
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def needs_admin(method: str, path: str) -> bool:
+    if not path.startswith("/api/"):
+        return False  # /v1 is inference: any approved user
+    if method in READ_METHODS:
+        return _under(path, ADMIN_READS)
+    return not _under(path, NON_ADMIN_WRITES)
+
+
+def _presented_key(scope: Scope) -> str | None:
+    headers = dict(scope.get("headers") or [])
+    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    if _under(scope["path"], X_API_KEY_PATHS):
+        return headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
+    return None
+
+
+class ApiKeyAuthMiddleware:
+    """Pure ASGI (streams keep seeing client disconnects). Sets `scope["state"]["principal"]`."""
+
+    def __init__(self, app: ASGIApp, container) -> None:
+        self.app = app
+        self._container = container
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        token = _REQUEST_CONTEXT.set(RequestContext(endpoint=scope["path"], request_id=state.get("request_id")))
+        try:
+            path, method = scope["path"], scope.get("method", "GET")
+            principal = LOCAL_PRINCIPAL
+            if _protected(path) and auth_required(self._container.settings()):
+                try:
+                    principal = await run_in_threadpool(
+                        self._container.api_key_service().authenticate, _presented_key(scope)
+                    )
+                except Unauthorized as exc:
+                    response = error_response(401, "authentication_error", str(exc))
+                    response.headers["WWW-Authenticate"] = "Bearer"
+                    await response(scope, receive, send)
+                    return
+                if needs_admin(method, path) and not principal.is_admin:
+                    await error_response(403, "permission_error", f"{method} {path} needs an admin key")(
+                        scope, receive, send
+                    )
+                    return
+            state["principal"] = principal
+            await self.app(scope, receive, send)
+        finally:
+            _REQUEST_CONTEXT.reset(token)
+
+
+def principal_of(request):
+    """The caller of a request (the local admin when auth is off)."""
+    return request.scope.get("state", {}).get("principal", LOCAL_PRINCIPAL)
