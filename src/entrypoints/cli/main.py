@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from entrypoints.cli.admin import COMMANDS as ADMIN_COMMANDS
 from entrypoints.cli.base import MlxmGroup
 from entrypoints.cli.catalog import catalog_group
 from entrypoints.cli.db import db_group
@@ -32,6 +33,9 @@ for command in (list_models, search, show, rm, import_model, probe, profile_grou
 
 
 for command in DOWNLOAD_COMMANDS:
+    cli.add_command(command)
+
+for command in ADMIN_COMMANDS:  # auth / routing / audit: keys, users, routes, credentials, audit
     cli.add_command(command)
 
 

@@ -14,6 +14,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     import uvicorn
 
     from entrypoints.http.app import create_app
+    from entrypoints.http.auth import ensure_servable
     from entrypoints.logging import configure_logging
 
     container = get_container(ctx)
@@ -21,10 +22,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     configure_logging(settings.manager.log_format, settings.manager.log_level)
     # Schema first (a legacy database is upgraded, with a backup) so a bad upgrade fails before binding.
     container.database_upgrade()()
+    host = host or settings.manager.host
+    # Auth is on for non-loopback addresses (or MLX_MANAGER_AUTH=on): refuse to start with no key at all.
+    ensure_servable(container, host)
     app = create_app(container)
     uvicorn.run(
         app,
-        host=host or settings.manager.host,
+        host=host,
         port=port or settings.manager.port,
         log_level=settings.manager.log_level,
         log_config=None,  # structlog owns the handlers (configure_logging)
