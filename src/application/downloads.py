@@ -148,21 +148,24 @@ class _Meter:
         self.files_total = files_total
         self.files_done = 0
         self._per_file: dict[str, int] = {}
+        self._done = 0
         self._samples: list[tuple[float, int]] = []
         self.current_file: str | None = None
 
     def set(self, path: str, done: int) -> None:
         with self._lock:
+            self._done += done - self._per_file.get(path, 0)
             self._per_file[path] = done
             self.current_file = path
             now = self._clock.monotonic()
-            self._samples.append((now, self.done))
-            while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
-                self._samples.pop(0)
+            if not self._samples or now - self._samples[-1][0] >= 0.05:
+                self._samples.append((now, self._done))
+                while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
+                    self._samples.pop(0)
 
     @property
     def done(self) -> int:
-        return sum(self._per_file.values())
+        return self._done
 
     def rate(self) -> float | None:
         with self._lock:

@@ -1,0 +1,222 @@
+"""Download benchmark: mlxm pull vs curl vs huggingface_hub.snapshot_download, on loopback.
+
+Serves a repo of 4 x 256 MB random files (generated into a temp dir, streamed from disk) from
+the loopback test hub, then in ONE run measures:
+
+* `mlxm pull` through the real service (HF client for metadata, ranged GET, sha256 verification on),
+* `curl` of the same files (one process, the four URLs one after another; and `--parallel`),
+* `huggingface_hub.snapshot_download` into an empty cache,
+
+and prints throughput ratios to curl (target: mlxm >= 0.9), then kills an `mlxm pull` process
+at 50% with SIGKILL, reruns it, and prints the bytes fetched twice (target: <= 1% of a file).
+
+    .venv/bin/python bench/download.py [--file-mb 256] [--files 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from tests.support.fake_hub import FakeHub  # noqa: E402
+
+REPO = "bench/big"
+MB = 1024 * 1024
+
+
+def generate(folder: Path, files: int, file_mb: int) -> dict[str, Path]:
+    out = {}
+    for i in range(files):
+        path = folder / f"model-{i + 1:05d}-of-{files:05d}.safetensors"
+        with open(path, "wb") as fh:
+            for _ in range(file_mb // 8):
+                fh.write(os.urandom(8 * MB))
+        out[path.name] = path
+    (folder / "config.json").write_text('{"model_type": "llama"}')
+    return out
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def settled(read, quiet: float = 0.5):
+    value = read()
+    while True:
+        time.sleep(quiet)
+        now = read()
+        if now == value:
+            return value
+        value = now
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--file-mb", type=int, default=256)
+    parser.add_argument("--files", type=int, default=4)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="mlxm-bench-"))
+    free = shutil.disk_usage(work).free
+    need = args.files * args.file_mb * MB * 3
+    if free < need:
+        sys.exit(f"not enough disk in {work}: {free / MB:.0f} MB free, {need / MB:.0f} MB needed")
+    try:
+        run(work, args.files, args.file_mb)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work: Path, n_files: int, file_mb: int) -> None:
+    src = work / "src"
+    src.mkdir()
+    print(f"generating {n_files} x {file_mb} MB random files ...", flush=True)
+    files = generate(src, n_files, file_mb)
+    total = sum(p.stat().st_size for p in files.values())
+    file_size = file_mb * MB
+
+    with FakeHub() as hub:
+        sha = hub.add_repo_from_dir(REPO, src)
+        urls = [f"{hub.url}/{REPO}/resolve/{sha}/{name}" for name in sorted(files)]
+        os.environ["HF_ENDPOINT"] = hub.url
+        results: dict[str, float] = {}
+
+        # -- curl (baseline) -----------------------------------------------------------
+        curl = shutil.which("curl")
+        if curl:
+            out = work / "curl"
+            out.mkdir()
+            cmd = [curl, "-sS", "--fail"]
+            for url in urls:
+                cmd += ["-o", str(out / url.rsplit("/", 1)[-1]), url]
+            results["curl"] = timed(lambda: subprocess.run(cmd, check=True))
+            shutil.rmtree(out)
+            out.mkdir()
+            cmd_par = [curl, "-sS", "--no-progress-meter", "--fail", "--parallel", "--parallel-max", str(n_files)]
+            for url in urls:
+                cmd_par += ["-o", str(out / url.rsplit("/", 1)[-1]), url]
+            results["curl --parallel"] = timed(lambda: subprocess.run(cmd_par, check=True))
+            shutil.rmtree(out)
+        else:
+            print("curl not found: using a plain Python streaming GET as the baseline")
+            import httpx
+
+            def python_get():
+                with httpx.Client() as client:
+                    for url in urls:
+                        with client.stream("GET", url) as r, open(work / "py.bin", "wb") as fh:
+                            for chunk in r.iter_bytes():
+                                fh.write(chunk)
+
+            results["curl"] = timed(python_get)
+
+        # -- mlxm pull: the real service (container wiring, SQLite), verification on ------------
+        home = work / "mlxm-home"
+        from dependency_injector import providers
+
+        from entrypoints.container import Container
+        from entrypoints.settings import ManagerSettings, Settings
+
+        container = Container()
+        container.settings.override(providers.Object(Settings(manager=ManagerSettings(home=home))))
+        service = container.download_service()
+        service.catalog  # load the catalog before timing
+        container.uow_factory()  # open the database before timing
+        result = {}
+        results["mlxm pull"] = timed(lambda: result.setdefault("r", service.pull(REPO)))
+        model = result["r"].model
+        assert sum(f.size for f in model.files) == total + len('{"model_type": "llama"}')
+        assert all(f.sha256 for f in model.files)
+        shutil.rmtree(home)
+
+        # -- mlxm pull, the console script (includes process start-up) -------------------------
+        cli_home = work / "mlxm-cli-home"
+        env = dict(os.environ, MLX_MANAGER_HOME=str(cli_home))
+        mlxm = str(Path(sys.executable).parent / "mlxm")
+        results["mlxm pull (CLI process)"] = timed(
+            lambda: subprocess.run([mlxm, "pull", REPO, "--quiet"], env=env, check=True, capture_output=True))
+        shutil.rmtree(cli_home)
+
+        # -- huggingface_hub.snapshot_download ---------------------------------------------
+        from huggingface_hub import snapshot_download
+
+        cache = work / "hf-cache"
+        results["snapshot_download"] = timed(
+            lambda: snapshot_download(REPO, cache_dir=cache, endpoint=hub.url, max_workers=n_files))
+        shutil.rmtree(cache)
+
+        # -- kill -9 at 50%, then resume ---------------------------------------------------
+        kill_home = work / "mlxm-kill-home"
+        env = dict(os.environ, MLX_MANAGER_HOME=str(kill_home))
+        hub.clear_log()
+        # A pass-through "fault" makes the hub stream in 256 KB writes it counts one by one; its
+        # zero-copy sendfile path counts 8 MB slices and would miss a slice cut short by the kill.
+        from tests.support.fake_hub import Fault
+
+        hub.inject("*.safetensors", Fault.slow(bytes_per_sec=10**12))
+        proc = subprocess.Popen([mlxm, "pull", REPO, "--quiet"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def partial() -> int:
+            total_bytes = 0
+            for p in (kill_home / "staging").rglob("*.safetensors*"):
+                if not p.name.endswith(".sha256"):
+                    try:
+                        total_bytes += p.stat().st_size
+                    except FileNotFoundError:  # renamed from .part to its final name meanwhile
+                        pass
+            return total_bytes
+
+        while partial() < total // 2:
+            if proc.poll() is not None:
+                raise SystemExit("the pull finished before reaching 50%: nothing to kill")
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kept = partial()
+        served_first = settled(lambda: sum(hub.bytes_served.values()))
+        hub.clear_log()
+        resume_time = timed(lambda: subprocess.run([mlxm, "pull", REPO, "--quiet"], env=env, check=True,
+                                                   capture_output=True))
+        served_second = sum(hub.bytes_served.values())
+        refetched = served_first + served_second - (total + len('{"model_type": "llama"}'))
+        beyond_missing = served_second - (total + len('{"model_type": "llama"}') - kept)
+        ranges = [r.headers.get("Range") for r in hub.requests if r.method == "GET" and "/resolve/" in r.path]
+        shutil.rmtree(kill_home)
+
+    baseline = results["curl"]
+    print()
+    print(f"repo: {n_files} x {file_mb} MB = {total / MB:.0f} MB on loopback ({os.cpu_count()} CPUs)")
+    print(f"{'tool':<26}{'seconds':>9}{'MB/s':>10}{'vs curl':>9}")
+    for name, seconds in results.items():
+        print(f"{name:<26}{seconds:>9.2f}{total / MB / seconds:>10.0f}{baseline / seconds:>9.2f}")
+    ratio = baseline / results["mlxm pull"]
+    print(f"mlxm pull / curl throughput ratio: {ratio:.2f} (target >= 0.9) -> {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
+    if "curl --parallel" in results:
+        print(f"mlxm pull / curl --parallel ratio: {results['curl --parallel'] / results['mlxm pull']:.2f}")
+    print()
+    print(f"kill -9 at {kept / total:.0%} of {total / MB:.0f} MB ({kept / MB:.1f} MB on disk), rerun took "
+          f"{resume_time:.2f}s; resumed with ranges {sorted(r for r in ranges if r)}")
+    print(f"the rerun asked for {beyond_missing} bytes more than were missing on disk")
+    share = refetched / file_size
+    print(f"bytes sent twice by the hub (lost in flight at the kill, then re-fetched): {refetched} ({refetched / MB:.2f} MB) = {share:.2%} of one {file_mb} MB file "
+          f"(target <= 1%) -> {'OK' if share <= 0.01 else 'ABOVE TARGET'}")
+
+
+if __name__ == "__main__":
+    main()
