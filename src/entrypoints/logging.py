@@ -64,6 +64,8 @@ def configure_logging(log_format: str = "console", level: str = "info", stream=N
         uv.propagate = True
     # The request-id middleware writes one access line per request with the id; uvicorn's would lack it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Migration chatter ("Context impl SQLiteImpl") at every start is noise; warnings still show.
+    logging.getLogger("alembic").setLevel(max(numeric_level, logging.WARNING))
     _configured = key if stream is None else None
 
 

@@ -32,4 +32,5 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         port=port or settings.manager.port,
         log_level=settings.manager.log_level,
         log_config=None,  # structlog owns the handlers (configure_logging)
+        access_log=False,  # the request-id middleware writes one line per request, with its id
     )
