@@ -218,31 +218,35 @@ class RoutedInferenceService:
         return getattr(self._local, name)
 
     def stream_chat(self, name: str, messages, params: InferenceParams | None = None) -> RoutedStream:
-        messages = tuple(_chat_message(m) for m in messages)
-        if not messages:
-            raise InvalidRequest("messages must not be empty")
-        return self._generate(name, GenerationRequest(params=params or InferenceParams(), messages=messages))
+        return self._generate(name, _chat_request(messages, params))
 
     def stream_complete(self, name: str, prompt: str, params: InferenceParams | None = None) -> RoutedStream:
-        if not isinstance(prompt, str) or not prompt:
-            raise InvalidRequest("prompt must be a non-empty string")
-        return self._generate(name, GenerationRequest(params=params or InferenceParams(), prompt=prompt))
+        return self._generate(name, _prompt_request(prompt, params))
 
     def chat(self, name: str, messages, params: InferenceParams | None = None) -> Completion:
-        return _collect(self.stream_chat(name, messages, params))
+        """Non-streaming: a cloud route makes one non-streaming upstream call."""
+        context = self._context()
+        return self._router.complete(name, _chat_request(messages, params), endpoint=context.endpoint,
+                                     request_id=context.request_id)
 
     def complete(self, name: str, prompt: str, params: InferenceParams | None = None) -> Completion:
-        return _collect(self.stream_complete(name, prompt, params))
+        context = self._context()
+        return self._router.complete(name, _prompt_request(prompt, params), endpoint=context.endpoint,
+                                     request_id=context.request_id)
 
     def _generate(self, name: str, request: GenerationRequest) -> RoutedStream:
         context = self._context()
         return self._router.generate(name, request, endpoint=context.endpoint, request_id=context.request_id)
 
 
-def _collect(stream: RoutedStream) -> Completion:
-    try:
-        text = "".join(chunk.text for chunk in stream)
-    finally:
-        stream.close()
-    return Completion(text, stream.prompt_tokens, stream.completion_tokens, stream.finish_reason,
-                      stream.backend or "")
+def _chat_request(messages, params: InferenceParams | None) -> GenerationRequest:
+    messages = tuple(_chat_message(m) for m in messages)
+    if not messages:
+        raise InvalidRequest("messages must not be empty")
+    return GenerationRequest(params=params or InferenceParams(), messages=messages)
+
+
+def _prompt_request(prompt: str, params: InferenceParams | None) -> GenerationRequest:
+    if not isinstance(prompt, str) or not prompt:
+        raise InvalidRequest("prompt must be a non-empty string")
+    return GenerationRequest(params=params or InferenceParams(), prompt=prompt)

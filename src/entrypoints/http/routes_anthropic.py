@@ -12,6 +12,7 @@ import uuid
 from typing import Any, AsyncIterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,7 +21,7 @@ from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRe
 from domain.params import InferenceParams
 from entrypoints.errors import mapping_for
 from entrypoints.http.openapi import api_route, parse_body
-from entrypoints.http.routes_openai import _chunks, _event_stream, _start
+from entrypoints.http.routes_openai import _chunks, _event_stream, _inference, _start
 
 TAGS = ("anthropic",)
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
@@ -125,21 +126,20 @@ def _event(kind: str, payload: dict[str, Any]) -> str:
 async def messages(request: Request) -> Response:
     """Anthropic-compatible Messages API, non-streaming or SSE (`stream: true`)."""
     body = await parse_body(request, MessagesRequest)
-    iterator, first = await _start(request, body.model, to_internal(body))
+    internal = to_internal(body)
     message_id = f"msg_{uuid.uuid4().hex}"
 
     if not body.stream:
-        pieces, last = [], first
-        async for chunk in _chunks(iterator, first):
-            pieces.append(chunk.text)
-            last = chunk
+        # One call, non-streaming end to end: a cloud route makes a non-streaming upstream request too.
+        result = await run_in_threadpool(_inference(request).chat, body.model, internal.messages, internal.params)
         dto = MessageResponse(
-            id=message_id, model=body.model, content=[ResponseTextBlock(text="".join(pieces))],
-            stop_reason=_stop_reason(last),
-            usage=MessagesUsage(input_tokens=last.prompt_tokens if last else 0,
-                                output_tokens=last.completion_tokens if last else 0),
+            id=message_id, model=body.model, content=[ResponseTextBlock(text=result.text)],
+            stop_reason=_STOP_REASONS.get(result.finish_reason or "stop", "end_turn"),
+            usage=MessagesUsage(input_tokens=result.prompt_tokens, output_tokens=result.completion_tokens),
         )
         return JSONResponse(dto.model_dump())
+
+    iterator, first = await _start(request, body.model, internal)
 
     async def events() -> AsyncIterator[str]:
         yield _event("message_start", {"message": {
