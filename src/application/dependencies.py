@@ -161,7 +161,7 @@ def default_binding_id(model_id: str, profile_id: str, platform_selector: str = 
     parts = [model_id, profile_id]
     if platform_selector and platform_selector != "*":
         parts.append(platform_selector)
-    if backend_key and backend_key != "*":
+    if backend_key and backend_key not in {"*", profile_id}:
         parts.append(backend_key)
     return ":".join(parts)
 

@@ -32,7 +32,7 @@ def test_bind_then_resolve_a_library_model(service):
     service.add_profile("mlx-lm", 1, ['mlx[cpu]==0.32.4; sys_platform == "linux"', "mlx-lm==0.32.2"],
                         python_requires=">=3.11")
     binding = service.bind("tiny", "mlx-lm", backend_key="mlx-lm")
-    assert binding.binding_id == "tiny:mlx-lm:mlx-lm" and binding.model_id == "tiny"
+    assert binding.binding_id == "tiny:mlx-lm" and binding.model_id == "tiny"
     result = service.resolve_model_dependency_requirements("tiny", LINUX, "mlx-lm")
     assert result.validation_state is ValidationState.RESOLVED
     assert [i.requirement.specifier for i in result.groups[0].requirements] == [

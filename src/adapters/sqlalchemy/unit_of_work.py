@@ -14,6 +14,11 @@ from adapters.sqlalchemy.auth_repositories import (
     SqlAlchemyUserRepository,
 )
 from adapters.sqlalchemy.engine import make_session_factory
+from adapters.sqlalchemy.library_repositories import (
+    SqlAlchemyDependencyBindingRepository,
+    SqlAlchemyDependencyProfileRepository,
+    SqlAlchemyLinkRepository,
+)
 from adapters.sqlalchemy.repositories import (
     SqlAlchemyBackendMappingRepository,
     SqlAlchemyDownloadRepository,
@@ -48,6 +53,10 @@ class SqlAlchemyUnitOfWork:
         self.api_keys = SqlAlchemyApiKeyRepository(self.session)
         self.audit = SqlAlchemyAuditRepository(self.session)
         self.credentials = SqlAlchemyCredentialRepository(self.session)
+        # --- library pipelines --- (write-through repositories: nothing to save at commit)
+        self.links = SqlAlchemyLinkRepository(self.session)
+        self.dependency_profiles = SqlAlchemyDependencyProfileRepository(self.session)
+        self.dependency_bindings = SqlAlchemyDependencyBindingRepository(self.session)
         return self
 
     def __exit__(self, *exc_info) -> None:
