@@ -205,33 +205,33 @@ class TextStream:
             self._handle.engine.submit(self.request)
             self._submitted = True
         prompt_tokens = len(self.request.prompt)
-        while True:
-            event = self.request.events.get()
-            if isinstance(event, BaseException):
-                self._done = True
-                raise event
-            token, finish = event
-            if finish != "stop":  # "stop" means EOS: not part of the text
-                self._detokenizer.add_token(token)
-                self._completion_tokens += 1
-            if finish is not None:
-                self._detokenizer.finalize()
-            self._pending += self._detokenizer.last_segment
-            if self._stop:
-                hit = self._first_stop()
-                if hit is not None:
-                    text = self._pending[:hit]
-                    self._pending = ""
-                    self.close()
-                    return GenerationChunk(text, prompt_tokens, self._completion_tokens, "stop")
-            if finish is not None:
-                text, self._pending = self._pending, ""
-                self._done = True
-                return GenerationChunk(text, prompt_tokens, self._completion_tokens, finish)
-            cut = len(self._pending) - self._holdback
-            if cut > 0:
-                text, self._pending = self._pending[:cut], self._pending[cut:]
-                return GenerationChunk(text, prompt_tokens, self._completion_tokens, None)
+        event = self.request.events.get()
+        if isinstance(event, BaseException):
+            self._done = True
+            raise event
+        token, finish = event
+        if finish != "stop":  # "stop" means EOS: not part of the text
+            self._detokenizer.add_token(token)
+            self._completion_tokens += 1
+        if finish is not None:
+            self._detokenizer.finalize()
+        self._pending += self._detokenizer.last_segment
+        if self._stop:
+            hit = self._first_stop()
+            if hit is not None:
+                text = self._pending[:hit]
+                self._pending = ""
+                self.close()
+                return GenerationChunk(text, prompt_tokens, self._completion_tokens, "stop")
+        if finish is not None:
+            text, self._pending = self._pending, ""
+            self._done = True
+            return GenerationChunk(text, prompt_tokens, self._completion_tokens, finish)
+        # One chunk per token, even when its text is still held back (a partial UTF-8
+        # sequence, or a possible stop string): consumers see progress and token counts.
+        cut = max(len(self._pending) - self._holdback, 0)
+        text, self._pending = self._pending[:cut], self._pending[cut:]
+        return GenerationChunk(text, prompt_tokens, self._completion_tokens, None)
 
     def _first_stop(self) -> int | None:
         hits = [i for i in (self._pending.find(s) for s in self._stop) if i >= 0]
