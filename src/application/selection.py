@@ -21,6 +21,10 @@ class SelectionService:
         catalog = self._catalog.load_catalog()
         with self._uow_factory() as uow:
             stored = uow.settings.get(SELECTION_KEY)
+            local = uow.models.get(stored) if stored and catalog.find(stored) is None else None
+            if local is not None and local.is_installed:
+                # A model outside the catalog (imported, or a plain repo id) is a valid selection as is.
+                return SelectionResult(local.model_id, False)
             installed = [m for m in uow.models.list() if m.is_installed]
             result = normalise_selection(
                 catalog,
@@ -34,11 +38,21 @@ class SelectionService:
             return result
 
     def select(self, name: str) -> SelectionResult:
-        """Persist `name` after resolving it (an alias is stored as its canonical ID)."""
+        """Persist `name` after resolving it (an alias is stored as its canonical ID).
+
+        A name the catalog does not know may still be an installed library model (an import).
+        """
         catalog = self._catalog.load_catalog()
-        model = catalog.resolve(name)
+        entry = catalog.find(name)
         with self._uow_factory() as uow:
+            if entry is not None:
+                model_id = entry.id
+            else:
+                local = uow.models.find(name)
+                if local is None or not local.is_installed:
+                    catalog.resolve(name)  # raises UnknownModel with the closest catalog names
+                model_id = local.model_id
             previous = uow.settings.get(SELECTION_KEY)
-            uow.settings.set(SELECTION_KEY, model.id)
+            uow.settings.set(SELECTION_KEY, model_id)
             uow.commit()
-        return SelectionResult(model.id, previous != model.id)
+        return SelectionResult(model_id, previous != model_id)
