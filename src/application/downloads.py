@@ -29,6 +29,7 @@ from application.errors import (
     Forbidden,
     IntegrityError,
     NotFound,
+    NotInstalled,
     SourceError,
     Unauthorized,
 )
@@ -187,7 +188,7 @@ class _Meter:
 @dataclass
 class PullResult:
     model: Model
-    download: Download
+    download: Download | None
     notes: list[str] = field(default_factory=list)
     already_installed: bool = False
 
@@ -215,7 +216,7 @@ class _ActivePull:
             raise DownloadCancelled(self.stop_reason)
 
 
-def _is_fatal(exc: Exception) -> bool:
+def is_fatal_source_error(exc: Exception) -> bool:
     """Source errors move on to the next source; a stop request or a local failure ends the pull."""
     return not isinstance(exc, (SourceError, Unauthorized, Forbidden))
 
@@ -292,8 +293,37 @@ class DownloadService:
 
     def pull(self, name: str, listener: ProgressListener | None = None) -> PullResult:
         """Pull and wait. A pull of the same model already running in this process is joined."""
-        active = self._start(resolve_pull_target(self.catalog, name), listener, check_remote=False)
-        return self._wait(active)
+        target = resolve_pull_target(self.catalog, name)
+        with self._lock:
+            running = target.key in self._active
+        installed = None if running else self._installed_model(target.key)
+        if installed is not None and (target.revision is None or same_revision(target.revision, installed.revision)):
+            with self._db_lock, self._uow_factory() as uow:
+                latest = uow.downloads.latest_for(target.key)
+            return PullResult(installed, latest, ["already installed"], already_installed=True)
+        return self.pull_target(target, listener)
+
+    def pull_target(self, target: PullTarget, listener: ProgressListener | None = None, *,
+                    check_remote: bool = False) -> PullResult:
+        """Pull a resolved target and wait; `check_remote` asks the source even when installed (updates)."""
+        return self._wait(self._start(target, listener, check_remote=check_remote))
+
+    def target_for_key(self, key: str, revision: str | None = None) -> PullTarget:
+        """The pull target of a library key (canonical ID or repo id), optionally pinned to a revision."""
+        return self._target_for_key(key, revision)
+
+    def installed_models(self, name: str | None = None) -> list[Model]:
+        """Every installed model, or the one `name` resolves to (library name, alias or catalog name)."""
+        with self._db_lock, self._uow_factory() as uow:
+            if name is None:
+                return [m for m in uow.models.list() if m.is_installed]
+            model = uow.models.find(name)
+            if model is None:
+                found = self.catalog.find(name)
+                model = uow.models.get(found.id) if found is not None else None
+        if model is None or not model.is_installed:
+            raise NotInstalled(f"{name} is not installed")
+        return [model]
 
     def wait(self, download_id: int, timeout: float | None = None) -> Download:
         with self._lock:
@@ -473,7 +503,7 @@ class DownloadService:
         target = active.target
         installed = self._installed_model(target.key)
         if installed is not None and not active.check_remote and (
-            target.revision is None or _same_revision(target.revision, installed.revision)
+            target.revision is None or same_revision(target.revision, installed.revision)
         ):
             download = self._complete_row(active, installed, note="already installed")
             return PullResult(installed, download, ["already installed"], already_installed=True)
@@ -481,10 +511,13 @@ class DownloadService:
         self._transition(active.download_id, DownloadStatus.STARTING)
         listing, listing_source = self._list(target)
         active.check()
-        if installed is not None and _same_revision(listing.revision, installed.revision):
+        if installed is not None and same_revision(listing.revision, installed.revision):
             download = self._complete_row(active, installed, note="up to date")
             return PullResult(installed, download, ["up to date"], already_installed=True)
 
+        unsafe = [f.path for f in listing.files if not _is_safe_relative_path(f.path)]
+        if unsafe:
+            raise SourceError(f"{target.key}: the source lists unsafe file paths: {', '.join(unsafe[:3])}")
         total = sum(f.size or 0 for f in listing.files)
         self._begin_download(active, listing, listing_source, total, installed)
 
@@ -518,7 +551,7 @@ class DownloadService:
             return self._downloader.list_files(source, target.revision, staging_root), source
 
         try:
-            result, _ = run_failover(target.sources, attempt, _is_fatal)
+            result, _ = run_failover(target.sources, attempt, is_fatal_source_error)
             return result  # type: ignore[return-value]
         except ChainExhausted as exc:
             _reraise_fatal(exc)
@@ -595,7 +628,7 @@ class DownloadService:
             return source, digest
 
         try:
-            (source, digest), _ = run_failover(active.target.sources, attempt, _is_fatal)  # type: ignore[misc]
+            (source, digest), _ = run_failover(active.target.sources, attempt, is_fatal_source_error)  # type: ignore[misc]
         except ChainExhausted as exc:
             _reraise_fatal(exc)
             raise NoSourceAvailable(
@@ -761,6 +794,8 @@ class DownloadService:
         key_path = self.layout.model_path(target.key)
         if self.layout.is_foreign_folder(key_path):
             candidates.append(key_path)
+        elif key_path.is_symlink() and key_path.exists() and self.layout.installed_revision_dir(target.key) is None:
+            raise Conflict(f"{key_path} is a link mlxm did not create (to {key_path.resolve()}); it is left alone")
         if target.catalog_model is not None:
             for alias in target.catalog_model.aliases:
                 path = self.layout.model_path(alias)
@@ -868,11 +903,20 @@ def _reraise_fatal(exc: ChainExhausted) -> None:
     for _, failure in exc.failures:
         if isinstance(failure, DownloadCancelled):
             raise failure
-    if exc.failures and _is_fatal(exc.failures[-1][1]):
+    if exc.failures and is_fatal_source_error(exc.failures[-1][1]):
         raise exc.failures[-1][1]
 
 
-def _same_revision(a: str | None, b: str | None) -> bool:
+def _is_safe_relative_path(path: str) -> bool:
+    """A listed file must stay inside the model folder: relative, no `..`, not our manifest."""
+    from pathlib import PurePosixPath
+
+    parts = PurePosixPath(path).parts
+    return bool(parts) and not path.startswith("/") and ".." not in parts and "\\" not in path \
+        and path != ".mlxm.json"
+
+
+def same_revision(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and (a == b or (len(a) >= 7 and b.startswith(a)) or (len(b) >= 7 and a.startswith(b)))
 
 

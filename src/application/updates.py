@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from application.downloads import DownloadService, ProgressListener, PullResult, _is_fatal, _same_revision
-from application.errors import NotInstalled
+from application.downloads import DownloadService, ProgressListener, PullResult, is_fatal_source_error, same_revision
 from application.hash_cache import sha256_of
 from application.ports.downloader import ModelDownloader
 from domain.catalog import ChainExhausted, run_failover
@@ -31,7 +30,7 @@ class UpdateInfo:
 
     @property
     def update_available(self) -> bool:
-        return bool(self.available_revision) and not _same_revision(self.available_revision, self.installed_revision)
+        return bool(self.available_revision) and not same_revision(self.available_revision, self.installed_revision)
 
     def to_dict(self) -> dict:
         return {"model_id": self.model_id, "installed_revision": self.installed_revision,
@@ -71,16 +70,7 @@ class UpdateService:
         self._downloader = downloader
 
     def _installed(self, name: str | None) -> list[Model]:
-        with self._downloads._db_lock, self._downloads._uow_factory() as uow:
-            if name is None:
-                return [m for m in uow.models.list() if m.is_installed]
-            model = uow.models.find(name)
-            if model is None:
-                found = self._downloads.catalog.find(name)
-                model = uow.models.get(found.id) if found is not None else None
-        if model is None or not model.is_installed:
-            raise NotInstalled(f"{name} is not installed")
-        return [model]
+        return self._downloads.installed_models(name)
 
     def check_updates(self, name: str | None = None) -> list[UpdateInfo]:
         """Per installed model: a newer revision at its source (and which files changed), newer catalog IDs."""
@@ -90,7 +80,7 @@ class UpdateService:
             info = UpdateInfo(model.model_id, model.revision)
             key = model.canonical_id or model.model_id
             info.superseded_by = [m.id for m in catalog.superseded_by(key)]
-            target = self._downloads._target_for_key(model.model_id, None) if model.managed else None
+            target = self._downloads.target_for_key(model.model_id, None) if model.managed else None
             if target is None or not target.sources:
                 reports.append(info)
                 continue
@@ -99,7 +89,7 @@ class UpdateService:
                 listing, _ = run_failover(
                     target.sources,
                     lambda s: self._downloader.list_files(s, target.revision, staging),
-                    _is_fatal,
+                    is_fatal_source_error,
                 )
             except ChainExhausted as exc:
                 info.error = str(exc)
@@ -130,17 +120,16 @@ class UpdateService:
                 outcomes.append(UpdateOutcome(model.model_id, False, model.revision, model.revision,
                                               "registered in place: not managed by mlxm"))
                 continue
-            target = self._downloads._target_for_key(model.model_id, None)
+            target = self._downloads.target_for_key(model.model_id, None)
             try:
-                active = self._downloads._start(target, listener, check_remote=True)
-                result: PullResult = self._downloads._wait(active)
+                result: PullResult = self._downloads.pull_target(target, listener, check_remote=True)
             except Exception as exc:  # noqa: BLE001 - reported per model; the old revision keeps working
                 if name is not None:
                     raise
                 outcomes.append(UpdateOutcome(model.model_id, False, model.revision, None, str(exc)))
                 continue
             new = result.model.revision
-            outcomes.append(UpdateOutcome(model.model_id, not _same_revision(new, model.revision),
+            outcomes.append(UpdateOutcome(model.model_id, not same_revision(new, model.revision),
                                           model.revision, new))
         return outcomes
 

@@ -114,3 +114,24 @@ def test_cli_errors_are_one_line(hub, tmp_path) -> None:
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "repository not found" in lines[0]
     result = _mlxm(env, "update")
     assert result.returncode != 0 and "NAME or --all" in result.stderr
+
+
+@pytest.mark.skipif(not MLXM.exists(), reason="console script not installed")
+def test_two_processes_pulling_one_model_fetch_it_once(hub, tmp_path) -> None:
+    weights = os.urandom(1_000_000)
+    hub.add_repo("org/shared", {"config.json": b'{"model_type": "llama"}', "model.safetensors": weights})
+    hub.inject("model.safetensors", Fault.slow(bytes_per_sec=1_000_000))
+    env = _env(tmp_path, hub)
+    first = subprocess.Popen([str(MLXM), "pull", "org/shared", "--quiet"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while _partial_bytes(tmp_path) == 0:  # the first process is writing before the second starts
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    second = _mlxm(env, "pull", "org/shared", "--json")
+    assert first.wait(30) == 0, first.stderr.read()
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["already_installed"] is True  # it waited for the lock, then found it
+    assert hub.bytes_served["org/shared/model.safetensors"] == len(weights)  # one writer, fetched once
+    installed = tmp_path / "models" / "org" / "shared" / "model.safetensors"
+    assert installed.read_bytes() == weights

@@ -425,3 +425,22 @@ def _wait_until(predicate, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
         time.sleep(0.01)
+
+
+def test_unsafe_listed_paths_are_refused(tmp_path, uow) -> None:
+    fake = FakeDownloader()
+    fake.add_repo("org/tiny", {"config.json": CONFIG, "../escape.bin": b"x" * 100})
+    with pytest.raises(SourceError, match="unsafe file paths"):
+        make_service(tmp_path, fake, uow).pull("tiny")
+    assert not (tmp_path / "escape.bin").exists() and not (tmp_path / "staging" / "escape.bin").exists()
+
+
+def test_a_link_mlxm_did_not_create_is_left_alone(tmp_path, fake, uow) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "weights.bin").write_bytes(b"mine")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "tiny-v1").symlink_to(elsewhere)
+    with pytest.raises(Conflict):
+        make_service(tmp_path, fake, uow).pull("tiny")
+    assert (tmp_path / "models" / "tiny-v1").resolve() == elsewhere and (elsewhere / "weights.bin").exists()

@@ -86,7 +86,7 @@ def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool) -> None:
             "local_path": model.local_path, "size_bytes": model.size_bytes,
             "type": model.model_type.value if model.model_type else None, "family": model.family,
             "already_installed": result.already_installed, "notes": result.notes,
-            "download_id": result.download.id,
+            "download_id": result.download.id if result.download else None,
             "files": [{"path": f.path, "size": f.size, "sha256": f.sha256, "source": f.source} for f in model.files],
         })
         return
