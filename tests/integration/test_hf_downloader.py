@@ -1,0 +1,132 @@
+"""HuggingFaceDownloader specifics, with the real huggingface_hub client against the loopback hub."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
+import pytest
+
+from adapters.huggingface import HuggingFaceDownloader
+from adapters.mirror import HttpMirrorDownloader
+from application.errors import SourceError, SourceNotConfigured, Unauthorized
+from application.hash_cache import read_hash_cache
+from application.ports.downloader import RemoteFile
+from domain.catalog import ModelSource
+from domain.enums import SourceKind
+from tests.support.fake_hub import FakeHub, Fault
+
+SOURCE = ModelSource(SourceKind.HUGGINGFACE_REPO, "org/tiny")
+WEIGHTS = os.urandom(300_000)
+
+
+@pytest.fixture
+def hub():
+    with FakeHub(tree_page_size=2) as h:
+        yield h
+
+
+def _noop(*_):
+    return None
+
+
+def test_endpoint_and_token_are_read_at_call_time(hub, tmp_path, monkeypatch) -> None:
+    hub.add_repo("org/tiny", {"config.json": b"{}"})
+    downloader = HuggingFaceDownloader()  # built before the environment points anywhere
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_abc")
+    listing = downloader.list_files(SOURCE, None, tmp_path)
+    downloader.download_from_source(SOURCE, listing.files[0], _noop)
+    gets = hub.requests_for("/resolve/", "GET")
+    assert gets and gets[0].headers.get("Authorization") == "Bearer hf_abc"
+    assert hub.requests_for("/api/models/org/tiny/revision/main")
+
+
+def test_paginated_nested_listing_with_lfs_sha256(hub, tmp_path) -> None:
+    files = {"config.json": b"{}", "a/b/c.json": b"[1]", "tokenizer/tok.json": b"{}", "model.safetensors": WEIGHTS,
+             "extra.txt": b"hello"}
+    sha = hub.add_repo("org/tiny", files)
+    listing = HuggingFaceDownloader(endpoint=hub.url).list_files(SOURCE, "main", tmp_path)
+    assert listing.revision == sha
+    assert {f.path: f.size for f in listing.files} == {p: len(d) for p, d in files.items()}  # all pages, no folders
+    by_path = {f.path: f for f in listing.files}
+    assert by_path["model.safetensors"].sha256 == hashlib.sha256(WEIGHTS).hexdigest()
+    assert by_path["config.json"].sha256 is None  # not LFS: verified by size
+
+
+def test_nested_file_downloads_into_its_folder_and_caches_its_hash(hub, tmp_path) -> None:
+    hub.add_repo("org/tiny", {"tokenizer/model.safetensors": WEIGHTS})
+    downloader = HuggingFaceDownloader(endpoint=hub.url)
+    file = downloader.list_files(SOURCE, None, tmp_path).files[0]
+    path = downloader.download_from_source(SOURCE, file, _noop)
+    assert path == tmp_path / "tokenizer" / "model.safetensors.part" and path.read_bytes() == WEIGHTS
+    assert read_hash_cache(path) == hashlib.sha256(WEIGHTS).hexdigest()  # hashed while written
+
+
+def test_server_ignoring_range_restarts_cleanly(hub, tmp_path) -> None:
+    sha = hub.add_repo("org/tiny", {"model.safetensors": WEIGHTS})
+    file = RemoteFile("model.safetensors", len(WEIGHTS), hashlib.sha256(WEIGHTS).hexdigest(), sha,
+                      tmp_path / "m.part")
+    file.dest.write_bytes(b"garbage that is not the file's start")
+    mirror = HttpMirrorDownloader(base_url=f"{hub.url}/mirror")
+
+    class NoRange:  # a client wrapper that drops the Range header, like a server that ignores it
+        def __init__(self, client):
+            self.client = client
+
+        def stream(self, method, url, headers=None):
+            headers = {k: v for k, v in (headers or {}).items() if k.lower() != "range"}
+            return self.client.stream(method, url, headers=headers)
+
+    import httpx
+
+    from adapters.downloads.http_transfer import fetch_resumable
+
+    with httpx.Client() as client:
+        fetch_resumable(NoRange(client), mirror.url_for(ModelSource(SourceKind.HTTP_MIRROR, "org/tiny"), file),
+                        file.dest, label=file.path, expected_size=file.size, progress=_noop,
+                        transport_errors=(httpx.TransportError,))
+    assert file.dest.read_bytes() == WEIGHTS  # a 200 answer overwrote the stale partial
+
+
+def test_partial_longer_than_the_file_is_discarded(hub, tmp_path) -> None:
+    hub.add_repo("org/tiny", {"model.safetensors": WEIGHTS})
+    downloader = HuggingFaceDownloader(endpoint=hub.url)
+    file = downloader.list_files(SOURCE, None, tmp_path).files[0]
+    file.dest.write_bytes(b"\0" * (len(WEIGHTS) + 10))
+    downloader.download_from_source(SOURCE, file, _noop)
+    assert file.dest.read_bytes() == WEIGHTS
+
+
+def test_repeated_drops_are_retried_then_reported(hub, tmp_path) -> None:
+    hub.add_repo("org/tiny", {"model.safetensors": WEIGHTS})
+    hub.inject("model.safetensors", Fault.drop_connection_after(10_000))  # every time
+    downloader = HuggingFaceDownloader(endpoint=hub.url, retries=2, backoff_seconds=0.01)
+    file = downloader.list_files(SOURCE, None, tmp_path).files[0]
+    with pytest.raises(SourceError, match="model.safetensors"):
+        downloader.download_from_source(SOURCE, file, _noop)
+    assert len(hub.requests_for("model.safetensors", "GET")) == 3  # first try + 2 retries, each resuming
+    assert file.dest.stat().st_size == 30_000  # every byte received was kept
+
+
+def test_gated_repo_without_token_is_unauthorized(hub, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    hub.add_repo("org/tiny", {"model.safetensors": WEIGHTS}, gated=True)
+    downloader = HuggingFaceDownloader(endpoint=hub.url, token=lambda: None)
+    file = downloader.list_files(SOURCE, None, tmp_path).files[0]
+    with pytest.raises(Unauthorized, match="HF_TOKEN"):
+        downloader.download_from_source(SOURCE, file, _noop)
+
+
+def test_offline_and_unreachable(hub, tmp_path, monkeypatch) -> None:
+    with pytest.raises(SourceError, match="offline"):
+        HuggingFaceDownloader(endpoint=hub.url, offline=lambda: True).list_files(SOURCE, None, tmp_path)
+    assert hub.requests == []
+    with pytest.raises(SourceError):
+        HuggingFaceDownloader(endpoint="http://127.0.0.1:9").list_files(SOURCE, None, tmp_path)
+    monkeypatch.delenv("MLX_MIRROR_BASE_URL", raising=False)
+    with pytest.raises(SourceNotConfigured):
+        HttpMirrorDownloader().list_files(ModelSource(SourceKind.HTTP_MIRROR, "org/tiny"), None, tmp_path)
