@@ -1,0 +1,74 @@
+"""`FileModelInspector`: reads the facts a probe needs from a model folder (JSON files only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from adapters.mlx.audio import audio_kind
+from adapters.mlx.common import read_config
+from application.ports.inspector import ModelFacts
+from domain.enums import ModelType
+
+
+def _json(path: Path) -> dict | list | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _chat_template(path: Path, tokenizer_config: dict) -> str | None:
+    for name in ("chat_template.jinja", "chat_template.json"):
+        candidate = path / name
+        if candidate.is_file():
+            text = candidate.read_text(encoding="utf-8")
+            if name.endswith(".json"):
+                data = _json(candidate)
+                text = data.get("chat_template") if isinstance(data, dict) else None
+            if text:
+                return text
+    template = tokenizer_config.get("chat_template")
+    if isinstance(template, list):  # named templates: [{"name": ..., "template": ...}]
+        return "\n".join(t.get("template", "") for t in template if isinstance(t, dict)) or None
+    return template if isinstance(template, str) else None
+
+
+def _special_tokens(path: Path, tokenizer_config: dict) -> tuple[str, ...]:
+    tokens: set[str] = set()
+    for entry in (tokenizer_config.get("added_tokens_decoder") or {}).values():
+        if isinstance(entry, dict) and isinstance(entry.get("content"), str):
+            tokens.add(entry["content"])
+    for token in tokenizer_config.get("additional_special_tokens") or tokenizer_config.get("extra_special_tokens") or []:
+        if isinstance(token, str):
+            tokens.add(token)
+    tokenizer = _json(path / "tokenizer.json")
+    if isinstance(tokenizer, dict):
+        for entry in tokenizer.get("added_tokens") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("content"), str):
+                tokens.add(entry["content"])
+    return tuple(sorted(tokens))
+
+
+def _normalizes(path: Path) -> bool | None:
+    modules = _json(path / "modules.json")
+    if not isinstance(modules, list):
+        return None
+    return any("Normalize" in str(m.get("type", "")) for m in modules if isinstance(m, dict))
+
+
+class FileModelInspector:
+    def inspect(self, path: Path, model_type: ModelType) -> ModelFacts:
+        path = Path(path)
+        tokenizer_config = _json(path / "tokenizer_config.json")
+        tokenizer_config = tokenizer_config if isinstance(tokenizer_config, dict) else {}
+        config = read_config(path)
+        model_type = ModelType(model_type)
+        return ModelFacts(
+            config=config,
+            chat_template=_chat_template(path, tokenizer_config),
+            special_tokens=_special_tokens(path, tokenizer_config),
+            audio_kind=audio_kind(config) if model_type is ModelType.AUDIO and config else None,
+            normalizes_embeddings=_normalizes(path) if model_type is ModelType.EMBEDDINGS else None,
+            files=tuple(sorted(p.name for p in path.iterdir())) if path.is_dir() else (),
+        )
