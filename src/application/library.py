@@ -73,11 +73,13 @@ class LibraryService:
         catalog: CatalogProvider,
         clock: Clock,
         models_dir: Path | None = None,
+        linker=None,  # application.ports.library.Linker: removes the model's app links on delete
     ) -> None:
         self._uow_factory = uow_factory
         self._catalog = catalog
         self._clock = clock
         self._models_dir = Path(models_dir) if models_dir is not None else None
+        self._linker = linker
 
     # -- queries ---------------------------------------------------------------
     def list_models(self) -> list[Model]:
@@ -161,14 +163,18 @@ class LibraryService:
                     raise Conflict(
                         f"model {model.model_id!r} is used by profile {profile.name!r}; remove the profile first"
                     )
+            # Library pipelines: folder (to trash), link records and the row change together;
+            # a failed commit puts the folder back (application/deletion.py).
+            from application.deletion import begin_model_removal
+
+            removal = begin_model_removal(uow, model, models_dir=self._models_dir, linker=self._linker)
             uow.models.remove(model.model_id)
-            uow.commit()
-        if model.managed and model.local_path and self._is_inside_library(Path(model.local_path)):
-            path = Path(model.local_path)
-            # The library path may be a symlink to the installed revision: remove both.
-            shutil.rmtree(path.resolve(), ignore_errors=True)
-            if path.is_symlink():
-                path.unlink()
+            try:
+                uow.commit()
+            except BaseException:
+                removal.undo()
+                raise
+        removal.finish()
         return model
 
     def _is_inside_library(self, path: Path) -> bool:

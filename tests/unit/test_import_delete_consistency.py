@@ -1,0 +1,119 @@
+"""Delete keeps the library index, the model's folder and its app links consistent (fakes + tmp files)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from adapters.catalog.embedded import EmbeddedCatalogProvider
+from adapters.memory.library import InMemoryLinker, InMemoryMappingConfigStore
+from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
+from application.importing import ImportRequest, ImportService
+from application.library import LibraryService
+from application.library_layout import LibraryLayout, Manifest
+from application.mapping import MappingService
+from domain.mapping import AppMapping, MappingRule
+from tests.support.model_folders import write_model_folder
+
+
+class FailOnce:
+    """A unit of work whose next commit fails (the database step after the file step)."""
+
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self.uow = uow
+        self.fail = False
+
+    def __call__(self):
+        uow = self.uow
+        if self.fail:
+            def broken_commit():
+                raise RuntimeError("database is gone")
+            uow.commit = broken_commit  # type: ignore[method-assign]
+        else:
+            uow.__dict__.pop("commit", None)
+        return uow
+
+
+@pytest.fixture
+def env(tmp_path):
+    home = tmp_path / "home"
+    uow = InMemoryUnitOfWork()
+    factory = FailOnce(uow)
+    layout = LibraryLayout(home)
+    importer = ImportService(factory, layout, EmbeddedCatalogProvider(), FakeClock())
+    library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=layout.models_dir)
+    return tmp_path, home, uow, factory, importer, library
+
+
+def test_delete_removes_row_folder_and_revision(env):
+    tmp_path, home, uow, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src")), name="doomed")).model
+    library.delete("doomed")
+    with uow:
+        assert uow.models.get("doomed") is None
+    assert not os.path.lexists(model.local_path)
+    assert not (home / "models" / ".revisions" / "doomed").exists()
+    assert not (home / "models" / ".trash").exists()
+    assert (tmp_path / "src" / "model.safetensors").exists(), "the import's source is not the library's to delete"
+
+
+def test_failed_commit_on_delete_puts_the_folder_back(env):
+    tmp_path, home, uow, factory, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src")), name="kept")).model
+    before = sorted(p.name for p in Path(model.local_path).iterdir())
+    factory.fail = True
+    with pytest.raises(RuntimeError, match="database is gone"):
+        library.delete("kept")
+    factory.fail = False
+    with uow:
+        assert uow.models.get("kept") is not None, "the index row is still there"
+    assert sorted(p.name for p in Path(model.local_path).iterdir()) == before, "and so is its folder"
+    assert not (home / "models" / ".trash").exists()
+
+
+def test_in_place_import_folder_is_never_deleted(env):
+    tmp_path, _, uow, _, importer, library = env
+    folder = write_model_folder(tmp_path / "mine")
+    importer.import_model(ImportRequest(str(folder), name="mine", in_place=True))
+    library.delete("mine")
+    assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
+    with uow:
+        assert uow.models.get("mine") is None
+
+
+def test_adopted_revisions_stay_when_the_model_is_deleted(env):
+    tmp_path, home, _, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src")), name="mixed")).model
+    adopted = home / "models" / ".revisions" / "mixed" / "older"
+    adopted.mkdir(parents=True)
+    (adopted / ".mlxm.json").write_text(Manifest(key="mixed", repo_id=None, revision="older", source=None,
+                                                 created_by="adopted").to_json())
+    (adopted / "weights.safetensors").write_bytes(b"user data")
+    library.delete("mixed")
+    assert (adopted / "weights.safetensors").read_bytes() == b"user data"
+    assert not os.path.lexists(model.local_path)
+    assert [p.name for p in (home / "models" / ".revisions" / "mixed").iterdir()] == ["older"]
+
+
+def test_delete_removes_the_models_links_only(env):
+    tmp_path, home, uow, factory, importer, _ = env
+    linker = InMemoryLinker()
+    library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=home / "models", linker=linker)
+    for name, seed in (("one", 0), ("two", 1)):
+        model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / name, seed=seed)), name=name)).model
+        for f in model.files:
+            linker.add_file(os.path.join(model.local_path, f.path))
+    configs = InMemoryMappingConfigStore([AppMapping("app", "/apps/x", (MappingRule("llm"),))])
+    MappingService(factory, configs, linker, FakeClock()).apply("app")
+    linker.add_file("/apps/x/llm/one/README.user")  # the user's own file next to our links
+
+    library.delete("one")
+
+    assert not linker.lexists("/apps/x/llm/one/model.safetensors")
+    assert linker.lexists("/apps/x/llm/one/README.user")
+    assert linker.readlink("/apps/x/llm/two/model.safetensors") is not None
+    with uow:
+        assert uow.links.list(model_id="one") == []
+        assert len(uow.links.list(model_id="two")) == 3
