@@ -10,6 +10,7 @@ from dependency_injector import containers, providers
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.clock import SystemClock
+from adapters.filesystem.linker import FilesystemLinker
 from adapters.sqlalchemy.database import database_upgrader, open_database
 from adapters.sqlalchemy.engine import make_session_factory
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
@@ -25,6 +26,11 @@ from application.backend_mappings import BackendMappingService
 from application.credentials import CredentialService
 from application.routing import InferenceRouter
 from entrypoints import auth_wiring as _auth_wiring
+from entrypoints import library_wiring as _library_wiring
+from adapters.mlx.inspector import FileModelInspector
+from application.inference import InferenceService
+from application.probe import ProbeService
+from entrypoints import runtime_wiring as _runtime_wiring
 
 
 class Container(containers.DeclarativeContainer):
@@ -46,12 +52,15 @@ class Container(containers.DeclarativeContainer):
 
     # -- use cases: catalog, library, profiles, selection (issue 6) ---------------------
     catalog_service = providers.Factory(CatalogService, provider=catalog_provider)
+    # Library pipelines: the app-link linker (symlink > hardlink > copy); delete removes a model's links.
+    linker = providers.Singleton(FilesystemLinker)
     library_service = providers.Factory(
         LibraryService,
         uow_factory=uow_factory.provider,
         catalog=catalog_provider,
         clock=clock,
         models_dir=settings.provided.manager.models_dir,
+        linker=linker,
     )
     profile_service = providers.Factory(ProfileService, uow_factory=uow_factory.provider, clock=clock)
     selection_service = providers.Factory(SelectionService, uow_factory=uow_factory.provider, catalog=catalog_provider)
@@ -105,4 +114,51 @@ class Container(containers.DeclarativeContainer):
     )
     routed_inference_service = providers.Factory(
         _auth_wiring.routed_inference_service, container=__self__, router=inference_router
+    )
+
+    # --- runtime (issue 5) ---------------------------------------------------------------
+    # One MLX runtime (text via mlx-lm with continuous batching, audio via mlx-audio) and one
+    # pool per process; MLX is imported only when a model is first loaded.
+    model_runtime = providers.Singleton(_runtime_wiring.model_runtime, settings=settings)
+    model_pool = providers.Singleton(_runtime_wiring.model_pool, runtime=model_runtime, clock=clock, settings=settings)
+    system_inference_params = providers.Singleton(_runtime_wiring.system_params, settings=settings)
+    model_inspector = providers.Singleton(FileModelInspector)
+    inference_service = providers.Factory(
+        InferenceService,
+        uow_factory=uow_factory.provider,
+        catalog=catalog_provider,
+        pool=model_pool,
+        runtime=model_runtime,
+        clock=clock,
+        system_params=system_inference_params,
+    )
+    probe_service = providers.Factory(
+        ProbeService,
+        uow_factory=uow_factory.provider,
+        inspector=model_inspector,
+        pool=model_pool,
+        runtime=model_runtime,
+        clock=clock,
+    )
+
+    # --- library pipelines ----------------------------------------------------------------
+    # Import (staging, hashing, inference, atomic install), app mapping configs under
+    # <home>/mapping-configs, and the dependency-requirements contract.
+    mapping_configs = providers.Singleton(_library_wiring.mapping_config_store, settings=settings)
+    import_service = providers.Factory(
+        _library_wiring.import_service,
+        uow_factory=uow_factory.provider,
+        layout=library_layout,
+        catalog_provider=catalog_provider,
+        clock=clock,
+    )
+    mapping_service = providers.Factory(
+        _library_wiring.mapping_service,
+        uow_factory=uow_factory.provider,
+        configs=mapping_configs,
+        linker=linker,
+        clock=clock,
+    )
+    dependency_service = providers.Factory(
+        _library_wiring.dependency_service, uow_factory=uow_factory.provider, catalog_provider=catalog_provider
     )

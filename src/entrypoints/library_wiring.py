@@ -1,0 +1,27 @@
+"""Builders the container uses for the library pipelines (import, app links, dependency contract)."""
+
+from __future__ import annotations
+
+
+def mapping_config_store(settings):
+    from adapters.filesystem.mapping_configs import FileMappingConfigStore
+
+    return FileMappingConfigStore(settings.manager.home / "mapping-configs")
+
+
+def import_service(uow_factory, layout, catalog_provider, clock):
+    from application.importing import ImportService
+
+    return ImportService(uow_factory, layout, catalog_provider, clock)
+
+
+def mapping_service(uow_factory, configs, linker, clock):
+    from application.mapping import MappingService
+
+    return MappingService(uow_factory, configs, linker, clock)
+
+
+def dependency_service(uow_factory, catalog_provider):
+    from application.dependencies import DependencyService
+
+    return DependencyService(uow_factory, catalog_provider)
