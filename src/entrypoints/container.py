@@ -26,10 +26,6 @@ from application.backend_mappings import BackendMappingService
 from application.credentials import CredentialService
 from application.routing import InferenceRouter
 from entrypoints import auth_wiring as _auth_wiring
-from adapters.mlx.inspector import FileModelInspector
-from application.inference import InferenceService
-from application.probe import ProbeService
-from entrypoints import runtime_wiring as _runtime_wiring
 from entrypoints import library_wiring as _library_wiring
 from adapters.mlx.inspector import FileModelInspector
 from application.inference import InferenceService
@@ -165,29 +161,4 @@ class Container(containers.DeclarativeContainer):
     )
     dependency_service = providers.Factory(
         _library_wiring.dependency_service, uow_factory=uow_factory.provider, catalog_provider=catalog_provider
-    )
-
-    # --- runtime (issue 5) ---------------------------------------------------------------
-    # One MLX runtime (text via mlx-lm with continuous batching, audio via mlx-audio) and one
-    # pool per process; MLX is imported only when a model is first loaded.
-    model_runtime = providers.Singleton(_runtime_wiring.model_runtime, settings=settings)
-    model_pool = providers.Singleton(_runtime_wiring.model_pool, runtime=model_runtime, clock=clock, settings=settings)
-    system_inference_params = providers.Singleton(_runtime_wiring.system_params, settings=settings)
-    model_inspector = providers.Singleton(FileModelInspector)
-    inference_service = providers.Factory(
-        InferenceService,
-        uow_factory=uow_factory.provider,
-        catalog=catalog_provider,
-        pool=model_pool,
-        runtime=model_runtime,
-        clock=clock,
-        system_params=system_inference_params,
-    )
-    probe_service = providers.Factory(
-        ProbeService,
-        uow_factory=uow_factory.provider,
-        inspector=model_inspector,
-        pool=model_pool,
-        runtime=model_runtime,
-        clock=clock,
     )
