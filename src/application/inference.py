@@ -281,7 +281,11 @@ class InferenceService:
         lease = self._pool.acquire(
             model.model_id, Path(model.local_path), _model_type(model), size_hint=model.size_bytes  # type: ignore[arg-type]
         )
-        self._record_use(model.model_id)
+        try:
+            self._record_use(model.model_id)
+        except BaseException:
+            lease.release()  # never leave a model pinned by a request that did not start
+            raise
         return lease
 
     def _record_use(self, model_id: str) -> None:
