@@ -157,6 +157,23 @@ class DependencyService:
         return profile
 
 
+def current_platform(python_version: str | None = None) -> PlatformContext:
+    """This machine: `linux-x86_64`, `darwin-arm64`... and this Python (the default for queries)."""
+    import platform
+    import sys
+
+    machine = platform.machine().lower()
+    machine = {"aarch64": "arm64", "amd64": "x86_64"}.get(machine, machine)
+    return PlatformContext(sys.platform, machine or None, python_version or platform.python_version())
+
+
+def platform_context(platform_label: str | None, python_version: str | None = None) -> PlatformContext:
+    """The requested platform, or this machine's when none is given."""
+    if platform_label:
+        return PlatformContext.parse(platform_label, python_version)
+    return current_platform(python_version)
+
+
 def default_binding_id(model_id: str, profile_id: str, platform_selector: str = "*", backend_key: str = "*") -> str:
     parts = [model_id, profile_id]
     if platform_selector and platform_selector != "*":

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from application.errors import Conflict, InvalidRequest, NotFound
+from application.errors import Conflict, InvalidRequest
 from application.library_layout import MANIFEST_NAME, LibraryLayout, Manifest
 from application.ports.catalog import CatalogProvider
 from application.ports.clock import Clock
@@ -145,7 +145,7 @@ class ImportService:
     # -- scan -----------------------------------------------------------------------------
     def _scan(self, source: Path, *, allow_pickle: bool) -> _Scan:
         if not os.path.lexists(source):
-            raise NotFound(f"{source}: no such file or folder")
+            raise InvalidRequest(f"{source}: no such file or folder")
         real = Path(os.path.realpath(source))
         if real.is_file():
             name = real.name

@@ -11,6 +11,7 @@ from domain.enums import ModelType
 from entrypoints.cli.main import cli
 from entrypoints.http.app import create_app
 from tests.support.frontends import add_models, fake_container, serve_in_thread
+from tests.support.model_folders import write_safetensors
 
 
 @pytest.fixture
@@ -57,10 +58,11 @@ def test_import_then_use_the_name_everywhere_then_rm(env):
     folder = tmp_path / "elsewhere" / "m"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text('{"model_type": "llama"}')
-    (folder / "model.safetensors").write_bytes(b"\0" * 8)
+    write_safetensors(folder / "model.safetensors")  # the import pipeline refuses corrupt weights
     imported = json.loads(invoke("import", str(folder), "--name", "my-llama", "--json").output)
-    assert imported["id"] == "my-llama" and imported["type"] == "text-gen"
-    assert "already" in _one_line_error(invoke("import", str(folder), "--name", "my-llama", ok=False))
+    assert imported["id"] == "my-llama" and imported["type"] == "text-gen" and imported["created"] is True
+    # Importing the same content again is a no-op that reports the existing id (issue 7).
+    assert "Already in the library as my-llama" in invoke("import", str(folder), "--name", "my-llama").output
     assert invoke("run", "my-llama", "hello world", "--max-tokens", "3").output == "hello world hello\n"
     assert json.loads(invoke("rm", "my-llama", "--json").output) == {"id": "my-llama", "deleted": True}
     assert folder.exists()

@@ -4,6 +4,7 @@ from starlette.testclient import TestClient
 from domain.enums import ModelType
 from entrypoints.http.app import create_app
 from tests.support.frontends import add_models, fake_container
+from tests.support.model_folders import write_safetensors
 
 
 @pytest.fixture
@@ -43,13 +44,15 @@ def test_import_then_delete_through_the_api(env, tmp_path):
     folder = tmp_path / "outside" / "m"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text('{"model_type": "llama"}')
-    (folder / "model.safetensors").write_bytes(b"\0" * 8)
+    write_safetensors(folder / "model.safetensors")  # the import pipeline refuses corrupt weights
     created = client.post("/api/models/import", json={"path": str(folder), "name": "local-llama"})
     assert created.status_code == 201 and created.json()["type"] == "text-gen"
-    _error(client.post("/api/models/import", json={"path": str(folder), "name": "local-llama"}), 409)
+    # The same content again is a no-op reporting the existing id (issue 7).
+    again = client.post("/api/models/import", json={"path": str(folder), "name": "local-llama"})
+    assert again.status_code == 200 and again.json()["id"] == "local-llama" and again.json()["created"] is False
     _error(client.post("/api/models/import", json={"path": str(tmp_path / "nope"), "name": "x"}), 400)
     assert client.delete("/api/models/local-llama").json() == {"id": "local-llama", "deleted": True}
-    assert folder.exists()  # registered in place: never deleted
+    assert folder.exists()  # the import copied it: the source is never deleted
     _error(client.get("/api/models/local-llama"), 404)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from application.errors import Conflict, InvalidRequest, NotFound
+from application.errors import Conflict, InvalidRequest
 from application.importing import ImportRequest, ImportService, read_safetensors_tensor_names
 from application.library_layout import LibraryLayout
 from domain.enums import ModelType
@@ -224,8 +224,8 @@ def test_folder_without_weights_is_refused(tmp_path, service):
         service.import_model(ImportRequest(str(source)))
 
 
-def test_missing_path_is_not_found(tmp_path, service):
-    with pytest.raises(NotFound):
+def test_missing_path_is_an_invalid_request(tmp_path, service):
+    with pytest.raises(InvalidRequest, match="no such file"):
         service.import_model(ImportRequest(str(tmp_path / "nope")))
 
 

@@ -110,17 +110,20 @@ def rm(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @click.command("import")
-@click.argument("path", type=click.Path(exists=True, file_okay=False, dir_okay=True))
-@click.option("--name", required=True, help="The id to register the model under.")
+@click.argument("path", type=click.Path(exists=True, file_okay=True, dir_okay=True))
+@click.option("--name", default=None, help="The id to register the model under (default: the folder name).")
+@click.option("--move", is_flag=True, help="Move the files into the library instead of copying them.")
+@click.option("--in-place", is_flag=True, help="Register the folder where it is (mlxm never deletes it).")
+@click.option("--allow-pickle", is_flag=True, help="Accept pickle-based weights (.bin .pt .pth .ckpt): they can run code.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def import_model(ctx: click.Context, path: str, name: str, as_json: bool) -> None:
-    """Register a local MLX model folder under NAME (usable everywhere a model name is)."""
-    model = get_container(ctx).library_service().register_local(path, name)
-    if as_json:
-        echo_json(_model_json(model))
-        return
-    click.echo(f"Imported {model.model_id} ({model.model_type.value}, {human_size(model.size_bytes)}) from {model.local_path}")
+def import_model(ctx: click.Context, path: str, name: str | None, move: bool, in_place: bool, allow_pickle: bool,
+                 as_json: bool) -> None:
+    """Import a model folder or weights file under NAME (usable everywhere a model name is)."""
+    # The full pipeline (staging, sha256, inference, atomic install) lives with the library pipelines.
+    from entrypoints.cli.library_pipelines import run_import
+
+    run_import(ctx, path, name, move, in_place, allow_pickle, as_json)
 
 
 @click.command("probe")

@@ -11,6 +11,7 @@ from entrypoints.cli.db import db_group
 from entrypoints.cli.downloads import COMMANDS as DOWNLOAD_COMMANDS
 from entrypoints.cli.inference import run, speak, transcribe
 from entrypoints.cli.library import import_model, list_models, probe, rm, search, show
+from entrypoints.cli.library_pipelines import COMMANDS as LIBRARY_PIPELINE_COMMANDS
 from entrypoints.cli.profiles import profile_group
 from entrypoints.cli.selection import select
 from entrypoints.cli.serve import serve
@@ -36,6 +37,9 @@ for command in DOWNLOAD_COMMANDS:
     cli.add_command(command)
 
 for command in ADMIN_COMMANDS:  # auth / routing / audit: keys, users, routes, credentials, audit
+    cli.add_command(command)
+
+for command in LIBRARY_PIPELINE_COMMANDS:  # library pipelines: link preview|apply|clean, deps
     cli.add_command(command)
 
 

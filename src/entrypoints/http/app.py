@@ -30,6 +30,7 @@ from entrypoints.http import (
     routes_selection,
 )
 from entrypoints.http import routes_admin, routes_anthropic
+from entrypoints.http import routes_library
 from entrypoints.http.auth import ApiKeyAuthMiddleware
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -128,6 +129,7 @@ def create_app(container=None) -> Starlette:
     routes = [
         *routes_catalog.routes,
         *routes_downloads.routes,
+        *routes_library.routes,  # library pipelines: before /api/models/{name:path}, which would swallow them
         *routes_models.routes,
         *routes_profiles.routes,
         *routes_selection.routes,

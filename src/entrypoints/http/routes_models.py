@@ -96,8 +96,7 @@ async def import_model(request: Request) -> JSONResponse:
 
 routes = [
     api_route("/api/models", list_models, "GET", tags=TAGS, query=ModelListQuery, response=ModelListDTO),
-    api_route("/api/models/import", import_model, "POST", tags=TAGS, body=ImportRequest, response=ModelDetailDTO,
-              status=201, error_statuses=(400, 409, 413, 422)),
+    # POST /api/models/import: the full import pipeline is in routes_library (registered before these routes).
     api_route("/api/models/{name:path}/probe", probe_model, "POST", tags=TAGS, response=ProbeResponse,
               error_statuses=(404, 503)),
     api_route("/api/models/{name:path}", show_model, "GET", tags=TAGS, response=ModelDetailDTO, error_statuses=(404,)),

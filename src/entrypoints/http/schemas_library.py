@@ -150,6 +150,20 @@ class LinkApplyDTO(BaseModel):
     skipped: list[LinkSkippedDTO]
     renamed: dict[str, str]
 
+    @classmethod
+    def from_report(cls, report) -> "LinkApplyDTO":
+        """From `application.mapping.ApplyReport`."""
+        return cls(
+            app=report.app,
+            root=report.root,
+            on_conflict=report.policy.value,
+            created=[LinkMadeDTO(model_id=e.model_id, target=e.target_path, method=m) for e, m in report.created],
+            replaced=[LinkMadeDTO(model_id=e.model_id, target=e.target_path, method=m) for e, m in report.replaced],
+            existing=len(report.existing),
+            skipped=[LinkSkippedDTO(model_id=e.model_id, target=e.target_path, reason=r) for e, r in report.skipped],
+            renamed=dict(report.renamed),
+        )
+
 
 class LinkCleanDTO(BaseModel):
     app: str
