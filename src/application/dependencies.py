@@ -8,6 +8,7 @@ turns it into the versioned JSON shape (`dependency_contract_version` 1) that th
 
 from __future__ import annotations
 
+import difflib
 from typing import Callable
 
 from application.errors import Conflict, InvalidRequest, NotFound
@@ -57,7 +58,10 @@ class DependencyService:
             return entry.id
         if uow.dependency_bindings.list(model_id=name):
             return name
-        raise NotFound(f"model {name!r} is neither in the library nor in the catalog", catalog.suggestions(name))
+        names = [n for m in uow.models.list() for n in (m.model_id, *m.aliases) if n]
+        suggestions = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        suggestions += [s for s in catalog.suggestions(name) if s not in suggestions]
+        raise NotFound(f"model {name!r} is neither in the library nor in the catalog", suggestions[:5])
 
     def resolve_model_dependency_requirements(
         self,

@@ -1,0 +1,98 @@
+"""`GET /api/models/{id}/dependency-requirements` and `mlxm deps ...` on the in-memory unit of work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from domain.enums import ModelType
+from entrypoints.cli.main import cli
+from entrypoints.http.app import create_app
+from entrypoints.http.schemas_library import DependencyRequirementsDTO
+from tests.support.frontends import add_models, fake_container
+
+PINS = ['mlx==0.32.4; sys_platform == "darwin"', 'mlx[cpu]==0.32.4; sys_platform == "linux"', "mlx-lm==0.32.2"]
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path))
+    container, uow = fake_container(tmp_path)
+    add_models(uow, tmp_path / "models", ("tiny-llama", ModelType.TEXT_GEN))
+    service = container.dependency_service()
+    service.add_profile("mlx-lm", 1, PINS, python_requires=">=3.11")
+    service.bind("tiny-llama", "mlx-lm", backend_key="mlx-lm")
+    with TestClient(create_app(container)) as client:
+        yield client, container
+
+
+def url(name="tiny-llama"):
+    return f"/api/models/{name}/dependency-requirements"
+
+
+def test_contract_over_http(env):
+    client, _ = env
+    response = client.get(url(), params={"platform": "darwin-arm64", "backend": "mlx-lm"})
+    assert response.status_code == 200, response.text
+    dto = DependencyRequirementsDTO.model_validate(response.json())
+    assert dto.dependency_contract_version == 1 and dto.validation_state == "resolved"
+    [group] = dto.requirement_groups
+    assert (group.binding_id, group.profile_id, group.profile_version, group.backend_key) == (
+        "tiny-llama:mlx-lm", "mlx-lm", 1, "mlx-lm")
+    assert [r.applies for r in group.requirements] == [True, False, True]
+    other_backend = client.get(url(), params={"backend": "mlx-audio"}).json()
+    assert other_backend["requirement_groups"] == [] and other_backend["validation_state"] == "resolved"
+
+
+def test_contract_version_mismatch_is_409(env):
+    client, _ = env
+    mismatch = client.get(url(), params={"expected_contract_version": 2})
+    assert mismatch.status_code == 409 and mismatch.json()["error"]["type"] == "conflict"
+    assert client.get(url(), params={"expected_contract_version": 1}).status_code == 200
+    assert client.get(url(), params={"expected_contract_version": "one"}).status_code == 422
+
+
+def test_unknown_model_is_404_with_suggestions(env):
+    client, _ = env
+    missing = client.get(url("tiny-lama"))
+    assert missing.status_code == 404 and "tiny-llama" in missing.json()["error"]["suggestions"]
+
+
+def test_unknown_profile_state_over_http(env):
+    client, container = env
+    container.dependency_service().bind("tiny-llama", "not-yet")
+    body = client.get(url(), params={"platform": "linux"}).json()
+    assert body["validation_state"] == "unknown_profile"
+    assert [e["code"] for e in body["validation_errors"]] == ["unknown_profile"]
+
+
+def test_cli_deps_show_bind_and_strict(env):
+    _, container = env
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["deps", "tiny-llama", "--platform", "linux-x86_64"], obj=container)
+    assert shown.exit_code == 0, shown.output
+    assert "tiny-llama: resolved (platform linux-x86_64" in shown.output
+    assert 'mlx==0.32.4; sys_platform == "darwin"  python>=3.11  (not on this platform)' in shown.output
+    as_json = json.loads(runner.invoke(cli, ["deps", "tiny-llama", "--json", "--platform", "linux"], obj=container).output)
+    assert DependencyRequirementsDTO.model_validate(as_json).validation_state == "resolved"
+
+    bound = runner.invoke(cli, ["deps", "bind", "tiny-llama", "mlx-lm-old", "--backend", "mlx-lm"], obj=container)
+    assert bound.exit_code == 0 and "tiny-llama:mlx-lm-old" in bound.output
+    added = runner.invoke(cli, ["deps", "add-profile", "mlx-lm-old", "1", "mlx-lm==0.30.0"], obj=container)
+    assert added.exit_code == 0, added.output
+    strict = runner.invoke(cli, ["deps", "tiny-llama", "--platform", "linux", "--strict"], obj=container)
+    assert strict.exit_code == 9 and "profile_conflict" in strict.output and "conflicting_pin" in strict.output
+
+    mismatch = runner.invoke(cli, ["deps", "tiny-llama", "--expected-contract-version", "3"], obj=container)
+    assert mismatch.exit_code != 0 and mismatch.output.startswith("Error: dependency contract version mismatch")
+    loose = runner.invoke(cli, ["deps", "add-profile", "loose", "1", "mlx>=0.1"], obj=container)
+    assert loose.exit_code != 0 and "exact pin" in loose.output
+    listed = json.loads(runner.invoke(cli, ["deps", "bindings", "tiny-llama", "--json"], obj=container).output)
+    assert sorted(b["binding_id"] for b in listed) == ["tiny-llama:mlx-lm", "tiny-llama:mlx-lm-old:mlx-lm"]
+    removed = runner.invoke(cli, ["deps", "unbind", "tiny-llama:mlx-lm-old:mlx-lm"], obj=container)
+    assert removed.exit_code == 0
+    profiles = json.loads(runner.invoke(cli, ["deps", "profiles", "--json"], obj=container).output)
+    assert [(p["profile_id"], p["version"]) for p in profiles] == [("mlx-lm", 1), ("mlx-lm-old", 1)]
