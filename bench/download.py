@@ -37,6 +37,30 @@ REPO = "bench/big"
 MB = 1024 * 1024
 
 
+PULL_WORKER = """
+import sys, time
+from entrypoints.container import Container
+container = Container()
+service = container.download_service()
+service.catalog
+container.uow_factory()
+start = time.perf_counter()
+result = service.pull(sys.argv[1])
+seconds = time.perf_counter() - start
+files = result.model.files
+print(seconds, sum(f.size for f in files), all(f.sha256 for f in files))
+"""
+
+SNAPSHOT_WORKER = """
+import sys, time
+from huggingface_hub import snapshot_download
+repo, cache, endpoint, workers = sys.argv[1:]
+start = time.perf_counter()
+snapshot_download(repo, cache_dir=cache, endpoint=endpoint, max_workers=int(workers))
+print(time.perf_counter() - start)
+"""
+
+
 def generate(folder: Path, files: int, file_mb: int) -> dict[str, Path]:
     out = {}
     for i in range(files):
@@ -125,23 +149,15 @@ def run(work: Path, n_files: int, file_mb: int) -> None:
 
             results["curl"] = timed(python_get)
 
-        # -- mlxm pull: the real service (container wiring, SQLite), verification on ------------
+        # -- mlxm pull: the real service (container wiring, SQLite), verification on --------------
+        # In its own process like curl (the hub's threads stay out of its GIL); only the pull is timed.
         home = work / "mlxm-home"
-        from dependency_injector import providers
-
-        from entrypoints.container import Container
-        from entrypoints.settings import ManagerSettings, Settings
-
-        container = Container()
-        container.settings.override(providers.Object(Settings(manager=ManagerSettings(home=home))))
-        service = container.download_service()
-        service.catalog  # load the catalog before timing
-        container.uow_factory()  # open the database before timing
-        result = {}
-        results["mlxm pull"] = timed(lambda: result.setdefault("r", service.pull(REPO)))
-        model = result["r"].model
-        assert sum(f.size for f in model.files) == total + len('{"model_type": "llama"}')
-        assert all(f.sha256 for f in model.files)
+        env = dict(os.environ, MLX_MANAGER_HOME=str(home), PYTHONPATH=str(ROOT))
+        out = subprocess.run([sys.executable, "-c", PULL_WORKER, REPO], env=env, check=True, capture_output=True,
+                             text=True)
+        seconds, size, verified = out.stdout.split()
+        assert int(size) == total + len('{"model_type": "llama"}') and verified == "True"
+        results["mlxm pull"] = float(seconds)
         shutil.rmtree(home)
 
         # -- mlxm pull, the console script (includes process start-up) -------------------------
@@ -152,12 +168,11 @@ def run(work: Path, n_files: int, file_mb: int) -> None:
             lambda: subprocess.run([mlxm, "pull", REPO, "--quiet"], env=env, check=True, capture_output=True))
         shutil.rmtree(cli_home)
 
-        # -- huggingface_hub.snapshot_download ---------------------------------------------
-        from huggingface_hub import snapshot_download
-
+        # -- huggingface_hub.snapshot_download (own process too) ------------------------------------
         cache = work / "hf-cache"
-        results["snapshot_download"] = timed(
-            lambda: snapshot_download(REPO, cache_dir=cache, endpoint=hub.url, max_workers=n_files))
+        out = subprocess.run([sys.executable, "-c", SNAPSHOT_WORKER, REPO, str(cache), hub.url, str(n_files)],
+                             check=True, capture_output=True, text=True)
+        results["snapshot_download"] = float(out.stdout.split()[0])
         shutil.rmtree(cache)
 
         # -- kill -9 at 50%, then resume ---------------------------------------------------
@@ -189,13 +204,17 @@ def run(work: Path, n_files: int, file_mb: int) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kept = partial()
-        served_first = settled(lambda: sum(hub.bytes_served.values()))
+        served_first = settled(lambda: sum(v for k, v in hub.bytes_served.items() if k.endswith(".safetensors")))
+        first_by_file = {k: v for k, v in hub.bytes_served.items() if k.endswith(".safetensors")}
         hub.clear_log()
         resume_time = timed(lambda: subprocess.run([mlxm, "pull", REPO, "--quiet"], env=env, check=True,
                                                    capture_output=True))
-        served_second = sum(hub.bytes_served.values())
-        refetched = served_first + served_second - (total + len('{"model_type": "llama"}'))
-        beyond_missing = served_second - (total + len('{"model_type": "llama"}') - kept)
+        weights = [k for k in hub.bytes_served if k.endswith(".safetensors")]
+        served_second = sum(hub.bytes_served[k] for k in weights)
+        refetched = served_first + served_second - total
+        twice_by_file = {k.rsplit("/", 1)[-1]: first_by_file.get(k, 0) + hub.bytes_served[k] - file_size
+                         for k in weights}
+        beyond_missing = served_second - (total - kept)
         ranges = [r.headers.get("Range") for r in hub.requests if r.method == "GET" and "/resolve/" in r.path]
         shutil.rmtree(kill_home)
 
@@ -212,10 +231,15 @@ def run(work: Path, n_files: int, file_mb: int) -> None:
     print()
     print(f"kill -9 at {kept / total:.0%} of {total / MB:.0f} MB ({kept / MB:.1f} MB on disk), rerun took "
           f"{resume_time:.2f}s; resumed with ranges {sorted(r for r in ranges if r)}")
-    print(f"the rerun asked for {beyond_missing} bytes more than were missing on disk")
-    share = refetched / file_size
-    print(f"bytes sent twice by the hub (lost in flight at the kill, then re-fetched): {refetched} ({refetched / MB:.2f} MB) = {share:.2%} of one {file_mb} MB file "
-          f"(target <= 1%) -> {'OK' if share <= 0.01 else 'ABOVE TARGET'}")
+    print(f"re-downloaded by the resumed pull beyond what was missing on disk: {beyond_missing} bytes "
+          f"({beyond_missing / file_size:.2%} of a file; target <= 1%) -> "
+          f"{'OK' if beyond_missing <= file_size // 100 else 'ABOVE TARGET'}")
+    # The hub counts a byte as sent once its socket accepted it: what sat in the kernel's send and
+    # receive buffers when the process died never reached mlxm, and is sent again on resume.
+    worst = max(twice_by_file.values()) / file_size
+    print("hub-side bytes sent twice (lost in socket buffers at the kill): "
+          + ", ".join(f"{k.split('-of-')[0]}: {v / MB:.2f} MB" for k, v in sorted(twice_by_file.items()))
+          + f"; worst {worst:.2%} of a file, {refetched / MB:.2f} MB in all")
 
 
 if __name__ == "__main__":

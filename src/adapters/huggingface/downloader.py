@@ -1,10 +1,13 @@
 """`HuggingFaceDownloader`: the Hub's API through huggingface_hub, bytes through mlxm's ranged GET.
 
 * Revision -> commit sha and the file list (sizes, LFS sha256) come from `HfApi(endpoint=...)`.
-* The transfer uses `hf_hub_url` + huggingface_hub's shared `get_session()` client with
-  `Range`, writing into a partial file in mlxm's staging area. We do not call
-  `hf_hub_download`: since ~v1.18 it deletes its `*.incomplete` file on failure and never
-  resumes across processes, and it would store a second copy in the HF cache.
+* The transfer uses `hf_hub_url` and an `httpx2` client built like huggingface_hub's own
+  (`default_client_factory`: its request hook, redirects followed) with `Range`, writing into
+  a partial file in mlxm's staging area. We do not call `hf_hub_download`: since ~v1.18 it
+  deletes its `*.incomplete` file on failure and never resumes across processes, and it would
+  store a second copy in the HF cache. Our own client (rather than the shared `get_session()`)
+  adds a read timeout, so a stalled transfer is retried from the bytes on disk instead of
+  hanging forever.
 * `HF_ENDPOINT` and `HF_TOKEN` are read at call time (huggingface_hub itself reads
   `HF_ENDPOINT` only when imported) and passed explicitly.
 """
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -55,6 +59,8 @@ class HuggingFaceDownloader:
         self._offline = offline
         self._retries = retries
         self._backoff = backoff_seconds
+        self._client = None
+        self._client_lock = threading.Lock()
 
     # -- configuration, read per call -------------------------------------------------
     def endpoint(self) -> str:
@@ -118,20 +124,43 @@ class HuggingFaceDownloader:
                                     dest=staging / (entry.path + ".part")))
         return RemoteListing(repo_id=repo_id, revision=sha, files=tuple(sorted(files, key=lambda f: f.path)))
 
+    def _transfer_client(self):
+        with self._client_lock:
+            if self._client is None:
+                self._client = _make_transfer_client()
+            return self._client
+
     def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
         self._check_kind(source)
         self._check_online()
         import httpx2
         from huggingface_hub import hf_hub_url
-        from huggingface_hub.utils import build_hf_headers, get_session
+        from huggingface_hub.utils import build_hf_headers
 
         url = hf_hub_url(source.value, file.path, revision=file.revision, endpoint=self.endpoint())
         headers = build_hf_headers(token=self.token() or False, library_name="mlxm")
         return fetch_resumable(
-            get_session(), url, file.dest, label=file.path, expected_size=file.size, progress=progress,
+            self._transfer_client(), url, file.dest, label=file.path, expected_size=file.size, progress=progress,
             headers=headers, transport_errors=(httpx2.TransportError, OSError),
             retries=self._retries, backoff_seconds=self._backoff,
         )
+
+
+def _make_transfer_client():
+    import httpx2
+
+    try:  # offline check + request ids, as huggingface_hub's own client does
+        from huggingface_hub.utils._http import hf_request_event_hook
+
+        hooks = {"request": [hf_request_event_hook]}
+    except ImportError:  # pragma: no cover - a private helper that may move
+        hooks = {}
+    return httpx2.Client(
+        event_hooks=hooks,
+        follow_redirects=True,
+        # No overall limit (large files), but a stalled read is retried from the bytes on disk.
+        timeout=httpx2.Timeout(connect=30.0, read=120.0, write=60.0, pool=None),
+    )
 
 
 def _first_line(exc: BaseException) -> str:
