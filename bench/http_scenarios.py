@@ -106,9 +106,11 @@ def stream_completion(client, url: str, prompt: str, tokens: int, model: str | N
             if event.get("usage"):
                 usage = event["usage"].get("completion_tokens")
             for choice in event.get("choices") or []:
+                # Time to the first token event, with or without text: a random-weight model emits
+                # partial UTF-8 that detokenizers hold back, so "first text" would measure the end.
+                if first is None:
+                    first = time.perf_counter() - start
                 if choice.get("text"):
-                    if first is None:
-                        first = time.perf_counter() - start
                     deltas += 1
     seconds = time.perf_counter() - start
     return (usage if usage is not None else deltas), seconds, (first or seconds)

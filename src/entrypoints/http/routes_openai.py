@@ -285,10 +285,14 @@ async def completions(request: Request) -> Response:
         if prefix:
             yield _sse(Completion(id=completion_id, created=created, model=body.model,
                                   choices=[CompletionChoice(text=prefix, finish_reason=None)]).model_dump(exclude={"usage"}))
+        sent = bool(prefix)
         try:
             async for piece in _chunks(iterator, first):
                 last = piece
-                if piece.text:
+                # The first token always makes an event (even while the detokenizer holds back partial
+                # UTF-8), so clients see generation start; later empty deltas are skipped.
+                if piece.text or not sent:
+                    sent = True
                     yield _sse(Completion(id=completion_id, created=created, model=body.model,
                                           choices=[CompletionChoice(text=piece.text, finish_reason=None)]).model_dump(exclude={"usage"}))
         except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band
