@@ -206,6 +206,7 @@ class _ActivePull:
         self.latest: PullProgress | None = None
         self.notes: list[str] = []
         self.thread: threading.Thread | None = None
+        self.held_lock = False
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None or reason == "cancel":
@@ -308,9 +309,12 @@ class DownloadService:
         """Pull a resolved target and wait; `check_remote` asks the source even when installed (updates)."""
         return self._wait(self._start(target, listener, check_remote=check_remote))
 
-    def target_for_key(self, key: str, revision: str | None = None) -> PullTarget:
-        """The pull target of a library key (canonical ID or repo id), optionally pinned to a revision."""
-        return self._target_for_key(key, revision)
+    def target_for_key(self, key: str, revision: str | None = None) -> PullTarget | None:
+        """The pull target of a library key (canonical ID or repo id); None when it has no source."""
+        try:
+            return self._target_for_key(key, revision)
+        except UnknownModel:
+            return None
 
     def installed_models(self, name: str | None = None) -> list[Model]:
         """Every installed model, or the one `name` resolves to (library name, alias or catalog name)."""
@@ -466,8 +470,7 @@ class DownloadService:
         key = active.target.key
         try:
             with self.layout.model_lock(key, should_stop=lambda: active.stop_reason is not None) as got:
-                if not got:
-                    active.check()
+                active.held_lock = got
                 active.check()
                 active.result = self._execute(active)
         except DownloadCancelled as exc:
@@ -486,8 +489,9 @@ class DownloadService:
     def _after_stop(self, active: _ActivePull, reason: str) -> None:
         key = active.target.key
         if reason == "cancel":
-            with self.layout.model_lock(key, wait=True):
-                self.layout.clear_staging(key)
+            if active.held_lock:  # only the lock holder's partial data is ours to delete
+                with self.layout.model_lock(key, wait=True):
+                    self.layout.clear_staging(key)
             self._transition(active.download_id, DownloadStatus.CANCELLED)
             self._forget_uninstalled_model(key)
         else:
@@ -515,6 +519,8 @@ class DownloadService:
             download = self._complete_row(active, installed, note="up to date")
             return PullResult(installed, download, ["up to date"], already_installed=True)
 
+        if not listing.files:
+            raise SourceError(f"{target.key}: the source lists no files at {listing.revision}")
         unsafe = [f.path for f in listing.files if not _is_safe_relative_path(f.path)]
         if unsafe:
             raise SourceError(f"{target.key}: the source lists unsafe file paths: {', '.join(unsafe[:3])}")

@@ -59,6 +59,7 @@ class UpdateOutcome:
     old_revision: str | None
     new_revision: str | None
     error: str | None = None
+    note: str | None = None
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -82,6 +83,7 @@ class UpdateService:
             info.superseded_by = [m.id for m in catalog.superseded_by(key)]
             target = self._downloads.target_for_key(model.model_id, None) if model.managed else None
             if target is None or not target.sources:
+                info.error = "no source to compare with (registered in place or not from a repository)"
                 reports.append(info)
                 continue
             staging = self._downloads.layout.staging_root(model.model_id)
@@ -116,11 +118,12 @@ class UpdateService:
         """Download newer revisions beside the installed ones; each switches only once fully verified."""
         outcomes = []
         for model in self._installed(name):
-            if not model.managed:
+            target = self._downloads.target_for_key(model.model_id, None) if model.managed else None
+            if target is None:
+                # Registered in place, or not from a repository: nothing to update from; not an error.
                 outcomes.append(UpdateOutcome(model.model_id, False, model.revision, model.revision,
-                                              "registered in place: not managed by mlxm"))
+                                              note="no source: not managed by mlxm downloads"))
                 continue
-            target = self._downloads.target_for_key(model.model_id, None)
             try:
                 result: PullResult = self._downloads.pull_target(target, listener, check_remote=True)
             except Exception as exc:  # noqa: BLE001 - reported per model; the old revision keeps working

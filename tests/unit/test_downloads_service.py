@@ -444,3 +444,28 @@ def test_a_link_mlxm_did_not_create_is_left_alone(tmp_path, fake, uow) -> None:
     with pytest.raises(Conflict):
         make_service(tmp_path, fake, uow).pull("tiny")
     assert (tmp_path / "models" / "tiny-v1").resolve() == elsewhere and (elsewhere / "weights.bin").exists()
+
+
+def test_models_without_a_source_are_skipped_by_updates(tmp_path, fake, uow) -> None:
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    with uow:
+        uow.models.add(Model(model_id="my-local", local_path=str(folder), managed=False))
+        uow.commit()
+    service = make_service(tmp_path, fake, uow)
+    service.pull("tiny")
+    updates = UpdateService(service, fake)
+    reports = {r.model_id: r for r in updates.check_updates()}
+    assert reports["my-local"].error and not reports["my-local"].update_available
+    assert reports["tiny-v1"].error is None
+    outcomes = {o.model_id: o for o in updates.update()}
+    assert outcomes["my-local"].note and outcomes["my-local"].error is None
+    assert outcomes["tiny-v1"].updated is False and outcomes["tiny-v1"].error is None
+    assert folder.exists()
+
+
+def test_empty_listing_is_a_source_error(tmp_path, uow) -> None:
+    fake = FakeDownloader()
+    fake.add_repo("org/tiny", {})
+    with pytest.raises(SourceError, match="no files"):
+        make_service(tmp_path, fake, uow).pull("tiny")

@@ -111,7 +111,7 @@ def check_updates(ctx: click.Context, name: str | None, as_json: bool) -> None:
         click.echo("no installed models")
     for r in reports:
         if r.error:
-            line = f"{r.model_id}: could not check ({r.error})"
+            line = f"{r.model_id}: not checked ({r.error})"
         elif r.update_available:
             line = (f"{r.model_id}: update available {(r.installed_revision or '?')[:12]} -> "
                     f"{(r.available_revision or '?')[:12]} ({len(r.changed_files)} changed files)")
@@ -141,6 +141,8 @@ def update(ctx: click.Context, name: str | None, all_models: bool, as_json: bool
         for o in outcomes:
             if o.error:
                 click.echo(f"{o.model_id}: not updated ({o.error})")
+            elif o.note:
+                click.echo(f"{o.model_id}: skipped ({o.note})")
             elif o.updated:
                 click.echo(f"{o.model_id}: updated {(o.old_revision or '?')[:12]} -> {(o.new_revision or '?')[:12]}")
             else:
