@@ -1,0 +1,74 @@
+"""The migration seeds dependency profiles and bindings for the catalog's MLX models (real SQLite)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.catalog.embedded import EmbeddedCatalogProvider
+from application.dependencies import DependencyService, resolution_to_contract
+from domain.dependencies import PlatformContext, ValidationState
+from domain.enums import ModelType
+from entrypoints.http.schemas_library import DependencyRequirementsDTO
+from tests.support.database import SqliteUnitOfWorks, migrated_database
+
+
+@pytest.fixture(scope="module")
+def template_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("template")
+
+
+@pytest.fixture
+def service(tmp_path, template_dir):
+    uows = SqliteUnitOfWorks(migrated_database(tmp_path, template_dir))
+    yield DependencyService(uows, EmbeddedCatalogProvider())
+    uows.dispose()
+
+
+def specifiers(resolution) -> dict[str, bool | None]:
+    return {item.requirement.specifier: item.applies for group in resolution.groups for item in group.requirements}
+
+
+def test_every_catalog_text_and_audio_model_resolves_on_both_platforms(service):
+    catalog = EmbeddedCatalogProvider().load_catalog()
+    for entry in catalog.models:
+        if entry.model_type not in (ModelType.TEXT_GEN, ModelType.AUDIO):
+            continue
+        for label in ("linux-x86_64", "darwin-arm64"):
+            resolution = service.resolve_model_dependency_requirements(entry.id, PlatformContext.parse(label, "3.11.7"))
+            assert resolution.validation_state is ValidationState.RESOLVED, (entry.id, resolution.validation_errors)
+            assert len(resolution.groups) == 1, entry.id
+            DependencyRequirementsDTO.model_validate(resolution_to_contract(resolution))
+
+
+def test_mlx_cpu_on_linux_plain_mlx_on_macos(service):
+    linux = service.resolve_model_dependency_requirements("qwen3-0.6b", PlatformContext.parse("linux-x86_64", "3.11.7"))
+    assert linux.groups[0].profile.profile_id == "mlx-lm"
+    assert specifiers(linux) == {
+        'mlx==0.32.4; sys_platform == "darwin"': False,
+        'mlx[cpu]==0.32.4; sys_platform == "linux"': True,
+        "mlx-lm==0.32.2": True,
+    }
+    mac = service.resolve_model_dependency_requirements("kokoro-82m-bf16-v1", PlatformContext.parse("darwin-arm64"))
+    assert mac.groups[0].binding.backend_key == "mlx-audio"
+    assert specifiers(mac) == {
+        'mlx==0.32.4; sys_platform == "darwin"': True,
+        'mlx[cpu]==0.32.4; sys_platform == "linux"': False,
+        "mlx-audio==0.6.2": True,
+    }
+
+
+def test_models_without_a_seeded_runtime_have_no_bindings(service):
+    resolution = service.resolve_model_dependency_requirements("all-minilm-l6-v2-4bit-v1", PlatformContext.parse("linux"))
+    assert resolution.groups == () and resolution.validation_state is ValidationState.RESOLVED
+
+
+def test_seeded_pins_match_the_installed_runtime_packages(service):
+    """The seed is what this very environment runs: the pins are real, tested versions."""
+    from importlib.metadata import version
+
+    pins = {item.requirement.name: item.requirement.pin.lstrip("=") for group in service.resolve_model_dependency_requirements(
+        "qwen3-0.6b", PlatformContext.parse("linux")).groups for item in group.requirements}
+    assert pins == {"mlx": version("mlx"), "mlx-lm": version("mlx-lm")}
+    audio = {item.requirement.name: item.requirement.pin.lstrip("=") for group in service.resolve_model_dependency_requirements(
+        "whisper-large-v3-turbo-v1", PlatformContext.parse("linux")).groups for item in group.requirements}
+    assert audio["mlx-audio"] == version("mlx-audio")
