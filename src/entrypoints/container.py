@@ -76,6 +76,7 @@ class Container(containers.DeclarativeContainer):
         downloader=downloader,
         clock=clock,
         layout=library_layout,
+        settings=settings,
     )
     update_service = providers.Factory(
         _downloads_wiring.update_service, downloads=download_service, downloader=downloader

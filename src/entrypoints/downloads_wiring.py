@@ -26,11 +26,11 @@ def source_downloader(settings):
     })
 
 
-def download_service(uow_factory, catalog_provider, downloader, clock, layout):
+def download_service(uow_factory, catalog_provider, downloader, clock, layout, settings):
     from application.downloads import DownloadService
 
-    workers = int(os.environ.get("MLX_MANAGER_DOWNLOAD_WORKERS", "4") or 4)
-    return DownloadService(uow_factory, catalog_provider, downloader, clock, layout, max_workers=workers)
+    return DownloadService(uow_factory, catalog_provider, downloader, clock, layout,
+                           max_workers=settings.manager.download_workers)
 
 
 def update_service(downloads, downloader):

@@ -23,6 +23,7 @@ class ManagerSettings(BaseSettings):
     log_format: str = "console"
     log_level: str = "info"
     auth: str = "auto"  # on | off | auto (on whenever bound to a non-loopback address)
+    download_workers: int = Field(default=4, ge=1, le=32)  # files a pull transfers at once
     # Encrypts cloud credentials at rest; unset: a key file `<home>/secret.key` (mode 0600) is used.
     secret_key: SecretStr | None = None
 
