@@ -543,9 +543,15 @@ class DownloadService:
         for f in files:  # the hash caches served verification; they are not part of the model
             drop_hash_cache(staging / f.path)
         old_revision = installed.revision if installed is not None else None
+        previous_dir = self.layout.installed_revision_dir(target.key) if installed is not None else None
         local_path = self.layout.install(target.key, listing.revision, staging, manifest)
+        try:
+            model = self._record_installed(active, listing, records, local_path, installed)
+        except BaseException:
+            # Library index consistency: installed files never outlive a failed record of them.
+            self.layout.uninstall(target.key, listing.revision, staging, previous_dir)
+            raise
         self.layout.clear_staging(target.key)
-        model = self._record_installed(active, listing, records, local_path, installed)
         if old_revision and old_revision != listing.revision:
             self.layout.remove_revision(target.key, old_revision)
         return PullResult(model, self.get(active.download_id), active.notes)

@@ -122,6 +122,29 @@ class LibraryLayout:
             self._switch_link(key, target)
         return self.model_path(key)
 
+    def uninstall(self, key: str, revision: str, staged: Path, previous: Path | None) -> None:
+        """Undo `install` when the library row could not be recorded (library index consistency).
+
+        `models/<key>` points back at `previous` (or goes, for a first install) and the revision
+        folder moves back to `staged`, so a retry resumes from the verified files. A reinstall of
+        the same revision stays: the row already describes it.
+        """
+        link = self.model_path(key)
+        target = self.revision_dir(key, revision)
+        if previous is not None and previous.is_dir() and previous.resolve() != target.resolve():
+            self._switch_link(key, previous)
+        elif previous is None and link.is_symlink() and link.resolve() == target.resolve():
+            link.unlink()
+        else:
+            return
+        if target.is_dir() and not os.path.lexists(staged):
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(target, staged)
+            with contextlib.suppress(FileNotFoundError):
+                (staged / MANIFEST_NAME).unlink()
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()
+
     def adopt(self, key: str, revision: str, folder: Path, manifest: Manifest) -> Path:
         """Move a verified foreign folder into the layout (a rename: never a copy, never a delete)."""
         target = self.revision_dir(key, revision)

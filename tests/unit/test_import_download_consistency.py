@@ -1,0 +1,76 @@
+"""A pull's install and its library row change together (index consistency, issue 7).
+
+The failure is injected at the database step that records the completed install, after the
+files were installed: the install must be undone, so no model is on disk that the index does
+not describe (a fresh pull leaves no `models/<key>`, an update keeps the old revision live).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.catalog.embedded import StaticCatalogProvider
+from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
+from application.downloads import DownloadService
+from application.library_layout import LibraryLayout
+from application.updates import UpdateService
+from domain.enums import DownloadStatus
+from tests.support.fake_downloader import FakeDownloader
+from tests.unit.test_downloads_service import CONFIG, WEIGHTS, make_catalog
+
+
+class FailsWhenRecordingAnInstall(InMemoryUnitOfWork):
+    """Commits fail while armed and a model with new files is being recorded as completed."""
+
+    armed = False
+
+    def commit(self) -> None:
+        if self.armed and any(m.status is DownloadStatus.COMPLETED and m.revision != self.revision_before
+                              for m in self.models.list()):
+            raise RuntimeError("database is gone")
+        super().commit()
+
+    revision_before: str | None = None
+
+
+@pytest.fixture
+def env(tmp_path):
+    fake = FakeDownloader()
+    fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    uow = FailsWhenRecordingAnInstall()
+    service = DownloadService(lambda: uow, StaticCatalogProvider(make_catalog()), fake, FakeClock(),
+                              LibraryLayout(tmp_path), max_workers=2)
+    return tmp_path, fake, uow, service
+
+
+def test_fresh_pull_failing_at_the_database_step_installs_nothing(env):
+    tmp_path, _, uow, service = env
+    uow.armed = True
+    with pytest.raises(RuntimeError, match="database is gone"):
+        service.pull("tiny")
+    link = tmp_path / "models" / "tiny-v1"
+    assert not link.is_symlink() and not link.exists(), "no installed model the index does not describe"
+    with uow:
+        model = uow.models.get("tiny-v1")
+        assert model is None or model.status is not DownloadStatus.COMPLETED
+    uow.armed = False
+    result = service.pull("tiny")  # the verified files were kept: the retry completes
+    assert (Path(result.model.local_path) / "model.safetensors").read_bytes() == WEIGHTS
+
+
+def test_update_failing_at_the_database_step_keeps_the_old_revision_live(env):
+    tmp_path, fake, uow, service = env
+    old = service.pull("tiny").model
+    old_dir = Path(old.local_path).resolve()
+    fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS[::-1]})
+    uow.revision_before = old.revision
+    uow.armed = True
+    with pytest.raises(Exception):
+        UpdateService(service, fake).update("tiny")
+    link = tmp_path / "models" / "tiny-v1"
+    assert link.resolve() == old_dir, "the library link still points at the recorded revision"
+    assert (link / "model.safetensors").read_bytes() == WEIGHTS
+    with uow:
+        assert uow.models.get("tiny-v1").revision == old.revision
