@@ -204,3 +204,20 @@ def test_management_api_on_the_live_server(server):
                                             "messages": [{"role": "user", "content": PROMPT}]}).json()
         assert chat["profile"] == "warm" and chat["usage"]["completion_tokens"] <= 4
         assert http.get("/openapi.json").json()["paths"]["/v1/audio/transcriptions"]["post"]
+
+
+def test_probe_over_http_and_cli_writes_capabilities(server):
+    url, container = server
+    with httpx.Client(base_url=url, timeout=300) as http:
+        probed = http.post("/api/models/tiny-whisper/probe").json()
+        assert probed["model_id"] == "tiny-whisper"
+        assert probed["capabilities"]["model_type"] == "audio" and probed["capabilities"]["supports_stt"] is True
+        assert probed["capabilities"]["probed_at"] is not None
+        stored = http.get("/api/models/tiny-whisper").json()["capabilities"]
+        assert stored["supports_stt"] is True
+        assert http.get("/api/models", params={"capability": "stt"}).json()["data"][0]["id"] == "tiny-whisper"
+        assert http.post("/api/models/nope/probe").status_code == 404
+    result = CliRunner().invoke(cli, ["probe", "tiny-llama", "--json"], obj=container)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["capabilities"]["model_type"] == "text-gen" and data["capabilities"]["probe_version"] is not None

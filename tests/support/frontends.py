@@ -82,6 +82,12 @@ def real_container(home: Path, **server):
     container = Container()
     settings = Settings(manager=ManagerSettings(home=home), server=ServerSettings(**server))
     container.settings.override(providers.Object(settings))
+    if hasattr(container, "model_runtime"):
+        # Random-weight TTS rarely emits its stop token: cap speech tokens so tests stay fast.
+        from adapters.mlx.runtime import MlxRuntime
+
+        container.model_runtime.override(providers.Singleton(
+            MlxRuntime, enable_batching=True, max_batch_size=settings.server.max_batch_size, max_speech_tokens=8))
     if not hasattr(container, "inference_service"):
         from adapters.clock import SystemClock
         from adapters.mlx.runtime import MlxRuntime

@@ -143,7 +143,13 @@ def probe(ctx: click.Context, name: str, as_json: bool) -> None:
     result = provider().probe(model.model_id)
     caps = getattr(result, "capabilities", result)
     data = CapabilitiesDTO.from_domain(caps)
-    payload = {"model_id": model.model_id, "capabilities": data.model_dump(mode="json") if data else None}
+    warnings = list(getattr(result, "warnings", []) or [])
+    payload = {
+        "model_id": model.model_id,
+        "capabilities": data.model_dump(mode="json") if data else None,
+        "sample_output": getattr(result, "sample_output", None),
+        "warnings": warnings,
+    }
     if as_json:
         echo_json(payload)
         return
@@ -151,3 +157,5 @@ def probe(ctx: click.Context, name: str, as_json: bool) -> None:
     for key, value in (payload["capabilities"] or {}).items():
         if value is not None:
             click.echo(f"  {key + ':':<24}{value}")
+    for warning in warnings:
+        click.echo(f"  warning: {warning}")

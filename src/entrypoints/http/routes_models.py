@@ -83,8 +83,13 @@ async def probe_model(request: Request) -> JSONResponse:
         raise Unavailable("probing is not available in this build")
     model = await run_in_threadpool(container.library_service().show, request.path_params["name"])
     result = await run_in_threadpool(prober.probe, model.model_id)
-    caps = getattr(result, "capabilities", result)
-    return JSONResponse(ProbeResponse(model_id=model.model_id, capabilities=CapabilitiesDTO.from_domain(caps)).model_dump(mode="json"))
+    dto = ProbeResponse(
+        model_id=model.model_id,
+        capabilities=CapabilitiesDTO.from_domain(getattr(result, "capabilities", result)),
+        sample_output=getattr(result, "sample_output", None),
+        warnings=list(getattr(result, "warnings", []) or []),
+    )
+    return JSONResponse(dto.model_dump(mode="json"))
 
 
 async def import_model(request: Request) -> JSONResponse:

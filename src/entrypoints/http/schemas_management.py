@@ -329,3 +329,5 @@ class SelectionRequest(BaseModel):
 class ProbeResponse(BaseModel):
     model_id: str
     capabilities: CapabilitiesDTO | None
+    sample_output: str | None = None
+    warnings: list[str] = []
