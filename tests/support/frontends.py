@@ -38,7 +38,8 @@ def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, **server) -
     runtime = FakeModelRuntime()
     pool = ModelPool(runtime, clock, PoolLimits(max_models=2))
     inference = InferenceService(lambda: uow, container.catalog_provider(), pool, runtime, clock)
-    for name, value in (("runtime", runtime), ("model_pool", pool), ("inference_service", inference)):
+    for name, value in (("runtime", runtime), ("model_runtime", runtime), ("model_pool", pool),
+                        ("inference_service", inference)):
         if hasattr(container, name):
             getattr(container, name).override(providers.Object(value))
         else:

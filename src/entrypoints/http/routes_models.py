@@ -9,7 +9,6 @@ from starlette.responses import JSONResponse
 from entrypoints.http.openapi import api_route, parse_body, parse_query
 from entrypoints.http.schemas_management import (
     DeletedDTO,
-    ImportRequest,
     ModelDetailDTO,
     ModelDTO,
     ModelListDTO,
@@ -90,13 +89,6 @@ async def probe_model(request: Request) -> JSONResponse:
         warnings=list(getattr(result, "warnings", []) or []),
     )
     return JSONResponse(dto.model_dump(mode="json"))
-
-
-async def import_model(request: Request) -> JSONResponse:
-    """Register a local MLX model folder under a name."""
-    body = await parse_body(request, ImportRequest)
-    model = await run_in_threadpool(_container(request).library_service().register_local, body.path, body.name)
-    return JSONResponse(ModelDetailDTO.from_domain(model).model_dump(mode="json"), status_code=201)
 
 
 routes = [
