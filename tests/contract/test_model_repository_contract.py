@@ -221,7 +221,7 @@ def test_search_filters_by_type_status_and_capability(uow_factory):
     seed(uow_factory)
     with uow_factory() as uow:
         assert _ids(uow.models.search(ModelQuery(model_type=ModelType.TEXT_GEN))) == [
-            "hermes-3b", "qwen2.5-0.5b-4bit", "tinyllama"]
+            "qwen2.5-0.5b-4bit", "hermes-3b", "tinyllama"]  # in the order added
         assert _ids(uow.models.search(ModelQuery(status=DownloadStatus.DOWNLOADING))) == ["hermes-3b"]
         assert _ids(uow.models.search(ModelQuery(capability="thinking"))) == ["hermes-3b"]
         assert _ids(uow.models.search(ModelQuery(capability="multi_image"))) == ["llava-7b"]
@@ -253,3 +253,13 @@ def test_in_progress_downloads_appear_in_the_library(uow_factory):
         page = uow.models.search(ModelQuery(text="hermes"))
     assert page.items[0].status is DownloadStatus.DOWNLOADING
     assert not page.items[0].is_installed
+
+
+def test_search_pages_come_in_the_order_models_were_added(uow_factory):
+    names = ["zeta-llama", "alpha-llama", "mid-llama", "beta-llama"]
+    seed(uow_factory, [Model(name, family="llama") for name in names])
+    with uow_factory() as uow:
+        everything = uow.models.search(ModelQuery())
+        by_text = uow.models.search(ModelQuery(text="llama", limit=2, offset=1))
+    assert _ids(everything) == names and everything.total == 4
+    assert _ids(by_text) == names[1:3] and by_text.total == 4

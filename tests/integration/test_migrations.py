@@ -332,7 +332,7 @@ def test_legacy_models_and_their_capabilities(upgraded_legacy):
 def test_legacy_models_are_searchable_and_queryable_by_capability(upgraded_legacy):
     _, _, uows, _, _ = upgraded_legacy
     with uows() as uow:
-        assert [m.id for m in uow.models.search(ModelQuery(text="qwe")).items] == [3, 2]
+        assert [m.id for m in uow.models.search(ModelQuery(text="qwe")).items] == [2, 3]
         assert [m.id for m in uow.models.with_capability("tools", ModelType.TEXT_GEN)] == [1, 2]
         assert uow.models.find("mlx-community/kokoro-82m-bf16").id == 5
 

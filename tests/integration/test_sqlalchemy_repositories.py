@@ -63,12 +63,13 @@ def test_text_gen_models_with_native_tools_is_one_sql_join(uows):
     with uows() as uow:
         names = [m.model_id for m in uow.models.with_capability("tools", ModelType.TEXT_GEN)]
     assert names == ["qwen"]  # not llava (vision), not plain (False)
-    selecting_models = [s for s in statements if "FROM models" in s and "text_gen_capabilities" in s]
+    selecting_models = [s for s in statements if s.startswith("SELECT models.id, models.model_id")]
     assert len(selecting_models) == 1
     sql = " ".join(selecting_models[0].split())
-    assert "JOIN text_gen_capabilities ON text_gen_capabilities.id = model_capabilities.id" in sql
-    assert "text_gen_capabilities.supports_native_tools IS 1" in sql
-    assert "vision_capabilities" not in sql
+    where = sql[sql.index(" WHERE "):]  # the filter; the select list also joins each subclass to map rows
+    assert "JOIN text_gen_capabilities ON text_gen_capabilities.id = model_capabilities.id" in where
+    assert "text_gen_capabilities.supports_native_tools IS 1" in where
+    assert "vision_capabilities" not in where
 
 
 def test_a_profile_is_a_base_row_plus_its_subclass_row(uows):
@@ -178,3 +179,14 @@ def test_timestamps_come_back_aware_in_utc(uows):
     with uows() as uow:
         assert uow.models.get("a").downloaded_at == datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
         assert uow.models.get("a").downloaded_at.tzinfo is not None
+
+
+def test_listing_more_models_than_fit_in_one_id_list_keeps_their_children(uows):
+    with uows() as uow:
+        for i in range(620):
+            uow.models.add(Model(f"m{i:04d}", aliases=[f"alias-{i}"], tags=["t"]))
+        uow.commit()
+    with uows() as uow:
+        models = uow.models.list()
+    assert len(models) == 620
+    assert all(m.aliases == [f"alias-{int(m.model_id[1:])}"] and m.tags == ["t"] for m in models)

@@ -67,7 +67,8 @@ class InMemoryModelRepository:
     def search(self, query: ModelQuery) -> Page:
         terms = _terms(query.text)
         hits = []
-        for model in self.list():
+        # In the order models were added (ascending id), as the SQL adapter pages them.
+        for model in sorted(self._items.values(), key=lambda m: m.id or 0):
             if query.model_type is not None and model.model_type != query.model_type:
                 continue
             if query.status is not None and model.status != query.status:

@@ -7,13 +7,12 @@ is written back, so "get, mutate, commit" works as it does with the in-memory fa
 
 from __future__ import annotations
 
-import copy
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from typing import Callable, Generic, Iterable, TypeVar
 
-from sqlalchemy import delete, func, or_, select, union
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy.search_index import LibrarySearchIndex
 from adapters.sqlalchemy.tables import (
@@ -79,26 +78,30 @@ def _now() -> datetime:
 
 
 class _Tracker(Generic[T]):
-    """Domain objects handed out in this unit of work, keyed by primary key, with snapshots."""
+    """Domain objects handed out in this unit of work, keyed by primary key.
+
+    The snapshot is the object's repr: dataclass reprs show every value (nested ones too),
+    and taking one costs a fraction of a deepcopy, which matters for pages of search results.
+    """
 
     def __init__(self) -> None:
-        self._items: dict[object, tuple[T, T]] = {}
+        self._items: dict[object, tuple[T, str]] = {}
 
     def track(self, key: object, obj: T) -> T:
         existing = self._items.get(key)
         if existing is not None:
             return existing[0]
-        self._items[key] = (obj, copy.deepcopy(obj))
+        self._items[key] = (obj, repr(obj))
         return obj
 
     def retrack(self, key: object, obj: T) -> None:
-        self._items[key] = (obj, copy.deepcopy(obj))
+        self._items[key] = (obj, repr(obj))
 
     def forget(self, key: object) -> None:
         self._items.pop(key, None)
 
     def changed(self) -> list[T]:
-        return [obj for obj, snapshot in list(self._items.values()) if obj != snapshot]
+        return [obj for obj, snapshot in list(self._items.values()) if repr(obj) != snapshot]
 
 
 def _sync_children(current: list, wanted_keys: list, child_key: Callable, build: Callable, update: Callable) -> list:
@@ -120,40 +123,6 @@ def _sync_children(current: list, wanted_keys: list, child_key: Callable, build:
 # ------------------------------------------------------------------------------ models
 
 
-def _capabilities_from_record(record: CapabilityRecord | None) -> ModelCapabilities | None:
-    if record is None:
-        return None
-    model_type = ModelType(record.capability_type)
-    cls = capabilities_for(model_type).__class__
-    values = {f.name: getattr(record, f.name) for f in fields(cls) if f.name != "model_type"}
-    return capabilities_for(model_type, **values)
-
-
-def _model_from_record(record: ModelRecord) -> Model:
-    return Model(
-        model_id=record.model_id,
-        repo_id=record.repo_id,
-        canonical_id=record.canonical_id,
-        model_type=ModelType(record.model_type) if record.model_type else None,
-        family=record.family,
-        local_path=record.local_path,
-        size_bytes=record.size_bytes,
-        status=DownloadStatus(record.status),
-        revision=record.revision,
-        source=record.source,
-        aliases=[a.alias for a in record.aliases],
-        tags=[t.tag for t in record.tags],
-        description=record.description or "",
-        downloaded_at=record.downloaded_at,
-        last_used_at=record.last_used_at,
-        managed=bool(record.managed),
-        capabilities=_capabilities_from_record(record.capabilities),
-        files=[ModelFile(f.path, f.size, f.sha256, f.revision, f.source) for f in record.files],
-        review_reasons=list(record.review_reasons or []),
-        id=record.id,
-    )
-
-
 def _unique(values: Iterable[str]) -> list[str]:
     seen: dict[str, None] = {}
     for value in values:
@@ -162,8 +131,54 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+_MODELS = ModelRecord.__table__
+_CAPABILITIES = CapabilityRecord.__table__
+_ALIASES = ModelAliasRecord.__table__
+_TAGS = ModelTagRecord.__table__
+_FILES = ModelFileRecord.__table__
+_SUBCLASS_TABLES = {model_type: record.__table__ for model_type, record in CAPABILITY_RECORDS.items()}
+
+
+# Precomputed once: building enums and column lists per row shows up in search timings.
+_MODEL_TYPE_BY_VALUE = {t.value: t for t in ModelType}
+_STATUS_BY_VALUE = {s.value: s for s in DownloadStatus}
+_CAPABILITY_LABELS = {
+    model_type: [(c.name, f"{table.name}__{c.name}") for c in table.columns if c.name != "id"]
+    for model_type, table in _SUBCLASS_TABLES.items()
+}
+
+
+def _model_rows_select():
+    """models LEFT JOIN its capability row and every subclass table: one row per model."""
+    columns = [*_MODELS.columns, _CAPABILITIES.c.capability_type, _CAPABILITIES.c.probed_at,
+               _CAPABILITIES.c.probe_version, _CAPABILITIES.c.model_family]
+    joined = _MODELS.outerjoin(_CAPABILITIES, _CAPABILITIES.c.model_pk == _MODELS.c.id)
+    for model_type, table in _SUBCLASS_TABLES.items():
+        joined = joined.outerjoin(table, table.c.id == _CAPABILITIES.c.id)
+        columns += [table.c[name].label(label) for name, label in _CAPABILITY_LABELS[model_type]]
+    return select(*columns).select_from(joined)
+
+
+_MODEL_ROWS = _model_rows_select()
+_MAX_ID_PARAMETERS = 500
+
+
+def _capabilities_from_row(row) -> ModelCapabilities | None:
+    if row.capability_type is None:
+        return None
+    model_type = _MODEL_TYPE_BY_VALUE[row.capability_type]
+    mapping = row._mapping
+    values = {name: mapping[label] for name, label in _CAPABILITY_LABELS[model_type]}
+    return capabilities_for(model_type, probed_at=row.probed_at, probe_version=row.probe_version,
+                            model_family=row.model_family, **values)
+
+
 class SqlAlchemyModelRepository:
-    """The library. Every write also rewrites the model's search-index row (same transaction)."""
+    """The library. Every write also rewrites the model's search-index row (same transaction).
+
+    Reads use Core queries (one row per model plus one query per child table) so that a page
+    of search results costs a handful of indexed lookups; writes go through the ORM records.
+    """
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -171,23 +186,43 @@ class SqlAlchemyModelRepository:
         self._tracker: _Tracker[Model] = _Tracker()
 
     # -- reading
-    def _select(self):
-        return select(ModelRecord).options(
-            selectinload(ModelRecord.aliases),
-            selectinload(ModelRecord.tags),
-            selectinload(ModelRecord.files),
-            selectinload(ModelRecord.capabilities),
-        )
+    def _load(self, *conditions, order_by=None) -> list[Model]:
+        statement = _MODEL_ROWS.where(*conditions)
+        if order_by is not None:
+            statement = statement.order_by(order_by)
+        rows = self._session.execute(statement).all()
+        if not rows:
+            return []
+        # Children by id; a long list goes by the same conditions instead (bound-parameter limits).
+        ids = [row.id for row in rows]
+        owners = ids if len(ids) <= _MAX_ID_PARAMETERS else select(_MODELS.c.id).where(*conditions)
+        aliases = self._children(_ALIASES, owners, lambda r: r.alias)
+        tags = self._children(_TAGS, owners, lambda r: r.tag)
+        files = self._children(_FILES, owners, lambda r: ModelFile(r.path, r.size, r.sha256, r.revision, r.source))
+        models = []
+        for row in rows:
+            model = Model(
+                model_id=row.model_id, repo_id=row.repo_id, canonical_id=row.canonical_id,
+                model_type=_MODEL_TYPE_BY_VALUE[row.model_type] if row.model_type else None, family=row.family,
+                local_path=row.local_path, size_bytes=row.size_bytes, status=_STATUS_BY_VALUE[row.status],
+                revision=row.revision, source=row.source, aliases=aliases.get(row.id, []), tags=tags.get(row.id, []),
+                description=row.description or "", downloaded_at=row.downloaded_at, last_used_at=row.last_used_at,
+                managed=bool(row.managed), capabilities=_capabilities_from_row(row), files=files.get(row.id, []),
+                review_reasons=list(row.review_reasons or []), id=row.id,
+            )
+            models.append(self._tracker.track(row.id, model))
+        return models
 
-    def _to_domain(self, record: ModelRecord) -> Model:
-        return self._tracker.track(record.id, _model_from_record(record))
-
-    def _one(self, statement) -> Model | None:
-        record = self._session.scalars(statement.limit(1)).first()
-        return self._to_domain(record) if record is not None else None
+    def _children(self, table, owners, build: Callable) -> dict[int, list]:
+        grouped: dict[int, list] = {}
+        statement = select(table).where(table.c.model_pk.in_(owners)).order_by(table.c.model_pk, table.c.position)
+        for row in self._session.execute(statement):
+            grouped.setdefault(row.model_pk, []).append(build(row))
+        return grouped
 
     def get(self, model_id: str) -> Model | None:
-        return self._one(self._select().where(ModelRecord.model_id == model_id))
+        found = self._load(_MODELS.c.model_id == model_id)
+        return found[0] if found else None
 
     def find(self, name: str) -> Model | None:
         """By model id, canonical id, repo id or alias; exact spelling first, then any case."""
@@ -195,69 +230,74 @@ class SqlAlchemyModelRepository:
         if exact is not None:
             return exact
         key = name.lower()
-        by_alias = select(ModelAliasRecord.model_pk).where(ModelAliasRecord.alias_key == key)
-        return self._one(
-            self._select()
-            .where(
-                or_(
-                    func.lower(ModelRecord.model_id) == key,
-                    func.lower(ModelRecord.canonical_id) == key,
-                    func.lower(ModelRecord.repo_id) == key,
-                    ModelRecord.id.in_(by_alias),
-                )
-            )
-            .order_by(ModelRecord.model_id)
+        by_alias = select(_ALIASES.c.model_pk).where(_ALIASES.c.alias_key == key)
+        found = self._load(
+            or_(
+                func.lower(_MODELS.c.model_id) == key,
+                func.lower(_MODELS.c.canonical_id) == key,
+                func.lower(_MODELS.c.repo_id) == key,
+                _MODELS.c.id.in_(by_alias),
+            ),
+            order_by=_MODELS.c.model_id,
         )
+        return found[0] if found else None
 
     def list(self) -> list[Model]:
-        records = self._session.scalars(self._select().order_by(ModelRecord.model_id)).all()
-        return [self._to_domain(r) for r in records]
+        return self._load(order_by=_MODELS.c.model_id)
 
     def with_capability(self, capability: str, model_type: ModelType | None = None) -> list[Model]:
         """Models whose capabilities say yes to `capability` (e.g. text-gen models with native tools).
 
         A plain join of `models`, `model_capabilities` and the subclass table(s).
         """
-        statement = self._select().where(self._capability_filter(capability, model_type))
-        records = self._session.scalars(statement.order_by(ModelRecord.model_id)).all()
-        return [self._to_domain(r) for r in records]
+        return self._load(self._capability_filter(capability, model_type), order_by=_MODELS.c.model_id)
 
     @staticmethod
     def _capability_filter(capability: str, model_type: ModelType | None = None):
+        """EXISTS (model_capabilities JOIN <subclass> WHERE <flag> IS true) for the current model."""
         columns = CAPABILITY_COLUMNS.get(capability, [])
         if model_type is not None:
-            wanted = CAPABILITY_RECORDS[ModelType(model_type)].__table__
+            wanted = _SUBCLASS_TABLES[ModelType(model_type)]
             columns = [c for c in columns if c.table is wanted]
         if not columns:
-            return ModelRecord.id.is_(None)  # an unknown capability matches nothing
-        base = CapabilityRecord.__table__
-        selects = [
-            select(base.c.model_pk).select_from(base.join(c.table, c.table.c.id == base.c.id)).where(c.is_(True))
+            return _MODELS.c.id.is_(None)  # an unknown capability matches nothing
+        return or_(*(
+            select(_CAPABILITIES.c.id)
+            .select_from(_CAPABILITIES.join(c.table, c.table.c.id == _CAPABILITIES.c.id))
+            .where(_CAPABILITIES.c.model_pk == _MODELS.c.id, c.is_(True))
+            .exists()
             for c in columns
-        ]
-        return ModelRecord.id.in_(selects[0] if len(selects) == 1 else union(*selects))
+        ))
 
     def search(self, query: ModelQuery) -> Page:
-        """Free text over the index plus filters, all in SQL before LIMIT/OFFSET."""
-        conditions = []
-        text_match = self._index.matches(query.text)
-        if text_match is not None:
-            conditions.append(text_match)
+        """Free text over the index plus filters, all in SQL before LIMIT/OFFSET.
+
+        Results come in the order models were added (ascending id): the index can then hand out
+        a page without sorting every match, which keeps a search over 100k models in milliseconds.
+        """
+        limit, offset = max(query.limit, 0), max(query.offset, 0)
+        filters = []
         if query.model_type is not None:
-            conditions.append(ModelRecord.model_type == ModelType(query.model_type).value)
+            filters.append(_MODELS.c.model_type == ModelType(query.model_type).value)
         if query.status is not None:
-            conditions.append(ModelRecord.status == DownloadStatus(query.status).value)
+            filters.append(_MODELS.c.status == DownloadStatus(query.status).value)
         if query.capability:
-            conditions.append(self._capability_filter(query.capability))
-        total = self._session.scalar(select(func.count(ModelRecord.id)).where(*conditions)) or 0
-        page_ids = self._session.scalars(
-            select(ModelRecord.id).where(*conditions).order_by(ModelRecord.model_id)
-            .limit(max(query.limit, 0)).offset(max(query.offset, 0))
-        ).all()
+            filters.append(self._capability_filter(query.capability))
+        index_only = self._index.page_without_filters(query.text, limit, offset) if not filters else None
+        if index_only is not None:
+            total, page_ids = index_only
+        else:
+            matching, order = select(_MODELS.c.id), _MODELS.c.id
+            restricted = self._index.restrict(matching, query.text)
+            if restricted is not None:
+                matching, order = restricted
+            matching = matching.where(*filters)
+            total = self._session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+            page_ids = self._session.scalars(matching.order_by(order).limit(limit).offset(offset)).all()
         if not page_ids:
             return Page(items=[], total=total)
-        records = {r.id: r for r in self._session.scalars(self._select().where(ModelRecord.id.in_(page_ids)))}
-        return Page(items=[self._to_domain(records[pk]) for pk in page_ids], total=total)
+        by_id = {m.id: m for m in self._load(_MODELS.c.id.in_(page_ids))}
+        return Page(items=[by_id[pk] for pk in page_ids if pk in by_id], total=total)
 
     # -- writing
     def add(self, model: Model) -> Model:
@@ -265,7 +305,7 @@ class SqlAlchemyModelRepository:
         if model.id is not None:
             record = self._session.get(ModelRecord, model.id)
         if record is None:
-            record = self._session.scalars(self._select().where(ModelRecord.model_id == model.model_id)).first()
+            record = self._session.scalars(select(ModelRecord).where(ModelRecord.model_id == model.model_id)).first()
         if record is None:
             record = ModelRecord()
             self._session.add(record)

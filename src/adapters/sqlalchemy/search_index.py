@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from sqlalchemy import Connection, Integer, and_, column, false, or_, select, text
+from sqlalchemy import Connection, Integer, Select, and_, column, false, or_, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -128,16 +128,39 @@ class LibrarySearchIndex:
         if self._fts:
             self._session.execute(text(f"DELETE FROM {SEARCH_INDEX_TABLE} WHERE rowid = :pk"), {"pk": model_pk})
 
-    def matches(self, user_text: str | None) -> ColumnElement[bool] | None:
-        """A WHERE clause on `models` for the text, or None when the text has no terms."""
+    def page_without_filters(self, user_text: str | None, limit: int, offset: int) -> tuple[int, list[int]] | None:
+        """(total, model ids) of a text-only search straight from the index, in id order.
+
+        None when the index cannot answer alone (no terms, or no FTS on this database).
+        """
+        terms = search_terms(user_text)
+        if not terms or not self._fts:
+            return None
+        params = {"q": fts_match_expression(terms), "limit": limit, "offset": offset}
+        total = self._session.execute(
+            text(f"SELECT COUNT(*) FROM {SEARCH_INDEX_TABLE} WHERE {SEARCH_INDEX_TABLE} MATCH :q"), params
+        ).scalar_one()
+        ids = self._session.execute(
+            text(f"SELECT rowid FROM {SEARCH_INDEX_TABLE} WHERE {SEARCH_INDEX_TABLE} MATCH :q "
+                 "ORDER BY rowid LIMIT :limit OFFSET :offset"), params
+        ).scalars().all()
+        return total, list(ids)
+
+    def restrict(self, statement: Select, user_text: str | None) -> tuple[Select, ColumnElement] | None:
+        """`statement` (a select over `models`) narrowed to the text's matches, with the column to
+        order by (the same model ids); None when the text has no terms."""
         terms = search_terms(user_text)
         if not terms:
             return None
+        models_id = ModelRecord.__table__.c.id
         if self._fts:
-            matching = text(f"SELECT rowid FROM {SEARCH_INDEX_TABLE} WHERE {SEARCH_INDEX_TABLE} MATCH :fts_query")
-            matching = matching.bindparams(fts_query=fts_match_expression(terms)).columns(column("rowid", Integer))
-            return ModelRecord.id.in_(matching)
-        return and_(*(self._like_term(term) for term in terms))
+            # Driven by the index: its matches join models, then the caller's filters apply. Ordering
+            # by the index's rowid (= models.id) lets SQLite stop after one page instead of sorting.
+            narrowed = statement.join(_FTS, _FTS.c.rowid == models_id).where(
+                _FTS.c[SEARCH_INDEX_TABLE].op("MATCH")(fts_match_expression(terms))
+            )
+            return narrowed, _FTS.c.rowid
+        return statement.where(and_(*(self._like_term(term) for term in terms))), models_id
 
     @staticmethod
     def _like_term(term: str) -> ColumnElement[bool]:
@@ -151,3 +174,7 @@ class LibrarySearchIndex:
             ModelRecord.id.in_(select(ModelAliasRecord.model_pk).where(ModelAliasRecord.alias_key.like(pattern))),
             ModelRecord.id.in_(select(ModelTagRecord.model_pk).where(ModelTagRecord.tag.ilike(pattern))),
         )
+
+
+# The FTS5 table as Core sees it: its rowid (= models.id) and the hidden column named like the table.
+_FTS = table(SEARCH_INDEX_TABLE, column("rowid", Integer), column(SEARCH_INDEX_TABLE))
