@@ -152,6 +152,12 @@ def test_openapi_describes_every_mounted_route_with_schemas(env):
         path, _ = _openapi_path(route.path)
         for method in route.methods - {"HEAD"}:
             assert method.lower() in document["paths"][path], f"{method} {path} missing"
+            operation = document["paths"][path][method.lower()]
+            # Declared through api_route: a success response with content (a schema), never the generic stub.
+            success = [r for status, r in operation["responses"].items() if status.startswith("2")]
+            assert success and all("content" in r for r in success), f"{method} {path} has no response schema"
+            if method in ("POST", "PUT", "PATCH") and "requestBody" not in operation:
+                assert not getattr(route, "openapi").body, f"{method} {path} lost its request body"
     chat = document["paths"]["/v1/chat/completions"]["post"]
     assert chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletionRequest")
     assert "text/event-stream" in chat["responses"]["200"]["content"]

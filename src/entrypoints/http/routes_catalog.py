@@ -4,8 +4,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from entrypoints.http.openapi import api_route
 from entrypoints.http.schemas import CatalogListDTO, CatalogModelDTO, HealthDTO
 
 
@@ -33,7 +33,10 @@ async def show_catalog(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/api/health", health, methods=["GET"]),
-    Route("/api/catalog", list_catalog, methods=["GET"]),
-    Route("/api/catalog/{name:path}", show_catalog, methods=["GET"]),
+    api_route("/api/health", health, "GET", summary="Liveness and version", tags=("health",), response=HealthDTO,
+              error_statuses=()),
+    api_route("/api/catalog", list_catalog, "GET", summary="The catalog: IDs, aliases, type and sources",
+              tags=("catalog",), response=CatalogListDTO, error_statuses=()),
+    api_route("/api/catalog/{name:path}", show_catalog, "GET", summary="One catalog entry by canonical ID, alias or repo id",
+              tags=("catalog",), response=CatalogModelDTO, error_statuses=(404,)),
 ]
