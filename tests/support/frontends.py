@@ -19,7 +19,8 @@ from entrypoints.container import Container
 from entrypoints.settings import ManagerSettings, ServerSettings, Settings
 
 
-def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, **server) -> tuple[Container, InMemoryUnitOfWork]:
+def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, pool_limits: PoolLimits | None = None,
+                   **server) -> tuple[Container, InMemoryUnitOfWork]:
     """A real container with settings under `home` and an in-memory unit of work."""
     container = Container()
     settings = Settings(
@@ -36,7 +37,7 @@ def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, **server) -
     # The real pool and inference service over the in-memory runtime.
     clock = container.clock()
     runtime = FakeModelRuntime()
-    pool = ModelPool(runtime, clock, PoolLimits(max_models=2))
+    pool = ModelPool(runtime, clock, pool_limits or PoolLimits(max_models=2))
     inference = InferenceService(lambda: uow, container.catalog_provider(), pool, runtime, clock)
     for name, value in (("runtime", runtime), ("model_runtime", runtime), ("model_pool", pool),
                         ("inference_service", inference)):
