@@ -220,7 +220,7 @@ def test_unload_stops_the_engine_and_refuses_further_use(llama_dir):
     engine = model.handle.engine
     runtime.unload(model)
     assert model.handle is None
-    assert engine._thread is not None and not engine._thread.is_alive()
+    assert engine.stopped.is_set()
     with pytest.raises(InvalidRequest):
         runtime.generate(model, GenerationRequest(InferenceParams(), prompt="Hello"))
 

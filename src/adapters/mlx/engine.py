@@ -19,7 +19,36 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-_CLOSE = object()
+# Engine threads are parked and reused, never ended: a thread that used MLX's thread-local
+# generation stream and then exits can abort the process at interpreter exit ("terminate called
+# without an active exception", seen here with mlx 0.32). Parked daemon threads avoid that.
+_jobs: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+_idle_workers = 0
+_workers_lock = threading.Lock()
+_worker_ids = itertools.count()
+
+
+def _worker() -> None:
+    global _idle_workers
+    while True:
+        job = _jobs.get()
+        try:
+            job()
+        except BaseException:  # noqa: BLE001 - a job reports its own errors; the thread lives on
+            pass
+        with _workers_lock:
+            _idle_workers += 1
+
+
+def run_on_engine_thread(job: Callable[[], None]) -> None:
+    """Run `job` on a parked engine thread, starting a new one only when none is idle."""
+    global _idle_workers
+    with _workers_lock:
+        if _idle_workers > 0:
+            _idle_workers -= 1
+        else:
+            threading.Thread(target=_worker, name=f"mlxm-engine-{next(_worker_ids)}", daemon=True).start()
+    _jobs.put(job)
 
 
 class EngineClosed(RuntimeError):
@@ -49,8 +78,8 @@ class BatchEngine:
         self._pending: list[EngineRequest] = []
         self._cancels: list[EngineRequest] = []
         self._closed = False
-        self._thread: threading.Thread | None = None
-        self._ids = itertools.count()
+        self._started = False
+        self.stopped = threading.Event()  # set when the engine's loop has ended
         self.steps = 0  # decode steps run; with batching, fewer than the tokens produced
 
     # ------------------------------------------------------------------ API for callers
@@ -60,9 +89,9 @@ class BatchEngine:
             if self._closed:
                 raise EngineClosed("the model was unloaded")
             self._pending.append(request)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"mlxm-engine-{next(self._ids)}", daemon=True)
-                self._thread.start()
+            if not self._started:
+                self._started = True
+                run_on_engine_thread(self._run)
             self._cond.notify()
 
     def cancel(self, request: EngineRequest) -> None:
@@ -78,9 +107,9 @@ class BatchEngine:
         with self._cond:
             self._closed = True
             self._cond.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=timeout)
+            started = self._started
+        if started:
+            self.stopped.wait(timeout=timeout)
 
     # ------------------------------------------------------------------ engine thread
 
@@ -128,6 +157,7 @@ class BatchEngine:
                     request.events.put(error)
                     request.finished.set()
             generator.close()
+            self.stopped.set()
 
     def _step(self, generator, active: dict[int, EngineRequest], pending: list[EngineRequest], cancels) -> None:
         if cancels:
