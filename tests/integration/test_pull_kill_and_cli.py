@@ -6,8 +6,10 @@ HF_ENDPOINT pointing at the loopback hub.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -84,12 +86,11 @@ def test_kill_9_mid_pull_then_rerun_resumes(hub, tmp_path) -> None:
     resumed = [r.headers.get("Range") for r in hub.requests_for("model.safetensors", "GET")]
     assert resumed == [f"bytes={kept}-"]  # asked for exactly the bytes that were not on disk
 
-    # The crashed run's row was reconciled and reused; it is completed now.
-    rows = json.loads(_mlxm(env, "downloads", "--json").stdout)
-    assert [r["status"] for r in rows] == ["completed"]
-
-    verify = _mlxm(env, "verify", "org/big")
-    assert verify.returncode == 0 and "ok" in verify.stdout
+    # The crashed run's row was reconciled (downloading -> paused) and reused; it is completed now.
+    with sqlite3.connect(tmp_path / "mlxm.db") as db:
+        assert [r[0] for r in db.execute("SELECT status FROM downloads")] == ["completed"]
+    assert [f["sha256"] for f in data["files"] if f["path"] == "model.safetensors"] == [
+        hashlib.sha256(weights).hexdigest()]
 
 
 @pytest.mark.skipif(not MLXM.exists(), reason="console script not installed")
