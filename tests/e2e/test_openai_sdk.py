@@ -100,6 +100,16 @@ def test_profile_defaults_apply_and_a_request_temperature_zero_wins(client, mode
     assert completion.usage.completion_tokens <= 12
 
 
+def test_seeded_sampling_is_reproducible_over_http(client):
+    messages = [{"role": "user", "content": PROMPT}]
+
+    def ask(seed):
+        return client.chat.completions.create(model="tiny-llama", messages=messages, temperature=1.0, seed=seed,
+                                              max_tokens=12).choices[0].message.content
+
+    assert ask(7) == ask(7)
+
+
 def test_concurrent_streams_are_served_together_and_stay_independent(client, models):
     prompts = ["one two", "The quick brown fox", "seven eight", "Hello world"]
     expected = {p: greedy_reference(models["llama"], [{"role": "user", "content": p}], 10) for p in prompts}
