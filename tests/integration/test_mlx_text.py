@@ -230,3 +230,25 @@ def test_other_modalities_are_refused(runtime, loaded):
         runtime.synthesize(loaded, "hi", AudioDefaults())
     with pytest.raises(InvalidRequest):
         runtime.transcribe(loaded, b"", None)
+
+
+def test_two_models_generate_concurrently_with_correct_outputs(runtime, loaded, tmp_path_factory):
+    other_dir = cached_model("llama", tmp_path_factory.mktemp("mlx-text-other"), seed=5, tie_word_embeddings=False)
+    other = runtime.load("other-llama", other_dir, ModelType.TEXT_GEN)
+    try:
+        jobs = [(model, prompt) for model in (loaded, other) for prompt in PROMPTS[:4]]
+        refs = [reference(model, prompt, max_tokens=30) for model, prompt in jobs]
+        outputs: list[str | None] = [None] * len(jobs)
+
+        def worker(i):
+            outputs[i], _ = run(runtime, jobs[i][0], jobs[i][1], temperature=0.0, max_tokens=30)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(jobs))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert outputs == refs
+        assert refs[:4] != refs[4:]  # the two models really differ
+    finally:
+        runtime.unload(other)
