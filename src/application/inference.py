@@ -38,6 +38,9 @@ from domain.params import SYSTEM_INFERENCE_DEFAULTS, AudioDefaults, InferencePar
 from domain.profiles import ExecutionProfile
 
 TEXT_TYPES = (ModelType.TEXT_GEN, ModelType.VISION)
+# `last_used_at` is written at most this often per model: a database write per request would
+# sit on every request's time to first token.
+LAST_USED_WRITE_INTERVAL_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class InferenceService:
         self._clock = clock
         self.system_params = system_params
         self.system_audio = system_audio or AudioDefaults()
+        self._last_use_written: dict[str, float] = {}
 
     # ------------------------------------------------------------------ resolution
 
@@ -289,6 +293,11 @@ class InferenceService:
         return lease
 
     def _record_use(self, model_id: str) -> None:
+        now = self._clock.monotonic()
+        last = self._last_use_written.get(model_id)
+        if last is not None and now - last < LAST_USED_WRITE_INTERVAL_SECONDS:
+            return
+        self._last_use_written[model_id] = now
         with self._uow_factory() as uow:
             model = uow.models.get(model_id)
             if model is None:

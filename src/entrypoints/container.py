@@ -124,7 +124,8 @@ class Container(containers.DeclarativeContainer):
     model_pool = providers.Singleton(_runtime_wiring.model_pool, runtime=model_runtime, clock=clock, settings=settings)
     system_inference_params = providers.Singleton(_runtime_wiring.system_params, settings=settings)
     model_inspector = providers.Singleton(FileModelInspector)
-    inference_service = providers.Factory(
+    # A Singleton: it keeps per-model state (when `last_used_at` was last written).
+    inference_service = providers.Singleton(
         InferenceService,
         uow_factory=uow_factory.provider,
         catalog=catalog_provider,

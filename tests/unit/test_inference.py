@@ -211,3 +211,17 @@ def test_invalid_requests(env):
         service.complete("", "x")
     with pytest.raises(InvalidRequest):
         service.speak("voice", "   ")
+
+
+def test_last_used_at_writes_are_throttled(env):
+    service, runtime, pool, uow, clock = env
+    service.complete("tiny-chat", "hello")
+    first = uow.committed
+    clock.advance(1)
+    service.complete("tiny-chat", "hello")
+    assert uow.committed == first  # within the interval: no second write
+    clock.advance(10)
+    service.complete("tiny-chat", "hello")
+    assert uow.committed == first + 1
+    with uow:
+        assert uow.models.get("tiny-chat").last_used_at == clock.now()
