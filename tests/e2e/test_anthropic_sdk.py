@@ -76,6 +76,7 @@ def test_cloud_route_non_streaming_and_streaming(client, provider):
         final = stream.get_final_message()
     assert deltas == provider.deltas  # passed through delta by delta
     assert final.usage.output_tokens == len(provider.deltas) and provider.requests[-1].body["stream"] is True
+    assert final.usage.input_tokens == 3  # the provider's count of "zebra quokka narwhal", reported at the end
 
 
 def test_stream_event_sequence(server):

@@ -161,7 +161,9 @@ async def messages(request: Request) -> Response:
             return
         yield _event("content_block_stop", {"index": 0})
         yield _event("message_delta", {"delta": {"stop_reason": _stop_reason(last), "stop_sequence": None},
-                                       "usage": {"output_tokens": last.completion_tokens if last else 0}})
+                                       # Final counts: a cloud stream reports its prompt tokens only at the end.
+                                       "usage": {"input_tokens": last.prompt_tokens if last else 0,
+                                                 "output_tokens": last.completion_tokens if last else 0}})
         yield _event("message_stop", {})
 
     return _event_stream(events())
