@@ -628,6 +628,9 @@ class _Handler(BaseHTTPRequestHandler):
     hub: FakeHub
     protocol_version = "HTTP/1.1"
     server_version = "FakeHub/1.0"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle + the client's delayed
+    # ACK stall every small keep-alive reply by ~40 ms, which the real Hub does not do.
+    disable_nagle_algorithm = True
 
     # -- plumbing
 
