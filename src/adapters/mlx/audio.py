@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from application.errors import InvalidRequest
-from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, NotSupported, Transcription
+from application.ports.runtime import GenerationRequest, LoadedModel, NotSupported, Transcription
 from domain.enums import ModelType
 from domain.params import AudioDefaults
 
@@ -163,8 +163,6 @@ class MlxAudioRuntime:
             options["speed"] = audio.speed
         if self.max_speech_tokens is not None and "max_tokens" in accepted:
             options["max_tokens"] = self.max_speech_tokens
-        if audio.stt_language and "lang_code" in accepted:
-            options["lang_code"] = audio.stt_language
         with self._call_lock:
             pieces = []
             rate = handle.sample_rate
@@ -225,4 +223,4 @@ class MlxAudioRuntime:
         return handle
 
 
-__all__ = ["MlxAudioRuntime", "audio_kind", "read_audio", "wav_bytes", "GenerationChunk"]
+__all__ = ["MlxAudioRuntime", "audio_kind", "read_audio", "wav_bytes"]
