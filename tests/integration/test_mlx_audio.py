@@ -129,3 +129,25 @@ def test_portaudio_module_is_never_imported(runtime, tts):
     runtime.synthesize(tts, "Hi.", AudioDefaults())
     assert "mlx_audio.tts.generate" not in sys.modules
     assert "sounddevice" not in sys.modules
+
+
+def test_voice_and_speed_reach_models_that_take_them(runtime):
+    # A stand-in with Kokoro's generate signature: the adapter passes what the model accepts.
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from adapters.mlx.audio import AudioModelHandle
+    from application.ports.runtime import LoadedModel
+
+    seen = {}
+
+    class KokoroLike:
+        def generate(self, text, voice=None, speed=1.0, lang_code="a", max_tokens=None):
+            seen.update(text=text, voice=voice, speed=speed, max_tokens=max_tokens)
+            yield SimpleNamespace(audio=np.zeros(2400, dtype=np.float32), sample_rate=24000)
+
+    handle = AudioModelHandle(model=KokoroLike(), kind="tts", sample_rate=24000, config={})
+    model = LoadedModel("kokoro-like", ModelType.AUDIO, Path("."), 1, handle=handle)
+    rate, frames = parse_wav(runtime.synthesize(model, "Hi", AudioDefaults(voice="af_sky", speed=1.25)))
+    assert seen == {"text": "Hi", "voice": "af_sky", "speed": 1.25, "max_tokens": 8}
+    assert (rate, frames) == (24000, 2400)
