@@ -34,6 +34,9 @@ def close_area(container) -> None:
         close = getattr(provider() if provider is not None else None, "close", None)
         if callable(close):
             close()
+            reset = getattr(provider, "reset", None)
+            if callable(reset):  # a later app on the same container gets fresh instances
+                reset()
 
 
 def local_generation(container):

@@ -155,3 +155,31 @@ def test_secrets_never_reach_the_logs(provider, router, caplog, tmp_path):
         router.complete("gpt-fake", REQUEST)
     assert caplog.records  # httpx/httpcore did log at debug level...
     assert SECRET not in caplog.text  # ...but never the key
+
+
+def test_factory_works_again_after_close(provider):
+    factory = HttpCloudRuntimeFactory(timeout=5)
+    factory.close()
+    runtime = factory(CloudEndpoint(ApiType.OPENAI, provider.openai_base_url, SECRET))
+    provider.clear()
+    assert runtime.complete(runtime.load("m", Path("."), ModelType.TEXT_GEN), REQUEST).text == provider.reply
+    factory.close()
+
+
+def test_a_container_serves_cloud_routes_again_after_an_app_shutdown(provider, tmp_path):
+    """Server shutdown closes the cloud connections and flushes audit rows; a new app still routes."""
+    from starlette.testclient import TestClient
+
+    from entrypoints.http.app import create_app
+    from tests.support.auth_server import sqlite_container
+
+    container = sqlite_container(tmp_path)
+    container.credential_service().set("openai_compatible", SECRET, base_url=provider.openai_base_url)
+    container.backend_mapping_service().add("cloud-x", "openai_compatible")
+    provider.clear()
+    body = {"model": "cloud-x", "messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(2):
+        with TestClient(create_app(container)) as client:
+            answer = client.post("/v1/chat/completions", json=body)
+            assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == provider.reply
+    assert container.audit_service().query(AuditQuery(model="cloud-x")).total == 2  # flushed at each shutdown

@@ -29,11 +29,16 @@ class HttpCloudRuntimeFactory:
 
     def __init__(self, timeout: float = 300.0, connect_timeout: float = 10.0,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)), transport=transport,
-        )
+        self._timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
+        self._transport = transport
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(timeout=self._timeout, transport=self._transport)
 
     def __call__(self, endpoint: CloudEndpoint) -> "HttpCloudRuntime":
+        if self._client.is_closed:  # closed at a server shutdown; the factory may be used again
+            self._client = self._new_client()
         return HttpCloudRuntime(endpoint, self._client)
 
     def close(self) -> None:
