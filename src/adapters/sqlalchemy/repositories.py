@@ -11,7 +11,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timezone
 from typing import Callable, Generic, Iterable, TypeVar
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy.search_index import LibrarySearchIndex
@@ -161,6 +161,13 @@ def _model_rows_select():
 
 _MODEL_ROWS = _model_rows_select()
 _MAX_ID_PARAMETERS = 500
+# Built once with an expanding parameter: a page load then reuses SQLAlchemy's compiled form.
+_MODEL_ROWS_BY_IDS = _MODEL_ROWS.where(_MODELS.c.id.in_(bindparam("ids", expanding=True)))
+_CHILDREN_BY_IDS = {
+    table.name: select(table).where(table.c.model_pk.in_(bindparam("ids", expanding=True)))
+    .order_by(table.c.model_pk, table.c.position)
+    for table in (_ALIASES, _TAGS, _FILES)
+}
 
 
 def _capabilities_from_row(row) -> ModelCapabilities | None:
@@ -190,34 +197,49 @@ class SqlAlchemyModelRepository:
         statement = _MODEL_ROWS.where(*conditions)
         if order_by is not None:
             statement = statement.order_by(order_by)
-        rows = self._session.execute(statement).all()
+        return self._build(self._session.execute(statement).all(), conditions)
+
+    def _load_ids(self, ids: list[int]) -> list[Model]:
+        """Models with these ids (a page of results), in no particular order."""
+        return self._build(self._session.execute(_MODEL_ROWS_BY_IDS, {"ids": ids}).all(), None)
+
+    def _build(self, rows, conditions) -> list[Model]:
         if not rows:
             return []
-        # Children by id; a long list goes by the same conditions instead (bound-parameter limits).
         ids = [row.id for row in rows]
-        owners = ids if len(ids) <= _MAX_ID_PARAMETERS else select(_MODELS.c.id).where(*conditions)
-        aliases = self._children(_ALIASES, owners, lambda r: r.alias)
-        tags = self._children(_TAGS, owners, lambda r: r.tag)
-        files = self._children(_FILES, owners, lambda r: ModelFile(r.path, r.size, r.sha256, r.revision, r.source))
+        if len(ids) <= _MAX_ID_PARAMETERS or conditions is None:
+            aliases, tags, files = (self._children_by_ids(t, ids) for t in (_ALIASES, _TAGS, _FILES))
+        else:  # a long list goes by the same conditions instead (bound-parameter limits)
+            owners = select(_MODELS.c.id).where(*conditions)
+            aliases, tags, files = (self._children(t, owners) for t in (_ALIASES, _TAGS, _FILES))
         models = []
         for row in rows:
+            pk = row.id
             model = Model(
                 model_id=row.model_id, repo_id=row.repo_id, canonical_id=row.canonical_id,
                 model_type=_MODEL_TYPE_BY_VALUE[row.model_type] if row.model_type else None, family=row.family,
                 local_path=row.local_path, size_bytes=row.size_bytes, status=_STATUS_BY_VALUE[row.status],
-                revision=row.revision, source=row.source, aliases=aliases.get(row.id, []), tags=tags.get(row.id, []),
-                description=row.description or "", downloaded_at=row.downloaded_at, last_used_at=row.last_used_at,
-                managed=bool(row.managed), capabilities=_capabilities_from_row(row), files=files.get(row.id, []),
-                review_reasons=list(row.review_reasons or []), id=row.id,
+                revision=row.revision, source=row.source, aliases=[r.alias for r in aliases.get(pk, ())],
+                tags=[r.tag for r in tags.get(pk, ())], description=row.description or "",
+                downloaded_at=row.downloaded_at, last_used_at=row.last_used_at, managed=bool(row.managed),
+                capabilities=_capabilities_from_row(row),
+                files=[ModelFile(r.path, r.size, r.sha256, r.revision, r.source) for r in files.get(pk, ())],
+                review_reasons=list(row.review_reasons or []), id=pk,
             )
-            models.append(self._tracker.track(row.id, model))
+            models.append(self._tracker.track(pk, model))
         return models
 
-    def _children(self, table, owners, build: Callable) -> dict[int, list]:
+    def _children_by_ids(self, table, ids: list[int]) -> dict[int, list]:
+        grouped: dict[int, list] = {}
+        for row in self._session.execute(_CHILDREN_BY_IDS[table.name], {"ids": ids}):
+            grouped.setdefault(row.model_pk, []).append(row)
+        return grouped
+
+    def _children(self, table, owners) -> dict[int, list]:
         grouped: dict[int, list] = {}
         statement = select(table).where(table.c.model_pk.in_(owners)).order_by(table.c.model_pk, table.c.position)
         for row in self._session.execute(statement):
-            grouped.setdefault(row.model_pk, []).append(build(row))
+            grouped.setdefault(row.model_pk, []).append(row)
         return grouped
 
     def get(self, model_id: str) -> Model | None:
@@ -296,7 +318,7 @@ class SqlAlchemyModelRepository:
             page_ids = self._session.scalars(matching.order_by(order).limit(limit).offset(offset)).all()
         if not page_ids:
             return Page(items=[], total=total)
-        by_id = {m.id: m for m in self._load(_MODELS.c.id.in_(page_ids))}
+        by_id = {m.id: m for m in self._load_ids(list(page_ids))}
         return Page(items=[by_id[pk] for pk in page_ids if pk in by_id], total=total)
 
     # -- writing
