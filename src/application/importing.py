@@ -203,7 +203,9 @@ class ImportService:
                     continue  # sockets, fifos...
                 files.append(relative)
         if escapes:
-            raise UnsafeImport("refusing paths that escape the model folder through symlinks", sorted(escapes))
+            raise UnsafeImport(
+                "refusing paths that escape the model folder through symlinks (e.g. a Hugging Face cache "
+                "snapshot: copy it with `cp -RL` first)", sorted(escapes))
         if not files:
             raise InvalidRequest(f"{root} is empty")
         self._check_index_files(root, files)
