@@ -27,6 +27,13 @@ def cloud_runtimes(timeout: float):
     return HttpCloudRuntimeFactory(timeout=timeout)
 
 
+def open_area(container) -> None:
+    """Server start-up: start the audit writer, whose first task is the retention cleanup."""
+    start = getattr(container.audit_sink(), "start", None)
+    if callable(start):
+        start()
+
+
 def close_area(container) -> None:
     """Server shutdown: store the queued audit rows and close cloud connections."""
     for name in ("audit_sink", "cloud_runtimes"):

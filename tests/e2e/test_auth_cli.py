@@ -121,3 +121,20 @@ def test_the_servers_audit_writer_enforces_retention_periodically(tmp_path):
     sink.close()
     rows = audit.query(AuditQuery()).items
     assert [r.request_id for r in rows] == ["new"] and (rows[0].prompt_tokens, rows[0].completion_tokens) == (2, 3)
+
+
+def test_server_start_up_runs_the_retention_cleanup(tmp_path):
+    from starlette.testclient import TestClient
+
+    from domain.audit import AuditQuery
+    from entrypoints.http.app import create_app
+
+    container = sqlite_container(tmp_path, audit_retention_days=1)
+    now = datetime.now(timezone.utc)
+    container.audit_service().write([
+        AuditEntry("stale", now - timedelta(days=2), "m", "local", "/v1/chat/completions", 1, AuditStatus.SUCCESS),
+        AuditEntry("fresh", now - timedelta(hours=1), "m", "local", "/v1/chat/completions", 1, AuditStatus.SUCCESS),
+    ])
+    with TestClient(create_app(container)):
+        pass  # no request at all: start-up alone starts the writer and its cleanup
+    assert [e.request_id for e in container.audit_service().query(AuditQuery()).items] == ["fresh"]

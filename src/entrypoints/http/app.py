@@ -68,6 +68,10 @@ async def _startup(container) -> None:
                 log.info("preloaded", profile=profile.name, model=profile.model_id)
             except Exception as exc:  # noqa: BLE001 - a broken profile must not stop the server
                 log.warning("preload failed", profile=profile.name, model=profile.model_id, error=str(exc))
+    if getattr(container, "audit_sink", None) is not None:  # auth / routing / audit: retention runs from start-up
+        from entrypoints.auth_wiring import open_area
+
+        await run_in_threadpool(open_area, container)
     log.info("ready", database=settings.manager.resolved_database_url.split("://", 1)[0])
 
 
