@@ -825,7 +825,12 @@ class DownloadService:
                                 files=[{"path": r.path, "size": r.size, "sha256": r.sha256} for r in records])
             local_path = self.layout.adopt(target.key, listing.revision, folder, manifest)
             active.notes.append(f"adopted {folder} (same repo, every file verified)")
-            model = self._record_installed(active, listing, records, local_path, None)
+            try:
+                model = self._record_installed(active, listing, records, local_path, None)
+            except BaseException:
+                # Library index consistency: the folder goes back where it was when its row cannot be written.
+                self.layout.uninstall(target.key, listing.revision, folder, None)
+                raise
             return PullResult(model, self.get(active.download_id), active.notes)
         if key_path in candidates:
             raise Conflict(f"{key_path} exists and was not created by mlxm (its provenance does not match "

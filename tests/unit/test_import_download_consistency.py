@@ -74,3 +74,23 @@ def test_update_failing_at_the_database_step_keeps_the_old_revision_live(env):
     assert (link / "model.safetensors").read_bytes() == WEIGHTS
     with uow:
         assert uow.models.get("tiny-v1").revision == old.revision
+
+
+def test_adoption_failing_at_the_database_step_puts_the_folder_back(env):
+    from domain.models import Model
+
+    tmp_path, fake, uow, service = env
+    folder = tmp_path / "models" / "tiny-old"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_bytes(CONFIG)
+    (folder / "model.safetensors").write_bytes(WEIGHTS)
+    with uow:  # a legacy row says where the folder came from: provenance matches, so it is adopted
+        uow.models.add(Model(model_id="org/tiny-legacy", repo_id="org/tiny", local_path=str(folder)))
+        uow.commit()
+    uow.armed = True
+    with pytest.raises(RuntimeError, match="database is gone"):
+        service.pull("tiny")
+    assert (folder / "model.safetensors").read_bytes() == WEIGHTS, "the user's folder is back where it was"
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert not (tmp_path / "models" / "tiny-v1").is_symlink()
+    assert fake.served == {}
