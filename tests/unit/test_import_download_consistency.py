@@ -7,6 +7,7 @@ not describe (a fresh pull leaves no `models/<key>`, an update keeps the old rev
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,17 @@ from application.library_layout import LibraryLayout
 from application.updates import UpdateService
 from domain.enums import DownloadStatus
 from tests.support.fake_downloader import FakeDownloader
-from tests.unit.test_downloads_service import CONFIG, WEIGHTS, make_catalog
+from domain.catalog import catalog_from_dict
+
+CONFIG = json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}).encode()
+WEIGHTS = bytes(range(256)) * 40  # 10 KiB: an LFS file for the fake downloader
+
+
+def make_catalog():
+    return catalog_from_dict({"default_model": "tiny-v1", "models": [{
+        "id": "tiny-v1", "type": "text-gen", "family": "llama", "aliases": ["tiny", "tiny-old"],
+        "sources": [{"kind": "huggingface_repo", "value": "org/tiny", "priority": 10}],
+    }]})
 
 
 class FailsWhenRecordingAnInstall(InMemoryUnitOfWork):
