@@ -1,7 +1,8 @@
 """Route inference requests to the local runtime or a cloud backend, with fallback and auditing.
 
-Every protocol frontend (OpenAI, Anthropic, the CLI) builds a `GenerationRequest` and calls
-`InferenceRouter.generate`, so cloud routes, fallback and the audit log behave the same everywhere.
+The HTTP frontends (OpenAI `/v1/chat/completions` and `/v1/completions`, Anthropic `/v1/messages`,
+`/api/chat`) build a `GenerationRequest` and reach `InferenceRouter` through `RoutedInferenceService`,
+so cloud routes, fallback and the audit log behave the same for all of them.
 """
 
 from __future__ import annotations
