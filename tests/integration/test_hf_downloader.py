@@ -73,22 +73,14 @@ def test_server_ignoring_range_restarts_cleanly(hub, tmp_path) -> None:
     file.dest.write_bytes(b"garbage that is not the file's start")
     mirror = HttpMirrorDownloader(base_url=f"{hub.url}/mirror")
 
-    class NoRange:  # a client wrapper that drops the Range header, like a server that ignores it
-        def __init__(self, client):
-            self.client = client
+    from adapters.downloads.http_transfer import StdlibHttp, fetch_resumable
 
-        def stream(self, method, url, headers=None):
-            headers = {k: v for k, v in (headers or {}).items() if k.lower() != "range"}
-            return self.client.stream(method, url, headers=headers)
+    class NoRange(StdlibHttp):  # drops the Range header, like a server that ignores it
+        def get(self, url, headers):
+            return super().get(url, {k: v for k, v in headers.items() if k.lower() != "range"})
 
-    import httpx
-
-    from adapters.downloads.http_transfer import fetch_resumable
-
-    with httpx.Client() as client:
-        fetch_resumable(NoRange(client), mirror.url_for(ModelSource(SourceKind.HTTP_MIRROR, "org/tiny"), file),
-                        file.dest, label=file.path, expected_size=file.size, progress=_noop,
-                        transport_errors=(httpx.TransportError,))
+    fetch_resumable(NoRange(), mirror.url_for(ModelSource(SourceKind.HTTP_MIRROR, "org/tiny"), file),
+                    file.dest, label=file.path, expected_size=file.size, progress=_noop)
     assert file.dest.read_bytes() == WEIGHTS  # a 200 answer overwrote the stale partial
 
 
@@ -119,6 +111,59 @@ def test_gated_repo_without_token_is_unauthorized(hub, tmp_path, monkeypatch) ->
     file = downloader.list_files(SOURCE, None, tmp_path).files[0]
     with pytest.raises(Unauthorized, match="HF_TOKEN"):
         downloader.download_from_source(SOURCE, file, _noop)
+
+
+def test_proxy_from_the_environment_uses_the_httpx_client(hub, tmp_path, monkeypatch) -> None:
+    from adapters.downloads.http_transfer import HttpxHttp, StdlibHttp, proxy_configured
+
+    downloader = HuggingFaceDownloader(endpoint=hub.url)
+    url = f"{hub.url}/org/tiny/resolve/main/x"
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    assert isinstance(downloader._transport(url), StdlibHttp)
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
+    monkeypatch.setenv("no_proxy", "")
+    assert proxy_configured("http://example.org/x")
+    assert isinstance(downloader._transport("http://example.org/x"), HttpxHttp)
+
+
+def test_redirects_are_followed_and_drop_the_token_on_another_host(tmp_path) -> None:
+    import http.server
+    import threading
+
+    from adapters.downloads.http_transfer import StdlibHttp, fetch_resumable
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append((self.headers.get("Host"), self.path, self.headers.get("Authorization")))
+            if self.path == "/resolve":
+                self.send_response(302)
+                self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/cdn")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(WEIGHTS)))
+            self.end_headers()
+            self.wfile.write(WEIGHTS)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dest = tmp_path / "f.part"
+        fetch_resumable(StdlibHttp(), f"http://127.0.0.1:{server.server_address[1]}/resolve", dest, label="f",
+                        expected_size=len(WEIGHTS), progress=_noop, headers={"Authorization": "Bearer hf_x"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert dest.read_bytes() == WEIGHTS
+    assert [(p, a) for _, p, a in seen] == [("/resolve", "Bearer hf_x"), ("/cdn", None)]
 
 
 def test_offline_and_unreachable(hub, tmp_path, monkeypatch) -> None:

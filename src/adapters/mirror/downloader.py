@@ -17,7 +17,7 @@ from application.ports.downloader import ProgressCallback, RemoteFile, RemoteLis
 from domain.catalog import ModelSource
 from domain.enums import SourceKind
 
-from adapters.downloads.http_transfer import fetch_resumable
+from adapters.downloads.http_transfer import HttpxHttp, StdlibHttp, fetch_resumable, proxy_configured
 
 
 class HttpMirrorDownloader:
@@ -37,6 +37,7 @@ class HttpMirrorDownloader:
         self._backoff = backoff_seconds
         self._timeout = timeout_seconds
         self._client = None
+        self._stdlib = StdlibHttp(timeout_seconds=timeout_seconds)
 
     def base_url(self) -> str:
         value = self._base_url() if callable(self._base_url) else self._base_url
@@ -63,12 +64,17 @@ class HttpMirrorDownloader:
 
     def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
         self._check(source)
+        url = self.url_for(source, file)
+        return fetch_resumable(
+            self._transport(url), url, file.dest, label=file.path, expected_size=file.size,
+            progress=progress, retries=self._retries, backoff_seconds=self._backoff,
+        )
+
+    def _transport(self, url: str):
+        if not proxy_configured(url):
+            return self._stdlib
         import httpx
 
         if self._client is None:
             self._client = httpx.Client(timeout=httpx.Timeout(self._timeout), follow_redirects=True)
-        return fetch_resumable(
-            self._client, self.url_for(source, file), file.dest, label=file.path, expected_size=file.size,
-            progress=progress, transport_errors=(httpx.TransportError, OSError),
-            retries=self._retries, backoff_seconds=self._backoff,
-        )
+        return HttpxHttp(self._client, (httpx.TransportError, OSError))
