@@ -263,3 +263,29 @@ def test_search_pages_come_in_the_order_models_were_added(uow_factory):
         by_text = uow.models.search(ModelQuery(text="llama", limit=2, offset=1))
     assert _ids(everything) == names and everything.total == 4
     assert _ids(by_text) == names[1:3] and by_text.total == 4
+
+
+def test_filtered_text_search_follows_changes_to_capabilities_type_and_status(uow_factory):
+    seed(uow_factory)
+    with uow_factory() as uow:
+        assert _ids(uow.models.search(ModelQuery(text="llama", capability="tools"))) == ["hermes-3b"]
+        tiny = uow.models.get("tinyllama")
+        tiny.capabilities = TextGenCapabilities(probed_at=T0, supports_native_tools=True)
+        hermes = uow.models.get("hermes-3b")
+        hermes.capabilities.supports_native_tools = False
+        hermes.status = DownloadStatus.COMPLETED
+        uow.commit()
+    with uow_factory() as uow:
+        assert _ids(uow.models.search(ModelQuery(text="llama", capability="tools"))) == ["tinyllama"]
+        assert _ids(uow.models.search(ModelQuery(text="llama", status=DownloadStatus.COMPLETED))) == [
+            "hermes-3b", "tinyllama"]
+        assert _ids(uow.models.search(ModelQuery(text="llama", status=DownloadStatus.DOWNLOADING))) == []
+        tiny = uow.models.get("tinyllama")
+        tiny.model_type = ModelType.AUDIO
+        tiny.capabilities = AudioCapabilities(supports_tts=True)
+        uow.commit()
+    with uow_factory() as uow:
+        assert _ids(uow.models.search(ModelQuery(text="llama", model_type=ModelType.AUDIO, capability="tts"))) == [
+            "tinyllama"]
+        assert _ids(uow.models.search(ModelQuery(text="llama", capability="tools"))) == []
+        assert _ids(uow.models.search(ModelQuery(text="llama", capability="teleportation"))) == []

@@ -334,6 +334,11 @@ def test_legacy_models_are_searchable_and_queryable_by_capability(upgraded_legac
     with uows() as uow:
         assert [m.id for m in uow.models.search(ModelQuery(text="qwe")).items] == [2, 3]
         assert [m.id for m in uow.models.with_capability("tools", ModelType.TEXT_GEN)] == [1, 2]
+        # the rebuilt index carries each model's type, status and capabilities for filtered searches
+        assert [m.id for m in uow.models.search(ModelQuery(text="mlx", capability="tools")).items] == [1, 2]
+        assert [m.id for m in uow.models.search(ModelQuery(text="mlx", model_type=ModelType.VISION,
+                                                            capability="multi_image")).items] == [3]
+        assert uow.models.search(ModelQuery(text="mlx", status=DownloadStatus.COMPLETED)).total == 7
         assert uow.models.find("mlx-community/kokoro-82m-bf16").id == 5
 
 

@@ -14,7 +14,7 @@ from typing import Callable, Generic, Iterable, TypeVar
 from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy.search_index import LibrarySearchIndex
+from adapters.sqlalchemy.search_index import CAPABILITY_FLAGS, LibrarySearchIndex, facet_token
 from adapters.sqlalchemy.tables import (
     AudioCapabilityRecord,
     AudioProfileRecord,
@@ -52,18 +52,9 @@ CAPABILITY_RECORDS: dict[ModelType, type[CapabilityRecord]] = {
 
 # Capability filter name -> the subclass table columns that carry it (plain Core columns:
 # the filter is a join of model_capabilities with the subclass table, nothing polymorphic).
-_TEXT = TextGenCapabilityRecord.__table__.c
-_VISION = VisionCapabilityRecord.__table__.c
-_AUDIO = AudioCapabilityRecord.__table__.c
-_EMBEDDING = EmbeddingCapabilityRecord.__table__.c
+_SUBCLASS_BY_NAME = {record.__tablename__: record.__table__ for record in CAPABILITY_RECORDS.values()}
 CAPABILITY_COLUMNS: dict[str, list] = {
-    "tools": [_TEXT.supports_native_tools, _VISION.supports_native_tools],
-    "thinking": [_TEXT.supports_thinking, _VISION.supports_thinking],
-    "multi_image": [_VISION.supports_multi_image],
-    "video": [_VISION.supports_video],
-    "tts": [_AUDIO.supports_tts],
-    "stt": [_AUDIO.supports_stt],
-    "normalized": [_EMBEDDING.is_normalized],
+    name: [_SUBCLASS_BY_NAME[table].c[flag] for table, flag in flags] for name, flags in CAPABILITY_FLAGS.items()
 }
 
 PROFILE_RECORDS: dict[ProfileType, type[ProfileRecord]] = {
@@ -292,22 +283,30 @@ class SqlAlchemyModelRepository:
         ))
 
     def search(self, query: ModelQuery) -> Page:
-        """Free text over the index plus filters, all in SQL before LIMIT/OFFSET.
+        """Free text plus filters, all applied in SQL before LIMIT/OFFSET (totals and pages are right).
 
-        Results come in the order models were added (ascending id): the index can then hand out
-        a page without sorting every match, which keeps a search over 100k models in milliseconds.
+        With search terms on SQLite, the FTS index answers alone: the filters are facet tokens
+        written with each model (from the same type, status and capability rows, in the same
+        transaction). Without terms (or without FTS) the filters are plain SQL over `models`
+        and the capabilities join. Results come in the order models were added (ascending id),
+        so the index hands out a page without sorting every match.
         """
         limit, offset = max(query.limit, 0), max(query.offset, 0)
-        filters = []
+        filters, facets = [], []
         if query.model_type is not None:
-            filters.append(_MODELS.c.model_type == ModelType(query.model_type).value)
+            model_type = ModelType(query.model_type).value
+            filters.append(_MODELS.c.model_type == model_type)
+            facets.append(facet_token("type", model_type))
         if query.status is not None:
-            filters.append(_MODELS.c.status == DownloadStatus(query.status).value)
+            status = DownloadStatus(query.status).value
+            filters.append(_MODELS.c.status == status)
+            facets.append(facet_token("status", status))
         if query.capability:
             filters.append(self._capability_filter(query.capability))
-        index_only = self._index.page_without_filters(query.text, limit, offset) if not filters else None
-        if index_only is not None:
-            total, page_ids = index_only
+            facets.append(facet_token("cap", query.capability))
+        answered = self._index.page(query.text, facets, limit, offset)
+        if answered is not None:
+            total, page_ids = answered
         else:
             matching, order = select(_MODELS.c.id), _MODELS.c.id
             restricted = self._index.restrict(matching, query.text)

@@ -10,19 +10,34 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from sqlalchemy import Connection, Integer, Select, and_, column, false, or_, select, table, text
+from sqlalchemy import Connection, Select, and_, false, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from adapters.sqlalchemy.tables import ModelAliasRecord, ModelRecord, ModelTagRecord
 
 SEARCH_INDEX_TABLE = "library_fts"
-INDEXED_COLUMNS = ("model_id", "repo_id", "canonical_id", "aliases", "family", "model_type", "tags", "description")
+# Columns users search; `facets` holds filter tokens (type, status, capabilities) that only
+# filters match, so a filtered text search is answered by the index alone.
+TEXT_COLUMNS = ("model_id", "repo_id", "canonical_id", "aliases", "family", "model_type", "tags", "description")
+INDEXED_COLUMNS = TEXT_COLUMNS + ("facets",)
 MAX_QUERY_TERMS = 16
+
+# Capability filter name -> (subclass table, boolean column) pairs that say yes to it.
+CAPABILITY_FLAGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "tools": (("text_gen_capabilities", "supports_native_tools"), ("vision_capabilities", "supports_native_tools")),
+    "thinking": (("text_gen_capabilities", "supports_thinking"), ("vision_capabilities", "supports_thinking")),
+    "multi_image": (("vision_capabilities", "supports_multi_image"),),
+    "video": (("vision_capabilities", "supports_video"),),
+    "tts": (("audio_capabilities", "supports_tts"),),
+    "stt": (("audio_capabilities", "supports_stt"),),
+    "normalized": (("embedding_capabilities", "is_normalized"),),
+}
 
 # The same token characters as FTS5's unicode61 tokenizer: letters and digits; everything
 # else (quotes, dashes, '*', ':', '_', ...) separates terms, so no user input reaches FTS syntax.
 _TERM = re.compile(r"[^\W_]+", re.UNICODE)
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 CREATE_SEARCH_INDEX_SQL = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {SEARCH_INDEX_TABLE} USING fts5("
@@ -41,9 +56,22 @@ def search_terms(user_text: str | None) -> list[str]:
     return [t.lower() for t in _TERM.findall(user_text or "")][:MAX_QUERY_TERMS]
 
 
-def fts_match_expression(terms: Iterable[str]) -> str:
-    """Every term as a quoted prefix query, ANDed: `"qwe"* "4"*`. Terms hold no quotes."""
-    return " ".join(f'"{term}"*' for term in terms)
+def facet_token(kind: str, value: str) -> str:
+    """One alphanumeric token per filter value, e.g. `typetextgen`, `statuspaused`, `captools`."""
+    return kind + _NOT_ALNUM.sub("", str(value).lower())
+
+
+def fts_match_expression(terms: Iterable[str], facets: Iterable[str] = ()) -> str:
+    """Terms as quoted prefix queries over the text columns, ANDed with exact facet tokens.
+
+    `{model_id ...} : ("qwe"* "4"*) AND facets : (typetextgen captools)`. Terms and facets
+    are letters and digits only, so they cannot carry FTS syntax.
+    """
+    expression = "{" + " ".join(TEXT_COLUMNS) + "} : (" + " ".join(f'"{term}"*' for term in terms) + ")"
+    facets = list(facets)
+    if facets:
+        expression += " AND facets : (" + " ".join(facets) + ")"
+    return expression
 
 
 def uses_fts(bind) -> bool:
@@ -67,16 +95,46 @@ def rebuild_search_index(connection: Connection) -> int:
     connection.execute(text(f"DELETE FROM {SEARCH_INDEX_TABLE}"))
     aliases = _grouped(connection, "model_aliases", "alias")
     tags = _grouped(connection, "model_tags", "tag")
+    capabilities: dict[int, set[str]] = {}
+    for capability, flags in CAPABILITY_FLAGS.items():
+        for table_name, flag in flags:
+            # The capabilities join: base row + subclass row whose flag is true.
+            joined = connection.execute(text(
+                f"SELECT mc.model_pk FROM model_capabilities mc JOIN {table_name} sub ON sub.id = mc.id "
+                f"WHERE sub.{flag} = 1"
+            ))
+            for (model_pk,) in joined:
+                capabilities.setdefault(model_pk, set()).add(capability)
     rows = connection.execute(
-        text("SELECT id, model_id, repo_id, canonical_id, family, model_type, description FROM models")
+        text("SELECT id, model_id, repo_id, canonical_id, family, model_type, description, status FROM models")
     ).all()
-    for row in rows:
-        connection.execute(
-            _insert_statement(),
-            _document(row.id, row.model_id, row.repo_id, row.canonical_id, aliases.get(row.id, []), row.family,
-                      row.model_type, tags.get(row.id, []), row.description),
-        )
+    documents = [
+        _document(row.id, row.model_id, row.repo_id, row.canonical_id, aliases.get(row.id, []), row.family,
+                  row.model_type, tags.get(row.id, []), row.description,
+                  _facets(row.model_type, row.status, capabilities.get(row.id, ())))
+        for row in rows
+    ]
+    if documents:
+        connection.execute(_insert_statement(), documents)
     return len(rows)
+
+
+def _facets(model_type: str | None, status: str | None, capabilities: Iterable[str]) -> str:
+    tokens = [facet_token("type", model_type or "none"), facet_token("status", status or "none")]
+    tokens += [facet_token("cap", name) for name in sorted(capabilities)]
+    return " ".join(tokens)
+
+
+def record_capabilities(record: ModelRecord) -> list[str]:
+    """Capability names the model's capabilities row (its subclass) says yes to."""
+    capability_row = record.capabilities
+    if capability_row is None:
+        return []
+    table_name = capability_row.__tablename__
+    return [
+        name for name, flags in CAPABILITY_FLAGS.items()
+        if any(t == table_name and getattr(capability_row, flag, None) is True for t, flag in flags)
+    ]
 
 
 def _grouped(connection: Connection, table: str, column: str) -> dict[int, list[str]]:
@@ -92,7 +150,7 @@ def _insert_statement():
     return text(f"INSERT INTO {SEARCH_INDEX_TABLE} ({columns}) VALUES ({values})")
 
 
-def _document(pk, model_id, repo_id, canonical_id, aliases, family, model_type, tags, description) -> dict:
+def _document(pk, model_id, repo_id, canonical_id, aliases, family, model_type, tags, description, facets) -> dict:
     return {
         "rowid": pk,
         "model_id": model_id or "",
@@ -103,6 +161,7 @@ def _document(pk, model_id, repo_id, canonical_id, aliases, family, model_type, 
         "model_type": model_type or "",
         "tags": " ".join(tags),
         "description": description or "",
+        "facets": facets,
     }
 
 
@@ -114,6 +173,7 @@ class LibrarySearchIndex:
         self._fts = uses_fts(session.get_bind())
 
     def index(self, record: ModelRecord) -> None:
+        """(Re)write the model's row: text columns plus facets from its type, status and capabilities."""
         if not self._fts:
             return
         self.unindex(record.id)
@@ -121,22 +181,24 @@ class LibrarySearchIndex:
             _insert_statement(),
             _document(record.id, record.model_id, record.repo_id, record.canonical_id,
                       [a.alias for a in record.aliases], record.family, record.model_type,
-                      [t.tag for t in record.tags], record.description),
+                      [t.tag for t in record.tags], record.description,
+                      _facets(record.model_type, record.status, record_capabilities(record))),
         )
 
     def unindex(self, model_pk: int) -> None:
         if self._fts:
             self._session.execute(text(f"DELETE FROM {SEARCH_INDEX_TABLE} WHERE rowid = :pk"), {"pk": model_pk})
 
-    def page_without_filters(self, user_text: str | None, limit: int, offset: int) -> tuple[int, list[int]] | None:
-        """(total, model ids) of a text-only search straight from the index, in id order.
+    def page(self, user_text: str | None, facets: list[str], limit: int, offset: int) -> tuple[int, list[int]] | None:
+        """(total, model ids) of a text search with filters, answered by the index alone, in id order.
 
-        None when the index cannot answer alone (no terms, or no FTS on this database).
+        None when the index cannot answer (no terms, or no FTS on this database): the caller
+        then filters in plain SQL.
         """
         terms = search_terms(user_text)
         if not terms or not self._fts:
             return None
-        params = {"q": fts_match_expression(terms), "limit": limit, "offset": offset}
+        params = {"q": fts_match_expression(terms, facets), "limit": limit, "offset": offset}
         total = self._session.execute(
             text(f"SELECT COUNT(*) FROM {SEARCH_INDEX_TABLE} WHERE {SEARCH_INDEX_TABLE} MATCH :q"), params
         ).scalar_one()
@@ -147,20 +209,12 @@ class LibrarySearchIndex:
         return total, list(ids)
 
     def restrict(self, statement: Select, user_text: str | None) -> tuple[Select, ColumnElement] | None:
-        """`statement` (a select over `models`) narrowed to the text's matches, with the column to
-        order by (the same model ids); None when the text has no terms."""
+        """Without FTS: `statement` (over `models`) narrowed by a portable LIKE per term, with the
+        column to order by; None when the text has no terms. (With FTS, `page` answers instead.)"""
         terms = search_terms(user_text)
         if not terms:
             return None
-        models_id = ModelRecord.__table__.c.id
-        if self._fts:
-            # Driven by the index: its matches join models, then the caller's filters apply. Ordering
-            # by the index's rowid (= models.id) lets SQLite stop after one page instead of sorting.
-            narrowed = statement.join(_FTS, _FTS.c.rowid == models_id).where(
-                _FTS.c[SEARCH_INDEX_TABLE].op("MATCH")(fts_match_expression(terms))
-            )
-            return narrowed, _FTS.c.rowid
-        return statement.where(and_(*(self._like_term(term) for term in terms))), models_id
+        return statement.where(and_(*(self._like_term(term) for term in terms))), ModelRecord.__table__.c.id
 
     @staticmethod
     def _like_term(term: str) -> ColumnElement[bool]:
@@ -174,7 +228,3 @@ class LibrarySearchIndex:
             ModelRecord.id.in_(select(ModelAliasRecord.model_pk).where(ModelAliasRecord.alias_key.like(pattern))),
             ModelRecord.id.in_(select(ModelTagRecord.model_pk).where(ModelTagRecord.tag.ilike(pattern))),
         )
-
-
-# The FTS5 table as Core sees it: its rowid (= models.id) and the hidden column named like the table.
-_FTS = table(SEARCH_INDEX_TABLE, column("rowid", Integer), column(SEARCH_INDEX_TABLE))
