@@ -469,3 +469,22 @@ def test_empty_listing_is_a_source_error(tmp_path, uow) -> None:
     fake.add_repo("org/tiny", {})
     with pytest.raises(SourceError, match="no files"):
         make_service(tmp_path, fake, uow).pull("tiny")
+
+
+def test_mirror_only_catalog_entry_uses_the_pinned_catalog_file_list(tmp_path, fake, uow) -> None:
+    pinned = fake.refs["org/tiny"]["main"]
+    catalog = make_catalog([{"kind": "http_mirror", "value": "org/tiny"}], revision=pinned, files=[
+        {"path": "config.json", "size": len(CONFIG)},
+        {"path": "model.safetensors", "size": len(WEIGHTS), "sha256": sha(WEIGHTS)},
+    ])
+    model = make_service(tmp_path, fake, uow, catalog).pull("tiny").model
+    assert model.revision == pinned
+    assert {f.source for f in model.files} == {"http_mirror:org/tiny"}
+    with uow:
+        assert uow.downloads.latest_for("tiny-v1").source == "catalog"
+    # A wrong pinned sha256 in the catalog is caught like any other mismatch.
+    bad = make_catalog([{"kind": "http_mirror", "value": "org/tiny"}], revision=pinned, files=[
+        {"path": "model.safetensors", "size": len(WEIGHTS), "sha256": "0" * 64}])
+    other = InMemoryUnitOfWork()
+    with pytest.raises(NoSourceAvailable, match="expected sha256 0000"):
+        make_service(tmp_path / "other", fake, other, bad).pull("tiny")
