@@ -189,7 +189,12 @@ def main() -> None:
 
         engine.dispose()
 
-    print(f"library: {args.models:,} synthetic models, {args.queries} queries per measurement (sqlite {sys.version.split()[0]})")
+    import os
+    import sqlite3
+
+    print(f"library: {args.models:,} synthetic models, {args.queries} queries per measurement "
+          f"(python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, {os.cpu_count()} cpus, "
+          f"load average now {os.getloadavg()[0]:.1f})")
     print(f"bulk load of rows: {load_seconds:.2f} s")
     print(f"indexing {indexed:,} models into FTS5: {index_seconds:.2f} s ({indexed / index_seconds:,.0f} models/s)")
     print(f"incremental add through the repository (ORM + index, own transaction): {add_ms:.2f} ms/model")
