@@ -44,8 +44,9 @@ class Container(containers.DeclarativeContainer):
     # `uow_factory()` returns a NEW SqlAlchemyUnitOfWork; services receive `uow_factory.provider`
     # (a callable). The engine is a Singleton, made on first use: the database file (and the home
     # folder) are created then, never at import; the schema is upgraded to head at that moment.
-    database_engine = providers.Singleton(open_database, url=settings.provided.manager.resolved_database_url)
-    session_factory = providers.Singleton(make_session_factory, database_engine)
+    # Thread-safe: the server's first requests may arrive on several worker threads at once.
+    database_engine = providers.ThreadSafeSingleton(open_database, url=settings.provided.manager.resolved_database_url)
+    session_factory = providers.ThreadSafeSingleton(make_session_factory, database_engine)
     uow_factory = providers.Factory(SqlAlchemyUnitOfWork, session_factory=session_factory)
     # `database_upgrade()` is a no-argument callable: the HTTP start-up runs it in a thread.
     database_upgrade = providers.Factory(database_upgrader, url=settings.provided.manager.resolved_database_url)
