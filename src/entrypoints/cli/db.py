@@ -26,7 +26,12 @@ def upgrade(ctx: click.Context, as_json: bool) -> None:
     """
     from adapters.sqlalchemy.migrate import upgrade_database
 
-    result = upgrade_database(_database_url(ctx))
+    try:
+        result = upgrade_database(_database_url(ctx))
+    except Exception as exc:  # noqa: BLE001 - one line for users; the upgrade ran in one transaction
+        raise click.ClickException(
+            f"database upgrade failed, nothing was changed: {' '.join(str(exc).split())[:300]}"
+        ) from exc
     if as_json:
         echo_json({
             "from_revision": result.from_revision,

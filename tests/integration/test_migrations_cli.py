@@ -1,0 +1,58 @@
+"""`mlxm db upgrade` / `mlxm db reports` on a copy of a legacy database, as users run them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+from click.testing import CliRunner
+
+from entrypoints.cli.main import cli
+from tests.integration.test_migrations import LEGACY_PROFILES, build_legacy_database
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_db_upgrade_moves_a_legacy_database_into_the_new_tables(tmp_path, monkeypatch):
+    original = tmp_path / "original.db"
+    build_legacy_database(original, leftovers=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copyfile(original, home / "mlxm.db")
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(home))
+
+    result = _run("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "Upgraded database from legacy layout" in result.output
+    assert "10 value(s) were not carried over" in result.output
+    assert len(list(home.glob("mlxm.db.*.bak"))) == 1
+
+    with sqlite3.connect(home / "mlxm.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM execution_profiles").fetchone() == (len(LEGACY_PROFILES),)
+        assert db.execute("SELECT profile_type, COUNT(*) FROM execution_profiles GROUP BY profile_type "
+                          "ORDER BY profile_type").fetchall() == [("audio", 1), ("base", 1), ("inference", 4)]
+        assert db.execute("SELECT COUNT(*) FROM model_capabilities").fetchone() == (5,)
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'server_profiles'").fetchall() == []
+
+    again = _run("db", "upgrade")
+    assert again.exit_code == 0 and "already at" in again.output
+
+    reports = _run("db", "reports", "--json")
+    rows = json.loads(reports.output)
+    assert {(r["entity"], r["entity_id"], r["field"]) for r in rows} >= {
+        ("server_profiles", "2", "temperature"), ("server_profiles", "1", "tool_call_parser")}
+
+
+def test_db_upgrade_on_a_file_that_is_not_a_database_fails_in_one_line(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "mlxm.db").write_bytes(b"this is not a sqlite database" * 100)
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(home))
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code != 0
+    assert result.output.startswith("Error: database upgrade failed")
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
