@@ -13,7 +13,7 @@ from application.errors import InvalidRequest
 from application.ports.runtime import ChatMessage, GenerationRequest
 from domain.params import InferenceParams, params_from_mapping
 from entrypoints.http.openapi import api_route, parse_body
-from entrypoints.http.routes_openai import _chunks, _event_stream, _start, _stream_error
+from entrypoints.http.routes_openai import _chunks, _collect, _event_stream, _start, _stream_error
 from entrypoints.http.schemas_management import (
     ChatMessageDTO,
     ChatRequest,
@@ -54,14 +54,11 @@ async def chat(request: Request) -> Response:
     iterator, first = await _start(request, target, internal)
 
     if not body.stream:
-        pieces, last = [], first
-        async for chunk in _chunks(iterator, first):
-            pieces.append(chunk.text)
-            last = chunk
+        text, last = await _collect(request, iterator, first)
         dto = ChatResponse(
             model=target,
             profile=profile_name,
-            message=ChatMessageDTO(role="assistant", content="".join(pieces)),
+            message=ChatMessageDTO(role="assistant", content=text),
             finish_reason=(last.finish_reason if last else None) or "stop",
             usage=_usage(last),
         )

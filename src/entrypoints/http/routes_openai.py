@@ -150,12 +150,26 @@ async def _chunks(iterator: Iterator[GenerationChunk], first: GenerationChunk | 
                 await run_in_threadpool(close)
 
 
-async def _collect(iterator: Iterator[GenerationChunk], first: GenerationChunk | None) -> tuple[str, GenerationChunk | None]:
+async def _collect(
+    request: Request, iterator: Iterator[GenerationChunk], first: GenerationChunk | None
+) -> tuple[str, GenerationChunk | None]:
+    """The whole answer; a client that disconnects before it is done stops the generation too."""
     pieces: list[str] = []
     last = first
-    async for chunk in _chunks(iterator, first):
-        pieces.append(chunk.text)
-        last = chunk
+
+    async def watch_disconnect(scope: anyio.CancelScope) -> None:
+        # The body was read already, so the next message can only be the disconnect.
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        log.info("client disconnected; generation stopped")
+        scope.cancel()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch_disconnect, tasks.cancel_scope)
+        async for chunk in _chunks(iterator, first):
+            pieces.append(chunk.text)
+            last = chunk
+        tasks.cancel_scope.cancel()
     return "".join(pieces), last
 
 
@@ -204,7 +218,7 @@ async def chat_completions(request: Request) -> Response:
     created = int(time.time())
 
     if not body.stream:
-        text, last = await _collect(iterator, first)
+        text, last = await _collect(request, iterator, first)
         response = ChatCompletion(
             id=completion_id,
             created=created,
@@ -268,7 +282,7 @@ async def completions(request: Request) -> Response:
     prefix = prompt if body.echo else ""
 
     if not body.stream:
-        text, last = await _collect(iterator, first)
+        text, last = await _collect(request, iterator, first)
         response = Completion(
             id=completion_id,
             created=created,
