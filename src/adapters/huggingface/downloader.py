@@ -8,7 +8,8 @@
   buffer (half the CPU per byte of httpx here, which keeps verification-on throughput close to
   curl's), or huggingface_hub's own `get_session()` client when a proxy is configured.
 * `HF_ENDPOINT` and `HF_TOKEN` are read at call time (huggingface_hub itself reads
-  `HF_ENDPOINT` only when imported) and passed explicitly.
+  `HF_ENDPOINT` only when imported) and passed explicitly; without `HF_TOKEN` the client's
+  own lookup applies (the token saved by `hf auth login`).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class HuggingFaceDownloader:
         )
 
         repo_id = source.value
-        api = HfApi(endpoint=self.endpoint(), token=self.token() or False)
+        api = HfApi(endpoint=self.endpoint(), token=self.token())
         try:
             info = api.model_info(repo_id, revision=revision or "main")
             sha = info.sha
@@ -128,7 +129,7 @@ class HuggingFaceDownloader:
         from huggingface_hub.utils import build_hf_headers
 
         url = hf_hub_url(source.value, file.path, revision=file.revision, endpoint=self.endpoint())
-        headers = build_hf_headers(token=self.token() or False, library_name="mlxm")
+        headers = build_hf_headers(token=self.token(), library_name="mlxm")
         return fetch_resumable(
             self._transport(url), url, file.dest, label=file.path, expected_size=file.size, progress=progress,
             headers=headers, retries=self._retries, backoff_seconds=self._backoff,
