@@ -1,0 +1,119 @@
+"""`mlxm check-updates`, `update`, `verify` and legacy-folder adoption, in-process (CliRunner) with the
+real container: SQLite under tmp_path, the real HF client, the loopback hub."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
+import pytest
+from click.testing import CliRunner
+from dependency_injector import providers
+
+from adapters.catalog.embedded import StaticCatalogProvider
+from domain.catalog import catalog_from_dict
+from domain.enums import DownloadStatus
+from domain.models import Model
+from entrypoints.cli.main import cli
+from entrypoints.container import Container
+from entrypoints.settings import ManagerSettings, Settings
+from tests.support.fake_hub import FakeHub, Fault
+
+CONFIG = b'{"model_type": "llama"}'
+WEIGHTS_V1 = os.urandom(50_000)
+WEIGHTS_V2 = os.urandom(50_000)
+
+
+@pytest.fixture
+def hub():
+    with FakeHub() as h:
+        h.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS_V1})
+        yield h
+
+
+@pytest.fixture
+def container(hub, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("MLX_MIRROR_BASE_URL", raising=False)
+    c = Container()
+    c.settings.override(providers.Object(Settings(manager=ManagerSettings(home=tmp_path))))
+    c.catalog_provider.override(providers.Object(StaticCatalogProvider(catalog_from_dict({
+        "default_model": "tiny-v1",
+        "models": [
+            {"id": "tiny-v1", "type": "text-gen", "family": "llama", "aliases": ["tiny", "tiny-legacy"],
+             "sources": [{"kind": "huggingface_repo", "value": "org/tiny"}]},
+            {"id": "tiny-v2", "type": "text-gen", "family": "llama", "supersedes": ["tiny-v1"],
+             "sources": [{"kind": "huggingface_repo", "value": "org/tiny-two"}]},
+        ],
+    }))))
+    return c
+
+
+def run(container, *args):
+    result = CliRunner().invoke(cli, list(args), obj=container, catch_exceptions=False)
+    return result
+
+
+def test_check_updates_update_verify_cycle(container, hub, tmp_path) -> None:
+    assert run(container, "pull", "tiny", "--quiet").exit_code == 0
+    report = json.loads(run(container, "check-updates", "--json").output)
+    assert report == [{"model_id": "tiny-v1", "installed_revision": hub.commit_sha("org/tiny"),
+                       "available_revision": hub.commit_sha("org/tiny"), "update_available": False,
+                       "changed_files": [], "superseded_by": ["tiny-v2"], "error": None}]
+
+    new_sha = hub.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS_V2})
+    report = json.loads(run(container, "check-updates", "--json").output)[0]
+    assert report["update_available"] and report["available_revision"] == new_sha
+    assert report["changed_files"] == ["model.safetensors"]
+
+    # A corrupt new revision: the update fails, the old one stays installed and verifies.
+    hub.inject("model.safetensors", Fault.corrupt(times=1))
+    failed = run(container, "update", "tiny")
+    assert failed.exit_code != 0 and "expected sha256" in failed.output
+    link = tmp_path / "models" / "tiny-v1"
+    assert (link / "model.safetensors").read_bytes() == WEIGHTS_V1
+    assert run(container, "verify", "tiny").exit_code == 0
+
+    updated = json.loads(run(container, "update", "--all", "--json").output)
+    assert updated == [{"model_id": "tiny-v1", "updated": True, "old_revision": report["installed_revision"],
+                        "new_revision": new_sha, "error": None, "note": None}]
+    assert (link / "model.safetensors").read_bytes() == WEIGHTS_V2
+    verify = run(container, "verify", "--json")
+    assert verify.exit_code == 0 and json.loads(verify.output)[0]["ok"] is True
+    with container.uow_factory() as uow:
+        model = uow.models.get("tiny-v1")
+    assert model.revision == new_sha and {f.path: f.revision for f in model.files} == {
+        "config.json": new_sha, "model.safetensors": new_sha}
+
+
+def _legacy_folder(tmp_path: Path, weights: bytes) -> Path:
+    folder = tmp_path / "models" / "tiny-legacy"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_bytes(CONFIG)
+    (folder / "model.safetensors").write_bytes(weights)
+    return folder
+
+
+@pytest.mark.parametrize("matching", [True, False])
+def test_legacy_alias_folder_adoption_needs_provenance(container, hub, tmp_path, matching) -> None:
+    weights = WEIGHTS_V1 if matching else os.urandom(len(WEIGHTS_V1))
+    folder = _legacy_folder(tmp_path, weights)
+    with container.uow_factory() as uow:  # the legacy library row: same repo, this folder
+        uow.models.add(Model(model_id="org/tiny", repo_id="org/tiny", local_path=str(folder),
+                             status=DownloadStatus.COMPLETED))
+        uow.commit()
+    result = run(container, "pull", "tiny", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    served = hub.bytes_served.get("org/tiny/model.safetensors", 0)
+    if matching:
+        assert any(n.startswith("adopted") for n in data["notes"]) and served == 0
+        assert not folder.exists()
+    else:
+        assert any(n.startswith(f"left alone {folder}") and "expected sha256" in n for n in data["notes"])
+        assert (folder / "model.safetensors").read_bytes() == weights  # never touched
+        assert served == len(WEIGHTS_V1)
+    assert (Path(data["local_path"]) / "model.safetensors").read_bytes() == WEIGHTS_V1
