@@ -28,6 +28,7 @@ from application.errors import (
     DownloadCancelled,
     Forbidden,
     IntegrityError,
+    InvalidRequest,
     NotFound,
     NotInstalled,
     SourceError,
@@ -525,6 +526,7 @@ class DownloadService:
         if unsafe:
             raise SourceError(f"{target.key}: the source lists unsafe file paths: {', '.join(unsafe[:3])}")
         total = sum(f.size or 0 for f in listing.files)
+        self._check_disk_space(target.key, listing.revision, total)
         self._begin_download(active, listing, listing_source, total, installed)
 
         if installed is None:
@@ -555,6 +557,17 @@ class DownloadService:
         if old_revision and old_revision != listing.revision:
             self.layout.remove_revision(target.key, old_revision)
         return PullResult(model, self.get(active.download_id), active.notes)
+
+    def _check_disk_space(self, key: str, revision: str, total: int) -> None:
+        """Refuse early, with numbers, rather than fill the disk halfway through."""
+        import shutil
+
+        needed = total - self.layout.staged_bytes(key, revision)
+        self.layout.staging_dir.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.layout.staging_dir).free
+        if needed > free:
+            raise InvalidRequest(f"not enough disk space for {key}: {needed} more bytes needed, "
+                                 f"{free} free under {self.layout.home}")
 
     def _list(self, target: PullTarget) -> tuple[RemoteListing, ModelSource | None]:
         staging_root = self.layout.staging_root(target.key)

@@ -488,3 +488,16 @@ def test_mirror_only_catalog_entry_uses_the_pinned_catalog_file_list(tmp_path, f
     other = InMemoryUnitOfWork()
     with pytest.raises(NoSourceAvailable, match="expected sha256 0000"):
         make_service(tmp_path / "other", fake, other, bad).pull("tiny")
+
+
+def test_not_enough_disk_space_is_refused_before_downloading(tmp_path, fake, uow, monkeypatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from application.errors import InvalidRequest
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 100, 100))
+    with pytest.raises(InvalidRequest, match="not enough disk space"):
+        make_service(tmp_path, fake, uow).pull("tiny")
+    assert fake.served == {}
