@@ -142,6 +142,8 @@ _WEAK = 1.0
 
 # Below this share of the evidence the winner is reported for review, not trusted.
 CONFIDENCE_THRESHOLD = 0.75
+# A runner-up type with at least this share of the winner's weight is reported as mixed signals.
+MIXED_SIGNAL_RATIO = 0.4
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ def _config_signals(config: Mapping) -> list[Signal]:
 
     audio_keys = [k for k in _AUDIO_KEYS if k in config]
     vision_keys = [k for k in _VISION_KEYS if k in config]
+    specific = model_type in _AUDIO_MODEL_TYPES | _VISION_MODEL_TYPES | _EMBEDDING_MODEL_TYPES
     for arch in config.get("architectures") or ():
         name = str(arch)
         lowered = name.lower()
@@ -198,7 +201,8 @@ def _config_signals(config: Mapping) -> list[Signal]:
         elif "VL" in name or "vision" in lowered or "llava" in lowered:
             signals.append(Signal("architectures", ModelType.VISION, _STRONG, name))
         elif lowered.endswith("forcausallm") or lowered.endswith("lmheadmodel"):
-            signals.append(Signal("architectures", ModelType.TEXT_GEN, _STRONG, name))
+            # TTS and multimodal models often wrap a causal LM: a known specific model_type outranks it.
+            signals.append(Signal("architectures", ModelType.TEXT_GEN, _WEAK if specific else _STRONG, name))
         elif lowered.endswith("forconditionalgeneration"):
             # Seq2seq or multimodal: vision/audio keys, when present, tell which.
             if not audio_keys and not vision_keys:
@@ -234,9 +238,13 @@ def _tensor_signals(tensor_names: Iterable[str]) -> list[Signal]:
         signals.append(Signal("tensors", ModelType.VISION, _MEDIUM, vision))
     if audio:
         signals.append(Signal("tensors", ModelType.AUDIO, _MEDIUM, audio))
+    # A language model under `language_model.` beside other top-level parts is one part of a
+    # composite model (TTS, VLM): it says nothing about the whole being a text generator.
+    prefixes = {n.split(".", 1)[0] for n in names}
+    composite = "language_model" in prefixes and bool(prefixes - {"language_model", "lm_head"})
     if pooled and not has("lm_head"):
         signals.append(Signal("tensors", ModelType.EMBEDDINGS, _MEDIUM, pooled))
-    elif lm and not vision and not audio:
+    elif lm and not vision and not audio and not composite:
         signals.append(Signal("tensors", ModelType.TEXT_GEN, _MEDIUM if has("lm_head", "embed_tokens") else _WEAK, lm))
     return signals
 
@@ -305,7 +313,7 @@ def infer_model_type(
         reasons.append(
             "config.json says " + _names(config_types) + " but tensor names say " + _names(tensor_types)
         )
-    elif len(scores) > 1:
+    elif len(scores) > 1 and ranked[1][1] >= MIXED_SIGNAL_RATIO * top:
         losers = [f"{t.value} ({s:g})" for t, s in ranked[1:]]
         reasons.append(f"mixed signals: {winner.value} ({top:g}) over {', '.join(losers)}")
     if confidence < CONFIDENCE_THRESHOLD:

@@ -145,3 +145,20 @@ def test_confidence_grows_with_agreeing_evidence():
     weak = infer_model_type({"architectures": ["LlamaForCausalLM"]}, [])
     strong = infer_model_type(LLAMA_CONFIG, LLAMA_TENSORS)
     assert strong.confidence > weak.confidence
+
+
+def test_tts_model_wrapping_a_causal_lm_is_audio_without_review():
+    # Soprano-like: a known audio model_type, a *ForCausalLM architecture, an LM beside a vocoder.
+    config = {"model_type": "soprano", "architectures": ["SopranoForCausalLM"], "sample_rate": 32000}
+    tensors = ["language_model.embed_tokens.weight", "language_model.layers.0.self_attn.q_proj.weight",
+               "decoder.decoder.convnext.0.dwconv.weight", "decoder.head.out.weight"]
+    result = infer_model_type(config, tensors)
+    assert result.model_type is ModelType.AUDIO and result.family == "soprano"
+    assert result.confidence >= CONFIDENCE_THRESHOLD and not result.needs_review
+
+
+def test_a_strong_runner_up_is_reported_as_mixed_signals():
+    config = {"architectures": ["LlamaForCausalLM"], "sample_rate": 16000}
+    result = infer_model_type(config, LLAMA_TENSORS)
+    assert result.model_type is ModelType.TEXT_GEN
+    assert any(r.startswith("mixed signals: text-gen (5) over audio (2)") for r in result.review_reasons)
