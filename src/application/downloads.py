@@ -45,7 +45,6 @@ from domain.catalog import (
     CatalogModel,
     ChainExhausted,
     ModelSource,
-    failover_plan,
     is_repo_id,
     run_failover,
     split_repo_revision,
@@ -208,6 +207,9 @@ class _ActivePull:
         self.notes: list[str] = []
         self.thread: threading.Thread | None = None
         self.held_lock = False
+        self.meter: _Meter | None = None
+        self.last_emit: float | None = None
+        self.last_persist: float | None = None
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None or reason == "cancel":
@@ -599,7 +601,7 @@ class DownloadService:
     def _fetch_all(self, active: _ActivePull, files: list[RemoteFile], staging: Path,
                    listing: RemoteListing) -> list[ModelFile]:
         meter = _Meter(self._clock, sum(f.size or 0 for f in files), len(files))
-        active.meter = meter  # type: ignore[attr-defined]
+        active.meter = meter
         self._emit(active, force=True)
         ordered = sorted(files, key=lambda f: (f.path not in _FIRST_FILES, f.size or 0, f.path))
         records: dict[str, ModelFile] = {}
@@ -876,12 +878,11 @@ class DownloadService:
     # -- progress fan-out ------------------------------------------------------------------------
     def _emit(self, active: _ActivePull, *, force: bool = False, final: bool = False) -> None:
         """Throttled: listeners at most every `progress_interval`, the row every `persist_interval`."""
-        meter: _Meter | None = getattr(active, "meter", None)
+        meter = active.meter
         now = self._clock.monotonic()
-        last_emit = getattr(active, "_last_emit", None)
-        if not force and last_emit is not None and now - last_emit < self._progress_interval:
+        if not force and active.last_emit is not None and now - active.last_emit < self._progress_interval:
             return
-        active._last_emit = now  # type: ignore[attr-defined]
+        active.last_emit = now
         if meter is not None and not final:
             snapshot = PullProgress(active.download_id, active.target.key, DownloadStatus.DOWNLOADING, meter.done,
                                     meter.total, meter.rate(), meter.eta(), meter.current_file,
@@ -892,11 +893,10 @@ class DownloadService:
                                     meter.rate() if meter else None, None, None,
                                     meter.files_done if meter else 0, len(d.files), d.error)
         active.latest = snapshot
-        last_persist = getattr(active, "_last_persist", None)
         if meter is not None and not final and (
-            force or last_persist is None or now - last_persist >= self._persist_interval
+            force or active.last_persist is None or now - active.last_persist >= self._persist_interval
         ):
-            active._last_persist = now  # type: ignore[attr-defined]
+            active.last_persist = now
             self._persist_progress(active.download_id, snapshot)
         for listener in list(active.listeners):
             try:
@@ -977,5 +977,4 @@ __all__ = [
     "PullTarget",
     "infer_type_and_family",
     "resolve_pull_target",
-    "failover_plan",
 ]
