@@ -236,6 +236,32 @@ RATIOS += [
 ]
 
 
+def forward_batch_ceiling(ctx: BenchContext, batch: int = 8, steps: int = 120) -> tuple[float, float]:
+    """Seconds per bare forward step (p10) at batch 1 and at `batch`, no sampling or serving.
+
+    `batch * t1 / tb` is the most any batching can gain on this machine for this model:
+    it puts the (c)/(a) target in context.
+    """
+    import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache
+
+    def p10(size: int) -> float:
+        cache = make_prompt_cache(ctx.mlx_model)
+        ctx.mlx_model(mx.zeros((size, 16), dtype=mx.int32), cache=cache)
+        mx.eval([c.state for c in cache])
+        y = mx.zeros((size, 1), dtype=mx.int32)
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            logits = ctx.mlx_model(y, cache=cache)
+            y = mx.argmax(logits[:, -1, :], axis=-1)[:, None]
+            mx.eval(y)
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 10]
+
+    return p10(1), p10(batch)
+
+
 def median_measurement(runs: list[Measurement]) -> Measurement:
     ordered = sorted(runs, key=lambda m: m.decode_tps)
     return ordered[len(ordered) // 2]
@@ -279,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "ok" if ratio >= target else "BELOW TARGET"
         ok &= ratio >= target
         print(f"{label:34} {ratio:6.3f}   (target >= {target})  {verdict}")
+    one, many = forward_batch_ceiling(ctx, ctx.streams)
+    print(f"{'context: bare forward step':34} batch 1 {one * 1000:.2f} ms, batch {ctx.streams} {many * 1000:.2f} ms"
+          f" -> at most {ctx.streams * one / many:.2f}x from batching on this machine")
     a, b = results.get("(a) mlx_lm.stream_generate"), results.get("(b) mlxm InferenceService")
     if a and b:
         print(f"{'TTFT overhead (b)-(a)':34} {(b.ttft - a.ttft) * 1000:6.1f} ms")
