@@ -125,6 +125,14 @@ def test_top_k_one_is_greedy(runtime, loaded):
     assert sampled == reference(loaded, "The quick brown fox")
 
 
+@pytest.mark.parametrize("option", [{"top_p": 1e-6}, {"min_p": 1.0}])
+def test_top_p_and_min_p_that_keep_one_token_are_greedy(runtime, loaded, option):
+    sampled, _ = run(runtime, loaded, "Hello world", temperature=1.5, seed=3, **option)
+    unrestricted, _ = run(runtime, loaded, "Hello world", temperature=1.5, seed=3)
+    assert sampled == reference(loaded, "Hello world")
+    assert unrestricted != sampled  # the same seed without the filter samples something else
+
+
 def test_repetition_penalty_changes_greedy_output(runtime, loaded):
     plain, _ = run(runtime, loaded, "Hello world", temperature=0.0, max_tokens=30)
     penalised, _ = run(runtime, loaded, "Hello world", temperature=0.0, max_tokens=30, repetition_penalty=5.0)
