@@ -260,3 +260,20 @@ def test_two_models_generate_concurrently_with_correct_outputs(runtime, loaded, 
         assert refs[:4] != refs[4:]  # the two models really differ
     finally:
         runtime.unload(other)
+
+
+def test_unknown_architecture_is_a_clear_error(tmp_path):
+    import json
+
+    from application.ports.runtime import NotSupported
+
+    import mlx.core as mx
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "no-such-arch"}))
+    with pytest.raises(InvalidRequest, match="incomplete"):
+        MlxTextRuntime().load("odd", tmp_path, ModelType.TEXT_GEN)  # no weights yet
+    mx.save_safetensors(str(tmp_path / "model.safetensors"), {"x": mx.zeros((1,))})
+    with pytest.raises(NotSupported, match="mlx-lm cannot load"):
+        MlxTextRuntime().load("odd", tmp_path, ModelType.TEXT_GEN)
+    with pytest.raises(InvalidRequest, match="config.json"):
+        MlxTextRuntime().load("empty", tmp_path / "missing", ModelType.TEXT_GEN)

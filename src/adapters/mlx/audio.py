@@ -129,16 +129,21 @@ class MlxAudioRuntime:
         if not config:
             raise InvalidRequest(f"{model_id}: {path} has no readable config.json")
         kind = audio_kind(config)
-        if kind == "stt":
-            from mlx_audio.stt import load as load_stt
+        try:
+            if kind == "stt":
+                from mlx_audio.stt import load as load_stt
 
-            model = load_stt(str(path))
-            rate = int(getattr(model, "sample_rate", None) or config.get("sample_rate") or WHISPER_SAMPLE_RATE)
-        else:
-            from mlx_audio.tts import load as load_tts
+                model = load_stt(str(path))
+                rate = int(getattr(model, "sample_rate", None) or config.get("sample_rate") or WHISPER_SAMPLE_RATE)
+            else:
+                from mlx_audio.tts import load as load_tts
 
-            model = load_tts(str(path))
-            rate = int(getattr(model, "sample_rate", None) or config.get("sample_rate") or 24_000)
+                model = load_tts(str(path))
+                rate = int(getattr(model, "sample_rate", None) or config.get("sample_rate") or 24_000)
+        except FileNotFoundError as exc:
+            raise InvalidRequest(f"{model_id}: the model folder {path} is incomplete: {exc}") from exc
+        except (ValueError, ImportError, KeyError) as exc:  # unknown architecture, missing extra package
+            raise NotSupported(f"{model_id}: mlx-audio cannot load this {kind.upper()} model: {exc}") from exc
         handle = AudioModelHandle(model=model, kind=kind, sample_rate=rate, config=config)
         return LoadedModel(model_id, ModelType(model_type), path, weights_nbytes(model), handle=handle)
 

@@ -96,7 +96,13 @@ class MlxTextRuntime:
         if not (path / "config.json").is_file():
             raise InvalidRequest(f"{model_id}: {path} has no config.json; is the model fully installed?")
         with self._load_lock:
-            model, tokenizer = mlx_lm.load(str(path))
+            try:
+                model, tokenizer = mlx_lm.load(str(path))
+            except FileNotFoundError as exc:
+                raise InvalidRequest(f"{model_id}: the model folder {path} is incomplete: {exc}") from exc
+            except (ValueError, ImportError, KeyError) as exc:  # unknown architecture, bad weights
+                kind = "vision model (served text-only)" if ModelType(model_type) is ModelType.VISION else "model"
+                raise NotSupported(f"{model_id}: mlx-lm cannot load this {kind}: {exc}") from exc
         engine = BatchEngine(
             model,
             sorted(tokenizer.eos_token_ids),
