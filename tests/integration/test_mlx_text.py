@@ -226,7 +226,10 @@ def test_unload_stops_the_engine_and_refuses_further_use(llama_dir):
     model = runtime.load("tiny-llama", llama_dir, ModelType.TEXT_GEN)
     run(runtime, model, "Hello", max_tokens=2)
     engine = model.handle.engine
+    import mlx.core as mx
+
     runtime.unload(model)
+    assert mx.get_cache_memory() == 0  # the buffer cache was handed back
     assert model.handle is None
     assert engine.stopped.is_set()
     with pytest.raises(InvalidRequest):
