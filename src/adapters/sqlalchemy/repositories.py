@@ -242,14 +242,22 @@ class SqlAlchemyModelRepository:
         exact = self.get(name)
         if exact is not None:
             return exact
+        # Exact spellings use the indexes; only a miss pays for the case-insensitive comparison.
+        by_alias = select(_ALIASES.c.model_pk).where(_ALIASES.c.alias == name)
+        found = self._load(
+            or_(_MODELS.c.canonical_id == name, _MODELS.c.repo_id == name, _MODELS.c.id.in_(by_alias)),
+            order_by=_MODELS.c.model_id,
+        )
+        if found:
+            return found[0]
         key = name.lower()
-        by_alias = select(_ALIASES.c.model_pk).where(_ALIASES.c.alias_key == key)
+        by_alias_key = select(_ALIASES.c.model_pk).where(_ALIASES.c.alias_key == key)
         found = self._load(
             or_(
                 func.lower(_MODELS.c.model_id) == key,
                 func.lower(_MODELS.c.canonical_id) == key,
                 func.lower(_MODELS.c.repo_id) == key,
-                _MODELS.c.id.in_(by_alias),
+                _MODELS.c.id.in_(by_alias_key),
             ),
             order_by=_MODELS.c.model_id,
         )
