@@ -152,13 +152,20 @@ def _model_rows_select():
 
 _MODEL_ROWS = _model_rows_select()
 _MAX_ID_PARAMETERS = 500
-# Built once with an expanding parameter: a page load then reuses SQLAlchemy's compiled form.
-_MODEL_ROWS_BY_IDS = _MODEL_ROWS.where(_MODELS.c.id.in_(bindparam("ids", expanding=True)))
-_CHILDREN_BY_IDS = {
-    table.name: select(table).where(table.c.model_pk.in_(bindparam("ids", expanding=True)))
-    .order_by(table.c.model_pk, table.c.position)
-    for table in (_ALIASES, _TAGS, _FILES)
-}
+
+
+def _ids_statements(ids_clause):
+    return (
+        _MODEL_ROWS.where(_MODELS.c.id.in_(ids_clause)),
+        {
+            table.name: select(table).where(table.c.model_pk.in_(ids_clause)).order_by(table.c.model_pk, table.c.position)
+            for table in (_ALIASES, _TAGS, _FILES)
+        },
+    )
+
+
+# Page loads by id, built once with an expanding parameter (SQLAlchemy reuses the compiled form).
+_ROWS_BY_IDS, _CHILDREN_BY_IDS = _ids_statements(bindparam("ids", expanding=True))
 
 
 def _capabilities_from_row(row) -> ModelCapabilities | None:
@@ -192,7 +199,7 @@ class SqlAlchemyModelRepository:
 
     def _load_ids(self, ids: list[int]) -> list[Model]:
         """Models with these ids (a page of results), in no particular order."""
-        return self._build(self._session.execute(_MODEL_ROWS_BY_IDS, {"ids": ids}).all(), None)
+        return self._build(self._session.execute(_ROWS_BY_IDS, {"ids": ids}).all(), None)
 
     def _build(self, rows, conditions) -> list[Model]:
         if not rows:
@@ -222,7 +229,7 @@ class SqlAlchemyModelRepository:
 
     def _children_by_ids(self, table, ids: list[int]) -> dict[int, list]:
         grouped: dict[int, list] = {}
-        for row in self._session.execute(_CHILDREN_BY_IDS[table.name], {"ids": ids}):
+        for row in self._session.execute(_CHILDREN_BY_IDS[table.name], {"ids": ids}).all():
             grouped.setdefault(row.model_pk, []).append(row)
         return grouped
 
