@@ -190,3 +190,19 @@ def test_listing_more_models_than_fit_in_one_id_list_keeps_their_children(uows):
         models = uow.models.list()
     assert len(models) == 620
     assert all(m.aliases == [f"alias-{int(m.model_id[1:])}"] and m.tags == ["t"] for m in models)
+
+
+def test_a_broken_unique_constraint_is_a_conflict_and_rolls_back(uows):
+    from application.errors import Conflict
+
+    with uows() as uow:
+        uow.profiles.add(make_profile("a", ModelType.TEXT_GEN))
+        uow.profiles.add(make_profile("b", ModelType.TEXT_GEN))
+        uow.commit()
+    with uows() as uow:
+        profile = uow.profiles.get("a")
+        profile.name = "b"  # renaming onto another profile's name
+        with pytest.raises(Conflict):
+            uow.profiles.add(profile)
+    with uows() as uow:
+        assert [p.name for p in uow.profiles.list()] == ["a", "b"]

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Callable, Generic, Iterable, TypeVar
 
 from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy.search_index import CAPABILITY_FLAGS, LibrarySearchIndex, facet_token
@@ -32,6 +33,7 @@ from adapters.sqlalchemy.tables import (
     TextGenCapabilityRecord,
     VisionCapabilityRecord,
 )
+from application.errors import Conflict
 from application.ports.repositories import ModelQuery, Page
 from domain.capabilities import ModelCapabilities, capabilities_for
 from domain.downloads import Download
@@ -62,6 +64,15 @@ PROFILE_RECORDS: dict[ProfileType, type[ProfileRecord]] = {
     ProfileType.INFERENCE: InferenceProfileRecord,
     ProfileType.AUDIO: AudioProfileRecord,
 }
+
+
+def _flush(session: Session) -> None:
+    """Flush; a broken constraint (e.g. a duplicate unique name) becomes a `Conflict` users can act on."""
+    try:
+        session.flush()
+    except SqlIntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"conflicts with stored data: {exc.orig}") from exc
 
 
 def _now() -> datetime:
@@ -346,7 +357,7 @@ class SqlAlchemyModelRepository:
             record = ModelRecord()
             self._session.add(record)
         self._write(record, model)
-        self._session.flush()
+        _flush(self._session)
         self._index.index(record)
         model.id = record.id
         self._tracker.retrack(record.id, model)
@@ -403,7 +414,7 @@ class SqlAlchemyModelRepository:
         if current is not None and type(current) is not wanted_cls:
             # A model's type changed: the subclass row must change; delete first (model_pk is unique).
             record.capabilities = None
-            self._session.flush()
+            _flush(self._session)
             current = None
         if current is None:
             current = wanted_cls()
@@ -419,7 +430,7 @@ class SqlAlchemyModelRepository:
         self._index.unindex(record.id)
         self._tracker.forget(record.id)
         self._session.delete(record)
-        self._session.flush()
+        _flush(self._session)
 
     def save_changes(self) -> None:
         for model in self._tracker.changed():
@@ -480,7 +491,7 @@ class SqlAlchemyProfileRepository:
             # The type follows the model's type; a new type means a new subclass row, same id.
             keep_id, launchd = record.id, record.launchd_installed
             self._session.delete(record)
-            self._session.flush()
+            _flush(self._session)
             record = wanted_cls(id=keep_id, launchd_installed=launchd)
             self._session.add(record)
         elif record is None:
@@ -502,7 +513,7 @@ class SqlAlchemyProfileRepository:
         elif isinstance(record, AudioProfileRecord):
             a = profile.audio
             record.voice, record.speed, record.sample_rate, record.stt_language = a.voice, a.speed, a.sample_rate, a.stt_language
-        self._session.flush()
+        _flush(self._session)
         profile.id = record.id
         profile.created_at = record.created_at
         profile.updated_at = record.updated_at
@@ -514,7 +525,7 @@ class SqlAlchemyProfileRepository:
         if record is not None:
             self._tracker.forget(record.id)
             self._session.delete(record)
-            self._session.flush()
+            _flush(self._session)
 
     def save_changes(self) -> None:
         for profile in self._tracker.changed():
@@ -556,7 +567,7 @@ class SqlAlchemyDownloadRepository:
         record.revision = download.revision
         record.source = download.source
         record.files = list(download.files)
-        self._session.flush()
+        _flush(self._session)
         download.id = record.id
         download.started_at = record.started_at
         self._tracker.retrack(record.id, download)
@@ -601,7 +612,7 @@ class SqlAlchemySettingsRepository:
             self._session.add(record)
         record.value = value
         record.updated_at = _now()
-        self._session.flush()
+        _flush(self._session)
 
     def save_changes(self) -> None:
         """Settings are written as they are set."""
@@ -636,7 +647,7 @@ class SqlAlchemyBackendMappingRepository:
         record.priority = mapping.priority
         record.enabled = mapping.enabled
         record.updated_at = _now()
-        self._session.flush()
+        _flush(self._session)
         return replace(mapping, id=record.id)
 
     def get(self, mapping_id: int) -> BackendMapping | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.sqlalchemy.auth_repositories import (
@@ -26,6 +27,7 @@ from adapters.sqlalchemy.repositories import (
     SqlAlchemyProfileRepository,
     SqlAlchemySettingsRepository,
 )
+from application.errors import Conflict
 
 
 class SqlAlchemyUnitOfWork:
@@ -73,7 +75,11 @@ class SqlAlchemyUnitOfWork:
             raise RuntimeError("commit() outside `with unit_of_work:`")
         for name in self.REPOSITORY_NAMES:
             getattr(self, name).save_changes()
-        self.session.commit()
+        try:
+            self.session.commit()
+        except SqlIntegrityError as exc:
+            self.session.rollback()
+            raise Conflict(f"conflicts with stored data: {exc.orig}") from exc
 
     def rollback(self) -> None:
         if self.session is not None:
