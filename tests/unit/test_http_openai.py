@@ -77,6 +77,18 @@ def test_chat_stream_sends_role_deltas_finish_usage_and_done(env):
     assert len(finals) == 1 and finals[0]["choices"][0]["finish_reason"] == "length"
     assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] == 4
     assert all(e["object"] == "chat.completion.chunk" and e["id"] == events[0]["id"] for e in events)
+    # Hand-formatted per-token events keep the DTO's shape (and "usage": null when usage was asked for).
+    from entrypoints.http.schemas_openai import ChatCompletionChunk, Completion
+
+    for event in events:
+        assert ChatCompletionChunk.model_validate(event).id == events[0]["id"]
+        assert "usage" in event
+    plain = _events(client.post("/v1/chat/completions", json={
+        "model": "tiny-llama", "max_tokens": 2, "stream": True, "messages": [{"role": "user", "content": "a b"}]}))
+    assert all("usage" not in e for e in plain)
+    completion_events = _events(client.post("/v1/completions", json={
+        "model": "tiny-llama", "prompt": "p q", "max_tokens": 2, "stream": True}))
+    assert [Completion.model_validate(e).choices[0].text for e in completion_events] == ["p", " q", ""]
 
 
 def test_stop_strings_and_completions(env):

@@ -7,9 +7,11 @@ threadpool so concurrent requests are served together (the runtime batches them)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
+import threading
 import time
 import uuid
 from typing import Any, AsyncIterator, Iterator
@@ -136,18 +138,95 @@ def open_stream(service, model: str, internal: GenerationRequest) -> Iterator[Ge
     return service.stream_complete(model, internal.prompt, internal.params)
 
 
-async def _chunks(iterator: Iterator[GenerationChunk], first: GenerationChunk | None) -> AsyncIterator[GenerationChunk]:
-    """Chunks pulled in the threadpool; leaving early (client gone) closes the generator, stopping generation."""
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+async def _chunk_batches(
+    iterator: Iterator[GenerationChunk], first: GenerationChunk | None
+) -> AsyncIterator[list[GenerationChunk]]:
+    """The stream's chunks, in batches of whatever has arrived since the last write.
+
+    One producer thread iterates the (blocking) stream and hands chunks to the event loop, so a
+    token costs one cross-thread hand-off instead of a threadpool round trip. Leaving early (the
+    client went away) tells the producer to stop; it closes the stream in its own thread at the
+    next token, which stops generation and releases the model.
+    """
+    if first is None:
+        await run_in_threadpool(_close_quietly, iterator)
+        return
+    loop = asyncio.get_running_loop()
+    arrived: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+
+    def deliver(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(arrived.put_nowait, item)
+        except RuntimeError:  # the loop is gone (server shutdown): nobody is listening
+            pass
+
+    def produce() -> None:
+        try:
+            while not stop.is_set():
+                chunk = next(iterator, None)
+                if chunk is None:
+                    break
+                deliver(chunk)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            deliver(_Failed(exc))
+        finally:
+            _close_quietly(iterator)
+            deliver(_END)
+
+    threading.Thread(target=produce, name="mlxm-stream", daemon=True).start()
     try:
-        chunk = first
-        while chunk is not None:
-            yield chunk
-            chunk = await run_in_threadpool(next, iterator, None)
+        yield [first]
+        while True:
+            items = [await arrived.get()]
+            while not arrived.empty():
+                items.append(arrived.get_nowait())
+            batch: list[GenerationChunk] = []
+            for item in items:
+                if item is _END:
+                    if batch:
+                        yield batch
+                    return
+                if isinstance(item, _Failed):
+                    if batch:
+                        yield batch
+                    raise item.error
+                batch.append(item)  # type: ignore[arg-type]
+            yield batch
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            with anyio.CancelScope(shield=True):
-                await run_in_threadpool(close)
+        stop.set()
+
+
+def _close_quietly(iterator) -> None:
+    close = getattr(iterator, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception as exc:  # noqa: BLE001 - closing must not hide the stream's own outcome
+        log.warning("closing a stream failed", error=str(exc))
+
+
+async def _chunks(iterator: Iterator[GenerationChunk], first: GenerationChunk | None) -> AsyncIterator[GenerationChunk]:
+    """Chunks one by one (see `_chunk_batches`)."""
+    async for batch in _chunk_batches(iterator, first):
+        for chunk in batch:
+            yield chunk
+
+
+def _event_prefix(completion_id: str, object_name: str, created: int, model: str) -> str:
+    """`data: {"id":...,"model":...` without the closing brace: per-token events append to it."""
+    head = json.dumps({"id": completion_id, "object": object_name, "created": created, "model": model},
+                      separators=(",", ":"))
+    return "data: " + head[:-1]
 
 
 async def _collect(
@@ -238,14 +317,22 @@ async def chat_completions(request: Request) -> Response:
             payload.pop("usage", None)
         return _sse(payload)
 
+    # Per-token events are formatted by hand (same JSON shape as ChatCompletionChunk): they are the hot path.
+    prefix = _event_prefix(completion_id, "chat.completion.chunk", created, body.model)
+    suffix = ',"finish_reason":null,"logprobs":null}]' + (',"usage":null' if include_usage else "") + "}\n\n"
+
+    def content_event(text: str) -> str:
+        return f'{prefix},"choices":[{{"index":0,"delta":{{"content":{json.dumps(text)}}}{suffix}'
+
     async def events() -> AsyncIterator[str]:
         yield chunk(ChunkDelta(role="assistant", content=""))
         last = first
         try:
-            async for piece in _chunks(iterator, first):
-                last = piece
-                if piece.text:
-                    yield chunk(ChunkDelta(content=piece.text))
+            async for batch in _chunk_batches(iterator, first):
+                last = batch[-1]
+                text = "".join(content_event(piece.text) for piece in batch if piece.text)
+                if text:
+                    yield text
         except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band, then end the stream
             yield _stream_error(exc)
             yield "data: [DONE]\n\n"
@@ -293,6 +380,11 @@ async def completions(request: Request) -> Response:
         return JSONResponse(response.model_dump())
 
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    # Per-token events by hand, the same JSON shape as Completion without usage: the hot path.
+    event_prefix = _event_prefix(completion_id, "text_completion", created, body.model)
+
+    def text_event(text: str) -> str:
+        return f'{event_prefix},"choices":[{{"index":0,"text":{json.dumps(text)},"finish_reason":null,"logprobs":null}}]}}\n\n'
 
     async def events() -> AsyncIterator[str]:
         last = first
@@ -301,14 +393,17 @@ async def completions(request: Request) -> Response:
                                   choices=[CompletionChoice(text=prefix, finish_reason=None)]).model_dump(exclude={"usage"}))
         sent = bool(prefix)
         try:
-            async for piece in _chunks(iterator, first):
-                last = piece
-                # The first token always makes an event (even while the detokenizer holds back partial
-                # UTF-8), so clients see generation start; later empty deltas are skipped.
-                if piece.text or not sent:
-                    sent = True
-                    yield _sse(Completion(id=completion_id, created=created, model=body.model,
-                                          choices=[CompletionChoice(text=piece.text, finish_reason=None)]).model_dump(exclude={"usage"}))
+            async for batch in _chunk_batches(iterator, first):
+                last = batch[-1]
+                events_text = []
+                for piece in batch:
+                    # The first token always makes an event (even while the detokenizer holds back partial
+                    # UTF-8), so clients see generation start; later empty deltas are skipped.
+                    if piece.text or not sent:
+                        sent = True
+                        events_text.append(text_event(piece.text))
+                if events_text:
+                    yield "".join(events_text)
         except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band
             yield _stream_error(exc)
             yield "data: [DONE]\n\n"
