@@ -11,7 +11,7 @@ from dataclasses import fields, replace
 from datetime import datetime, timezone
 from typing import Callable, Generic, Iterable, TypeVar
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, literal, null, or_, select, union_all
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from sqlalchemy.orm import Session
 
@@ -165,18 +165,24 @@ _MODEL_ROWS = _model_rows_select()
 _MAX_ID_PARAMETERS = 500
 
 
-def _ids_statements(ids_clause):
-    return (
-        _MODEL_ROWS.where(_MODELS.c.id.in_(ids_clause)),
-        {
-            table.name: select(table).where(table.c.model_pk.in_(ids_clause)).order_by(table.c.model_pk, table.c.position)
-            for table in (_ALIASES, _TAGS, _FILES)
-        },
-    )
+def _children_select(owners):
+    """Aliases, tags and files of the owners in ONE statement (a page load is then two queries)."""
+
+    def part(kind: str, table, *values):
+        padded = list(values) + [null()] * (5 - len(values))
+        return select(literal(kind).label("kind"), table.c.model_pk, table.c.position,
+                      *(value.label(f"v{i}") for i, value in enumerate(padded))).where(table.c.model_pk.in_(owners))
+
+    return union_all(
+        part("alias", _ALIASES, _ALIASES.c.alias),
+        part("tag", _TAGS, _TAGS.c.tag),
+        part("file", _FILES, _FILES.c.path, _FILES.c.size, _FILES.c.sha256, _FILES.c.revision, _FILES.c.source),
+    ).order_by("model_pk", "position")
 
 
 # Page loads by id, built once with an expanding parameter (SQLAlchemy reuses the compiled form).
-_ROWS_BY_IDS, _CHILDREN_BY_IDS = _ids_statements(bindparam("ids", expanding=True))
+_ROWS_BY_IDS = _MODEL_ROWS.where(_MODELS.c.id.in_(bindparam("ids", expanding=True)))
+_CHILDREN_BY_IDS = _children_select(bindparam("ids", expanding=True))
 
 
 def _capabilities_from_row(row) -> ModelCapabilities | None:
@@ -217,10 +223,15 @@ class SqlAlchemyModelRepository:
             return []
         ids = [row.id for row in rows]
         if len(ids) <= _MAX_ID_PARAMETERS or conditions is None:
-            aliases, tags, files = (self._children_by_ids(t, ids) for t in (_ALIASES, _TAGS, _FILES))
+            children = self._session.execute(_CHILDREN_BY_IDS, {"ids": ids}).all()
         else:  # a long list goes by the same conditions instead (bound-parameter limits)
-            owners = select(_MODELS.c.id).where(*conditions)
-            aliases, tags, files = (self._children(t, owners) for t in (_ALIASES, _TAGS, _FILES))
+            children = self._session.execute(_children_select(select(_MODELS.c.id).where(*conditions))).all()
+        aliases: dict[int, list] = {}
+        tags: dict[int, list] = {}
+        files: dict[int, list] = {}
+        by_kind = {"alias": aliases, "tag": tags, "file": files}
+        for child in children:
+            by_kind[child.kind].setdefault(child.model_pk, []).append(child)
         models = []
         for row in rows:
             pk = row.id
@@ -228,28 +239,15 @@ class SqlAlchemyModelRepository:
                 model_id=row.model_id, repo_id=row.repo_id, canonical_id=row.canonical_id,
                 model_type=_MODEL_TYPE_BY_VALUE[row.model_type] if row.model_type else None, family=row.family,
                 local_path=row.local_path, size_bytes=row.size_bytes, status=_STATUS_BY_VALUE[row.status],
-                revision=row.revision, source=row.source, aliases=[r.alias for r in aliases.get(pk, ())],
-                tags=[r.tag for r in tags.get(pk, ())], description=row.description or "",
+                revision=row.revision, source=row.source, aliases=[r.v0 for r in aliases.get(pk, ())],
+                tags=[r.v0 for r in tags.get(pk, ())], description=row.description or "",
                 downloaded_at=row.downloaded_at, last_used_at=row.last_used_at, managed=bool(row.managed),
                 capabilities=_capabilities_from_row(row),
-                files=[ModelFile(r.path, r.size, r.sha256, r.revision, r.source) for r in files.get(pk, ())],
+                files=[ModelFile(r.v0, r.v1, r.v2, r.v3, r.v4) for r in files.get(pk, ())],
                 review_reasons=list(row.review_reasons or []), id=pk,
             )
             models.append(self._tracker.track(pk, model))
         return models
-
-    def _children_by_ids(self, table, ids: list[int]) -> dict[int, list]:
-        grouped: dict[int, list] = {}
-        for row in self._session.execute(_CHILDREN_BY_IDS[table.name], {"ids": ids}).all():
-            grouped.setdefault(row.model_pk, []).append(row)
-        return grouped
-
-    def _children(self, table, owners) -> dict[int, list]:
-        grouped: dict[int, list] = {}
-        statement = select(table).where(table.c.model_pk.in_(owners)).order_by(table.c.model_pk, table.c.position)
-        for row in self._session.execute(statement):
-            grouped.setdefault(row.model_pk, []).append(row)
-        return grouped
 
     def get(self, model_id: str) -> Model | None:
         found = self._load(_MODELS.c.model_id == model_id)
