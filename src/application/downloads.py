@@ -4,8 +4,8 @@ Guarantees (see `application/library_layout.py` for the on-disk layout):
 
 * **Resume.** Partial bytes live in mlxm's staging area and survive pause, failure and kill -9;
   the downloader asks for the remainder with HTTP Range.
-* **Verify.** Every file is checked against its LFS sha256, or its size when there is no sha256,
-  before it counts as fetched. A bad file is deleted from staging and the next source is tried.
+* **Verify.** Every file is checked against its LFS sha256; a file without one against its size
+  (and its git blob id when the source lists it) before it counts as fetched. A bad file is deleted from staging and the next source is tried.
 * **Atomic install.** The model becomes visible as installed only when every file (every shard
   of a sharded checkpoint) has verified; the library symlink is switched in one `os.replace`.
 * **One writer per model.** In this process a second pull joins the first; across processes a
@@ -919,14 +919,37 @@ class DownloadService:
 
 
 def _verify(file: RemoteFile, path: Path, *, use_cache: bool = True) -> str:
-    """Check size and sha256; returns the sha256. Raises `IntegrityError` naming file, expected, received."""
+    """Check size and sha256 (or, for a small non-LFS file, its git blob id); returns the sha256.
+
+    Raises `IntegrityError` naming the file, the expected and the received value.
+    """
     size = path.stat().st_size
     if file.size is not None and size != file.size:
         raise IntegrityError(file.path, f"{file.size} bytes", f"{size} bytes")
+    if not file.sha256 and file.git_blob_sha1 and size <= _GIT_CHECK_MAX_BYTES:
+        sha256, git_sha1 = _sha256_and_git_sha1(path, size)
+        if git_sha1 != file.git_blob_sha1.lower():
+            raise IntegrityError(file.path, f"git blob sha1 {file.git_blob_sha1}", f"git blob sha1 {git_sha1}")
+        return sha256
     digest = sha256_of(path, use_cache=use_cache)
     if file.sha256 and digest != file.sha256.lower():
         raise IntegrityError(file.path, f"sha256 {file.sha256}", f"sha256 {digest}")
     return digest
+
+
+_GIT_CHECK_MAX_BYTES = 64 * 1024 * 1024  # non-LFS files are small; never reread a big one for this
+
+
+def _sha256_and_git_sha1(path: Path, size: int) -> tuple[str, str]:
+    import hashlib
+
+    sha256 = hashlib.sha256()
+    git_sha1 = hashlib.sha1(b"blob %d\0" % size)
+    with open(path, "rb") as fh:
+        while block := fh.read(1024 * 1024):
+            sha256.update(block)
+            git_sha1.update(block)
+    return sha256.hexdigest(), git_sha1.hexdigest()
 
 
 def _reraise_fatal(exc: ChainExhausted) -> None:

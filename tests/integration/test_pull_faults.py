@@ -184,3 +184,15 @@ def test_hf_token_is_sent_for_gated_repos(hub, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_secret")  # read at call time
     model = service.pull("tiny").model
     assert (Path(model.local_path) / "model.safetensors").read_bytes() == WEIGHTS
+
+
+def test_wrong_bytes_in_a_small_non_lfs_file_are_caught_by_its_git_blob_id(hub, tmp_path) -> None:
+    from tests.support.fake_hub import git_blob_sha1
+
+    hub.add_repo(REPO, {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    hub.inject("config.json", Fault.corrupt())  # same length, so a size check alone would pass
+    service, _, _ = service_for(hub, tmp_path)
+    with pytest.raises(NoSourceAvailable) as err:
+        service.pull("tiny")
+    assert f"config.json: expected git blob sha1 {git_blob_sha1(CONFIG)}" in str(err.value)
+    assert not (tmp_path / "models" / "tiny-v1").exists()

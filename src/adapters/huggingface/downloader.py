@@ -118,8 +118,9 @@ class HuggingFaceDownloader:
                 continue
             lfs = getattr(entry, "lfs", None)
             sha256 = lfs.sha256 if lfs is not None else None
+            git_oid = entry.blob_id if lfs is None and _is_hex(entry.blob_id, 40) else None
             files.append(RemoteFile(path=entry.path, size=int(entry.size), sha256=sha256, revision=sha,
-                                    dest=staging / (entry.path + ".part")))
+                                    dest=staging / (entry.path + ".part"), git_blob_sha1=git_oid))
         return RemoteListing(repo_id=repo_id, revision=sha, files=tuple(sorted(files, key=lambda f: f.path)))
 
     def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
@@ -143,6 +144,10 @@ class HuggingFaceDownloader:
             return HttpxHttp(get_session(), (httpx2.TransportError, OSError),
                              timeout=httpx2.Timeout(connect=30.0, read=120.0, write=60.0, pool=None))
         return self._stdlib
+
+
+def _is_hex(value: object, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and all(c in "0123456789abcdef" for c in value.lower())
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,8 @@ class RemoteFile:
     sha256: str | None
     revision: str
     dest: Path
+    # The git blob id of a non-LFS file (sha1 of b"blob <size>\0" + bytes), when the source lists it.
+    git_blob_sha1: str | None = None
 
 
 @dataclass(frozen=True)
