@@ -134,3 +134,18 @@ def test_ps_and_unload_talk_to_the_running_server(env):
         assert "tiny-llama" in invoke("ps", "--url", url).output
         assert invoke("unload", "tiny-llama", "--url", url).output.strip() == "Unloaded tiny-llama"
         assert "404" in _one_line_error(invoke("unload", "tiny-llama", "--url", url, ok=False))
+
+
+def test_ps_sends_the_api_key_when_the_server_requires_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLX_MANAGER_API_KEY", raising=False)
+    container, _ = fake_container(tmp_path, auth="on")
+    admin = container.user_service().ensure_local_admin()
+    secret = container.api_key_service().create("cli", user=admin.id).secret
+    runner = CliRunner()
+    with serve_in_thread(create_app(container)) as url:
+        refused = runner.invoke(cli, ["ps", "--url", url], obj=container)
+        assert "401" in _one_line_error(refused)
+        monkeypatch.setenv("MLX_MANAGER_API_KEY", secret)
+        allowed = runner.invoke(cli, ["ps", "--url", url, "--json"], obj=container)
+        assert allowed.exit_code == 0, allowed.output
+        assert json.loads(allowed.output)["loaded"] == []

@@ -20,11 +20,11 @@ from entrypoints.settings import ManagerSettings, ServerSettings, Settings
 
 
 def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, pool_limits: PoolLimits | None = None,
-                   **server) -> tuple[Container, InMemoryUnitOfWork]:
+                   auth: str = "auto", **server) -> tuple[Container, InMemoryUnitOfWork]:
     """A real container with settings under `home` and an in-memory unit of work."""
     container = Container()
     settings = Settings(
-        manager=ManagerSettings(home=home),
+        manager=ManagerSettings(home=home, auth=auth),
         server=ServerSettings(max_body_bytes=max_body_bytes, **server),
     )
     uow = InMemoryUnitOfWork()

@@ -7,7 +7,7 @@ import click
 from entrypoints.cli.base import echo_json, get_container
 from entrypoints.cli.output import human_size, print_table, when
 
-URL_HELP = "The server (default: http://MLX_MANAGER_HOST:MLX_MANAGER_PORT)."
+URL_HELP = "The server (default: http://MLX_MANAGER_HOST:MLX_MANAGER_PORT; key from MLX_MANAGER_API_KEY)."
 
 
 def _base_url(ctx: click.Context, url: str | None) -> str:
@@ -26,7 +26,7 @@ def _request(method: str, url: str, **kwargs):
     from application.errors import ApplicationError, Unavailable
 
     headers = {}
-    key = os.environ.get("MLXM_API_KEY")
+    key = os.environ.get("MLX_MANAGER_API_KEY")  # needed when the server requires API keys
     if key:
         headers["Authorization"] = f"Bearer {key}"
     try:
