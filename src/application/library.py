@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable

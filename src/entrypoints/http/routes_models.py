@@ -6,7 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from entrypoints.http.openapi import api_route, parse_body, parse_query
+from entrypoints.http.openapi import api_route, parse_query
 from entrypoints.http.schemas_management import (
     DeletedDTO,
     ModelDetailDTO,
