@@ -19,6 +19,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from application.errors import Unavailable
+
 # Engine threads are parked and reused, never ended: a thread that used MLX's thread-local
 # generation stream and then exits can abort the process at interpreter exit ("terminate called
 # without an active exception", seen here with mlx 0.32). Parked daemon threads avoid that.
@@ -51,8 +53,8 @@ def run_on_engine_thread(job: Callable[[], None]) -> None:
     _jobs.put(job)
 
 
-class EngineClosed(RuntimeError):
-    """The model was unloaded while a request was waiting or running."""
+class EngineClosed(Unavailable):
+    """The model was unloaded (server shutdown) while a request was waiting or running."""
 
 
 @dataclass(eq=False)
