@@ -280,3 +280,17 @@ def test_unknown_architecture_is_a_clear_error(tmp_path):
         MlxTextRuntime().load("odd", tmp_path, ModelType.TEXT_GEN)
     with pytest.raises(InvalidRequest, match="config.json"):
         MlxTextRuntime().load("empty", tmp_path / "missing", ModelType.TEXT_GEN)
+
+
+def test_a_stream_cut_off_by_unload_gets_unavailable(llama_dir):
+    from application.errors import Unavailable
+
+    runtime = MlxTextRuntime()
+    model = runtime.load("tiny-llama", llama_dir, ModelType.TEXT_GEN)
+    stream = runtime.generate(model, GenerationRequest(InferenceParams(temperature=0.0, max_tokens=1500), prompt="Hi"))
+    next(stream)
+    runtime.unload(model)
+    with pytest.raises(Unavailable, match="unloaded"):
+        for _ in stream:
+            pass
+    assert stream.request.generated < 1500
