@@ -112,7 +112,7 @@ def test_cli_errors_are_one_line(hub, tmp_path) -> None:
     result = _mlxm(env, "pull", "org/does-not-exist")
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "repository not found" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "repository org/does-not-exist not found" in lines[0]
     result = _mlxm(env, "update")
     assert result.returncode != 0 and "NAME or --all" in result.stderr
 

@@ -46,7 +46,7 @@ class FakeDownloader:
     # -- the port ------------------------------------------------------------------------
     def _check(self, source: ModelSource, path: str | None = None) -> None:
         if source.kind is SourceKind.HTTP_MIRROR and not self.mirror_configured:
-            raise SourceNotConfigured("http_mirror: MLX_MIRROR_BASE_URL is not set")
+            raise SourceNotConfigured("MLX_MIRROR_BASE_URL is not set")
         for key in (source.label, f"{source.label}:{path}" if path else None):
             if key and key in self.fail:
                 raise self.fail[key]

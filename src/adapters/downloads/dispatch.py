@@ -17,7 +17,7 @@ class SourceDispatchingDownloader:
     def _for(self, source: ModelSource) -> ModelDownloader:
         adapter = self._by_kind.get(source.kind)
         if adapter is None:
-            raise SourceNotConfigured(f"{source.label}: no downloader for source kind {source.kind.value}")
+            raise SourceNotConfigured(f"no downloader for source kind {source.kind.value}")
         return adapter
 
     def list_files(self, source: ModelSource, revision: str | None, staging: Path) -> RemoteListing:

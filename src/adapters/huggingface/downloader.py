@@ -96,21 +96,21 @@ class HuggingFaceDownloader:
             info = api.model_info(repo_id, revision=revision or "main")
             sha = info.sha
             if not sha:
-                raise SourceError(f"{source.label}: the hub did not return a commit for {revision or 'main'}")
+                raise SourceError(f"the hub did not return a commit for {revision or 'main'}")
             entries = list(api.list_repo_tree(repo_id, revision=sha, recursive=True))
         except GatedRepoError as exc:
             raise Unauthorized(f"{repo_id} is gated: accept its terms on the Hub and set HF_TOKEN") from exc
         except RepositoryNotFoundError as exc:
-            raise SourceError(f"{source.label}: repository not found") from exc
+            raise SourceError(f"repository {repo_id} not found") from exc
         except RevisionNotFoundError as exc:
-            raise SourceError(f"{source.label}: revision {revision!r} not found") from exc
+            raise SourceError(f"revision {revision!r} of {repo_id} not found") from exc
         except HfHubHTTPError as exc:
-            raise SourceError(f"{source.label}: {_first_line(exc)}") from exc
+            raise SourceError(_first_line(exc)) from exc
         except OSError as exc:  # connection refused, DNS, timeouts (httpx errors are OSError-free: see below)
-            raise SourceError(f"{source.label}: {exc}") from exc
+            raise SourceError(f"cannot reach {self.endpoint()}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - httpx2 transport errors do not share a base with OSError
             if type(exc).__module__.startswith(("httpx", "httpcore")):
-                raise SourceError(f"{source.label}: cannot reach {self.endpoint()}: {exc}") from exc
+                raise SourceError(f"cannot reach {self.endpoint()}: {exc}") from exc
             raise
         files = []
         for entry in entries:

@@ -43,7 +43,7 @@ class HttpMirrorDownloader:
         value = self._base_url() if callable(self._base_url) else self._base_url
         value = value or os.environ.get("MLX_MIRROR_BASE_URL")
         if not value:
-            raise SourceNotConfigured("http_mirror: MLX_MIRROR_BASE_URL is not set")
+            raise SourceNotConfigured("MLX_MIRROR_BASE_URL is not set")
         return value.rstrip("/")
 
     def _check(self, source: ModelSource) -> str:
@@ -60,7 +60,7 @@ class HttpMirrorDownloader:
 
     def list_files(self, source: ModelSource, revision: str | None, staging: Path) -> RemoteListing:
         self._check(source)
-        raise SourceError(f"{source.label}: a plain HTTP mirror cannot list files")
+        raise SourceError("a plain HTTP mirror cannot list files")
 
     def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
         self._check(source)
