@@ -294,3 +294,21 @@ def test_a_stream_cut_off_by_unload_gets_unavailable(llama_dir):
         for _ in stream:
             pass
     assert stream.request.generated < 1500
+
+
+@pytest.mark.parametrize("params", [{"temperature": 0.0}, {"temperature": 1.0, "seed": 11}, {"temperature": 0.0, "repetition_penalty": 1.3}])
+def test_a_running_stream_joins_the_batch_when_another_arrives(runtime, loaded, params):
+    # Alone, a request runs solo; a second request moves it into the batch mid-stream. Both
+    # outputs must equal what each gives when run alone.
+    # 400 tokens (no EOS for this model and prompt) keep the first stream busy long enough.
+    first_alone, _ = run(runtime, loaded, "Hello world", max_tokens=400, **params)
+    second_alone, _ = run(runtime, loaded, "The quick brown fox", max_tokens=30, **params)
+    engine = loaded.handle.engine
+    migrations = engine.migrations
+    request = GenerationRequest(InferenceParams(max_tokens=400, **params), prompt="Hello world")
+    stream = runtime.generate(loaded, request)
+    head = [next(stream) for _ in range(3)]
+    second, _ = run(runtime, loaded, "The quick brown fox", max_tokens=30, **params)
+    first = "".join(c.text for c in head) + "".join(c.text for c in stream)
+    assert engine.migrations == migrations + 1
+    assert (first, second) == (first_alone, second_alone)

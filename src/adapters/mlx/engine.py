@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -83,6 +84,7 @@ class BatchEngine:
         self._started = False
         self.stopped = threading.Event()  # set when the engine's loop has ended
         self.steps = 0  # decode steps run; with batching, fewer than the tokens produced
+        self.migrations = 0  # solo sequences moved into the batch
 
     # ------------------------------------------------------------------ API for callers
 
@@ -114,6 +116,11 @@ class BatchEngine:
             self.stopped.wait(timeout=timeout)
 
     # ------------------------------------------------------------------ engine thread
+    #
+    # A request that finds the engine idle runs "solo": a plain KV cache and mlx-lm's
+    # single-sequence step (the same work as `stream_generate`, no batch bookkeeping). When a
+    # second request arrives, the solo sequence moves into the BatchGenerator with its cache,
+    # and from then on they decode together. With batching off, requests run solo in turn.
 
     def _new_generator(self):
         from mlx_lm.generate import BatchGenerator
@@ -128,68 +135,216 @@ class BatchEngine:
         )
 
     def _run(self) -> None:
-        generator = self._new_generator()
-        active: dict[int, EngineRequest] = {}
+        import mlx.core as mx
+        from mlx_lm.generate import generation_stream
+
+        state = _EngineState()
         try:
-            while True:
-                with self._cond:
-                    while not (self._pending or self._cancels or active or self._closed):
-                        self._cond.wait()
-                    if self._closed:
-                        break
-                    pending, self._pending = self._pending, []
-                    cancels, self._cancels = self._cancels, []
-                try:
-                    self._step(generator, active, pending, cancels)
-                except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
-                    for request in list(active.values()) + pending:
-                        if not request.finished.is_set():
-                            request.events.put(exc)
-                            request.finished.set()
-                    active.clear()
-                    generator.close()
-                    generator = self._new_generator()
+            with mx.stream(generation_stream):
+                while True:
+                    with self._cond:
+                        while not (self._pending or self._cancels or state.busy or self._closed):
+                            self._cond.wait()
+                        if self._closed:
+                            break
+                        pending, self._pending = self._pending, []
+                        cancels, self._cancels = self._cancels, []
+                    try:
+                        self._iterate(state, pending, cancels)
+                    except Exception as exc:  # noqa: BLE001 - every request in flight gets the error
+                        for request in state.requests():
+                            if not request.finished.is_set():
+                                request.events.put(exc)
+                                request.finished.set()
+                        state.reset()
         finally:
             error = EngineClosed("the model was unloaded")
             with self._cond:
-                leftovers = list(active.values()) + self._pending
+                leftovers = state.requests() + self._pending
                 self._pending = []
             for request in leftovers:
                 if not request.finished.is_set():
                     request.events.put(error)
                     request.finished.set()
-            generator.close()
+            state.reset()
             self.stopped.set()
 
-    def _step(self, generator, active: dict[int, EngineRequest], pending: list[EngineRequest], cancels) -> None:
-        if cancels:
-            uids = [uid for uid, request in active.items() if request in cancels]
-            if uids:
-                generator.remove(uids)
+    def _iterate(self, state: "_EngineState", pending: list[EngineRequest], cancels: list[EngineRequest]) -> None:
+        for request in cancels:
+            self._drop(state, request)
+        state.waiting.extend(r for r in pending if not r.cancelled)
+        self._schedule(state)
+        if state.solo is not None:
+            token, finish = state.solo.step()
+            self.steps += 1
+            self._emit(state.solo.request, token, finish)
+            if finish is not None:
+                state.solo = None
+        elif state.active:
+            self._batch_step(state)
+
+    def _drop(self, state: "_EngineState", request: EngineRequest) -> None:
+        if state.solo is not None and state.solo.request is request:
+            state.solo = None
+        elif request in state.waiting:
+            state.waiting.remove(request)
+        else:
+            uids = [uid for uid, r in state.active.items() if r is request]
+            if uids and state.generator is not None:
+                state.generator.remove(uids)
             for uid in uids:
-                active.pop(uid).finished.set()
-            for request in cancels:
-                request.finished.set()
-        pending = [r for r in pending if not r.cancelled]
-        if pending:
-            uids = generator.insert(
-                [r.prompt for r in pending],
-                [r.max_tokens for r in pending],
-                samplers=[r.sampler for r in pending],
-                logits_processors=[list(r.logits_processors) for r in pending],
-            )
-            active.update(zip(uids, pending))
-        if not active:
+                del state.active[uid]
+        request.finished.set()
+
+    def _schedule(self, state: "_EngineState") -> None:
+        if not state.waiting:
             return
-        _, responses = generator.next()
+        if self.max_batch_size == 1 or (state.solo is None and not state.active and len(state.waiting) == 1):
+            if state.solo is None:  # batching off: the rest wait their turn
+                state.solo = _Solo(self._model, state.waiting.popleft(), self._stop_token_ids, self._prefill_step_size)
+            return
+        if state.generator is None:
+            state.generator = self._new_generator()
+        if state.solo is not None:
+            self._migrate(state)
+        requests = list(state.waiting)
+        state.waiting.clear()
+        uids = state.generator.insert(
+            [r.prompt for r in requests],
+            [r.max_tokens for r in requests],
+            samplers=[r.sampler for r in requests],
+            logits_processors=[list(r.logits_processors) for r in requests],
+        )
+        state.active.update(zip(uids, requests))
+
+    def _migrate(self, state: "_EngineState") -> None:
+        """Move the solo sequence, with its KV cache, into the batch (a second request arrived)."""
+        solo, state.solo = state.solo, None
+        self.migrations += 1
+        token, finish = solo.take_pending()
+        self._emit(solo.request, token, finish)
+        if finish is not None:
+            return
+        request = solo.request
+        uids = state.generator.insert_segments(
+            [[[token]]],
+            [request.max_tokens - solo.emitted],
+            caches=[solo.cache],
+            all_tokens=[list(solo.fed)],
+            samplers=[request.sampler],
+            logits_processors=[list(request.logits_processors)],
+        )
+        state.active[uids[0]] = request
+
+    def _batch_step(self, state: "_EngineState") -> None:
+        _, responses = state.generator.next()
         if responses:
             self.steps += 1
         for response in responses:
-            request = active.get(response.uid)
+            request = state.active.get(response.uid)
             if request is None:
                 continue
-            request.generated += 1
-            request.events.put((response.token, response.finish_reason))
+            self._emit(request, response.token, response.finish_reason)
             if response.finish_reason is not None:
-                del active[response.uid]
-                request.finished.set()
+                del state.active[response.uid]
+
+    @staticmethod
+    def _emit(request: EngineRequest, token: int, finish: str | None) -> None:
+        request.generated += 1
+        request.events.put((token, finish))
+        if finish is not None:
+            request.finished.set()
+
+
+class _EngineState:
+    """What the engine thread holds: at most one solo sequence, or a batch, plus the queue."""
+
+    def __init__(self) -> None:
+        self.solo: _Solo | None = None
+        self.generator = None  # mlx-lm BatchGenerator, made on first need
+        self.active: dict[int, EngineRequest] = {}
+        self.waiting: deque[EngineRequest] = deque()
+
+    @property
+    def busy(self) -> bool:
+        return self.solo is not None or bool(self.active) or bool(self.waiting)
+
+    def requests(self) -> list[EngineRequest]:
+        solo = [self.solo.request] if self.solo is not None else []
+        return solo + list(self.active.values()) + list(self.waiting)
+
+    def reset(self) -> None:
+        self.solo = None
+        self.active.clear()
+        self.waiting.clear()
+        if self.generator is not None:
+            self.generator.close()
+            self.generator = None
+
+
+class _Solo:
+    """One sequence decoded with a plain KV cache, pipelined like mlx-lm's `generate_step`.
+
+    Invariant between steps: `cache` holds the prompt and every token in `fed`; `pending` is the
+    next token, sampled (lazily) but not yet fed to the model.
+    """
+
+    def __init__(self, model: Any, request: EngineRequest, stop_token_ids: list[int], prefill_step_size: int):
+        import mlx.core as mx
+        from mlx_lm.models.cache import make_prompt_cache
+
+        self.request = request
+        self._model = model
+        self._stop = set(stop_token_ids)
+        self._sampler = request.sampler
+        self._processors = list(request.logits_processors)
+        self.cache = make_prompt_cache(model)
+        self.fed: list[int] = list(request.prompt)
+        self.emitted = 0
+        prompt = mx.array(request.prompt)
+        self._context = prompt if self._processors else None
+        while prompt.size > 1:
+            count = min(prefill_step_size, prompt.size - 1)
+            model(prompt[:count][None], cache=self.cache)
+            mx.eval([c.state for c in self.cache])
+            prompt = prompt[count:]
+        self.pending = self._forward(prompt, first=True)
+        mx.async_eval(self.pending)
+
+    def _forward(self, inputs, first: bool = False):
+        import mlx.core as mx
+
+        logits = self._model(inputs[None], cache=self.cache)[:, -1, :]
+        if self._processors:
+            if not first:
+                self._context = mx.concatenate([self._context, inputs])
+            for processor in self._processors:
+                logits = processor(self._context, logits)
+        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        sampled = self._sampler(logprobs) if self._sampler is not None else mx.argmax(logprobs, axis=-1)
+        return sampled.reshape(1)  # the next input, shape (1,)
+
+    def step(self) -> tuple[int, str | None]:
+        """Emit the pending token; first start computing the one after it (unless it is the last)."""
+        import mlx.core as mx
+
+        current = self.pending
+        last = self.emitted + 1 >= self.request.max_tokens
+        if not last:
+            self.pending = self._forward(current)
+            mx.async_eval(self.pending)
+        token = int(current.item())
+        if not last:
+            self.fed.append(token)
+        return self._finish(token, last)
+
+    def take_pending(self) -> tuple[int, str | None]:
+        """Evaluate the pending token without computing further (the batch takes over from here)."""
+        token = int(self.pending.item())
+        return self._finish(token, self.emitted + 1 >= self.request.max_tokens)
+
+    def _finish(self, token: int, last: bool) -> tuple[int, str | None]:
+        self.emitted += 1
+        if token in self._stop:
+            return token, "stop"
+        return token, "length" if last else None
