@@ -495,16 +495,23 @@ class DownloadService:
             if active.held_lock:  # only the lock holder's partial data is ours to delete
                 with self.layout.model_lock(key, wait=True):
                     self.layout.clear_staging(key)
-            self._transition(active.download_id, DownloadStatus.CANCELLED)
+            self._transition(active.download_id, DownloadStatus.CANCELLED, downloaded_bytes=0)
             self._forget_uninstalled_model(key)
         else:
-            self._transition(active.download_id, DownloadStatus.PAUSED)
+            self._transition(active.download_id, DownloadStatus.PAUSED, **self._bytes_on_disk(active))
             self._set_model_status(key, DownloadStatus.PAUSED)
 
     def _fail(self, active: _ActivePull, exc: Exception) -> None:
         message = _failure_reason(exc)
-        self._transition(active.download_id, DownloadStatus.FAILED, error=message)
+        self._transition(active.download_id, DownloadStatus.FAILED, error=message, **self._bytes_on_disk(active))
         self._set_model_status(active.target.key, DownloadStatus.FAILED)
+
+    def _bytes_on_disk(self, active: _ActivePull) -> dict:
+        """The row's byte count after a stop: what a resume will not fetch again (not a throttled sample)."""
+        revision = self.get(active.download_id).revision
+        if not revision or not active.held_lock:
+            return {}
+        return {"downloaded_bytes": self.layout.staged_bytes(active.target.key, revision)}
 
     def _execute(self, active: _ActivePull) -> PullResult:
         target = active.target

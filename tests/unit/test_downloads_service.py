@@ -234,6 +234,7 @@ def test_early_metadata_then_pause_keeps_partial_and_resume_fetches_the_rest(tmp
     assert paused.status is DownloadStatus.PAUSED
     partial = list((tmp_path / "staging").rglob("model.safetensors.part"))
     assert partial and 0 < partial[0].stat().st_size < len(WEIGHTS)
+    assert paused.downloaded_bytes == len(CONFIG) + partial[0].stat().st_size  # exact, not a throttled sample
     assert _model(uow, "someone/model").status is DownloadStatus.PAUSED
 
     half = fake.served["model.safetensors"]
