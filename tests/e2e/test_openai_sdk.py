@@ -68,6 +68,10 @@ def test_list_models_shows_imports_and_profiles(client):
     ids = {m.id: m for m in client.models.list().data}
     assert {"tiny-llama", "tiny-whisper", "tiny-tts", "warm"} <= set(ids)
     assert ids["warm"].owned_by == "mlxm-profile:tiny-llama"
+    assert client.models.retrieve("warm").owned_by == "mlxm-profile:tiny-llama"
+    assert client.models.retrieve("tiny-llama").id == "tiny-llama"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("tiny-lama")
 
 
 def test_chat_greedy_non_streaming_and_streaming_equal_mlx_lm(client, models):

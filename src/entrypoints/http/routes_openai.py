@@ -287,6 +287,27 @@ async def list_models(request: Request) -> JSONResponse:
     return JSONResponse((await run_in_threadpool(collect)).model_dump())
 
 
+async def retrieve_model(request: Request) -> JSONResponse:
+    """One model or profile by any name it answers to (`client.models.retrieve`)."""
+    container = request.app.state.container
+    name = request.path_params["model"]
+
+    def find() -> ModelObject:
+        profile = container.profile_service().find(name)
+        if profile is not None:
+            created = int(profile.created_at.timestamp()) if profile.created_at else 0
+            return ModelObject(id=profile.name, created=created, owned_by=f"mlxm-profile:{profile.model_id}")
+        model = container.library_service().show(name)  # NotFound / NotInstalled name close matches
+        if not model.is_installed:
+            from application.errors import NotInstalled
+
+            raise NotInstalled(f"model {model.model_id!r} is not installed (status {model.status.value})")
+        created = int(model.downloaded_at.timestamp()) if model.downloaded_at else 0
+        return ModelObject(id=model.model_id, created=created, owned_by="mlxm")
+
+    return JSONResponse((await run_in_threadpool(find)).model_dump())
+
+
 async def chat_completions(request: Request) -> Response:
     """Chat completion, non-streaming or SSE (`stream: true`, `data: [DONE]`)."""
     body = await parse_body(request, ChatCompletionRequest)
@@ -474,6 +495,7 @@ async def embeddings(request: Request) -> JSONResponse:
 
 routes = [
     api_route("/v1/models", list_models, "GET", tags=TAGS, response=ModelList, error_statuses=()),
+    api_route("/v1/models/{model:path}", retrieve_model, "GET", tags=TAGS, response=ModelObject, error_statuses=(404,)),
     api_route("/v1/chat/completions", chat_completions, "POST", tags=TAGS, body=ChatCompletionRequest,
               response=ChatCompletion, stream=ChatCompletionChunk),
     api_route("/v1/completions", completions, "POST", tags=TAGS, body=CompletionRequest, response=Completion,
