@@ -1,5 +1,8 @@
 """Continuous batching over mlx-lm's `BatchGenerator`, one engine (and thread) per loaded model.
 
+A request that finds the engine idle decodes solo (plain KV cache, no batch bookkeeping);
+when another request arrives it moves, with its cache, into the batch.
+
 Every request for a model is inserted into one `BatchGenerator`, so concurrent requests are
 decoded together (one forward pass per step for the whole batch) instead of one after the
 other. Requests may join a running batch at any step; a full batch queues the rest. With

@@ -6,8 +6,9 @@
   min_p, repetition_penalty; a `seed` gives its own random key, so seeded sampling is
   reproducible even while other requests share the batch (no global RNG state is touched).
 - Stop strings are matched on the decoded text, across chunk boundaries, and are not emitted.
-- All requests run through a per-model `BatchEngine` (mlx-lm `BatchGenerator`): concurrent
-  streams are decoded together when batching is on (`max_batch_size` > 1).
+- All requests run through a per-model `BatchEngine`: a lone request decodes "solo" on a plain
+  KV cache (the work `stream_generate` does); concurrent streams are decoded together by mlx-lm's
+  `BatchGenerator` when batching is on (`max_batch_size` > 1), a solo stream joining mid-way.
 - Closing the returned iterator (or dropping it) cancels the request in the engine.
 """
 
