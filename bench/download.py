@@ -94,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--file-mb", type=int, default=256)
     parser.add_argument("--files", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the best of each tool counts")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds; the best of each tool counts")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mlxm-bench-"))
@@ -274,6 +274,9 @@ def run(work: Path, n_files: int, file_mb: int, repeat: int) -> None:
         print(f"{name:<26}{seconds:>9.2f}{total / MB / seconds:>10.0f}{baseline / seconds:>9.2f}")
     ratio = baseline / results["mlxm pull"]
     print(f"mlxm pull / curl throughput ratio: {ratio:.2f} (target >= 0.9) -> {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
+    paired = sorted(c / m for c, m in zip(runs["curl"], runs["mlxm pull"]))
+    print(f"same-round ratios mlxm pull / curl: {', '.join(f'{r:.2f}' for r in paired)} "
+          f"(median {paired[len(paired) // 2]:.2f}; the spread is this shared machine's load)")
     if "curl --parallel" in results:
         print(f"mlxm pull / curl --parallel ratio: {results['curl --parallel'] / results['mlxm pull']:.2f}")
     if "curl, then sha256" in results:
