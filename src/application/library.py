@@ -167,8 +167,10 @@ class LibraryService:
             from application.deletion import begin_model_removal
 
             removal = begin_model_removal(uow, model, models_dir=self._models_dir, linker=self._linker)
-            uow.models.remove(model.model_id)
+            # Everything after the file step undoes it on failure: remove() flushes and can fail
+            # (database locked, Conflict) just like the commit.
             try:
+                uow.models.remove(model.model_id)
                 uow.commit()
             except BaseException:
                 removal.undo()

@@ -117,3 +117,22 @@ def test_delete_removes_the_models_links_only(env):
     with uow:
         assert uow.links.list(model_id="one") == []
         assert len(uow.links.list(model_id="two")) == 3
+
+
+def test_failed_row_removal_on_delete_puts_the_folder_back(env, monkeypatch):
+    # The failure comes at the row step (a flush: database locked), before any commit.
+    tmp_path, home, uow, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src")), name="locked")).model
+    before = sorted(p.name for p in Path(model.local_path).iterdir())
+
+    def locked(model_id):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(uow.models, "remove", locked)
+    with pytest.raises(RuntimeError, match="database is locked"):
+        library.delete("locked")
+    monkeypatch.undo()
+    with uow:
+        assert uow.models.get("locked") is not None
+    assert sorted(p.name for p in Path(model.local_path).iterdir()) == before, "the folder is back in place"
+    assert not (home / "models" / ".trash").exists()
