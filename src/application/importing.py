@@ -305,10 +305,32 @@ class ImportService:
 
     @staticmethod
     def _remove_source(scan: _Scan) -> None:
+        """After a copy standing in for a move: delete what was imported, and nothing else.
+
+        Hidden entries and special files were never imported, so they stay, and so do the
+        folders that still hold them (never an rmtree of the user's folder).
+        """
         if scan.is_file:
             scan.root.unlink()
-        else:
-            shutil.rmtree(scan.root)
+            return
+        for relative in scan.files:
+            path = scan.root / relative
+            if os.path.lexists(path):
+                path.unlink()  # a symlink goes as a link; its target is removed only if it was imported too
+        for folder, dirs, _ in os.walk(scan.root, topdown=False):
+            for name in dirs:
+                path = Path(folder) / name
+                if path.is_symlink() and not name.startswith("."):
+                    path.unlink()  # a link to a folder inside: its files were imported from where they are
+                else:
+                    try:
+                        path.rmdir()
+                    except OSError:
+                        pass  # still holds something that was not imported
+        try:
+            scan.root.rmdir()
+        except OSError:
+            pass
 
     # -- inference --------------------------------------------------------------------------
     def infer(self, folder: Path, files: list[str]) -> TypeInference:

@@ -121,6 +121,33 @@ def test_move_of_content_already_imported_puts_the_folder_back(tmp_path, service
     assert (duplicate / "model.safetensors").exists() and (duplicate / "config.json").exists()
 
 
+def test_move_across_filesystems_deletes_only_what_was_imported(tmp_path, home, monkeypatch, service):
+    # Renaming the source fails with EXDEV (another filesystem): mlxm copies, then removes the source.
+    import errno
+
+    source = write_model_folder(tmp_path / "other-fs")
+    (source / ".notes").mkdir()
+    (source / ".notes" / "todo.txt").write_text("the user's notes")
+    (source / "sub").mkdir()
+    (source / "sub" / ".keep").write_text("")
+    (source / "sub" / "extra.json").write_text("{}")
+    real_rename = os.rename
+
+    def cross_device(src, dst, *args, **kwargs):
+        if Path(src) == source:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    result = service.import_model(ImportRequest(str(source), move=True))
+    assert result.created and result.mode == "move"
+    assert (Path(result.model.local_path) / "model.safetensors").exists()
+    assert (source / ".notes" / "todo.txt").read_text() == "the user's notes", "never imported, never deleted"
+    assert (source / "sub" / ".keep").exists()
+    assert not (source / "model.safetensors").exists() and not (source / "config.json").exists()
+    assert not (source / "sub" / "extra.json").exists()
+
+
 def test_in_place_registers_without_copying_and_is_unmanaged(tmp_path, home, service):
     source = write_model_folder(tmp_path / "where-it-is")
     result = service.import_model(ImportRequest(str(source), in_place=True))
