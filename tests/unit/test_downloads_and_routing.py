@@ -61,6 +61,34 @@ def test_unsafe_or_invalid_regexes_are_rejected(pattern):
         validate_pattern(PatternType.REGEX, pattern)
 
 
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"((a+))+b",  # nested quantifier hidden behind an extra group
+        r"(?:(?:\w+)-)+x",  # nested quantifier through non-capturing groups
+        r"(?=(a+)+)b",  # nested quantifier inside a lookahead
+        r"(?>a+)+",  # atomic group under a repeat
+        r"(a|ab|abc){2,}x",  # alternation under a counted repeat
+        ".*.*.*.*.*.*.*.*=",  # polynomial blow-up: many unbounded repeats in a row
+        r"(a|a)" * 30,  # no repeat at all, yet 2**30 ways to backtrack
+        "a?" * 30 + "a" * 30,  # exponential chain of optionals
+        r"(?P<n>a)(?(n)b|c)",  # conditional group refers back like a backreference
+        r"(?P<n>a)(?P=n)",  # named backreference
+    ],
+)
+def test_redos_shapes_that_fooled_the_text_scan_are_rejected(pattern):
+    with pytest.raises(InvalidPattern):
+        validate_pattern(PatternType.REGEX, pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"gpt-4.*", r"claude-[a-z0-9.-]+", r".*-.*", r"(llama|qwen)-\d+b", r"(?:mlx-community/)?Qwen.*", r"(a+)?x"],
+)
+def test_ordinary_regexes_still_pass_the_vetting(pattern):
+    assert validate_pattern(PatternType.REGEX, pattern) == pattern
+
+
 def test_safe_regex_matches_quickly_on_hostile_input():
     m = mapping(r"claude-[a-z0-9.-]+", PatternType.REGEX, BackendType.ANTHROPIC)
     # Over-long names never reach the regex engine, so hostile input stays cheap.
