@@ -63,6 +63,32 @@ class DependencyService:
         suggestions += [s for s in catalog.suggestions(name) if s not in suggestions]
         raise NotFound(f"model {name!r} is neither in the library nor in the catalog", suggestions[:5])
 
+    def _binding_keys(self, uow: LibraryUnitOfWork, name: str) -> tuple[str, tuple[str, ...]]:
+        """The model's id and every id its bindings may be stored under.
+
+        A library row keeps its own id, yet seeded bindings are keyed by catalog id: a row
+        upgraded from the legacy layout has `model_id` = repo id and no canonical id, so the
+        catalog entry that owns its repo counts too.
+        """
+        model_id = self._model_id(uow, name)
+        keys = [model_id]
+        model = uow.models.find(name)
+        if model is not None:
+            catalog = self._catalog.load_catalog()
+            owners = [model.canonical_id]
+            for candidate in (model.repo_id, model.model_id):
+                entry = catalog.find(candidate) if candidate else None
+                owners.append(entry.id if entry is not None else None)
+            keys.extend(k for k in owners if k and k not in keys)
+        return model_id, tuple(keys)
+
+    def _bindings_of(self, uow: LibraryUnitOfWork, keys: tuple[str, ...]) -> list[DependencyBinding]:
+        seen: dict[str, DependencyBinding] = {}
+        for key in keys:
+            for binding in uow.dependency_bindings.list(model_id=key):
+                seen.setdefault(binding.binding_id, binding)
+        return list(seen.values())
+
     def resolve_model_dependency_requirements(
         self,
         model_id: str,
@@ -73,10 +99,11 @@ class DependencyService:
         """Validate every binding of the model that applies to the platform and backend."""
         check_contract_version(expected_contract_version)
         with self._uow_factory() as uow:
-            resolved_id = self._model_id(uow, model_id)
-            bindings = uow.dependency_bindings.list(model_id=resolved_id)
+            resolved_id, keys = self._binding_keys(uow, model_id)
+            bindings = self._bindings_of(uow, keys)
             return resolve_requirements(
-                resolved_id, bindings, uow.dependency_profiles.get, platform_context, backend_key or None
+                resolved_id, bindings, uow.dependency_profiles.get, platform_context, backend_key or None,
+                bound_ids=keys,
             )
 
     # -- bindings and profiles ------------------------------------------------------------
@@ -121,8 +148,9 @@ class DependencyService:
 
     def bindings(self, name: str | None = None) -> list[DependencyBinding]:
         with self._uow_factory() as uow:
-            model_id = self._model_id(uow, name) if name else None
-            return uow.dependency_bindings.list(model_id=model_id)
+            if not name:
+                return uow.dependency_bindings.list(model_id=None)
+            return self._bindings_of(uow, self._binding_keys(uow, name)[1])
 
     def profiles(self) -> list[DependencyProfile]:
         with self._uow_factory() as uow:

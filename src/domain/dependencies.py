@@ -13,7 +13,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 from domain.errors import DomainError
 
@@ -276,8 +276,11 @@ def resolve_requirements(
     find_profile: ProfileLookup,
     platform: PlatformContext,
     backend_key: str | None = None,
+    bound_ids: Collection[str] = (),
 ) -> DependencyResolution:
     """Validate each binding of `model_id` that applies to `platform`/`backend_key`.
+
+    `bound_ids` are further ids the model's bindings may be stored under (its catalog id).
 
     - unknown_profile: the binding names a profile (or version) that does not exist;
     - invalid_profile: the profile breaks a rule of `validate_profile`;
@@ -285,7 +288,7 @@ def resolve_requirements(
       or ask for different environment kinds.
     """
     applicable = sorted(
-        (b for b in bindings if b.model_id == model_id and b.applies_to(platform, backend_key)),
+        (b for b in bindings if (b.model_id == model_id or b.model_id in bound_ids) and b.applies_to(platform, backend_key)),
         key=lambda b: b.binding_id,
     )
     drafts: list[dict] = []

@@ -9,6 +9,7 @@ from application.dependencies import DependencyService, resolution_to_contract
 from domain.dependencies import PlatformContext, ValidationState
 from domain.enums import ModelType
 from entrypoints.http.schemas_library import DependencyRequirementsDTO
+from domain.models import Model
 from tests.support.database import SqliteUnitOfWorks, migrated_database
 
 
@@ -18,10 +19,15 @@ def template_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def service(tmp_path, template_dir):
+def uows(tmp_path, template_dir):
     uows = SqliteUnitOfWorks(migrated_database(tmp_path, template_dir))
-    yield DependencyService(uows, EmbeddedCatalogProvider())
+    yield uows
     uows.dispose()
+
+
+@pytest.fixture
+def service(uows):
+    return DependencyService(uows, EmbeddedCatalogProvider())
 
 
 def specifiers(resolution) -> dict[str, bool | None]:
@@ -72,3 +78,15 @@ def test_seeded_pins_match_the_installed_runtime_packages(service):
     audio = {item.requirement.name: item.requirement.pin.lstrip("=") for group in service.resolve_model_dependency_requirements(
         "whisper-large-v3-turbo-v1", PlatformContext.parse("linux")).groups for item in group.requirements}
     assert audio["mlx-audio"] == version("mlx-audio")
+
+
+def test_a_legacy_row_keyed_by_repo_id_gets_its_catalog_entrys_seeded_bindings(uows, service):
+    # A legacy upgrade leaves model_id = repo id and no canonical id; the seed is keyed by catalog id.
+    repo = "mlx-community/Qwen3-0.6B-4bit"
+    with uows() as uow:
+        uow.models.add(Model(model_id=repo, repo_id=repo, canonical_id=None, model_type=ModelType.TEXT_GEN))
+        uow.commit()
+    resolution = service.resolve_model_dependency_requirements(repo, PlatformContext.parse("linux-x86_64", "3.11.7"))
+    assert resolution.validation_state is ValidationState.RESOLVED
+    assert [g.binding.profile_id for g in resolution.groups] == ["mlx-lm"]
+    assert [b.profile_id for b in service.bindings(repo)] == ["mlx-lm"]
