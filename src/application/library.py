@@ -18,6 +18,7 @@ from application.ports.catalog import CatalogProvider
 from application.ports.clock import Clock
 from application.ports.repositories import ModelQuery, Page, UnitOfWork
 from domain.enums import DownloadStatus, ModelType
+from domain.importing import config_architectures
 from domain.models import Model, ModelFile
 
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -45,7 +46,7 @@ def infer_model_type(config: dict) -> InferredType:
     encoder-only architectures mean embeddings; anything else generates text.
     """
     raw_type = str(config.get("model_type") or "").lower()
-    architectures = [str(a) for a in config.get("architectures") or []]
+    architectures = list(config_architectures(config))
     family = raw_type or None
     if raw_type in _AUDIO_MODEL_TYPES or "sample_rate" in config or "n_mels" in config:
         return InferredType(ModelType.AUDIO, family)

@@ -173,6 +173,21 @@ def _norm(value: object) -> str:
     return str(value).strip().lower().replace("-", "_")
 
 
+def config_architectures(config: Mapping) -> tuple[str, ...]:
+    """`architectures` when it is what the format says, a list of class names; else nothing."""
+    value = config.get("architectures")
+    if isinstance(value, list) and all(isinstance(a, str) for a in value):
+        return tuple(value)
+    return ()
+
+
+def _architectures_problem(config: Mapping) -> str | None:
+    value = config.get("architectures")
+    if value is None or config_architectures(config) or value == []:
+        return None
+    return f"config.json architectures is not a list of names ({type(value).__name__}); ignored"
+
+
 def _config_signals(config: Mapping) -> list[Signal]:
     signals: list[Signal] = []
     model_type = _norm(config.get("model_type", "")) if config.get("model_type") else ""
@@ -193,8 +208,7 @@ def _config_signals(config: Mapping) -> list[Signal]:
     audio_keys = [k for k in _AUDIO_KEYS if k in config]
     vision_keys = [k for k in _VISION_KEYS if k in config]
     specific = model_type in _AUDIO_MODEL_TYPES | _VISION_MODEL_TYPES | _EMBEDDING_MODEL_TYPES
-    for arch in config.get("architectures") or ():
-        name = str(arch)
+    for name in config_architectures(config):
         lowered = name.lower()
         if "whisper" in lowered or "speech" in lowered or "audio" in lowered or "tts" in lowered:
             signals.append(Signal("architectures", ModelType.AUDIO, _STRONG, name))
@@ -257,7 +271,7 @@ def infer_family(config: Mapping | None) -> str | None:
             value = model_type.strip().lower().replace("_", "-")
             value = re.sub(r"(\d)-(\d)", r"\1.\2", value)
             return value.removesuffix("-text")
-        for arch in config.get("architectures") or ():
+        for arch in config_architectures(config):
             stem = re.sub(
                 r"(ForCausalLM|ForConditionalGeneration|LMHeadModel|Model|ForMaskedLM|ForSequenceClassification)$",
                 "",
@@ -285,6 +299,9 @@ def infer_model_type(
         reasons.append("no config.json: type and family come from weights only")
     else:
         signals.extend(_config_signals(config))
+        problem = _architectures_problem(config)
+        if problem:
+            reasons.append(problem)
     signals.extend(_tensor_signals(tensor_names))
     if not has_weights:
         reasons.append("no weights file (.safetensors) found")

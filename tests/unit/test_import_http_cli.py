@@ -92,3 +92,16 @@ def test_cli_import_errors_are_one_line(env):
     assert result.output.startswith("Error: refusing pickle-based weights") and "Traceback" not in result.output
     both = CliRunner().invoke(cli, ["import", str(folder), "--move", "--in-place"], obj=container)
     assert both.exit_code != 0 and "exclude each other" in both.output
+
+
+def test_malformed_architectures_is_a_review_reason_not_a_500(env):
+    client, container, _, tmp_path = env
+    config = {"model_type": "llama", "architectures": 5}
+    folder = write_model_folder(tmp_path / "odd-arch", config=config, seed=11)
+    response = client.post("/api/models/import", json={"path": str(folder)})
+    assert response.status_code == 201, response.text
+    assert any("architectures" in r for r in response.json()["review_reasons"])
+    again = write_model_folder(tmp_path / "odd-arch-cli", config=config, seed=12)
+    result = CliRunner().invoke(cli, ["import", str(again)], obj=container)
+    assert result.exit_code == 0, result.output
+    assert "architectures is not a list of names" in result.output

@@ -162,3 +162,11 @@ def test_a_strong_runner_up_is_reported_as_mixed_signals():
     result = infer_model_type(config, LLAMA_TENSORS)
     assert result.model_type is ModelType.TEXT_GEN
     assert any(r.startswith("mixed signals: text-gen (5) over audio (2)") for r in result.review_reasons)
+
+
+@pytest.mark.parametrize("architectures", [5, "LlamaForCausalLM", {"a": 1}, [1, 2], ["LlamaForCausalLM", None]])
+def test_architectures_that_are_not_a_list_of_names_become_a_review_reason(architectures):
+    inference = infer_model_type({"model_type": "llama", "architectures": architectures}, ["lm_head.weight"])
+    assert inference.model_type is ModelType.TEXT_GEN
+    assert any("architectures is not a list of names" in r for r in inference.review_reasons)
+    assert infer_family({"architectures": architectures}) is None

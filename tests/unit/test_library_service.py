@@ -44,6 +44,11 @@ def test_type_is_inferred_from_config(config, expected):
     assert inferred.model_type is expected and inferred.family == config["model_type"]
 
 
+@pytest.mark.parametrize("architectures", [5, {"BertModel": 1}])
+def test_type_inference_ignores_architectures_that_are_not_a_list(architectures):
+    assert infer_model_type({"model_type": "llama", "architectures": architectures}).model_type is ModelType.TEXT_GEN
+
+
 def test_register_local_folder_then_find_it_by_name_everywhere(service, tmp_path):
     folder = _folder(tmp_path / "src", "whisper-folder", {"model_type": "whisper", "n_mels": 80}, b"x" * 100)
     model = service.register_local(folder, "my-whisper")
