@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from application.errors import NotFound
+from application.errors import InvalidRequest, NotFound
 from application.ports.clock import Clock
 from application.ports.library import LibraryUnitOfWork, Linker, MappingConfigStore
 from domain.mapping import (
@@ -45,6 +45,7 @@ class LinkPlan:
     app: str
     root: str
     entries: list[PlannedLink]
+    problem: str | None = None  # the root cannot hold links (a file is in the way): apply will refuse
 
     @property
     def summary(self) -> dict[str, int]:
@@ -116,8 +117,9 @@ class MappingService:
     def preview(self, app: str) -> LinkPlan:
         """For each target path: create, exists (ours), conflict (someone else's) or broken."""
         mapping = self.mapping(app)
+        root = _expand_root(mapping.root)
         with self._uow_factory() as uow:
-            return LinkPlan(mapping.app, _expand_root(mapping.root), self._plan(uow, mapping))
+            return LinkPlan(mapping.app, root, self._plan(uow, mapping), self._linker.folder_problem(root))
 
     def _plan(self, uow: LibraryUnitOfWork, mapping: AppMapping) -> list[PlannedLink]:
         root = _expand_root(mapping.root)
@@ -151,6 +153,9 @@ class MappingService:
         policy = ConflictPolicy(on_conflict)
         mapping = self.mapping(app)
         root = _expand_root(mapping.root)
+        problem = self._linker.folder_problem(root)
+        if problem:
+            raise InvalidRequest(f"cannot link into app {mapping.app!r}: its root {root} is unusable ({problem})")
         report = ApplyReport(mapping.app, root, policy)
         made: list[str] = []
         asides: list[tuple[str, str]] = []
@@ -210,9 +215,13 @@ class MappingService:
         if replace and self._linker.is_dir(entry.target_path):
             report.skipped.append((entry, "a directory is in the way"))
             return
-        if replace:
-            asides.append((self._linker.move_aside(entry.target_path), entry.target_path))
-        method = self._linker.link(entry.source_path, entry.target_path)
+        try:
+            if replace:
+                asides.append((self._linker.move_aside(entry.target_path), entry.target_path))
+            method = self._linker.link(entry.source_path, entry.target_path)
+        except OSError as exc:
+            # A file where a folder should be, no permission...: the user's setup, not a server fault.
+            raise InvalidRequest(f"cannot link {entry.target_path}: {exc.strerror or exc}") from None
         made.append(entry.target_path)
         self._record(uow, entry, method)
         (report.replaced if replace else report.created).append((entry, method.value))

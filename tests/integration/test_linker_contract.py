@@ -185,3 +185,13 @@ def test_real_linker_falls_back_when_symlinks_are_refused(tmp_path, monkeypatch)
     assert world.linker.link(source, target) is LinkMethod.COPY
     assert Path(target).read_bytes() == b"abc" and not os.path.islink(target)
     assert [p.name for p in (tmp_path / "app").iterdir() if p.name.startswith(".")] == [], "no temp files left"
+
+
+def test_a_file_where_the_app_folder_should_be_is_a_folder_problem(world):
+    source = world.file("lib/m/model.safetensors")
+    world.file("apps/studio", b"not a folder")
+    assert world.linker.folder_problem(world.p("apps/studio/llm")) == f"{world.p('apps/studio')} is a file, not a folder"
+    assert world.linker.folder_problem(world.p("apps/other/llm")) is None
+    assert world.linker.folder_problem(world.dir("apps/real")) is None
+    with pytest.raises(NotADirectoryError):
+        world.linker.link(source, world.p("apps/studio/llm/m/model.safetensors"))

@@ -95,3 +95,30 @@ def test_cli_link_commands(env):
     assert "0 broken links removed" in cleaned.output
     bad = runner.invoke(cli, ["link", "apply", "ghost"], obj=container)
     assert bad.exit_code != 0 and bad.output.startswith("Error: no mapping config for app 'ghost'")
+
+
+def test_an_app_root_that_is_a_file_is_flagged_and_refused_not_a_500(env):
+    client, container, _, apps = env
+    apps.mkdir(parents=True, exist_ok=True)
+    (apps / "studio").write_text("a file, not a folder")
+    preview = client.get("/api/links/studio/preview")
+    assert preview.status_code == 200
+    assert preview.json()["problem"] == f"{apps / 'studio'} is a file, not a folder"
+    refused = client.post("/api/links/studio/apply", json={})
+    assert refused.status_code == 400, refused.text
+    assert str(apps / "studio") in refused.json()["error"]["message"]
+    result = CliRunner().invoke(cli, ["link", "apply", "studio"], obj=container)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert result.output.startswith("Error:") and str(apps / "studio") in result.output
+    assert "unusable" in CliRunner().invoke(cli, ["link", "preview", "studio"], obj=container).output
+    assert (apps / "studio").read_text() == "a file, not a folder"
+
+
+def test_a_file_inside_the_app_folder_where_a_model_folder_goes_is_a_400(env):
+    client, _, _, apps = env
+    (apps / "studio" / "llm").mkdir(parents=True)
+    (apps / "studio" / "llm" / "alpha").write_text("the user's file")
+    refused = client.post("/api/links/studio/apply", json={})
+    assert refused.status_code == 400, refused.text
+    assert str(apps / "studio" / "llm" / "alpha") in refused.json()["error"]["message"]
+    assert not any(p.is_symlink() for p in (apps / "studio" / "llm").rglob("*")), "nothing half-applied"

@@ -66,6 +66,20 @@ class FilesystemLinker:
                 last_error = exc
         raise last_error or OSError(f"no link method available for {target}")
 
+    def folder_problem(self, path: str) -> str | None:
+        current = os.path.abspath(path)
+        while True:
+            if os.path.lexists(current):
+                if os.path.isdir(current):  # follows links: a link to a folder is usable
+                    return None
+                if os.path.islink(current):
+                    return f"{current} is a dangling symlink, not a folder"
+                return f"{current} is a file, not a folder"
+            parent = os.path.dirname(current)
+            if parent == current:
+                return None
+            current = parent
+
     @staticmethod
     def _copy(source: str, target: str) -> None:
         # Write beside the target and rename: the target path is never opened for writing,

@@ -164,6 +164,8 @@ class InMemoryLinker:
         real = self._resolve(source)
         if real is None or self.entries[real][0] != "file":
             raise FileNotFoundError(source)
+        if self.folder_problem(posixpath.dirname(target)):
+            raise NotADirectoryError(20, "Not a directory", target)
         self._mkdirs(posixpath.dirname(target))
         if self.symlinks:
             self.entries[target] = ("symlink", source)
@@ -174,6 +176,20 @@ class InMemoryLinker:
         _, _, size = self.entries[real]
         self.entries[target] = ("file", next(self._inodes), size)
         return LinkMethod.COPY
+
+    def folder_problem(self, path: str) -> str | None:
+        current = posixpath.normpath(path)
+        while True:
+            if current in self.entries:
+                resolved = self._resolve(current)
+                if resolved is not None and self.entries[resolved][0] == "dir":
+                    return None
+                kind = "a dangling symlink" if resolved is None else "a file"
+                return f"{current} is {kind}, not a folder"
+            parent = posixpath.dirname(current)
+            if parent == current:
+                return None
+            current = parent
 
     def readlink(self, target: str) -> str | None:
         entry = self.entries.get(target)

@@ -57,6 +57,10 @@ class Linker(Protocol):
         """Create `target` (which must not exist): symlink, else hardlink, else copy. Parents are created."""
         ...
 
+    def folder_problem(self, path: str) -> str | None:
+        """Why links cannot go under `path` (it or a parent is a file or a dangling link), else None."""
+        ...
+
     def readlink(self, target: str) -> str | None:
         """The text of the symlink at `target`, or None when it is not a symlink."""
         ...

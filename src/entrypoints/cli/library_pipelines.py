@@ -90,8 +90,10 @@ def link_preview(ctx: click.Context, app: str, as_json: bool) -> None:
     plan = get_container(ctx).mapping_service().preview(app)
     if as_json:
         echo_json({"app": plan.app, "root": plan.root, "summary": plan.summary,
-                   "entries": [_entry_json(e) for e in plan.entries]})
+                   "entries": [_entry_json(e) for e in plan.entries], "problem": plan.problem})
         return
+    if plan.problem:
+        click.echo(f"Warning: app root is unusable: {plan.problem}; `link apply` will refuse.")
     print_table(("Action", "Model", "Target"), ((e.action.value, e.model_id, e.target_path) for e in plan.entries),
                 empty=f"No model matches the rules of {plan.app}.")
     click.echo(", ".join(f"{count} {action}" for action, count in plan.summary.items()))

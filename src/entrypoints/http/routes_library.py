@@ -85,6 +85,7 @@ async def link_preview(request: Request) -> JSONResponse:
         summary=plan.summary,
         entries=[{"model_id": e.model_id, "rule_target": e.rule_target, "path": e.relative_path,
                   "source": e.source_path, "target": e.target_path, "action": e.action.value} for e in plan.entries],
+        problem=plan.problem,
     )
     return JSONResponse(dto.model_dump(mode="json"))
 

@@ -122,6 +122,7 @@ class LinkPreviewDTO(BaseModel):
     root: str
     summary: dict[str, int]
     entries: list[LinkEntryDTO]
+    problem: str | None = None  # set when the app root cannot hold links; apply answers 400
 
 
 class LinkApplyRequest(_Closed):
