@@ -206,3 +206,24 @@ def test_a_broken_unique_constraint_is_a_conflict_and_rolls_back(uows):
             uow.profiles.add(profile)
     with uows() as uow:
         assert [p.name for p in uow.profiles.list()] == ["a", "b"]
+
+
+def test_a_conflict_inside_a_unit_of_work_voids_all_of_it_never_a_part(uows):
+    # The repository must not roll back on its own: that would silently drop the earlier writes
+    # of this unit of work ("c") and let a later commit() succeed as if all were saved.
+    from application.errors import Conflict
+
+    with uows() as uow:
+        uow.profiles.add(make_profile("a", ModelType.TEXT_GEN))
+        uow.profiles.add(make_profile("b", ModelType.TEXT_GEN))
+        uow.commit()
+    with uows() as uow:
+        uow.profiles.add(make_profile("c", ModelType.TEXT_GEN))
+        profile = uow.profiles.get("a")
+        profile.name = "b"
+        with pytest.raises(Conflict):
+            uow.profiles.add(profile)
+        with pytest.raises(Conflict, match="nothing was saved"):
+            uow.commit()
+    with uows() as uow:
+        assert [p.name for p in uow.profiles.list()] == ["a", "b"]

@@ -67,11 +67,13 @@ PROFILE_RECORDS: dict[ProfileType, type[ProfileRecord]] = {
 
 
 def _flush(session: Session) -> None:
-    """Flush; a broken constraint (e.g. a duplicate unique name) becomes a `Conflict` users can act on."""
+    """Flush; a broken constraint (e.g. a duplicate unique name) becomes a `Conflict` users can act on.
+
+    No rollback here: the unit of work owns the transaction and rolls it back as a whole.
+    """
     try:
         session.flush()
     except SqlIntegrityError as exc:
-        session.rollback()
         raise Conflict(f"conflicts with stored data: {exc.orig}") from exc
 
 

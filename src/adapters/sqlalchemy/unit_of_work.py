@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.sqlalchemy.auth_repositories import (
@@ -73,13 +73,17 @@ class SqlAlchemyUnitOfWork:
         """Write back tracked objects that changed, then commit the transaction."""
         if self.session is None:
             raise RuntimeError("commit() outside `with unit_of_work:`")
-        for name in self.REPOSITORY_NAMES:
-            getattr(self, name).save_changes()
         try:
+            for name in self.REPOSITORY_NAMES:
+                getattr(self, name).save_changes()
             self.session.commit()
         except SqlIntegrityError as exc:
             self.session.rollback()
             raise Conflict(f"conflicts with stored data: {exc.orig}") from exc
+        except PendingRollbackError:
+            # A statement of this unit of work failed earlier: all of it is void, never a part.
+            self.session.rollback()
+            raise Conflict("an earlier step of this change failed; nothing was saved") from None
 
     def rollback(self) -> None:
         if self.session is not None:
