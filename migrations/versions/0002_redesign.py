@@ -588,7 +588,7 @@ def downgrade() -> None:
 
     bind = op.get_bind()
     for table in ("models", "execution_profiles", "downloads", "users", "backend_mappings", "cloud_credentials",
-                  "audit_logs"):
+                  "audit_logs", "settings", "server_config"):
         if bind.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar():
             raise RuntimeError(
                 f"downgrade would lose the rows of {table!r}; restore the backup copy made before the upgrade instead"

@@ -133,7 +133,25 @@ def _seed(profiles: sa.Table, requirements: sa.Table, bindings: sa.Table) -> Non
     op.bulk_insert(bindings, binding_rows)
 
 
+def _refuse_to_lose_user_rows() -> None:
+    """Only this revision's own seed may go: links and user-made profiles or bindings would be lost."""
+    bind = op.get_bind()
+    if bind.execute(sa.text("SELECT COUNT(*) FROM model_links")).scalar():
+        raise RuntimeError("downgrade would lose the rows of 'model_links'; restore a backup instead")
+    seeded_bindings = {f"{model_id}:{profile_id}" for profile_id, ids in SEED_BINDINGS.items() for model_id in ids}
+    bindings = {r[0] for r in bind.execute(sa.text("SELECT binding_id FROM dependency_bindings"))}
+    seeded_profiles = {(profile_id, version) for profile_id, version, _, _ in SEED_PROFILES}
+    profiles = {(r[0], r[1]) for r in bind.execute(sa.text("SELECT profile_id, version FROM dependency_profiles"))}
+    extra = sorted(bindings - seeded_bindings) + sorted(f"{p}@{v}" for p, v in profiles - seeded_profiles)
+    if extra:
+        raise RuntimeError(
+            f"downgrade would lose dependency bindings/profiles not seeded by mlxm ({', '.join(extra[:5])}); "
+            "restore a backup instead"
+        )
+
+
 def downgrade() -> None:
+    _refuse_to_lose_user_rows()
     with op.batch_alter_table("model_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_model_links_model_id"))
         batch_op.drop_index(batch_op.f("ix_model_links_app"))

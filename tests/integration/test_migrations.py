@@ -104,6 +104,59 @@ def test_the_redesign_refuses_to_downgrade_a_database_holding_models(tmp_path):
     assert upgrade_database(url).from_revision == head_revision()  # untouched
 
 
+@pytest.mark.parametrize("insert", [
+    "INSERT INTO settings (key, value, updated_at) VALUES ('theme', 'dark', '2026-01-01')",
+    "INSERT INTO server_config (id, memory_limit_mode, memory_limit_value, eviction_policy, preload_models) "
+    "VALUES (1, 'percent', 80, 'lru', '[]')",
+])
+def test_the_redesign_refuses_to_downgrade_settings_or_server_config(tmp_path, insert):
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    upgrade_database(url)
+    with sqlite3.connect(tmp_path / "full.db") as db:
+        db.execute(insert)
+    with pytest.raises(RuntimeError, match="would lose the rows"):
+        downgrade_database(url, BASELINE_REVISION)
+    assert upgrade_database(url).from_revision == head_revision()
+
+
+@pytest.mark.parametrize("insert", [
+    "INSERT INTO model_links (app, model_id, rule_target, folder, source_path, target_path, method) "
+    "VALUES ('studio', 'tiny', 'llm', 'tiny', '/lib/tiny/a', '/apps/studio/llm/tiny/a', 'symlink')",
+    "INSERT INTO dependency_bindings (binding_id, model_id, profile_id, profile_version, environment_kind, "
+    "platform_selector, backend_key) VALUES ('tiny:mlx-lm', 'tiny', 'mlx-lm', 1, 'python-venv', '*', '*')",
+    "INSERT INTO dependency_profiles (profile_id, version, environment_kind, description) "
+    "VALUES ('mine', 1, 'python-venv', 'a user profile')",
+])
+def test_the_library_pipelines_downgrade_refuses_to_drop_links_or_user_bindings(tmp_path, insert):
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    upgrade_database(url)
+    with sqlite3.connect(tmp_path / "full.db") as db:
+        db.execute(insert)
+    with pytest.raises(RuntimeError, match="would lose"):
+        downgrade_database(url, "0003_api_keys")
+    assert upgrade_database(url).from_revision == head_revision()
+    assert {"model_links", "dependency_bindings"} <= _tables(tmp_path / "full.db")
+
+
+def test_the_library_pipelines_downgrade_drops_only_its_own_seed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'seeded.db'}"
+    upgrade_database(url)
+    downgrade_database(url, "0003_api_keys")
+    assert "dependency_bindings" not in _tables(tmp_path / "seeded.db")
+
+
+def test_a_downgrade_backs_the_database_up_first(tmp_path):
+    path = tmp_path / "kept.db"
+    url = f"sqlite:///{path}"
+    upgrade_database(url)
+    with sqlite3.connect(path) as db:
+        before = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    backup = downgrade_database(url, "-1")
+    assert backup is not None and backup.exists() and backup.parent == tmp_path
+    with sqlite3.connect(backup) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == before
+
+
 # ----------------------------------------------------------------------- legacy database
 
 LEGACY_DDL = """

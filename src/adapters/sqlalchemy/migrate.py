@@ -159,7 +159,13 @@ def upgrade_database(url: str, revision: str = "head") -> UpgradeReport:
         engine.dispose()
 
 
-def downgrade_database(url: str, revision: str) -> None:
+def downgrade_database(url: str, revision: str) -> Path | None:
+    """Downgrade to `revision` in one transaction; returns the backup of a SQLite file taken first."""
+    backup = None
+    path = sqlite_file_path(url)
+    if path is not None and path.exists() and path.stat().st_size > 0:
+        backup = backup_database_file(path, f"before-downgrade-{revision.replace('/', '_')}")
+        log.info("database backup written to %s", backup)
     engine = _transactional_engine(url)
     try:
         with engine.connect() as connection:
@@ -169,6 +175,7 @@ def downgrade_database(url: str, revision: str) -> None:
                 command.downgrade(alembic_config(connection), revision)
     finally:
         engine.dispose()
+    return backup
 
 
 def _driver_execute(connection: Connection, sql: str) -> None:
