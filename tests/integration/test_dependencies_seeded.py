@@ -63,9 +63,39 @@ def test_mlx_cpu_on_linux_plain_mlx_on_macos(service):
     }
 
 
-def test_models_without_a_seeded_runtime_have_no_bindings(service):
-    resolution = service.resolve_model_dependency_requirements("all-minilm-l6-v2-4bit-v1", PlatformContext.parse("linux"))
-    assert resolution.groups == () and resolution.validation_state is ValidationState.RESOLVED
+def test_every_catalog_model_has_a_seeded_runtime(service):
+    # Vision and embeddings too: an empty list would claim they need nothing.
+    catalog = EmbeddedCatalogProvider().load_catalog()
+    for entry in catalog.models:
+        resolution = service.resolve_model_dependency_requirements(entry.id, PlatformContext.parse("linux-x86_64", "3.11.7"))
+        assert resolution.validation_state is ValidationState.RESOLVED, (entry.id, resolution.validation_errors)
+        assert len(resolution.groups) == 1, entry.id
+        DependencyRequirementsDTO.model_validate(resolution_to_contract(resolution))
+
+
+@pytest.mark.parametrize("model,runtime,pin", [
+    ("gemma-3-4b-it-4bit-v1", "mlx-vlm", "==0.7.10"),
+    ("qwen2.5-vl-3b-instruct-4bit-v1", "mlx-vlm", "==0.7.10"),
+    ("all-minilm-l6-v2-4bit-v1", "mlx-embeddings", "==0.1.0"),
+])
+def test_vision_and_embeddings_models_get_their_runtime_on_mlx(service, model, runtime, pin):
+    resolution = service.resolve_model_dependency_requirements(model, PlatformContext.parse("darwin-arm64"))
+    (group,) = resolution.groups
+    assert group.binding.backend_key == runtime
+    applying = {item.requirement.name: item.requirement.pin for item in group.requirements if item.applies}
+    assert applying == {"mlx": "==0.32.4", runtime: pin}
+
+
+def test_a_user_binding_holds_the_vision_seed_back_from_a_downgrade(uows, service, tmp_path):
+    from adapters.sqlalchemy.migrate import downgrade_database
+
+    service.bind("qwen3-0.6b", "mlx-vlm")
+    with pytest.raises(RuntimeError, match="rely on"):
+        downgrade_database(uows.url, "0004_library_pipelines")
+    service.unbind("qwen3-0.6b-4bit-v1:mlx-vlm")
+    downgrade_database(uows.url, "0004_library_pipelines")
+    assert service.resolve_model_dependency_requirements("gemma-3-4b-it-4bit-v1", PlatformContext.parse("linux")).groups == ()
+    assert [p.profile_id for p in service.profiles()] == ["mlx-audio", "mlx-lm"]
 
 
 def test_seeded_pins_match_the_installed_runtime_packages(service):
