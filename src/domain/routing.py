@@ -67,13 +67,14 @@ class _RegexVetting:
         unbounded = high == self.c.MAXREPEAT
         if high > 1 and self._has_repeat_or_branch(body):
             raise InvalidPattern(
-                "a repeated group may not contain another quantifier or an alternation, "
-                "e.g. (a+)+ or (a|ab)*"
+                "a quantifier or an alternation inside a repeated group is not allowed, e.g. (a+)+ or (a|ab)*"
             )
         if unbounded:
             self.unbounded += 1
             if self.unbounded > MAX_UNBOUNDED_REPEATS:
-                raise InvalidPattern(f"at most {MAX_UNBOUNDED_REPEATS} unbounded quantifiers (*, +, {{n,}})")
+                raise InvalidPattern(
+                    f"more than {MAX_UNBOUNDED_REPEATS} unbounded quantifiers (*, +, {{n,}}) are not allowed"
+                )
         inner = self.ways(body)  # also vets the body (backreferences, nested groups)
         if high <= 1:
             return inner + (1 if low == 0 else 0)
@@ -103,7 +104,7 @@ def _vet_regex(pattern: str) -> None:
     except re.error as exc:
         raise InvalidPattern(f"invalid regex: {exc}") from exc
     if _RegexVetting(constants).ways(list(parsed)) > MAX_BACKTRACKING_WAYS:
-        raise InvalidPattern("pattern allows too many ways to match (too many optional or repeated parts)")
+        raise InvalidPattern("so many optional or repeated parts are not allowed (too many ways to match)")
 
 
 def validate_pattern(pattern_type: PatternType, pattern: str) -> str:
