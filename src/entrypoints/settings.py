@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.enums import EvictionPolicy
+
+
+_AUTH_SYNONYMS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
+_ENV_PREFIXES = {"ManagerSettings": "MLX_MANAGER_", "ServerSettings": "MLX_SERVER_", "DistributionSettings": "MLX_"}
+
+
+def describe_settings_error(exc: BaseException) -> str | None:
+    """One line naming the environment variables a settings ValidationError is about (None: not one)."""
+    from pydantic import ValidationError
+
+    prefix = _ENV_PREFIXES.get(getattr(exc, "title", ""))
+    if not isinstance(exc, ValidationError) or prefix is None:
+        return None
+    problems = []
+    for error in exc.errors():
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems)
 
 
 class ManagerSettings(BaseSettings):
@@ -22,10 +41,22 @@ class ManagerSettings(BaseSettings):
     offline: bool = False
     log_format: str = "console"
     log_level: str = "info"
-    auth: str = "auto"  # on | off | auto (on whenever bound to a non-loopback address)
+    # on | off | auto (on whenever bound to a non-loopback address); true/false, yes/no, 1/0 are synonyms.
+    # Anything else stops start-up: a typo must never quietly leave the server open.
+    auth: Literal["on", "off", "auto"] = "auto"
     download_workers: int = Field(default=4, ge=1, le=32)  # files a pull transfers at once
     # Encrypts cloud credentials at rest; unset: a key file `<home>/secret.key` (mode 0600) is used.
     secret_key: SecretStr | None = None
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _auth_mode(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str):
+            word = value.strip().lower()
+            return _AUTH_SYNONYMS.get(word, word)
+        return value
 
     @field_validator("home", mode="after")
     @classmethod

@@ -26,6 +26,59 @@ def test_when_auth_is_required(auth, host, required):
     assert auth_required(Settings(manager=ManagerSettings(auth=auth, host=host))) is required
 
 
+@pytest.mark.parametrize("value, mode", [
+    ("on", "on"), (" ON ", "on"), ("true", "on"), ("yes", "on"), ("1", "on"),
+    ("off", "off"), ("False", "off"), ("no", "off"), ("0", "off"), ("auto", "auto"), ("Auto", "auto"),
+])
+def test_auth_setting_accepts_modes_and_their_synonyms(monkeypatch, value, mode):
+    monkeypatch.setenv("MLX_MANAGER_AUTH", value)
+    assert ManagerSettings().auth == mode
+
+
+@pytest.mark.parametrize("value", ["enabled", "y", "disabled", "", "of"])
+def test_auth_setting_rejects_unknown_values_instead_of_turning_auth_off(monkeypatch, value):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("MLX_MANAGER_AUTH", value)
+    with pytest.raises(ValidationError):
+        ManagerSettings()
+
+
+def test_cli_stops_with_one_line_naming_a_bad_auth_setting(tmp_path):
+    from click.testing import CliRunner
+
+    from entrypoints.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["list"], env={"MLX_MANAGER_AUTH": "enabled", "MLX_MANAGER_HOME": str(tmp_path)})
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert line.startswith("Error: invalid setting MLX_MANAGER_AUTH='enabled'") and "\n" not in line
+    assert "'on', 'off' or 'auto'" in line
+
+
+@pytest.mark.parametrize("base_url, open_", [
+    ("http://192.0.2.10:10242", False), ("http://[2001:db8::5]:10242", False),
+    ("http://127.0.0.1:10242", True), ("http://[::ffff:127.0.0.1]:10242", True), ("http://testserver", True),
+])
+def test_a_connection_on_a_non_loopback_address_needs_a_key_whatever_the_settings_say(tmp_path, base_url, open_):
+    # create_app() served by hand on 0.0.0.0: the settings still say 127.0.0.1, the socket does not.
+    from starlette.testclient import TestClient
+
+    from entrypoints.http.app import create_app
+    from tests.support.frontends import fake_container
+
+    container, _ = fake_container(tmp_path, auth="auto")
+    assert container.settings().manager.host == "127.0.0.1"
+    with TestClient(create_app(container), base_url=base_url) as client:
+        anonymous = client.get("/v1/models")
+        assert (anonymous.status_code == 200) is open_, anonymous.text
+        if not open_:
+            assert anonymous.status_code == 401
+            secret = container.api_key_service().create("admin").secret
+            assert client.get("/v1/models", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+        assert client.get("/api/health").status_code == 200
+
+
 @pytest.mark.parametrize("method, path, admin", [
     ("GET", "/v1/models", False), ("POST", "/v1/chat/completions", False), ("POST", "/v1/messages", False),
     ("GET", "/api/models", False), ("GET", "/api/mappings", False), ("POST", "/api/chat", False),

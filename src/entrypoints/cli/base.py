@@ -25,6 +25,11 @@ class MlxmGroup(click.Group):
             ctx.exit(130)
         except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback to users
             mapping = mapping_for(exc)
+            from entrypoints.settings import describe_settings_error
+
+            if mapping is None and (bad_setting := describe_settings_error(exc)):
+                click.echo(f"Error: {_one_line(bad_setting)}", err=True)  # e.g. MLX_MANAGER_AUTH=enabled
+                ctx.exit(2)
             if mapping is None:
                 if os.environ.get("MLXM_DEBUG"):
                     raise

@@ -40,18 +40,40 @@ def current_request_context() -> RequestContext:
     return _REQUEST_CONTEXT.get() or RequestContext()
 
 
+def _loopback_ip(address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
 def is_loopback(host: str | None) -> bool:
     if not host or host == "localhost":
         return host == "localhost"
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return _loopback_ip(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
         return False  # a hostname could resolve anywhere: treat it as exposed
 
 
 def auth_required(settings) -> bool:
     """`MLX_MANAGER_AUTH=on`, or a non-loopback bind address (then even `off` does not turn it off)."""
-    return settings.manager.auth.strip().lower() in ("on", "true", "1", "yes") or not is_loopback(settings.manager.host)
+    return settings.manager.auth == "on" or not is_loopback(settings.manager.host)
+
+
+def reached_from_outside(scope: Scope) -> bool:
+    """The connection arrived on a non-loopback local address.
+
+    The server reports the socket's own address in `scope["server"]`, so this holds even when the app
+    was served by hand (create_app + uvicorn on 0.0.0.0) without the settings knowing the bind address.
+    A name that is not an IP (a test client's "testserver", a unix socket path) leaves it to the settings.
+    """
+    server = scope.get("server")
+    if not server or not server[0]:
+        return False
+    try:
+        address = ipaddress.ip_address(str(server[0]).strip("[]"))
+    except ValueError:
+        return False
+    return not _loopback_ip(address)
 
 
 def ensure_servable(container, host: str) -> None:
@@ -66,7 +88,7 @@ def ensure_servable(container, host: str) -> None:
             f"refusing to serve {where} without an API key: create one with `mlxm keys create NAME` "
             "(it prints the key once), then send it as `Authorization: Bearer <key>`"
         )
-    if settings.manager.auth.strip().lower() in ("off", "false", "0", "no"):
+    if settings.manager.auth == "off":
         log.warning("MLX_MANAGER_AUTH=off ignored: the server is bound to a non-loopback address", host=host)
 
 
@@ -114,7 +136,7 @@ class ApiKeyAuthMiddleware:
         try:
             path, method = scope["path"], scope.get("method", "GET")
             principal = LOCAL_PRINCIPAL
-            if _protected(path) and auth_required(self._container.settings()):
+            if _protected(path) and (reached_from_outside(scope) or auth_required(self._container.settings())):
                 try:
                     principal = await run_in_threadpool(
                         self._container.api_key_service().authenticate, _presented_key(scope)
