@@ -142,7 +142,8 @@ class MappingService:
             source = os.path.join(model.local_path, relative)
             target = _target_path(root, rule_target, folder, relative)
             record = recorded.get(target)
-            state = self._linker.inspect(target, source, record.method if record else None)
+            state = self._linker.inspect(target, source, record.method if record else None,
+                                         record.fingerprint if record else None)
             result.append(PlannedLink(app, model.model_id, rule_target, relative, source, target,
                                       classify(state), record is not None))
         return result
@@ -241,6 +242,7 @@ class MappingService:
             target_path=entry.target_path,
             method=method,
             created_at=self._clock.now(),
+            fingerprint=self._linker.fingerprint(entry.target_path) if method is LinkMethod.COPY else None,
         ))
 
     def _retag(self, uow: LibraryUnitOfWork, app: str, models: dict[str, Model]) -> None:
@@ -263,7 +265,7 @@ class MappingService:
             folders = set()
             for record in records:
                 folders.add(os.path.join(_target_dir(root, record.rule_target), record.folder))
-                state = self._linker.inspect(record.target_path, record.source_path, record.method)
+                state = self._linker.inspect(record.target_path, record.source_path, record.method, record.fingerprint)
                 if state is TargetState.DANGLING:
                     self._linker.remove(record.target_path)
                     report.removed.append(record.target_path)
@@ -307,7 +309,7 @@ def forget_model_links(uow: LibraryUnitOfWork, linker: Linker, model_id: str) ->
     """
     ours, foreign = [], []
     for record in uow.links.list(model_id=model_id):
-        state = linker.inspect(record.target_path, record.source_path, record.method)
+        state = linker.inspect(record.target_path, record.source_path, record.method, record.fingerprint)
         mine = state is TargetState.OURS or (
             state is TargetState.DANGLING and linker.readlink(record.target_path) == os.path.abspath(record.source_path)
         )

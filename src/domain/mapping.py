@@ -221,6 +221,9 @@ class LinkRecord:
     method: LinkMethod
     created_at: datetime | None = None
     id: int | None = None
+    # A copy's identity when mlxm made it (device, inode, size, mtime): a same-size file the
+    # user put there later is not ours. None for symlinks and hardlinks (they prove themselves).
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,18 @@ def test_links_are_listed_by_app_and_model(uow_factory):
         assert record.id is not None
 
 
+def test_a_copy_keeps_its_fingerprint(uow_factory):
+    from dataclasses import replace
+
+    with uow_factory() as uow:
+        uow.links.add(replace(link("/a/c", method=LinkMethod.COPY), fingerprint="2049:1234:7:1700000000"))
+        uow.links.add(link("/a/s"))
+        uow.commit()
+    with uow_factory() as uow:
+        assert {r.target_path: r.fingerprint for r in uow.links.list()} == {"/a/c": "2049:1234:7:1700000000",
+                                                                             "/a/s": None}
+
+
 def test_adding_a_link_at_the_same_target_replaces_it(uow_factory):
     with uow_factory() as uow:
         first = uow.links.add(link("/a/1"))

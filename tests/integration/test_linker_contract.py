@@ -117,10 +117,24 @@ def test_fallback_methods_are_recognised_as_ours(make_world, methods, expected):
     target = world.p("app/m/model.safetensors")
     assert world.linker.link(source, target) is expected
     assert world.linker.readlink(target) is None
-    assert world.linker.inspect(target, source, recorded=expected) is TargetState.OURS
+    fingerprint = world.linker.fingerprint(target) if expected is LinkMethod.COPY else None
+    assert world.linker.inspect(target, source, recorded=expected, fingerprint=fingerprint) is TargetState.OURS
     if expected is LinkMethod.COPY:
-        # A copy is only ours when mlxm recorded making it.
+        # A copy is only ours when mlxm recorded making it, and recorded what it made.
         assert world.linker.inspect(target, source) is TargetState.OTHER
+        assert world.linker.inspect(target, source, recorded=expected) is TargetState.OTHER
+
+
+def test_a_same_size_file_replacing_a_copy_is_not_ours(make_world):
+    world = make_world((LinkMethod.COPY,))
+    source = world.file("lib/m/model.safetensors", b"weights")
+    target = world.p("app/m/model.safetensors")
+    world.linker.link(source, target)
+    fingerprint = world.linker.fingerprint(target)
+    world.linker.remove(target)
+    world.file("app/m/model.safetensors", b"WEIGHTS")  # the user's own file, same size
+    assert world.linker.fingerprint(target) != fingerprint
+    assert world.linker.inspect(target, source, recorded=LinkMethod.COPY, fingerprint=fingerprint) is TargetState.OTHER
 
 
 def test_remove_never_removes_directories(world):

@@ -198,6 +198,25 @@ def test_deleting_a_model_removes_its_links_and_nothing_else(world):
         assert len(uow.links.list(model_id="m2")) == 2
 
 
+def test_deleting_a_model_keeps_a_same_size_file_that_replaced_a_copy():
+    uow = InMemoryUnitOfWork()
+    linker = InMemoryLinker(symlinks=False, hardlinks=False)
+    add_model(uow, linker, "m1")
+    configs = InMemoryMappingConfigStore([AppMapping("lm", ROOT, (MappingRule("llm"),))])
+    MappingService(lambda: uow, configs, linker, FakeClock()).apply("lm")
+    with uow:
+        assert all(r.fingerprint for r in uow.links.list()), "every copy records what it made"
+    size = linker.entries[target("m1")][2]
+    linker.remove(target("m1"))
+    linker.add_file(target("m1"), size=size)  # the user's own file, same size as our copy was
+    user_file = linker.entries[target("m1")]
+    with uow:
+        removal = forget_model_links(uow, linker, "m1")
+        uow.commit()
+    assert remove_link_files(linker, removal) == [target("m1", "config.json")]
+    assert linker.entries[target("m1")] == user_file
+
+
 def test_links_of_a_model_whose_files_already_moved_are_still_recognised(world):
     uow, linker, _, service = world
     service.apply("lm")

@@ -22,7 +22,8 @@ class FilesystemLinker:
     def __init__(self, methods: tuple[LinkMethod, ...] = DEFAULT_METHODS) -> None:
         self._methods = tuple(methods)
 
-    def inspect(self, target: str, source: str, recorded: LinkMethod | None = None) -> TargetState:
+    def inspect(self, target: str, source: str, recorded: LinkMethod | None = None,
+                fingerprint: str | None = None) -> TargetState:
         if not os.path.lexists(target):
             return TargetState.MISSING
         if os.path.islink(target):
@@ -39,9 +40,16 @@ class FilesystemLinker:
             return TargetState.OTHER
         if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
             return TargetState.OURS
-        if recorded is LinkMethod.COPY and here.st_size == there.st_size:
+        if recorded is LinkMethod.COPY and fingerprint is not None and fingerprint == self.fingerprint(target):
             return TargetState.OURS
         return TargetState.OTHER
+
+    def fingerprint(self, target: str) -> str | None:
+        try:
+            info = os.lstat(target)
+        except OSError:
+            return None
+        return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
 
     def link(self, source: str, target: str) -> LinkMethod:
         if os.path.lexists(target):

@@ -139,7 +139,8 @@ class InMemoryLinker:
         return path in self.entries
 
     # -- the port ---------------------------------------------------------------------
-    def inspect(self, target: str, source: str, recorded: LinkMethod | None = None) -> TargetState:
+    def inspect(self, target: str, source: str, recorded: LinkMethod | None = None,
+                fingerprint: str | None = None) -> TargetState:
         entry = self.entries.get(target)
         if entry is None:
             return TargetState.MISSING
@@ -154,9 +155,13 @@ class InMemoryLinker:
             if source_entry and source_entry[0] == "file":
                 if entry[1] == source_entry[1]:
                     return TargetState.OURS
-                if recorded is LinkMethod.COPY and entry[2] == source_entry[2]:
+                if recorded is LinkMethod.COPY and fingerprint is not None and fingerprint == self.fingerprint(target):
                     return TargetState.OURS
         return TargetState.OTHER
+
+    def fingerprint(self, target: str) -> str | None:
+        entry = self.entries.get(target)
+        return f"{entry[1]}:{entry[2]}" if entry is not None and entry[0] == "file" else None
 
     def link(self, source: str, target: str) -> LinkMethod:
         if self.lexists(target):

@@ -27,6 +27,7 @@ def _link_from_record(record: ModelLinkRecord) -> LinkRecord:
         method=LinkMethod(record.method),
         created_at=record.created_at,
         id=record.id,
+        fingerprint=record.fingerprint,
     )
 
 
@@ -45,6 +46,7 @@ class SqlAlchemyLinkRepository:
         row.folder = record.folder
         row.source_path = record.source_path
         row.method = LinkMethod(record.method).value
+        row.fingerprint = record.fingerprint
         if record.created_at is not None:
             row.created_at = record.created_at
         self._session.flush()

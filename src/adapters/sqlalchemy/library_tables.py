@@ -71,3 +71,4 @@ class ModelLinkRecord(Base):
     target_path: Mapped[str] = mapped_column(String(1024), unique=True)
     method: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=utcnow)
+    fingerprint: Mapped[str | None] = mapped_column(String(128), nullable=True)

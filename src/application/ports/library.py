@@ -49,8 +49,16 @@ class Linker(Protocol):
     with `lexists`/`is_symlink`, never with `exists()`, which follows the link.
     """
 
-    def inspect(self, target: str, source: str, recorded: LinkMethod | None = None) -> TargetState:
-        """What is at `target` compared with `source`; `recorded` is how mlxm made it, if it did."""
+    def inspect(self, target: str, source: str, recorded: LinkMethod | None = None,
+                fingerprint: str | None = None) -> TargetState:
+        """What is at `target` compared with `source`; `recorded` is how mlxm made it, if it did.
+
+        A recorded copy is ours only while `fingerprint(target)` still equals `fingerprint`.
+        """
+        ...
+
+    def fingerprint(self, target: str) -> str | None:
+        """The identity of the file at `target` (changes when it is replaced or rewritten); None if absent."""
         ...
 
     def link(self, source: str, target: str) -> LinkMethod:
