@@ -11,8 +11,9 @@ from typing import Callable
 from application.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
-from domain.auth import ApiKey, Principal, User, normalise_email
+from domain.auth import MAX_KEY_NAME_LENGTH, ApiKey, Principal, User, normalise_email, validate_key_name
 from domain.enums import UserStatus
+from domain.errors import InvalidParameter
 
 API_KEY_PREFIX = "mlxm-"
 PREFIX_LENGTH = len(API_KEY_PREFIX) + 8
@@ -27,6 +28,14 @@ class ScryptPasswordHasher:
 
     def __init__(self, n: int = 2**14, r: int = 8, p: int = 1) -> None:
         self.n, self.r, self.p = n, r, p
+        self._dummy: str | None = None
+
+    def dummy_hash(self) -> str:
+        """A hash of a random password with this hasher's work factor, to verify against when there is no
+        real one: a login for an unknown account then costs as much as one for a real account."""
+        if self._dummy is None:
+            self._dummy = self.hash(secrets.token_urlsafe(16))
+        return self._dummy
 
     def hash(self, password: str) -> str:
         salt = secrets.token_bytes(16)
@@ -151,11 +160,34 @@ class UserService:
         """Approved users with the right password; one vague error otherwise (no account probing)."""
         with self._uow() as uow:
             user = uow.users.get_by_email(normalise_email(email))
-        if user is None or not self._hasher.verify(password, user.password_hash):
+        # Always run one scrypt: answering faster for unknown accounts would reveal which ones exist.
+        stored = user.password_hash if user is not None and user.password_hash else self._hasher.dummy_hash()
+        password_ok = self._hasher.verify(password, stored)
+        if user is None or not user.password_hash or not password_ok:
             raise Unauthorized("wrong email or password")
         if not user.is_active:
             raise Forbidden(f"account is {user.status.value}: an admin must approve it")
         return user
+
+
+def _refers_to(ref: int | str, principal: Principal) -> bool:
+    """Whether a user reference (id or email) names `principal` itself, without a lookup."""
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+        return principal.user_id is not None and int(ref) == principal.user_id
+    try:
+        return normalise_email(str(ref)) == normalise_email(principal.email)
+    except InvalidParameter:
+        return False
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    suffix = 2
+    while True:
+        tail = f"-{suffix}"
+        candidate = name[: MAX_KEY_NAME_LENGTH - len(tail)] + tail
+        if candidate not in taken:
+            return candidate
+        suffix += 1
 
 
 def _require_admin(by: Principal) -> None:
@@ -171,8 +203,15 @@ class ApiKeyService:
         self._clock = clock
         self._users = users
 
-    def create(self, name: str, user: int | str | None = None, by: Principal = LOCAL_PRINCIPAL) -> CreatedKey:
-        """Without `user`, the key belongs to the caller (the local admin for the CLI)."""
+    def create(self, name: str, user: int | str | None = None, by: Principal = LOCAL_PRINCIPAL, *,
+               unique_name: bool = False) -> CreatedKey:
+        """Without `user`, the key belongs to the caller (the local admin for the CLI).
+
+        Names are unique among a user's active keys; with `unique_name` a taken name gets a `-2`, `-3`... suffix.
+        """
+        # Rights first: a non-admin must not learn from a 404 which other users exist.
+        if user is not None and not by.is_admin and not _refers_to(user, by):
+            raise Forbidden("only an admin can create keys for other users")
         if user is None:
             owner_id = by.user_id if by.user_id is not None else self._users.ensure_local_admin().id
         else:
@@ -184,8 +223,12 @@ class ApiKeyService:
             owner = uow.users.get(owner_id)
             if owner is None:
                 raise NotFound(f"no user {owner_id}")
-            if any(k.name == name.strip() and k.is_active for k in uow.api_keys.list()):
-                raise Conflict(f"an active key named {name.strip()!r} already exists")
+            taken = {k.name for k in uow.api_keys.list(owner.id) if k.is_active}
+            name = validate_key_name(name)
+            if name in taken:
+                if not unique_name:
+                    raise Conflict(f"you already have an active key named {name!r}")
+                name = _free_name(name, taken)
             key = uow.api_keys.add(ApiKey(
                 name=name, user_id=owner.id, key_hash=hash_api_key(secret), prefix=secret[:PREFIX_LENGTH],
                 created_at=self._clock.now(),
@@ -194,9 +237,9 @@ class ApiKeyService:
             return CreatedKey(key=key, secret=secret)
 
     def login(self, email: str, password: str, key_name: str) -> CreatedKey:
-        """Exchange an approved user's password for a new API key."""
+        """Exchange an approved user's password for a new API key (each login gets its own key name)."""
         user = self._users.verify_password(email, password)
-        return self.create(key_name, user.id, by=Principal(user.id, user.email, user.is_admin))
+        return self.create(key_name, user.id, by=Principal(user.id, user.email, user.is_admin), unique_name=True)
 
     def list(self, by: Principal = LOCAL_PRINCIPAL, include_revoked: bool = True) -> list[ApiKey]:
         """Admins see every key; other users their own."""
@@ -205,9 +248,9 @@ class ApiKeyService:
         return [k for k in keys if include_revoked or k.is_active]
 
     def revoke(self, ref: int | str, by: Principal = LOCAL_PRINCIPAL) -> ApiKey:
-        """`ref` is a key id, its name or its prefix."""
+        """`ref` is a key id, its name or its prefix (a non-admin's names and prefixes: among their own keys)."""
         with self._uow() as uow:
-            key = self._find(uow, ref)
+            key = self._find(uow, ref, None if by.is_admin else by.user_id)
             if not by.is_admin and key.user_id != by.user_id:
                 raise Forbidden("this key belongs to another user")
             if key.revoked_at is None:
@@ -216,11 +259,13 @@ class ApiKeyService:
             return key
 
     @staticmethod
-    def _find(uow, ref: int | str) -> ApiKey:
+    def _find(uow, ref: int | str, owner_id: int | None = None) -> ApiKey:
         keys = uow.api_keys.list()
         if isinstance(ref, int) or str(ref).isdigit():
             found = [k for k in keys if k.id == int(ref)]
         else:
+            if owner_id is not None:  # names are unique per user only
+                keys = [k for k in keys if k.user_id == owner_id]
             found = [k for k in keys if k.name == ref and k.is_active] or [
                 k for k in keys if k.prefix == ref or (len(ref) >= PREFIX_LENGTH and ref.startswith(k.prefix))
             ] or [k for k in keys if k.name == ref]
@@ -231,8 +276,11 @@ class ApiKeyService:
         return found[0]
 
     def count_active(self) -> int:
+        """Keys somebody can use: not revoked, and owned by an approved user (pending or disabled users'
+        keys do not count, or `serve` would expose a server nobody can call)."""
         with self._uow() as uow:
-            return uow.api_keys.count_active()
+            active_users = {u.id for u in uow.users.list() if u.is_active}
+            return sum(1 for k in uow.api_keys.list() if k.is_active and k.user_id in active_users)
 
     def authenticate(self, raw_key: str | None) -> Principal:
         """The caller behind a raw key; Unauthorized for a missing, unknown or revoked key or inactive user."""

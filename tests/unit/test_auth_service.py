@@ -121,3 +121,85 @@ def test_uncommitted_changes_vanish(services):
 
         uow.users.add(User(email="ghost@example.com"))
     assert uow.users.get_by_email("ghost@example.com") is None
+
+
+class RecordingHasher(ScryptPasswordHasher):
+    """The real hasher (cheap work factor) noting which stored hash each verify ran against."""
+
+    def __init__(self) -> None:
+        super().__init__(n=2**8)
+        self.verified: list[str | None] = []
+
+    def verify(self, password, stored):
+        self.verified.append(stored)
+        return super().verify(password, stored)
+
+
+def test_login_for_a_missing_or_passwordless_account_still_runs_one_scrypt():
+    uow, hasher = InMemoryUnitOfWork(), RecordingHasher()
+    users = UserService(lambda: uow, FakeClock(), hasher)
+    alice = users.register("alice@example.com", "long-enough", approved=True)
+    users.ensure_local_admin()  # an account without a password
+    for email in ("nobody@example.com", LOCAL_ADMIN_EMAIL):
+        hasher.verified.clear()
+        with pytest.raises(Unauthorized, match="wrong email or password"):
+            users.verify_password(email, "long-enough")
+        # Exactly one verify, against a real scrypt hash of this hasher's cost (not a quick no-op on None).
+        assert hasher.verified == [hasher.dummy_hash()]
+        assert hasher.verified[0].startswith(f"scrypt${hasher.n}$") and hasher.verified[0] != alice.password_hash
+    hasher.verified.clear()
+    with pytest.raises(Unauthorized):
+        users.verify_password("alice@example.com", "wrong-password")
+    assert hasher.verified == [alice.password_hash]
+    # The dummy never logs anybody in, whatever password is tried.
+    assert not hasher.verify("long-enough", hasher.dummy_hash())
+
+
+def test_each_login_gets_its_own_key_and_names_are_unique_per_user(services):
+    _, users, keys = services
+    alice = users.register("alice@example.com", "long-enough", approved=True)
+    bob = users.register("bob@example.com", "long-enough", approved=True)
+    first = keys.login("alice@example.com", "long-enough", "login")
+    second = keys.login("alice@example.com", "long-enough", "login")
+    assert (first.key.name, second.key.name) == ("login", "login-2")
+    assert keys.authenticate(first.secret).user_id == keys.authenticate(second.secret).user_id == alice.id
+    # Another user may use the same names.
+    assert keys.login("bob@example.com", "long-enough", "login").key.name == "login"
+    as_alice, as_bob = Principal(alice.id, alice.email, False), Principal(bob.id, bob.email, False)
+    keys.create("laptop", by=as_alice)
+    keys.create("laptop", user="bob@example.com", by=as_bob)
+    with pytest.raises(Conflict):
+        keys.create("laptop", by=as_alice)
+    # A name is looked up among the caller's own keys: alice revokes her laptop key, not bob's.
+    revoked = keys.revoke("laptop", by=as_alice)
+    assert revoked.user_id == alice.id
+    assert [k.name for k in keys.list(by=as_bob) if k.is_active] == ["login", "laptop"]
+    # An admin naming a key several users share is asked for the id.
+    with pytest.raises(Conflict):
+        keys.revoke("login")
+
+
+def test_a_non_admin_cannot_probe_for_users_through_key_creation(services):
+    _, users, keys = services
+    alice = users.register("alice@example.com", "long-enough", approved=True)
+    users.register("bob@example.com", "long-enough", approved=True)
+    as_alice = Principal(alice.id, alice.email, False)
+    for other in ("bob@example.com", "nobody@example.com", 999, "999"):
+        with pytest.raises(Forbidden):  # the same answer whether the user exists or not
+            keys.create("x", user=other, by=as_alice)
+    assert keys.create("mine", user="ALICE@example.com", by=as_alice).key.user_id == alice.id
+    assert keys.create("mine-too", user=str(alice.id), by=as_alice).key.user_id == alice.id
+
+
+def test_only_keys_of_approved_users_count_as_active(services):
+    _, users, keys = services
+    pending = users.register("pending@example.com", "long-enough")
+    keys.create("p", user=pending.id)
+    assert keys.count_active() == 0  # a pending user's key cannot authenticate
+    bob = users.register("bob@example.com", "long-enough", approved=True)
+    keys.create("b", user=bob.id)
+    assert keys.count_active() == 1
+    users.disable(bob.id)
+    assert keys.count_active() == 0
+    users.approve(pending.id)
+    assert keys.count_active() == 1
