@@ -141,3 +141,58 @@ def test_link_apply_failing_at_the_database_step_takes_its_links_back(env):
         assert uow.links.list() == []
     mapping.apply("studio")
     assert indexed(factory, "studio") == ["zebra-model"]
+
+
+class FailsWhenRecordingAnInstall(SqlAlchemyUnitOfWork):
+    """The pull's rows reach the transaction (and the FTS index with them); the commit that
+    records the completed install fails."""
+
+    def commit(self) -> None:
+        from domain.enums import DownloadStatus
+
+        for name in self.REPOSITORY_NAMES:
+            getattr(self, name).save_changes()
+        self.session.flush()
+        model = self.models.get("tiny-v1")
+        if model is not None and model.status is DownloadStatus.COMPLETED:
+            raise RuntimeError("disk I/O error")
+        super().commit()
+
+
+def test_pull_failing_at_the_database_step_leaves_no_index_row_and_no_install(tmp_path, template_dir):
+    from adapters.catalog.embedded import StaticCatalogProvider
+    from application.downloads import DownloadService
+    from domain.catalog import catalog_from_dict
+    from domain.enums import DownloadStatus
+    from tests.support.fake_downloader import FakeDownloader
+
+    uows = SqliteUnitOfWorks(migrated_database(tmp_path, template_dir))
+    catalog = catalog_from_dict({"default_model": "tiny-v1", "models": [{
+        "id": "tiny-v1", "type": "text-gen", "family": "tinyfam", "aliases": ["tiny"],
+        "sources": [{"kind": "huggingface_repo", "value": "org/tiny", "priority": 10}],
+    }]})
+    downloader = FakeDownloader()
+    downloader.add_repo("org/tiny", {"config.json": b'{"model_type": "llama"}', "model.safetensors": b"w" * 4096})
+    failing = True
+
+    def factory():
+        return FailsWhenRecordingAnInstall(uows()._session_factory) if failing else uows()
+
+    service = DownloadService(factory, StaticCatalogProvider(catalog), downloader, FakeClock(),
+                              LibraryLayout(tmp_path / "home"), max_workers=1)
+    try:
+        with pytest.raises(RuntimeError, match="disk I/O error"):
+            service.pull("tiny")
+        link = tmp_path / "home" / "models" / "tiny-v1"
+        assert not os.path.lexists(link), "no installed model the index does not describe"
+        with uows() as uow:
+            done = uow.models.search(ModelQuery(text="tinyfam", status=DownloadStatus.COMPLETED))
+            assert done.total == 0 and done.items == [], "no index row for an install that did not happen"
+            model = uow.models.get("tiny-v1")
+            assert model is None or model.status is not DownloadStatus.COMPLETED
+        failing = False
+        result = service.pull("tiny")
+        assert (Path(result.model.local_path) / "model.safetensors").read_bytes() == b"w" * 4096
+        assert indexed(uows, "tinyfam") == ["tiny-v1"]
+    finally:
+        uows.dispose()

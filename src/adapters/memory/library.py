@@ -8,7 +8,7 @@ import posixpath
 from dataclasses import replace
 
 from domain.dependencies import DependencyBinding, DependencyProfile
-from domain.mapping import AppMapping, LinkMethod, LinkRecord, TargetState
+from domain.mapping import AppMapping, LinkMethod, LinkRecord, TargetState, validate_app_name
 
 
 class InMemoryLinkRepository:
@@ -80,9 +80,11 @@ class InMemoryMappingConfigStore:
         return [self._items[k] for k in sorted(self._items)]
 
     def get(self, app: str) -> AppMapping | None:
+        validate_app_name(app)  # as the file store: a bad name is the caller's mistake (400), not "not found"
         return self._items.get(app)
 
     def save(self, mapping: AppMapping) -> None:
+        validate_app_name(mapping.app)
         self._items[mapping.app] = mapping
 
 
