@@ -7,41 +7,83 @@ created with mode 0600 on first use.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
+import tempfile
 from pathlib import Path
+
+import structlog
 
 from application.errors import SecretUnreadable
 
 KEY_FILE_NAME = "secret.key"
+log = structlog.get_logger("mlxm.secrets")
+
+
+def _is_fernet_key(raw: bytes) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(raw)) == 32
+    except (ValueError, TypeError, binascii.Error):
+        return False
 
 
 def _fernet_key(material: str | bytes) -> bytes:
     """Accept a real Fernet key, or derive one from any passphrase (sha256 -> 32 bytes)."""
     raw = material.encode() if isinstance(material, str) else material
     raw = raw.strip()
-    try:
-        if len(base64.urlsafe_b64decode(raw)) == 32:
-            return raw
-    except (ValueError, TypeError):
-        pass
+    if _is_fernet_key(raw):
+        return raw
     return base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
 
 
 def load_or_create_key_file(home: Path) -> bytes:
     """Read the key file, creating it atomically with mode 0600 if it does not exist."""
-    from cryptography.fernet import Fernet
-
     path = home / KEY_FILE_NAME
     home.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        _create_key_file(path)
+    return _read_key_file(path)
+
+
+def _create_key_file(path: Path) -> None:
+    # The complete key goes into a private temp file which is then hard-linked into place: the name
+    # never points at a half-written (or empty) key, and of two processes starting at once the first
+    # link wins while the other reads the winner's key.
+    from cryptography.fernet import Fernet
+
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE_NAME}.", suffix=".tmp")  # mode 0600
     try:
-        # O_EXCL: two processes starting at once never overwrite each other's key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key())
-    return path.read_bytes()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(Fernet.generate_key())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process won the race: use its key
+    finally:
+        os.unlink(temp)
+
+
+def _read_key_file(path: Path) -> bytes:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        # Anyone who can read this file can decrypt every stored credential.
+        try:
+            os.chmod(path, 0o600)
+            log.warning("secret key file was readable by others; its mode is now 0600", path=str(path),
+                        was=oct(mode))
+        except OSError as exc:
+            log.warning("secret key file is readable by others and cannot be made private", path=str(path),
+                        mode=oct(mode), error=str(exc))
+    raw = path.read_bytes().strip()
+    if not _is_fernet_key(raw):
+        # Never fall back to a key derived from the contents: from an empty file that is sha256(b""), public.
+        raise SecretUnreadable(
+            f"{path} does not hold a valid key: restore it from a backup, or set MLX_MANAGER_SECRET_KEY"
+        )
+    return raw
 
 
 class FernetSecretCipher:
