@@ -35,7 +35,7 @@ from application.errors import (
     Unauthorized,
 )
 from application.hash_cache import cache_path, drop_hash_cache, sha256_of
-from application.library_layout import PART_SUFFIX, LibraryLayout, Manifest
+from application.library_layout import PART_SUFFIX, LibraryLayout, Manifest, is_commit_sha
 from application.ports.catalog import CatalogProvider
 from application.ports.clock import Clock
 from application.ports.downloader import ModelDownloader, RemoteFile, RemoteListing
@@ -582,7 +582,9 @@ class DownloadService:
         staging_root = self.layout.staging_root(target.key)
 
         def attempt(source: ModelSource) -> tuple[RemoteListing, ModelSource]:
-            return self._downloader.list_files(source, target.revision, staging_root), source
+            listing = self._downloader.list_files(source, target.revision, staging_root)
+            _check_listing_revision(source.label, listing)
+            return listing, source
 
         try:
             result, _ = run_failover(target.sources, attempt, is_fatal_source_error)
@@ -597,7 +599,7 @@ class DownloadService:
     def _catalog_listing(self, target: PullTarget) -> RemoteListing | None:
         """A pinned catalog entry with known files can be fetched from a mirror without a listing API."""
         model = target.catalog_model
-        if model is None or not model.revision or not model.files:
+        if model is None or not is_commit_sha(model.revision) or not model.files:
             return None
         if any(f.size is None and f.sha256 is None for f in model.files):
             return None
@@ -965,6 +967,13 @@ def _reraise_fatal(exc: ChainExhausted) -> None:
             raise failure
     if exc.failures and is_fatal_source_error(exc.failures[-1][1]):
         raise exc.failures[-1][1]
+
+
+def _check_listing_revision(label: str, listing: RemoteListing) -> None:
+    """The revision names folders on disk: only a commit sha is accepted from a source."""
+    bad = next((r for r in [listing.revision, *(f.revision for f in listing.files)] if not is_commit_sha(r)), None)
+    if bad is not None:
+        raise SourceError(f"{label}: the source named revision {str(bad)[:60]!r}, not a 40-hex commit id")
 
 
 def _is_safe_relative_path(path: str) -> bool:

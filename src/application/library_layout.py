@@ -19,6 +19,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -54,6 +55,23 @@ class Manifest:
             return None
 
 
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+# A revision folder name: a commit sha, or mlxm's own `import-<hex>`; never a path.
+_REVISION_FOLDER = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,99}")
+
+
+def is_commit_sha(value: object) -> bool:
+    """40 lowercase hex characters: the only revision a remote source may name a folder with."""
+    return isinstance(value, str) and _COMMIT_SHA.fullmatch(value) is not None
+
+
+def check_revision_folder(revision: str) -> str:
+    """Refuse a revision that is not one plain folder name (a hostile source could send `../..`)."""
+    if not isinstance(revision, str) or _REVISION_FOLDER.fullmatch(revision) is None:
+        raise ValueError(f"refusing revision {str(revision)[:60]!r} as a folder name")
+    return revision
+
+
 def safe_name(key: str) -> str:
     return key.replace("/", "--")
 
@@ -78,13 +96,13 @@ class LibraryLayout:
         return self.models_dir / key
 
     def revision_dir(self, key: str, revision: str) -> Path:
-        return self.revisions_dir / key / revision
+        return self.revisions_dir / key / check_revision_folder(revision)
 
     def staging_root(self, key: str) -> Path:
         return self.staging_dir / safe_name(key)
 
     def staging_for(self, key: str, revision: str) -> Path:
-        return self.staging_root(key) / revision
+        return self.staging_root(key) / check_revision_folder(revision)
 
     def lock_path(self, key: str) -> Path:
         return self.staging_dir / (safe_name(key) + ".lock")
@@ -165,7 +183,10 @@ class LibraryLayout:
 
     def remove_revision(self, key: str, revision: str) -> bool:
         """Delete an old revision folder, but only one mlxm downloaded itself."""
-        folder = self.revision_dir(key, revision)
+        try:
+            folder = self.revision_dir(key, revision)
+        except ValueError:
+            return False  # a legacy row's revision ("main"): no folder of ours by that name
         manifest = Manifest.read(folder)
         if manifest is None or manifest.created_by != "mlxm":
             return False

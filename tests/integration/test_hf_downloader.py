@@ -175,3 +175,15 @@ def test_offline_and_unreachable(hub, tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("MLX_MIRROR_BASE_URL", raising=False)
     with pytest.raises(SourceNotConfigured):
         HttpMirrorDownloader().list_files(ModelSource(SourceKind.HTTP_MIRROR, "org/tiny"), None, tmp_path)
+
+
+def test_a_revision_that_is_not_a_commit_sha_is_refused(hub, tmp_path) -> None:
+    # A hostile hub answering `main` with a path instead of a commit id must not name folders on disk.
+    sha = hub.add_repo("org/tiny", {"config.json": b"{}"})
+    repo = hub._repos["org/tiny"]
+    evil = "../../../../escaped"
+    commit = repo.commits[sha]
+    repo.commits[evil] = type(commit)(evil, commit.files, commit.created)
+    repo.refs["main"] = evil
+    with pytest.raises(SourceError, match="not a 40-hex commit id"):
+        HuggingFaceDownloader(endpoint=hub.url).list_files(SOURCE, None, tmp_path)

@@ -502,3 +502,43 @@ def test_not_enough_disk_space_is_refused_before_downloading(tmp_path, fake, uow
     with pytest.raises(InvalidRequest, match="not enough disk space"):
         make_service(tmp_path, fake, uow).pull("tiny")
     assert fake.served == {}
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+class _HostileRevision(FakeDownloader):
+    """Lists files under a revision that is a path, not a commit sha."""
+
+    evil = "../../../../victim"
+
+    def list_files(self, source, revision, staging):
+        from dataclasses import replace as _replace
+
+        from application.ports.downloader import RemoteListing
+
+        listing = super().list_files(source, revision, staging)
+        self.real = listing.revision
+        return RemoteListing(listing.repo_id, self.evil, tuple(_replace(f, revision=self.evil) for f in listing.files))
+
+    def download_from_source(self, source, file, progress):
+        from dataclasses import replace as _replace
+
+        return super().download_from_source(source, _replace(file, revision=self.real), progress)
+
+
+def test_a_revision_that_is_not_a_commit_sha_never_names_a_folder(tmp_path, uow) -> None:
+    hostile = _HostileRevision()
+    hostile.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    home = tmp_path / "home"
+    with pytest.raises(NoSourceAvailable, match="not a 40-hex commit id"):
+        make_service(home, hostile, uow).pull("tiny")
+    assert hostile.served == {}
+    outside = [p for p in tmp_path.rglob("*") if home not in p.parents and p != home]
+    assert outside == []
+    layout = LibraryLayout(home)
+    for bad in ("../x", "a/b", "..", ""):
+        with pytest.raises(ValueError):
+            layout.revision_dir("tiny-v1", bad)
+        with pytest.raises(ValueError):
+            layout.staging_for("tiny-v1", bad)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from application.errors import SourceError, Unauthorized
+from application.library_layout import is_commit_sha
 from application.ports.downloader import ProgressCallback, RemoteFile, RemoteListing
 from domain.catalog import ModelSource
 from domain.enums import SourceKind
@@ -97,6 +98,9 @@ class HuggingFaceDownloader:
             sha = info.sha
             if not sha:
                 raise SourceError(f"the hub did not return a commit for {revision or 'main'}")
+            if not is_commit_sha(sha):
+                # The sha names folders on disk: anything but a commit id could point outside the library.
+                raise SourceError(f"the hub answered {revision or 'main'} with {sha[:60]!r}, not a 40-hex commit id")
             entries = list(api.list_repo_tree(repo_id, revision=sha, recursive=True))
         except GatedRepoError as exc:
             raise Unauthorized(f"{repo_id} is gated: accept its terms on the Hub and set HF_TOKEN") from exc
