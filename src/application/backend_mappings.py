@@ -47,16 +47,18 @@ class BackendMappingService:
                 changes[key] = BackendType(changes[key])
         if "pattern_type" in changes:
             changes["pattern_type"] = PatternType(changes["pattern_type"])
-        updated = replace(current, **changes)
+        # Vetted again from scratch: a row loaded with a `problem` is saved only once it passes.
+        updated = replace(current, problem=None, **changes)
         with self._uow() as uow:
             updated = uow.backend_mappings.add(updated)
             uow.commit()
             return updated
 
     def remove(self, mapping_id: int) -> None:
-        self.get(mapping_id)
+        """By id, without loading the row: a row that no longer loads can still be deleted."""
         with self._uow() as uow:
-            uow.backend_mappings.remove(mapping_id)
+            if not uow.backend_mappings.remove(mapping_id):
+                raise NotFound(f"no backend mapping {mapping_id}")
             uow.commit()
 
     def resolve(self, model: str) -> RouteDecision:

@@ -7,7 +7,7 @@ catastrophic backtracking.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from domain.enums import BackendType, PatternType
@@ -132,15 +132,23 @@ class BackendMapping:
     priority: int = 0
     enabled: bool = True
     id: int | None = None
+    # Set only for a stored row that fails today's vetting (e.g. a legacy regex): such a mapping is shown
+    # and can be fixed or deleted, but is always disabled and never matches. Writes clear it and re-vet.
+    problem: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pattern_type", PatternType(self.pattern_type))
         object.__setattr__(self, "backend_type", BackendType(self.backend_type))
         if self.fallback_backend is not None:
             object.__setattr__(self, "fallback_backend", BackendType(self.fallback_backend))
-        validate_pattern(self.pattern_type, self.model_pattern)
+        if self.problem is None:
+            validate_pattern(self.pattern_type, self.model_pattern)
+        else:
+            object.__setattr__(self, "enabled", False)
 
     def matches(self, model: str) -> bool:
+        if self.problem is not None:
+            return False
         if self.pattern_type is PatternType.EXACT:
             return model == self.model_pattern
         if self.pattern_type is PatternType.PREFIX:

@@ -170,8 +170,8 @@ class InMemoryBackendMappingRepository:
     def list(self) -> list[BackendMapping]:
         return [self._items[k] for k in sorted(self._items)]
 
-    def remove(self, mapping_id: int) -> None:
-        self._items.pop(mapping_id, None)
+    def remove(self, mapping_id: int) -> bool:
+        return self._items.pop(mapping_id, None) is not None
 
 
 class InMemoryUnitOfWork:

@@ -7,6 +7,7 @@ is written back, so "get, mutate, commit" works as it does with the in-memory fa
 
 from __future__ import annotations
 
+import logging
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from typing import Callable, Generic, Iterable, TypeVar
@@ -38,6 +39,7 @@ from application.ports.repositories import ModelQuery, Page
 from domain.capabilities import ModelCapabilities, capabilities_for
 from domain.downloads import Download
 from domain.enums import BackendType, DownloadStatus, ModelType, PatternType, ProfileType
+from domain.errors import DomainError
 from domain.models import Model, ModelFile
 from domain.params import AudioDefaults, InferenceContext, InferenceParams
 from domain.profiles import PROFILE_CLASSES, ExecutionProfile
@@ -620,14 +622,28 @@ class SqlAlchemySettingsRepository:
 
 # -------------------------------------------------------------------- backend mappings
 
+_mapping_log = logging.getLogger("mlxm.db")
 
-def _mapping_from_record(record: BackendMappingRecord) -> BackendMapping:
-    return BackendMapping(
-        model_pattern=record.model_pattern, pattern_type=PatternType(record.pattern_type.lower()),
-        backend_type=BackendType(record.backend_type.lower()), backend_model=record.backend_model,
-        fallback_backend=BackendType(record.fallback_backend.lower()) if record.fallback_backend else None,
-        priority=record.priority, enabled=bool(record.enabled), id=record.id,
-    )
+
+def _mapping_from_record(record: BackendMappingRecord) -> BackendMapping | None:
+    """A stored row as a mapping. Rows are vetted on write; one that fails today's rules (a legacy regex)
+    loads disabled with its `problem`, and one naming an unknown backend is skipped: either way one bad
+    row never blocks routing or the listing (a skipped row can still be deleted by id)."""
+    try:
+        values = dict(
+            model_pattern=record.model_pattern or "", pattern_type=PatternType((record.pattern_type or "").lower()),
+            backend_type=BackendType((record.backend_type or "").lower()), backend_model=record.backend_model,
+            fallback_backend=BackendType(record.fallback_backend.lower()) if record.fallback_backend else None,
+            priority=record.priority or 0, enabled=bool(record.enabled), id=record.id,
+        )
+    except ValueError as exc:
+        _mapping_log.warning("skipping backend mapping %s: %s (delete it by id)", record.id, exc)
+        return None
+    try:
+        return BackendMapping(**values)
+    except DomainError as exc:
+        _mapping_log.warning("backend mapping %s is disabled: %s", record.id, exc)
+        return BackendMapping(**values, problem=str(exc))
 
 
 class SqlAlchemyBackendMappingRepository:
@@ -656,10 +672,11 @@ class SqlAlchemyBackendMappingRepository:
 
     def list(self) -> list[BackendMapping]:
         records = self._session.scalars(select(BackendMappingRecord).order_by(BackendMappingRecord.id))
-        return [_mapping_from_record(r) for r in records]
+        return [m for m in map(_mapping_from_record, records) if m is not None]
 
-    def remove(self, mapping_id: int) -> None:
-        self._session.execute(delete(BackendMappingRecord).where(BackendMappingRecord.id == mapping_id))
+    def remove(self, mapping_id: int) -> bool:
+        result = self._session.execute(delete(BackendMappingRecord).where(BackendMappingRecord.id == mapping_id))
+        return bool(result.rowcount)
 
     def save_changes(self) -> None:
         """Mappings are immutable values: written by `add`."""

@@ -91,12 +91,13 @@ class MappingDTO(BaseModel):
     fallback_backend: BackendType | None = None
     priority: int
     enabled: bool
+    problem: str | None = Field(default=None, description="Why a stored mapping is disabled (fails vetting).")
 
     @classmethod
     def from_domain(cls, m) -> "MappingDTO":
         return cls(id=m.id, model_pattern=m.model_pattern, pattern_type=m.pattern_type, backend_type=m.backend_type,
                    backend_model=m.backend_model, fallback_backend=m.fallback_backend, priority=m.priority,
-                   enabled=m.enabled)
+                   enabled=m.enabled, problem=m.problem)
 
 
 class CreateMappingRequest(BaseModel):
