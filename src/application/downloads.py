@@ -35,7 +35,7 @@ from application.errors import (
     Unauthorized,
 )
 from application.hash_cache import cache_path, drop_hash_cache, sha256_of
-from application.library_layout import PART_SUFFIX, LibraryLayout, Manifest, is_commit_sha
+from application.library_layout import PART_SUFFIX, LibraryLayout, Manifest, is_commit_sha, scratch_name
 from application.ports.catalog import CatalogProvider
 from application.ports.clock import Clock
 from application.ports.downloader import ModelDownloader, RemoteFile, RemoteListing
@@ -544,15 +544,15 @@ class DownloadService:
                 return adopted
 
         staging = self.layout.staging_for(target.key, listing.revision)
+        scratch = self.layout.scratch_for(target.key, listing.revision)
         self.layout.clear_staging(target.key, keep_revision=listing.revision)  # other revisions cannot resume
-        files = [replace(f, dest=staging / (f.path + PART_SUFFIX)) for f in listing.files]
+        # Partials and hash caches live in `scratch`, so the staged tree holds only the model's files.
+        files = [replace(f, dest=scratch / (scratch_name(f.path) + PART_SUFFIX)) for f in listing.files]
         records = self._fetch_all(active, files, staging, listing)
 
         manifest = Manifest(key=target.key, repo_id=listing.repo_id, revision=listing.revision,
                             source=_sources_summary(records),
                             files=[{"path": r.path, "size": r.size, "sha256": r.sha256} for r in records])
-        for f in files:  # the hash caches served verification; they are not part of the model
-            drop_hash_cache(staging / f.path)
         old_revision = installed.revision if installed is not None else None
         previous_dir = self.layout.installed_revision_dir(target.key) if installed is not None else None
         local_path = self.layout.install(target.key, listing.revision, staging, manifest)
@@ -638,14 +638,16 @@ class DownloadService:
 
     def _fetch_one(self, active: _ActivePull, meter: _Meter, file: RemoteFile, final: Path) -> ModelFile:
         active.check()
-        if final.exists():  # verified in an earlier run (only verified files get their final name)
+        # The verified file's hash cache stays in the scratch folder, beside the partial's.
+        final_cache = file.dest.with_name(file.dest.name[: -len(PART_SUFFIX)] + ".sha256")
+        if final.is_file():  # verified in an earlier run (only verified files get their final name)
             try:
-                digest = _verify(file, final)
+                digest = _verify(file, final, cache=final_cache)
                 meter.set(file.path, final.stat().st_size)
                 return ModelFile(file.path, final.stat().st_size, digest, file.revision, None)
             except IntegrityError:
                 final.unlink()
-                drop_hash_cache(final)
+                final_cache.unlink(missing_ok=True)
 
         def progress(path: str, done: int, total: int | None) -> None:
             active.check()
@@ -674,7 +676,7 @@ class DownloadService:
         cached = cache_path(file.dest)
         file.dest.replace(final)
         if cached.exists():
-            cached.replace(cache_path(final))
+            cached.replace(final_cache)  # a rename keeps size and mtime: still valid for `final`
         size = final.stat().st_size
         meter.set(file.path, size)
         return ModelFile(file.path, size, digest, file.revision, source.label)
@@ -927,7 +929,7 @@ class DownloadService:
 # --------------------------------------------------------------------------- helpers
 
 
-def _verify(file: RemoteFile, path: Path, *, use_cache: bool = True) -> str:
+def _verify(file: RemoteFile, path: Path, *, use_cache: bool = True, cache: Path | None = None) -> str:
     """Check size and sha256 (or, for a small non-LFS file, its git blob id); returns the sha256.
 
     Raises `IntegrityError` naming the file, the expected and the received value.
@@ -940,7 +942,7 @@ def _verify(file: RemoteFile, path: Path, *, use_cache: bool = True) -> str:
         if git_sha1 != file.git_blob_sha1.lower():
             raise IntegrityError(file.path, f"git blob sha1 {file.git_blob_sha1}", f"git blob sha1 {git_sha1}")
         return sha256
-    digest = sha256_of(path, use_cache=use_cache)
+    digest = sha256_of(path, use_cache=use_cache, cache=cache)
     if file.sha256 and digest != file.sha256.lower():
         raise IntegrityError(file.path, f"sha256 {file.sha256}", f"sha256 {digest}")
     return digest

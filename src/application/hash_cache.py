@@ -18,16 +18,18 @@ def cache_path(path: Path) -> Path:
     return path.with_name(path.name + SUFFIX)
 
 
-def write_hash_cache(path: Path, sha256: str) -> None:
+def write_hash_cache(path: Path, sha256: str, cache: Path | None = None) -> None:
+    """Remember `path`'s digest in `cache` (default: beside it, `<path>.sha256`)."""
+    cache = cache or cache_path(path)
     st = os.stat(path)
-    tmp = cache_path(path).with_name(cache_path(path).name + ".tmp")
+    tmp = cache.with_name(cache.name + ".tmp")
     tmp.write_text(f"{st.st_size} {st.st_mtime_ns} {sha256}\n", encoding="ascii")
-    os.replace(tmp, cache_path(path))
+    os.replace(tmp, cache)
 
 
-def read_hash_cache(path: Path) -> str | None:
+def read_hash_cache(path: Path, cache: Path | None = None) -> str | None:
     try:
-        size, mtime_ns, digest = cache_path(path).read_text(encoding="ascii").split()
+        size, mtime_ns, digest = (cache or cache_path(path)).read_text(encoding="ascii").split()
         st = os.stat(path)
     except (OSError, ValueError):
         return None
@@ -36,10 +38,10 @@ def read_hash_cache(path: Path) -> str | None:
     return digest
 
 
-def sha256_of(path: Path, *, use_cache: bool = True) -> str:
-    """The file's sha256, from a still-valid cache or by reading it."""
+def sha256_of(path: Path, *, use_cache: bool = True, cache: Path | None = None) -> str:
+    """The file's sha256, from a still-valid cache (default `<path>.sha256`) or by reading it."""
     if use_cache:
-        cached = read_hash_cache(path)
+        cached = read_hash_cache(path, cache)
         if cached is not None:
             return cached
     digest = hashlib.sha256()

@@ -4,7 +4,8 @@ Layout under `MLX_MANAGER_HOME` (each model stored exactly once; the HF cache is
 
     models/<key>                       symlink -> .revisions/<key>/<sha>  (what users and runtimes open)
     models/.revisions/<key>/<sha>/     the installed revision's files + .mlxm.json (provenance manifest)
-    staging/<key-with-/-as-->/<sha>/   a pull in progress: `<file>.part` partials, verified files
+    staging/<key-with-/-as-->/<sha>/   a pull in progress: verified files only, in the model's tree
+    staging/<key-with-/-as-->/<sha>.meta/  its scratch: `<quoted path>.part` partials and hash caches
     staging/<key-with-/-as-->.lock     flock held by the one process pulling that model
 
 `<key>` is the canonical ID for catalog models, or `org/name` for any other HF repo.
@@ -27,8 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from application.errors import IntegrityError
+
 MANIFEST_NAME = ".mlxm.json"
 PART_SUFFIX = ".part"
+SCRATCH_SUFFIX = ".meta"
 
 
 @dataclass
@@ -76,6 +80,18 @@ def safe_name(key: str) -> str:
     return key.replace("/", "--")
 
 
+def scratch_name(path: str) -> str:
+    """One flat, distinct file name per repo path (`a/b.json` -> `a%2Fb.json`) for the scratch folder."""
+    from urllib.parse import quote
+
+    name = quote(path, safe="")
+    if len(name) > 180:  # keep clear of the 255-byte name limit; still one name per path
+        import hashlib
+
+        name = name[:100] + "." + hashlib.sha256(path.encode()).hexdigest()
+    return name
+
+
 class LibraryLayout:
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
@@ -104,6 +120,14 @@ class LibraryLayout:
     def staging_for(self, key: str, revision: str) -> Path:
         return self.staging_root(key) / check_revision_folder(revision)
 
+    def scratch_for(self, key: str, revision: str) -> Path:
+        """Partial files and hash caches of a pull: beside the staged tree, never inside it.
+
+        A repo may hold files named like mlxm's scratch files (`X.part`, `X.sha256`), so the
+        staged tree holds only the model's own files.
+        """
+        return self.staging_root(key) / (check_revision_folder(revision) + SCRATCH_SUFFIX)
+
     def lock_path(self, key: str) -> Path:
         return self.staging_dir / (safe_name(key) + ".lock")
 
@@ -125,6 +149,7 @@ class LibraryLayout:
     # -- moves ------------------------------------------------------------------------
     def install(self, key: str, revision: str, staged: Path, manifest: Manifest) -> Path:
         """Move a verified staged folder into `.revisions/` and point `models/<key>` at it atomically."""
+        check_manifest_files(staged, manifest)
         (staged / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
         target = self.revision_dir(key, revision)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -197,19 +222,24 @@ class LibraryLayout:
         root = self.staging_root(key)
         if not root.is_dir():
             return
+        keep = {keep_revision, keep_revision + SCRATCH_SUFFIX} if keep_revision is not None else set()
         for child in root.iterdir():
-            if keep_revision is None or child.name != keep_revision:
+            if child.name not in keep:
                 shutil.rmtree(child, ignore_errors=True)
         with contextlib.suppress(OSError):
             root.rmdir()
 
     def staged_bytes(self, key: str, revision: str) -> int:
-        root = self.staging_for(key, revision)
+        """Bytes a resume will not fetch again: verified staged files plus partials."""
+        try:
+            root, scratch = self.staging_for(key, revision), self.scratch_for(key, revision)
+        except ValueError:
+            return 0
         total = 0
         if root.is_dir():
-            for path in root.rglob("*"):
-                if path.is_file() and not path.name.endswith(".sha256"):
-                    total += path.stat().st_size
+            total += sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+        if scratch.is_dir():
+            total += sum(p.stat().st_size for p in scratch.iterdir() if p.name.endswith(PART_SUFFIX) and p.is_file())
         return total
 
     # -- one writer per model, across processes ----------------------------------------
@@ -243,6 +273,17 @@ class LibraryLayout:
             if acquired:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def check_manifest_files(folder: Path, manifest: Manifest) -> None:
+    """Every file the manifest lists is in `folder` with its recorded size (else nothing installs)."""
+    for entry in manifest.files:
+        path = folder / entry["path"]
+        if not path.is_file():
+            raise IntegrityError(entry["path"], f"{entry.get('size')} bytes", "no file in the staged folder")
+        size = path.stat().st_size
+        if entry.get("size") is not None and size != entry["size"]:
+            raise IntegrityError(entry["path"], f"{entry['size']} bytes", f"{size} bytes")
 
 
 def _move(src: Path, dst: Path) -> None:

@@ -542,3 +542,32 @@ def test_a_revision_that_is_not_a_commit_sha_never_names_a_folder(tmp_path, uow)
             layout.revision_dir("tiny-v1", bad)
         with pytest.raises(ValueError):
             layout.staging_for("tiny-v1", bad)
+
+
+@pytest.mark.parametrize("extra", ["model.safetensors.sha256", "model.safetensors.part", "config.json.part.sha256"])
+def test_repo_files_named_like_scratch_files_are_installed(tmp_path, uow, extra) -> None:
+    body = (sha(WEIGHTS) + "  model.safetensors\n").encode()
+    f = FakeDownloader()
+    f.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS, extra: body})
+    service = make_service(tmp_path, f, uow)
+    model = service.pull("tiny").model
+    folder = Path(model.local_path)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([".mlxm.json", "config.json", "model.safetensors", extra])
+    assert (folder / extra).read_bytes() == body and (folder / "model.safetensors").read_bytes() == WEIGHTS
+    assert [v.ok for v in UpdateService(service, f).verify()] == [True]
+
+
+def test_install_refuses_a_staged_folder_missing_a_manifest_file(tmp_path) -> None:
+    from application.errors import IntegrityError
+
+    layout = LibraryLayout(tmp_path)
+    rev = "a" * 40
+    staged = layout.staging_for("m", rev)
+    staged.mkdir(parents=True)
+    (staged / "config.json").write_bytes(CONFIG)
+    manifest = Manifest(key="m", repo_id="org/m", revision=rev, source=None, files=[
+        {"path": "config.json", "size": len(CONFIG), "sha256": sha(CONFIG)},
+        {"path": "model.safetensors", "size": len(WEIGHTS), "sha256": sha(WEIGHTS)}])
+    with pytest.raises(IntegrityError, match="model.safetensors"):
+        layout.install("m", rev, staged, manifest)
+    assert not os.path.lexists(layout.model_path("m")) and not layout.revision_dir("m", rev).exists()
