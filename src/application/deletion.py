@@ -16,13 +16,16 @@ library, or a revision that mlxm adopted rather than downloaded stays where it i
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from application.library_layout import Manifest
+from application.library_layout import LibraryLayout, Manifest
 from application.mapping import LinkRemoval, forget_model_links, remove_link_files
 from application.ports.library import Linker
 from domain.models import Model
@@ -41,29 +44,53 @@ class PendingRemoval:
     kept: list[str] = field(default_factory=list)  # folders left alone, and why
     library: Path | None = None
 
+    release: Callable[[], None] | None = None  # lets go of the lock that keeps start-up recovery away
+
     def undo(self) -> None:
         """Put every moved folder back (the database step failed)."""
-        for original, aside in reversed(self.moved):
-            os.rename(aside, original)
-        self.moved.clear()
-        self._drop_trash()
+        try:
+            for original, aside in reversed(self.moved):
+                os.rename(aside, original)
+            self.moved.clear()
+            self._drop_trash()
+        finally:
+            self._release()
 
     def finish(self) -> list[str]:
         """After the commit: delete the trash and the link files that were ours."""
-        self._drop_trash()
+        try:
+            self._drop_trash()
+        finally:
+            self._release()
         for original, _ in self.moved:
             _prune_empty_parents(original.parent, self.library)
         if self.links is None or self.linker is None:
             return []
         return remove_link_files(self.linker, self.links)
 
+    def _release(self) -> None:
+        if self.release is not None:
+            release, self.release = self.release, None
+            release()
+
     def _drop_trash(self) -> None:
         if self.trash is not None and self.trash.exists():
             shutil.rmtree(self.trash, ignore_errors=True)
+        if self.trash is not None:
+            trash_record(self.trash).unlink(missing_ok=True)
             try:
                 self.trash.parent.rmdir()
             except OSError:
                 pass
+
+
+def trash_record(trash: Path) -> Path:
+    """`.trash/<id>.json`: whose folders are in `.trash/<id>/` and where they came from."""
+    return trash.with_name(trash.name + ".json")
+
+
+def trash_lock_key(trash: Path) -> str:
+    return f"trash-{trash.name}"
 
 
 def _prune_empty_parents(folder: Path, stop_at: Path | None) -> None:
@@ -84,7 +111,8 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: Linker | None) -> PendingRemoval:
+def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: Linker | None,
+                        layout: LibraryLayout | None = None) -> PendingRemoval:
     """Steps 1 of the module docstring; call inside the unit of work that removes the model row."""
     links = forget_model_links(uow, linker, model.model_id) if linker is not None and hasattr(uow, "links") else None
     pending = PendingRemoval(model.model_id, None, links=links, linker=linker)
@@ -115,9 +143,26 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
 
     pending.library = library
     pending.trash = library / TRASH_DIR / uuid.uuid4().hex
+    if layout is not None:
+        # Held until finish()/undo(): start-up recovery never touches a delete that is still running.
+        lock = contextlib.ExitStack()
+        lock.enter_context(layout.model_lock(trash_lock_key(pending.trash), wait=False))
+        lock_file = layout.lock_path(trash_lock_key(pending.trash))
+
+        def release() -> None:
+            lock.close()
+            lock_file.unlink(missing_ok=True)
+
+        pending.release = release
     try:
+        pending.trash.mkdir(parents=True, exist_ok=True)
+        # Written before the first move: after a crash, recovery puts the folders back when the
+        # model's row is still there, and deletes them when the row is gone.
+        trash_record(pending.trash).write_text(json.dumps({
+            "model_id": model.model_id,
+            "moves": [[str(original), str(index)] for index, original in enumerate(candidates)],
+        }), encoding="utf-8")
         for index, original in enumerate(candidates):
-            pending.trash.mkdir(parents=True, exist_ok=True)
             aside = pending.trash / str(index)
             os.rename(original, aside)
             pending.moved.append((original, aside))

@@ -50,6 +50,7 @@ _CHUNK = 4 * 1024 * 1024
 # A safetensors header beyond this is not a real checkpoint (real ones are a few MB at most).
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
 IMPORTED_TAG = "imported"
+IMPORT_RECORD = ".import.json"  # in staging/import-<id>/: where the payload came from
 NEEDS_REVIEW_TAG = "needs-review"
 
 
@@ -116,8 +117,20 @@ class ImportService:
             return self._register(scan, files, model_id, payload=scan.root, mode="in-place", request=request)
 
         workspace = self._layout.staging_dir / f"import-{uuid.uuid4().hex}"
+        # Held while this import runs: start-up recovery leaves a live import's workspace alone.
+        with self._layout.model_lock(workspace.name, wait=False):
+            try:
+                return self._import_staged(request, scan, model_id, workspace)
+            finally:
+                self._layout.lock_path(workspace.name).unlink(missing_ok=True)
+
+    def _import_staged(self, request: ImportRequest, scan: _Scan, model_id: str, workspace: Path) -> ImportResult:
         payload = workspace / "model"
         workspace.mkdir(parents=True)
+        # What a crash must put back: a moved folder is the user's, never swept with the workspace.
+        (workspace / IMPORT_RECORD).write_text(json.dumps({
+            "source": str(scan.root), "move": request.move, "file": scan.files[0] if scan.is_file else None,
+        }), encoding="utf-8")
         moved_from: Path | None = None
         try:
             if request.move and not scan.links:
@@ -397,6 +410,47 @@ class ImportService:
                 self._uninstall(link, revision_dir, payload)
                 raise
             return ImportResult(model, True, mode, digest, inference)
+
+    def adopt_installed(self, revision_dir: Path, manifest: Manifest) -> Model | None:
+        """Index an import that a crash left installed without its row (start-up recovery).
+
+        Every file is hashed again and must match the manifest written at install time; a
+        mismatch is not adopted (None), and the folder stays for the user to look at.
+        """
+        link = self._layout.model_path(manifest.key)
+        if not link.is_symlink() or link.resolve() != revision_dir.resolve():
+            return None
+        relatives = sorted(rel for rel in (p.relative_to(revision_dir).as_posix() for p in revision_dir.rglob("*")
+                                           if p.is_file()) if not _is_hidden(rel))
+        files = [self._hash_file(revision_dir / rel, rel) for rel in relatives]
+        expected = {(f.get("path"), f.get("sha256")) for f in manifest.files}
+        if not files or {(f.path, f.sha256) for f in files} != expected:
+            return None
+        source = (manifest.source or "import:").removeprefix("import:")
+        digest = content_digest((f.path, f.sha256 or "") for f in files if not _is_hidden(f.path))
+        inference = self.infer(revision_dir, relatives)
+        model = Model(
+            model_id=manifest.key,
+            model_type=inference.model_type,
+            family=inference.family,
+            local_path=str(link),
+            size_bytes=sum(f.size for f in files),
+            status=DownloadStatus.COMPLETED,
+            revision=manifest.revision,
+            source=manifest.source,
+            tags=[IMPORTED_TAG] + ([NEEDS_REVIEW_TAG] if inference.needs_review else []),
+            description=f"Imported from {source} (recovered after an interrupted import)",
+            downloaded_at=self._clock.now(),
+            managed=True,
+            files=files,
+            review_reasons=list(inference.review_reasons),
+        )
+        with self._uow_factory() as uow:
+            if uow.models.find(manifest.key) is not None or self._same_content(uow, digest) is not None:
+                return None
+            uow.models.add(model)
+            uow.commit()
+        return model
 
     def _same_content(self, uow: UnitOfWork, digest: str) -> Model | None:
         for model in uow.models.list():

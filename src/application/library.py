@@ -167,7 +167,10 @@ class LibraryService:
             # a failed commit puts the folder back (application/deletion.py).
             from application.deletion import begin_model_removal
 
-            removal = begin_model_removal(uow, model, models_dir=self._models_dir, linker=self._linker)
+            from application.library_layout import LibraryLayout
+
+            layout = LibraryLayout(self._models_dir.parent) if self._models_dir is not None else None
+            removal = begin_model_removal(uow, model, models_dir=self._models_dir, linker=self._linker, layout=layout)
             # Everything after the file step undoes it on failure: remove() flushes and can fail
             # (database locked, Conflict) just like the commit.
             try:

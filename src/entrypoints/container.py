@@ -155,6 +155,14 @@ class Container(containers.DeclarativeContainer):
         catalog_provider=catalog_provider,
         clock=clock,
     )
+    # Start-up sweep of crashed imports/deletes (called beside download crash reconciliation).
+    library_recovery = providers.Factory(
+        _library_wiring.library_recovery,
+        uow_factory=uow_factory.provider,
+        layout=library_layout,
+        catalog_provider=catalog_provider,
+        clock=clock,
+    )
     mapping_service = providers.Factory(
         _library_wiring.mapping_service,
         uow_factory=uow_factory.provider,

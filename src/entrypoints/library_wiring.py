@@ -9,6 +9,13 @@ def mapping_config_store(settings):
     return FileMappingConfigStore(settings.manager.home / "mapping-configs")
 
 
+def library_recovery(uow_factory, layout, catalog_provider, clock):
+    from application.importing import ImportService
+    from application.library_recovery import LibraryRecovery
+
+    return LibraryRecovery(uow_factory, layout, ImportService(uow_factory, layout, catalog_provider, clock))
+
+
 def import_service(uow_factory, layout, catalog_provider, clock):
     from application.importing import ImportService
 

@@ -102,6 +102,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def rm(ctx: click.Context, name: str, as_json: bool) -> None:
     """Remove a model from the library (its files too, when mlxm created them)."""
+    get_container(ctx).library_recovery().recover()  # a crashed delete is settled before a new one
     model = get_container(ctx).library_service().delete(name)
     if as_json:
         echo_json({"id": model.model_id, "deleted": True})

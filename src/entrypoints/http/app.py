@@ -57,6 +57,9 @@ async def _startup(container) -> None:
     reconcile = getattr(downloads, "reconcile_after_crash", None)
     if callable(reconcile):
         await run_in_threadpool(reconcile)
+    recovery = _provided(container, "library_recovery")
+    if recovery is not None:  # crashed imports and deletes (library pipelines)
+        await run_in_threadpool(recovery.recover)
     pool = _provided(container, "model_pool")
     if pool is not None and hasattr(pool, "preload"):
         profiles = await run_in_threadpool(container.profile_service().auto_start_profiles)
