@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Iterable
 
 from domain.enums import StrEnum
@@ -48,6 +48,10 @@ class AuditQuery:
     def __post_init__(self) -> None:
         if self.status is not None:
             object.__setattr__(self, "status", AuditStatus(self.status))
+        for name in ("since", "until"):  # a time without a zone is UTC (rows are stored in UTC)
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                object.__setattr__(self, name, value.replace(tzinfo=timezone.utc))
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_AUDIT_PAGE:
             raise InvalidParameter("limit", f"must be between 1 and {MAX_AUDIT_PAGE}")
         if isinstance(self.offset, bool) or not isinstance(self.offset, int) or self.offset < 0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -111,6 +111,8 @@ class CreateMappingRequest(BaseModel):
 
 
 class UpdateMappingRequest(BaseModel):
+    """Only the fields sent change; `backend_model` and `fallback_backend` may be null (cleared), the rest not."""
+
     model_pattern: str | None = None
     pattern_type: PatternType | None = None
     backend_type: BackendType | None = None
@@ -118,6 +120,13 @@ class UpdateMappingRequest(BaseModel):
     fallback_backend: BackendType | None = None
     priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
     enabled: bool | None = None
+
+    @field_validator("model_pattern", "pattern_type", "backend_type", "priority", "enabled", mode="before")
+    @classmethod
+    def _not_null(cls, value):
+        if value is None:  # only an explicit null gets here (defaults are not validated)
+            raise ValueError("may be left out but not null")
+        return value
 
 
 class CredentialDTO(BaseModel):
