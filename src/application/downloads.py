@@ -655,8 +655,8 @@ class DownloadService:
             self._emit(active)
 
         def attempt(source: ModelSource) -> tuple[ModelSource, str]:
-            self._downloader.download_from_source(source, file, progress)
             try:
+                self._downloader.download_from_source(source, file, progress)
                 digest = _verify(file, file.dest)
             except IntegrityError:
                 file.dest.unlink(missing_ok=True)  # never resume from bytes known to be wrong

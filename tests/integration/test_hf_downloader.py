@@ -187,3 +187,30 @@ def test_a_revision_that_is_not_a_commit_sha_is_refused(hub, tmp_path) -> None:
     repo.refs["main"] = evil
     with pytest.raises(SourceError, match="not a 40-hex commit id"):
         HuggingFaceDownloader(endpoint=hub.url).list_files(SOURCE, None, tmp_path)
+
+
+@pytest.mark.parametrize("omit_length", [False, True], ids=["content-length-too-big", "close-delimited"])
+def test_a_body_longer_than_the_listed_size_is_refused(hub, tmp_path, omit_length) -> None:
+    from application.errors import IntegrityError
+
+    hub.add_repo("org/tiny", {"model.safetensors": WEIGHTS})
+    hub.inject("model.safetensors", Fault.extra_bytes(5_000, omit_length=omit_length))
+    downloader = HuggingFaceDownloader(endpoint=hub.url)
+    file = downloader.list_files(SOURCE, None, tmp_path).files[0]
+    seen: list[int] = []
+    with pytest.raises(IntegrityError, match=f"expected {len(WEIGHTS)} bytes"):
+        downloader.download_from_source(SOURCE, file, lambda _p, done, _t: seen.append(done))
+    assert max(seen, default=0) <= len(WEIGHTS)  # never a byte past the listed size
+    assert not file.dest.exists()  # nothing kept to resume from
+
+
+def test_a_range_answer_for_a_file_of_another_size_is_refused(hub, tmp_path) -> None:
+    from application.errors import IntegrityError
+
+    sha = hub.add_repo("org/tiny", {"model.safetensors": WEIGHTS})
+    listed = len(WEIGHTS) - 1_000  # the listing and the served file disagree
+    file = RemoteFile("model.safetensors", listed, None, sha, tmp_path / "m.part")
+    file.dest.write_bytes(WEIGHTS[:1_000])
+    with pytest.raises(IntegrityError, match=f"received {len(WEIGHTS)} bytes"):
+        HuggingFaceDownloader(endpoint=hub.url).download_from_source(SOURCE, file, _noop)
+    assert not file.dest.exists()

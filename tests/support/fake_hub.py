@@ -218,6 +218,7 @@ class FaultKind(str, Enum):
     CORRUPT = "corrupt"
     STATUS = "status"
     SLOW = "slow"
+    EXTRA_BYTES = "extra_bytes"
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ class Fault:
     delay_per_chunk: float = 0.0
     times: int | None = None
     methods: tuple[str, ...] = ("GET",)
+    omit_length: bool = False
 
     @classmethod
     def drop_connection_after(cls, n_bytes: int, *, times: int | None = None) -> "Fault":
@@ -271,6 +273,12 @@ class Fault:
         if bytes_per_sec is None and not delay_per_chunk:
             raise ValueError("slow() needs bytes_per_sec or delay_per_chunk")
         return cls(FaultKind.SLOW, bytes_per_sec=bytes_per_sec, delay_per_chunk=delay_per_chunk, times=times)
+
+
+    @classmethod
+    def extra_bytes(cls, n_bytes: int, *, omit_length: bool = False, times: int | None = None) -> "Fault":
+        """Send the body plus ``n_bytes`` more; Content-Length counts them, or is left out (close-delimited)."""
+        return cls(FaultKind.EXTRA_BYTES, after_bytes=int(n_bytes), omit_length=omit_length, times=times)
 
 
 drop_connection_after = Fault.drop_connection_after
@@ -916,11 +924,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(end - start))
+        extra = sum(f.after_bytes for f in faults if f.kind is FaultKind.EXTRA_BYTES)
+        if extra and any(f.omit_length for f in faults if f.kind is FaultKind.EXTRA_BYTES):
+            self.send_header("Connection", "close")  # the body ends when the socket closes
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(end - start + extra))
         self.end_headers()
         if method == "HEAD":
             return
         self._stream_body(hf, start, end, faults, f"{repo_id}/{path}")
+        if extra:
+            self.wfile.write(b"\x00" * extra)
+            self.hub._count(f"{repo_id}/{path}", extra)
 
     def _stream_body(self, hf: HubFile, start: int, end: int, faults: list[Fault], key: str) -> None:
         hub = self.hub

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
-from application.errors import DownloadCancelled, Forbidden, SourceError, Unauthorized
-from application.hash_cache import read_hash_cache, write_hash_cache
+from application.errors import DownloadCancelled, Forbidden, IntegrityError, SourceError, Unauthorized
+from application.hash_cache import drop_hash_cache, read_hash_cache, write_hash_cache
 
 BUFFER_BYTES = 1024 * 1024
 HASH_READ_BYTES = 8 * 1024 * 1024
@@ -235,6 +235,9 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
                 if match is None or int(match.group(1)) != have:
                     dest.unlink(missing_ok=True)
                     raise TransientTransferError(f"{label}: the server answered another range; restarting")
+                if expected_size is not None and match.group(3) != "*" and int(match.group(3)) != expected_size:
+                    _discard(dest)
+                    raise IntegrityError(label, f"{expected_size} bytes", f"{match.group(3)} bytes (Content-Range)")
                 digest = _hash_prefix(dest)
                 mode = "ab"
                 done = have
@@ -242,12 +245,21 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
                 digest = hashlib.sha256()  # a 200 answers with the whole file: start from zero
                 mode = "wb"
             total = expected_size
+            length = response.header("Content-Length")
+            length = int(length) if length and length.isdigit() else None
             if total is None:
-                length = response.header("Content-Length")
-                total = (done + int(length)) if length and length.isdigit() else None
+                total = (done + length) if length is not None else None
+            elif length is not None and done + length != total:
+                # Checked before writing: the announced body cannot be the listed file.
+                _discard(dest)
+                raise IntegrityError(label, f"{total} bytes", f"{done + length} bytes (Content-Length)")
             progress(label, done, total)
             with open(dest, mode) as out:
                 for chunk in response.chunks():
+                    if expected_size is not None and done + len(chunk) > expected_size:
+                        out.close()
+                        _discard(dest)  # more bytes than the file has: none of them is trustworthy
+                        raise IntegrityError(label, f"{expected_size} bytes", f"more than {expected_size} bytes")
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
@@ -259,6 +271,11 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
     if expected_size is not None and done < expected_size:
         raise TransientTransferError(f"{label}: connection closed at {done} of {expected_size} bytes")
     write_hash_cache(dest, digest.hexdigest())
+
+
+def _discard(dest: Path) -> None:
+    dest.unlink(missing_ok=True)
+    drop_hash_cache(dest)
 
 
 def _size(path: Path) -> int:
