@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from application.errors import InvalidRequest, NotFound
+from application.errors import BackendNotConfigured, InvalidRequest, NotFound
 from application.ports.clock import Clock
 from application.ports.cloud import CloudEndpoint
 from application.ports.repositories import UnitOfWork
@@ -62,9 +62,11 @@ class CredentialService:
         with self._uow() as uow:
             credential = uow.credentials.get(BackendType(backend_type))
         if credential is None:
-            raise NotFound(
+            # A backend failure, not a missing resource of the caller's: the route's fallback may answer.
+            raise BackendNotConfigured(
                 f"no credential for backend {BackendType(backend_type).value}: "
-                f"run 'mlxm credentials set {BackendType(backend_type).value}'"
+                f"run 'mlxm credentials set {BackendType(backend_type).value}'",
+                backend=BackendType(backend_type).value,
             )
         return CloudEndpoint(
             api_type=api_type_for(credential.backend_type),

@@ -79,5 +79,9 @@ class BackendTimeout(BackendError):
     """A routed backend did not answer in time (504)."""
 
 
+class BackendNotConfigured(BackendError):
+    """A route points at a cloud backend that has no credential (502; the mapping's fallback applies)."""
+
+
 class SecretUnreadable(Unavailable):
     """A stored secret cannot be decrypted (the secret key changed or the data is corrupt)."""

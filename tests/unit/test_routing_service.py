@@ -11,7 +11,7 @@ from adapters.secrets import FernetSecretCipher
 from application.audit import AuditService, ImmediateAuditSink
 from application.backend_mappings import BackendMappingService
 from application.credentials import CredentialService
-from application.errors import BackendError, BackendTimeout, NotFound, SecretUnreadable
+from application.errors import BackendError, BackendNotConfigured, BackendTimeout, NotFound, SecretUnreadable
 from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest, LoadedModel
 from application.routing import InferenceRouter
 from domain.audit import AuditQuery, AuditStatus
@@ -138,11 +138,26 @@ def test_closing_a_stream_records_a_cancelled_row(world):
     assert row.status is AuditStatus.CANCELLED
 
 
-def test_missing_credential_is_a_clear_error(world):
-    router, mappings, _, _, _, _ = world
+def test_missing_credential_is_a_clear_backend_error(world):
+    router, mappings, _, audit, _, _ = world
     mappings.add("claude-x", "anthropic")
-    with pytest.raises(NotFound, match="mlxm credentials set anthropic"):
+    with pytest.raises(BackendNotConfigured, match="mlxm credentials set anthropic") as caught:
         router.complete("claude-x", REQUEST)
+    # A backend error (502), not a 404 that tells the API client its model does not exist.
+    from entrypoints.errors import mapping_for
+
+    assert mapping_for(caught.value).status == 502
+    (row,) = audit.query(AuditQuery()).items
+    assert (row.backend, row.status, row.error_type) == ("anthropic", AuditStatus.ERROR, "BackendNotConfigured")
+
+
+def test_missing_credential_falls_back_like_any_backend_failure(world):
+    router, mappings, _, audit, local, _ = world
+    mappings.add("claude-x", "anthropic", fallback_backend="local")
+    answer = router.complete("claude-x", REQUEST)
+    assert (answer.text, answer.backend) == ("local answer", "local") and local.calls == ["claude-x"]
+    (row,) = audit.query(AuditQuery()).items
+    assert (row.backend, row.status) == ("local", AuditStatus.SUCCESS)
 
 
 def test_mapping_crud_validates_patterns(world):
