@@ -11,7 +11,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol, TypeVar
 
 from application.backend_mappings import BackendMappingService
 from application.credentials import CredentialService
@@ -23,6 +23,9 @@ from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRe
 from domain.audit import AuditEntry, AuditStatus
 from domain.enums import BackendType, ModelType
 from domain.params import InferenceParams
+
+
+T = TypeVar("T")
 
 
 class LocalGeneration(Protocol):
@@ -110,6 +113,22 @@ class InferenceRouter:
         text = "".join(chunk.text for chunk in stream)
         return Completion(text, stream.prompt_tokens, stream.completion_tokens, stream.finish_reason,
                           stream.backend or "")
+
+    def run_local(self, model: str, call: Callable[[], T], *, endpoint: str, request_id: str | None = None) -> T:
+        """A request only the local runtime serves (speech, transcription, embeddings): one audit row too."""
+        started = self._clock.monotonic()
+        status, error_type = AuditStatus.SUCCESS, None
+        try:
+            return call()
+        except Exception as exc:
+            status, error_type = AuditStatus.ERROR, type(exc).__name__
+            raise
+        finally:
+            self._audit.record(AuditEntry(
+                request_id=request_id or self._new_request_id(), timestamp=self._clock.now(), model=model,
+                backend=BackendType.LOCAL.value, endpoint=endpoint,
+                duration_ms=int((self._clock.monotonic() - started) * 1000), status=status, error_type=error_type,
+            ))
 
     def _attempts(self, model: str) -> list[tuple[BackendType, str]]:
         decision = self._mappings.resolve(model)
@@ -204,7 +223,8 @@ class RoutedInferenceService:
     """The local InferenceService's interface with backend routing and the audit log in front.
 
     Text generation (`stream_chat`, `stream_complete`, `chat`, `complete`) goes through the
-    router; everything else (speech, transcription, embeddings, resolution) is the local service's.
+    router; speech, transcription and embeddings run locally with an audit row each; everything
+    else (resolution, pool management) is the local service's as is.
     """
 
     def __init__(self, local, router: InferenceRouter,
@@ -234,6 +254,22 @@ class RoutedInferenceService:
         context = self._context()
         return self._router.complete(name, _prompt_request(prompt, params), endpoint=context.endpoint,
                                      request_id=context.request_id)
+
+    def speak(self, name: str, text: str, audio=None) -> bytes:
+        return self._audited_local(name, "speak", text, audio)
+
+    def transcribe(self, name: str, audio: bytes, language: str | None = None):
+        return self._audited_local(name, "transcribe", audio, language)
+
+    def embed(self, name: str, texts) -> list[list[float]]:
+        return self._audited_local(name, "embed", texts)
+
+    def _audited_local(self, name: str, method: str, *args):
+        if self._local is None:
+            raise Unavailable("no local runtime is configured")
+        context = self._context()
+        return self._router.run_local(name, lambda: getattr(self._local, method)(name, *args),
+                                      endpoint=context.endpoint, request_id=context.request_id)
 
     def _generate(self, name: str, request: GenerationRequest) -> RoutedStream:
         context = self._context()

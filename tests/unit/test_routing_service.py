@@ -11,7 +11,9 @@ from adapters.secrets import FernetSecretCipher
 from application.audit import AuditService, ImmediateAuditSink
 from application.backend_mappings import BackendMappingService
 from application.credentials import CredentialService
-from application.errors import BackendError, BackendNotConfigured, BackendTimeout, NotFound, SecretUnreadable
+from application.errors import (
+    BackendError, BackendNotConfigured, BackendTimeout, InvalidRequest, NotFound, SecretUnreadable,
+)
 from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest, LoadedModel
 from application.routing import InferenceRouter
 from domain.audit import AuditQuery, AuditStatus
@@ -195,3 +197,45 @@ def test_env_key_wins_over_key_file(tmp_path):
     token = cipher.encrypt("sk-secret-value-1")
     assert FernetSecretCipher(key="my passphrase").decrypt(token) == "sk-secret-value-1"
     assert not (tmp_path / "secret.key").exists()
+
+
+class FakeLocalService:
+    """The local InferenceService's non-generation calls, scripted."""
+
+    def speak(self, name, text, audio=None):
+        return b"RIFF" + text.encode()
+
+    def transcribe(self, name, audio, language=None):
+        return f"heard {len(audio)} bytes in {language}"
+
+    def embed(self, name, texts):
+        if texts == ["boom"]:
+            raise InvalidRequest("cannot embed that")
+        return [[0.5, 0.25] for _ in texts]
+
+    def resolve(self, name):
+        return f"target:{name}"
+
+
+def test_speech_transcription_and_embeddings_each_leave_one_audit_row(world):
+    from application.routing import RequestContext, RoutedInferenceService
+
+    router, _, _, audit, _, _ = world
+    contexts = iter([RequestContext("/v1/audio/speech", "r-speech"), RequestContext("/v1/audio/transcriptions", "r-stt"),
+                     RequestContext("/v1/embeddings", "r-emb"), RequestContext("/v1/embeddings", "r-bad")])
+    service = RoutedInferenceService(FakeLocalService(), router, lambda: next(contexts))
+    assert service.speak("tiny-tts", "hello") == b"RIFFhello"
+    assert service.transcribe("tiny-whisper", b"abc", "en") == "heard 3 bytes in en"
+    assert service.embed("tiny-embed", ["a", "b"]) == [[0.5, 0.25], [0.5, 0.25]]
+    with pytest.raises(InvalidRequest):
+        service.embed("tiny-embed", ["boom"])
+    assert service.resolve("x") == "target:x"  # other calls pass through, unaudited
+    rows = {row.request_id: row for row in audit.query(AuditQuery()).items}
+    assert set(rows) == {"r-speech", "r-stt", "r-emb", "r-bad"}
+    assert {(r.model, r.backend, r.endpoint, r.status) for r in rows.values()} == {
+        ("tiny-tts", "local", "/v1/audio/speech", AuditStatus.SUCCESS),
+        ("tiny-whisper", "local", "/v1/audio/transcriptions", AuditStatus.SUCCESS),
+        ("tiny-embed", "local", "/v1/embeddings", AuditStatus.SUCCESS),
+        ("tiny-embed", "local", "/v1/embeddings", AuditStatus.ERROR),
+    }
+    assert rows["r-bad"].error_type == "InvalidRequest"
