@@ -155,11 +155,15 @@ class LibraryLayout:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             # Same revision installed before (e.g. a repair): keep it aside until the switch is done.
-            aside = target.with_name(f"{revision}.old-{os.getpid()}-{time.monotonic_ns()}")
+            previous = Manifest.read(target)
+            ours = previous is not None and previous.created_by == "mlxm"
+            # Never delete: a folder mlxm did not download (adopted, or no manifest) stays, renamed aside.
+            aside = target.with_name(f"{revision}.{'old' if ours else 'kept'}-{os.getpid()}-{time.monotonic_ns()}")
             os.rename(target, aside)
             _move(staged, target)
             self._switch_link(key, target)
-            shutil.rmtree(aside, ignore_errors=True)
+            if ours:
+                shutil.rmtree(aside, ignore_errors=True)
         else:
             _move(staged, target)
             self._switch_link(key, target)

@@ -571,3 +571,36 @@ def test_install_refuses_a_staged_folder_missing_a_manifest_file(tmp_path) -> No
     with pytest.raises(IntegrityError, match="model.safetensors"):
         layout.install("m", rev, staged, manifest)
     assert not os.path.lexists(layout.model_path("m")) and not layout.revision_dir("m", rev).exists()
+
+
+@pytest.mark.parametrize("created_by", ["adopted", None])
+def test_reinstalling_a_revision_keeps_a_folder_mlxm_did_not_download(tmp_path, created_by) -> None:
+    layout = LibraryLayout(tmp_path)
+    rev = "b" * 40
+    existing = layout.revision_dir("m", rev)
+    existing.mkdir(parents=True)
+    (existing / "weights.bin").write_bytes(b"user bytes")
+    if created_by is not None:
+        (existing / ".mlxm.json").write_text(Manifest(key="m", repo_id="org/m", revision=rev, source="adopted",
+                                                      created_by=created_by).to_json())
+    staged = layout.staging_for("m", rev)
+    staged.mkdir(parents=True)
+    (staged / "config.json").write_bytes(CONFIG)
+    layout.install("m", rev, staged, Manifest(key="m", repo_id="org/m", revision=rev, source=None,
+                                              files=[{"path": "config.json", "size": len(CONFIG), "sha256": None}]))
+    assert (layout.model_path("m") / "config.json").read_bytes() == CONFIG
+    kept = [p for p in existing.parent.iterdir() if p.name != rev]
+    assert len(kept) == 1 and (kept[0] / "weights.bin").read_bytes() == b"user bytes"
+
+
+def test_reinstalling_a_revision_mlxm_downloaded_replaces_it(tmp_path) -> None:
+    layout = LibraryLayout(tmp_path)
+    rev = "c" * 40
+    existing = layout.revision_dir("m", rev)
+    existing.mkdir(parents=True)
+    (existing / ".mlxm.json").write_text(Manifest(key="m", repo_id="org/m", revision=rev, source=None).to_json())
+    staged = layout.staging_for("m", rev)
+    staged.mkdir(parents=True)
+    (staged / "config.json").write_bytes(CONFIG)
+    layout.install("m", rev, staged, Manifest(key="m", repo_id="org/m", revision=rev, source=None))
+    assert [p.name for p in existing.parent.iterdir()] == [rev]
