@@ -20,6 +20,7 @@ expiry or an explicit unload that happens during use takes effect when the last 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -120,6 +121,10 @@ class ModelPool:
         self.limits = limits or PoolLimits()
         self._entries: dict[str, _Entry] = {}
         self._cond = threading.Condition()
+        # Observability (and what race tests wait on): callers that joined another caller's
+        # load of the same model, and waits for a busy pool to free a slot.
+        self.load_joins = 0
+        self.room_waits = 0
 
     # ------------------------------------------------------------------ queries
 
@@ -184,6 +189,7 @@ class ModelPool:
                     loader = True
                 else:
                     loader = False
+                    self.load_joins += 1
             if loader:
                 self._unload_all(victims)
                 return self._load(entry)
@@ -247,12 +253,13 @@ class ModelPool:
 
     # ------------------------------------------------------------------ limits
 
-    def _over_limits(self, extra_models: int, extra_bytes: int) -> bool:
-        count = len(self._entries) + extra_models
-        if count > self.limits.max_models:
+    def _over_limits(self, extra_models: int, extra_bytes: int, without: list[_Entry] = ()) -> bool:
+        """Would the table, minus `without`, plus the extras, break a limit?"""
+        kept = [e for e in self._entries.values() if not any(e is w for w in without)]
+        if len(kept) + extra_models > self.limits.max_models:
             return True
         if self.limits.max_memory_bytes:
-            used = sum(e.size_bytes for e in self._entries.values() if not e.loading) + extra_bytes
+            used = sum(e.size_bytes for e in kept if not e.loading) + extra_bytes
             return used > self.limits.max_memory_bytes
         return False
 
@@ -269,33 +276,48 @@ class ModelPool:
         # LRU, and TTL under capacity pressure: the least recently used idle model goes.
         return min(candidates, key=lambda e: e.last_used_mono)
 
+    def _plan_victims(self, extra_models: int, extra_bytes: int, exclude: str) -> list[_Entry] | None:
+        """The idle models whose unloading makes the extras fit, in policy order; None if none suffice."""
+        candidates = self._evictable(exclude)
+        chosen: list[_Entry] = []
+        while self._over_limits(extra_models, extra_bytes, chosen):
+            if not candidates:
+                return None
+            victim = self._victim(candidates)
+            candidates.remove(victim)
+            chosen.append(victim)
+        return chosen
+
     def _make_room(
         self, extra_models: int, extra_bytes: int, exclude: str, wait: bool = True
     ) -> list[_Entry] | None:
         """Remove victims from the table (caller holds the lock); the caller unloads them after.
 
-        Returns None when, after waiting for a slot, another caller had begun loading `exclude`.
+        Victims are taken out only once the extras are sure to fit, so a refusal leaves every
+        model loaded and tracked. Waits up to `wait_seconds` in all (however many unrelated
+        releases wake it) for leased models to become idle. Returns None when, while waiting,
+        another caller had begun loading `exclude`.
         """
-        victims: list[_Entry] = []
         self._check_fits_alone(extra_bytes, exclude)
-        waited = False
-        while self._over_limits(extra_models, extra_bytes):
-            candidates = self._evictable(exclude)
-            if candidates:
-                victim = self._victim(candidates)
-                del self._entries[victim.model_id]
-                victims.append(victim)
-                continue
-            if not wait or waited:
-                raise Unavailable(self._busy_message(extra_bytes, exclude))
-            # Every slot is leased or pinned: wait for a release, once, up to wait_seconds.
-            self._cond.wait(timeout=self.limits.wait_seconds)
-            waited = True
-            if extra_models and exclude in self._entries:
+        deadline: float | None = None
+        while True:
+            victims = self._plan_victims(extra_models, extra_bytes, exclude)
+            if victims is not None:
                 for victim in victims:
-                    self._entries[victim.model_id] = victim
+                    del self._entries[victim.model_id]
+                return victims
+            if deadline is None:
+                # Real time, not the injected clock: this bounds how long a request blocks.
+                deadline = time.monotonic() + self.limits.wait_seconds
+            remaining = deadline - time.monotonic()
+            if not wait or remaining <= 0:
+                raise Unavailable(self._busy_message(extra_bytes, exclude))
+            # Every slot is leased or pinned: wait for a release, then look again.
+            self.room_waits += 1
+            self._cond.wait(timeout=remaining)
+            if extra_models and exclude in self._entries:
                 return None
-        return victims
+            self._check_fits_alone(extra_bytes, exclude)
 
     def _check_fits_alone(self, extra_bytes: int, exclude: str) -> None:
         limit = self.limits.max_memory_bytes

@@ -33,6 +33,16 @@ def loaded_ids(pool):
     return sorted(info.model_id for info in pool.loaded())
 
 
+def wait_until(predicate, timeout=10.0):
+    """Poll until `predicate()` holds; bounded so a regression fails instead of hanging."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 def test_acquire_loads_once_and_reuses():
     pool, runtime, clock = make_pool()
     use(pool, clock, "a", times=3)
@@ -152,6 +162,44 @@ def test_waiting_acquire_proceeds_when_a_lease_is_released():
     assert runtime.unloads == ["a"]
 
 
+def test_a_refused_acquire_leaves_every_model_loaded_and_tracked():
+    # 'a' alone is evictable, but evicting it cannot make room while 'b' is in use: nothing
+    # may be taken out of the table (and so never unloaded) by the refusal.
+    runtime = FakeModelRuntime(sizes={"a": 300, "b": 600, "c": 500})
+    pool, runtime, clock = make_pool(runtime, max_models=3, max_memory_bytes=1000)
+    use(pool, clock, "a")
+    held = pool.acquire("b", "/m/b", TEXT)
+    with pytest.raises(Unavailable, match="in use or pinned"):
+        pool.acquire("c", "/m/c", TEXT, size_hint=500)
+    assert loaded_ids(pool) == ["a", "b"] and runtime.unloads == []
+    held.release()
+    pool.acquire("c", "/m/c", TEXT, size_hint=500).release()  # now 'a' and then 'b' make room
+    assert loaded_ids(pool) == ["c"] and sorted(runtime.unloads) == ["a", "b"]
+
+
+def test_a_release_that_frees_no_slot_does_not_end_the_wait():
+    pool, runtime, clock = make_pool(max_models=1, wait_seconds=30)
+    first, second = pool.acquire("a", "/m/a", TEXT), pool.acquire("a", "/m/a", TEXT)
+    outcome = []
+
+    def want_b():
+        try:
+            outcome.append(pool.acquire("b", "/m/b", TEXT))
+        except Unavailable as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=want_b, daemon=True)
+    worker.start()
+    assert wait_until(lambda: pool.room_waits == 1)
+    first.release()  # wakes the waiter, but 'a' still has a lease: it must wait again
+    assert wait_until(lambda: pool.room_waits == 2 or outcome)
+    assert outcome == []
+    second.release()
+    worker.join(timeout=10)
+    assert len(outcome) == 1 and not isinstance(outcome[0], Exception)
+    assert outcome[0].model.model_id == "b" and runtime.unloads == ["a"]
+
+
 def test_preloaded_models_are_pinned_and_exempt_from_eviction():
     pool, runtime, clock = make_pool(max_models=2, policy=EvictionPolicy.TTL, idle_ttl_seconds=10)
     assert pool.preload([("p", "/m/p", TEXT)]) == ["p"]
@@ -172,7 +220,8 @@ def test_two_concurrent_loads_of_one_model_load_once():
     for thread in threads:
         thread.start()
     assert runtime.loading.wait(timeout=5)
-    time.sleep(0.05)  # let the second caller reach acquire() while the first load is held open
+    # Open the gate only once the second caller is known to wait on the first one's load.
+    assert wait_until(lambda: pool.load_joins == 1)
     runtime.load_gate.set()
     for thread in threads:
         thread.join(timeout=5)
