@@ -107,8 +107,18 @@ class ThreadedAuditWriter:
             return
         try:
             self._write_batch(list(batch))
+            return
         except Exception:  # noqa: BLE001 - the audit log must never take the server down
-            log.exception("audit write failed", rows=len(batch))
+            if len(batch) == 1:
+                log.exception("audit write failed", request_id=batch[0].request_id)
+                return
+            log.warning("audit batch write failed; storing its rows one by one", rows=len(batch), exc_info=True)
+        # One bad row must not take the other rows of its batch with it.
+        for entry in batch:
+            try:
+                self._write_batch([entry])
+            except Exception:  # noqa: BLE001
+                log.exception("audit row dropped", request_id=entry.request_id)
 
     def _maybe_cleanup(self) -> None:
         if self._cleanup is None or time.monotonic() < self._next_cleanup:

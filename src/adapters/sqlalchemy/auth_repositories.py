@@ -138,6 +138,13 @@ def _audit_filters(query: AuditQuery) -> list:
     return conditions
 
 
+def _clip(value: str | None, column: str) -> str | None:
+    """Fit a client-influenced value (an X-Request-ID, a model name) into its column: a database that
+    enforces VARCHAR widths would otherwise reject the whole batch of audit rows."""
+    length = AuditLogRecord.__table__.c[column].type.length
+    return value[:length] if value is not None and length and len(value) > length else value
+
+
 class SqlAlchemyAuditRepository(_WriteThrough):
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -146,10 +153,11 @@ class SqlAlchemyAuditRepository(_WriteThrough):
         # Never the prompt or completion text: the record has no column for it, and error_message stays empty.
         self._session.add_all(
             AuditLogRecord(
-                request_id=e.request_id, timestamp=e.timestamp, model=e.model, backend_type=e.backend,
-                endpoint=e.endpoint, duration_ms=e.duration_ms, status=e.status.value,
+                request_id=_clip(e.request_id, "request_id"), timestamp=e.timestamp, model=_clip(e.model, "model"),
+                backend_type=_clip(e.backend, "backend_type"), endpoint=_clip(e.endpoint, "endpoint"),
+                duration_ms=e.duration_ms, status=e.status.value,
                 prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens,
-                total_tokens=e.prompt_tokens + e.completion_tokens, error_type=e.error_type,
+                total_tokens=e.prompt_tokens + e.completion_tokens, error_type=_clip(e.error_type, "error_type"),
             )
             for e in entries
         )
