@@ -265,6 +265,8 @@ class DownloadService:
         return self._catalog_provider.load_catalog()
 
     def get(self, download_id: int) -> Download:
+        if not 0 < download_id < 2**63:  # no row can have it (and SQLite cannot even be asked)
+            raise NotFound(f"download {download_id} not found")
         with self._db_lock, self._uow_factory() as uow:
             download = uow.downloads.get(download_id)
         if download is None:

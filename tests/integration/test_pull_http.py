@@ -115,6 +115,15 @@ def test_client_mistakes_are_4xx_json(client) -> None:
     assert client.get("/api/downloads/abc/events").status_code == 404
 
 
+@pytest.mark.parametrize("raw", ["99999999999999999999999", "9223372036854775808", "%C2%B2", "0", "-1"])
+def test_out_of_range_or_non_ascii_download_ids_are_404(client, raw) -> None:
+    for method, path in [("get", ""), ("get", "/events"), ("post", "/pause"), ("post", "/resume"),
+                         ("post", "/cancel")]:
+        response = getattr(client, method)(f"/api/downloads/{raw}{path}")
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["error"]["type"] == "not_found"
+
+
 def _wait_until_bytes(client, download_id: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while client.get(f"/api/downloads/{download_id}").json()["downloaded_bytes"] <= 0:

@@ -117,3 +117,17 @@ def test_legacy_alias_folder_adoption_needs_provenance(container, hub, tmp_path,
         assert (folder / "model.safetensors").read_bytes() == weights  # never touched
         assert served == len(WEIGHTS_V1)
     assert (Path(data["local_path"]) / "model.safetensors").read_bytes() == WEIGHTS_V1
+
+
+@pytest.mark.parametrize("action", ["pause", "resume", "cancel"])
+def test_download_ids_out_of_range_are_a_usage_error(container, action) -> None:
+    result = CliRunner().invoke(cli, ["downloads", action, "99999999999999999999999"], obj=container)
+    assert result.exit_code == 2  # click's usage error, not the internal-error path
+    assert "99999999999999999999999" in result.output and "Traceback" not in result.output
+
+
+def test_service_get_refuses_ids_no_row_can_have(container) -> None:
+    from application.errors import NotFound
+
+    with pytest.raises(NotFound):
+        container.download_service().get(2**63)

@@ -198,7 +198,7 @@ def _download_dict(d) -> dict:
 
 def _download_action(action: str):
     @click.command(action)
-    @click.argument("download_id", type=int)
+    @click.argument("download_id", type=click.IntRange(1, 2**63 - 1))
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
     def command(ctx: click.Context, download_id: int, as_json: bool) -> None:

@@ -71,9 +71,10 @@ def _service(request: Request):
 
 
 def _id(request: Request) -> int:
-    raw = request.path_params["download_id"]
-    if not str(raw).isdigit():
-        raise HTTPException(404, f"download {raw!r} not found")
+    raw = str(request.path_params["download_id"])
+    # ASCII digits only (str.isdigit() accepts '²') and within a SQLite integer: anything else names no row.
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**63:
+        raise HTTPException(404, f"download {raw[:40]!r} not found")
     return int(raw)
 
 
