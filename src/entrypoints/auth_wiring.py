@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from adapters.memory.repositories import InMemoryUnitOfWork
 from adapters.secrets import FernetSecretCipher
 from adapters.threaded_audit import ThreadedAuditWriter
-from application.audit import AuditService, ImmediateAuditSink
+from application.audit import AuditService
 from application.routing import InferenceServiceGeneration, RequestContext, RoutedInferenceService
 
 
@@ -14,10 +13,9 @@ def secret_cipher(settings) -> FernetSecretCipher:
     return FernetSecretCipher(key=key.get_secret_value() if key else None, home=settings.manager.home)
 
 
-def audit_sink(audit: AuditService, uow_factory):
-    """Batched writes on a background thread; synchronous with the in-memory UoW of tests (not thread-safe)."""
-    if isinstance(uow_factory(), InMemoryUnitOfWork):
-        return ImmediateAuditSink(audit)
+def audit_sink(audit: AuditService) -> ThreadedAuditWriter:
+    """Batched writes on a background thread, off the request path. (A container whose unit of work is
+    not thread-safe, like the tests' in-memory one, overrides `audit_sink` with an ImmediateAuditSink.)"""
     return ThreadedAuditWriter(audit.write, cleanup=audit.cleanup)
 
 

@@ -101,7 +101,7 @@ class Container(containers.DeclarativeContainer):
         AuditService, uow=uow_factory.provider, clock=clock,
         retention_days=settings.provided.server.audit_retention_days,
     )
-    audit_sink = providers.Singleton(_auth_wiring.audit_sink, audit=audit_service, uow_factory=uow_factory.provider)
+    audit_sink = providers.Singleton(_auth_wiring.audit_sink, audit=audit_service)
     cloud_runtimes = providers.Singleton(
         _auth_wiring.cloud_runtimes, timeout=settings.provided.server.request_timeout_seconds
     )

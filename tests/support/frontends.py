@@ -11,6 +11,7 @@ from dependency_injector import providers
 
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from adapters.memory.runtime import FakeModelRuntime
+from application.audit import ImmediateAuditSink
 from application.inference import InferenceService
 from application.pool import ModelPool, PoolLimits
 from domain.enums import ModelType
@@ -30,6 +31,8 @@ def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, pool_limits
     uow = InMemoryUnitOfWork()
     container.settings.override(providers.Object(settings))
     container.uow_factory.override(providers.Object(uow))
+    # The in-memory unit of work is not thread-safe: audit rows are written on the request's thread.
+    container.audit_sink.override(providers.Singleton(ImmediateAuditSink, container.audit_service))
     container.clock.override(providers.Object(FakeClock()))
     for name in ("database_engine", "database_upgrade"):
         if hasattr(container, name):
