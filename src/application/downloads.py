@@ -294,12 +294,12 @@ class DownloadService:
     # -- commands -------------------------------------------------------------------------
     def start(self, name: str, listener: ProgressListener | None = None, *, check_remote: bool = False) -> Download:
         """Start (or join) a pull in the background; returns its Download row."""
-        active = self._start(resolve_pull_target(self.catalog, name), listener, check_remote=check_remote)
+        active = self._start(self._resolve(name), listener, check_remote=check_remote)
         return self.get(active.download_id)
 
     def pull(self, name: str, listener: ProgressListener | None = None) -> PullResult:
         """Pull and wait. A pull of the same model already running in this process is joined."""
-        target = resolve_pull_target(self.catalog, name)
+        target = self._resolve(name)
         with self._lock:
             running = target.key in self._active
         installed = None if running else self._installed_model(target.key)
@@ -406,6 +406,20 @@ class DownloadService:
         return changed
 
     # -- internals: starting and waiting ------------------------------------------------------
+    def _resolve(self, name: str) -> PullTarget:
+        """`resolve_pull_target`, except that `org/name@<sha>` of a catalog model installed at that
+        sha is that catalog model (no second copy under the repo id)."""
+        catalog = self.catalog
+        target = resolve_pull_target(catalog, name)
+        if target.catalog_model is not None or not target.revision:
+            return target
+        entry = catalog.find(target.key)
+        installed = self._installed_model(entry.id) if entry is not None else None
+        if installed is not None and (installed.repo_id or "").lower() == target.key.lower() \
+                and same_revision(target.revision, installed.revision):
+            return PullTarget(entry.id, tuple(entry.sources), installed.revision, entry)
+        return target
+
     def _target_for_key(self, key: str, revision: str | None) -> PullTarget:
         found = self.catalog.get(key)
         if found is not None:

@@ -604,3 +604,21 @@ def test_reinstalling_a_revision_mlxm_downloaded_replaces_it(tmp_path) -> None:
     (staged / "config.json").write_bytes(CONFIG)
     layout.install("m", rev, staged, Manifest(key="m", repo_id="org/m", revision=rev, source=None))
     assert [p.name for p in existing.parent.iterdir()] == [rev]
+
+
+def test_repo_at_the_installed_sha_of_a_catalog_model_is_that_model(tmp_path, fake, uow) -> None:
+    service = make_service(tmp_path, fake, uow)
+    first = service.pull("tiny")
+    served = dict(fake.served)
+    pinned = first.model.revision
+    for name in (f"org/tiny@{pinned}", f"org/tiny@{pinned[:12]}"):
+        again = service.pull(name)
+        assert again.already_installed and again.model.model_id == "tiny-v1"
+    assert fake.served == served  # not one byte fetched twice
+    assert [p.relative_to(tmp_path).parts[:3] for p in tmp_path.rglob("model.safetensors")] == [
+        ("models", ".revisions", "tiny-v1")]
+    with uow:
+        assert [m.model_id for m in uow.models.list()] == ["tiny-v1"]
+    # Another sha of the same repo is still its own model (a new revision is a new model).
+    other = fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS[::-1]}, ref="dev")
+    assert service.pull(f"org/tiny@{other}").model.model_id == "org/tiny"
