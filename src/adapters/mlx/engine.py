@@ -16,9 +16,11 @@ is how a consumer that stops reading stops generation within a token or two.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import queue
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -32,18 +34,51 @@ _jobs: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
 _idle_workers = 0
 _workers_lock = threading.Lock()
 _worker_ids = itertools.count()
+_on_engine_thread = threading.local()
+# Engines whose loop is running; closed at interpreter exit (see `_close_live_engines`).
+_live_engines: "weakref.WeakSet[BatchEngine]" = weakref.WeakSet()
+_exit_hook_registered = False
 
 
 def _worker() -> None:
     global _idle_workers
+    _on_engine_thread.active = True
     while True:
         job = _jobs.get()
         try:
             job()
         except BaseException:  # noqa: BLE001 - a job reports its own errors; the thread lives on
             pass
+        # A parked thread must not keep the finished job (a bound `BatchEngine._run`, hence the
+        # engine and its model's weights) alive: unload has to free them.
+        job = None
         with _workers_lock:
             _idle_workers += 1
+
+
+def on_engine_thread() -> bool:
+    """True on an engine thread (where waiting for an engine would wait for oneself)."""
+    return getattr(_on_engine_thread, "active", False)
+
+
+def _close_live_engines() -> None:
+    """At interpreter exit, stop every engine loop between steps.
+
+    An engine thread still inside an MLX call (or inside its generation-stream context) while
+    the interpreter finalises aborts the process (SIGABRT, "terminate called without an active
+    exception"); closed engines park their threads outside MLX.
+    """
+    for engine in list(_live_engines):
+        engine.close(timeout=10.0)
+
+
+def _register_exit_hook() -> None:
+    global _exit_hook_registered
+    with _workers_lock:
+        if _exit_hook_registered:
+            return
+        _exit_hook_registered = True
+    atexit.register(_close_live_engines)
 
 
 def run_on_engine_thread(job: Callable[[], None]) -> None:
@@ -98,6 +133,8 @@ class BatchEngine:
             self._pending.append(request)
             if not self._started:
                 self._started = True
+                _register_exit_hook()
+                _live_engines.add(self)
                 run_on_engine_thread(self._run)
             self._cond.notify()
 
@@ -170,6 +207,8 @@ class BatchEngine:
                     request.events.put(error)
                     request.finished.set()
             state.reset()
+            self._model = None  # a closed engine never runs again: let unload free the weights
+            _live_engines.discard(self)
             self.stopped.set()
 
     def _iterate(self, state: "_EngineState", pending: list[EngineRequest], cancels: list[EngineRequest]) -> None:
@@ -204,40 +243,46 @@ class BatchEngine:
             return
         if self.max_batch_size == 1 or (state.solo is None and not state.active and len(state.waiting) == 1):
             if state.solo is None:  # batching off: the rest wait their turn
-                state.solo = _Solo(self._model, state.waiting.popleft(), self._stop_token_ids, self._prefill_step_size)
+                # Set up before leaving `waiting`: if prefill raises, the request is still in
+                # the state, so the error reaches its consumer instead of leaving it waiting.
+                solo = _Solo(self._model, state.waiting[0], self._stop_token_ids, self._prefill_step_size)
+                state.waiting.popleft()
+                state.solo = solo
             return
         if state.generator is None:
             state.generator = self._new_generator()
         if state.solo is not None:
             self._migrate(state)
         requests = list(state.waiting)
-        state.waiting.clear()
         uids = state.generator.insert(
             [r.prompt for r in requests],
             [r.max_tokens for r in requests],
             samplers=[r.sampler for r in requests],
             logits_processors=[list(r.logits_processors) for r in requests],
         )
+        state.waiting.clear()
         state.active.update(zip(uids, requests))
 
     def _migrate(self, state: "_EngineState") -> None:
         """Move the solo sequence, with its KV cache, into the batch (a second request arrived)."""
-        solo, state.solo = state.solo, None
+        # `state.solo` is cleared only once the move succeeded: on an error the request is
+        # still in the state and gets the error.
+        solo = state.solo
         self.migrations += 1
         token, finish = solo.take_pending()
         self._emit(solo.request, token, finish)
-        if finish is not None:
-            return
-        request = solo.request
-        uids = state.generator.insert_segments(
-            [[[token]]],
-            [request.max_tokens - solo.emitted],
-            caches=[solo.cache],
-            all_tokens=[list(solo.fed)],
-            samplers=[request.sampler],
-            logits_processors=[list(request.logits_processors)],
-        )
-        state.active[uids[0]] = request
+        if finish is None:
+            request = solo.request
+            uids = state.generator.insert_segments(
+                [[[token]]],
+                [request.max_tokens - solo.emitted],
+                caches=[solo.cache],
+                all_tokens=[list(solo.fed)],
+                samplers=[request.sampler],
+                logits_processors=[list(request.logits_processors)],
+            )
+            state.active[uids[0]] = request
+        state.solo = None
 
     def _batch_step(self, state: "_EngineState") -> None:
         _, responses = state.generator.next()
