@@ -803,7 +803,7 @@ class DownloadService:
             uow.commit()
 
     def _record_installed(self, active: _ActivePull, listing: RemoteListing, records: list[ModelFile],
-                          local_path: Path, installed: Model | None) -> Model:
+                          local_path: Path, installed: Model | None, *, adopted_from: Path | None = None) -> Model:
         target = active.target
         cat = target.catalog_model
         config = _read_json(local_path / "config.json")
@@ -828,6 +828,13 @@ class DownloadService:
                 model.model_type = model.model_type or guessed_type
                 model.family = model.family or guessed_family
             uow.models.add(model)
+            if adopted_from is not None:
+                # The adopted folder moved: rows that pointed at it now describe nothing (same transaction).
+                for stale in uow.models.list():
+                    if stale.model_id != model.model_id and stale.local_path \
+                            and _same_path(Path(stale.local_path), adopted_from):
+                        uow.models.remove(stale.model_id)
+                        active.notes.append(f"library entry {stale.model_id} (the adopted folder) is now {model.model_id}")
             row = uow.downloads.get(active.download_id)
             assert row is not None
             row.downloaded_bytes = model.size_bytes
@@ -868,7 +875,7 @@ class DownloadService:
             local_path = self.layout.adopt(target.key, listing.revision, folder, manifest)
             active.notes.append(f"adopted {folder} (same repo, every file verified)")
             try:
-                model = self._record_installed(active, listing, records, local_path, None)
+                model = self._record_installed(active, listing, records, local_path, None, adopted_from=folder)
             except BaseException:
                 # Library index consistency: the folder goes back where it was when its row cannot be written.
                 self.layout.uninstall(target.key, listing.revision, folder, None)
@@ -892,6 +899,10 @@ class DownloadService:
             return "no record of which repository it came from"
         if repo.lower() != listing.repo_id.lower():
             return f"it came from {repo}, not {listing.repo_id}"
+        link = _first_symlink(folder)
+        if link is not None:
+            # Verified through a link, the bytes live elsewhere: moving the folder could leave it dangling.
+            return f"it holds a symbolic link ({link.relative_to(folder)}); only real files are adopted"
         for f in listing.files:
             path = folder / f.path
             if not path.is_file():
@@ -1005,6 +1016,18 @@ def _is_safe_relative_path(path: str) -> bool:
 
 def same_revision(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and (a == b or (len(a) >= 7 and b.startswith(a)) or (len(b) >= 7 and a.startswith(b)))
+
+
+def _first_symlink(folder: Path) -> Path | None:
+    """The first symbolic link inside `folder` (files or folders, never followed), if any."""
+    import os
+
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in sorted(dirs + files):
+            path = Path(root) / name
+            if path.is_symlink():
+                return path
+    return None
 
 
 def _same_path(a: Path, b: Path) -> bool:

@@ -112,6 +112,8 @@ def test_legacy_alias_folder_adoption_needs_provenance(container, hub, tmp_path,
     if matching:
         assert any(n.startswith("adopted") for n in data["notes"]) and served == 0
         assert not folder.exists()
+        verified = run(container, "verify")  # the legacy row of the moved folder went with the adoption
+        assert verified.exit_code == 0, verified.output
     else:
         assert any(n.startswith(f"left alone {folder}") and "expected sha256" in n for n in data["notes"])
         assert (folder / "model.safetensors").read_bytes() == weights  # never touched

@@ -622,3 +622,39 @@ def test_repo_at_the_installed_sha_of_a_catalog_model_is_that_model(tmp_path, fa
     # Another sha of the same repo is still its own model (a new revision is a new model).
     other = fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS[::-1]}, ref="dev")
     assert service.pull(f"org/tiny@{other}").model.model_id == "org/tiny"
+
+
+def test_legacy_folder_of_symbolic_links_is_left_alone(tmp_path, fake, uow) -> None:
+    blobs = tmp_path / "models" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / "w").write_bytes(WEIGHTS)
+    (blobs / "c").write_bytes(CONFIG)
+    folder = tmp_path / "models" / "tiny-old"
+    folder.mkdir()
+    os.symlink("../blobs/w", folder / "model.safetensors")  # relative: it would dangle once moved
+    os.symlink("../blobs/c", folder / "config.json")
+    with uow:
+        uow.models.add(Model(model_id="legacy", repo_id="org/tiny", local_path=str(folder)))
+        uow.commit()
+    service = make_service(tmp_path, fake, uow)
+    result = service.pull("tiny")
+    assert any(n.startswith(f"left alone {folder}") and "symbolic link" in n for n in result.notes)
+    assert (folder / "model.safetensors").read_bytes() == WEIGHTS  # links still resolve where they were
+    assert (Path(result.model.local_path) / "model.safetensors").read_bytes() == WEIGHTS
+    assert fake.served["model.safetensors"] == len(WEIGHTS)
+    assert [v.ok for v in UpdateService(service, fake).verify("tiny")] == [True]
+
+
+def test_adoption_retires_the_legacy_row_of_the_moved_folder(tmp_path, fake, uow) -> None:
+    folder = _legacy_folder(tmp_path, "tiny-old", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    with uow:
+        uow.models.add(Model(model_id="org/tiny-legacy", repo_id="org/tiny", local_path=str(folder),
+                             status=DownloadStatus.COMPLETED))
+        uow.commit()
+    service = make_service(tmp_path, fake, uow)
+    result = service.pull("tiny")
+    assert any("adopted" in n for n in result.notes)
+    with uow:
+        assert [m.model_id for m in uow.models.list()] == ["tiny-v1"]
+    reports = UpdateService(service, fake).verify()
+    assert [(r.model_id, r.ok) for r in reports] == [("tiny-v1", True)]
