@@ -551,13 +551,13 @@ class DownloadService:
         if unsafe:
             raise SourceError(f"{target.key}: the source lists unsafe file paths: {', '.join(unsafe[:3])}")
         total = sum(f.size or 0 for f in listing.files)
-        self._check_disk_space(target.key, listing.revision, total)
         self._begin_download(active, listing, listing_source, total, installed)
 
         if installed is None:
             adopted = self._try_adopt(active, listing)
             if adopted is not None:
-                return adopted
+                return adopted  # a rename: it needs no free space
+        self._check_disk_space(target.key, listing.revision, total)
 
         staging = self.layout.staging_for(target.key, listing.revision)
         scratch = self.layout.scratch_for(target.key, listing.revision)

@@ -658,3 +658,18 @@ def test_adoption_retires_the_legacy_row_of_the_moved_folder(tmp_path, fake, uow
         assert [m.model_id for m in uow.models.list()] == ["tiny-v1"]
     reports = UpdateService(service, fake).verify()
     assert [(r.model_id, r.ok) for r in reports] == [("tiny-v1", True)]
+
+
+def test_adoption_needs_no_free_space(tmp_path, fake, uow, monkeypatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    folder = _legacy_folder(tmp_path, "tiny-old", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
+    with uow:
+        uow.models.add(Model(model_id="org/tiny-legacy", repo_id="org/tiny", local_path=str(folder)))
+        uow.commit()
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 100, 100))
+    result = make_service(tmp_path, fake, uow).pull("tiny")
+    assert any("adopted" in n for n in result.notes) and fake.served == {}
+    assert (Path(result.model.local_path) / "model.safetensors").read_bytes() == WEIGHTS
