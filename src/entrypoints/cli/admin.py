@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import click
 
-from entrypoints.cli.base import echo_json, get_container
+from entrypoints.cli.base import OFFSET, ROW_ID, echo_json, get_container
 from entrypoints.cli.output import print_table, when
 
 BACKENDS = ("local", "openai", "anthropic", "openai_compatible", "anthropic_compatible")
@@ -160,7 +160,7 @@ def routes_group() -> None:
 @click.option("--model", "backend_model", default=None, help="Model name at the backend (default: the requested).")
 @click.option("--fallback", type=click.Choice(BACKENDS), default=None,
               help="Backend to use on connection errors, 5xx or timeouts (e.g. local).")
-@click.option("--priority", type=int, default=0, show_default=True, help="Higher wins.")
+@click.option("--priority", type=click.IntRange(-1_000_000, 1_000_000), default=0, show_default=True, help="Higher wins.")
 @click.option("--disabled", is_flag=True, help="Add it switched off.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -192,7 +192,7 @@ def routes_list(ctx: click.Context, as_json: bool) -> None:
 
 
 @routes_group.command("rm")
-@click.argument("mapping_id", type=int)
+@click.argument("mapping_id", type=ROW_ID)
 @click.pass_context
 def routes_rm(ctx: click.Context, mapping_id: int) -> None:
     """Remove a mapping by id."""
@@ -253,7 +253,7 @@ def _entry_json(e) -> dict:
 @click.option("--model", default=None, help="Only this model (the name clients sent).")
 @click.option("--status", type=click.Choice(("success", "error", "cancelled")), default=None)
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--offset", type=OFFSET, default=0)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def audit_group(ctx, since, model, status, limit, offset, as_json) -> None:

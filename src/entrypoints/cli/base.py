@@ -9,7 +9,12 @@ from typing import Any
 
 import click
 
+from entrypoints.bounds import MAX_SQL_INT
 from entrypoints.errors import mapping_for
+
+# Integers that reach SQL: beyond a 64-bit signed integer they are a usage error, not an OverflowError.
+OFFSET = click.IntRange(0, MAX_SQL_INT)
+ROW_ID = click.IntRange(1, MAX_SQL_INT)
 
 
 class MlxmGroup(click.Group):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import echo_json, get_container
+from entrypoints.cli.base import OFFSET, echo_json, get_container
 from entrypoints.cli.output import human_size, print_table, when
 
 TYPES = ("text-gen", "vision", "embeddings", "audio")
@@ -52,7 +52,7 @@ def list_models(ctx: click.Context, as_json: bool) -> None:
 @click.option("--type", "model_type", type=click.Choice(TYPES), help="Only models of this type.")
 @click.option("--capability", type=click.Choice(CAPABILITIES), help="Only models with this capability.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--offset", default=0, type=OFFSET)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search(ctx, query: str, model_type: str | None, capability: str | None, limit: int, offset: int, as_json: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import echo_json, get_container
+from entrypoints.cli.base import ROW_ID, echo_json, get_container
 from entrypoints.cli.output import human_size, print_table
 
 
@@ -207,7 +207,7 @@ def _print_contract(contract: dict) -> None:
 @deps_group.command("bind")
 @click.argument("name")
 @click.argument("profile")
-@click.option("--version", "profile_version", type=int, default=None, help="Pin a profile version (default: newest).")
+@click.option("--version", "profile_version", type=ROW_ID, default=None, help="Pin a profile version (default: newest).")
 @click.option("--platform", "platform_selector", default="*", show_default=True,
               help="Platform selector: *, linux, darwin-arm64, linux-*.")
 @click.option("--backend", "backend_key", default="*", show_default=True, help="Backend key, e.g. mlx-lm.")
@@ -278,7 +278,7 @@ def deps_profiles(ctx, as_json) -> None:
 
 @deps_group.command("add-profile")
 @click.argument("profile_id")
-@click.argument("version", type=int)
+@click.argument("version", type=ROW_ID)
 @click.argument("requirements", nargs=-1, required=True)
 @click.option("--python-requires", default=None, help="e.g. >=3.10 (applies to every requirement).")
 @click.option("--env", "environment_kind", type=click.Choice(["python-venv", "conda", "system"]),

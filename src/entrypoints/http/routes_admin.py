@@ -8,14 +8,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from domain.audit import AuditQuery
 from domain.enums import BackendType, PatternType
 from domain.errors import InvalidParameter
+from entrypoints.bounds import MAX_SQL_INT
 from entrypoints.http.auth import principal_of
 from entrypoints.http.openapi import api_route, parse_body, parse_query
+from entrypoints.http.schemas import Offset, PageLimit
 
 TAGS_KEYS, TAGS_USERS, TAGS_ROUTING, TAGS_AUDIT = ("keys",), ("users",), ("routing",), ("audit",)
 
@@ -150,8 +153,8 @@ class AuditQueryParams(BaseModel):
     status: Literal["success", "error", "cancelled"] | None = None
     since: datetime | None = None
     until: datetime | None = None
-    limit: int = Field(default=50, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    limit: PageLimit = 50
+    offset: Offset = 0
 
 
 class AuditEntryDTO(BaseModel):
@@ -303,7 +306,11 @@ def _backend(request: Request) -> BackendType:
 
 
 def _mapping_id(request: Request) -> int:
-    return int(request.path_params["mapping_id"])
+    raw = str(request.path_params["mapping_id"])
+    # ASCII digits within a SQLite integer; anything else names no mapping (never a ValueError/OverflowError 500).
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_SQL_INT:
+        raise HTTPException(404, f"mapping {raw[:40]!r} not found")
+    return int(raw)
 
 
 async def show_mapping(request: Request) -> Response:

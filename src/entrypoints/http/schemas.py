@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated
+
+from pydantic import BaseModel, Field
 
 from domain.catalog import CatalogModel
+from entrypoints.bounds import MAX_SQL_INT
+
+# Query/path integers that reach SQL: bounded so a huge number is a 422, never an OverflowError (a 500).
+Offset = Annotated[int, Field(ge=0, le=MAX_SQL_INT)]
+PageLimit = Annotated[int, Field(ge=1, le=1000)]
 
 
 class SourceDTO(BaseModel):

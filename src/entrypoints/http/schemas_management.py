@@ -11,6 +11,7 @@ from domain.capabilities import ModelCapabilities
 from domain.models import Model
 from domain.params import AudioDefaults, InferenceContext, InferenceParams
 from domain.profiles import ExecutionProfile
+from entrypoints.http.schemas import Offset, PageLimit
 
 
 def _value_dict(value: object) -> dict[str, Any]:
@@ -113,8 +114,8 @@ class ModelListQuery(BaseModel):
     type: Literal["text-gen", "vision", "embeddings", "audio"] | None = None
     capability: Literal["tools", "thinking", "multi_image", "video", "tts", "stt", "normalized"] | None = None
     status: Literal["pending", "starting", "downloading", "paused", "completed", "failed", "cancelled"] | None = None
-    limit: int = Field(default=50, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    limit: PageLimit = 50
+    offset: Offset = 0
 
 
 class ModelListDTO(BaseModel):
