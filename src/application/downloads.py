@@ -490,8 +490,15 @@ class DownloadService:
         try:
             with self.layout.model_lock(key, should_stop=lambda: active.stop_reason is not None) as got:
                 active.held_lock = got
-                active.check()
-                active.result = self._execute(active)
+                try:
+                    active.check()
+                    active.result = self._execute(active)
+                except DownloadCancelled as exc:
+                    if str(exc) == "cancel" and got:
+                        # Still under our lock: once it is released another process may be pulling
+                        # into this staging folder, and waiting for it could hang the cancel.
+                        self.layout.clear_staging(key)
+                    raise
         except DownloadCancelled as exc:
             active.error = exc
             self._after_stop(active, str(exc))
@@ -507,10 +514,7 @@ class DownloadService:
 
     def _after_stop(self, active: _ActivePull, reason: str) -> None:
         key = active.target.key
-        if reason == "cancel":
-            if active.held_lock:  # only the lock holder's partial data is ours to delete
-                with self.layout.model_lock(key, wait=True):
-                    self.layout.clear_staging(key)
+        if reason == "cancel":  # the partial data went in `_run`, while the lock was held
             self._transition(active.download_id, DownloadStatus.CANCELLED, downloaded_bytes=0)
             self._forget_uninstalled_model(key)
         else:

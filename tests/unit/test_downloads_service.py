@@ -673,3 +673,57 @@ def test_adoption_needs_no_free_space(tmp_path, fake, uow, monkeypatch) -> None:
     result = make_service(tmp_path, fake, uow).pull("tiny")
     assert any("adopted" in n for n in result.notes) and fake.served == {}
     assert (Path(result.model.local_path) / "model.safetensors").read_bytes() == WEIGHTS
+
+
+class _RivalTakesTheLock(LibraryLayout):
+    """After this process releases a model's lock, a rival (another fd, like another process) grabs it."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home)
+        self.rival_fd: int | None = None
+
+    def model_lock(self, key, **kwargs):
+        import contextlib
+        import fcntl
+
+        inner = super().model_lock(key, **kwargs)
+
+        @contextlib.contextmanager
+        def wrapped():
+            got = False
+            try:
+                with inner as got:
+                    yield got
+            finally:
+                if got and self.rival_fd is None:
+                    self.rival_fd = os.open(self.lock_path(key), os.O_RDWR)
+                    fcntl.flock(self.rival_fd, fcntl.LOCK_EX)
+
+        return wrapped()
+
+    def release_rival(self) -> None:
+        if self.rival_fd is not None:
+            os.close(self.rival_fd)
+
+
+def test_cancel_clears_its_partial_data_before_releasing_the_lock(tmp_path, fake, uow) -> None:
+    _, started = _blocked(fake)
+    layout = _RivalTakesTheLock(tmp_path)
+    service = DownloadService(lambda: uow, StaticCatalogProvider(make_catalog()), fake, FakeClock(), layout)
+    download = service.start("tiny")
+    assert started.wait(5)
+    canceller = threading.Thread(target=service.cancel, args=(download.id,), daemon=True)
+    canceller.start()
+    try:
+        final = None
+        for _ in range(100):  # a cancel stuck behind the rival's lock never gets here
+            final = service.get(download.id)
+            if final.status is DownloadStatus.CANCELLED:
+                break
+            threading.Event().wait(0.05)
+        assert final is not None and final.status is DownloadStatus.CANCELLED
+        assert not list((tmp_path / "staging").rglob("*.part"))
+        assert layout.rival_fd is not None  # the rival really held the lock meanwhile
+    finally:
+        layout.release_rival()
+        canceller.join(10)
