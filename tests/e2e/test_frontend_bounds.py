@@ -51,3 +51,8 @@ def test_huge_offsets_and_ids_are_usage_errors_in_the_cli(container, args):
 def test_the_largest_sql_integer_offset_is_an_empty_page_in_the_cli(container):
     result = CliRunner().invoke(cli, ["search", "x", "--offset", MAX_SQL_INT, "--json"], obj=container)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_serve_with_an_impossible_port_is_a_usage_error_before_binding(container, port):
+    _one_line_usage_error(CliRunner().invoke(cli, ["serve", "--port", port], obj=container))

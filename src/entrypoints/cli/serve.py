@@ -7,7 +7,8 @@ from entrypoints.cli.base import get_container
 
 @click.command("serve")
 @click.option("--host", default=None, help="Bind address (default from MLX_MANAGER_HOST, 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default from MLX_MANAGER_PORT, 10242).")
+# Bounded here like the setting, so a bad port is a usage error before anything binds (not a uvicorn traceback).
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default from MLX_MANAGER_PORT, 10242).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the OpenAI-compatible and management HTTP API."""
