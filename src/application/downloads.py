@@ -35,7 +35,14 @@ from application.errors import (
     Unauthorized,
 )
 from application.hash_cache import cache_path, drop_hash_cache, sha256_of
-from application.library_layout import PART_SUFFIX, LibraryLayout, Manifest, is_commit_sha, scratch_name
+from application.library_layout import (
+    PART_SUFFIX,
+    LibraryLayout,
+    Manifest,
+    fsync_file,
+    is_commit_sha,
+    scratch_name,
+)
 from application.ports.catalog import CatalogProvider
 from application.ports.clock import Clock
 from application.ports.downloader import ModelDownloader, RemoteFile, RemoteListing
@@ -697,6 +704,7 @@ class DownloadService:
         file.dest.replace(final)
         if cached.exists():
             cached.replace(final_cache)  # a rename keeps size and mtime: still valid for `final`
+        fsync_file(final)  # flushed here, while other files still stream, so install's fsync is quick
         size = final.stat().st_size
         meter.set(file.path, size)
         return ModelFile(file.path, size, digest, file.revision, source.label)

@@ -151,6 +151,8 @@ class LibraryLayout:
         """Move a verified staged folder into `.revisions/` and point `models/<key>` at it atomically."""
         check_manifest_files(staged, manifest)
         (staged / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        # Durable before visible: after a power cut the link never points at files still in the page cache.
+        fsync_tree(staged)
         target = self.revision_dir(key, revision)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
@@ -204,11 +206,13 @@ class LibraryLayout:
     def _switch_link(self, key: str, target: Path) -> None:
         link = self.model_path(key)
         link.parent.mkdir(parents=True, exist_ok=True)
+        fsync_dir(target.parent)  # the rename of the revision folder into `.revisions/<key>/`
         tmp = link.with_name(f".{link.name}.link-{os.getpid()}-{threading.get_ident()}")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         os.symlink(os.path.relpath(target, link.parent), tmp)
         os.replace(tmp, link)
+        fsync_dir(link.parent)
 
     def remove_revision(self, key: str, revision: str) -> bool:
         """Delete an old revision folder, but only one mlxm downloaded itself."""
@@ -277,6 +281,38 @@ class LibraryLayout:
             if acquired:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Persist a folder's entries (renames, new names); a no-op where folders cannot be fsynced."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # e.g. Windows, some network filesystems
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: Path) -> None:
+    """fsync every file, then every folder, under `folder` (cheap for files already flushed)."""
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            if not path.is_symlink():
+                fsync_file(path)
+        fsync_dir(Path(root))
 
 
 def check_manifest_files(folder: Path, manifest: Manifest) -> None:

@@ -727,3 +727,29 @@ def test_cancel_clears_its_partial_data_before_releasing_the_lock(tmp_path, fake
     finally:
         layout.release_rival()
         canceller.join(10)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fsynced fds through /proc")
+def test_installed_files_are_fsynced_before_the_library_link_switches(tmp_path, fake, uow, monkeypatch) -> None:
+    synced: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    switched: list[list[str]] = []
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        if Path(dst) == tmp_path / "models" / "tiny-v1":
+            switched.append(list(synced))  # what was durable when the model became visible
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    model = make_service(tmp_path, fake, uow).pull("tiny").model
+    revision_dir = Path(model.local_path).resolve()
+    assert len(switched) == 1
+    durable = set(switched[0])
+    for name in ("config.json", "model.safetensors", ".mlxm.json"):
+        assert any(p.endswith("/" + name) for p in durable), name
+    assert str(revision_dir.parent) in durable  # the rename into .revisions/<key>/
