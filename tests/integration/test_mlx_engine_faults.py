@@ -145,3 +145,32 @@ def test_unload_frees_the_models_weights(llama_dir):
         time.sleep(0.01)
     assert weights() is None, "the unloaded model is still referenced"
     assert engine() is None, "the closed engine is still referenced (by its parked thread?)"
+
+
+def test_closing_a_stream_returns_only_once_the_engine_dropped_the_request(loaded):
+    import threading
+
+    from adapters.mlx.text import TextStream
+
+    entered, gate = threading.Event(), threading.Event()
+    armed = []
+
+    def blocking_processor(tokens, logits):
+        if armed:  # hold the engine inside a step until the test opens the gate
+            entered.set()
+            gate.wait(timeout=EVENT_TIMEOUT)
+        return logits
+
+    request = EngineRequest(prompt=[1, 2, 3, 4], max_tokens=100_000, logits_processors=[blocking_processor])
+    stream = TextStream(loaded.handle, request, ())
+    next(stream)
+    armed.append(True)
+    assert entered.wait(timeout=EVENT_TIMEOUT)  # the engine is mid-step for this request
+    closer = threading.Thread(target=stream.close, daemon=True)
+    closer.start()
+    closer.join(timeout=0.5)
+    closed_early = not closer.is_alive()
+    gate.set()
+    closer.join(timeout=EVENT_TIMEOUT)
+    assert not closed_early, "close() returned while the engine was still computing for the request"
+    assert not closer.is_alive() and request.finished.is_set()

@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
-from adapters.mlx.engine import BatchEngine, EngineRequest
+from adapters.mlx.engine import BatchEngine, EngineRequest, on_engine_thread
 from application.errors import InvalidRequest
 from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, NotSupported, Transcription
 from domain.enums import ModelType
 from domain.params import AudioDefaults, InferenceParams
 
 DEFAULT_MAX_TOKENS = 512
+# How long `TextStream.close()` waits for the engine to drop the request (normally one step).
+CLOSE_ACK_SECONDS = 5.0
 
 
 @dataclass
@@ -245,13 +247,23 @@ class TextStream:
         return min(hits) if hits else None
 
     def close(self) -> None:
-        """Stop generating (a client went away, or a stop string matched)."""
+        """Stop generating (a client went away, or a stop string matched).
+
+        Waits (briefly) until the engine has dropped the request, so that when close() returns
+        no step is still computing for it: a process that exits right after (`mlxm run` whose
+        stop string matched) never finalises with an engine thread inside MLX.
+        """
+        self._cancel()
+        if self._submitted and not on_engine_thread():
+            self.request.finished.wait(timeout=CLOSE_ACK_SECONDS)
+
+    def _cancel(self) -> None:
         self._done = True
         if self._submitted:
             self._handle.engine.cancel(self.request)
 
     def __del__(self) -> None:
         try:
-            self.close()
+            self._cancel()  # never blocks: a finaliser may run on any thread, the engine's too
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
