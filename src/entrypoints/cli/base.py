@@ -29,6 +29,10 @@ class MlxmGroup(click.Group):
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback to users
+            if isinstance(exc, _USER_FILE_ERRORS):
+                # A path the user gave that cannot be used is their mistake, not an internal error.
+                click.echo(f"Error: {_one_line(_describe_file_error(exc))}", err=True)
+                ctx.exit(2)
             mapping = mapping_for(exc)
             from entrypoints.settings import describe_settings_error
 
@@ -46,6 +50,33 @@ class MlxmGroup(click.Group):
                 message += f"; did you mean: {', '.join(suggestions)}?"
             click.echo(f"Error: {_one_line(message)}", err=True)
             ctx.exit(mapping.exit_code)
+
+
+_USER_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+
+
+def _describe_file_error(exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename else str(exc) or reason
+
+
+class OutputFile(click.Path):
+    """A file path to write: its folder must already exist and be writable (checked before any work is done)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, writable=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        folder = os.path.dirname(os.path.abspath(os.fsdecode(path)))
+        if not os.path.isdir(folder):
+            self.fail(f"folder {folder!r} does not exist", param, ctx)
+        if not os.access(folder, os.W_OK):
+            self.fail(f"folder {folder!r} is not writable", param, ctx)
+        return path
+
+
+OUTPUT_FILE = OutputFile()
 
 
 def _one_line(message: str) -> str:

@@ -9,12 +9,6 @@ import click
 from entrypoints.cli.base import OUTPUT_FILE, echo_json, get_container
 
 
-def _unload_models(ctx) -> None:
-    """Unload what this command loaded before the process exits: an engine thread still inside
-    MLX while the interpreter finalises aborts the process (exit code 134)."""
-    get_container(ctx).model_pool().shutdown()
-
-
 @click.command("run")
 @click.argument("name")
 @click.argument("prompt")
@@ -48,7 +42,6 @@ def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, syste
         close = getattr(stream, "close", None)
         if close is not None:
             close()
-        _unload_models(ctx)
     if as_json:
         echo_json({
             "model": name,
@@ -76,10 +69,7 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
     """Text to speech with audio model NAME, written as WAV."""
     from domain.params import AudioDefaults
 
-    try:
-        wav = get_container(ctx).inference_service().speak(name, text, AudioDefaults(voice=voice, speed=speed))
-    finally:
-        _unload_models(ctx)
+    wav = get_container(ctx).inference_service().speak(name, text, AudioDefaults(voice=voice, speed=speed))
     path = Path(output)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_bytes(wav)
@@ -98,10 +88,7 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
 @click.pass_context
 def transcribe(ctx, name: str, file: str, language, as_json: bool) -> None:
     """Speech to text with audio model NAME."""
-    try:
-        result = get_container(ctx).inference_service().transcribe(name, Path(file).read_bytes(), language)
-    finally:
-        _unload_models(ctx)
+    result = get_container(ctx).inference_service().transcribe(name, Path(file).read_bytes(), language)
     if as_json:
         echo_json({"text": result.text, "language": result.language, "duration": result.duration,
                    "segments": list(result.segments)})
