@@ -9,6 +9,12 @@ import click
 from entrypoints.cli.base import OUTPUT_FILE, echo_json, get_container
 
 
+def _unload_models(ctx) -> None:
+    """Unload what this command loaded before the process exits: an engine thread still inside
+    MLX while the interpreter finalises aborts the process (exit code 134)."""
+    get_container(ctx).model_pool().shutdown()
+
+
 @click.command("run")
 @click.argument("name")
 @click.argument("prompt")
@@ -42,6 +48,7 @@ def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, syste
         close = getattr(stream, "close", None)
         if close is not None:
             close()
+        _unload_models(ctx)
     if as_json:
         echo_json({
             "model": name,
@@ -69,7 +76,10 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
     """Text to speech with audio model NAME, written as WAV."""
     from domain.params import AudioDefaults
 
-    wav = get_container(ctx).inference_service().speak(name, text, AudioDefaults(voice=voice, speed=speed))
+    try:
+        wav = get_container(ctx).inference_service().speak(name, text, AudioDefaults(voice=voice, speed=speed))
+    finally:
+        _unload_models(ctx)
     path = Path(output)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_bytes(wav)
@@ -88,7 +98,10 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
 @click.pass_context
 def transcribe(ctx, name: str, file: str, language, as_json: bool) -> None:
     """Speech to text with audio model NAME."""
-    result = get_container(ctx).inference_service().transcribe(name, Path(file).read_bytes(), language)
+    try:
+        result = get_container(ctx).inference_service().transcribe(name, Path(file).read_bytes(), language)
+    finally:
+        _unload_models(ctx)
     if as_json:
         echo_json({"text": result.text, "language": result.language, "duration": result.duration,
                    "segments": list(result.segments)})
