@@ -140,7 +140,22 @@ def test_unconfigured_mirror_raises_source_not_configured(subject: Subject, tmp_
     file = RemoteFile("config.json", len(CONFIG), None, sha, tmp_path / "config.json.part")
     with pytest.raises(SourceNotConfigured):
         subject.unconfigured_mirror.download_from_source(MIRROR, file, _noop)
-    assert SourceNotConfigured.fatal is False  # the failover moves on to the next source
+    # The product's failover moves on from it to the next source, which serves the file.
+    from application.downloads import is_fatal_source_error
+    from domain.catalog import run_failover
+
+    mirror_first = ModelSource(SourceKind.HTTP_MIRROR, "org/contract", priority=1)
+    hf_next = ModelSource(SourceKind.HUGGINGFACE_REPO, "org/contract", priority=2)
+
+    def attempt(source: ModelSource) -> ModelSource:
+        downloader = subject.unconfigured_mirror if source is mirror_first else subject.downloader
+        downloader.download_from_source(source, file, _noop)
+        return source
+
+    served_by, failures = run_failover([hf_next, mirror_first], attempt, is_fatal_source_error)
+    assert served_by is hf_next
+    assert [(s, type(e)) for s, e in failures] == [(mirror_first, SourceNotConfigured)]
+    assert file.dest.read_bytes() == CONFIG
 
 
 def test_configured_mirror_serves_the_same_bytes(subject: Subject, tmp_path: Path) -> None:

@@ -267,12 +267,16 @@ def test_concurrent_pulls_of_one_model_join(tmp_path, fake, uow) -> None:
     assert started.wait(5)
     second = service.start("tiny-v1")
     assert second.id == first.id
-    results = []
-    waiter = threading.Thread(target=lambda: results.append(service.pull("org/tiny")))
+    results, seen = [], []
+    waiter = threading.Thread(target=lambda: results.append(service.pull("org/tiny", seen.append)))
     waiter.start()
+    # Open the gate only once the waiter has joined the running pull (its listener is attached);
+    # otherwise it could arrive after the install and pass as "already installed".
+    _wait_until(lambda: len(service._active["tiny-v1"].listeners) == 1)
     gate.set()
     waiter.join(10)
-    assert results and results[0].download.id == first.id
+    assert results and results[0].download.id == first.id and not results[0].already_installed
+    assert seen and seen[-1].status is DownloadStatus.COMPLETED  # the joined pull's progress reached it
     assert fake.served["model.safetensors"] == len(WEIGHTS)  # one writer, fetched once
 
 
