@@ -188,7 +188,9 @@ def _tools(work: Path, urls: list[str], total: int, n_files: int, endpoint: str,
         shutil.rmtree(cache)
         return float(out.stdout.split()[0])
 
-    tools["mlxm pull"] = mlxm_service
+    # Timed inside the worker: no interpreter start-up or imports (curl's row includes its start-up).
+    tools["mlxm pull (service only)"] = mlxm_service
+    # The whole `mlxm pull` command, start-up included: the like-for-like comparison with curl.
     tools["mlxm pull (CLI process)"] = mlxm_cli
     tools["snapshot_download"] = snapshot
     return tools
@@ -272,20 +274,25 @@ def run(work: Path, n_files: int, file_mb: int, repeat: int) -> None:
     print(f"{'tool':<26}{'seconds':>9}{'MB/s':>10}{'vs curl':>9}")
     for name, seconds in results.items():
         print(f"{name:<26}{seconds:>9.2f}{total / MB / seconds:>10.0f}{baseline / seconds:>9.2f}")
-    ratio = baseline / results["mlxm pull"]
-    print(f"mlxm pull / curl throughput ratio: {ratio:.2f} (target >= 0.9) -> {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
-    paired = sorted(c / m for c, m in zip(runs["curl"], runs["mlxm pull"]))
-    print(f"same-round ratios mlxm pull / curl: {', '.join(f'{r:.2f}' for r in paired)} "
-          f"(median {paired[len(paired) // 2]:.2f}; the spread is this shared machine's load)")
+    service, cli = "mlxm pull (service only)", "mlxm pull (CLI process)"
+    print("('service only' times the pull inside an already started process; curl's and the CLI row's "
+          "times include process start-up)")
+    for name in (cli, service):
+        ratio = baseline / results[name]
+        print(f"{name} / curl throughput ratio: {ratio:.2f} (target >= 0.9) -> "
+              f"{'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
+        paired = sorted(c / m for c, m in zip(runs["curl"], runs[name]))
+        print(f"  same-round ratios: {', '.join(f'{r:.2f}' for r in paired)} "
+              f"(median {paired[len(paired) // 2]:.2f}; the spread is this shared machine's load)")
     if "curl --parallel" in results:
-        print(f"mlxm pull / curl --parallel ratio: {results['curl --parallel'] / results['mlxm pull']:.2f}")
+        print(f"{cli} / curl --parallel ratio: {results['curl --parallel'] / results[cli]:.2f}")
     if "curl, then sha256" in results:
-        print(f"mlxm pull / (curl, then openssl sha256) ratio, both verifying: "
-              f"{results['curl, then sha256'] / results['mlxm pull']:.2f}")
+        print(f"{cli} / (curl, then openssl sha256) ratio, both verifying: "
+              f"{results['curl, then sha256'] / results[cli]:.2f}")
     print()
     print(f"kill -9 at {kept / total:.0%} of {total / MB:.0f} MB ({kept / MB:.1f} MB on disk), rerun took "
           f"{resume_time:.2f}s; resumed with ranges {sorted(r for r in ranges if r)}")
-    print(f"re-downloaded by the resumed pull beyond what was missing on disk: {beyond_missing} bytes "
+    print(f"client-side: re-downloaded by the resumed pull beyond what was missing on disk: {beyond_missing} bytes "
           f"({beyond_missing / file_size:.2%} of a file; target <= 1%) -> "
           f"{'OK' if beyond_missing <= file_size // 100 else 'ABOVE TARGET'}")
     # The hub counts a byte as sent once its socket accepted it: what sat in the kernel's send and
@@ -294,6 +301,11 @@ def run(work: Path, n_files: int, file_mb: int, repeat: int) -> None:
     print("hub-side bytes sent twice (lost in socket buffers at the kill): "
           + ", ".join(f"{k.split('-of-')[0]}: {v / MB:.2f} MB" for k, v in sorted(twice_by_file.items()))
           + f"; worst {worst:.2%} of a file, {refetched / MB:.2f} MB in all")
+    # The same 1% target, judged on what the hub really sent twice (the client-side count above
+    # cannot see bytes that were in flight when the process died). Not capped with SO_RCVBUF: a
+    # smaller receive window would slow real, high-latency downloads to flatter this number.
+    print(f"hub-side verdict: worst file re-sent {worst:.2%} of a file (target <= 1%) -> "
+          f"{'OK' if worst <= 0.01 else 'ABOVE TARGET'}; all files together {refetched / file_size:.2%} of a file")
 
 
 if __name__ == "__main__":
