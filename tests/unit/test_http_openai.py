@@ -192,3 +192,55 @@ def test_pool_load_list_unload(env):
     assert container.runtime().unloads == ["tiny-llama"]
     _error(client.post("/api/pool/unload", json={"model": "tiny-llama"}), 404)
     _error(client.post("/api/pool/load", json={"model": "nope"}), 404)
+
+
+def _finishing_with(container, reason):
+    """The runtime ends generation with `reason`, as a cloud backend passing OpenAI's own value through would."""
+    from application.ports.runtime import GenerationChunk
+
+    runtime = container.runtime()
+    runtime.generate = lambda model, request: iter([GenerationChunk("Hi", 3, 1, None), GenerationChunk("", 3, 2, reason)])
+
+
+@pytest.mark.parametrize("reason, expected", [
+    ("content_filter", "content_filter"), ("tool_calls", "tool_calls"), ("length", "length"),
+    ("end_turn", "stop"),  # a reason OpenAI does not document reads as "stop"
+])
+def test_any_finish_reason_reaches_the_client_as_an_openai_value(env, reason, expected):
+    client, container = env
+    _finishing_with(container, reason)
+    chat = {"model": "tiny-llama", "messages": [{"role": "user", "content": "hi"}]}
+    answer = client.post("/v1/chat/completions", json=chat)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["finish_reason"] == expected
+    streamed = _events(client.post("/v1/chat/completions", json={**chat, "stream": True}))
+    assert "error" not in streamed[-1] and streamed[-1]["choices"][0]["finish_reason"] == expected
+    text = client.post("/v1/completions", json={"model": "tiny-llama", "prompt": "hi"})
+    assert text.status_code == 200 and text.json()["choices"][0]["finish_reason"] == expected
+
+
+def test_a_response_dto_that_fails_validation_is_a_500_not_the_clients_fault():
+    from pydantic import BaseModel
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from entrypoints.http.errors import EXCEPTION_HANDLERS
+    from entrypoints.http.openapi import parse_body
+
+    class Strict(BaseModel):
+        count: int
+
+    async def bad_response(request):
+        Strict(count="not a number")  # the server's own bug
+
+    async def bad_request(request):
+        await parse_body(request, Strict)
+
+    app = Starlette(routes=[Route("/response", bad_response, methods=["POST"]),
+                            Route("/request", bad_request, methods=["POST"])],
+                    exception_handlers=EXCEPTION_HANDLERS)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        server_bug = client.post("/response", json={"count": "x"})
+        assert server_bug.status_code == 500 and server_bug.json()["error"]["type"] == "server_error"
+        client_mistake = client.post("/request", json={"count": "x"})
+        assert client_mistake.status_code == 422 and client_mistake.json()["error"]["param"] == "count"

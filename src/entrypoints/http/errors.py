@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import structlog
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -11,6 +10,7 @@ from starlette.responses import JSONResponse
 from application.errors import ApplicationError
 from domain.errors import DomainError
 from entrypoints.errors import mapping_for
+from entrypoints.http.openapi import RequestValidationError
 
 log = structlog.get_logger("mlxm.http")
 
@@ -27,8 +27,8 @@ async def _http_exception(request: Request, exc: HTTPException) -> JSONResponse:
     return error_response(exc.status_code, type_, str(exc.detail))
 
 
-async def _validation_error(request: Request, exc: ValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors[0] if exc.errors else {}
     location = ".".join(str(p) for p in first.get("loc", ()))
     message = f"{location}: {first.get('msg', 'invalid value')}" if location else first.get("msg", "invalid value")
     return error_response(422, "invalid_request_error", message, param=location or None)
@@ -51,7 +51,8 @@ async def _application_error(request: Request, exc: Exception) -> JSONResponse:
 
 EXCEPTION_HANDLERS = {
     HTTPException: _http_exception,
-    ValidationError: _validation_error,
+    # Only request parsing raises this; a pydantic error from a response DTO falls through to a 500 (a bug).
+    RequestValidationError: _validation_error,
     ApplicationError: _application_error,
     DomainError: _application_error,
     # Anything else is a bug: a 500 with a JSON body (and a logged traceback).

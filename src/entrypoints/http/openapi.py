@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -84,7 +84,7 @@ async def parse_body(request: Request, model: type[BaseModel]):
         raise HTTPException(400, f"request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise HTTPException(400, "request body must be a JSON object")
-    return model.model_validate(data)
+    return validate_request(model, data)
 
 
 def parse_query(request: Request, model: type[BaseModel]):
@@ -94,7 +94,26 @@ def parse_query(request: Request, model: type[BaseModel]):
         values = request.query_params.getlist(key)
         annotation = model.model_fields.get(key).annotation if key in model.model_fields else None
         data[key] = values if "list" in str(annotation) else values[-1]
-    return model.model_validate(data)
+    return validate_request(model, data)
+
+
+class RequestValidationError(Exception):
+    """The client's query or body does not fit its DTO (a 422).
+
+    Only request parsing raises it: a pydantic error anywhere else (a response DTO) is a bug, so a 500.
+    """
+
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(str(error))
+        self.errors = error.errors()
+
+
+def validate_request(model: type[BaseModel], data: Any):
+    """`data` validated into `model`; a mismatch is the client's mistake (RequestValidationError)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc) from None
 
 
 # -- the document ------------------------------------------------------------------

@@ -18,7 +18,6 @@ from typing import Any, AsyncIterator, Iterator
 
 import anyio
 import structlog
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -28,8 +27,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from application.errors import InvalidRequest
 from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest
 from domain.params import AudioDefaults, InferenceParams
-from entrypoints.http.openapi import api_route, parse_body
+from entrypoints.http.openapi import api_route, parse_body, validate_request
 from entrypoints.http.schemas_openai import (
+    FINISH_REASONS,
     AssistantMessage,
     ChatChoice,
     ChatCompletion,
@@ -369,10 +369,10 @@ async def chat_completions(request: Request) -> Response:
     return _event_stream(events())
 
 
-def _finish(last: GenerationChunk | None) -> str | None:
-    if last is None:
-        return "stop"
-    return last.finish_reason or "stop"
+def _finish(last: GenerationChunk | None) -> str:
+    """The OpenAI finish reason; one it does not document (a backend's own word) reads as "stop"."""
+    reason = last.finish_reason if last is not None else None
+    return reason if reason in FINISH_REASONS else "stop"
 
 
 async def completions(request: Request) -> Response:
@@ -457,10 +457,7 @@ async def transcriptions(request: Request) -> Response:
             raise InvalidRequest("file: an audio file upload is required")
         audio = await upload.read()
         fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str)}
-    try:
-        parsed = TranscriptionForm.model_validate({**fields, "file": audio})
-    except ValidationError:
-        raise
+    parsed = validate_request(TranscriptionForm, {**fields, "file": audio})
     result = await run_in_threadpool(_inference(request).transcribe, parsed.model, audio, parsed.language)
     if parsed.response_format == "text":
         return PlainTextResponse(result.text)
