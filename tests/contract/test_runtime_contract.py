@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.memory.runtime import FakeModelRuntime
-from application.errors import InvalidRequest
+from application.errors import InvalidRequest, Unavailable
 from application.ports.runtime import ChatMessage, GenerationRequest, LoadedModel
 from domain.enums import ModelType
 from domain.params import AudioDefaults, InferenceParams
@@ -105,5 +105,5 @@ def test_other_modalities_are_refused(loaded):
 def test_unloaded_model_cannot_generate(loaded):
     runtime, model = loaded
     runtime.unload(model)
-    with pytest.raises(Exception):
+    with pytest.raises(Unavailable, match="unloaded"):  # a 503, never a 500
         list(runtime.generate(model, GenerationRequest(InferenceParams(max_tokens=2), prompt="hi")))

@@ -232,7 +232,9 @@ def test_unload_stops_the_engine_and_refuses_further_use(llama_dir):
     assert mx.get_cache_memory() == 0  # the buffer cache was handed back
     assert model.handle is None
     assert engine.stopped.is_set()
-    with pytest.raises(InvalidRequest):
+    from application.errors import Unavailable
+
+    with pytest.raises(Unavailable, match="unloaded"):
         runtime.generate(model, GenerationRequest(InferenceParams(), prompt="Hello"))
 
 

@@ -17,7 +17,7 @@ import wave
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from application.errors import InvalidRequest
+from application.errors import InvalidRequest, Unavailable
 from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, Transcription
 from domain.enums import ModelType
 from domain.params import AudioDefaults
@@ -35,6 +35,7 @@ class FakeModelRuntime:
         self.requests: list[GenerationRequest] = []
         self.speech_requests: list[tuple[str, AudioDefaults]] = []
         self.generated_tokens = 0
+        self.cancelled_streams = 0  # streams closed by their consumer before they ended
         self.load_gate: threading.Event | None = None  # set by a test to hold loads open
         self.loading = threading.Event()  # set once a load has begun
         self.fail_loads: set[str] = set()
@@ -62,6 +63,7 @@ class FakeModelRuntime:
 
     def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
         self._require(model, ModelType.TEXT_GEN, ModelType.VISION)
+        self._require_alive(model)
         with self._lock:
             self.requests.append(request)
         if request.messages:
@@ -77,19 +79,23 @@ class FakeModelRuntime:
 
     def _stream(self, model, words, max_tokens, prompt_tokens, stop) -> Iterator[GenerationChunk]:
         text = ""
-        for n in range(1, max_tokens + 1):
-            if not model.handle["alive"]:
-                raise RuntimeError("generation on an unloaded model")
-            piece = ("" if n == 1 else " ") + words[(n - 1) % len(words)]
+        try:
+            for n in range(1, max_tokens + 1):
+                self._require_alive(model)
+                piece = ("" if n == 1 else " ") + words[(n - 1) % len(words)]
+                with self._lock:
+                    self.generated_tokens += 1
+                hit = next((s for s in stop if s in text + piece), None)
+                if hit is not None:
+                    before = (text + piece).split(hit, 1)[0][len(text):]
+                    yield GenerationChunk(before, prompt_tokens, n, "stop")
+                    return
+                text += piece
+                yield GenerationChunk(piece, prompt_tokens, n, "length" if n == max_tokens else None)
+        except GeneratorExit:  # the consumer closed the stream: what a real runtime sees as a cancel
             with self._lock:
-                self.generated_tokens += 1
-            hit = next((s for s in stop if s in text + piece), None)
-            if hit is not None:
-                before = (text + piece).split(hit, 1)[0][len(text):]
-                yield GenerationChunk(before, prompt_tokens, n, "stop")
-                return
-            text += piece
-            yield GenerationChunk(piece, prompt_tokens, n, "length" if n == max_tokens else None)
+                self.cancelled_streams += 1
+            raise
 
     # ------------------------------------------------------------------ audio / embeddings
 
@@ -129,6 +135,11 @@ class FakeModelRuntime:
             norm = math.sqrt(sum(v * v for v in raw)) or 1.0
             vectors.append([v / norm for v in raw])
         return vectors
+
+    @staticmethod
+    def _require_alive(model: LoadedModel) -> None:
+        if not model.handle["alive"]:
+            raise Unavailable(f"{model.model_id} was unloaded")
 
     @staticmethod
     def _require(model: LoadedModel, *types: ModelType) -> None:

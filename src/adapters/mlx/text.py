@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from adapters.mlx.engine import BatchEngine, EngineRequest, on_engine_thread
-from application.errors import InvalidRequest
+from application.errors import InvalidRequest, Unavailable
 from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, NotSupported, Transcription
 from domain.enums import ModelType
 from domain.params import AudioDefaults, InferenceParams
@@ -176,6 +176,8 @@ class MlxTextRuntime:
 
     @staticmethod
     def _handle(model: LoadedModel) -> TextModelHandle:
+        if model.handle is None:  # unloaded under the caller: not the client's mistake
+            raise Unavailable(f"{model.model_id} was unloaded")
         if not isinstance(model.handle, TextModelHandle):
             raise InvalidRequest(f"{model.model_id} is not loaded as a text model")
         return model.handle
