@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from application.errors import Conflict, NotFound
+from application.ports.catalog import CatalogProvider
 from application.ports.clock import Clock
 from application.ports.repositories import UnitOfWork
 from domain.errors import InvalidParameter
@@ -50,9 +51,12 @@ class ProfileChanges:
 class ProfileService:
     """Create, read, update and delete execution profiles."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock) -> None:
+    def __init__(
+        self, uow_factory: Callable[[], UnitOfWork], clock: Clock, catalog: CatalogProvider | None = None
+    ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
+        self._catalog = catalog
 
     def list_profiles(self) -> list[ExecutionProfile]:
         with self._uow_factory() as uow:
@@ -79,6 +83,17 @@ class ProfileService:
         names = [p.name for p in uow.profiles.list()]
         raise NotFound(f"profile {name_or_id!r} not found", difflib.get_close_matches(wanted, names, n=3, cutoff=0.5))
 
+    def _require_name_free(self, uow: UnitOfWork, name: str) -> None:
+        """A profile name must not also name a model: requests resolve profiles first, so it would shadow one."""
+        if uow.profiles.get(name) is not None:
+            raise Conflict(f"a profile named {name!r} already exists")
+        model = uow.models.find(name)
+        if model is not None:
+            raise Conflict(f"{name!r} already names the library model {model.model_id!r}; pick another profile name")
+        known = self._catalog.load_catalog().find(name) if self._catalog is not None else None
+        if known is not None:
+            raise Conflict(f"{name!r} already names the catalog model {known.id!r}; pick another profile name")
+
     def _model(self, uow: UnitOfWork, name: str) -> Model:
         model = uow.models.find(name)
         if model is None:
@@ -96,7 +111,7 @@ class ProfileService:
         context: Mapping[str, Any] | None = None,
         audio: Mapping[str, Any] | None = None,
     ) -> ExecutionProfile:
-        """A new profile for `model` (any library name); names are unique (409)."""
+        """A new profile for `model` (any library name); names are unique and name no model (409)."""
         inference_params = _value_object(InferenceParams, "inference", inference)
         context_params = _value_object(InferenceContext, "context", context)
         audio_params = _value_object(AudioDefaults, "audio", audio)
@@ -112,8 +127,7 @@ class ProfileService:
                 context=context_params,
                 audio=audio_params,
             )
-            if uow.profiles.get(name) is not None:
-                raise Conflict(f"a profile named {name!r} already exists")
+            self._require_name_free(uow, name)
             now = self._clock.now()
             profile.created_at = now
             profile.updated_at = now
@@ -146,8 +160,8 @@ class ProfileService:
                 ),
                 audio=_value_object(AudioDefaults, "audio", changes.audio) if changes.audio is not None else current.audio,
             )
-            if new_name != current.name and uow.profiles.get(new_name) is not None:
-                raise Conflict(f"a profile named {new_name!r} already exists")
+            if new_name != current.name:
+                self._require_name_free(uow, new_name)
             profile.id = current.id
             profile.created_at = current.created_at
             profile.updated_at = self._clock.now()

@@ -63,7 +63,9 @@ class Container(containers.DeclarativeContainer):
         models_dir=settings.provided.manager.models_dir,
         linker=linker,
     )
-    profile_service = providers.Factory(ProfileService, uow_factory=uow_factory.provider, clock=clock)
+    profile_service = providers.Factory(
+        ProfileService, uow_factory=uow_factory.provider, clock=clock, catalog=catalog_provider
+    )
     selection_service = providers.Factory(SelectionService, uow_factory=uow_factory.provider, catalog=catalog_provider)
 
     # --- downloads (issue 4) -------------------------------------------------------------

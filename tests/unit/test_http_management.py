@@ -172,3 +172,11 @@ def test_openapi_describes_every_mounted_route_with_schemas(env):
 
     for ref in set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document))):
         assert ref in schemas, ref
+
+
+def test_a_profile_named_like_a_model_is_a_409(env):
+    client, _, _ = env
+    for name in ("tiny-whisper", "qwen3-4b"):  # a library id, a catalog alias
+        error = _error(client.post("/api/profiles", json={"name": name, "model": "tiny-llama"}), 409)
+        assert error["type"] == "conflict" and name in error["message"]
+    assert client.get("/api/profiles").json()["data"] == []

@@ -1,5 +1,6 @@
 import pytest
 
+from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, NotFound
 from application.profiles import ProfileChanges, ProfileService
@@ -21,7 +22,7 @@ def uow():
 
 @pytest.fixture
 def service(uow):
-    return ProfileService(lambda: uow, FakeClock())
+    return ProfileService(lambda: uow, FakeClock(), EmbeddedCatalogProvider())
 
 
 def test_create_builds_the_subclass_of_the_model_type_and_persists_it(service, uow):
@@ -96,3 +97,17 @@ def test_get_by_numeric_id_delete_and_auto_start(service):
     service.delete("pinned")
     with pytest.raises(NotFound):
         service.get("pinned")
+
+
+@pytest.mark.parametrize("name", [
+    "tiny-llama", "tl", "TL",  # a library model's id or alias
+    "qwen3-4b", "qwen3-4b-instruct-2507-4bit-v1",  # a catalog alias or canonical id
+])
+def test_a_profile_name_that_names_a_model_would_shadow_it_and_is_a_conflict(service, name):
+    with pytest.raises(Conflict, match="names the"):
+        service.create(name, "tiny-llama")
+    service.create("chatty", "tiny-llama")
+    with pytest.raises(Conflict, match="names the"):
+        service.update("chatty", ProfileChanges(name=name))
+    assert service.get("chatty").name == "chatty"
+    assert service.update("chatty", ProfileChanges(description="still free")).name == "chatty"  # no rename: no check
