@@ -575,6 +575,7 @@ class DownloadService:
         self.layout.clear_staging(target.key, keep_revision=listing.revision)  # other revisions cannot resume
         # Partials and hash caches live in `scratch`, so the staged tree holds only the model's files.
         files = [replace(f, dest=scratch / (scratch_name(f.path) + PART_SUFFIX)) for f in listing.files]
+        _prune_unlisted(staging, {f.path for f in listing.files})
         records = self._fetch_all(active, files, staging, listing)
 
         manifest = Manifest(key=target.key, repo_id=listing.repo_id, revision=listing.revision,
@@ -1028,6 +1029,16 @@ def _is_safe_relative_path(path: str) -> bool:
 
 def same_revision(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and (a == b or (len(a) >= 7 and b.startswith(a)) or (len(b) >= 7 and a.startswith(b)))
+
+
+def _prune_unlisted(staging: Path, listed: set[str]) -> None:
+    """Drop leftovers (an older layout's partials, caches) from the staged tree: only listed files install."""
+    if not staging.is_dir():
+        return
+    for path in sorted(staging.rglob("*"), reverse=True):
+        if path.is_symlink() or path.is_file():
+            if path.relative_to(staging).as_posix() not in listed:
+                path.unlink()
 
 
 def _first_symlink(folder: Path) -> Path | None:

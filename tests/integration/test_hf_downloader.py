@@ -214,3 +214,34 @@ def test_a_range_answer_for_a_file_of_another_size_is_refused(hub, tmp_path) -> 
     with pytest.raises(IntegrityError, match=f"received {len(WEIGHTS)} bytes"):
         HuggingFaceDownloader(endpoint=hub.url).download_from_source(SOURCE, file, _noop)
     assert not file.dest.exists()
+
+
+def test_a_compressed_body_is_not_judged_by_its_content_length(tmp_path) -> None:
+    # httpx (the proxy transport) asks for gzip and decodes it: Content-Length then counts compressed bytes.
+    import contextlib
+
+    from adapters.downloads.http_transfer import fetch_resumable
+
+    body = b'{"model_type": "llama"}' * 10
+
+    class Gzipped:
+        errors = (OSError,)
+        status = 200
+
+        def header(self, name):
+            return {"content-encoding": "gzip", "content-length": "40"}.get(name.lower())
+
+        def chunks(self):
+            yield body
+
+    class Transport:
+        errors = (OSError,)
+
+        @contextlib.contextmanager
+        def get(self, url, headers):
+            yield Gzipped()
+
+    dest = tmp_path / "config.json.part"
+    fetch_resumable(Transport(), "http://x/config.json", dest, label="config.json", expected_size=len(body),
+                    progress=_noop)
+    assert dest.read_bytes() == body

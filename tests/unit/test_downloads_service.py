@@ -757,3 +757,14 @@ def test_installed_files_are_fsynced_before_the_library_link_switches(tmp_path, 
     for name in ("config.json", "model.safetensors", ".mlxm.json"):
         assert any(p.endswith("/" + name) for p in durable), name
     assert str(revision_dir.parent) in durable  # the rename into .revisions/<key>/
+
+
+def test_unlisted_leftovers_in_staging_are_not_installed(tmp_path, fake, uow) -> None:
+    layout = LibraryLayout(tmp_path)
+    staged = layout.staging_for("tiny-v1", fake.refs["org/tiny"]["main"])
+    staged.mkdir(parents=True)
+    (staged / "model.safetensors.part").write_bytes(WEIGHTS[:100])  # an older layout's partial
+    (staged / "config.json.sha256").write_text("stale cache")
+    model = make_service(tmp_path, fake, uow).pull("tiny").model
+    assert sorted(p.name for p in Path(model.local_path).iterdir()) == [".mlxm.json", "config.json",
+                                                                         "model.safetensors"]

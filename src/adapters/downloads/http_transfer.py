@@ -247,6 +247,8 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
             total = expected_size
             length = response.header("Content-Length")
             length = int(length) if length and length.isdigit() else None
+            if (response.header("Content-Encoding") or "identity").lower() != "identity":
+                length = None  # it counts compressed bytes; the client decodes (httpx): judge the body itself
             if total is None:
                 total = (done + length) if length is not None else None
             elif length is not None and done + length != total:
