@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from entrypoints.cli.main import cli
 from entrypoints.http.app import create_app
 from tests.support.frontends import real_container, serve_in_thread
-from tests.support.tiny_models import cached_model
+from tests.support.tiny_models import cached_model, no_eos_logits_processor
 
 pytestmark = pytest.mark.slow
 
@@ -188,9 +188,27 @@ def test_embeddings_without_an_embeddings_runtime_is_a_clear_4xx(server, client,
     assert "mlx-embeddings" in err.value.message
 
 
-def test_stream_disconnect_releases_the_model(server):
+def test_stream_disconnect_releases_the_model(server, monkeypatch):
     url, container = server
-    body = {"model": "tiny-llama", "stream": True, "max_tokens": 5000, "temperature": 1.0,
+    max_tokens = 5000
+    computed = []  # one entry per token the engine computes for this request
+    text_runtime = container.model_runtime().text
+    generate = text_runtime.generate
+
+    def generate_without_eos(model, request):
+        # The tiny llama may end by itself: forbid EOS so only the disconnect can stop it before max_tokens.
+        stream = generate(model, request)
+        no_eos = no_eos_logits_processor(model.handle.tokenizer.eos_token_ids)
+
+        def counting(tokens, logits):
+            computed.append(1)
+            return no_eos(tokens, logits)
+
+        stream.request.logits_processors.append(counting)
+        return stream
+
+    monkeypatch.setattr(text_runtime, "generate", generate_without_eos)
+    body = {"model": "tiny-llama", "stream": True, "max_tokens": max_tokens, "temperature": 1.0,
             "messages": [{"role": "user", "content": "go on"}]}
     with httpx.Client(base_url=url, timeout=120) as http:
         with http.stream("POST", "/v1/chat/completions", json=body) as response:
@@ -205,11 +223,17 @@ def test_stream_disconnect_releases_the_model(server):
         while any(m["in_use"] for m in http.get("/api/pool").json()["loaded"]):
             assert time.monotonic() < deadline, "the abandoned stream still holds its model"
             time.sleep(0.05)
+    # Released because the disconnect cancelled generation, not because it ran out of tokens.
+    assert 2 <= len(computed) < max_tokens // 2, len(computed)
 
 
 def test_management_api_on_the_live_server(server):
     url, _ = server
     with httpx.Client(base_url=url, timeout=60) as http:
+        # Loaded here, so the test does not depend on an earlier one having used the model.
+        assert http.post("/api/pool/load", json={"model": "tiny-llama"}).status_code == 200
+        assert http.post("/api/chat", json={"model": "tiny-llama", "overrides": {"max_tokens": 1},
+                                            "messages": [{"role": "user", "content": PROMPT}]}).status_code == 200
         loaded = {m["model_id"] for m in http.get("/api/pool").json()["loaded"]}
         assert "tiny-llama" in loaded
         shown = http.get("/api/models/tiny-llama").json()
