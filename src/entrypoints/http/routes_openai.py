@@ -145,6 +145,10 @@ class _Failed:
 
 _END = object()
 
+# How far the producer thread may run ahead of the client: a slow reader holds generation back
+# (backpressure) instead of the server buffering an unbounded number of tokens.
+MAX_CHUNKS_AHEAD = 256
+
 
 async def _chunk_batches(
     iterator: Iterator[GenerationChunk], first: GenerationChunk | None
@@ -162,6 +166,7 @@ async def _chunk_batches(
     loop = asyncio.get_running_loop()
     arrived: asyncio.Queue = asyncio.Queue()
     stop = threading.Event()
+    room = threading.Semaphore(MAX_CHUNKS_AHEAD)
 
     def deliver(item: object) -> None:
         try:
@@ -175,6 +180,9 @@ async def _chunk_batches(
                 chunk = next(iterator, None)
                 if chunk is None:
                     break
+                while not room.acquire(timeout=0.1):  # wait for the client to catch up; leave if it left
+                    if stop.is_set():
+                        return
                 deliver(chunk)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
             deliver(_Failed(exc))
@@ -200,6 +208,8 @@ async def _chunk_batches(
                         yield batch
                     raise item.error
                 batch.append(item)  # type: ignore[arg-type]
+            for _ in batch:
+                room.release()
             yield batch
     finally:
         stop.set()
