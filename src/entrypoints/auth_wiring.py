@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from adapters.secrets import FernetSecretCipher
-from adapters.threaded_audit import ThreadedAuditWriter
+from typing import TYPE_CHECKING
+
 from application.audit import AuditService
 from application.routing import InferenceServiceGeneration, RequestContext, RoutedInferenceService
 
+if TYPE_CHECKING:  # imported when first built: commands that never touch secrets or audit start faster
+    from adapters.secrets import FernetSecretCipher
+    from adapters.threaded_audit import ThreadedAuditWriter
+
 
 def secret_cipher(settings) -> FernetSecretCipher:
+    from adapters.secrets import FernetSecretCipher
+
     key = settings.manager.secret_key
     return FernetSecretCipher(key=key.get_secret_value() if key else None, home=settings.manager.home)
 
@@ -16,6 +22,8 @@ def secret_cipher(settings) -> FernetSecretCipher:
 def audit_sink(audit: AuditService) -> ThreadedAuditWriter:
     """Batched writes on a background thread, off the request path. (A container whose unit of work is
     not thread-safe, like the tests' in-memory one, overrides `audit_sink` with an ImmediateAuditSink.)"""
+    from adapters.threaded_audit import ThreadedAuditWriter
+
     return ThreadedAuditWriter(audit.write, cleanup=audit.cleanup)
 
 

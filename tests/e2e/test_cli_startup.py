@@ -45,3 +45,51 @@ def test_console_script_help_and_list_json(tmp_path):
     missing = subprocess.run([str(exe), "show", "nothing-here"], capture_output=True, text=True, env=env, timeout=60)
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().startswith("Error: ") and len(missing.stderr.strip().splitlines()) == 1
+
+
+_STARTUP_PROBE = """
+import json, sys
+from entrypoints.cli.main import cli
+try:
+    cli(args=sys.argv[1:], prog_name="mlxm")
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+loaded = sorted(m for m in ("alembic", "cryptography", "adapters.threaded_audit") if m in sys.modules)
+sys.stderr.write("\\nIMPORTED " + json.dumps({"loaded": loaded, "code": code}) + "\\n")
+"""
+
+
+def _startup_imports(home, *args):
+    env = {**os.environ, "MLX_MANAGER_HOME": str(home)}
+    out = subprocess.run([sys.executable, "-c", _STARTUP_PROBE, *args], capture_output=True, text=True, env=env,
+                         timeout=120)
+    report = json.loads(out.stderr.rsplit("IMPORTED ", 1)[1])
+    assert report["code"] in (0, None), out.stderr
+    return report["loaded"]
+
+
+def test_a_database_at_head_is_opened_without_alembic_or_the_auth_adapters(tmp_path):
+    assert "alembic" in _startup_imports(tmp_path, "list")  # a new database: the upgrade runs (alembic needed)
+    # From then on the recorded revision equals the scripts' head: plain SQL says so, alembic stays unloaded.
+    assert _startup_imports(tmp_path, "list", "--json") == []
+
+
+def test_the_cheap_head_revision_is_alembics_head():
+    from adapters.sqlalchemy.database import script_head_revision
+    from adapters.sqlalchemy.migrate import head_revision
+
+    assert script_head_revision() == head_revision()
+
+
+def test_a_database_behind_the_scripts_is_upgraded_by_the_first_command(tmp_path):
+    from adapters.sqlalchemy.database import is_at_head, recorded_revision
+    from adapters.sqlalchemy.migrate import downgrade_database, head_revision
+
+    url = f"sqlite:///{tmp_path / 'mlxm.db'}"
+    _startup_imports(tmp_path, "list")
+    downgrade_database(url, "0005_vision_embedding_dependencies")
+    assert not is_at_head(url)
+    assert "alembic" in _startup_imports(tmp_path, "list")  # behind: the slow path upgrades it
+    assert recorded_revision(url) == head_revision()

@@ -20,6 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, event, inspect, text
 
+from adapters.sqlalchemy.database import migrations_dir  # noqa: F401 - also imported from here
 from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
 
 log = logging.getLogger("mlxm.db")
@@ -27,16 +28,6 @@ log = logging.getLogger("mlxm.db")
 BASELINE_REVISION = "0001_legacy_flat"
 # Tables and columns that only the flat layout has: enough to recognise it by shape.
 _LEGACY_SHAPE = {"models": {"repo_id", "probed_at"}, "server_profiles": {"name", "model_id"}}
-
-
-def migrations_dir() -> Path:
-    """The repository's `migrations/` folder (works from an editable install)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "migrations"
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise RuntimeError(f"cannot find the migrations folder above {here}")
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
