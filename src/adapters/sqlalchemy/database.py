@@ -75,7 +75,12 @@ def open_database(url: str, *, upgrade: bool = True) -> Engine:
         from adapters.sqlalchemy.migrate import upgrade_database  # alembic loads only when needed
 
         upgrade_database(url)
-    return make_engine(url)
+    engine = make_engine(url)
+    if upgrade:
+        from adapters.sqlalchemy.search_index import ensure_search_index_shape
+
+        ensure_search_index_shape(engine)  # derived data: an index of an older shape is rebuilt, never an error
+    return engine
 
 
 def database_upgrader(url: str):

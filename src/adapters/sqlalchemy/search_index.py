@@ -92,6 +92,37 @@ def drop_search_index(connection: Connection) -> None:
         connection.execute(text(f"DROP TABLE IF EXISTS {SEARCH_INDEX_TABLE}"))
 
 
+def search_index_columns(connection: Connection) -> list[str] | None:
+    """The index table's columns as the database has them; None when it does not exist."""
+    rows = connection.exec_driver_sql(f"PRAGMA table_info({SEARCH_INDEX_TABLE})").all()
+    return [row[1] for row in rows] or None
+
+
+def ensure_search_index_shape(engine) -> bool:
+    """Rebuild the index when its columns are not today's (an old dev database at head); True if rebuilt.
+
+    The index is derived data: it is dropped, created and refilled from the models tables in one
+    transaction, so a failure leaves the old index (and the tables) untouched.
+    """
+    if not uses_fts(engine):
+        return False
+    with engine.connect() as connection:
+        tables = {row[0] for row in connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "models" not in tables or search_index_columns(connection) == list(INDEXED_COLUMNS):
+            return False
+        connection.rollback()
+        # pysqlite never BEGINs before DDL by itself: take the write lock so drop + create + refill is one unit.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if search_index_columns(connection) == list(INDEXED_COLUMNS):  # another process rebuilt it meanwhile
+            connection.rollback()
+            return False
+        drop_search_index(connection)
+        create_search_index(connection)
+        rebuild_search_index(connection)
+        connection.commit()
+        return True
+
+
 def rebuild_search_index(connection: Connection) -> int:
     """Re-index every model from the tables (after a migration copied data in)."""
     if not uses_fts(connection):
