@@ -154,8 +154,16 @@ def test_openapi_describes_every_mounted_route_with_schemas(env):
             assert method.lower() in document["paths"][path], f"{method} {path} missing"
             operation = document["paths"][path][method.lower()]
             # Declared through api_route: a success response with content (a schema), never the generic stub.
-            success = [r for status, r in operation["responses"].items() if status.startswith("2")]
-            assert success and all("content" in r for r in success), f"{method} {path} has no response schema"
+            success = {status: r for status, r in operation["responses"].items() if status.startswith("2")}
+            assert success, f"{method} {path} has no success response"
+            for status, response in success.items():
+                if status == "204":
+                    assert "content" not in response, f"{method} {path}: 204 has no body"
+                    continue
+                assert "content" in response, f"{method} {path} has no response schema"
+                json_schema = response["content"].get("application/json", {}).get("schema")
+                # A JSON answer names its DTO; {"type": "string"} was the placeholder of an undeclared one.
+                assert json_schema is None or "$ref" in json_schema, f"{method} {path}: {json_schema}"
             if method in ("POST", "PUT", "PATCH") and "requestBody" not in operation:
                 assert not getattr(route, "openapi").body, f"{method} {path} lost its request body"
     chat = document["paths"]["/v1/chat/completions"]["post"]

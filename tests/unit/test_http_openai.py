@@ -75,6 +75,7 @@ def test_chat_stream_sends_role_deltas_finish_usage_and_done(env):
     assert text == "one two one two"
     finals = [e for e in events if e["choices"] and e["choices"][0]["finish_reason"]]
     assert len(finals) == 1 and finals[0]["choices"][0]["finish_reason"] == "length"
+    assert finals[0]["choices"][0]["delta"] == {}  # as OpenAI sends it, not {"role": null, "content": null}
     assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] == 4
     assert all(e["object"] == "chat.completion.chunk" and e["id"] == events[0]["id"] for e in events)
     # Hand-formatted per-token events keep the DTO's shape (and "usage": null when usage was asked for).
@@ -244,3 +245,31 @@ def test_a_response_dto_that_fails_validation_is_a_500_not_the_clients_fault():
         assert server_bug.status_code == 500 and server_bug.json()["error"]["type"] == "server_error"
         client_mistake = client.post("/request", json={"count": "x"})
         assert client_mistake.status_code == 422 and client_mistake.json()["error"]["param"] == "count"
+
+
+@pytest.mark.parametrize("extra, field", [
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"response_format": {"type": "json_object"}}, "response_format"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}, "response_format"),
+    ({"logprobs": True}, "logprobs"),
+    ({"top_logprobs": 3}, "top_logprobs"),
+])
+def test_openai_features_local_models_cannot_honour_are_a_400_naming_the_field(env, extra, field):
+    client, container = env
+    before = len(container.runtime().requests)
+    error = _error(client.post("/v1/chat/completions", json={
+        "model": "tiny-llama", "messages": [{"role": "user", "content": "hi"}], **extra}), 400)
+    assert error["type"] == "invalid_request_error" and error["param"] == field and field in error["message"]
+    assert len(container.runtime().requests) == before  # refused before any generation
+
+
+def test_harmless_defaults_of_those_fields_are_accepted(env):
+    client, _ = env
+    chat = {"model": "tiny-llama", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+    for extra in ({"tools": []}, {"tool_choice": "none"}, {"tool_choice": "auto"}, {"response_format": {"type": "text"}},
+                  {"logprobs": False}, {"top_logprobs": 0}):
+        assert client.post("/v1/chat/completions", json={**chat, **extra}).status_code == 200, extra
+    legacy = {"model": "tiny-llama", "prompt": "hi", "max_tokens": 1}
+    assert client.post("/v1/completions", json={**legacy, "logprobs": 0}).status_code == 200
+    assert _error(client.post("/v1/completions", json={**legacy, "logprobs": 2}), 400)["param"] == "logprobs"

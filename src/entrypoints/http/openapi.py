@@ -169,7 +169,8 @@ def _operation(doc: RouteDoc | None, path_params: list[str], schemas: _Schemas, 
     if doc.body is not None:
         operation["requestBody"] = {"required": True, "content": {doc.body_content_type: {"schema": schemas.ref(doc.body)}}}
     content: dict[str, Any] = {}
-    for media_type in doc.response_content_types:
+    # 204 No Content has no body to describe.
+    for media_type in doc.response_content_types if doc.status != 204 else ():
         if media_type == "application/json" and doc.response is not None:
             content[media_type] = {"schema": schemas.ref(doc.response)}
         elif media_type.startswith("audio/"):
@@ -181,7 +182,8 @@ def _operation(doc: RouteDoc | None, path_params: list[str], schemas: _Schemas, 
             "schema": {"type": "string", "description": f"Server-sent events; each `data:` line is a {doc.stream.__name__}"},
             "x-event-schema": schemas.ref(doc.stream),
         }
-    responses: dict[str, Any] = {str(doc.status): {"description": "Success", "content": content} if content else {"description": "Success"}}
+    success = "No content" if doc.status == 204 else "Success"
+    responses: dict[str, Any] = {str(doc.status): {"description": success, "content": content} if content else {"description": success}}
     error = {"content": {"application/json": {"schema": schemas.ref(ErrorResponse)}}}
     for status in doc.error_statuses:
         responses[str(status)] = {"description": _ERROR_DESCRIPTIONS.get(status, "Error"), **error}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, RootModel, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -155,6 +155,31 @@ class AuditQueryParams(BaseModel):
     until: datetime | None = None
     limit: PageLimit = 50
     offset: Offset = 0
+
+
+# The JSON arrays the list routes answer, named so /openapi.json documents them.
+class ApiKeyListDTO(RootModel[list[ApiKeyDTO]]):
+    """API keys (never the keys themselves)."""
+
+
+class UserListDTO(RootModel[list[UserDTO]]):
+    """Users with their status."""
+
+
+class MappingListDTO(RootModel[list[MappingDTO]]):
+    """Backend mappings, highest priority first."""
+
+
+class CredentialListDTO(RootModel[list[CredentialDTO]]):
+    """Cloud credentials, masked."""
+
+
+class ResolvedRouteDTO(BaseModel):
+    model: str
+    backend_type: str
+    backend_model: str | None = None
+    fallback_backend: str | None = None
+    mapping_id: int | None = None
 
 
 class AuditEntryDTO(BaseModel):
@@ -337,10 +362,11 @@ async def delete_mapping(request: Request) -> Response:
 async def resolve_route(request: Request) -> Response:
     """Where a request for `model` would go."""
     decision = await run_in_threadpool(_c(request).backend_mapping_service().resolve, request.path_params["model"])
-    return JSONResponse({"model": request.path_params["model"], "backend_type": decision.backend_type.value,
-                         "backend_model": decision.backend_model,
-                         "fallback_backend": decision.fallback_backend.value if decision.fallback_backend else None,
-                         "mapping_id": decision.mapping_id})
+    return _json(ResolvedRouteDTO(
+        model=request.path_params["model"], backend_type=decision.backend_type.value,
+        backend_model=decision.backend_model,
+        fallback_backend=decision.fallback_backend.value if decision.fallback_backend else None,
+        mapping_id=decision.mapping_id))
 
 
 # -- credentials ---------------------------------------------------------------------------
@@ -385,29 +411,32 @@ _BACKEND = "{backend_type:str}"
 routes = [
     api_route("/api/auth/login", login, "POST", tags=TAGS_KEYS, body=LoginRequest, response=CreatedApiKeyDTO,
               status=201, error_statuses=(401, 403, 422)),
-    api_route("/api/keys", list_keys, "GET", tags=TAGS_KEYS, error_statuses=(401,)),
+    api_route("/api/keys", list_keys, "GET", tags=TAGS_KEYS, response=ApiKeyListDTO, error_statuses=(401,)),
     api_route("/api/keys", create_key, "POST", tags=TAGS_KEYS, body=CreateKeyRequest, response=CreatedApiKeyDTO,
               status=201, error_statuses=(401, 403, 404, 409, 422)),
     api_route("/api/keys/{ref:str}", revoke_key, "DELETE", tags=TAGS_KEYS, response=ApiKeyDTO,
               error_statuses=(401, 403, 404, 409)),
-    api_route("/api/users", list_users, "GET", tags=TAGS_USERS, error_statuses=(401, 403)),
+    api_route("/api/users", list_users, "GET", tags=TAGS_USERS, response=UserListDTO, error_statuses=(401, 403)),
     api_route("/api/users", create_user, "POST", tags=TAGS_USERS, body=CreateUserRequest, response=UserDTO,
               status=201, error_statuses=(400, 401, 403, 409, 422)),
     api_route("/api/users/{ref:str}/approve", approve_user, "POST", tags=TAGS_USERS, response=UserDTO,
               error_statuses=(401, 403, 404)),
     api_route("/api/users/{ref:str}/disable", disable_user, "POST", tags=TAGS_USERS, response=UserDTO,
               error_statuses=(401, 403, 404, 409)),
-    api_route("/api/mappings", list_mappings, "GET", tags=TAGS_ROUTING, error_statuses=(401,)),
+    api_route("/api/mappings", list_mappings, "GET", tags=TAGS_ROUTING, response=MappingListDTO,
+              error_statuses=(401,)),
     api_route("/api/mappings", create_mapping, "POST", tags=TAGS_ROUTING, body=CreateMappingRequest,
               response=MappingDTO, status=201, error_statuses=(401, 403, 422)),
-    api_route("/api/mappings/resolve/{model:path}", resolve_route, "GET", tags=TAGS_ROUTING, error_statuses=(401,)),
+    api_route("/api/mappings/resolve/{model:path}", resolve_route, "GET", tags=TAGS_ROUTING,
+              response=ResolvedRouteDTO, error_statuses=(401,)),
     api_route("/api/mappings/{mapping_id:int}", show_mapping, "GET", tags=TAGS_ROUTING, response=MappingDTO,
               error_statuses=(401, 404)),
     api_route("/api/mappings/{mapping_id:int}", update_mapping, "PATCH", tags=TAGS_ROUTING,
               body=UpdateMappingRequest, response=MappingDTO, error_statuses=(401, 403, 404, 422)),
     api_route("/api/mappings/{mapping_id:int}", delete_mapping, "DELETE", tags=TAGS_ROUTING, status=204,
               error_statuses=(401, 403, 404)),
-    api_route("/api/credentials", list_credentials, "GET", tags=TAGS_ROUTING, error_statuses=(401, 403)),
+    api_route("/api/credentials", list_credentials, "GET", tags=TAGS_ROUTING, response=CredentialListDTO,
+              error_statuses=(401, 403)),
     api_route(f"/api/credentials/{_BACKEND}", set_credential, "PUT", tags=TAGS_ROUTING, body=SetCredentialRequest,
               response=CredentialDTO, error_statuses=(401, 403, 422)),
     api_route(f"/api/credentials/{_BACKEND}", delete_credential, "DELETE", tags=TAGS_ROUTING, status=204,

@@ -85,6 +85,31 @@ def _params(body, max_tokens: int | None) -> InferenceParams:
     )
 
 
+def _refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
+    """Fields a client relies on that local generation cannot honour: a 400 naming the field, never ignored."""
+    if isinstance(body, CompletionRequest):
+        if body.logprobs:
+            raise _unsupported("logprobs", "log probabilities are not supported")
+        return
+    if body.tools:
+        raise _unsupported("tools", "tool calling is not supported yet")
+    if body.tool_choice not in (None, "none", "auto"):
+        raise _unsupported("tool_choice", 'only "none" or "auto" is supported (there are no tools)')
+    if body.response_format is not None and body.response_format.get("type", "text") != "text":
+        raise _unsupported("response_format", f"type {body.response_format.get('type')!r} is not supported; "
+                                              'only {"type": "text"}')
+    if body.logprobs:
+        raise _unsupported("logprobs", "log probabilities are not supported")
+    if body.top_logprobs:
+        raise _unsupported("top_logprobs", "log probabilities are not supported")
+
+
+def _unsupported(field: str, message: str) -> InvalidRequest:
+    error = InvalidRequest(f"{field}: {message}")
+    error.field = field  # type: ignore[attr-defined] - becomes the error's `param`
+    return error
+
+
 def _message(message: ChatCompletionMessage) -> ChatMessage:
     if message.role == "tool":
         raise InvalidRequest("messages: tool messages are not supported by local models yet")
@@ -321,6 +346,7 @@ async def retrieve_model(request: Request) -> JSONResponse:
 async def chat_completions(request: Request) -> Response:
     """Chat completion, non-streaming or SSE (`stream: true`, `data: [DONE]`)."""
     body = await parse_body(request, ChatCompletionRequest)
+    _refuse_unsupported(body)
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     internal = GenerationRequest(params=_params(body, max_tokens), messages=tuple(_message(m) for m in body.messages))
     iterator, first = await _start(request, body.model, internal)
@@ -343,7 +369,9 @@ async def chat_completions(request: Request) -> Response:
     def chunk(delta: ChunkDelta, finish: str | None = None) -> str:
         payload = ChatCompletionChunk(
             id=completion_id, created=created, model=body.model, choices=[ChunkChoice(delta=delta, finish_reason=finish)]
-        ).model_dump(exclude_none=False)
+        ).model_dump()
+        # The final chunk's delta is `{}` as OpenAI sends it, not {"role": null, "content": null}.
+        payload["choices"][0]["delta"] = delta.model_dump(exclude_none=True)
         if not include_usage:
             payload.pop("usage", None)
         return _sse(payload)
@@ -388,6 +416,7 @@ def _finish(last: GenerationChunk | None) -> str:
 async def completions(request: Request) -> Response:
     """Legacy text completion on a raw prompt (no chat template)."""
     body = await parse_body(request, CompletionRequest)
+    _refuse_unsupported(body)
     prompt = body.prompt
     if isinstance(prompt, list):
         if len(prompt) != 1:

@@ -6,7 +6,7 @@ Unknown fields are ignored, as clients send many optional OpenAI fields.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,11 +53,18 @@ class _SamplingFields(_Lenient):
 class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatCompletionMessage] = Field(min_length=1)
     max_completion_tokens: int | None = None
+    # Declared so a request that relies on them is refused (400) instead of silently answered without them.
+    tools: list[Any] | None = Field(default=None, description="Not supported yet: a non-empty list is a 400")
+    tool_choice: Any = Field(default=None, description='Only "none" or "auto" (without tools)')
+    response_format: dict[str, Any] | None = Field(default=None, description='Only {"type": "text"}')
+    logprobs: bool | None = Field(default=None, description="Not supported: true is a 400")
+    top_logprobs: int | None = Field(default=None, description="Not supported: a value above 0 is a 400")
 
 
 class CompletionRequest(_SamplingFields):
     prompt: str | list[str]
     echo: bool = False
+    logprobs: int | None = Field(default=None, description="Not supported: a value above 0 is a 400")
 
 
 class Usage(BaseModel):
@@ -187,8 +194,9 @@ class EmbeddingObject(BaseModel):
 
 
 class EmbeddingUsage(BaseModel):
-    prompt_tokens: int
-    total_tokens: int
+    # The embeddings runtime port does not expose its tokenizer: an approximation, documented as such.
+    prompt_tokens: int = Field(description="Approximate: whitespace-separated words of the input")
+    total_tokens: int = Field(description="Approximate: equals prompt_tokens")
 
 
 class EmbeddingList(BaseModel):
