@@ -32,7 +32,9 @@ def configure_logging(log_format: str = "console", level: str = "info", stream=N
     renderer = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
+        # A plain traceback: the rich default prints every frame's locals (1000+ lines for one 500).
+        else structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty(),
+                                           exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

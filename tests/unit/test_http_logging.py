@@ -50,3 +50,22 @@ def test_console_format_is_the_default(tmp_path):
         assert "hello" in text and "request_id=r1" in text and not text.lstrip().startswith("{")
     finally:
         configure_logging("console", "info")
+
+
+def test_console_tracebacks_are_plain_without_locals():
+    stream = io.StringIO()
+    configure_logging("console", "info", stream=stream)
+    try:
+        def failing(secret_local="a-local-value-that-must-not-be-logged"):
+            raise RuntimeError("boom")
+
+        try:
+            failing()
+        except RuntimeError:
+            structlog.get_logger("t").exception("unhandled error")
+        text = stream.getvalue()
+        assert "Traceback (most recent call last)" in text and "RuntimeError: boom" in text
+        assert "a-local-value-that-must-not-be-logged" not in text
+        assert len(text.splitlines()) < 20  # one line plus a short plain traceback
+    finally:
+        configure_logging("console", "info")

@@ -96,7 +96,9 @@ def read_audio(data: bytes | str | Path):
 
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001 - any decoder failure is the client's bad input
-        raise InvalidRequest(f"cannot decode the audio: {exc}") from exc
+        # libsndfile's own words ("Format not recognised."), not the message naming our in-memory buffer object.
+        reason = getattr(exc, "error_string", None) or str(exc)
+        raise InvalidRequest(f"cannot decode the audio (not WAV or another format libsndfile reads): {reason}") from exc
     return samples.mean(axis=1).astype(np.float32), int(rate)
 
 
