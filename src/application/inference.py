@@ -268,15 +268,25 @@ class InferenceService:
 
     # ------------------------------------------------------------------ pool
 
-    def preload_auto_start(self) -> list[str]:
-        """Load and pin the models of every `auto_start` profile (server start-up)."""
+    def preload_auto_start(self, on_error: Callable[[str, Exception], None] | None = None) -> list[str]:
+        """Load and pin the models of every `auto_start` profile (server start-up).
+
+        With `on_error`, a profile that fails is reported as (profile name, error) and the others
+        still load (a broken profile must not stop the server); without it, the first error raises.
+        """
         with self._uow_factory() as uow:
             names = [p.name for p in uow.profiles.list() if p.auto_start]
         loaded = []
         for name in names:
-            target = self.resolve(name)
-            model = target.model
-            self._pool.preload([(model.model_id, Path(model.local_path), _model_type(model))])  # type: ignore[arg-type]
+            try:
+                target = self.resolve(name)
+                model = target.model
+                self._pool.preload([(model.model_id, Path(model.local_path), _model_type(model))])  # type: ignore[arg-type]
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(name, exc)
+                continue
             loaded.append(model.model_id)
         return loaded
 

@@ -8,7 +8,6 @@ serving, and unload everything on shutdown.
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import anyio
 import structlog
@@ -60,17 +59,14 @@ async def _startup(container) -> None:
     recovery = _provided(container, "library_recovery")
     if recovery is not None:  # crashed imports and deletes (library pipelines)
         await run_in_threadpool(recovery.recover)
-    pool = _provided(container, "model_pool")
-    if pool is not None and hasattr(pool, "preload"):
-        profiles = await run_in_threadpool(container.profile_service().auto_start_profiles)
-        library = container.library_service()
-        for profile in profiles:
-            try:
-                model = await run_in_threadpool(library.show, profile.model_id)
-                await run_in_threadpool(pool.preload, [(model.model_id, Path(model.local_path), model.model_type)])
-                log.info("preloaded", profile=profile.name, model=profile.model_id)
-            except Exception as exc:  # noqa: BLE001 - a broken profile must not stop the server
-                log.warning("preload failed", profile=profile.name, model=profile.model_id, error=str(exc))
+    inference = _provided(container, "inference_service")
+    if inference is not None:
+        def preload_failed(profile: str, exc: Exception) -> None:  # a broken profile must not stop the server
+            log.warning("preload failed", profile=profile, error=str(exc))
+
+        loaded = await run_in_threadpool(inference.preload_auto_start, preload_failed)
+        if loaded:
+            log.info("preloaded", models=loaded)
     if getattr(container, "audit_sink", None) is not None:  # auth / routing / audit: retention runs from start-up
         from entrypoints.auth_wiring import open_area
 
