@@ -330,6 +330,14 @@ class InferenceService:
             raise InvalidRequest(f"{target.name!r} does not support {call}")
 
 
+def open_generation(service, name: str, request: GenerationRequest) -> Iterator[GenerationChunk]:
+    """The stream of a chat (`request.messages`) or a raw-prompt completion, on any service with
+    `stream_chat` / `stream_complete` (the local InferenceService or the routed one in front of it)."""
+    if request.messages:
+        return service.stream_chat(name, request.messages, request.params)
+    return service.stream_complete(name, request.prompt, request.params)
+
+
 def _model_type(model: Model) -> ModelType:
     return ModelType(model.model_type) if model.model_type is not None else ModelType.TEXT_GEN
 

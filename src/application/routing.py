@@ -16,6 +16,7 @@ from typing import Callable, Iterator, Protocol, TypeVar
 from application.backend_mappings import BackendMappingService
 from application.credentials import CredentialService
 from application.errors import BackendError, InvalidRequest, Unavailable
+from application.inference import open_generation
 from application.ports.audit import AuditSink
 from application.ports.clock import Clock
 from application.ports.cloud import CloudRuntimeFactory
@@ -206,9 +207,7 @@ class InferenceServiceGeneration:
         self._service = service
 
     def generate(self, model: str, request: GenerationRequest) -> Iterator[GenerationChunk]:
-        if request.messages:
-            return self._service.stream_chat(model, request.messages, request.params)
-        return self._service.stream_complete(model, request.prompt, request.params)
+        return open_generation(self._service, model, request)
 
 
 def _chat_message(message) -> ChatMessage:

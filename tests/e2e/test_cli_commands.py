@@ -149,3 +149,17 @@ def test_ps_sends_the_api_key_when_the_server_requires_one(tmp_path, monkeypatch
         allowed = runner.invoke(cli, ["ps", "--url", url, "--json"], obj=container)
         assert allowed.exit_code == 0, allowed.output
         assert json.loads(allowed.output)["loaded"] == []
+
+
+def test_run_goes_through_the_routed_service_like_http(env):
+    """Backend routing and the audit log sit in front of `mlxm run` as they do in front of /v1/chat/completions."""
+    from domain.audit import AuditQuery
+
+    invoke, container, _ = env
+    invoke("run", "tiny-llama", "x y", "--max-tokens", "2", "--json")
+    rows = container.audit_service().query(AuditQuery()).items
+    assert [(row.model, row.status.value) for row in rows] == [("tiny-llama", "success")]
+    # A mapping to a cloud backend without a credential: the routed service refuses, the local one would answer.
+    invoke("routes", "add", "tiny-", "openai", "--type", "prefix")
+    error = _one_line_error(invoke("run", "tiny-llama", "x", ok=False))
+    assert "openai" in error.lower()

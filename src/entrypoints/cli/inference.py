@@ -32,10 +32,13 @@ def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, syste
 
     params = InferenceParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
     messages = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", prompt),)
-    from entrypoints.http.routes_openai import open_stream
+    from application.inference import open_generation
 
-    service = get_container(ctx).inference_service()
-    stream = open_stream(service, name, GenerationRequest(params=params, messages=messages))
+    container = get_container(ctx)
+    # The same routed service as HTTP: a backend mapping sends NAME to its cloud backend, and it is audited.
+    routed = getattr(container, "routed_inference_service", None)
+    service = routed() if routed is not None else container.inference_service()
+    stream = open_generation(service, name, GenerationRequest(params=params, messages=messages))
     pieces, last = [], None
     try:
         for chunk in stream:
@@ -49,6 +52,10 @@ def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, syste
         if close is not None:
             close()
         _unload_models(ctx)
+        if routed is not None:  # store the audit row before the process exits
+            from entrypoints.auth_wiring import close_area
+
+            close_area(container)
     if as_json:
         echo_json({
             "model": name,

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from application.errors import InvalidRequest
+from application.inference import open_generation
 from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest
 from domain.params import AudioDefaults, InferenceParams
 from entrypoints.http.openapi import api_route, parse_body, validate_request
@@ -144,7 +145,7 @@ async def _start(request: Request, model: str, internal: GenerationRequest) -> t
     service = _inference(request)
 
     def start():
-        iterator = open_stream(service, model, internal)
+        iterator = open_generation(service, model, internal)
         try:
             return iterator, next(iterator, None)
         except BaseException:
@@ -154,13 +155,6 @@ async def _start(request: Request, model: str, internal: GenerationRequest) -> t
             raise
 
     return await run_in_threadpool(start)
-
-
-def open_stream(service, model: str, internal: GenerationRequest) -> Iterator[GenerationChunk]:
-    """The inference service's stream for a chat (messages) or a raw-prompt completion."""
-    if internal.messages:
-        return service.stream_chat(model, internal.messages, internal.params)
-    return service.stream_complete(model, internal.prompt, internal.params)
 
 
 class _Failed:
