@@ -290,6 +290,23 @@ class InferenceService:
             loaded.append(model.model_id)
         return loaded
 
+    def load(self, name: str) -> str:
+        """Load the model `name` resolves to (profile or any model name) into the pool; its model id.
+
+        It stays loaded for the next request, until the pool evicts or unloads it.
+        """
+        target = self.resolve(name)
+        self._lease(target).release()
+        return target.model.model_id
+
+    def unload(self, name: str) -> tuple[str, bool]:
+        """Unload the model `name` resolves to: (model id, unloaded now). False: it goes when its requests end."""
+        try:
+            model_id = self.resolve(name).model.model_id
+        except (NotFound, InvalidRequest):  # a loaded model may already be gone from the library
+            model_id = name
+        return model_id, self._pool.unload(model_id)
+
     def _lease(self, target: Target) -> Lease:
         model = target.model
         lease = self._pool.acquire(

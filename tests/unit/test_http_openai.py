@@ -273,3 +273,24 @@ def test_harmless_defaults_of_those_fields_are_accepted(env):
     legacy = {"model": "tiny-llama", "prompt": "hi", "max_tokens": 1}
     assert client.post("/v1/completions", json={**legacy, "logprobs": 0}).status_code == 200
     assert _error(client.post("/v1/completions", json={**legacy, "logprobs": 2}), 400)["param"] == "logprobs"
+
+
+def test_pool_load_and_model_retrieval_resolve_names_as_inference_does(env):
+    client, container = env
+    container.profile_service().create("chatty", "tiny-llama")
+    # A catalog name that is not installed: the same "not installed" answer (with the pull hint) as a chat.
+    for call in (lambda: client.post("/api/pool/load", json={"model": "qwen3-4b"}),
+                 lambda: client.get("/v1/models/qwen3-4b"),
+                 lambda: client.post("/v1/chat/completions",
+                                     json={"model": "qwen3-4b", "messages": [{"role": "user", "content": "x"}]})):
+        error = _error(call(), 404)
+        assert error["type"] == "model_not_installed" and "mlxm pull" in error["message"]
+    assert client.get("/v1/models/chatty").json()["owned_by"] == "mlxm-profile:tiny-llama"
+    assert "tiny-llama" in _error(client.get("/v1/models/tiny-lama"), 404)["suggestions"]
+    # Unloading a model that is gone from the library still reaches the pool by its id.
+    assert client.post("/api/pool/load", json={"model": "chatty"}).json()["model_id"] == "tiny-llama"
+    with container.uow_factory() as uow:
+        uow.models.remove("tiny-llama")
+        uow.commit()
+    assert client.post("/api/pool/unload", json={"model": "tiny-llama"}).json() == {"model_id": "tiny-llama",
+                                                                                      "loaded": False}

@@ -322,15 +322,13 @@ async def retrieve_model(request: Request) -> JSONResponse:
     name = request.path_params["model"]
 
     def find() -> ModelObject:
-        profile = container.profile_service().find(name)
-        if profile is not None:
+        # The same resolution as inference: what a request for `name` would run (NotFound names close matches).
+        target = container.inference_service().resolve(name)
+        if target.profile is not None:
+            profile = target.profile
             created = int(profile.created_at.timestamp()) if profile.created_at else 0
             return ModelObject(id=profile.name, created=created, owned_by=f"mlxm-profile:{profile.model_id}")
-        model = container.library_service().show(name)  # NotFound / NotInstalled name close matches
-        if not model.is_installed:
-            from application.errors import NotInstalled
-
-            raise NotInstalled(f"model {model.model_id!r} is not installed (status {model.status.value})")
+        model = target.model
         created = int(model.downloaded_at.timestamp()) if model.downloaded_at else 0
         return ModelObject(id=model.model_id, created=created, owned_by="mlxm")
 

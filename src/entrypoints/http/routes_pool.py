@@ -20,13 +20,6 @@ def _pool(container):
     return provider()
 
 
-def resolve_library_model(container, name: str):
-    """A profile name or any library name -> the library `Model`."""
-    profile = container.profile_service().find(name)
-    target = profile.model_id if profile is not None and profile.model_id else name
-    return container.library_service().show(target)
-
-
 def pool_status(container) -> PoolDTO:
     pool = _pool(container)
     limits = getattr(pool, "limits", None)
@@ -53,22 +46,13 @@ def pool_status(container) -> PoolDTO:
 
 
 def load_model(container, name: str) -> PoolActionResponse:
-    model = resolve_library_model(container, name)
-    if not model.is_installed:
-        from application.errors import NotInstalled
-
-        raise NotInstalled(f"model {model.model_id!r} is not installed (status {model.status.value})")
-    _pool(container).acquire(model.model_id, model.local_path, model.model_type).release()
-    return PoolActionResponse(model_id=model.model_id, loaded=True)
+    _pool(container)  # 503 when this build has no pool
+    return PoolActionResponse(model_id=container.inference_service().load(name), loaded=True)
 
 
 def unload_model(container, name: str) -> PoolActionResponse:
-    pool = _pool(container)
-    try:
-        model_id = resolve_library_model(container, name).model_id
-    except Exception:  # noqa: BLE001 - a loaded model may already be gone from the library
-        model_id = name
-    unloaded_now = pool.unload(model_id)
+    _pool(container)
+    model_id, unloaded_now = container.inference_service().unload(name)
     return PoolActionResponse(model_id=model_id, loaded=not unloaded_now)
 
 
