@@ -74,7 +74,9 @@ class LibraryService:
         clock: Clock,
         models_dir: Path | None = None,
         linker=None,  # application.ports.library.Linker: removes the model's app links on delete
+        unload: Callable[[str], object] | None = None,  # takes a deleted model out of the pool (NotFound: not loaded)
     ) -> None:
+        self._unload = unload
         self._uow_factory = uow_factory
         self._catalog = catalog
         self._clock = clock
@@ -180,6 +182,11 @@ class LibraryService:
                 removal.undo()
                 raise
         removal.finish()
+        if self._unload is not None:
+            try:
+                self._unload(model.model_id)  # a deleted model must not keep answering requests
+            except NotFound:
+                pass  # it was not loaded
         return model
 
     def _is_inside_library(self, path: Path) -> bool:

@@ -34,6 +34,8 @@ from entrypoints import runtime_wiring as _runtime_wiring
 
 
 class Container(containers.DeclarativeContainer):
+    __self__ = providers.Self()  # for builders that find another area's provider at call time
+
     # -- configuration -----------------------------------------------------------------
     settings = providers.Singleton(Settings)
 
@@ -62,6 +64,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         models_dir=settings.provided.manager.models_dir,
         linker=linker,
+        unload=providers.Factory(_library_wiring.pool_unloader, container=__self__),
     )
     profile_service = providers.Factory(
         ProfileService, uow_factory=uow_factory.provider, clock=clock, catalog=catalog_provider
@@ -90,7 +93,6 @@ class Container(containers.DeclarativeContainer):
     # <home>/secret.key; backend mappings; the audit log, written in batches off the request path.
     # `routed_inference_service` is the inference service with cloud routing, fallback and the audit
     # log in front of text generation; it finds the runtime area's `inference_service` at call time.
-    __self__ = providers.Self()
     password_hasher = providers.Singleton(ScryptPasswordHasher)
     user_service = providers.Factory(UserService, uow=uow_factory.provider, clock=clock, hasher=password_hasher)
     api_key_service = providers.Factory(ApiKeyService, uow=uow_factory.provider, clock=clock, users=user_service)

@@ -32,3 +32,13 @@ def dependency_service(uow_factory, catalog_provider):
     from application.dependencies import DependencyService
 
     return DependencyService(uow_factory, catalog_provider)
+
+
+def pool_unloader(container):
+    """LibraryService's `unload`: finds the pool when a model is deleted (commands that never delete never build it)."""
+
+    def unload(model_id: str) -> object:
+        provider = getattr(container, "model_pool", None)
+        return provider().unload(model_id) if provider is not None else None
+
+    return unload

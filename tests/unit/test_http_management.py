@@ -188,3 +188,12 @@ def test_a_profile_named_like_a_model_is_a_409(env):
         error = _error(client.post("/api/profiles", json={"name": name, "model": "tiny-llama"}), 409)
         assert error["type"] == "conflict" and name in error["message"]
     assert client.get("/api/profiles").json()["data"] == []
+
+
+def test_deleting_a_loaded_model_unloads_it(env, tmp_path):
+    client, container, _ = env
+    assert client.post("/api/pool/load", json={"model": "tiny-embed"}).status_code == 200
+    assert client.delete("/api/models/tiny-embed").json() == {"id": "tiny-embed", "deleted": True}
+    assert client.get("/api/pool").json()["loaded"] == []
+    assert container.runtime().unloads == ["tiny-embed"]
+    assert client.delete("/api/models/tiny-whisper").status_code == 200  # never loaded: still deleted

@@ -129,3 +129,24 @@ def test_delete_removes_managed_folders_only_and_refuses_models_in_use(service, 
     with pytest.raises(Conflict):
         service.delete("m3")
     assert [m.model_id for m in service.list_models()] == ["m3"]
+
+
+def test_delete_takes_the_model_out_of_the_pool_and_ignores_a_model_that_is_not_loaded(uow, tmp_path):
+    unloaded = []
+
+    def unload(model_id):
+        unloaded.append(model_id)
+        if model_id == "idle":
+            raise NotFound(f"model {model_id!r} is not loaded")
+        return True
+
+    service = LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=tmp_path / "models",
+                             unload=unload)
+    with uow:
+        for name in ("busy", "idle"):
+            uow.models.add(Model(name, model_type=ModelType.TEXT_GEN, local_path=str(tmp_path / "elsewhere" / name)))
+        uow.commit()
+    assert service.delete("busy").model_id == "busy"
+    assert service.delete("idle").model_id == "idle"  # NotFound from the pool: it simply was not loaded
+    assert unloaded == ["busy", "idle"]
+    assert service.list_models() == []

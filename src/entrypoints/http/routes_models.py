@@ -53,18 +53,8 @@ async def show_model(request: Request) -> JSONResponse:
 async def delete_model(request: Request) -> JSONResponse:
     """Remove a model from the library (and its folder when mlxm created it)."""
     container = _container(request)
-    model = await run_in_threadpool(container.library_service().delete, request.path_params["name"])
-    await _unload_quietly(container, model.model_id)
+    model = await run_in_threadpool(container.library_service().delete, request.path_params["name"])  # also unloads
     return JSONResponse(DeletedDTO(id=model.model_id).model_dump())
-
-
-async def _unload_quietly(container, model_id: str) -> None:
-    pool = _optional(container, "model_pool")
-    if pool is not None and hasattr(pool, "unload"):
-        try:
-            await run_in_threadpool(pool.unload, model_id)
-        except Exception:  # noqa: BLE001 - the model may simply not be loaded
-            pass
 
 
 def _optional(container, name: str):
