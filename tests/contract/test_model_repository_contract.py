@@ -247,6 +247,29 @@ def test_filters_apply_before_the_page_is_cut(uow_factory):
     assert _ids(beyond) == []
 
 
+def test_filters_without_text_page_and_count_every_match(uow_factory):
+    models = [Model(f"m{i:03d}", model_type=ModelType.TEXT_GEN if i % 3 else ModelType.AUDIO, family="fam",
+                    status=DownloadStatus.PAUSED if i % 5 == 0 else DownloadStatus.COMPLETED,
+                    capabilities=TextGenCapabilities(supports_native_tools=i % 2 == 0) if i % 3 else None)
+              for i in range(60)]
+    seed(uow_factory, models)
+    expected = [m.model_id for m in models if m.model_type is ModelType.TEXT_GEN and int(m.model_id[1:]) % 2 == 0
+                and m.status is DownloadStatus.COMPLETED]
+    with uow_factory() as uow:
+        query = dict(model_type=ModelType.TEXT_GEN, capability="tools", status=DownloadStatus.COMPLETED, limit=5)
+        pages = [uow.models.search(ModelQuery(**query, offset=offset)) for offset in (0, 5, 10, 15, 100)]
+        assert {page.total for page in pages} == {len(expected)} and len(expected) == 16
+        assert [m for page in pages for m in _ids(page)] == expected
+        assert uow.models.search(ModelQuery(capability="Tools")).total == 0  # unknown spelling matches nothing
+        # A change is seen by filter-only pages once committed (index row rewritten in the same transaction).
+        changed = uow.models.get(expected[0])
+        changed.status = DownloadStatus.PAUSED
+        uow.commit()
+    with uow_factory() as uow:
+        assert _ids(uow.models.search(ModelQuery(**query, offset=0))) == expected[1:6]
+        assert uow.models.search(ModelQuery(status=DownloadStatus.PAUSED)).total == 13
+
+
 def test_in_progress_downloads_appear_in_the_library(uow_factory):
     seed(uow_factory)
     with uow_factory() as uow:

@@ -255,11 +255,9 @@ class SqlAlchemyModelRepository:
         if not rows:
             return []
         ids = [row[0] for row in rows]  # models.id is the first column
-        if children is not None:
-            pass
-        elif len(ids) <= _MAX_ID_PARAMETERS or conditions is None:
+        if children is None and (len(ids) <= _MAX_ID_PARAMETERS or conditions is None):
             children = self._session.execute(_CHILDREN_BY_IDS, {"ids": ids}).all()
-        else:  # a long list goes by the same conditions instead (bound-parameter limits)
+        elif children is None:  # a long list goes by the same conditions instead (bound-parameter limits)
             children = self._session.execute(_children_select(select(_MODELS.c.id).where(*conditions))).all()
         aliases: dict[int, list] = {}
         tags: dict[int, list] = {}
@@ -349,10 +347,10 @@ class SqlAlchemyModelRepository:
     def search(self, query: ModelQuery) -> Page:
         """Free text plus filters, all applied in SQL before LIMIT/OFFSET (totals and pages are right).
 
-        With search terms on SQLite, the FTS index answers alone: the filters are facet tokens
-        written with each model (from the same type, status and capability rows, in the same
-        transaction). Without terms (or without FTS) the filters are plain SQL over `models`
-        and the capabilities join. Results come in the order models were added (ascending id),
+        With search terms and/or filters on SQLite, the FTS index answers alone: the filters are
+        facet tokens written with each model (from the same type, status and capability rows, in
+        the same transaction). Without FTS the filters are plain SQL over `models` and the
+        capabilities join; with neither terms nor filters, a plain page of `models`. Results come in the order models were added (ascending id),
         so the index hands out a page without sorting every match.
         """
         limit, offset = max(query.limit, 0), max(query.offset, 0)
@@ -368,6 +366,10 @@ class SqlAlchemyModelRepository:
         if query.capability:
             filters.append(self._capability_filter(query.capability))
             facets.append(facet_token("cap", query.capability))
+            if query.capability not in CAPABILITY_COLUMNS:
+                # Facet tokens fold case and punctuation ("Multi-Image" -> capmultiimage): an
+                # unknown name must match nothing here, as it does in SQL and in the fake.
+                return Page(items=[], total=0)
         answered = self._index.page(query.text, facets, limit, offset)
         if answered is not None:
             total, page_ids = answered

@@ -68,14 +68,16 @@ def facet_token(kind: str, value: str) -> str:
 def fts_match_expression(terms: Iterable[str], facets: Iterable[str] = ()) -> str:
     """Terms as quoted prefix queries over the text columns, ANDed with exact facet tokens.
 
-    `{model_id ...} : ("qwe"* "4"*) AND facets : (typetextgen captools)`. Terms and facets
-    are letters and digits only, so they cannot carry FTS syntax.
+    `{model_id ...} : ("qwe"* "4"*) AND facets : (typetextgen captools)`; without terms, only
+    `facets : (...)`. Terms and facets are letters and digits only, so they cannot carry FTS syntax.
     """
-    expression = "{" + " ".join(TEXT_COLUMNS) + "} : (" + " ".join(f'"{term}"*' for term in terms) + ")"
-    facets = list(facets)
+    terms, facets = list(terms), list(facets)
+    parts = []
+    if terms:
+        parts.append("{" + " ".join(TEXT_COLUMNS) + "} : (" + " ".join(f'"{term}"*' for term in terms) + ")")
     if facets:
-        expression += " AND facets : (" + " ".join(facets) + ")"
-    return expression
+        parts.append("facets : (" + " ".join(facets) + ")")
+    return " AND ".join(parts)
 
 
 def uses_fts(bind) -> bool:
@@ -225,13 +227,14 @@ class LibrarySearchIndex:
             self._session.execute(text(f"DELETE FROM {SEARCH_INDEX_TABLE} WHERE rowid = :pk"), {"pk": model_pk})
 
     def page(self, user_text: str | None, facets: list[str], limit: int, offset: int) -> tuple[int, list[int]] | None:
-        """(total, model ids) of a text search with filters, answered by the index alone, in id order.
+        """(total, model ids) of a text search and/or filters, answered by the index alone, in id order.
 
-        None when the index cannot answer (no terms, or no FTS on this database): the caller
-        then filters in plain SQL.
+        Filters without text are answered here too: counting a facet's doclist is several times
+        cheaper than counting the models/capabilities join. None when the index cannot answer
+        (neither terms nor facets, or no FTS on this database): the caller then uses plain SQL.
         """
         terms = search_terms(user_text)
-        if not terms or not self._fts:
+        if not (terms or facets) or not self._fts:
             return None
         params = {"q": fts_match_expression(terms, facets), "limit": limit, "offset": offset}
         total = self._session.execute(
