@@ -16,6 +16,7 @@ from application.downloads import DownloadService, ProgressListener, PullResult,
 from application.hash_cache import sha256_of
 from application.ports.downloader import ModelDownloader
 from domain.catalog import ChainExhausted, run_failover
+from domain.catalog_signed import newer_ids
 from domain.models import Model
 
 
@@ -26,6 +27,9 @@ class UpdateInfo:
     available_revision: str | None = None
     changed_files: list[str] = field(default_factory=list)
     superseded_by: list[str] = field(default_factory=list)
+    # Newer canonical IDs of the same family in the catalog in use (the remote one when configured):
+    # suggestions to pull, never switched to automatically, since a new ID is a new model.
+    newer_ids: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -35,7 +39,8 @@ class UpdateInfo:
     def to_dict(self) -> dict:
         return {"model_id": self.model_id, "installed_revision": self.installed_revision,
                 "available_revision": self.available_revision, "update_available": self.update_available,
-                "changed_files": self.changed_files, "superseded_by": self.superseded_by, "error": self.error}
+                "changed_files": self.changed_files, "superseded_by": self.superseded_by, "newer_ids": self.newer_ids,
+                "error": self.error}
 
 
 @dataclass
@@ -81,6 +86,7 @@ class UpdateService:
             info = UpdateInfo(model.model_id, model.revision)
             key = model.canonical_id or model.model_id
             info.superseded_by = [m.id for m in catalog.superseded_by(key)]
+            info.newer_ids = newer_ids(catalog, key)
             target = self._downloads.target_for_key(model.model_id, None) if model.managed else None
             if target is None or not target.sources:
                 info.error = "no source to compare with (registered in place or not from a repository)"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.clock import SystemClock
 from adapters.filesystem.linker import FilesystemLinker
 from adapters.sqlalchemy.database import database_upgrader, open_database
@@ -18,6 +17,7 @@ from application.catalog import CatalogService
 from application.library import LibraryService
 from application.profiles import ProfileService
 from application.selection import SelectionService
+from entrypoints import catalog_wiring as _catalog_wiring
 from entrypoints import downloads_wiring as _downloads_wiring
 from entrypoints.settings import Settings
 from application.audit import AuditService
@@ -40,7 +40,9 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
 
     clock = providers.Singleton(SystemClock)
-    catalog_provider = providers.Singleton(EmbeddedCatalogProvider)
+    # The embedded catalog, or the signed remote catalog when MLX_CATALOG_URL is set (issue 17).
+    catalog_provider = providers.Singleton(_catalog_wiring.catalog_provider, settings=settings, clock=clock)
+    catalog_publisher = providers.Factory(_catalog_wiring.catalog_publisher, clock=clock)
 
     # -- persistence (issue 3) -----------------------------------------------------------
     # `uow_factory()` returns a NEW SqlAlchemyUnitOfWork; services receive `uow_factory.provider`

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application import errors as app
+from application.ports.catalog_remote import CatalogFetchFailed, KeyFileRefused
 from domain import errors as dom
+from domain.catalog_signed import CatalogRefused
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ ERROR_MAP: list[tuple[type[BaseException], ErrorMapping]] = [
     (app.Unauthorized, ErrorMapping(401, "authentication_error", 5)),
     (app.Forbidden, ErrorMapping(403, "permission_error", 5)),
     (app.IntegrityError, ErrorMapping(502, "integrity_error", 6)),
+    (CatalogRefused, ErrorMapping(502, "catalog_refused", 6)),
+    (CatalogFetchFailed, ErrorMapping(502, "catalog_refused", 6)),
+    (KeyFileRefused, ErrorMapping(400, "invalid_request_error", 2)),
     (app.SourceError, ErrorMapping(502, "source_error", 6)),
     (dom.NoSourceAvailable, ErrorMapping(502, "source_error", 6)),
     (app.BackendTimeout, ErrorMapping(504, "backend_timeout", 7)),

@@ -101,13 +101,16 @@ class ServerSettings(BaseSettings):
 
 
 class DistributionSettings(BaseSettings):
-    """Reserved: mirror and remote catalog. Unset means Hugging Face only."""
+    """Mirror and signed remote catalog (`MLX_*`). Unset means Hugging Face and the embedded catalog."""
 
     model_config = SettingsConfigDict(env_prefix="MLX_", extra="ignore")
 
     mirror_base_url: str | None = None
     catalog_url: str | None = None
-    catalog_pubkey: str | None = None
+    catalog_pubkey: str | None = None  # base64 Ed25519 public key, or a file holding it (or a PEM)
+    catalog_refresh_seconds: float = Field(default=3600.0, ge=0.0)  # server's periodic refresh; 0 = off
+    catalog_timeout_seconds: float = Field(default=10.0, gt=0.0)  # whole fetch, catalog and signature each
+    catalog_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # decoded body cap
 
 
 class Settings:

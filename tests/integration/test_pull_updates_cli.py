@@ -62,7 +62,7 @@ def test_check_updates_update_verify_cycle(container, hub, tmp_path) -> None:
     report = json.loads(run(container, "check-updates", "--json").output)
     assert report == [{"model_id": "tiny-v1", "installed_revision": hub.commit_sha("org/tiny"),
                        "available_revision": hub.commit_sha("org/tiny"), "update_available": False,
-                       "changed_files": [], "superseded_by": ["tiny-v2"], "error": None}]
+                       "changed_files": [], "superseded_by": ["tiny-v2"], "newer_ids": ["tiny-v2"], "error": None}]
 
     new_sha = hub.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS_V2})
     report = json.loads(run(container, "check-updates", "--json").output)[0]

@@ -119,6 +119,8 @@ def check_updates(ctx: click.Context, name: str | None, as_json: bool) -> None:
             line = f"{r.model_id}: up to date"
         if r.superseded_by:
             line += f"; superseded by {', '.join(r.superseded_by)}"
+        if r.newer_ids:
+            line += f"; newer catalog IDs: {', '.join(r.newer_ids)} (suggestion: mlxm pull {r.newer_ids[0]})"
         click.echo(line)
 
 

@@ -7,6 +7,7 @@ import click
 from entrypoints.cli.admin import COMMANDS as ADMIN_COMMANDS
 from entrypoints.cli.base import MlxmGroup
 from entrypoints.cli.catalog import catalog_group
+from entrypoints.cli.catalog_remote import COMMANDS as CATALOG_REMOTE_COMMANDS
 from entrypoints.cli.db import db_group
 from entrypoints.cli.downloads import COMMANDS as DOWNLOAD_COMMANDS
 from entrypoints.cli.inference import run, speak, transcribe
@@ -26,6 +27,8 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(catalog_group)
+for command in CATALOG_REMOTE_COMMANDS:  # signed remote catalog: keygen, sign, verify, status, refresh
+    catalog_group.add_command(command)
 cli.add_command(serve)
 cli.add_command(db_group)
 for command in (list_models, search, show, rm, import_model, probe, profile_group, run, speak, transcribe, ps, unload,

@@ -29,7 +29,7 @@ from entrypoints.http import (
     routes_selection,
 )
 from entrypoints.http import routes_admin, routes_anthropic
-from entrypoints.http import routes_library
+from entrypoints.http import catalog_refresh, routes_library
 from entrypoints.http.auth import ApiKeyAuthMiddleware
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -118,11 +118,15 @@ def create_app(container=None) -> Starlette:
 
         configure_logging(settings.manager.log_format, settings.manager.log_level)
 
+    catalog_refresh.prepare(container)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await _startup(container)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_sweep_pool, container)
+            tasks.start_soon(catalog_refresh.refresh_periodically, container,
+                             settings.distribution.catalog_refresh_seconds)
             try:
                 yield
             finally:
