@@ -6,6 +6,7 @@ resolve field by field: request over profile over the server's `MLX_SERVER_*` de
 
 Frontends call (all protocol-neutral):
 
+    service.stream_request(name, GenerationRequest)  -> InferenceStream (every request field)
     service.stream_chat(name, messages, params)      -> InferenceStream of GenerationChunk
     service.chat(name, messages, params)             -> Completion
     service.stream_complete(name, prompt, params)    -> InferenceStream
@@ -22,7 +23,7 @@ Errors: `NotFound` (unknown name, with suggestions), `NotInstalled` (known, not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -189,8 +190,16 @@ class InferenceService:
         profile = target.profile.inference if target.profile is not None else None
         return cascade(request, profile, self.system_params)
 
+    def stream_request(self, name: str, request: GenerationRequest) -> InferenceStream:
+        """Stream a chat (`request.messages`) or raw-prompt answer, with every field of the request
+        (tools, thinking, ...). Resolution and loading happen now; errors raise here."""
+        if request.messages:
+            return self.stream_chat(name, request.messages, request.params, request=request)
+        return self.stream_complete(name, request.prompt, request.params, request=request)
+
     def stream_chat(
-        self, name: str, messages: Sequence[ChatMessage | dict], params: InferenceParams | None = None
+        self, name: str, messages: Sequence[ChatMessage | dict], params: InferenceParams | None = None,
+        *, request: GenerationRequest | None = None,
     ) -> InferenceStream:
         """Stream a chat answer. Resolution and loading happen now; errors raise here."""
         messages = tuple(_message(m) for m in messages)
@@ -198,12 +207,14 @@ class InferenceService:
             raise InvalidRequest("messages must not be empty")
         target = self.resolve(name)
         messages = self._with_system_prompt(target, messages)
-        return self._stream(target, params, messages=messages)
+        return self._stream(target, params, request, messages=messages, prompt=None)
 
-    def stream_complete(self, name: str, prompt: str, params: InferenceParams | None = None) -> InferenceStream:
+    def stream_complete(
+        self, name: str, prompt: str, params: InferenceParams | None = None, *, request: GenerationRequest | None = None
+    ) -> InferenceStream:
         if not isinstance(prompt, str) or not prompt:
             raise InvalidRequest("prompt must be a non-empty string")
-        return self._stream(self.resolve(name), params, prompt=prompt)
+        return self._stream(self.resolve(name), params, request, prompt=prompt)
 
     def chat(self, name: str, messages: Sequence[ChatMessage | dict], params: InferenceParams | None = None) -> Completion:
         return _collect(self.stream_chat(name, messages, params))
@@ -211,12 +222,18 @@ class InferenceService:
     def complete(self, name: str, prompt: str, params: InferenceParams | None = None) -> Completion:
         return _collect(self.stream_complete(name, prompt, params))
 
-    def _stream(self, target: Target, params: InferenceParams | None, **request) -> InferenceStream:
+    def _stream(self, target: Target, params: InferenceParams | None, request: GenerationRequest | None,
+                **fields) -> InferenceStream:
         self._require(target, TEXT_TYPES, "text generation")
         resolved = self.resolve_params(target, params)
+        base = request if request is not None else GenerationRequest(params=resolved)
+        thinking = base.enable_thinking
+        if thinking is None and target.profile is not None:
+            thinking = target.profile.context.enable_thinking  # request > profile > the template's default
+        internal = replace(base, params=resolved, enable_thinking=thinking, **fields)
         lease = self._lease(target)
         try:
-            chunks = self._runtime.generate(lease.model, GenerationRequest(params=resolved, **request))
+            chunks = self._runtime.generate(lease.model, internal)
         except BaseException:
             lease.release()
             raise
@@ -350,9 +367,7 @@ class InferenceService:
 def open_generation(service, name: str, request: GenerationRequest) -> Iterator[GenerationChunk]:
     """The stream of a chat (`request.messages`) or a raw-prompt completion, on any service with
     `stream_chat` / `stream_complete` (the local InferenceService or the routed one in front of it)."""
-    if request.messages:
-        return service.stream_chat(name, request.messages, request.params)
-    return service.stream_complete(name, request.prompt, request.params)
+    return service.stream_request(name, request)
 
 
 def _model_type(model: Model) -> ModelType:

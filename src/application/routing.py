@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, TypeVar
 
@@ -236,6 +236,14 @@ class RoutedInferenceService:
         if self._local is None:
             raise AttributeError(name)
         return getattr(self._local, name)
+
+    def stream_request(self, name: str, request: GenerationRequest) -> RoutedStream:
+        """Every field of the request (tools, thinking, ...) reaches the backend."""
+        if request.messages:
+            request = replace(request, messages=_chat_request(request.messages, request.params).messages)
+        else:
+            _prompt_request(request.prompt, request.params)
+        return self._generate(name, request)
 
     def stream_chat(self, name: str, messages, params: InferenceParams | None = None) -> RoutedStream:
         return self._generate(name, _chat_request(messages, params))

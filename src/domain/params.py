@@ -62,11 +62,13 @@ class InferenceContext:
     context_length: int | None = None
     system_prompt: str | None = None
     enable_tool_injection: bool | None = None
+    enable_thinking: bool | None = None  # the chat template's `enable_thinking` (None: the model's default)
 
     def __post_init__(self) -> None:
         _check_range("context_length", self.context_length, 1, 10_000_000, integer=True)
         _check_type("system_prompt", self.system_prompt, str)
         _check_type("enable_tool_injection", self.enable_tool_injection, bool)
+        _check_type("enable_thinking", self.enable_thinking, bool)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from adapters.mlx.chat_output import (
+    ChatOutputSplitter,
+    ChatOutputStream,
+    check_tools,
+    initial_state,
+    needs_splitting,
+    template_kwargs,
+    template_messages,
+    wants_tool_calls,
+)
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from adapters.mlx.engine import BatchEngine, EngineRequest, on_engine_thread
 from application.errors import InvalidRequest, Unavailable
@@ -129,10 +139,13 @@ class MlxTextRuntime:
         """The exact token ids the model sees: chat template for messages, raw text otherwise."""
         tokenizer = self._handle(model).tokenizer
         if request.messages:
-            messages = [{"role": m.role, "content": m.content} for m in request.messages]
+            check_tools(model.model_id, tokenizer, request)
+            messages = template_messages(request.messages)
             if getattr(tokenizer, "has_chat_template", False):
                 try:
-                    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+                    text = tokenizer.apply_chat_template(
+                        messages, add_generation_prompt=True, tokenize=False, **template_kwargs(request)
+                    )
                 except Exception as exc:  # jinja errors: an unsupported role, say
                     raise InvalidRequest(f"{model.model_id}: chat template rejected the messages: {exc}") from exc
                 return list(tokenizer.encode(text, add_special_tokens=False))
@@ -159,7 +172,12 @@ class MlxTextRuntime:
             sampler=build_sampler(params),
             logits_processors=build_logits_processors(params),
         )
-        return TextStream(handle, engine_request, tuple(params.stop or ()))
+        stream = TextStream(handle, engine_request, tuple(params.stop or ()))
+        if request.messages and needs_splitting(handle.tokenizer, request):
+            splitter = ChatOutputSplitter(handle.tokenizer, request.tools, wants_tool_calls(request),
+                                          initial_state(handle.tokenizer, tokens))
+            return ChatOutputStream(stream, splitter)
+        return stream
 
     # ------------------------------------------------------------------ other modalities
 

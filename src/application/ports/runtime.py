@@ -14,9 +14,22 @@ class NotSupported(InvalidRequest):
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call the model made: `arguments` is a JSON text, as OpenAI sends it."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     role: str
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant turn's calls, passed back in the history
+    tool_call_id: str | None = None  # a `tool` message: which call it answers
+    name: str | None = None  # a `tool` message: the function's name
+    reasoning: str | None = None  # an assistant turn's thinking, for templates that render it
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,10 @@ class GenerationRequest:
     params: InferenceParams
     messages: tuple[ChatMessage, ...] = ()
     prompt: str | None = None
+    # Function tools in OpenAI's shape ({"type": "function", "function": {name, description, parameters}}).
+    tools: tuple[dict, ...] = ()
+    tool_choice: str | dict | None = None  # "auto" | "none" | "required" | {"type": "function", "function": {"name"}}
+    enable_thinking: bool | None = None  # the chat template's switch; None: request > profile > model default
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,9 @@ class GenerationChunk:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    finish_reason: str | None = None  # "stop" | "length" on the last chunk
+    finish_reason: str | None = None  # "stop" | "length" | "tool_calls" on the last chunk
+    reasoning: str = ""  # text between the model's thinking markers
+    tool_calls: tuple[ToolCall, ...] = ()  # calls completed in this chunk, parsed from the model's format
 
 
 @dataclass(frozen=True)
