@@ -107,3 +107,16 @@ def test_unloaded_model_cannot_generate(loaded):
     runtime.unload(model)
     with pytest.raises(Unavailable, match="unloaded"):  # a 503, never a 500
         list(runtime.generate(model, GenerationRequest(InferenceParams(max_tokens=2), prompt="hi")))
+
+
+def test_tools_for_a_model_without_a_tool_format_are_refused_naming_it(loaded):
+    runtime, model = loaded
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    request = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=4), messages=(ChatMessage("user", "hi"),),
+                                tools=(tool,))
+    with pytest.raises(InvalidRequest, match="contract-model"):
+        list(runtime.generate(model, request))
+    # With tool_choice "none" the tools are not offered, so any model answers.
+    none = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=3), messages=(ChatMessage("user", "hi"),),
+                             tools=(tool,), tool_choice="none")
+    assert list(runtime.generate(model, none))[-1].finish_reason in ("stop", "length")

@@ -248,7 +248,6 @@ def test_a_response_dto_that_fails_validation_is_a_500_not_the_clients_fault():
 
 
 @pytest.mark.parametrize("extra, field", [
-    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
     ({"tool_choice": "required"}, "tool_choice"),
     ({"response_format": {"type": "json_object"}}, "response_format"),
     ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}, "response_format"),

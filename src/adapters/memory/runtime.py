@@ -66,6 +66,8 @@ class FakeModelRuntime:
         self._require_alive(model)
         with self._lock:
             self.requests.append(request)
+        if request.tools and request.tool_choice != "none":  # as a real model without a known tool format
+            raise InvalidRequest(f"{model.model_id}: this model has no known tool-call format")
         if request.messages:
             prompt = "\n".join(f"{m.role}: {m.content}" for m in request.messages)
             source = request.messages[-1].content

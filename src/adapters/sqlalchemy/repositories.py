@@ -491,7 +491,7 @@ def _profile_from_record(record: ProfileRecord) -> ExecutionProfile:
         )
         context = InferenceContext(
             context_length=record.context_length, system_prompt=record.system_prompt,
-            enable_tool_injection=record.enable_tool_injection,
+            enable_tool_injection=record.enable_tool_injection, enable_thinking=record.enable_thinking,
         )
     elif isinstance(record, AudioProfileRecord):
         audio = AudioDefaults(
@@ -550,6 +550,7 @@ class SqlAlchemyProfileRepository:
             record.stop = list(p.stop) if p.stop is not None else None
             record.context_length, record.system_prompt = c.context_length, c.system_prompt
             record.enable_tool_injection = c.enable_tool_injection
+            record.enable_thinking = c.enable_thinking
         elif isinstance(record, AudioProfileRecord):
             a = profile.audio
             record.voice, record.speed, record.sample_rate, record.stt_language = a.voice, a.speed, a.sample_rate, a.stt_language

@@ -254,6 +254,7 @@ class InferenceProfileRecord(ProfileRecord):
     context_length: Mapped[int | None] = mapped_column(Integer)
     system_prompt: Mapped[str | None] = mapped_column(Text)
     enable_tool_injection: Mapped[bool | None] = mapped_column(Boolean)
+    enable_thinking: Mapped[bool | None] = mapped_column(Boolean)
 
     __mapper_args__ = {"polymorphic_identity": "inference", "polymorphic_load": "inline"}
 

@@ -14,7 +14,7 @@ import struct
 import threading
 import time
 import uuid
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import anyio
 import structlog
@@ -28,6 +28,7 @@ from application.errors import InvalidRequest
 from application.inference import open_generation
 from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest
 from domain.params import AudioDefaults, InferenceParams
+from entrypoints.http.openai_tools import ToolCallDeltas, chat_message, chunk_deltas, request_thinking, request_tools, response_message
 from entrypoints.http.openapi import api_route, parse_body, validate_request
 from entrypoints.http.schemas_openai import (
     FINISH_REASONS,
@@ -92,10 +93,8 @@ def _refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None
         if body.logprobs:
             raise _unsupported("logprobs", "log probabilities are not supported")
         return
-    if body.tools:
-        raise _unsupported("tools", "tool calling is not supported yet")
-    if body.tool_choice not in (None, "none", "auto"):
-        raise _unsupported("tool_choice", 'only "none" or "auto" is supported (there are no tools)')
+    if body.tools and (body.tool_choice == "required" or isinstance(body.tool_choice, dict)):
+        raise _unsupported("tool_choice", '"required" and a named function are not supported yet; use "auto"')
     if body.response_format is not None and body.response_format.get("type", "text") != "text":
         raise _unsupported("response_format", f"type {body.response_format.get('type')!r} is not supported; "
                                               'only {"type": "text"}')
@@ -109,25 +108,6 @@ def _unsupported(field: str, message: str) -> InvalidRequest:
     error = InvalidRequest(f"{field}: {message}")
     error.field = field  # type: ignore[attr-defined] - becomes the error's `param`
     return error
-
-
-def _message(message: ChatCompletionMessage) -> ChatMessage:
-    if message.role == "tool":
-        raise InvalidRequest("messages: tool messages are not supported by local models yet")
-    content = message.content
-    if content is None:
-        text = ""
-    elif isinstance(content, str):
-        text = content
-    else:
-        parts = []
-        for part in content:
-            if part.type != "text" or part.text is None:
-                raise InvalidRequest(f"messages: content part type {part.type!r} is not supported; send text")
-            parts.append(part.text)
-        text = "".join(parts)
-    role = "system" if message.role == "developer" else message.role
-    return ChatMessage(role=role, content=text)
 
 
 def _usage(last: GenerationChunk | None) -> Usage:
@@ -259,9 +239,11 @@ def _event_prefix(completion_id: str, object_name: str, created: int, model: str
 
 
 async def _collect(
-    request: Request, iterator: Iterator[GenerationChunk], first: GenerationChunk | None
+    request: Request, iterator: Iterator[GenerationChunk], first: GenerationChunk | None,
+    sink: Callable[[GenerationChunk], None] | None = None,
 ) -> tuple[str, GenerationChunk | None]:
-    """The whole answer; a client that disconnects before it is done stops the generation too."""
+    """The whole answer (each chunk also to `sink`); a client that disconnects before it is done stops
+    the generation too."""
     pieces: list[str] = []
     last = first
 
@@ -277,6 +259,8 @@ async def _collect(
         async for chunk in _chunks(iterator, first):
             pieces.append(chunk.text)
             last = chunk
+            if sink is not None:
+                sink(chunk)
         tasks.cancel_scope.cancel()
     return "".join(pieces), last
 
@@ -340,21 +324,31 @@ async def chat_completions(request: Request) -> Response:
     body = await parse_body(request, ChatCompletionRequest)
     _refuse_unsupported(body)
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
-    internal = GenerationRequest(params=_params(body, max_tokens), messages=tuple(_message(m) for m in body.messages))
+    tools, tool_choice = request_tools(body)
+    internal = GenerationRequest(params=_params(body, max_tokens), messages=tuple(chat_message(m) for m in body.messages),
+                                 tools=tools, tool_choice=tool_choice, enable_thinking=request_thinking(body))
     iterator, first = await _start(request, body.model, internal)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
     if not body.stream:
-        text, last = await _collect(request, iterator, first)
+        reasoning: list[str] = []
+        calls: list = []
+
+        def sink(chunk: GenerationChunk) -> None:
+            reasoning.append(chunk.reasoning)
+            calls.extend(chunk.tool_calls)
+
+        text, last = await _collect(request, iterator, first, sink)
         response = ChatCompletion(
             id=completion_id,
             created=created,
             model=body.model,
             choices=[ChatChoice(message=AssistantMessage(content=text), finish_reason=_finish(last))],
             usage=_usage(last),
-        )
-        return JSONResponse(response.model_dump())
+        ).model_dump()
+        response["choices"][0]["message"] = response_message(text, "".join(reasoning), calls)
+        return JSONResponse(response)
 
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
@@ -375,13 +369,20 @@ async def chat_completions(request: Request) -> Response:
     def content_event(text: str) -> str:
         return f'{prefix},"choices":[{{"index":0,"delta":{{"content":{json.dumps(text)}}}{suffix}'
 
+    calls = ToolCallDeltas()
+
+    def events_for(piece: GenerationChunk) -> str:
+        if not (piece.reasoning or piece.tool_calls):
+            return content_event(piece.text) if piece.text else ""
+        return "".join(chunk(ChunkDelta(**delta)) for delta in chunk_deltas(piece, calls))
+
     async def events() -> AsyncIterator[str]:
         yield chunk(ChunkDelta(role="assistant", content=""))
         last = first
         try:
             async for batch in _chunk_batches(iterator, first):
                 last = batch[-1]
-                text = "".join(content_event(piece.text) for piece in batch if piece.text)
+                text = "".join(events_for(piece) for piece in batch)
                 if text:
                     yield text
         except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band, then end the stream

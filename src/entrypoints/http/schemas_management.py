@@ -162,6 +162,7 @@ class InferenceContextDTO(BaseModel):
     context_length: int | None = None
     system_prompt: str | None = None
     enable_tool_injection: bool | None = None
+    enable_thinking: bool | None = Field(default=None, description="false switches the model's thinking off")
 
     @classmethod
     def from_domain(cls, value: InferenceContext) -> "InferenceContextDTO":

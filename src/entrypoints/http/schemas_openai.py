@@ -25,10 +25,37 @@ class TextContentPart(_Lenient):
     text: str | None = None
 
 
+class FunctionCallDTO(_Lenient):
+    name: str = Field(min_length=1)
+    arguments: str | dict[str, Any] = Field(default="{}", description="JSON text (an object is accepted too)")
+
+
+class ToolCallDTO(_Lenient):
+    id: str = ""
+    type: Literal["function"] = "function"
+    function: FunctionCallDTO
+
+
 class ChatCompletionMessage(_Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCallDTO] | None = Field(default=None, description="An assistant turn's calls")
+    tool_call_id: str | None = Field(default=None, description="A tool message: the call it answers")
+    reasoning_content: str | None = Field(default=None, description="An assistant turn's thinking")
+    reasoning: str | None = Field(default=None, description="Same as reasoning_content")
+
+
+class FunctionDefinition(_Lenient):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDefinition(_Lenient):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
 
 
 class StreamOptions(_Lenient):
@@ -53,9 +80,15 @@ class _SamplingFields(_Lenient):
 class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatCompletionMessage] = Field(min_length=1)
     max_completion_tokens: int | None = None
+    tools: list[ToolDefinition] | None = Field(default=None, description="Function tools the model may call")
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = Field(
+        default=None, description='"auto" (default with tools), "none", "required", or '
+                                  '{"type": "function", "function": {"name": ...}}')
+    parallel_tool_calls: bool | None = None
+    chat_template_kwargs: dict[str, Any] | None = Field(
+        default=None, description="Chat template switches; `enable_thinking` (bool) is honoured")
+    reasoning_effort: str | None = Field(default=None, description='"none" switches thinking off')
     # Declared so a request that relies on them is refused (400) instead of silently answered without them.
-    tools: list[Any] | None = Field(default=None, description="Not supported yet: a non-empty list is a 400")
-    tool_choice: Any = Field(default=None, description='Only "none" or "auto" (without tools)')
     response_format: dict[str, Any] | None = Field(default=None, description='Only {"type": "text"}')
     logprobs: bool | None = Field(default=None, description="Not supported: true is a 400")
     top_logprobs: int | None = Field(default=None, description="Not supported: a value above 0 is a 400")
@@ -75,7 +108,10 @@ class Usage(BaseModel):
 
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCallDTO] | None = None
 
 
 class ChatChoice(BaseModel):
@@ -97,6 +133,9 @@ class ChatCompletion(BaseModel):
 class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class ChunkChoice(BaseModel):
