@@ -6,7 +6,7 @@ resolve field by field: request over profile over the server's `MLX_SERVER_*` de
 
 Frontends call (all protocol-neutral):
 
-    service.stream_request(name, GenerationRequest)  -> InferenceStream (every request field)
+    service.stream(name, GenerationRequest)          -> InferenceStream (every request field)
     service.stream_chat(name, messages, params)      -> InferenceStream of GenerationChunk
     service.chat(name, messages, params)             -> Completion
     service.stream_complete(name, prompt, params)    -> InferenceStream
@@ -190,7 +190,7 @@ class InferenceService:
         profile = target.profile.inference if target.profile is not None else None
         return cascade(request, profile, self.system_params)
 
-    def stream_request(self, name: str, request: GenerationRequest) -> InferenceStream:
+    def stream(self, name: str, request: GenerationRequest) -> InferenceStream:
         """Stream a chat (`request.messages`) or raw-prompt answer, with every field of the request
         (tools, thinking, ...). Resolution and loading happen now; errors raise here."""
         if request.messages:
@@ -366,8 +366,14 @@ class InferenceService:
 
 def open_generation(service, name: str, request: GenerationRequest) -> Iterator[GenerationChunk]:
     """The stream of a chat (`request.messages`) or a raw-prompt completion, on any service with
-    `stream_chat` / `stream_complete` (the local InferenceService or the routed one in front of it)."""
-    return service.stream_request(name, request)
+    `stream(name, request)` (the local InferenceService or the routed one in front of it), or else
+    `stream_chat` / `stream_complete` (which carry only messages/prompt and params)."""
+    stream = getattr(service, "stream", None)
+    if callable(stream):
+        return stream(name, request)
+    if request.messages:
+        return service.stream_chat(name, request.messages, request.params)
+    return service.stream_complete(name, request.prompt, request.params)
 
 
 def _model_type(model: Model) -> ModelType:

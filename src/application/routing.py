@@ -237,7 +237,7 @@ class RoutedInferenceService:
             raise AttributeError(name)
         return getattr(self._local, name)
 
-    def stream_request(self, name: str, request: GenerationRequest) -> RoutedStream:
+    def stream(self, name: str, request: GenerationRequest) -> RoutedStream:
         """Every field of the request (tools, thinking, ...) reaches the backend."""
         if request.messages:
             request = replace(request, messages=_chat_request(request.messages, request.params).messages)

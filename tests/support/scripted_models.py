@@ -4,9 +4,10 @@ Random weights never call a tool or think, so tests of tool calls and reasoning 
 that says exactly what they need (see /work/shared/notes/scripted-models.md):
 
 - a word-level vocabulary holding the chat template's words, every piece of every script and the
-  printable ASCII characters; pieces are joined without spaces when decoded (a `Fuse` decoder), so a
-  marker such as `<tool_call>` may also be spelled as two pieces (`<tool_c` + `all>`): the text is
-  what counts, which lets one script repeat a marker (parallel calls);
+  printable ASCII characters, in the byte-level alphabet (a `ByteLevel` decoder, as GPT-2/Qwen
+  tokenizers have: mlx-lm's BPE detokenizer and llguidance read it); pieces are joined without
+  spaces, so a marker such as `<tool_call>` may also be spelled as two pieces (`<tool_c` + `all>`):
+  the text is what counts, which lets one script repeat a marker (parallel calls);
 - one llama layer that adds nothing (`o_proj` and `down_proj` are zero) over identity embeddings, so
   the last hidden state is the current token; `lm_head` maps each token to its successor in a script
   (a bigram chain) and everything else to `</s>`.
@@ -94,7 +95,7 @@ def build_scripted_model(dest: Path, scripts: Mapping[str, Sequence[str]] = TOOL
     words: list[str] = []
     extra = ["<think>", "</think>"] if thinking else []
     for word in [*SPECIAL, *TEMPLATE_WORDS, *extra, *triggers, *(p for s in scripts.values() for p in s),
-                 *string.printable.strip()]:
+                 *string.printable.strip(), " ", "\n"]:
         if word not in words:
             words.append(word)
     seen: set[str] = set()
@@ -105,9 +106,14 @@ def build_scripted_model(dest: Path, scripts: Mapping[str, Sequence[str]] = TOOL
             seen.add(piece)
     vocab = {word: i for i, word in enumerate(words)}
 
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    # Token strings in the byte-level alphabet (space is "Ġ"): printable ASCII maps to itself, so the
+    # prompt's whitespace-split words still find their tokens.
+    alphabet = _byte_alphabet()
+    special = set(SPECIAL)
+    stored = {(w if w in special else "".join(alphabet[b] for b in w.encode())): i for w, i in vocab.items()}
+    backend = Tokenizer(models.WordLevel(vocab=stored, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.decoder = decoders.Fuse()
+    backend.decoder = decoders.ByteLevel()
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="</s>",
         clean_up_tokenization_spaces=False,
@@ -145,6 +151,19 @@ def build_scripted_model(dest: Path, scripts: Mapping[str, Sequence[str]] = TOOL
     mx.eval(list(weights.values()))
     mx.save_safetensors(str(dest / "model.safetensors"), weights, metadata={"format": "mlx"})
     return dest
+
+
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2's byte -> printable character map (what a `ByteLevel` decoder reverses)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    chars = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return {byte: chr(char) for byte, char in zip(printable, chars)}
 
 
 def script_text(name: str, scripts: Mapping[str, Sequence[str]] = TOOL_SCRIPTS) -> str:
