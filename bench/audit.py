@@ -26,19 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from adapters.clock import SystemClock  # noqa: E402
-from adapters.secrets import FernetSecretCipher  # noqa: E402
+from adapters.system.clock import SystemClock  # noqa: E402
+from adapters.fernet.secrets import FernetSecretCipher  # noqa: E402
 from adapters.sqlalchemy.engine import make_engine, make_session_factory  # noqa: E402
 from adapters.sqlalchemy.migrate import upgrade_database  # noqa: E402
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork  # noqa: E402
-from adapters.threaded_audit import ThreadedAuditWriter  # noqa: E402
-from application.audit import AuditService, DiscardingAuditSink, ImmediateAuditSink  # noqa: E402
-from application.backend_mappings import BackendMappingService  # noqa: E402
-from application.credentials import CredentialService  # noqa: E402
-from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest  # noqa: E402
-from application.routing import InferenceRouter  # noqa: E402
-from domain.audit import AuditQuery  # noqa: E402
-from domain.params import InferenceParams  # noqa: E402
+from adapters.threads.audit_writer import ThreadedAuditWriter  # noqa: E402
+from application.audit.service import AuditService, DiscardingAuditSink, ImmediateAuditSink  # noqa: E402
+from application.routing.backend_mappings import BackendMappingService  # noqa: E402
+from application.routing.credentials import CredentialService  # noqa: E402
+from application.inference.ports import ChatMessage, GenerationChunk, GenerationRequest  # noqa: E402
+from application.routing.service import InferenceRouter  # noqa: E402
+from domain.audit.model import AuditQuery  # noqa: E402
+from domain.profiles.params import InferenceParams  # noqa: E402
 
 
 class FakeLocal:

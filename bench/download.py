@@ -39,7 +39,7 @@ MB = 1024 * 1024
 
 PULL_WORKER = """
 import sys, time
-from entrypoints.container import Container
+from entrypoints.composition.container import Container
 container = Container()
 service = container.download_service()
 service.catalog

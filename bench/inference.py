@@ -89,14 +89,14 @@ def build_context(args) -> BenchContext:
     import mlx_lm
 
     from adapters.catalog.embedded import EmbeddedCatalogProvider
-    from adapters.clock import SystemClock
+    from adapters.system.clock import SystemClock
     from adapters.memory.repositories import InMemoryUnitOfWork
     from adapters.mlx.runtime import MlxRuntime
-    from application.inference import InferenceService
-    from application.pool import ModelPool, PoolLimits
+    from application.inference.service import InferenceService
+    from application.inference.pool import ModelPool, PoolLimits
     from domain.enums import ModelType
-    from domain.models import Model
-    from domain.params import InferenceParams
+    from domain.library.models import Model
+    from domain.profiles.params import InferenceParams
     from tests.support.tiny_models import cached_model
 
     root = Path(args.cache or tempfile.mkdtemp(prefix="mlxm-bench-"))
@@ -139,7 +139,7 @@ def scenario_mlx_lm(ctx: BenchContext, prompt: str = PROMPT) -> Measurement:
 
 def scenario_mlxm_service(ctx: BenchContext, prompt: str = PROMPT) -> Measurement:
     """(b) InferenceService.stream_complete, one stream, greedy."""
-    from domain.params import InferenceParams
+    from domain.profiles.params import InferenceParams
 
     start = time.perf_counter()
     first = None
@@ -154,7 +154,7 @@ def scenario_mlxm_service(ctx: BenchContext, prompt: str = PROMPT) -> Measuremen
 
 def scenario_mlxm_concurrent(ctx: BenchContext) -> Measurement:
     """(c) `streams` concurrent InferenceService streams; aggregate tokens/s."""
-    from domain.params import InferenceParams
+    from domain.profiles.params import InferenceParams
 
     prompts = [CONCURRENT_PROMPTS[i % len(CONCURRENT_PROMPTS)] for i in range(ctx.streams)]
     counts = [0] * len(prompts)

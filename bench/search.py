@@ -36,9 +36,9 @@ from adapters.sqlalchemy.tables import (
     VisionCapabilityRecord,
 )
 from adapters.sqlalchemy.unit_of_work import sqlalchemy_uow_factory
-from application.ports.repositories import ModelQuery
+from application.library.ports import ModelQuery
 from domain.enums import DownloadStatus, ModelType
-from domain.models import Model
+from domain.library.models import Model
 
 FAMILIES = ["qwen", "qwen2", "qwen3", "llama", "llama3", "mistral", "mixtral", "gemma", "gemma3", "phi", "phi4",
             "deepseek", "granite", "olmo", "smollm", "falcon", "yi", "internlm", "glm", "minicpm", "starcoder",

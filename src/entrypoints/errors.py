@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application import errors as app
-from application.ports.catalog_remote import CatalogFetchFailed, KeyFileRefused
+from application.catalog.ports import CatalogFetchFailed, KeyFileRefused
 from domain import errors as dom
-from domain.catalog_signed import CatalogRefused
+from domain.catalog.signed import CatalogRefused
 
 
 @dataclass(frozen=True)

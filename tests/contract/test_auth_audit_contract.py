@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adapters.memory.repositories import FakeClock
-from adapters.threaded_audit import ThreadedAuditWriter
-from application.audit import AuditService, ImmediateAuditSink
-from application.auth import ApiKeyService, ScryptPasswordHasher, UserService
-from domain.audit import AuditEntry, AuditQuery, AuditStatus
-from domain.auth import ApiKey, User
-from domain.credentials import CloudCredential
+from adapters.threads.audit_writer import ThreadedAuditWriter
+from application.audit.service import AuditService, ImmediateAuditSink
+from application.identity.service import ApiKeyService, ScryptPasswordHasher, UserService
+from domain.audit.model import AuditEntry, AuditQuery, AuditStatus
+from domain.identity.model import ApiKey, User
+from domain.routing.credentials import CloudCredential
 from domain.enums import BackendType
 
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ from adapters.catalog.ed25519_signatures import Ed25519CatalogSigner, Ed25519Sig
 from adapters.catalog.filesystem_cache import FilesystemCatalogCache
 from adapters.catalog.httpx_fetcher import HttpxCatalogFetcher
 from adapters.memory.catalog_remote import FakeSignatures, InMemoryCatalogCache, InMemoryCatalogFetcher
-from application.ports.catalog_remote import CachedCatalog, CatalogFetchFailed, SignatureRejected
+from application.catalog.ports import CachedCatalog, CatalogFetchFailed, SignatureRejected
 from tests.support.catalog_server import CatalogServer
 
 

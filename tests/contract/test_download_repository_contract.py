@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from domain.downloads import Download
+from domain.downloads.model import Download
 from domain.enums import DownloadStatus
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

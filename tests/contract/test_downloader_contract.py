@@ -18,8 +18,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import pytest
 
 from application.errors import DownloadCancelled, SourceError, SourceNotConfigured
-from application.ports.downloader import ModelDownloader, RemoteFile
-from domain.catalog import ModelSource
+from application.downloads.ports import ModelDownloader, RemoteFile
+from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
 CONFIG = b'{"model_type": "llama"}'
@@ -141,8 +141,8 @@ def test_unconfigured_mirror_raises_source_not_configured(subject: Subject, tmp_
     with pytest.raises(SourceNotConfigured):
         subject.unconfigured_mirror.download_from_source(MIRROR, file, _noop)
     # The product's failover moves on from it to the next source, which serves the file.
-    from application.downloads import is_fatal_source_error
-    from domain.catalog import run_failover
+    from application.downloads.targets import is_fatal_source_error
+    from domain.catalog.model import run_failover
 
     mirror_first = ModelSource(SourceKind.HTTP_MIRROR, "org/contract", priority=1)
     hf_next = ModelSource(SourceKind.HUGGINGFACE_REPO, "org/contract", priority=2)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from domain.dependencies import DependencyBinding, DependencyProfile, Requirement
-from domain.mapping import LinkMethod, LinkRecord
+from domain.library.dependency_model import DependencyBinding, DependencyProfile, Requirement
+from domain.library.mapping import LinkMethod, LinkRecord
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

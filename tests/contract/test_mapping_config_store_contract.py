@@ -7,7 +7,7 @@ import pytest
 from adapters.filesystem.mapping_configs import FileMappingConfigStore
 from adapters.memory.library import InMemoryMappingConfigStore
 from domain.enums import ModelType
-from domain.mapping import AppMapping, InvalidMappingConfig, MappingRule
+from domain.library.mapping import AppMapping, InvalidMappingConfig, MappingRule
 
 
 @pytest.fixture(params=["memory", "files"])

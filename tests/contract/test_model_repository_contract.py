@@ -6,10 +6,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from application.ports.repositories import ModelQuery
-from domain.capabilities import AudioCapabilities, EmbeddingCapabilities, TextGenCapabilities, VisionCapabilities
+from application.library.ports import ModelQuery
+from domain.library.capabilities import (
+    AudioCapabilities,
+    EmbeddingCapabilities,
+    TextGenCapabilities,
+    VisionCapabilities,
+)
 from domain.enums import DownloadStatus, ModelType
-from domain.models import Model, ModelFile
+from domain.library.models import Model, ModelFile
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from domain.enums import ModelType, ProfileType
-from domain.params import AudioDefaults, InferenceContext, InferenceParams
-from domain.profiles import AudioProfile, ExecutionProfile, InferenceProfile, make_profile
+from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
+from domain.profiles.model import AudioProfile, ExecutionProfile, InferenceProfile, make_profile
 
 
 def chat_profile() -> ExecutionProfile:

@@ -12,9 +12,9 @@ import pytest
 
 from adapters.memory.runtime import FakeModelRuntime
 from application.errors import InvalidRequest, Unavailable
-from application.ports.runtime import ChatMessage, GenerationRequest, LoadedModel
+from application.inference.ports import ChatMessage, GenerationRequest, LoadedModel
 from domain.enums import ModelType
-from domain.params import AudioDefaults, InferenceParams
+from domain.profiles.params import AudioDefaults, InferenceParams
 from tests.support.tiny_models import cached_model
 
 

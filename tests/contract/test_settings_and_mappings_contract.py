@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from domain.enums import BackendType, PatternType
-from domain.routing import BackendMapping
+from domain.routing.model import BackendMapping
 
 
 def test_settings_get_set_overwrite(uow_factory):

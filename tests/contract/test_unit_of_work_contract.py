@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.enums import ModelType
-from domain.models import Model
+from domain.library.models import Model
 
 
 def test_without_commit_nothing_is_saved(uow_factory):

@@ -8,7 +8,7 @@ import openai
 import pytest
 from click.testing import CliRunner
 
-from domain.audit import AuditQuery
+from domain.audit.model import AuditQuery
 
 from entrypoints.cli.main import cli
 from entrypoints.http.app import create_app

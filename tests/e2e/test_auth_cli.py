@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from domain.audit import AuditEntry, AuditStatus
+from domain.audit.model import AuditEntry, AuditStatus
 from entrypoints.cli.main import cli
 from tests.support.auth_server import sqlite_container
 
@@ -107,8 +107,8 @@ def test_audit_list_filters_summary_and_retention_cleanup(run):
 
 def test_the_servers_audit_writer_enforces_retention_periodically(tmp_path):
     """The container's sink (a background writer on SQLite) stores rows and runs the retention cleanup."""
-    from adapters.threaded_audit import ThreadedAuditWriter
-    from domain.audit import AuditQuery
+    from adapters.threads.audit_writer import ThreadedAuditWriter
+    from domain.audit.model import AuditQuery
 
     container = sqlite_container(tmp_path, audit_retention_days=7)
     audit = container.audit_service()
@@ -126,7 +126,7 @@ def test_the_servers_audit_writer_enforces_retention_periodically(tmp_path):
 def test_server_start_up_runs_the_retention_cleanup(tmp_path):
     from starlette.testclient import TestClient
 
-    from domain.audit import AuditQuery
+    from domain.audit.model import AuditQuery
     from entrypoints.http.app import create_app
 
     container = sqlite_container(tmp_path, audit_retention_days=1)

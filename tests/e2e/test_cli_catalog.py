@@ -6,7 +6,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from entrypoints.cli.main import cli
-from entrypoints.container import Container
+from entrypoints.composition.container import Container
 
 
 def test_catalog_show_legacy_alias_prints_canonical_entry_json():

@@ -153,7 +153,7 @@ def test_ps_sends_the_api_key_when_the_server_requires_one(tmp_path, monkeypatch
 
 def test_run_goes_through_the_routed_service_like_http(env):
     """Backend routing and the audit log sit in front of `mlxm run` as they do in front of /v1/chat/completions."""
-    from domain.audit import AuditQuery
+    from domain.audit.model import AuditQuery
 
     invoke, container, _ = env
     invoke("run", "tiny-llama", "x y", "--max-tokens", "2", "--json")

@@ -56,7 +56,7 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-loaded = sorted(m for m in ("alembic", "cryptography", "adapters.threaded_audit") if m in sys.modules)
+loaded = sorted(m for m in ("alembic", "cryptography", "adapters.threads.audit_writer") if m in sys.modules)
 sys.stderr.write("\\nIMPORTED " + json.dumps({"loaded": loaded, "code": code}) + "\\n")
 """
 
@@ -77,7 +77,7 @@ def test_a_database_at_head_is_opened_without_alembic_or_the_auth_adapters(tmp_p
 
 
 def test_the_cheap_head_revision_is_alembics_head():
-    from adapters.sqlalchemy.database import script_head_revision
+    from adapters.sqlalchemy.migration_scripts import script_head_revision
     from adapters.sqlalchemy.migrate import head_revision
 
     assert script_head_revision() == head_revision()

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from entrypoints.cli.main import cli
-from entrypoints.container import Container
+from entrypoints.composition.container import Container
 from entrypoints.http.app import create_app
 
 HUGE = "99999999999999999999999"

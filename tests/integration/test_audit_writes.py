@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from adapters.clock import SystemClock
+from adapters.system.clock import SystemClock
 from adapters.sqlalchemy.tables import AuditLogRecord
-from adapters.threaded_audit import ThreadedAuditWriter
-from application.audit import AuditService
-from domain.audit import AuditEntry, AuditQuery, AuditStatus
+from adapters.threads.audit_writer import ThreadedAuditWriter
+from application.audit.service import AuditService
+from domain.audit.model import AuditEntry, AuditQuery, AuditStatus
 from tests.support.database import SqliteUnitOfWorks, migrated_database
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)

@@ -8,9 +8,9 @@ import pytest
 from adapters.memory.auth import (
     InMemoryApiKeyRepository, InMemoryAuditRepository, InMemoryCredentialRepository, InMemoryUserRepository,
 )
-from domain.audit import AuditEntry, AuditQuery, AuditStatus
-from domain.auth import ApiKey, User
-from domain.credentials import CloudCredential
+from domain.audit.model import AuditEntry, AuditQuery, AuditStatus
+from domain.identity.model import ApiKey, User
+from domain.routing.credentials import CloudCredential
 from domain.enums import BackendType, UserStatus
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
@@ -128,14 +128,14 @@ def test_single_alembic_head_and_api_keys_migration_round_trip(tmp_path):
 
 def test_services_on_the_sqlalchemy_unit_of_work(tmp_path):
     """The use cases end to end on SqlAlchemyUnitOfWork: commits persist, uncommitted work does not."""
-    from adapters.clock import SystemClock
-    from adapters.secrets import FernetSecretCipher
+    from adapters.system.clock import SystemClock
+    from adapters.fernet.secrets import FernetSecretCipher
     from adapters.sqlalchemy.engine import make_engine, make_session_factory
     from adapters.sqlalchemy.migrate import upgrade_database
     from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
-    from application.audit import AuditService
-    from application.auth import ApiKeyService, ScryptPasswordHasher, UserService
-    from application.credentials import CredentialService
+    from application.audit.service import AuditService
+    from application.identity.service import ApiKeyService, ScryptPasswordHasher, UserService
+    from application.routing.credentials import CredentialService
 
     url = f"sqlite:///{tmp_path / 'mlxm.db'}"
     upgrade_database(url)

@@ -6,17 +6,17 @@ import pytest
 
 from adapters.cloud.http_runtime import HttpCloudRuntimeFactory
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from adapters.secrets import FernetSecretCipher
-from application.audit import AuditService, ImmediateAuditSink
-from application.backend_mappings import BackendMappingService
-from application.credentials import CredentialService
+from adapters.fernet.secrets import FernetSecretCipher
+from application.audit.service import AuditService, ImmediateAuditSink
+from application.routing.backend_mappings import BackendMappingService
+from application.routing.credentials import CredentialService
 from application.errors import BackendError, BackendTimeout
-from application.ports.cloud import CloudEndpoint
-from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest
-from application.routing import InferenceRouter
-from domain.audit import AuditQuery
+from application.routing.ports import CloudEndpoint
+from application.inference.ports import ChatMessage, GenerationChunk, GenerationRequest
+from application.routing.service import InferenceRouter
+from domain.audit.model import AuditQuery
 from domain.enums import ApiType, ModelType
-from domain.params import InferenceParams
+from domain.profiles.params import InferenceParams
 from pathlib import Path
 from tests.support.fake_providers import FakeProvider
 

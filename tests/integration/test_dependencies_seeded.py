@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
-from application.dependencies import DependencyService, resolution_to_contract
-from domain.dependencies import PlatformContext, ValidationState
+from application.library.dependencies import DependencyService, resolution_to_contract
+from domain.library.dependency_model import PlatformContext, ValidationState
 from domain.enums import ModelType
-from entrypoints.http.schemas_library import DependencyRequirementsDTO
-from domain.models import Model
+from entrypoints.http.library.schemas import DependencyRequirementsDTO
+from domain.library.models import Model
 from tests.support.database import SqliteUnitOfWorks, migrated_database
 
 

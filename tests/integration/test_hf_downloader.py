@@ -13,9 +13,9 @@ import pytest
 from adapters.huggingface import HuggingFaceDownloader
 from adapters.mirror import HttpMirrorDownloader
 from application.errors import SourceError, SourceNotConfigured, Unauthorized
-from application.hash_cache import read_hash_cache
-from application.ports.downloader import RemoteFile
-from domain.catalog import ModelSource
+from application.library.hash_cache import read_hash_cache
+from application.downloads.ports import RemoteFile
+from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 from tests.support.fake_hub import FakeHub, Fault
 

@@ -18,11 +18,11 @@ from adapters.filesystem.linker import FilesystemLinker
 from adapters.filesystem.mapping_configs import FileMappingConfigStore
 from adapters.memory.repositories import FakeClock
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
-from application.importing import ImportRequest, ImportService
-from application.library import LibraryService
-from application.library_layout import LibraryLayout
-from application.mapping import MappingService
-from application.ports.repositories import ModelQuery
+from application.library.importing import ImportRequest, ImportService
+from application.library.service import LibraryService
+from application.library.layout import LibraryLayout
+from application.library.mapping import MappingService
+from application.library.ports import ModelQuery
 from tests.support.database import SqliteUnitOfWorks, migrated_database
 from tests.support.model_folders import write_model_folder
 
@@ -161,8 +161,8 @@ class FailsWhenRecordingAnInstall(SqlAlchemyUnitOfWork):
 
 def test_pull_failing_at_the_database_step_leaves_no_index_row_and_no_install(tmp_path, template_dir):
     from adapters.catalog.embedded import StaticCatalogProvider
-    from application.downloads import DownloadService
-    from domain.catalog import catalog_from_dict
+    from application.downloads.service import DownloadService
+    from domain.catalog.model import catalog_from_dict
     from domain.enums import DownloadStatus
     from tests.support.fake_downloader import FakeDownloader
 

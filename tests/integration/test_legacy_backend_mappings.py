@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from application.backend_mappings import BackendMappingService
+from application.routing.backend_mappings import BackendMappingService
 from application.errors import NotFound
 from domain.enums import BackendType
 from domain.errors import InvalidPattern

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.filesystem.linker import FilesystemLinker
 from adapters.memory.library import InMemoryLinker
-from domain.mapping import LinkMethod, TargetState
+from domain.library.mapping import LinkMethod, TargetState
 
 
 class FsWorld:

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.filesystem.mapping_configs import FileMappingConfigStore
 from domain.enums import ModelType
-from domain.mapping import AppMapping, InvalidMappingConfig, MappingRule
+from domain.library.mapping import AppMapping, InvalidMappingConfig, MappingRule
 
 
 def test_json_and_toml_configs_are_read_by_app_name(tmp_path):

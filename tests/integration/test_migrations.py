@@ -23,11 +23,16 @@ from adapters.sqlalchemy.migrate import (
     upgrade_database,
 )
 from adapters.sqlalchemy.search_index import is_search_index_table
-from application.ports.repositories import ModelQuery
-from domain.capabilities import AudioCapabilities, EmbeddingCapabilities, TextGenCapabilities, VisionCapabilities
+from application.library.ports import ModelQuery
+from domain.library.capabilities import (
+    AudioCapabilities,
+    EmbeddingCapabilities,
+    TextGenCapabilities,
+    VisionCapabilities,
+)
 from domain.enums import DownloadStatus, ModelType
-from domain.params import AudioDefaults, InferenceContext, InferenceParams
-from domain.profiles import AudioProfile, ExecutionProfile, InferenceProfile
+from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
+from domain.profiles.model import AudioProfile, ExecutionProfile, InferenceProfile
 from tests.support.database import SqliteUnitOfWorks
 
 UTC = timezone.utc

@@ -13,9 +13,9 @@ from adapters.mlx.audio import MlxAudioRuntime, read_audio, wav_bytes
 from adapters.mlx.embeddings import embeddings_available
 from adapters.mlx.runtime import MlxRuntime
 from application.errors import InvalidRequest
-from application.ports.runtime import GenerationRequest, NotSupported
+from application.inference.ports import GenerationRequest, NotSupported
 from domain.enums import ModelType
-from domain.params import AudioDefaults, InferenceParams
+from domain.profiles.params import AudioDefaults, InferenceParams
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -137,7 +137,7 @@ def test_voice_and_speed_reach_models_that_take_them(runtime):
     from types import SimpleNamespace
 
     from adapters.mlx.audio import AudioModelHandle
-    from application.ports.runtime import LoadedModel
+    from application.inference.ports import LoadedModel
 
     seen = {}
 

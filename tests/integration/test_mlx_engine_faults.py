@@ -17,9 +17,9 @@ import pytest
 
 from adapters.mlx.engine import BatchEngine, EngineRequest
 from adapters.mlx.text import MlxTextRuntime
-from application.ports.runtime import GenerationRequest
+from application.inference.ports import GenerationRequest
 from domain.enums import ModelType
-from domain.params import InferenceParams
+from domain.profiles.params import InferenceParams
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow

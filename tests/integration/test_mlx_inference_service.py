@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
-from adapters.clock import SystemClock
+from adapters.system.clock import SystemClock
 from adapters.memory.repositories import InMemoryUnitOfWork
 from adapters.mlx.runtime import MlxRuntime
-from application.inference import InferenceService
-from application.pool import ModelPool, PoolLimits
-from application.ports.runtime import ChatMessage
+from application.inference.service import InferenceService
+from application.inference.pool import ModelPool, PoolLimits
+from application.inference.ports import ChatMessage
 from domain.enums import ModelType
-from domain.models import Model
-from domain.params import AudioDefaults, InferenceParams
-from domain.profiles import make_profile
+from domain.library.models import Model
+from domain.profiles.params import AudioDefaults, InferenceParams
+from domain.profiles.model import make_profile
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow

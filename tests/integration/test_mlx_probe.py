@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.clock import SystemClock
+from adapters.system.clock import SystemClock
 from adapters.memory.repositories import InMemoryUnitOfWork
 from adapters.mlx.inspector import FileModelInspector
 from adapters.mlx.runtime import MlxRuntime
-from application.pool import ModelPool
-from application.probe import PROBE_VERSION, ProbeService
-from domain.capabilities import AudioCapabilities, TextGenCapabilities
+from application.inference.pool import ModelPool
+from application.inference.probe import PROBE_VERSION, ProbeService
+from domain.library.capabilities import AudioCapabilities, TextGenCapabilities
 from domain.enums import ModelType
-from domain.models import Model
+from domain.library.models import Model
 from tests.support.tiny_models import CHAT_TEMPLATE, cached_model
 
 pytestmark = pytest.mark.slow

@@ -5,20 +5,20 @@ from __future__ import annotations
 import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
-from adapters.clock import SystemClock
+from adapters.system.clock import SystemClock
 from adapters.mlx.inspector import FileModelInspector
 from adapters.mlx.runtime import MlxRuntime
 from adapters.sqlalchemy.database import open_database
 from adapters.sqlalchemy.unit_of_work import sqlalchemy_uow_factory
-from application.inference import InferenceService
-from application.pool import ModelPool
-from application.probe import PROBE_VERSION, ProbeService
-from application.ports.runtime import ChatMessage
-from domain.capabilities import TextGenCapabilities
+from application.inference.service import InferenceService
+from application.inference.pool import ModelPool
+from application.inference.probe import PROBE_VERSION, ProbeService
+from application.inference.ports import ChatMessage
+from domain.library.capabilities import TextGenCapabilities
 from domain.enums import ModelType
-from domain.models import Model
-from domain.params import InferenceParams
-from domain.profiles import make_profile
+from domain.library.models import Model
+from domain.profiles.params import InferenceParams
+from domain.profiles.model import make_profile
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,9 @@ import pytest
 
 from adapters.mlx.text import MlxTextRuntime
 from application.errors import InvalidRequest
-from application.ports.runtime import ChatMessage, GenerationRequest
+from application.inference.ports import ChatMessage, GenerationRequest
 from domain.enums import ModelType
-from domain.params import AudioDefaults, InferenceParams
+from domain.profiles.params import AudioDefaults, InferenceParams
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -270,7 +270,7 @@ def test_two_models_generate_concurrently_with_correct_outputs(runtime, loaded, 
 def test_unknown_architecture_is_a_clear_error(tmp_path):
     import json
 
-    from application.ports.runtime import NotSupported
+    from application.inference.ports import NotSupported
 
     import mlx.core as mx
 

@@ -16,15 +16,15 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import pytest
 
 from adapters.catalog.embedded import StaticCatalogProvider
-from adapters.clock import SystemClock
+from adapters.system.clock import SystemClock
 from adapters.downloads.dispatch import SourceDispatchingDownloader
 from adapters.huggingface import HuggingFaceDownloader
 from adapters.memory.repositories import InMemoryUnitOfWork
 from adapters.mirror import HttpMirrorDownloader
-from application.downloads import DownloadService
-from application.library_layout import LibraryLayout
-from application.updates import UpdateService
-from domain.catalog import catalog_from_dict
+from application.downloads.service import DownloadService
+from application.library.layout import LibraryLayout
+from application.downloads.updates import UpdateService
+from domain.catalog.model import catalog_from_dict
 from domain.enums import DownloadStatus, SourceKind
 from domain.errors import NoSourceAvailable
 from tests.support.fake_hub import FakeHub, Fault

@@ -13,10 +13,10 @@ from dependency_injector import providers
 from starlette.testclient import TestClient
 
 from adapters.catalog.embedded import StaticCatalogProvider
-from domain.catalog import catalog_from_dict
-from entrypoints.container import Container
+from domain.catalog.model import catalog_from_dict
+from entrypoints.composition.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.settings import ManagerSettings, Settings
+from entrypoints.composition.settings import ManagerSettings, Settings
 from tests.support.fake_hub import FakeHub, Fault
 
 WEIGHTS = os.urandom(600_000)

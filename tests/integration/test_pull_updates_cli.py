@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from dependency_injector import providers
 
 from adapters.catalog.embedded import StaticCatalogProvider
-from domain.catalog import catalog_from_dict
+from domain.catalog.model import catalog_from_dict
 from domain.enums import DownloadStatus
-from domain.models import Model
+from domain.library.models import Model
 from entrypoints.cli.main import cli
-from entrypoints.container import Container
-from entrypoints.settings import ManagerSettings, Settings
+from entrypoints.composition.container import Container
+from entrypoints.composition.settings import ManagerSettings, Settings
 from tests.support.fake_hub import FakeHub, Fault
 
 CONFIG = b'{"model_type": "llama"}'

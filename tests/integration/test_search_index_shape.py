@@ -5,9 +5,9 @@ import sqlite3
 from adapters.sqlalchemy.database import open_database
 from adapters.sqlalchemy.search_index import INDEXED_COLUMNS, SEARCH_INDEX_TABLE
 from adapters.sqlalchemy.unit_of_work import sqlalchemy_uow_factory
-from application.ports.repositories import ModelQuery
+from application.library.ports import ModelQuery
 from domain.enums import ModelType
-from domain.models import Model
+from domain.library.models import Model
 
 
 def _columns(path) -> list[str]:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from adapters.secrets import KEY_FILE_NAME, FernetSecretCipher, load_or_create_key_file
+from adapters.fernet.secrets import KEY_FILE_NAME, FernetSecretCipher, load_or_create_key_file
 from application.errors import SecretUnreadable
 
 

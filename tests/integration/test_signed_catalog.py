@@ -16,10 +16,10 @@ from adapters.catalog.ed25519_signatures import Ed25519CatalogSigner, Ed25519Sig
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.catalog.filesystem_cache import FilesystemCatalogCache
 from adapters.catalog.httpx_fetcher import HttpxCatalogFetcher
-from adapters.clock import SystemClock
-from application.catalog_remote import RemoteCatalogService
-from application.ports.catalog_remote import KeyFileRefused
-from domain.catalog_signed import CatalogRefused
+from adapters.system.clock import SystemClock
+from application.catalog.remote import RemoteCatalogService
+from application.catalog.ports import KeyFileRefused
+from domain.catalog.signed import CatalogRefused
 from tests.support.catalog_server import CatalogServer, catalog_document, encode, team_model
 
 

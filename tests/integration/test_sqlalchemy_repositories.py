@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import event
 
-from application.ports.repositories import ModelQuery
-from domain.capabilities import EmbeddingCapabilities, TextGenCapabilities, VisionCapabilities
+from application.library.ports import ModelQuery
+from domain.library.capabilities import EmbeddingCapabilities, TextGenCapabilities, VisionCapabilities
 from domain.enums import ModelType
-from domain.models import Model, ModelFile
-from domain.profiles import make_profile
+from domain.library.models import Model, ModelFile
+from domain.profiles.model import make_profile
 from tests.support.database import SqliteUnitOfWorks, migrated_database
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

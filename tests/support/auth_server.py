@@ -6,14 +6,14 @@ from pathlib import Path
 
 from dependency_injector import providers
 
-from adapters.clock import SystemClock
+from adapters.system.clock import SystemClock
 from adapters.memory.runtime import FakeModelRuntime
-from application.inference import InferenceService
-from application.pool import ModelPool, PoolLimits
+from application.inference.service import InferenceService
+from application.inference.pool import ModelPool, PoolLimits
 from domain.enums import ModelType
-from domain.models import Model
-from entrypoints.container import Container
-from entrypoints.settings import ManagerSettings, ServerSettings, Settings
+from domain.library.models import Model
+from entrypoints.composition.container import Container
+from entrypoints.composition.settings import ManagerSettings, ServerSettings, Settings
 
 LOCAL_MODELS = ("tiny-local", "tiny-fallback")
 

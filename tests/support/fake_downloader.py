@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 from application.errors import SourceError, SourceNotConfigured
-from application.ports.downloader import ProgressCallback, RemoteFile, RemoteListing
-from domain.catalog import ModelSource
+from application.downloads.ports import ProgressCallback, RemoteFile, RemoteListing
+from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
 

@@ -11,13 +11,13 @@ from dependency_injector import providers
 
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from adapters.memory.runtime import FakeModelRuntime
-from application.audit import ImmediateAuditSink
-from application.inference import InferenceService
-from application.pool import ModelPool, PoolLimits
+from application.audit.service import ImmediateAuditSink
+from application.inference.service import InferenceService
+from application.inference.pool import ModelPool, PoolLimits
 from domain.enums import ModelType
-from domain.models import Model
-from entrypoints.container import Container
-from entrypoints.settings import ManagerSettings, ServerSettings, Settings
+from domain.library.models import Model
+from entrypoints.composition.container import Container
+from entrypoints.composition.settings import ManagerSettings, ServerSettings, Settings
 
 
 def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, pool_limits: PoolLimits | None = None,
@@ -94,7 +94,7 @@ def real_container(home: Path, **server):
         container.model_runtime.override(providers.Singleton(
             MlxRuntime, enable_batching=True, max_batch_size=settings.server.max_batch_size, max_speech_tokens=8))
     if not hasattr(container, "inference_service"):
-        from adapters.clock import SystemClock
+        from adapters.system.clock import SystemClock
         from adapters.mlx.runtime import MlxRuntime
 
         runtime = MlxRuntime(max_speech_tokens=8)

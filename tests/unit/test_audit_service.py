@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from adapters.threaded_audit import ThreadedAuditWriter
-from application.audit import AuditService
-from domain.audit import AuditEntry, AuditQuery, AuditStatus
+from adapters.threads.audit_writer import ThreadedAuditWriter
+from application.audit.service import AuditService
+from domain.audit.model import AuditEntry, AuditQuery, AuditStatus
 from domain.errors import InvalidParameter
 
 

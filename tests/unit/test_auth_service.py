@@ -3,11 +3,15 @@
 import pytest
 
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from application.auth import (
-    LOCAL_ADMIN_EMAIL, ApiKeyService, ScryptPasswordHasher, UserService, hash_api_key,
+from application.identity.service import (
+    LOCAL_ADMIN_EMAIL,
+    ApiKeyService,
+    ScryptPasswordHasher,
+    UserService,
+    hash_api_key,
 )
 from application.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
-from domain.auth import Principal
+from domain.identity.model import Principal
 from domain.enums import UserStatus
 from domain.errors import InvalidParameter
 
@@ -117,7 +121,7 @@ def test_non_admins_see_and_revoke_only_their_own_keys(services):
 def test_uncommitted_changes_vanish(services):
     uow, users, _ = services
     with uow:
-        from domain.auth import User
+        from domain.identity.model import User
 
         uow.users.add(User(email="ghost@example.com"))
     assert uow.users.get_by_email("ghost@example.com") is None

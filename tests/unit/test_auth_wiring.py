@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dependency_injector import providers
 
-from adapters.threaded_audit import ThreadedAuditWriter
-from application.audit import ImmediateAuditSink
-from entrypoints.container import Container
-from entrypoints.settings import ManagerSettings, Settings
+from adapters.threads.audit_writer import ThreadedAuditWriter
+from application.audit.service import ImmediateAuditSink
+from entrypoints.composition.container import Container
+from entrypoints.composition.settings import ManagerSettings, Settings
 from tests.support.frontends import fake_container
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
-from domain.catalog import (
+from domain.catalog.model import (
     Catalog,
     CatalogModel,
     ChainExhausted,

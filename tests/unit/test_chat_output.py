@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 
 from adapters.mlx.chat_output import ChatOutputSplitter, ChatOutputStream, template_messages
-from application.ports.runtime import ChatMessage, GenerationChunk, ToolCall
+from application.inference.ports import ChatMessage, GenerationChunk, ToolCall
 
 
 def _json_tools(text, tools=None):

@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import InMemoryUnitOfWork
-from application.dependencies import DependencyService, resolution_to_contract
+from application.library.dependencies import DependencyService, resolution_to_contract
 from application.errors import Conflict
-from domain.dependencies import DependencyBinding, DependencyProfile, PlatformContext, parse_requirement_spec
-from entrypoints.http.schemas_library import DependencyRequirementsDTO
+from domain.library.dependency_model import DependencyBinding, DependencyProfile, PlatformContext
+from domain.library.markers import parse_requirement_spec
+from entrypoints.http.library.schemas import DependencyRequirementsDTO
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dependency_contract"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))

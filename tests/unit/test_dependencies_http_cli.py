@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from domain.enums import ModelType
 from entrypoints.cli.main import cli
 from entrypoints.http.app import create_app
-from entrypoints.http.schemas_library import DependencyRequirementsDTO
+from entrypoints.http.library.schemas import DependencyRequirementsDTO
 from tests.support.frontends import add_models, fake_container
 
 PINS = ['mlx==0.32.4; sys_platform == "darwin"', 'mlx[cpu]==0.32.4; sys_platform == "linux"', "mlx-lm==0.32.2"]

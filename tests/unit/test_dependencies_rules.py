@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from domain.dependencies import (
+from domain.library.dependency_model import (
     DependencyBinding,
     DependencyProfile,
     InvalidDependencyInput,
-    InvalidMarker,
     PlatformContext,
     Requirement,
     ValidationState,
-    evaluate_marker,
-    parse_marker,
-    parse_requirement_spec,
-    resolve_requirements,
-    validate_profile,
     worst,
 )
+from domain.library.markers import InvalidMarker, evaluate_marker, parse_marker, parse_requirement_spec
+from domain.library.dependencies import resolve_requirements, validate_profile
 
 LINUX = PlatformContext.parse("linux-x86_64", "3.11.7")
 MAC = PlatformContext.parse("darwin-arm64", "3.12.1")

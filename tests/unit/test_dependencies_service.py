@@ -6,10 +6,10 @@ import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import InMemoryUnitOfWork
-from application.dependencies import DependencyService, check_contract_version
+from application.library.dependencies import DependencyService, check_contract_version
 from application.errors import Conflict, InvalidRequest, NotFound
-from domain.dependencies import PlatformContext, ValidationState
-from domain.models import Model
+from domain.library.dependency_model import PlatformContext, ValidationState
+from domain.library.models import Model
 
 LINUX = PlatformContext.parse("linux-x86_64", "3.11.7")
 

@@ -1,9 +1,9 @@
 import pytest
 
-from domain.downloads import ALLOWED_TRANSITIONS, Download
+from domain.downloads.model import ALLOWED_TRANSITIONS, Download
 from domain.enums import BackendType, DownloadStatus as S, PatternType, UserStatus
 from domain.errors import IllegalTransition, InvalidPattern
-from domain.routing import BackendMapping, route, validate_pattern
+from domain.routing.model import BackendMapping, route, validate_pattern
 
 
 def test_happy_path_and_completion_fills_bytes():

@@ -12,14 +12,15 @@ import pytest
 
 from adapters.catalog.embedded import StaticCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from application.downloads import DownloadService, infer_type_and_family, resolve_pull_target
+from application.downloads.service import DownloadService
+from application.downloads.targets import infer_type_and_family, resolve_pull_target
 from application.errors import Conflict, DownloadCancelled, SourceError, Unauthorized
-from application.library_layout import LibraryLayout, Manifest
-from application.updates import UpdateService
-from domain.catalog import catalog_from_dict
+from application.library.layout import LibraryLayout, Manifest
+from application.downloads.updates import UpdateService
+from domain.catalog.model import catalog_from_dict
 from domain.enums import DownloadStatus, ModelType
 from domain.errors import NoSourceAvailable, UnknownModel
-from domain.models import Model
+from domain.library.models import Model
 from tests.support.fake_downloader import FakeDownloader
 
 CONFIG = json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}).encode()
@@ -281,7 +282,7 @@ def test_concurrent_pulls_of_one_model_join(tmp_path, fake, uow) -> None:
 
 
 def test_reconcile_after_crash_pauses_orphaned_rows(tmp_path, fake, uow) -> None:
-    from domain.downloads import Download
+    from domain.downloads.model import Download
 
     with uow:
         row = uow.downloads.add(Download(model_id="tiny-v1", status=DownloadStatus.DOWNLOADING))
@@ -296,7 +297,7 @@ def test_reconcile_after_crash_pauses_orphaned_rows(tmp_path, fake, uow) -> None
 
 
 def test_reconcile_leaves_a_row_another_process_holds(tmp_path, fake, uow) -> None:
-    from domain.downloads import Download
+    from domain.downloads.model import Download
 
     with uow:
         row = uow.downloads.add(Download(model_id="tiny-v1", status=DownloadStatus.DOWNLOADING))
@@ -519,7 +520,7 @@ class _HostileRevision(FakeDownloader):
     def list_files(self, source, revision, staging):
         from dataclasses import replace as _replace
 
-        from application.ports.downloader import RemoteListing
+        from application.downloads.ports import RemoteListing
 
         listing = super().list_files(source, revision, staging)
         self.real = listing.revision

@@ -1,6 +1,6 @@
 from starlette.testclient import TestClient
 
-from entrypoints.container import Container
+from entrypoints.composition.container import Container
 from entrypoints.http.app import create_app
 
 

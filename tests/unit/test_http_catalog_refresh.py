@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.catalog_remote import FakeSignatures, InMemoryCatalogCache, InMemoryCatalogFetcher
-from application.catalog_remote import RemoteCatalogService
+from application.catalog.remote import RemoteCatalogService
 from entrypoints.http.app import create_app
 from tests.support.catalog_server import catalog_document, encode
 from tests.support.frontends import fake_container

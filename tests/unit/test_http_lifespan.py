@@ -4,7 +4,7 @@ import time
 
 from starlette.testclient import TestClient
 
-from application.pool import PoolLimits
+from application.inference.pool import PoolLimits
 from domain.enums import EvictionPolicy, ModelType
 from entrypoints.http import app as app_module
 from entrypoints.http.app import create_app
@@ -54,7 +54,7 @@ def test_the_periodic_sweep_unloads_idle_models_under_ttl(tmp_path, monkeypatch)
 
 
 def test_downloads_left_running_by_a_crash_are_paused_at_start_up(tmp_path):
-    from domain.downloads import Download
+    from domain.downloads.model import Download
     from domain.enums import DownloadStatus
 
     container, uow = fake_container(tmp_path)

@@ -79,7 +79,7 @@ def test_chat_stream_sends_role_deltas_finish_usage_and_done(env):
     assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] == 4
     assert all(e["object"] == "chat.completion.chunk" and e["id"] == events[0]["id"] for e in events)
     # Hand-formatted per-token events keep the DTO's shape (and "usage": null when usage was asked for).
-    from entrypoints.http.schemas_openai import ChatCompletionChunk, Completion
+    from entrypoints.http.inference.openai_schemas import ChatCompletionChunk, Completion
 
     for event in events:
         assert ChatCompletionChunk.model_validate(event).id == events[0]["id"]
@@ -197,7 +197,7 @@ def test_pool_load_list_unload(env):
 
 def _finishing_with(container, reason):
     """The runtime ends generation with `reason`, as a cloud backend passing OpenAI's own value through would."""
-    from application.ports.runtime import GenerationChunk
+    from application.inference.ports import GenerationChunk
 
     runtime = container.runtime()
     runtime.generate = lambda model, request: iter([GenerationChunk("Hi", 3, 1, None), GenerationChunk("", 3, 2, reason)])

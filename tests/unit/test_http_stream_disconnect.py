@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from application.ports.runtime import GenerationChunk
+from application.inference.ports import GenerationChunk
 from domain.enums import ModelType
 from entrypoints.http.app import create_app
 from tests.support.frontends import add_models, fake_container, serve_in_thread
@@ -58,7 +58,7 @@ def test_client_disconnect_closes_the_stream_and_stops_generating(tmp_path, monk
 
 def test_a_reader_that_stops_reading_holds_generation_back():
     """The producer thread runs at most MAX_CHUNKS_AHEAD chunks ahead of the consumer (backpressure)."""
-    from entrypoints.http.routes_openai import MAX_CHUNKS_AHEAD, _chunk_batches
+    from entrypoints.http.inference.streaming import MAX_CHUNKS_AHEAD, _chunk_batches
 
     ran_too_far = threading.Event()
 

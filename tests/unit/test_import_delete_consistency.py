@@ -10,11 +10,11 @@ import pytest
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.library import InMemoryLinker, InMemoryMappingConfigStore
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from application.importing import ImportRequest, ImportService
-from application.library import LibraryService
-from application.library_layout import LibraryLayout, Manifest
-from application.mapping import MappingService
-from domain.mapping import AppMapping, MappingRule
+from application.library.importing import ImportRequest, ImportService
+from application.library.service import LibraryService
+from application.library.layout import LibraryLayout, Manifest
+from application.library.mapping import MappingService
+from domain.library.mapping import AppMapping, MappingRule
 from tests.support.model_folders import write_model_folder
 
 

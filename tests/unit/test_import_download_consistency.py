@@ -14,12 +14,12 @@ import pytest
 
 from adapters.catalog.embedded import StaticCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from application.downloads import DownloadService
-from application.library_layout import LibraryLayout
-from application.updates import UpdateService
+from application.downloads.service import DownloadService
+from application.library.layout import LibraryLayout
+from application.downloads.updates import UpdateService
 from domain.enums import DownloadStatus
 from tests.support.fake_downloader import FakeDownloader
-from domain.catalog import catalog_from_dict
+from domain.catalog.model import catalog_from_dict
 
 CONFIG = json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}).encode()
 WEIGHTS = bytes(range(256)) * 40  # 10 KiB: an LFS file for the fake downloader
@@ -88,7 +88,7 @@ def test_update_failing_at_the_database_step_keeps_the_old_revision_live(env):
 
 
 def test_adoption_failing_at_the_database_step_puts_the_folder_back(env):
-    from domain.models import Model
+    from domain.library.models import Model
 
     tmp_path, fake, uow, service = env
     folder = tmp_path / "models" / "tiny-old"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.enums import ModelType
-from domain.importing import (
+from domain.library.importing import (
     CONFIDENCE_THRESHOLD,
     MAX_MODEL_ID_LENGTH,
     InvalidModelName,

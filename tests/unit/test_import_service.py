@@ -12,10 +12,11 @@ import pytest
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, InvalidRequest
-from application.importing import ImportRequest, ImportService, read_safetensors_tensor_names
-from application.library_layout import LibraryLayout
+from application.library.importing import ImportRequest, ImportService
+from application.library.import_scan import read_safetensors_tensor_names
+from application.library.layout import LibraryLayout
 from domain.enums import ModelType
-from domain.importing import InvalidModelName, UnsafeImport
+from domain.library.importing import InvalidModelName, UnsafeImport
 from tests.support.model_folders import write_model_folder, write_safetensors
 
 

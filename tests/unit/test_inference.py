@@ -11,14 +11,14 @@ from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from adapters.memory.runtime import FakeModelRuntime
 from application.errors import InvalidRequest, NotFound, NotInstalled
-from application.inference import InferenceService
-from application.pool import ModelPool, PoolLimits
-from application.ports.runtime import ChatMessage
-from domain.capabilities import AudioCapabilities
+from application.inference.service import InferenceService
+from application.inference.pool import ModelPool, PoolLimits
+from application.inference.ports import ChatMessage
+from domain.library.capabilities import AudioCapabilities
 from domain.enums import DownloadStatus, EvictionPolicy, ModelType
-from domain.models import Model
-from domain.params import AudioDefaults, InferenceContext, InferenceParams
-from domain.profiles import make_profile
+from domain.library.models import Model
+from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
+from domain.profiles.model import make_profile
 
 SYSTEM = InferenceParams(temperature=0.9, max_tokens=64, top_p=1.0)
 

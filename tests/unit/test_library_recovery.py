@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-import application.importing as importing
+import application.library.importing as importing
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from application.deletion import PendingRemoval
-from application.importing import ImportRequest, ImportService
-from application.library import LibraryService
-from application.library_layout import LibraryLayout, Manifest
-from application.library_recovery import LibraryRecovery
+from application.library.deletion import PendingRemoval
+from application.library.importing import ImportRequest, ImportService
+from application.library.service import LibraryService
+from application.library.layout import LibraryLayout, Manifest
+from application.library.recovery import LibraryRecovery
 from tests.support.model_folders import write_model_folder
 
 

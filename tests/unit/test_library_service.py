@@ -5,10 +5,10 @@ import pytest
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, InvalidRequest, NotFound, NotInstalled
-from application.library import LibraryService, infer_model_type
+from application.library.service import LibraryService, infer_model_type
 from domain.enums import DownloadStatus, ModelType
-from domain.models import Model
-from domain.profiles import make_profile
+from domain.library.models import Model
+from domain.profiles.model import make_profile
 
 
 def _folder(root, name, config, weights=b"\0" * 16):

@@ -29,7 +29,7 @@ def env(tmp_path, monkeypatch):
     }))
     (configs / "tomlapp.toml").write_text(f'root = "{apps / "tomlapp"}"\n[[rules]]\ntarget = "all"\n')
     importer = container.import_service()
-    from application.importing import ImportRequest
+    from application.library.importing import ImportRequest
 
     for name, seed in (("alpha", 0), ("beta", 1)):
         importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src" / name, seed=seed)), name=name))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.enums import ModelType
-from domain.mapping import (
+from domain.library.mapping import (
     InvalidMappingConfig,
     LinkAction,
     MappingRule,
@@ -16,7 +16,7 @@ from domain.mapping import (
     classify,
     model_folder_name,
 )
-from domain.models import Model
+from domain.library.models import Model
 
 
 def model(model_id="m", model_type=ModelType.TEXT_GEN, family="llama", tags=()):

@@ -7,10 +7,10 @@ import pytest
 from adapters.memory.library import InMemoryLinker, InMemoryMappingConfigStore
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import NotFound
-from application.mapping import MappingService, forget_model_links, linked_tag, remove_link_files
+from application.library.mapping import MappingService, forget_model_links, linked_tag, remove_link_files
 from domain.enums import DownloadStatus, ModelType
-from domain.mapping import ConflictPolicy, LinkAction, LinkMethod, MappingRule, AppMapping
-from domain.models import Model, ModelFile
+from domain.library.mapping import ConflictPolicy, LinkAction, LinkMethod, MappingRule, AppMapping
+from domain.library.models import Model, ModelFile
 
 FILES = ("config.json", "model.safetensors")
 ROOT = "/apps/lm"

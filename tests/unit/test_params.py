@@ -1,7 +1,7 @@
 import pytest
 
 from domain.errors import InvalidParameter
-from domain.params import (
+from domain.profiles.params import (
     AudioDefaults,
     InferenceContext,
     InferenceParams,

@@ -10,7 +10,7 @@ import pytest
 from adapters.memory.repositories import FakeClock
 from adapters.memory.runtime import FakeModelRuntime
 from application.errors import NotFound, Unavailable
-from application.pool import ModelPool, PoolLimits
+from application.inference.pool import ModelPool, PoolLimits
 from domain.enums import EvictionPolicy, ModelType
 
 TEXT = ModelType.TEXT_GEN

@@ -9,9 +9,9 @@ import pytest
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from adapters.memory.runtime import FakeModelRuntime
 from application.errors import InvalidRequest
-from application.pool import ModelPool
-from application.ports.inspector import ModelFacts
-from application.probe import (
+from application.inference.pool import ModelPool
+from application.inference.ports import ModelFacts
+from application.inference.probe import (
     PROBE_VERSION,
     ProbeService,
     audio_capabilities,
@@ -19,9 +19,9 @@ from application.probe import (
     text_capabilities,
     vision_capabilities,
 )
-from domain.capabilities import AudioCapabilities, EmbeddingCapabilities, TextGenCapabilities
+from domain.library.capabilities import AudioCapabilities, EmbeddingCapabilities, TextGenCapabilities
 from domain.enums import DownloadStatus, ModelType
-from domain.models import Model
+from domain.library.models import Model
 
 QWEN_TEMPLATE = (
     "{%- if tools %}<|im_start|>system\n# Tools\n<tools>{{ tools }}</tools>\n"

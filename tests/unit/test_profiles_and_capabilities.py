@@ -1,6 +1,6 @@
 import pytest
 
-from domain.capabilities import (
+from domain.library.capabilities import (
     AudioCapabilities,
     EmbeddingCapabilities,
     TextGenCapabilities,
@@ -10,8 +10,14 @@ from domain.capabilities import (
 )
 from domain.enums import ModelType, ProfileType
 from domain.errors import InvalidParameter, ProfileTypeMismatch
-from domain.params import AudioDefaults, InferenceContext, InferenceParams
-from domain.profiles import AudioProfile, ExecutionProfile, InferenceProfile, make_profile, profile_type_for
+from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
+from domain.profiles.model import (
+    AudioProfile,
+    ExecutionProfile,
+    InferenceProfile,
+    make_profile,
+    profile_type_for,
+)
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@ import pytest
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, NotFound
-from application.profiles import ProfileChanges, ProfileService
+from application.profiles.service import ProfileChanges, ProfileService
 from domain.enums import ModelType, ProfileType
 from domain.errors import InvalidParameter, ProfileTypeMismatch
-from domain.models import Model
+from domain.library.models import Model
 
 
 @pytest.fixture

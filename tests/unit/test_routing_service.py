@@ -7,19 +7,19 @@ from pathlib import Path
 import pytest
 
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-from adapters.secrets import FernetSecretCipher
-from application.audit import AuditService, ImmediateAuditSink
-from application.backend_mappings import BackendMappingService
-from application.credentials import CredentialService
+from adapters.fernet.secrets import FernetSecretCipher
+from application.audit.service import AuditService, ImmediateAuditSink
+from application.routing.backend_mappings import BackendMappingService
+from application.routing.credentials import CredentialService
 from application.errors import (
     BackendError, BackendNotConfigured, BackendTimeout, InvalidRequest, NotFound, SecretUnreadable,
 )
-from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest, LoadedModel
-from application.routing import InferenceRouter
-from domain.audit import AuditQuery, AuditStatus
+from application.inference.ports import ChatMessage, GenerationChunk, GenerationRequest, LoadedModel
+from application.routing.service import InferenceRouter
+from domain.audit.model import AuditQuery, AuditStatus
 from domain.enums import ApiType, BackendType
 from domain.errors import InvalidPattern
-from domain.params import InferenceParams
+from domain.profiles.params import InferenceParams
 
 REQUEST = GenerationRequest(params=InferenceParams(max_tokens=8), messages=(ChatMessage("user", "hi there"),))
 
@@ -218,7 +218,7 @@ class FakeLocalService:
 
 
 def test_speech_transcription_and_embeddings_each_leave_one_audit_row(world):
-    from application.routing import RequestContext, RoutedInferenceService
+    from application.routing.service import RequestContext, RoutedInferenceService
 
     router, _, _, audit, _, _ = world
     contexts = iter([RequestContext("/v1/audio/speech", "r-speech"), RequestContext("/v1/audio/transcriptions", "r-stt"),

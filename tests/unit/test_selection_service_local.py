@@ -2,10 +2,10 @@ import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import InMemoryUnitOfWork
-from application.selection import SELECTION_KEY, SelectionService
+from application.catalog.selection import SELECTION_KEY, SelectionService
 from domain.enums import DownloadStatus, ModelType
 from domain.errors import UnknownModel
-from domain.models import Model
+from domain.library.models import Model
 
 
 @pytest.fixture

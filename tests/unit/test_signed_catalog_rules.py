@@ -9,9 +9,9 @@ import pytest
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.catalog_remote import FakeSignatures, InMemoryCatalogCache, InMemoryCatalogFetcher
 from adapters.memory.repositories import FakeClock
-from application.catalog_remote import RemoteCatalogService
-from domain.catalog import catalog_from_dict
-from domain.catalog_signed import CatalogRefused, newer_ids, parse_signed_catalog
+from application.catalog.remote import RemoteCatalogService
+from domain.catalog.model import catalog_from_dict
+from domain.catalog.signed import CatalogRefused, newer_ids, parse_signed_catalog
 from tests.support.catalog_server import catalog_document, encode, team_model
 
 URL = "mem://catalog/catalog.json"

@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from application.ports.catalog_remote import KeyFileRefused, KeyPair, SignatureRejected
+from application.catalog.ports import KeyFileRefused, KeyPair, SignatureRejected
 
 ALGORITHM = "ed25519"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from domain.catalog import Catalog, catalog_from_dict
+from domain.catalog.model import Catalog, catalog_from_dict
 
 
 class EmbeddedCatalogProvider:

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from application.ports.catalog_remote import CachedCatalog
+from application.catalog.ports import CachedCatalog
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from application.ports.catalog_remote import CatalogFetchFailed
+from application.catalog.ports import CatalogFetchFailed
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024

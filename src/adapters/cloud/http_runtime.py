@@ -14,10 +14,10 @@ from typing import Any, Iterator, Sequence
 import httpx
 
 from application.errors import BackendError, BackendTimeout, InvalidRequest
-from application.ports.cloud import CloudEndpoint
-from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, Transcription
+from application.routing.ports import CloudEndpoint
+from application.inference.ports import GenerationChunk, GenerationRequest, LoadedModel, Transcription
 from domain.enums import ApiType, ModelType
-from domain.params import AudioDefaults
+from domain.profiles.params import AudioDefaults
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_ANTHROPIC_MAX_TOKENS = 4096  # the Messages API requires max_tokens

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from application.errors import SourceNotConfigured
-from application.ports.downloader import ModelDownloader, ProgressCallback, RemoteFile, RemoteListing
-from domain.catalog import ModelSource
+from application.downloads.ports import ModelDownloader, ProgressCallback, RemoteFile, RemoteListing
+from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
 

@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 
-from domain.mapping import LinkMethod, TargetState
+from domain.library.mapping import LinkMethod, TargetState
 
 DEFAULT_METHODS = (LinkMethod.SYMLINK, LinkMethod.HARDLINK, LinkMethod.COPY)
 

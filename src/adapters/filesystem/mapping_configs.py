@@ -14,7 +14,13 @@ import tomllib
 import uuid
 from pathlib import Path
 
-from domain.mapping import AppMapping, InvalidMappingConfig, app_mapping_from_dict, app_mapping_to_dict, validate_app_name
+from domain.library.mapping import (
+    AppMapping,
+    InvalidMappingConfig,
+    app_mapping_from_dict,
+    app_mapping_to_dict,
+    validate_app_name,
+)
 
 SUFFIXES = (".json", ".toml")
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 from application.errors import SourceError, Unauthorized
-from application.library_layout import is_commit_sha
-from application.ports.downloader import ProgressCallback, RemoteFile, RemoteListing
-from domain.catalog import ModelSource
+from application.library.layout import is_commit_sha
+from application.downloads.ports import ProgressCallback, RemoteFile, RemoteListing
+from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
 from adapters.downloads.http_transfer import HttpxHttp, StdlibHttp, fetch_resumable, proxy_configured

@@ -7,10 +7,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Iterable
 
-from application.ports.repositories import Page
-from domain.audit import AuditEntry, AuditQuery, ModelUsage, summarise
-from domain.auth import ApiKey, User
-from domain.credentials import CloudCredential
+from application.ports import Page
+from domain.audit.model import AuditEntry, AuditQuery, ModelUsage, summarise
+from domain.identity.model import ApiKey, User
+from domain.routing.credentials import CloudCredential
 from domain.enums import BackendType
 
 

@@ -6,7 +6,7 @@ import copy
 import hashlib
 import json
 
-from application.ports.catalog_remote import CachedCatalog, CatalogFetchFailed, SignatureRejected
+from application.catalog.ports import CachedCatalog, CatalogFetchFailed, SignatureRejected
 
 
 class InMemoryCatalogFetcher:

@@ -7,8 +7,8 @@ import itertools
 import posixpath
 from dataclasses import replace
 
-from domain.dependencies import DependencyBinding, DependencyProfile
-from domain.mapping import AppMapping, LinkMethod, LinkRecord, TargetState, validate_app_name
+from domain.library.dependency_model import DependencyBinding, DependencyProfile
+from domain.library.mapping import AppMapping, LinkMethod, LinkRecord, TargetState, validate_app_name
 
 
 class InMemoryLinkRepository:

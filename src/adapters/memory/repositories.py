@@ -6,13 +6,14 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from application.ports.repositories import ModelQuery, Page
-from domain.capabilities import supports
-from domain.downloads import Download
+from application.library.ports import ModelQuery
+from application.ports import Page
+from domain.library.capabilities import supports
+from domain.downloads.model import Download
 from domain.enums import DownloadStatus, ModelType
-from domain.models import Model
-from domain.profiles import ExecutionProfile
-from domain.routing import BackendMapping
+from domain.library.models import Model
+from domain.profiles.model import ExecutionProfile
+from domain.routing.model import BackendMapping
 
 # Letters and digits make terms; anything else separates them (as the SQLite FTS index does).
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)

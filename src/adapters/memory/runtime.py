@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from application.errors import InvalidRequest, Unavailable
-from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, Transcription
+from application.inference.ports import GenerationChunk, GenerationRequest, LoadedModel, Transcription
 from domain.enums import ModelType
-from domain.params import AudioDefaults
+from domain.profiles.params import AudioDefaults
 
 FAKE_SAMPLE_RATE = 16_000
 FAKE_EMBEDDING_DIMS = 8

@@ -13,8 +13,8 @@ from typing import Callable
 from urllib.parse import quote
 
 from application.errors import SourceError, SourceNotConfigured
-from application.ports.downloader import ProgressCallback, RemoteFile, RemoteListing
-from domain.catalog import ModelSource
+from application.downloads.ports import ProgressCallback, RemoteFile, RemoteListing
+from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
 from adapters.downloads.http_transfer import HttpxHttp, StdlibHttp, fetch_resumable, proxy_configured

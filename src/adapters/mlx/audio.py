@@ -17,9 +17,9 @@ from typing import Any, Sequence
 
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from application.errors import InvalidRequest
-from application.ports.runtime import GenerationRequest, LoadedModel, NotSupported, Transcription
+from application.inference.ports import GenerationRequest, LoadedModel, NotSupported, Transcription
 from domain.enums import ModelType
-from domain.params import AudioDefaults
+from domain.profiles.params import AudioDefaults
 
 WHISPER_SAMPLE_RATE = 16_000
 

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any, Iterator, Sequence
 
 from application.errors import InvalidRequest
-from application.ports.runtime import ChatMessage, GenerationChunk, GenerationRequest, ToolCall
+from application.inference.ports import ChatMessage, GenerationChunk, GenerationRequest, ToolCall
 
 TOOL_STATE = "tool"
 REASONING_STATE = "reasoning"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapters.mlx.audio import audio_kind
 from adapters.mlx.common import read_config
-from application.ports.inspector import ModelFacts
+from application.inference.ports import ModelFacts
 from domain.enums import ModelType
 
 

@@ -12,9 +12,9 @@ from typing import Iterator, Sequence
 from adapters.mlx.audio import MlxAudioRuntime
 from adapters.mlx.embeddings import MlxEmbeddingsRuntime
 from adapters.mlx.text import MlxTextRuntime
-from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, Transcription
+from application.inference.ports import GenerationChunk, GenerationRequest, LoadedModel, Transcription
 from domain.enums import ModelType
-from domain.params import AudioDefaults
+from domain.profiles.params import AudioDefaults
 
 
 class MlxRuntime:

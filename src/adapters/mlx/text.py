@@ -33,9 +33,15 @@ from adapters.mlx.chat_output import (
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from adapters.mlx.engine import BatchEngine, EngineRequest, on_engine_thread
 from application.errors import InvalidRequest, Unavailable
-from application.ports.runtime import GenerationChunk, GenerationRequest, LoadedModel, NotSupported, Transcription
+from application.inference.ports import (
+    GenerationChunk,
+    GenerationRequest,
+    LoadedModel,
+    NotSupported,
+    Transcription,
+)
 from domain.enums import ModelType
-from domain.params import AudioDefaults, InferenceParams
+from domain.profiles.params import AudioDefaults, InferenceParams
 
 DEFAULT_MAX_TOKENS = 512
 # How long `TextStream.close()` waits for the engine to drop the request (normally one step).

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy.auth_tables import ApiKeyRecord
 from adapters.sqlalchemy.tables import AuditLogRecord, CloudCredentialRecord, UserRecord
-from application.ports.repositories import Page
-from domain.audit import AuditEntry, AuditQuery, AuditStatus, ModelUsage
-from domain.auth import ApiKey, User
-from domain.credentials import CloudCredential, api_type_for
+from application.ports import Page
+from domain.audit.model import AuditEntry, AuditQuery, AuditStatus, ModelUsage
+from domain.identity.model import ApiKey, User
+from domain.routing.credentials import CloudCredential, api_type_for
 from domain.enums import BackendType, UserStatus
 
 

@@ -12,8 +12,8 @@ from adapters.sqlalchemy.library_tables import (
     DependencyRequirementRecord,
     ModelLinkRecord,
 )
-from domain.dependencies import DependencyBinding, DependencyProfile, Requirement
-from domain.mapping import LinkMethod, LinkRecord
+from domain.library.dependency_model import DependencyBinding, DependencyProfile, Requirement
+from domain.library.mapping import LinkMethod, LinkRecord
 
 
 def _link_from_record(record: ModelLinkRecord) -> LinkRecord:

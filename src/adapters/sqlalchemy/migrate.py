@@ -20,8 +20,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, event, inspect, text
 
-from adapters.sqlalchemy.database import migrations_dir  # noqa: F401 - also imported from here
 from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
+from adapters.sqlalchemy.migration_scripts import migrations_dir
 
 log = logging.getLogger("mlxm.db")
 

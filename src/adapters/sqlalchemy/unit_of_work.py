@@ -20,13 +20,11 @@ from adapters.sqlalchemy.library_repositories import (
     SqlAlchemyDependencyProfileRepository,
     SqlAlchemyLinkRepository,
 )
-from adapters.sqlalchemy.repositories import (
-    SqlAlchemyBackendMappingRepository,
-    SqlAlchemyDownloadRepository,
-    SqlAlchemyModelRepository,
-    SqlAlchemyProfileRepository,
-    SqlAlchemySettingsRepository,
-)
+from adapters.sqlalchemy.routing_repository import SqlAlchemyBackendMappingRepository
+from adapters.sqlalchemy.download_repository import SqlAlchemyDownloadRepository
+from adapters.sqlalchemy.model_repository import SqlAlchemyModelRepository
+from adapters.sqlalchemy.profile_repository import SqlAlchemyProfileRepository
+from adapters.sqlalchemy.settings_repository import SqlAlchemySettingsRepository
 from application.errors import Conflict
 
 

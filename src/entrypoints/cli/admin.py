@@ -260,7 +260,7 @@ def audit_group(ctx, since, model, status, limit, offset, as_json) -> None:
     """The audit log of inference requests (no prompt or completion text is ever stored)."""
     if ctx.invoked_subcommand is not None:
         return
-    from domain.audit import AuditQuery
+    from domain.audit.model import AuditQuery
 
     page = get_container(ctx).audit_service().query(
         AuditQuery(model=model, status=status, since=parse_since(since), limit=limit, offset=offset))
@@ -282,7 +282,7 @@ def audit_group(ctx, since, model, status, limit, offset, as_json) -> None:
 @click.pass_context
 def audit_summary(ctx: click.Context, since: str | None, as_json: bool) -> None:
     """Requests, error rate and tokens per model."""
-    from entrypoints.http.routes_admin import summary_dto
+    from entrypoints.http.audit.routes import summary_dto
 
     dto = summary_dto(get_container(ctx).audit_service().summary(parse_since(since)))
     if as_json:

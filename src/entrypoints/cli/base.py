@@ -34,7 +34,7 @@ class MlxmGroup(click.Group):
                 click.echo(f"Error: {_one_line(_describe_file_error(exc))}", err=True)
                 ctx.exit(2)
             mapping = mapping_for(exc)
-            from entrypoints.settings import describe_settings_error
+            from entrypoints.composition.settings import describe_settings_error
 
             if mapping is None and (bad_setting := describe_settings_error(exc)):
                 click.echo(f"Error: {_one_line(bad_setting)}", err=True)  # e.g. MLX_MANAGER_AUTH=enabled
@@ -87,7 +87,7 @@ def get_container(ctx: click.Context):
     """The container tests pass with `obj=`; built from the environment otherwise."""
     root = ctx.find_root()
     if root.obj is None:
-        from entrypoints.container import Container
+        from entrypoints.composition.container import Container
 
         root.obj = Container()
     return root.obj

@@ -6,17 +6,17 @@ import click
 
 from entrypoints.cli.admin import COMMANDS as ADMIN_COMMANDS
 from entrypoints.cli.base import MlxmGroup
-from entrypoints.cli.catalog import catalog_group
-from entrypoints.cli.catalog_remote import COMMANDS as CATALOG_REMOTE_COMMANDS
+from entrypoints.cli.catalog.commands import catalog_group
+from entrypoints.cli.catalog.remote import COMMANDS as CATALOG_REMOTE_COMMANDS
+from entrypoints.cli.catalog.selection import select
 from entrypoints.cli.db import db_group
-from entrypoints.cli.downloads import COMMANDS as DOWNLOAD_COMMANDS
-from entrypoints.cli.inference import run, speak, transcribe
-from entrypoints.cli.library import import_model, list_models, probe, rm, search, show
-from entrypoints.cli.library_pipelines import COMMANDS as LIBRARY_PIPELINE_COMMANDS
-from entrypoints.cli.profiles import profile_group
-from entrypoints.cli.selection import select
+from entrypoints.cli.downloads.commands import COMMANDS as DOWNLOAD_COMMANDS
+from entrypoints.cli.inference.commands import run, speak, transcribe
+from entrypoints.cli.inference.server_client import ps, unload
+from entrypoints.cli.library.commands import import_model, list_models, probe, rm, search, show
+from entrypoints.cli.library.pipelines import COMMANDS as LIBRARY_PIPELINE_COMMANDS
+from entrypoints.cli.profiles.commands import profile_group
 from entrypoints.cli.serve import serve
-from entrypoints.cli.server_client import ps, unload
 
 
 @click.group(cls=MlxmGroup)

@@ -18,18 +18,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from entrypoints.http import (
-    routes_catalog,
-    routes_chat,
-    routes_downloads,
-    routes_models,
-    routes_openai,
-    routes_pool,
-    routes_profiles,
-    routes_selection,
-)
-from entrypoints.http import routes_admin, routes_anthropic
-from entrypoints.http import catalog_refresh, routes_library
+from entrypoints.http.audit import routes as audit_routes
+from entrypoints.http.catalog import refresh as catalog_refresh
+from entrypoints.http.catalog import routes as catalog_routes
+from entrypoints.http.catalog import selection_routes
+from entrypoints.http.downloads import routes as download_routes
+from entrypoints.http.identity import routes as identity_routes
+from entrypoints.http.inference import anthropic_routes, chat_routes, openai_routes, pool_routes
+from entrypoints.http.library import pipeline_routes
+from entrypoints.http.library import routes as library_routes
+from entrypoints.http.profiles import routes as profile_routes
+from entrypoints.http.routing import routes as routing_routes
 from entrypoints.http.auth import ApiKeyAuthMiddleware
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -68,7 +67,7 @@ async def _startup(container) -> None:
         if loaded:
             log.info("preloaded", models=loaded)
     if getattr(container, "audit_sink", None) is not None:  # auth / routing / audit: retention runs from start-up
-        from entrypoints.auth_wiring import open_area
+        from entrypoints.composition.auth_wiring import open_area
 
         await run_in_threadpool(open_area, container)
     log.info("ready", database=settings.manager.resolved_database_url.split("://", 1)[0])
@@ -89,7 +88,7 @@ async def _sweep_pool(container) -> None:
 
 async def _shutdown(container) -> None:
     if getattr(container, "audit_sink", None) is not None:  # auth / routing / audit: flush audit rows
-        from entrypoints.auth_wiring import close_area
+        from entrypoints.composition.auth_wiring import close_area
 
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(close_area, container)
@@ -101,14 +100,14 @@ async def _shutdown(container) -> None:
 
 
 async def openapi(request: Request) -> JSONResponse:
-    from entrypoints.http.routes_catalog import _version
+    from entrypoints.http.catalog.routes import _version
 
     return JSONResponse(build_openapi(request.app.routes, title="mlxm", version=_version()))
 
 
 def create_app(container=None) -> Starlette:
     if container is None:
-        from entrypoints.container import Container
+        from entrypoints.composition.container import Container
 
         container = Container()
     settings = container.settings()
@@ -134,17 +133,20 @@ def create_app(container=None) -> Starlette:
                 await _shutdown(container)
 
     routes = [
-        *routes_catalog.routes,
-        *routes_downloads.routes,
-        *routes_library.routes,  # library pipelines: before /api/models/{name:path}, which would swallow them
-        *routes_models.routes,
-        *routes_profiles.routes,
-        *routes_selection.routes,
-        *routes_pool.routes,
-        *routes_chat.routes,
-        *routes_openai.routes,
-        *routes_anthropic.routes,  # auth / routing / audit
-        *routes_admin.routes,
+        *catalog_routes.routes,
+        *download_routes.routes,
+        *pipeline_routes.routes,  # library pipelines: before /api/models/{name:path}, which would swallow them
+        *library_routes.routes,
+        *profile_routes.routes,
+        *selection_routes.routes,
+        *pool_routes.routes,
+        *chat_routes.routes,
+        *openai_routes.routes,
+        *anthropic_routes.routes,
+        # identity / routing / audit management, in the order they were registered before the split
+        *identity_routes.routes,
+        *routing_routes.routes,
+        *audit_routes.routes,
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
     ]
     app = Starlette(

@@ -18,9 +18,9 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from application.auth import LOCAL_PRINCIPAL
+from application.identity.service import LOCAL_PRINCIPAL
 from application.errors import Conflict, Unauthorized
-from application.routing import RequestContext
+from application.routing.service import RequestContext
 from entrypoints.http.errors import error_response
 
 log = structlog.get_logger("mlxm.auth")

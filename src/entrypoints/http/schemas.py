@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from domain.catalog import CatalogModel
+from domain.catalog.model import CatalogModel
 from entrypoints.bounds import MAX_SQL_INT
 
 # Query/path integers that reach SQL: bounded so a huge number is a 422, never an OverflowError (a 500).

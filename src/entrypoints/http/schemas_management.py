@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.capabilities import ModelCapabilities
-from domain.models import Model
-from domain.params import AudioDefaults, InferenceContext, InferenceParams
-from domain.profiles import ExecutionProfile
+from domain.library.capabilities import ModelCapabilities
+from domain.library.models import Model
+from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
+from domain.profiles.model import ExecutionProfile
 from entrypoints.http.schemas import Offset, PageLimit
 
 

@@ -1,0 +1,406 @@
+"""The model pool: which models are loaded, and the limits that decide what gets unloaded.
+
+Limits are enforced, not just stored (peers store `max_models` and the eviction policy and
+then ignore them):
+
+- `max_models`: loading one more model first unloads an idle one, chosen by the policy.
+- `max_memory_bytes`: each model's *own* measured size (the runtime reports the bytes of its
+  weight arrays), never process-wide memory.
+- policy: LRU (least recently used), LFU (least often used, ties by recency) or TTL (idle
+  models are unloaded by `sweep()` after `idle_ttl_seconds`; under capacity pressure TTL
+  falls back to LRU).
+- pinned models (preloaded `auto_start` profiles) are never evicted.
+
+Concurrency: one lock guards the bookkeeping; loading runs outside it with a per-model
+"loading" slot, so two concurrent requests for one model load it once. A model handed out
+by `acquire()` is leased (reference counted) and is never unloaded under a request: an
+expiry or an explicit unload that happens during use takes effect when the last lease ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+from application.errors import NotFound, Unavailable
+from application.ports import Clock
+from application.inference.ports import LoadedModel, ModelRuntime
+from domain.enums import EvictionPolicy, ModelType
+
+
+@dataclass(frozen=True)
+class PooledModelInfo:
+    """What `loaded()` reports for one model."""
+
+    model_id: str
+    model_type: ModelType
+    path: str
+    size_bytes: int
+    loaded_at: datetime
+    last_used_at: datetime
+    use_count: int
+    pinned: bool
+    in_use: int  # active leases
+    unload_pending: bool
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    max_models: int = 4
+    max_memory_bytes: int = 0  # 0 = no memory limit
+    policy: EvictionPolicy = EvictionPolicy.LRU
+    idle_ttl_seconds: float = 900.0
+    # How long an acquire waits for a busy pool (every slot leased or pinned) to free a slot.
+    wait_seconds: float = 30.0
+
+
+@dataclass
+class _Entry:
+    model_id: str
+    model_type: ModelType
+    path: Path
+    pinned: bool
+    loading: bool = True
+    ready: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    model: LoadedModel | None = None
+    size_bytes: int = 0
+    loaded_at: datetime | None = None
+    last_used_at: datetime | None = None
+    last_used_mono: float = 0.0
+    use_count: int = 0
+    leases: int = 0
+    unload_pending: bool = False
+
+
+class Lease:
+    """A loaded model held for one request; release it (or use `with`) when done."""
+
+    def __init__(self, pool: "ModelPool", entry: _Entry) -> None:
+        self._pool = pool
+        self._entry = entry
+        self._released = False
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> LoadedModel:
+        assert self._entry.model is not None
+        return self._entry.model
+
+    def release(self) -> None:
+        """Idempotent: a stream's close() and its finaliser may both call it."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._pool._release(self._entry)
+
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    def __del__(self) -> None:  # a forgotten lease must not pin a model forever
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class ModelPool:
+    """Loads models through the `ModelRuntime` port and keeps the configured limits."""
+
+    def __init__(self, runtime: ModelRuntime, clock: Clock, limits: PoolLimits | None = None) -> None:
+        self._runtime = runtime
+        self._clock = clock
+        self.limits = limits or PoolLimits()
+        self._entries: dict[str, _Entry] = {}
+        self._cond = threading.Condition()
+        # Observability (and what race tests wait on): callers that joined another caller's
+        # load of the same model, and waits for a busy pool to free a slot.
+        self.load_joins = 0
+        self.room_waits = 0
+
+    # ------------------------------------------------------------------ queries
+
+    def loaded(self) -> list[PooledModelInfo]:
+        """Loaded models (not those still loading), most recently used first."""
+        with self._cond:
+            infos = [
+                PooledModelInfo(
+                    model_id=e.model_id,
+                    model_type=e.model_type,
+                    path=str(e.path),
+                    size_bytes=e.size_bytes,
+                    loaded_at=e.loaded_at,  # type: ignore[arg-type]
+                    last_used_at=e.last_used_at,  # type: ignore[arg-type]
+                    use_count=e.use_count,
+                    pinned=e.pinned,
+                    in_use=e.leases,
+                    unload_pending=e.unload_pending,
+                )
+                for e in self._entries.values()
+                if not e.loading
+            ]
+        return sorted(infos, key=lambda i: i.last_used_at, reverse=True)
+
+    def is_loaded(self, model_id: str) -> bool:
+        with self._cond:
+            entry = self._entries.get(model_id)
+            return entry is not None and not entry.loading
+
+    @property
+    def total_bytes(self) -> int:
+        with self._cond:
+            return sum(e.size_bytes for e in self._entries.values() if not e.loading)
+
+    # ------------------------------------------------------------------ acquire / release
+
+    def acquire(
+        self,
+        model_id: str,
+        path: Path | str,
+        model_type: ModelType,
+        *,
+        pin: bool = False,
+        size_hint: int | None = None,
+    ) -> Lease:
+        """Lease `model_id`, loading it first if needed (once, however many callers race)."""
+        while True:
+            with self._cond:
+                entry = self._entries.get(model_id)
+                if entry is not None and not entry.loading:
+                    entry.leases += 1
+                    entry.use_count += 1
+                    entry.pinned = entry.pinned or pin
+                    self._touch(entry)
+                    return Lease(self, entry)
+                if entry is None:
+                    victims = self._make_room(extra_models=1, extra_bytes=size_hint or 0, exclude=model_id)
+                    if victims is None:  # another caller started loading it while we waited
+                        continue
+                    entry = _Entry(model_id=model_id, model_type=ModelType(model_type), path=Path(path), pinned=pin)
+                    self._entries[model_id] = entry
+                    loader = True
+                else:
+                    loader = False
+                    self.load_joins += 1
+            if loader:
+                self._unload_all(victims)
+                return self._load(entry)
+            # Someone else is loading this model: wait for their result instead of loading twice.
+            entry.ready.wait()
+            if entry.error is not None:
+                raise entry.error
+
+    def _load(self, entry: _Entry) -> Lease:
+        try:
+            model = self._runtime.load(entry.model_id, entry.path, entry.model_type)
+        except BaseException as exc:
+            with self._cond:
+                self._entries.pop(entry.model_id, None)
+                entry.error = exc
+                entry.ready.set()
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            entry.model = model
+            entry.size_bytes = int(model.size_bytes)
+            entry.loading = False
+            entry.loaded_at = self._clock.now()
+            entry.leases = 1
+            entry.use_count = 1
+            self._touch(entry)
+            # The measured size may exceed the pre-load estimate: make room again, now exactly.
+            try:
+                victims = self._make_room(extra_models=0, extra_bytes=0, exclude=entry.model_id, wait=False)
+            except Unavailable as exc:
+                self._entries.pop(entry.model_id, None)
+                entry.error = exc
+                entry.ready.set()
+                self._cond.notify_all()
+                failed = exc
+            else:
+                failed = None
+                entry.ready.set()
+                self._cond.notify_all()
+        if failed is not None:
+            self._runtime.unload(model)
+            raise failed
+        self._unload_all(victims)
+        return Lease(self, entry)
+
+    def _release(self, entry: _Entry) -> None:
+        unload = False
+        with self._cond:
+            entry.leases -= 1
+            self._touch(entry)
+            if entry.leases == 0 and entry.unload_pending and self._entries.get(entry.model_id) is entry:
+                del self._entries[entry.model_id]
+                unload = True
+            self._cond.notify_all()
+        if unload:
+            self._unload_all([entry])
+
+    def _touch(self, entry: _Entry) -> None:
+        entry.last_used_at = self._clock.now()
+        entry.last_used_mono = self._clock.monotonic()
+
+    # ------------------------------------------------------------------ limits
+
+    def _over_limits(self, extra_models: int, extra_bytes: int, without: list[_Entry] = ()) -> bool:
+        """Would the table, minus `without`, plus the extras, break a limit?"""
+        kept = [e for e in self._entries.values() if not any(e is w for w in without)]
+        if len(kept) + extra_models > self.limits.max_models:
+            return True
+        if self.limits.max_memory_bytes:
+            used = sum(e.size_bytes for e in kept if not e.loading) + extra_bytes
+            return used > self.limits.max_memory_bytes
+        return False
+
+    def _evictable(self, exclude: str) -> list[_Entry]:
+        return [
+            e
+            for e in self._entries.values()
+            if e.model_id != exclude and not e.loading and not e.pinned and e.leases == 0
+        ]
+
+    def _victim(self, candidates: list[_Entry]) -> _Entry:
+        if self.limits.policy is EvictionPolicy.LFU:
+            return min(candidates, key=lambda e: (e.use_count, e.last_used_mono))
+        # LRU, and TTL under capacity pressure: the least recently used idle model goes.
+        return min(candidates, key=lambda e: e.last_used_mono)
+
+    def _plan_victims(self, extra_models: int, extra_bytes: int, exclude: str) -> list[_Entry] | None:
+        """The idle models whose unloading makes the extras fit, in policy order; None if none suffice."""
+        candidates = self._evictable(exclude)
+        chosen: list[_Entry] = []
+        while self._over_limits(extra_models, extra_bytes, chosen):
+            if not candidates:
+                return None
+            victim = self._victim(candidates)
+            candidates.remove(victim)
+            chosen.append(victim)
+        return chosen
+
+    def _make_room(
+        self, extra_models: int, extra_bytes: int, exclude: str, wait: bool = True
+    ) -> list[_Entry] | None:
+        """Remove victims from the table (caller holds the lock); the caller unloads them after.
+
+        Victims are taken out only once the extras are sure to fit, so a refusal leaves every
+        model loaded and tracked. Waits up to `wait_seconds` in all (however many unrelated
+        releases wake it) for leased models to become idle. Returns None when, while waiting,
+        another caller had begun loading `exclude`.
+        """
+        self._check_fits_alone(extra_bytes, exclude)
+        deadline: float | None = None
+        while True:
+            victims = self._plan_victims(extra_models, extra_bytes, exclude)
+            if victims is not None:
+                for victim in victims:
+                    del self._entries[victim.model_id]
+                return victims
+            if deadline is None:
+                # Real time, not the injected clock: this bounds how long a request blocks.
+                deadline = time.monotonic() + self.limits.wait_seconds
+            remaining = deadline - time.monotonic()
+            if not wait or remaining <= 0:
+                raise Unavailable(self._busy_message(extra_bytes, exclude))
+            # Every slot is leased or pinned: wait for a release, then look again.
+            self.room_waits += 1
+            self._cond.wait(timeout=remaining)
+            if extra_models and exclude in self._entries:
+                return None
+            self._check_fits_alone(extra_bytes, exclude)
+
+    def _check_fits_alone(self, extra_bytes: int, exclude: str) -> None:
+        limit = self.limits.max_memory_bytes
+        if not limit:
+            return
+        own = extra_bytes
+        entry = self._entries.get(exclude)
+        if entry is not None and not entry.loading:
+            own = entry.size_bytes
+        pinned = sum(e.size_bytes for e in self._entries.values() if e.pinned and e.model_id != exclude)
+        if own + pinned > limit:
+            raise Unavailable(
+                f"model {exclude!r} needs {own / 2**20:.1f} MiB but the pool limit is "
+                f"{limit / 2**20:.1f} MiB ({pinned / 2**20:.1f} MiB pinned); raise MLX_SERVER_MAX_MEMORY_GB"
+            )
+
+    def _busy_message(self, extra_bytes: int, exclude: str) -> str:
+        busy = ", ".join(sorted(e.model_id for e in self._entries.values() if e.model_id != exclude))
+        return (
+            f"cannot load {exclude!r}: the pool is full (max_models={self.limits.max_models}, "
+            f"max_memory_bytes={self.limits.max_memory_bytes or 'unlimited'}) and every loaded model "
+            f"is in use or pinned: {busy}"
+        )
+
+    # ------------------------------------------------------------------ unload / sweep / preload
+
+    def unload(self, model_id: str) -> bool:
+        """Unload now (True), or as soon as its active requests finish (False). NotFound if not loaded."""
+        with self._cond:
+            entry = self._entries.get(model_id)
+            if entry is None:
+                raise NotFound(f"model {model_id!r} is not loaded")
+            if entry.loading or entry.leases > 0:
+                # Never under a running request: the last lease's release unloads it.
+                entry.unload_pending = True
+                return False
+            del self._entries[model_id]
+        self._unload_all([entry])
+        return True
+
+    def sweep(self) -> list[str]:
+        """Unload models idle longer than the TTL (policy TTL only). The server calls this periodically."""
+        if self.limits.policy is not EvictionPolicy.TTL:
+            return []
+        now = self._clock.monotonic()
+        with self._cond:
+            expired = [
+                e
+                for e in self._entries.values()
+                if not e.loading
+                and not e.pinned
+                and e.leases == 0
+                and now - e.last_used_mono >= self.limits.idle_ttl_seconds
+            ]
+            for entry in expired:
+                del self._entries[entry.model_id]
+        self._unload_all(expired)
+        return [e.model_id for e in expired]
+
+    def preload(self, models: Iterable[tuple[str, Path | str, ModelType]]) -> list[str]:
+        """Load and pin models (the `auto_start` profiles' models): exempt from eviction."""
+        loaded = []
+        for model_id, path, model_type in models:
+            self.acquire(model_id, path, model_type, pin=True).release()
+            loaded.append(model_id)
+        return loaded
+
+    def unpin(self, model_id: str) -> None:
+        with self._cond:
+            entry = self._entries.get(model_id)
+            if entry is not None:
+                entry.pinned = False
+
+    def shutdown(self) -> None:
+        """Unload everything (server stop)."""
+        with self._cond:
+            entries = [e for e in self._entries.values() if not e.loading]
+            for entry in entries:
+                del self._entries[entry.model_id]
+        self._unload_all(entries)
+
+    def _unload_all(self, entries: Iterable[_Entry]) -> None:
+        for entry in entries:
+            if entry.model is not None:
+                self._runtime.unload(entry.model)
+                entry.model = None

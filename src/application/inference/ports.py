@@ -1,0 +1,110 @@
+"""Port: facts about a model folder that a probe needs, read without running the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol, Sequence
+
+from application.errors import InvalidRequest
+from domain.enums import ModelType
+from domain.profiles.params import AudioDefaults, InferenceParams
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    config: dict = field(default_factory=dict)  # config.json
+    chat_template: str | None = None  # from tokenizer_config.json or chat_template.jinja
+    special_tokens: tuple[str, ...] = ()  # added / special tokens of the tokenizer
+    audio_kind: str | None = None  # "tts" | "stt" for audio models
+    normalizes_embeddings: bool | None = None  # sentence-transformers Normalize module present
+    files: tuple[str, ...] = ()
+
+
+class ModelInspector(Protocol):
+    def inspect(self, path: Path, model_type: ModelType) -> ModelFacts: ...
+
+
+class NotSupported(InvalidRequest):
+    """The runtime cannot serve this kind of call here (e.g. embeddings without mlx-embeddings)."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model made: `arguments` is a JSON text, as OpenAI sends it."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant turn's calls, passed back in the history
+    tool_call_id: str | None = None  # a `tool` message: which call it answers
+    name: str | None = None  # a `tool` message: the function's name
+    reasoning: str | None = None  # an assistant turn's thinking, for templates that render it
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Protocol-neutral request: either chat `messages` or a raw `prompt`."""
+
+    params: InferenceParams
+    messages: tuple[ChatMessage, ...] = ()
+    prompt: str | None = None
+    # Function tools in OpenAI's shape ({"type": "function", "function": {name, description, parameters}}).
+    tools: tuple[dict, ...] = ()
+    tool_choice: str | dict | None = None  # "auto" | "none" | "required" | {"type": "function", "function": {"name"}}
+    enable_thinking: bool | None = None  # the chat template's switch; None: request > profile > model default
+
+
+@dataclass(frozen=True)
+class GenerationChunk:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None  # "stop" | "length" | "tool_calls" on the last chunk
+    reasoning: str = ""  # text between the model's thinking markers
+    tool_calls: tuple[ToolCall, ...] = ()  # calls completed in this chunk, parsed from the model's format
+
+
+@dataclass(frozen=True)
+class Transcription:
+    text: str
+    language: str | None = None
+    segments: tuple[dict, ...] = ()
+    duration: float | None = None
+
+
+@dataclass
+class LoadedModel:
+    """A handle the runtime returns; `size_bytes` is this model's own weights, not process memory."""
+
+    model_id: str
+    model_type: ModelType
+    path: Path
+    size_bytes: int
+    handle: Any = field(default=None, repr=False)
+
+
+class ModelRuntime(Protocol):
+    def load(self, model_id: str, path: Path, model_type: ModelType) -> LoadedModel: ...
+
+    def unload(self, model: LoadedModel) -> None:
+        """Release the model and free cached buffers."""
+        ...
+
+    def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
+        """Stream deltas; closing the iterator stops generation."""
+        ...
+
+    def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
+        """Text to WAV bytes."""
+        ...
+
+    def transcribe(self, model: LoadedModel, audio: bytes, language: str | None) -> Transcription: ...
+
+    def embed(self, model: LoadedModel, texts: Sequence[str]) -> list[list[float]]: ...

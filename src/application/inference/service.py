@@ -1,0 +1,409 @@
+"""Inference use cases: resolve a name, lease the model from the pool, run it with the cascade.
+
+A name may be a profile name, a model id / canonical ID, an alias or a repo id. Parameters
+resolve field by field: request over profile over the server's `MLX_SERVER_*` defaults
+(`domain.profiles.params.cascade`), so a request's `temperature=0` beats a profile's 0.7.
+
+Frontends call (all protocol-neutral):
+
+    service.stream(name, GenerationRequest)          -> InferenceStream (every request field)
+    service.stream_chat(name, messages, params)      -> InferenceStream of GenerationChunk
+    service.chat(name, messages, params)             -> Completion
+    service.stream_complete(name, prompt, params)    -> InferenceStream
+    service.complete(name, prompt, params)           -> Completion
+    service.speak(name, text, audio=AudioDefaults)   -> bytes (WAV)
+    service.transcribe(name, audio_bytes, language)  -> Transcription
+    service.embed(name, texts)                       -> list[list[float]]
+    service.resolve(name)                            -> Target (model + profile)
+    service.preload_auto_start()                     -> ids pinned in the pool
+
+Errors: `NotFound` (unknown name, with suggestions), `NotInstalled` (known, not on disk),
+`InvalidRequest` (the model's type does not fit the call), `Unavailable` (pool full).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from application.errors import InvalidRequest, NotFound, NotInstalled
+from application.inference.pool import Lease, ModelPool
+from application.catalog.ports import CatalogProvider
+from application.ports import Clock
+from application.ports import UnitOfWork
+from application.inference.ports import (
+    ChatMessage,
+    GenerationChunk,
+    GenerationRequest,
+    ModelRuntime,
+    Transcription,
+)
+from domain.enums import ModelType
+from domain.library.models import Model
+from domain.profiles.params import SYSTEM_INFERENCE_DEFAULTS, AudioDefaults, InferenceParams, cascade
+from domain.profiles.model import ExecutionProfile
+
+TEXT_TYPES = (ModelType.TEXT_GEN, ModelType.VISION)
+# `last_used_at` is written at most this often per model: a database write per request would
+# sit on every request's time to first token.
+LAST_USED_WRITE_INTERVAL_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a name resolved to: an installed model, and the profile when the name was one."""
+
+    model: Model
+    profile: ExecutionProfile | None = None
+
+    @property
+    def name(self) -> str:
+        return self.profile.name if self.profile is not None else self.model.model_id
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    model: str
+
+
+class InferenceStream:
+    """Chunks of one generation, holding the model's pool lease until exhausted or closed.
+
+    Closing it (a client disconnected) closes the runtime's iterator, which stops generation,
+    and releases the lease so the pool may unload the model again.
+    """
+
+    def __init__(self, chunks: Iterator[GenerationChunk], lease: Lease, target: Target, params: InferenceParams):
+        self._chunks = chunks
+        self._lease = lease
+        self.target = target
+        self.params = params  # the resolved parameters, after the cascade
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None
+
+    def __iter__(self) -> "InferenceStream":
+        return self
+
+    def __next__(self) -> GenerationChunk:
+        try:
+            chunk = next(self._chunks)
+        except BaseException:
+            self.close()
+            raise
+        self.prompt_tokens = chunk.prompt_tokens
+        self.completion_tokens = chunk.completion_tokens
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        return chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._lease.release()
+
+    def __enter__(self) -> "InferenceStream":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class InferenceService:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        catalog: CatalogProvider,
+        pool: ModelPool,
+        runtime: ModelRuntime,
+        clock: Clock,
+        system_params: InferenceParams = SYSTEM_INFERENCE_DEFAULTS,
+        system_audio: AudioDefaults | None = None,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._catalog = catalog
+        self._pool = pool
+        self._runtime = runtime
+        self._clock = clock
+        self.system_params = system_params
+        self.system_audio = system_audio or AudioDefaults()
+        self._last_use_written: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ resolution
+
+    def resolve(self, name: str) -> Target:
+        """Profile name, model id, canonical ID, alias or repo id -> an installed model."""
+        if not name or not str(name).strip():
+            raise InvalidRequest("a model name is required")
+        name = str(name).strip()
+        with self._uow_factory() as uow:
+            profile = uow.profiles.get(name)
+            if profile is not None:
+                if not profile.model_id:
+                    raise InvalidRequest(f"profile {name!r} names no model")
+                model = uow.models.find(profile.model_id)
+                if model is None:
+                    raise NotInstalled(f"profile {name!r} uses {profile.model_id!r}, which is not installed")
+                return Target(self._installed(model, name), profile)
+            model = uow.models.find(name)
+            if model is None:
+                entry = self._catalog.load_catalog().find(name)
+                if entry is not None:
+                    model = uow.models.find(entry.id)
+                    if model is None:
+                        for repo_id in entry.repo_ids:
+                            model = uow.models.find(repo_id)
+                            if model is not None:
+                                break
+                    if model is None:
+                        raise NotInstalled(f"{name!r} ({entry.id}) is not installed; run `mlxm pull {entry.id}`")
+            if model is None:
+                raise NotFound(f"unknown model or profile {name!r}", self._suggestions(uow, name))
+            return Target(self._installed(model, name))
+
+    @staticmethod
+    def _installed(model: Model, name: str) -> Model:
+        if not model.is_installed:
+            raise NotInstalled(f"{name!r} is not installed (status: {model.status.value})")
+        return model
+
+    def _suggestions(self, uow: UnitOfWork, name: str) -> list[str]:
+        import difflib
+
+        names = [m.model_id for m in uow.models.list()] + [p.name for p in uow.profiles.list()]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        if len(close) < 3:
+            close += [s for s in self._catalog.load_catalog().suggestions(name) if s not in close]
+        return close[:3]
+
+    # ------------------------------------------------------------------ text
+
+    def resolve_params(self, target: Target, request: InferenceParams | None) -> InferenceParams:
+        profile = target.profile.inference if target.profile is not None else None
+        return cascade(request, profile, self.system_params)
+
+    def stream(self, name: str, request: GenerationRequest) -> InferenceStream:
+        """Stream a chat (`request.messages`) or raw-prompt answer, with every field of the request
+        (tools, thinking, ...). Resolution and loading happen now; errors raise here."""
+        if request.messages:
+            return self.stream_chat(name, request.messages, request.params, request=request)
+        return self.stream_complete(name, request.prompt, request.params, request=request)
+
+    def stream_chat(
+        self, name: str, messages: Sequence[ChatMessage | dict], params: InferenceParams | None = None,
+        *, request: GenerationRequest | None = None,
+    ) -> InferenceStream:
+        """Stream a chat answer. Resolution and loading happen now; errors raise here."""
+        messages = tuple(_message(m) for m in messages)
+        if not messages:
+            raise InvalidRequest("messages must not be empty")
+        target = self.resolve(name)
+        messages = self._with_system_prompt(target, messages)
+        return self._stream(target, params, request, messages=messages, prompt=None)
+
+    def stream_complete(
+        self, name: str, prompt: str, params: InferenceParams | None = None, *, request: GenerationRequest | None = None
+    ) -> InferenceStream:
+        if not isinstance(prompt, str) or not prompt:
+            raise InvalidRequest("prompt must be a non-empty string")
+        return self._stream(self.resolve(name), params, request, prompt=prompt)
+
+    def chat(self, name: str, messages: Sequence[ChatMessage | dict], params: InferenceParams | None = None) -> Completion:
+        return _collect(self.stream_chat(name, messages, params))
+
+    def complete(self, name: str, prompt: str, params: InferenceParams | None = None) -> Completion:
+        return _collect(self.stream_complete(name, prompt, params))
+
+    def _stream(self, target: Target, params: InferenceParams | None, request: GenerationRequest | None,
+                **fields) -> InferenceStream:
+        self._require(target, TEXT_TYPES, "text generation")
+        resolved = self.resolve_params(target, params)
+        base = request if request is not None else GenerationRequest(params=resolved)
+        thinking = base.enable_thinking
+        if thinking is None and target.profile is not None:
+            thinking = target.profile.context.enable_thinking  # request > profile > the template's default
+        internal = replace(base, params=resolved, enable_thinking=thinking, **fields)
+        lease = self._lease(target)
+        try:
+            chunks = self._runtime.generate(lease.model, internal)
+        except BaseException:
+            lease.release()
+            raise
+        return InferenceStream(iter(chunks), lease, target, resolved)
+
+    @staticmethod
+    def _with_system_prompt(target: Target, messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
+        """The profile's system prompt applies when the request brings none."""
+        if target.profile is None or not target.profile.context.system_prompt:
+            return messages
+        if any(m.role == "system" for m in messages):
+            return messages
+        return (ChatMessage("system", target.profile.context.system_prompt), *messages)
+
+    # ------------------------------------------------------------------ audio / embeddings
+
+    def resolve_audio(self, target: Target, request: AudioDefaults | None) -> AudioDefaults:
+        profile = target.profile.audio if target.profile is not None else None
+        return cascade(request, profile, self.system_audio)
+
+    def speak(self, name: str, text: str, audio: AudioDefaults | None = None) -> bytes:
+        """Text to WAV bytes with the voice and speed from request > profile > defaults."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidRequest("input text must not be empty")
+        target = self.resolve(name)
+        self._require(target, (ModelType.AUDIO,), "speech synthesis", capability="supports_tts")
+        resolved = self.resolve_audio(target, audio)
+        with self._lease(target) as lease:
+            return self._runtime.synthesize(lease.model, text, resolved)
+
+    def transcribe(self, name: str, audio: bytes, language: str | None = None) -> Transcription:
+        if not audio:
+            raise InvalidRequest("the audio file is empty")
+        target = self.resolve(name)
+        self._require(target, (ModelType.AUDIO,), "transcription", capability="supports_stt")
+        if language is None:
+            language = self.resolve_audio(target, None).stt_language
+        with self._lease(target) as lease:
+            return self._runtime.transcribe(lease.model, audio, language)
+
+    def embed(self, name: str, texts: Sequence[str] | str) -> list[list[float]]:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise InvalidRequest("input must be a string or a non-empty list of strings")
+        target = self.resolve(name)
+        self._require(target, (ModelType.EMBEDDINGS,), "embeddings")
+        with self._lease(target) as lease:
+            return self._runtime.embed(lease.model, texts)
+
+    # ------------------------------------------------------------------ pool
+
+    def preload_auto_start(self, on_error: Callable[[str, Exception], None] | None = None) -> list[str]:
+        """Load and pin the models of every `auto_start` profile (server start-up).
+
+        With `on_error`, a profile that fails is reported as (profile name, error) and the others
+        still load (a broken profile must not stop the server); without it, the first error raises.
+        """
+        with self._uow_factory() as uow:
+            names = [p.name for p in uow.profiles.list() if p.auto_start]
+        loaded = []
+        for name in names:
+            try:
+                target = self.resolve(name)
+                model = target.model
+                self._pool.preload([(model.model_id, Path(model.local_path), _model_type(model))])  # type: ignore[arg-type]
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(name, exc)
+                continue
+            loaded.append(model.model_id)
+        return loaded
+
+    def load(self, name: str) -> str:
+        """Load the model `name` resolves to (profile or any model name) into the pool; its model id.
+
+        It stays loaded for the next request, until the pool evicts or unloads it.
+        """
+        target = self.resolve(name)
+        self._lease(target).release()
+        return target.model.model_id
+
+    def unload(self, name: str) -> tuple[str, bool]:
+        """Unload the model `name` resolves to: (model id, unloaded now). False: it goes when its requests end."""
+        try:
+            model_id = self.resolve(name).model.model_id
+        except (NotFound, InvalidRequest):  # a loaded model may already be gone from the library
+            model_id = name
+        return model_id, self._pool.unload(model_id)
+
+    def _lease(self, target: Target) -> Lease:
+        model = target.model
+        lease = self._pool.acquire(
+            model.model_id, Path(model.local_path), _model_type(model), size_hint=model.size_bytes  # type: ignore[arg-type]
+        )
+        try:
+            self._record_use(model.model_id)
+        except BaseException:
+            lease.release()  # never leave a model pinned by a request that did not start
+            raise
+        return lease
+
+    def _record_use(self, model_id: str) -> None:
+        now = self._clock.monotonic()
+        last = self._last_use_written.get(model_id)
+        if last is not None and now - last < LAST_USED_WRITE_INTERVAL_SECONDS:
+            return
+        self._last_use_written[model_id] = now
+        with self._uow_factory() as uow:
+            model = uow.models.get(model_id)
+            if model is None:
+                return
+            model.last_used_at = self._clock.now()
+            uow.models.add(model)
+            uow.commit()
+
+    @staticmethod
+    def _require(target: Target, types: Iterable[ModelType], call: str, capability: str | None = None) -> None:
+        types = tuple(types)
+        model_type = _model_type(target.model)
+        if model_type not in types:
+            wanted = " or ".join(t.value for t in types)
+            raise InvalidRequest(
+                f"{target.name!r} is a {model_type.value} model; {call} needs a {wanted} model"
+            )
+        capabilities = target.model.capabilities
+        if capability and capabilities is not None and getattr(capabilities, capability, None) is False:
+            raise InvalidRequest(f"{target.name!r} does not support {call}")
+
+
+def open_generation(service, name: str, request: GenerationRequest) -> Iterator[GenerationChunk]:
+    """The stream of a chat (`request.messages`) or a raw-prompt completion, on any service with
+    `stream(name, request)` (the local InferenceService or the routed one in front of it), or else
+    `stream_chat` / `stream_complete` (which carry only messages/prompt and params)."""
+    stream = getattr(service, "stream", None)
+    if callable(stream):
+        return stream(name, request)
+    if request.messages:
+        return service.stream_chat(name, request.messages, request.params)
+    return service.stream_complete(name, request.prompt, request.params)
+
+
+def _model_type(model: Model) -> ModelType:
+    return ModelType(model.model_type) if model.model_type is not None else ModelType.TEXT_GEN
+
+
+def _message(message: ChatMessage | dict) -> ChatMessage:
+    if isinstance(message, ChatMessage):
+        return message
+    if isinstance(message, dict) and isinstance(message.get("role"), str) and isinstance(message.get("content"), str):
+        return ChatMessage(message["role"], message["content"])
+    raise InvalidRequest("each message needs a string role and string content")
+
+
+def _collect(stream: InferenceStream) -> Completion:
+    with stream:
+        text = "".join(chunk.text for chunk in stream)
+    return Completion(
+        text=text,
+        prompt_tokens=stream.prompt_tokens,
+        completion_tokens=stream.completion_tokens,
+        finish_reason=stream.finish_reason,
+        model=stream.target.name,
+    )
+
+
+__all__ = ["Completion", "InferenceService", "InferenceStream", "Target"]

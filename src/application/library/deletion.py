@@ -1,0 +1,172 @@
+"""The model delete path's file step, kept consistent with the library index.
+
+Deleting a model touches three things: its library row (and index entry), its folder, and the
+links mlxm made for it in other apps. They change together:
+
+1. inside the unit of work, `begin_model_removal` decides which app links are ours (while the
+   files they point at still exist), drops the link records, and *renames* the model's folder
+   into `models/.trash/<uuid>/` (atomic, undoable);
+2. the caller removes the model row and commits;
+3. on failure `undo()` renames everything back: the row and its folder are both still there;
+   on success `finish()` deletes the trash and the link files.
+
+Only folders mlxm created are moved: an in-place import (`managed=False`), a folder outside the
+library, or a revision that mlxm adopted rather than downloaded stays where it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from application.library.layout import LibraryLayout, Manifest
+from application.library.mapping import LinkRemoval, forget_model_links, remove_link_files
+from application.library.ports import Linker
+from domain.library.models import Model
+
+TRASH_DIR = ".trash"
+REVISIONS_DIR = ".revisions"
+
+
+@dataclass
+class PendingRemoval:
+    model_id: str
+    trash: Path | None
+    moved: list[tuple[Path, Path]] = field(default_factory=list)  # (original, in trash)
+    links: LinkRemoval | None = None
+    linker: Linker | None = None
+    kept: list[str] = field(default_factory=list)  # folders left alone, and why
+    library: Path | None = None
+
+    release: Callable[[], None] | None = None  # lets go of the lock that keeps start-up recovery away
+
+    def undo(self) -> None:
+        """Put every moved folder back (the database step failed)."""
+        try:
+            for original, aside in reversed(self.moved):
+                os.rename(aside, original)
+            self.moved.clear()
+            self._drop_trash()
+        finally:
+            self._release()
+
+    def finish(self) -> list[str]:
+        """After the commit: delete the trash and the link files that were ours."""
+        try:
+            self._drop_trash()
+        finally:
+            self._release()
+        for original, _ in self.moved:
+            _prune_empty_parents(original.parent, self.library)
+        if self.links is None or self.linker is None:
+            return []
+        return remove_link_files(self.linker, self.links)
+
+    def _release(self) -> None:
+        if self.release is not None:
+            release, self.release = self.release, None
+            release()
+
+    def _drop_trash(self) -> None:
+        if self.trash is not None and self.trash.exists():
+            shutil.rmtree(self.trash, ignore_errors=True)
+        if self.trash is not None:
+            trash_record(self.trash).unlink(missing_ok=True)
+            try:
+                self.trash.parent.rmdir()
+            except OSError:
+                pass
+
+
+def trash_record(trash: Path) -> Path:
+    """`.trash/<id>.json`: whose folders are in `.trash/<id>/` and where they came from."""
+    return trash.with_name(trash.name + ".json")
+
+
+def trash_lock_key(trash: Path) -> str:
+    return f"trash-{trash.name}"
+
+
+def _prune_empty_parents(folder: Path, stop_at: Path | None) -> None:
+    """`models/org/` once `models/org/name` is gone (never the library folder itself)."""
+    while stop_at is not None and folder != stop_at and _inside(folder, stop_at):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: Linker | None,
+                        layout: LibraryLayout | None = None) -> PendingRemoval:
+    """Steps 1 of the module docstring; call inside the unit of work that removes the model row."""
+    links = forget_model_links(uow, linker, model.model_id) if linker is not None and hasattr(uow, "links") else None
+    pending = PendingRemoval(model.model_id, None, links=links, linker=linker)
+    if not model.managed or not model.local_path or models_dir is None:
+        if model.local_path:
+            pending.kept.append(f"{model.local_path}: not created by mlxm")
+        return pending
+    library = Path(os.path.abspath(models_dir))
+    local = Path(os.path.abspath(model.local_path))
+    if not _inside(local, library) or local == library:
+        pending.kept.append(f"{local}: outside the library")
+        return pending
+
+    candidates: list[Path] = []
+    if os.path.lexists(local):
+        candidates.append(local)
+    key = local.relative_to(library).as_posix()
+    revisions = library / REVISIONS_DIR / key
+    if revisions.is_dir() and not revisions.is_symlink():
+        adopted = [child for child in revisions.iterdir()
+                   if child.is_dir() and (Manifest.read(child) is None or Manifest.read(child).created_by != "mlxm")]
+        if adopted:
+            # Never delete a folder mlxm did not create: move only the revisions it made.
+            pending.kept.extend(f"{child}: adopted, not created by mlxm" for child in adopted)
+            candidates.extend(child for child in revisions.iterdir() if child not in adopted and child.is_dir())
+        else:
+            candidates.append(revisions)
+
+    pending.library = library
+    pending.trash = library / TRASH_DIR / uuid.uuid4().hex
+    if layout is not None:
+        # Held until finish()/undo(): start-up recovery never touches a delete that is still running.
+        lock = contextlib.ExitStack()
+        lock.enter_context(layout.model_lock(trash_lock_key(pending.trash), wait=False))
+        lock_file = layout.lock_path(trash_lock_key(pending.trash))
+
+        def release() -> None:
+            lock.close()
+            lock_file.unlink(missing_ok=True)
+
+        pending.release = release
+    try:
+        pending.trash.mkdir(parents=True, exist_ok=True)
+        # Written before the first move: after a crash, recovery puts the folders back when the
+        # model's row is still there, and deletes them when the row is gone.
+        trash_record(pending.trash).write_text(json.dumps({
+            "model_id": model.model_id,
+            "moves": [[str(original), str(index)] for index, original in enumerate(candidates)],
+        }), encoding="utf-8")
+        for index, original in enumerate(candidates):
+            aside = pending.trash / str(index)
+            os.rename(original, aside)
+            pending.moved.append((original, aside))
+    except BaseException:
+        pending.undo()
+        raise
+    return pending

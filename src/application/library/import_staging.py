@@ -1,0 +1,143 @@
+"""Moving an import's bytes: copy (hashing while copying) or move into staging, install, and undo."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+from application.errors import Conflict
+from application.library.import_scan import _Scan
+from application.library.layout import Manifest, MANIFEST_NAME
+from domain.library.models import ModelFile
+
+
+_CHUNK = 4 * 1024 * 1024
+
+
+class ImportStaging:
+    """Steps of `ImportService` that stage, install and undo the files of an import. A mixin, not a collaborator: the steps share the service's layout, unit-of-work factory and scan state; the split is by size, not by state."""
+
+    # -- staging ----------------------------------------------------------------------------
+    def _source_of(self, scan: _Scan, relative: str) -> Path:
+        if scan.is_file:
+            return scan.root
+        return scan.links.get(relative) or scan.root / relative
+
+    def _hash_in_place(self, scan: _Scan, relative: str) -> ModelFile:
+        return self._hash_file(self._source_of(scan, relative), relative)
+
+    @staticmethod
+    def _hash_file(path: Path, relative: str) -> ModelFile:
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return ModelFile(path=relative, size=size, sha256=digest.hexdigest(), source="import")
+
+    def _copy_and_hash(self, scan: _Scan, relative: str, payload: Path) -> ModelFile:
+        """Copy one file and hash the bytes written, so the record describes exactly the copy."""
+        target = payload / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        with open(self._source_of(scan, relative), "rb") as src, open(target, "xb") as dst:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+                size += len(chunk)
+        return ModelFile(path=relative, size=size, sha256=digest.hexdigest(), source="import")
+
+    def _move_into(self, scan: _Scan, payload: Path) -> Path | None:
+        """Rename the source into staging; None when it lives on another filesystem (then copy)."""
+        try:
+            if scan.is_file:
+                payload.mkdir()
+                os.rename(scan.root, payload / scan.files[0])
+            else:
+                os.rename(scan.root, payload)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                if payload.is_dir() and not any(payload.iterdir()):
+                    payload.rmdir()
+                return None
+            raise
+        return scan.root
+
+    @staticmethod
+    def _put_back(payload: Path, original: Path, scan: _Scan) -> None:
+        if scan.is_file:
+            os.rename(payload / scan.files[0], original)
+        else:
+            for extra in (MANIFEST_NAME,):
+                with_extra = payload / extra
+                if with_extra.exists():
+                    with_extra.unlink()
+            os.rename(payload, original)
+
+    @staticmethod
+    def _remove_source(scan: _Scan) -> None:
+        """After a copy standing in for a move: delete what was imported, and nothing else.
+
+        Hidden entries and special files were never imported, so they stay, and so do the
+        folders that still hold them (never an rmtree of the user's folder).
+        """
+        if scan.is_file:
+            scan.root.unlink()
+            return
+        for relative in scan.files:
+            path = scan.root / relative
+            if os.path.lexists(path):
+                path.unlink()  # a symlink goes as a link; its target is removed only if it was imported too
+        for folder, dirs, _ in os.walk(scan.root, topdown=False):
+            for name in dirs:
+                path = Path(folder) / name
+                if path.is_symlink() and not name.startswith("."):
+                    path.unlink()  # a link to a folder inside: its files were imported from where they are
+                else:
+                    try:
+                        path.rmdir()
+                    except OSError:
+                        pass  # still holds something that was not imported
+        try:
+            scan.root.rmdir()
+        except OSError:
+            pass
+
+    def _install(self, model_id: str, revision: str, payload: Path, files: list[ModelFile],
+                 scan: _Scan) -> tuple[Path, Path]:
+        """Rename the staged folder into `.revisions/<id>/<rev>` and point `models/<id>` at it."""
+        link = self._layout.model_path(model_id)
+        revision_dir = self._layout.revision_dir(model_id, revision)
+        if os.path.lexists(link) or os.path.lexists(revision_dir):
+            raise Conflict(f"{link} already exists and is not in the library; mlxm will not overwrite it")
+        manifest = Manifest(key=model_id, repo_id=None, revision=revision, source=f"import:{scan.root}",
+                            files=[{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files])
+        (payload / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        revision_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(payload, revision_dir)
+        try:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.relpath(revision_dir, link.parent), link)
+        except BaseException:
+            os.rename(revision_dir, payload)
+            raise
+        return link, revision_dir
+
+    @staticmethod
+    def _uninstall(link: Path, revision_dir: Path, payload: Path) -> None:
+        if link.is_symlink():
+            link.unlink()
+        if revision_dir.exists():
+            os.rename(revision_dir, payload)
+            manifest = payload / MANIFEST_NAME
+            if manifest.exists():
+                manifest.unlink()
+        for parent in (revision_dir.parent,):
+            try:
+                parent.rmdir()
+            except OSError:
+                pass

@@ -1,1 +1,0 @@
-"""Ports: what the application needs from the outside world, one per role."""

@@ -1,0 +1,178 @@
+"""The dependency-requirements contract, its values: which packages a model needs, per binding.
+
+A `DependencyProfile` is a named, versioned set of exactly pinned requirements (for example
+`mlx-lm` v1: `mlx==0.32.4; sys_platform == "darwin"`, `mlx[cpu]==0.32.4; sys_platform ==
+"linux"`, `mlx-lm==0.32.2`). A `DependencyBinding` attaches a profile to a model for a
+platform selector and a backend key. Resolving a model validates every binding that applies
+and reports a state per binding; the overall state is the worst one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable
+
+from domain.errors import DomainError
+
+
+DEPENDENCY_CONTRACT_VERSION = 1
+
+
+ENVIRONMENT_KINDS = frozenset({"python-venv", "conda", "system"})
+
+
+class ValidationState(str, Enum):
+    """Ordered best to worst; `worst()` picks the top-level state."""
+
+    RESOLVED = "resolved"
+    UNKNOWN_PROFILE = "unknown_profile"
+    INVALID_PROFILE = "invalid_profile"
+    PROFILE_CONFLICT = "profile_conflict"
+
+    @property
+    def rank(self) -> int:
+        return _STATE_ORDER.index(self)
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+_STATE_ORDER = [
+    ValidationState.RESOLVED,
+    ValidationState.UNKNOWN_PROFILE,
+    ValidationState.INVALID_PROFILE,
+    ValidationState.PROFILE_CONFLICT,
+]
+
+
+def worst(states: Iterable[ValidationState]) -> ValidationState:
+    """The worst state, or `resolved` when there is none (a model without bindings)."""
+    return max(states, key=lambda s: s.rank, default=ValidationState.RESOLVED)
+
+
+class InvalidDependencyInput(DomainError):
+    """A binding or profile that cannot even be stored (empty id, unknown environment kind...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One package: `name[extras]` at an exact `pin` (`==1.2.3`), with optional PEP 508 markers."""
+
+    name: str
+    pin: str
+    extras: tuple[str, ...] = ()
+    markers: str | None = None
+    python_requires: str | None = None
+
+    @property
+    def specifier(self) -> str:
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        markers = f"; {self.markers}" if self.markers else ""
+        return f"{self.name}{extras}{self.pin}{markers}"
+
+
+@dataclass(frozen=True)
+class DependencyProfile:
+    profile_id: str
+    version: int
+    environment_kind: str
+    requirements: tuple[Requirement, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DependencyBinding:
+    """A profile attached to a model. `profile_version=None` means the newest version."""
+
+    binding_id: str
+    model_id: str
+    profile_id: str
+    profile_version: int | None = None
+    environment_kind: str = "python-venv"
+    platform_selector: str = "*"
+    backend_key: str = "*"
+
+    def __post_init__(self) -> None:
+        for name in ("binding_id", "model_id", "profile_id"):
+            if not str(getattr(self, name) or "").strip():
+                raise InvalidDependencyInput(name, "must not be empty")
+        if self.environment_kind not in ENVIRONMENT_KINDS:
+            raise InvalidDependencyInput(
+                "environment_kind", f"{self.environment_kind!r} is not one of {sorted(ENVIRONMENT_KINDS)}"
+            )
+        if self.profile_version is not None and self.profile_version < 1:
+            raise InvalidDependencyInput("profile_version", "must be >= 1")
+
+    def applies_to(self, platform: "PlatformContext", backend_key: str | None) -> bool:
+        backend_ok = backend_key is None or self.backend_key in {"*", backend_key}
+        return backend_ok and platform.matches(self.platform_selector)
+
+
+@dataclass(frozen=True)
+class PlatformContext:
+    """Where the consumer will run: `system` (linux/darwin/win32), `machine`, Python version.
+
+    Unknown parts stay None: markers that need them evaluate to "unknown", not to false.
+    """
+
+    system: str | None = None
+    machine: str | None = None
+    python_version: str | None = None
+
+    @classmethod
+    def parse(cls, value: str | None, python_version: str | None = None) -> "PlatformContext":
+        """`linux`, `darwin-arm64`, `linux-x86_64` (empty: unknown platform)."""
+        if not value:
+            return cls(None, None, python_version)
+        system, _, machine = value.strip().lower().partition("-")
+        system = {"macos": "darwin", "mac": "darwin", "osx": "darwin", "windows": "win32"}.get(system, system)
+        return cls(system or None, machine or None, python_version)
+
+    @property
+    def label(self) -> str:
+        return "-".join(p for p in (self.system or "*", self.machine) if p)
+
+    def matches(self, selector: str) -> bool:
+        """`*`, `linux`, `darwin-arm64`, `linux-*` (fnmatch on `system-machine`). Unknown parts match."""
+        selector = (selector or "*").strip().lower()
+        if selector == "*":
+            return True
+        sel_system, _, sel_machine = selector.partition("-")
+        if self.system is not None and not fnmatch.fnmatchcase(self.system, sel_system):
+            return False
+        if sel_machine and self.machine is not None and not fnmatch.fnmatchcase(self.machine, sel_machine):
+            return False
+        return True
+
+    def marker_environment(self) -> dict[str, str | None]:
+        system_names = {"linux": "Linux", "darwin": "Darwin", "win32": "Windows"}
+        version = self.python_version
+        short = ".".join(version.split(".")[:2]) if version else None
+        return {
+            "sys_platform": self.system,
+            "platform_system": system_names.get(self.system or "", self.system),
+            "platform_machine": self.machine,
+            "os_name": None if self.system is None else ("nt" if self.system == "win32" else "posix"),
+            "python_version": short,
+            "python_full_version": version,
+            "implementation_name": None,
+            "platform_python_implementation": None,
+            "platform_release": None,
+            "platform_version": None,
+            "extra": None,
+        }
+
+
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalisation: `MLX_LM` and `mlx-lm` are the same package."""
+    return re.sub(r"[-_.]+", "-", name).lower()

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import click
+
+from domain.catalog.model import catalog_model_to_dict
+from entrypoints.cli.base import echo_json, get_container
+
+
+@click.group("catalog", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def catalog_group(ctx: click.Context, as_json: bool) -> None:
+    """List the catalog: IDs, aliases, type and sources."""
+    if ctx.invoked_subcommand is not None:
+        return
+    models = get_container(ctx).catalog_service().list_models()
+    if as_json:
+        echo_json([catalog_model_to_dict(m) for m in models])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("ID", "Type", "Aliases", "Sources", box=None)
+    for m in models:
+        table.add_row(
+            m.id,
+            m.model_type.value,
+            ", ".join(m.aliases),
+            ", ".join(f"{s.value}" + ("" if s.enabled else " (disabled)") for s in m.sources),
+        )
+    Console(width=200).print(table)
+
+
+@catalog_group.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def catalog_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Resolve an alias, canonical ID or repo id and print the entry."""
+    model = get_container(ctx).catalog_service().show(name)
+    data = catalog_model_to_dict(model)
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{model.id}  ({model.display_name})")
+    click.echo(f"  type:     {model.model_type.value}")
+    click.echo(f"  family:   {model.family}")
+    click.echo(f"  aliases:  {', '.join(model.aliases) or '-'}")
+    for s in model.sources:
+        flags = [] if s.enabled else ["disabled"]
+        if not s.allow_fallback:
+            flags.append("no-fallback")
+        click.echo(f"  source:   {s.kind.value} {s.value} (priority {s.priority}{', ' + ', '.join(flags) if flags else ''})")

@@ -1,0 +1,162 @@
+"""Library commands: list, search, show, rm, import, probe."""
+
+from __future__ import annotations
+
+import click
+
+from entrypoints.cli.base import OFFSET, echo_json, get_container
+from entrypoints.cli.output import human_size, print_table, when
+
+TYPES = ("text-gen", "vision", "embeddings", "audio")
+CAPABILITIES = ("tools", "thinking", "multi_image", "video", "tts", "stt", "normalized")
+
+
+def _model_json(model) -> dict:
+    from entrypoints.http.schemas_management import ModelDTO
+
+    return ModelDTO.from_domain(model).model_dump(mode="json")
+
+
+def _print_models(models) -> None:
+    print_table(
+        ("ID", "Type", "Family", "Size", "Status", "Last used"),
+        (
+            (
+                m.model_id,
+                m.model_type.value if m.model_type else "-",
+                m.family,
+                human_size(m.size_bytes),
+                m.status.value,
+                when(m.last_used_at),
+            )
+            for m in models
+        ),
+        empty="No models yet. Get one with `mlxm pull NAME` or `mlxm import PATH --name NAME`.",
+    )
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_models(ctx: click.Context, as_json: bool) -> None:
+    """List the models in the library."""
+    models = get_container(ctx).library_service().list_models()
+    if as_json:
+        echo_json([_model_json(m) for m in models])
+        return
+    _print_models(models)
+
+
+@click.command("search")
+@click.argument("query", required=False, default="")
+@click.option("--type", "model_type", type=click.Choice(TYPES), help="Only models of this type.")
+@click.option("--capability", type=click.Choice(CAPABILITIES), help="Only models with this capability.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--offset", default=0, type=OFFSET)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(ctx, query: str, model_type: str | None, capability: str | None, limit: int, offset: int, as_json: bool) -> None:
+    """Search the library (prefix match on ids, aliases, family, tags)."""
+    page = get_container(ctx).library_service().search(
+        text=query, model_type=model_type, capability=capability, limit=limit, offset=offset
+    )
+    if as_json:
+        echo_json({"total": page.total, "data": [_model_json(m) for m in page.items]})
+        return
+    _print_models(page.items)
+    if page.total > len(page.items):
+        click.echo(f"({len(page.items)} of {page.total}; use --offset to page)")
+
+
+@click.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show one library model by id, canonical id, alias or repo id."""
+    from entrypoints.http.schemas_management import ModelDetailDTO
+
+    model = get_container(ctx).library_service().show(name)
+    data = ModelDetailDTO.from_domain(model).model_dump(mode="json")
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(model.model_id)
+    for key in ("type", "family", "status", "local_path", "repo_id", "canonical_id", "revision", "source"):
+        if data.get(key):
+            click.echo(f"  {key + ':':<14}{data[key]}")
+    click.echo(f"  {'size:':<14}{human_size(model.size_bytes)}")
+    if model.aliases:
+        click.echo(f"  {'aliases:':<14}{', '.join(model.aliases)}")
+    if data.get("capabilities"):
+        caps = {k: v for k, v in data["capabilities"].items() if v is not None and k != "model_type"}
+        click.echo(f"  {'capabilities:':<14}{', '.join(f'{k}={v}' for k, v in caps.items())}")
+    if model.review_reasons:
+        click.echo(f"  {'review:':<14}{'; '.join(model.review_reasons)}")
+    click.echo(f"  {'files:':<14}{len(model.files)}")
+
+
+@click.command("rm")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rm(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Remove a model from the library (its files too, when mlxm created them)."""
+    get_container(ctx).library_recovery().recover()  # a crashed delete is settled before a new one
+    model = get_container(ctx).library_service().delete(name)
+    if as_json:
+        echo_json({"id": model.model_id, "deleted": True})
+        return
+    click.echo(f"Removed {model.model_id}")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True, file_okay=True, dir_okay=True))
+@click.option("--name", default=None, help="The id to register the model under (default: the folder name).")
+@click.option("--move", is_flag=True, help="Move the files into the library instead of copying them.")
+@click.option("--in-place", is_flag=True, help="Register the folder where it is (mlxm never deletes it).")
+@click.option("--allow-pickle", is_flag=True, help="Accept pickle-based weights (.bin .pt .pth .ckpt): they can run code.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def import_model(ctx: click.Context, path: str, name: str | None, move: bool, in_place: bool, allow_pickle: bool,
+                 as_json: bool) -> None:
+    """Import a model folder or weights file under NAME (usable everywhere a model name is)."""
+    # The full pipeline (staging, sha256, inference, atomic install) lives with the library pipelines.
+    from entrypoints.cli.library.pipelines import run_import
+
+    run_import(ctx, path, name, move, in_place, allow_pickle, as_json)
+
+
+@click.command("probe")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def probe(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Detect a model's capabilities and store them in the library."""
+    from application.errors import Unavailable
+    from entrypoints.http.schemas_management import CapabilitiesDTO
+
+    container = get_container(ctx)
+    provider = getattr(container, "probe_service", None)
+    if provider is None:
+        raise Unavailable("probing is not available in this build")
+    model = container.library_service().show(name)
+    result = provider().probe(model.model_id)
+    caps = getattr(result, "capabilities", result)
+    data = CapabilitiesDTO.from_domain(caps)
+    warnings = list(getattr(result, "warnings", []) or [])
+    payload = {
+        "model_id": model.model_id,
+        "capabilities": data.model_dump(mode="json") if data else None,
+        "sample_output": getattr(result, "sample_output", None),
+        "warnings": warnings,
+    }
+    if as_json:
+        echo_json(payload)
+        return
+    click.echo(model.model_id)
+    for key, value in (payload["capabilities"] or {}).items():
+        if value is not None:
+            click.echo(f"  {key + ':':<24}{value}")
+    for warning in warnings:
+        click.echo(f"  warning: {warning}")

@@ -1,0 +1,181 @@
+"""The composition root: the only place adapters are chosen.
+
+Sections per area; each helper adds its providers in its own section. Tests swap any
+provider with `container.<name>.override(providers.Object(fake))`.
+"""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from adapters.system.clock import SystemClock
+from adapters.filesystem.linker import FilesystemLinker
+from adapters.sqlalchemy.database import database_upgrader, open_database
+from adapters.sqlalchemy.engine import make_session_factory
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from application.catalog.service import CatalogService
+from application.library.service import LibraryService
+from application.profiles.service import ProfileService
+from application.catalog.selection import SelectionService
+from entrypoints.composition import catalog_wiring as _catalog_wiring
+from entrypoints.composition import downloads_wiring as _downloads_wiring
+from entrypoints.composition.settings import Settings
+from application.audit.service import AuditService
+from application.identity.service import ApiKeyService, ScryptPasswordHasher, UserService
+from application.routing.backend_mappings import BackendMappingService
+from application.routing.credentials import CredentialService
+from application.routing.service import InferenceRouter
+from entrypoints.composition import auth_wiring as _auth_wiring
+from entrypoints.composition import library_wiring as _library_wiring
+from adapters.mlx.inspector import FileModelInspector
+from application.inference.service import InferenceService
+from application.inference.probe import ProbeService
+from entrypoints.composition import runtime_wiring as _runtime_wiring
+
+
+class Container(containers.DeclarativeContainer):
+    __self__ = providers.Self()  # for builders that find another area's provider at call time
+
+    # -- configuration -----------------------------------------------------------------
+    settings = providers.Singleton(Settings)
+
+    clock = providers.Singleton(SystemClock)
+    # The embedded catalog, or the signed remote catalog when MLX_CATALOG_URL is set (issue 17).
+    catalog_provider = providers.Singleton(_catalog_wiring.catalog_provider, settings=settings, clock=clock)
+    catalog_publisher = providers.Factory(_catalog_wiring.catalog_publisher, clock=clock)
+
+    # -- persistence (issue 3) -----------------------------------------------------------
+    # `uow_factory()` returns a NEW SqlAlchemyUnitOfWork; services receive `uow_factory.provider`
+    # (a callable). The engine is a Singleton, made on first use: the database file (and the home
+    # folder) are created then, never at import; the schema is upgraded to head at that moment.
+    # Thread-safe: the server's first requests may arrive on several worker threads at once.
+    database_engine = providers.ThreadSafeSingleton(open_database, url=settings.provided.manager.resolved_database_url)
+    session_factory = providers.ThreadSafeSingleton(make_session_factory, database_engine)
+    uow_factory = providers.Factory(SqlAlchemyUnitOfWork, session_factory=session_factory)
+    # `database_upgrade()` is a no-argument callable: the HTTP start-up runs it in a thread.
+    database_upgrade = providers.Factory(database_upgrader, url=settings.provided.manager.resolved_database_url)
+
+    # -- use cases: catalog, library, profiles, selection (issue 6) ---------------------
+    catalog_service = providers.Factory(CatalogService, provider=catalog_provider)
+    # Library pipelines: the app-link linker (symlink > hardlink > copy); delete removes a model's links.
+    linker = providers.Singleton(FilesystemLinker)
+    library_service = providers.Factory(
+        LibraryService,
+        uow_factory=uow_factory.provider,
+        catalog=catalog_provider,
+        clock=clock,
+        models_dir=settings.provided.manager.models_dir,
+        linker=linker,
+        unload=providers.Factory(_library_wiring.pool_unloader, container=__self__),
+    )
+    profile_service = providers.Factory(
+        ProfileService, uow_factory=uow_factory.provider, clock=clock, catalog=catalog_provider
+    )
+    selection_service = providers.Factory(SelectionService, uow_factory=uow_factory.provider, catalog=catalog_provider)
+
+    # --- downloads (issue 4) -------------------------------------------------------------
+    # HF_ENDPOINT / HF_TOKEN / MLX_MIRROR_BASE_URL are read from the environment at call time.
+    library_layout = providers.Singleton(_downloads_wiring.library_layout, settings=settings)
+    downloader = providers.Singleton(_downloads_wiring.source_downloader, settings=settings)
+    download_service = providers.Singleton(
+        _downloads_wiring.download_service,
+        uow_factory=uow_factory.provider,
+        catalog_provider=catalog_provider,
+        downloader=downloader,
+        clock=clock,
+        layout=library_layout,
+        settings=settings,
+    )
+    update_service = providers.Factory(
+        _downloads_wiring.update_service, downloads=download_service, downloader=downloader
+    )
+
+    # --- auth / routing / audit ----------------------------------------------------------
+    # Users and API keys (stored hashed); cloud credentials encrypted with MLX_MANAGER_SECRET_KEY or
+    # <home>/secret.key; backend mappings; the audit log, written in batches off the request path.
+    # `routed_inference_service` is the inference service with cloud routing, fallback and the audit
+    # log in front of text generation; it finds the runtime area's `inference_service` at call time.
+    password_hasher = providers.Singleton(ScryptPasswordHasher)
+    user_service = providers.Factory(UserService, uow=uow_factory.provider, clock=clock, hasher=password_hasher)
+    api_key_service = providers.Factory(ApiKeyService, uow=uow_factory.provider, clock=clock, users=user_service)
+    secret_cipher = providers.Singleton(_auth_wiring.secret_cipher, settings=settings)
+    credential_service = providers.Factory(
+        CredentialService, uow=uow_factory.provider, cipher=secret_cipher, clock=clock
+    )
+    backend_mapping_service = providers.Factory(BackendMappingService, uow=uow_factory.provider)
+    audit_service = providers.Factory(
+        AuditService, uow=uow_factory.provider, clock=clock,
+        retention_days=settings.provided.server.audit_retention_days,
+    )
+    audit_sink = providers.Singleton(_auth_wiring.audit_sink, audit=audit_service)
+    cloud_runtimes = providers.Singleton(
+        _auth_wiring.cloud_runtimes, timeout=settings.provided.server.request_timeout_seconds
+    )
+    inference_router = providers.Factory(
+        InferenceRouter,
+        mappings=backend_mapping_service,
+        credentials=credential_service,
+        cloud_runtimes=cloud_runtimes,
+        local=providers.Factory(_auth_wiring.local_generation, container=__self__),
+        audit=audit_sink,
+        clock=clock,
+    )
+    routed_inference_service = providers.Factory(
+        _auth_wiring.routed_inference_service, container=__self__, router=inference_router
+    )
+
+    # --- runtime (issue 5) ---------------------------------------------------------------
+    # One MLX runtime (text via mlx-lm with continuous batching, audio via mlx-audio) and one
+    # pool per process; MLX is imported only when a model is first loaded.
+    model_runtime = providers.Singleton(_runtime_wiring.model_runtime, settings=settings)
+    model_pool = providers.Singleton(_runtime_wiring.model_pool, runtime=model_runtime, clock=clock, settings=settings)
+    system_inference_params = providers.Singleton(_runtime_wiring.system_params, settings=settings)
+    model_inspector = providers.Singleton(FileModelInspector)
+    # A Singleton: it keeps per-model state (when `last_used_at` was last written).
+    inference_service = providers.Singleton(
+        InferenceService,
+        uow_factory=uow_factory.provider,
+        catalog=catalog_provider,
+        pool=model_pool,
+        runtime=model_runtime,
+        clock=clock,
+        system_params=system_inference_params,
+    )
+    probe_service = providers.Factory(
+        ProbeService,
+        uow_factory=uow_factory.provider,
+        inspector=model_inspector,
+        pool=model_pool,
+        runtime=model_runtime,
+        clock=clock,
+    )
+
+    # --- library pipelines ----------------------------------------------------------------
+    # Import (staging, hashing, inference, atomic install), app mapping configs under
+    # <home>/mapping-configs, and the dependency-requirements contract.
+    mapping_configs = providers.Singleton(_library_wiring.mapping_config_store, settings=settings)
+    import_service = providers.Factory(
+        _library_wiring.import_service,
+        uow_factory=uow_factory.provider,
+        layout=library_layout,
+        catalog_provider=catalog_provider,
+        clock=clock,
+    )
+    # Start-up sweep of crashed imports/deletes (called beside download crash reconciliation).
+    library_recovery = providers.Factory(
+        _library_wiring.library_recovery,
+        uow_factory=uow_factory.provider,
+        layout=library_layout,
+        catalog_provider=catalog_provider,
+        clock=clock,
+    )
+    mapping_service = providers.Factory(
+        _library_wiring.mapping_service,
+        uow_factory=uow_factory.provider,
+        configs=mapping_configs,
+        linker=linker,
+        clock=clock,
+    )
+    dependency_service = providers.Factory(
+        _library_wiring.dependency_service, uow_factory=uow_factory.provider, catalog_provider=catalog_provider
+    )

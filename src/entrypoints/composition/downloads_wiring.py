@@ -1,0 +1,39 @@
+"""Builders the container uses for the download area (kept here so container.py stays declarative)."""
+
+from __future__ import annotations
+
+import os
+
+
+def library_layout(settings):
+    from application.library.layout import LibraryLayout
+
+    return LibraryLayout(settings.manager.home)
+
+
+def source_downloader(settings):
+    from adapters.downloads.dispatch import SourceDispatchingDownloader
+    from adapters.huggingface import HuggingFaceDownloader
+    from adapters.mirror import HttpMirrorDownloader
+    from domain.enums import SourceKind
+
+    offline = lambda: bool(settings.manager.offline)  # noqa: E731
+    mirror_from_settings = settings.distribution.mirror_base_url
+    return SourceDispatchingDownloader({
+        SourceKind.HUGGINGFACE_REPO: HuggingFaceDownloader(offline=offline),
+        SourceKind.HTTP_MIRROR: HttpMirrorDownloader(
+            base_url=lambda: os.environ.get("MLX_MIRROR_BASE_URL") or mirror_from_settings, offline=offline),
+    })
+
+
+def download_service(uow_factory, catalog_provider, downloader, clock, layout, settings):
+    from application.downloads.service import DownloadService
+
+    return DownloadService(uow_factory, catalog_provider, downloader, clock, layout,
+                           max_workers=settings.manager.download_workers)
+
+
+def update_service(downloads, downloader):
+    from application.downloads.updates import UpdateService
+
+    return UpdateService(downloads, downloader)

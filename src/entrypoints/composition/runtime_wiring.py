@@ -1,0 +1,41 @@
+"""Runtime area wiring: the MLX runtime, the model pool, the probe and the inference service.
+
+Settings (`MLX_SERVER_*`) become the pool's limits and the system layer of the cascade here,
+so the core never sees pydantic.
+"""
+
+from __future__ import annotations
+
+from adapters.mlx.runtime import MlxRuntime
+from application.inference.pool import ModelPool, PoolLimits
+from domain.profiles.params import InferenceParams
+
+
+def model_runtime(settings) -> MlxRuntime:
+    server = settings.server
+    return MlxRuntime(enable_batching=server.enable_batching, max_batch_size=server.max_batch_size)
+
+
+def pool_limits(settings) -> PoolLimits:
+    server = settings.server
+    return PoolLimits(
+        max_models=server.max_models,
+        max_memory_bytes=int(server.max_memory_gb * 2**30),
+        policy=server.eviction_policy,
+        idle_ttl_seconds=server.idle_ttl_seconds,
+        wait_seconds=min(server.load_timeout_seconds, 30.0),
+    )
+
+
+def model_pool(runtime, clock, settings) -> ModelPool:
+    return ModelPool(runtime, clock, pool_limits(settings))
+
+
+def system_params(settings) -> InferenceParams:
+    """The last layer of the cascade: request > profile > these `MLX_SERVER_*` defaults."""
+    server = settings.server
+    return InferenceParams(
+        temperature=server.default_temperature,
+        max_tokens=server.default_max_tokens,
+        top_p=server.default_top_p,
+    )

@@ -1,0 +1,245 @@
+"""DTOs shaped like the OpenAI API (`/v1/...`).
+
+Types are checked here; ranges are checked once, by `domain.profiles.params.InferenceParams`.
+Unknown fields are ignored, as clients send many optional OpenAI fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+# Every value OpenAI documents: a cloud backend's reason passes through; the routes map anything else to "stop".
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "function_call"]
+FINISH_REASONS = frozenset(FinishReason.__args__)
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TextContentPart(_Lenient):
+    type: str
+    text: str | None = None
+
+
+class FunctionCallDTO(_Lenient):
+    name: str = Field(min_length=1)
+    arguments: str | dict[str, Any] = Field(default="{}", description="JSON text (an object is accepted too)")
+
+
+class ToolCallDTO(_Lenient):
+    id: str = ""
+    type: Literal["function"] = "function"
+    function: FunctionCallDTO
+
+
+class ChatCompletionMessage(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCallDTO] | None = Field(default=None, description="An assistant turn's calls")
+    tool_call_id: str | None = Field(default=None, description="A tool message: the call it answers")
+    reasoning_content: str | None = Field(default=None, description="An assistant turn's thinking")
+    reasoning: str | None = Field(default=None, description="Same as reasoning_content")
+
+
+class FunctionDefinition(_Lenient):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDefinition(_Lenient):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+class StreamOptions(_Lenient):
+    include_usage: bool = False
+
+
+class _SamplingFields(_Lenient):
+    model: str = Field(description="A profile name, canonical id, alias or repo id")
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int | None = Field(default=None, description="Only 1 is supported")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+
+class ChatCompletionRequest(_SamplingFields):
+    messages: list[ChatCompletionMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = None
+    tools: list[ToolDefinition] | None = Field(default=None, description="Function tools the model may call")
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = Field(
+        default=None, description='"auto" (default with tools), "none", "required", or '
+                                  '{"type": "function", "function": {"name": ...}}')
+    parallel_tool_calls: bool | None = None
+    chat_template_kwargs: dict[str, Any] | None = Field(
+        default=None, description="Chat template switches; `enable_thinking` (bool) is honoured")
+    reasoning_effort: str | None = Field(default=None, description='"none" switches thinking off')
+    # Declared so a request that relies on them is refused (400) instead of silently answered without them.
+    response_format: dict[str, Any] | None = Field(default=None, description='Only {"type": "text"}')
+    logprobs: bool | None = Field(default=None, description="Not supported: true is a 400")
+    top_logprobs: int | None = Field(default=None, description="Not supported: a value above 0 is a 400")
+
+
+class CompletionRequest(_SamplingFields):
+    prompt: str | list[str]
+    echo: bool = False
+    logprobs: int | None = Field(default=None, description="Not supported: a value above 0 is a 400")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCallDTO] | None = None
+
+
+class ChatChoice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: FinishReason | None
+    logprobs: None = None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class ChunkDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: ChunkDelta
+    finish_reason: FinishReason | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+
+
+class CompletionChoice(BaseModel):
+    index: int = 0
+    text: str
+    finish_reason: FinishReason | None
+    logprobs: None = None
+
+
+class Completion(BaseModel):
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+
+
+class ModelObject(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelObject]
+
+
+class SpeechRequest(_Lenient):
+    model: str
+    input: str = Field(min_length=1)
+    voice: str | None = None
+    speed: float | None = None
+    response_format: Literal["wav"] = "wav"
+
+
+class TranscriptionForm(BaseModel):
+    """multipart/form-data fields of `/v1/audio/transcriptions`."""
+
+    file: bytes = Field(description="The audio file (WAV, or any format soundfile reads)")
+    model: str
+    language: str | None = None
+    prompt: str | None = None
+    response_format: Literal["json", "text", "verbose_json"] = "json"
+    temperature: float | None = None
+
+
+class Transcription(BaseModel):
+    text: str
+
+
+class TranscriptionSegment(BaseModel):
+    id: int
+    start: float | None = None
+    end: float | None = None
+    text: str
+
+
+class VerboseTranscription(BaseModel):
+    task: Literal["transcribe"] = "transcribe"
+    language: str | None
+    duration: float | None
+    text: str
+    segments: list[TranscriptionSegment]
+
+
+class EmbeddingRequest(_Lenient):
+    model: str
+    input: str | list[str]
+    encoding_format: Literal["float", "base64"] = "float"
+
+
+class EmbeddingObject(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str = Field(description="floats, or base64 of little-endian float32 when asked")
+
+
+class EmbeddingUsage(BaseModel):
+    # The embeddings runtime port does not expose its tokenizer: an approximation, documented as such.
+    prompt_tokens: int = Field(description="Approximate: whitespace-separated words of the input")
+    total_tokens: int = Field(description="Approximate: equals prompt_tokens")
+
+
+class EmbeddingList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingObject]
+    model: str
+    usage: EmbeddingUsage
