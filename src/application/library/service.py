@@ -167,7 +167,7 @@ class LibraryService:
                         f"model {model.model_id!r} is used by profile {profile.name!r}; remove the profile first"
                     )
             # Library pipelines: folder (to trash), link records and the row change together;
-            # a failed commit puts the folder back (application/deletion.py).
+            # a failed commit puts the folder back (application/library/deletion.py).
             from application.library.deletion import begin_model_removal
 
             from application.library.layout import LibraryLayout
