@@ -5,7 +5,7 @@ import pytest
 from domain.routing.credentials import CloudCredential, api_type_for, mask_secret
 from domain.enums import ApiType, BackendType
 from domain.errors import InvalidParameter
-from entrypoints.cli.admin import parse_since
+from entrypoints.cli.audit.commands import parse_since
 from entrypoints.http.auth import auth_required, is_loopback, needs_admin
 from entrypoints.composition.settings import ManagerSettings, Settings
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.admin import COMMANDS as ADMIN_COMMANDS
+from entrypoints.cli.audit.commands import COMMANDS as AUDIT_COMMANDS
 from entrypoints.cli.base import MlxmGroup
 from entrypoints.cli.catalog.commands import catalog_group
 from entrypoints.cli.catalog.remote import COMMANDS as CATALOG_REMOTE_COMMANDS
 from entrypoints.cli.catalog.selection import select
 from entrypoints.cli.db import db_group
 from entrypoints.cli.downloads.commands import COMMANDS as DOWNLOAD_COMMANDS
+from entrypoints.cli.identity.commands import COMMANDS as IDENTITY_COMMANDS
 from entrypoints.cli.inference.commands import run, speak, transcribe
 from entrypoints.cli.inference.server_client import ps, unload
 from entrypoints.cli.library.commands import import_model, list_models, probe, rm, search, show
 from entrypoints.cli.library.pipelines import COMMANDS as LIBRARY_PIPELINE_COMMANDS
 from entrypoints.cli.profiles.commands import profile_group
+from entrypoints.cli.routing.commands import COMMANDS as ROUTING_COMMANDS
 from entrypoints.cli.serve import serve
 
 
@@ -39,7 +41,7 @@ for command in (list_models, search, show, rm, import_model, probe, profile_grou
 for command in DOWNLOAD_COMMANDS:
     cli.add_command(command)
 
-for command in ADMIN_COMMANDS:  # auth / routing / audit: keys, users, routes, credentials, audit
+for command in (*IDENTITY_COMMANDS, *ROUTING_COMMANDS, *AUDIT_COMMANDS):  # keys, users, routes, credentials, audit
     cli.add_command(command)
 
 for command in LIBRARY_PIPELINE_COMMANDS:  # library pipelines: link preview|apply|clean, deps
