@@ -13,7 +13,7 @@ import pytest
 from adapters.huggingface import HuggingFaceDownloader
 from adapters.mirror import HttpMirrorDownloader
 from application.errors import SourceError, SourceNotConfigured, Unauthorized
-from application.library.hash_cache import read_hash_cache
+from adapters.filesystem.hash_cache import read_hash_cache
 from application.downloads.ports import RemoteFile
 from domain.catalog.model import ModelSource
 from domain.enums import SourceKind

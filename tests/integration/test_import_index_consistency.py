@@ -20,7 +20,7 @@ from adapters.memory.repositories import FakeClock
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from application.library.importing import ImportRequest, ImportService
 from application.library.service import LibraryService
-from application.library.layout import LibraryLayout
+from adapters.filesystem.model_store import FilesystemModelStore
 from application.library.mapping import MappingService
 from application.library.ports import ModelQuery
 from tests.support.database import SqliteUnitOfWorks, migrated_database
@@ -60,11 +60,12 @@ def env(tmp_path, template_dir):
     uows = SqliteUnitOfWorks(migrated_database(tmp_path, template_dir))
     factory = Switchable(uows)
     home = tmp_path / "home"
-    layout = LibraryLayout(home)
+    layout = FilesystemModelStore(home)
     catalog = EmbeddedCatalogProvider()
     linker = FilesystemLinker()
     importer = ImportService(factory, layout, catalog, FakeClock())
-    library = LibraryService(factory, catalog, FakeClock(), models_dir=layout.models_dir, linker=linker)
+    library = LibraryService(factory, catalog, FakeClock(), models_dir=layout.models_dir, linker=linker,
+                             store=layout)
     configs = home / "mapping-configs"
     configs.mkdir(parents=True)
     (configs / "studio.json").write_text(json.dumps(
@@ -179,7 +180,7 @@ def test_pull_failing_at_the_database_step_leaves_no_index_row_and_no_install(tm
         return FailsWhenRecordingAnInstall(uows()._session_factory) if failing else uows()
 
     service = DownloadService(factory, StaticCatalogProvider(catalog), downloader, FakeClock(),
-                              LibraryLayout(tmp_path / "home"), max_workers=1)
+                              FilesystemModelStore(tmp_path / "home"), max_workers=1)
     try:
         with pytest.raises(RuntimeError, match="disk I/O error"):
             service.pull("tiny")

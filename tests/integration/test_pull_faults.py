@@ -22,7 +22,7 @@ from adapters.huggingface import HuggingFaceDownloader
 from adapters.memory.repositories import InMemoryUnitOfWork
 from adapters.mirror import HttpMirrorDownloader
 from application.downloads.service import DownloadService
-from application.library.layout import LibraryLayout
+from adapters.filesystem.model_store import FilesystemModelStore
 from application.downloads.updates import UpdateService
 from domain.catalog.model import catalog_from_dict
 from domain.enums import DownloadStatus, SourceKind
@@ -53,7 +53,7 @@ def service_for(hub: FakeHub, home: Path, cat=None, mirror: str | None = None, *
     })
     uow = InMemoryUnitOfWork()
     service = DownloadService(lambda: uow, StaticCatalogProvider(cat or catalog()), downloader, SystemClock(),
-                              LibraryLayout(home), **kwargs)
+                              FilesystemModelStore(home), **kwargs)
     return service, UpdateService(service, downloader), uow
 
 
@@ -169,7 +169,7 @@ def test_offline_mode_contacts_no_source(hub, tmp_path) -> None:
     downloader = HuggingFaceDownloader(endpoint=hub.url, offline=True)
     uow = InMemoryUnitOfWork()
     service = DownloadService(lambda: uow, StaticCatalogProvider(catalog()), downloader, SystemClock(),
-                              LibraryLayout(tmp_path))
+                              FilesystemModelStore(tmp_path))
     with pytest.raises(NoSourceAvailable, match="offline"):
         service.pull("tiny")
     assert hub.requests == []

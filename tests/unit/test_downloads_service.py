@@ -15,7 +15,8 @@ from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.downloads.service import DownloadService
 from application.downloads.targets import infer_type_and_family, resolve_pull_target
 from application.errors import Conflict, DownloadCancelled, SourceError, Unauthorized
-from application.library.layout import LibraryLayout, Manifest
+from adapters.filesystem.model_store import FilesystemModelStore
+from domain.library.layout import Manifest
 from application.downloads.updates import UpdateService
 from domain.catalog.model import catalog_from_dict
 from domain.enums import DownloadStatus, ModelType
@@ -52,7 +53,7 @@ def uow() -> InMemoryUnitOfWork:
 
 def make_service(tmp_path: Path, fake: FakeDownloader, uow: InMemoryUnitOfWork, catalog=None) -> DownloadService:
     return DownloadService(lambda: uow, StaticCatalogProvider(catalog or make_catalog()), fake, FakeClock(),
-                           LibraryLayout(tmp_path), max_workers=3)
+                           FilesystemModelStore(tmp_path), max_workers=3)
 
 
 def sha(data: bytes) -> str:
@@ -353,7 +354,7 @@ def test_legacy_alias_folder_adopted_with_matching_provenance(tmp_path, fake, uo
     assert not folder.exists()
     installed = Path(result.model.local_path)
     assert (installed / "model.safetensors").read_bytes() == WEIGHTS
-    assert Manifest.read(installed.resolve()).created_by == "adopted"
+    assert FilesystemModelStore(tmp_path).read_manifest(installed.resolve()).created_by == "adopted"
 
 
 @pytest.mark.parametrize("case", ["unknown-origin", "other-repo", "bad-hash"])
@@ -541,7 +542,7 @@ def test_a_revision_that_is_not_a_commit_sha_never_names_a_folder(tmp_path, uow)
     assert hostile.served == {}
     outside = [p for p in tmp_path.rglob("*") if home not in p.parents and p != home]
     assert outside == []
-    layout = LibraryLayout(home)
+    layout = FilesystemModelStore(home)
     for bad in ("../x", "a/b", "..", ""):
         with pytest.raises(ValueError):
             layout.revision_dir("tiny-v1", bad)
@@ -565,7 +566,7 @@ def test_repo_files_named_like_scratch_files_are_installed(tmp_path, uow, extra)
 def test_install_refuses_a_staged_folder_missing_a_manifest_file(tmp_path) -> None:
     from application.errors import IntegrityError
 
-    layout = LibraryLayout(tmp_path)
+    layout = FilesystemModelStore(tmp_path)
     rev = "a" * 40
     staged = layout.staging_for("m", rev)
     staged.mkdir(parents=True)
@@ -580,7 +581,7 @@ def test_install_refuses_a_staged_folder_missing_a_manifest_file(tmp_path) -> No
 
 @pytest.mark.parametrize("created_by", ["adopted", None])
 def test_reinstalling_a_revision_keeps_a_folder_mlxm_did_not_download(tmp_path, created_by) -> None:
-    layout = LibraryLayout(tmp_path)
+    layout = FilesystemModelStore(tmp_path)
     rev = "b" * 40
     existing = layout.revision_dir("m", rev)
     existing.mkdir(parents=True)
@@ -599,7 +600,7 @@ def test_reinstalling_a_revision_keeps_a_folder_mlxm_did_not_download(tmp_path, 
 
 
 def test_reinstalling_a_revision_mlxm_downloaded_replaces_it(tmp_path) -> None:
-    layout = LibraryLayout(tmp_path)
+    layout = FilesystemModelStore(tmp_path)
     rev = "c" * 40
     existing = layout.revision_dir("m", rev)
     existing.mkdir(parents=True)
@@ -680,7 +681,7 @@ def test_adoption_needs_no_free_space(tmp_path, fake, uow, monkeypatch) -> None:
     assert (Path(result.model.local_path) / "model.safetensors").read_bytes() == WEIGHTS
 
 
-class _RivalTakesTheLock(LibraryLayout):
+class _RivalTakesTheLock(FilesystemModelStore):
     """After this process releases a model's lock, a rival (another fd, like another process) grabs it."""
 
     def __init__(self, home: Path) -> None:
@@ -761,7 +762,7 @@ def test_installed_files_are_fsynced_before_the_library_link_switches(tmp_path, 
 
 
 def test_unlisted_leftovers_in_staging_are_not_installed(tmp_path, fake, uow) -> None:
-    layout = LibraryLayout(tmp_path)
+    layout = FilesystemModelStore(tmp_path)
     staged = layout.staging_for("tiny-v1", fake.refs["org/tiny"]["main"])
     staged.mkdir(parents=True)
     (staged / "model.safetensors.part").write_bytes(WEIGHTS[:100])  # an older layout's partial

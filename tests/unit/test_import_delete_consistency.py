@@ -12,7 +12,8 @@ from adapters.memory.library import InMemoryLinker, InMemoryMappingConfigStore
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.library.importing import ImportRequest, ImportService
 from application.library.service import LibraryService
-from application.library.layout import LibraryLayout, Manifest
+from adapters.filesystem.model_store import FilesystemModelStore
+from domain.library.layout import Manifest
 from application.library.mapping import MappingService
 from domain.library.mapping import AppMapping, MappingRule
 from tests.support.model_folders import write_model_folder
@@ -41,9 +42,9 @@ def env(tmp_path):
     home = tmp_path / "home"
     uow = InMemoryUnitOfWork()
     factory = FailOnce(uow)
-    layout = LibraryLayout(home)
+    layout = FilesystemModelStore(home)
     importer = ImportService(factory, layout, EmbeddedCatalogProvider(), FakeClock())
-    library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=layout.models_dir)
+    library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=layout.models_dir, store=layout)
     return tmp_path, home, uow, factory, importer, library
 
 
@@ -100,7 +101,8 @@ def test_adopted_revisions_stay_when_the_model_is_deleted(env):
 def test_delete_removes_the_models_links_only(env):
     tmp_path, home, uow, factory, importer, _ = env
     linker = InMemoryLinker()
-    library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=home / "models", linker=linker)
+    library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=home / "models", linker=linker,
+                             store=FilesystemModelStore(home))
     for name, seed in (("one", 0), ("two", 1)):
         model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / name, seed=seed)), name=name)).model
         for f in model.files:

@@ -15,7 +15,7 @@ import pytest
 from adapters.catalog.embedded import StaticCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.downloads.service import DownloadService
-from application.library.layout import LibraryLayout
+from adapters.filesystem.model_store import FilesystemModelStore
 from application.downloads.updates import UpdateService
 from domain.enums import DownloadStatus
 from tests.support.fake_downloader import FakeDownloader
@@ -52,7 +52,7 @@ def env(tmp_path):
     fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
     uow = FailsWhenRecordingAnInstall()
     service = DownloadService(lambda: uow, StaticCatalogProvider(make_catalog()), fake, FakeClock(),
-                              LibraryLayout(tmp_path), max_workers=2)
+                              FilesystemModelStore(tmp_path), max_workers=2)
     return tmp_path, fake, uow, service
 
 

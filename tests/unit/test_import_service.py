@@ -14,7 +14,7 @@ from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, InvalidRequest
 from application.library.importing import ImportRequest, ImportService
 from application.library.import_scan import read_safetensors_tensor_names
-from application.library.layout import LibraryLayout
+from adapters.filesystem.model_store import FilesystemModelStore
 from domain.enums import ModelType
 from domain.library.importing import InvalidModelName, UnsafeImport
 from tests.support.model_folders import write_model_folder, write_safetensors
@@ -38,7 +38,7 @@ def uow() -> InMemoryUnitOfWork:
 
 
 def make_service(home: Path, uow) -> ImportService:
-    return ImportService(lambda: uow, LibraryLayout(home), EmbeddedCatalogProvider(), FakeClock())
+    return ImportService(lambda: uow, FilesystemModelStore(home), EmbeddedCatalogProvider(), FakeClock())
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.library.deletion import PendingRemoval
 from application.library.importing import ImportRequest, ImportService
 from application.library.service import LibraryService
-from application.library.layout import LibraryLayout, Manifest
+from adapters.filesystem.model_store import FilesystemModelStore
+from domain.library.layout import Manifest
 from application.library.recovery import LibraryRecovery
 from tests.support.model_folders import write_model_folder
 
@@ -32,10 +33,11 @@ class Env:
         self.tmp = tmp_path
         self.home = tmp_path / "home"
         self.uow = InMemoryUnitOfWork()
-        self.layout = LibraryLayout(self.home)
+        self.layout = FilesystemModelStore(self.home)
         catalog = EmbeddedCatalogProvider()
         self.importer = ImportService(lambda: self.uow, self.layout, catalog, FakeClock())
-        self.library = LibraryService(lambda: self.uow, catalog, FakeClock(), models_dir=self.layout.models_dir)
+        self.library = LibraryService(lambda: self.uow, catalog, FakeClock(), models_dir=self.layout.models_dir,
+                                      store=self.layout)
         self.recovery = LibraryRecovery(lambda: self.uow, self.layout, self.importer)
 
     def row(self, model_id: str):

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
+from adapters.filesystem.model_store import FilesystemModelStore
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, InvalidRequest, NotFound, NotInstalled
 from application.library.service import LibraryService, infer_model_type
@@ -26,7 +27,8 @@ def uow():
 
 @pytest.fixture
 def service(uow, tmp_path):
-    return LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=tmp_path / "models")
+    return LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=tmp_path / "models",
+                          store=FilesystemModelStore(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -141,7 +143,7 @@ def test_delete_takes_the_model_out_of_the_pool_and_ignores_a_model_that_is_not_
         return True
 
     service = LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=tmp_path / "models",
-                             unload=unload)
+                             unload=unload, store=FilesystemModelStore(tmp_path))
     with uow:
         for name in ("busy", "idle"):
             uow.models.add(Model(name, model_type=ModelType.TEXT_GEN, local_path=str(tmp_path / "elsewhere" / name)))

@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 from application.errors import DownloadCancelled, Forbidden, IntegrityError, SourceError, Unauthorized
-from application.library.hash_cache import drop_hash_cache, read_hash_cache, write_hash_cache
+from adapters.filesystem.hash_cache import drop_hash_cache, read_hash_cache, write_hash_cache
 
 BUFFER_BYTES = 1024 * 1024
 HASH_READ_BYTES = 8 * 1024 * 1024

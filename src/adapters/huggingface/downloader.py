@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from application.errors import SourceError, Unauthorized
-from application.library.layout import is_commit_sha
+from domain.library.layout import is_commit_sha
 from application.downloads.ports import ProgressCallback, RemoteFile, RemoteListing
 from domain.catalog.model import ModelSource
 from domain.enums import SourceKind

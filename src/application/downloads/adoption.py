@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from application.downloads.progress import PullResult, _ActivePull
-from application.downloads.verification import _first_symlink, _same_path, _verify
+from application.downloads.verification import _same_path, _verify
 from application.errors import Conflict, IntegrityError
-from application.library.hash_cache import sha256_of
-from application.library.layout import Manifest
+from domain.library.layout import Manifest
 from application.downloads.ports import RemoteListing
 from domain.library.models import ModelFile
 
@@ -40,7 +39,7 @@ class Adoption:
             if problem is not None:
                 active.notes.append(f"left alone {folder}: {problem}")
                 continue
-            records = [ModelFile(f.path, (folder / f.path).stat().st_size, sha256_of(folder / f.path, use_cache=False),
+            records = [ModelFile(f.path, (folder / f.path).stat().st_size, self.layout.sha256_of(folder / f.path, use_cache=False),
                                  listing.revision, "adopted") for f in listing.files]
             manifest = Manifest(key=target.key, repo_id=listing.repo_id, revision=listing.revision,
                                 source="adopted", created_by="adopted", adopted_from=str(folder),
@@ -60,7 +59,7 @@ class Adoption:
         return None
 
     def _provenance_problem(self, folder: Path, listing: RemoteListing) -> str | None:
-        manifest = Manifest.read(folder)
+        manifest = self.layout.read_manifest(folder)
         repo = manifest.repo_id if manifest is not None else None
         if repo is None:
             with self._db_lock, self._uow_factory() as uow:
@@ -72,7 +71,7 @@ class Adoption:
             return "no record of which repository it came from"
         if repo.lower() != listing.repo_id.lower():
             return f"it came from {repo}, not {listing.repo_id}"
-        link = _first_symlink(folder)
+        link = self.layout.first_symlink(folder)
         if link is not None:
             # Verified through a link, the bytes live elsewhere: moving the folder could leave it dangling.
             return f"it holds a symbolic link ({link.relative_to(folder)}); only real files are adopted"
@@ -81,7 +80,7 @@ class Adoption:
             if not path.is_file():
                 return f"{f.path} is missing"
             try:
-                _verify(f, path, use_cache=False)
+                _verify(self.layout, f, path, use_cache=False)
             except IntegrityError as exc:
                 return str(exc)
         return None

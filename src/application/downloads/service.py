@@ -1,6 +1,6 @@
 """The pull use case: resolve a name, plan sources, fetch files in parallel, verify, install atomically.
 
-Guarantees (see `application/library/layout.py` for the on-disk layout):
+Guarantees (see `domain/library/layout.py` and the `ModelStore` port for the on-disk layout):
 
 * **Resume.** Partial bytes live in mlxm's staging area and survive pause, failure and kill -9;
   the downloader asks for the remainder with HTTP Range.
@@ -32,7 +32,7 @@ from application.downloads.progress import (
 from application.downloads.targets import PullTarget, _failure_reason, resolve_pull_target, same_revision
 from application.downloads.transfer import Transfer
 from application.errors import Conflict, DownloadCancelled, NotFound, NotInstalled
-from application.library.layout import LibraryLayout
+from application.library.ports import ModelStore
 from application.catalog.ports import CatalogProvider
 from application.ports import Clock
 from application.downloads.ports import ModelDownloader
@@ -56,7 +56,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         catalog_provider: CatalogProvider,
         downloader: ModelDownloader,
         clock: Clock,
-        layout: LibraryLayout,
+        layout: ModelStore,
         *,
         max_workers: int = 4,
         progress_interval: float = 0.2,

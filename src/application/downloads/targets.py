@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.errors import DownloadCancelled, Forbidden, SourceError, Unauthorized
-from application.library.layout import is_commit_sha
+from domain.library.layout import is_commit_sha
 from application.downloads.ports import RemoteListing
 from domain.catalog.model import (
     Catalog,

@@ -19,8 +19,7 @@ from application.downloads.targets import (
 )
 from application.downloads.verification import _verify
 from application.errors import DownloadCancelled, IntegrityError, InvalidRequest, SourceError
-from application.library.hash_cache import cache_path, drop_hash_cache
-from application.library.layout import Manifest, PART_SUFFIX, fsync_file, is_commit_sha, scratch_name
+from domain.library.layout import PART_SUFFIX, Manifest, is_commit_sha, scratch_name
 from application.downloads.ports import RemoteFile, RemoteListing
 from domain.catalog.model import ChainExhausted, ModelSource, run_failover
 from domain.enums import DownloadStatus
@@ -30,16 +29,6 @@ from domain.library.models import ModelFile
 
 # Files whose early arrival lets the library show type and family while weights stream.
 _FIRST_FILES = ("config.json",)
-
-
-def _prune_unlisted(staging: Path, listed: set[str]) -> None:
-    """Drop leftovers (an older layout's partials, caches) from the staged tree: only listed files install."""
-    if not staging.is_dir():
-        return
-    for path in sorted(staging.rglob("*"), reverse=True):
-        if path.is_symlink() or path.is_file():
-            if path.relative_to(staging).as_posix() not in listed:
-                path.unlink()
 
 
 class Transfer:
@@ -80,7 +69,7 @@ class Transfer:
         self.layout.clear_staging(target.key, keep_revision=listing.revision)  # other revisions cannot resume
         # Partials and hash caches live in `scratch`, so the staged tree holds only the model's files.
         files = [replace(f, dest=scratch / (scratch_name(f.path) + PART_SUFFIX)) for f in listing.files]
-        _prune_unlisted(staging, {f.path for f in listing.files})
+        self.layout.prune_unlisted(staging, {f.path for f in listing.files})
         records = self._fetch_all(active, files, staging, listing)
 
         manifest = Manifest(key=target.key, repo_id=listing.repo_id, revision=listing.revision,
@@ -102,11 +91,8 @@ class Transfer:
 
     def _check_disk_space(self, key: str, revision: str, total: int) -> None:
         """Refuse early, with numbers, rather than fill the disk halfway through."""
-        import shutil
-
         needed = total - self.layout.staged_bytes(key, revision)
-        self.layout.staging_dir.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(self.layout.staging_dir).free
+        free = self.layout.free_staging_bytes()
         if needed > free:
             raise InvalidRequest(f"not enough disk space for {key}: {needed} more bytes needed, "
                                  f"{free} free under {self.layout.home}")
@@ -175,7 +161,7 @@ class Transfer:
         final_cache = file.dest.with_name(file.dest.name[: -len(PART_SUFFIX)] + ".sha256")
         if final.is_file():  # verified in an earlier run (only verified files get their final name)
             try:
-                digest = _verify(file, final, cache=final_cache)
+                digest = _verify(self.layout, file, final, cache=final_cache)
                 meter.set(file.path, final.stat().st_size)
                 return ModelFile(file.path, final.stat().st_size, digest, file.revision, None)
             except IntegrityError:
@@ -190,10 +176,10 @@ class Transfer:
         def attempt(source: ModelSource) -> tuple[ModelSource, str]:
             try:
                 self._downloader.download_from_source(source, file, progress)
-                digest = _verify(file, file.dest)
+                digest = _verify(self.layout, file, file.dest)
             except IntegrityError:
                 file.dest.unlink(missing_ok=True)  # never resume from bytes known to be wrong
-                drop_hash_cache(file.dest)
+                self.layout.drop_hash_cache(file.dest)
                 meter.set(file.path, 0)
                 raise
             return source, digest
@@ -206,11 +192,11 @@ class Transfer:
                 active.target.key, [(s.label, _failure_reason(e)) for s, e in exc.failures]
             ) from None
         final.parent.mkdir(parents=True, exist_ok=True)
-        cached = cache_path(file.dest)
+        cached = self.layout.hash_cache_path(file.dest)
         file.dest.replace(final)
         if cached.exists():
             cached.replace(final_cache)  # a rename keeps size and mtime: still valid for `final`
-        fsync_file(final)  # flushed here, while other files still stream, so install's fsync is quick
+        self.layout.fsync_file(final)  # flushed here, while other files still stream, so install's fsync is quick
         size = final.stat().st_size
         meter.set(file.path, size)
         return ModelFile(file.path, size, digest, file.revision, source.label)

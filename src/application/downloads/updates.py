@@ -15,7 +15,6 @@ from pathlib import Path
 from application.downloads.service import DownloadService
 from application.downloads.progress import ProgressListener, PullResult
 from application.downloads.targets import is_fatal_source_error, same_revision
-from application.library.hash_cache import sha256_of
 from application.downloads.ports import ModelDownloader
 from domain.catalog.model import ChainExhausted, run_failover
 from domain.catalog.signed import newer_ids
@@ -163,7 +162,7 @@ class UpdateService:
                     report.problems.append(f"{recorded.path}: expected {recorded.size} bytes, found {size} bytes")
                     continue
                 if recorded.sha256:
-                    digest = sha256_of(path, use_cache=False)
+                    digest = self._downloads.layout.sha256_of(path, use_cache=False)
                     if digest != recorded.sha256.lower():
                         report.problems.append(
                             f"{recorded.path}: expected sha256 {recorded.sha256}, found sha256 {digest}")

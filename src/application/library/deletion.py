@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from application.library.layout import LibraryLayout, Manifest
 from application.library.mapping import LinkRemoval, forget_model_links, remove_link_files
-from application.library.ports import Linker
+from application.library.ports import Linker, ModelStore
 from domain.library.models import Model
 
 TRASH_DIR = ".trash"
@@ -112,7 +111,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: Linker | None,
-                        layout: LibraryLayout | None = None) -> PendingRemoval:
+                        layout: ModelStore | None = None) -> PendingRemoval:
     """Steps 1 of the module docstring; call inside the unit of work that removes the model row."""
     links = forget_model_links(uow, linker, model.model_id) if linker is not None and hasattr(uow, "links") else None
     pending = PendingRemoval(model.model_id, None, links=links, linker=linker)
@@ -132,8 +131,10 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
     key = local.relative_to(library).as_posix()
     revisions = library / REVISIONS_DIR / key
     if revisions.is_dir() and not revisions.is_symlink():
+        # Without a store to read provenance from, nothing counts as mlxm's own: everything stays.
+        read_manifest = layout.read_manifest if layout is not None else (lambda folder: None)
         adopted = [child for child in revisions.iterdir()
-                   if child.is_dir() and (Manifest.read(child) is None or Manifest.read(child).created_by != "mlxm")]
+                   if child.is_dir() and (read_manifest(child) is None or read_manifest(child).created_by != "mlxm")]
         if adopted:
             # Never delete a folder mlxm did not create: move only the revisions it made.
             pending.kept.extend(f"{child}: adopted, not created by mlxm" for child in adopted)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from application.errors import Conflict
 from application.library.import_scan import _Scan
-from application.library.layout import Manifest, MANIFEST_NAME
+from domain.library.layout import MANIFEST_NAME, Manifest
 from domain.library.models import ModelFile
 
 

@@ -27,7 +27,8 @@ from typing import Callable
 from application.errors import Conflict, InvalidRequest
 from application.library.import_scan import ImportScanning, _is_hidden, _Scan, read_safetensors_tensor_names
 from application.library.import_staging import ImportStaging
-from application.library.layout import LibraryLayout, Manifest
+from application.library.ports import ModelStore
+from domain.library.layout import Manifest
 from application.catalog.ports import CatalogProvider
 from application.ports import Clock
 from application.ports import UnitOfWork
@@ -71,7 +72,7 @@ class ImportService(ImportScanning, ImportStaging):
     def __init__(
         self,
         uow_factory: Callable[[], UnitOfWork],
-        layout: LibraryLayout,
+        layout: ModelStore,
         catalog: CatalogProvider,
         clock: Clock,
     ) -> None:

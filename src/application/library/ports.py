@@ -1,13 +1,16 @@
-"""Ports of the library context: the model repository and search query, link records, dependency
-profiles/bindings, the linker, mapping configs."""
+"""Ports of the library context: the model store (files on disk), the model repository and search
+query, link records, dependency profiles/bindings, the linker, mapping configs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Callable, Protocol
 
 from application.ports import Page
 from application.ports import UnitOfWork
+from domain.library.layout import Manifest
 from domain.library.dependency_model import DependencyBinding, DependencyProfile
 from domain.enums import DownloadStatus, ModelType
 from domain.library.mapping import AppMapping, LinkMethod, LinkRecord, TargetState
@@ -141,3 +144,77 @@ class ModelRepository(Protocol):
         video, tts, stt, normalized), optionally of one type. Ordered by model id."""
         ...
     def remove(self, model_id: str) -> None: ...
+
+
+class ModelStore(Protocol):
+    """The library's files: layout, staging, the atomic install switch, fsync, locks, hash caches.
+
+    Paths are the store's handles: the use cases compute nothing on disk themselves. One adapter
+    per storage technology (`adapters/filesystem/model_store.py`; `adapters/memory/model_store.py`
+    for unit tests); `tests/contract/test_model_store_contract.py` runs against both.
+    """
+
+    home: Path
+
+    @property
+    def models_dir(self) -> Path: ...
+    @property
+    def revisions_dir(self) -> Path: ...
+    @property
+    def staging_dir(self) -> Path: ...
+    def model_path(self, key: str) -> Path:
+        """`models/<key>`: what users and runtimes open (mlxm's symlink to the installed revision)."""
+        ...
+    def revision_dir(self, key: str, revision: str) -> Path:
+        """Raises ValueError for a revision that is not one plain folder name."""
+        ...
+    def staging_root(self, key: str) -> Path: ...
+    def staging_for(self, key: str, revision: str) -> Path: ...
+    def scratch_for(self, key: str, revision: str) -> Path:
+        """Partials and hash caches of a pull, beside the staged tree (never inside it)."""
+        ...
+    def lock_path(self, key: str) -> Path: ...
+    def installed_revision_dir(self, key: str) -> Path | None:
+        """The revision folder `models/<key>` points at, when it is mlxm's link and intact."""
+        ...
+    def is_foreign_folder(self, path: Path) -> bool:
+        """A real folder (not mlxm's link) that holds files: mlxm never deletes it."""
+        ...
+    def install(self, key: str, revision: str, staged: Path, manifest: Manifest) -> Path:
+        """Durable, then visible in one atomic switch: `models/<key>` points at the new revision.
+        Raises IntegrityError when a listed file is missing or has the wrong size."""
+        ...
+    def uninstall(self, key: str, revision: str, staged: Path, previous: Path | None) -> None:
+        """Undo `install` (the library row could not be written): the link points back at
+        `previous` (or goes) and the revision folder moves back to `staged`."""
+        ...
+    def adopt(self, key: str, revision: str, folder: Path, manifest: Manifest) -> Path:
+        """Move a verified foreign folder into the layout (a rename: never a copy, never a delete)."""
+        ...
+    def remove_revision(self, key: str, revision: str) -> bool:
+        """Delete a revision folder, only one mlxm downloaded itself; True when it went."""
+        ...
+    def clear_staging(self, key: str, keep_revision: str | None = None) -> None: ...
+    def staged_bytes(self, key: str, revision: str) -> int:
+        """Bytes a resume will not fetch again: verified staged files plus partials."""
+        ...
+    def model_lock(self, key: str, *, wait: bool = True, poll_seconds: float = 0.1,
+                   should_stop: Callable[[], bool] = lambda: False) -> AbstractContextManager[bool]:
+        """One writer per model across processes; yields False when not acquired (`wait=False`
+        or `should_stop()`). Released when the holder dies."""
+        ...
+    def read_manifest(self, folder: Path) -> Manifest | None:
+        """The provenance manifest in `folder`; None when absent or unreadable."""
+        ...
+    def sha256_of(self, path: Path, *, use_cache: bool = True, cache: Path | None = None) -> str:
+        """From a still-valid hash cache (same size and mtime) or by reading the file."""
+        ...
+    def sha256_and_git_sha1(self, path: Path, size: int) -> tuple[str, str]: ...
+    def hash_cache_path(self, path: Path) -> Path: ...
+    def drop_hash_cache(self, path: Path) -> None: ...
+    def fsync_file(self, path: Path) -> None: ...
+    def free_staging_bytes(self) -> int: ...
+    def first_symlink(self, folder: Path) -> Path | None: ...
+    def prune_unlisted(self, staging: Path, listed: set[str]) -> None:
+        """Delete files under `staging` whose relative path is not in `listed`."""
+        ...

@@ -25,7 +25,8 @@ from typing import Callable
 
 from application.library.deletion import TRASH_DIR, trash_lock_key, trash_record
 from application.library.importing import IMPORT_RECORD, ImportService
-from application.library.layout import MANIFEST_NAME, LibraryLayout, Manifest
+from application.library.ports import ModelStore
+from domain.library.layout import MANIFEST_NAME
 from application.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class RecoveryReport:
 
 
 class LibraryRecovery:
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], layout: LibraryLayout, importer: ImportService) -> None:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], layout: ModelStore, importer: ImportService) -> None:
         self._uow_factory = uow_factory
         self._layout = layout
         self._importer = importer
@@ -145,7 +146,7 @@ class LibraryRecovery:
             known = {n for m in uow.models.list() for n in (m.model_id, m.canonical_id, m.repo_id) if n}
         for manifest_path in sorted(revisions.rglob(MANIFEST_NAME)):
             folder = manifest_path.parent
-            manifest = Manifest.read(folder)
+            manifest = self._layout.read_manifest(folder)
             if manifest is None or not manifest.key or manifest.key in known:
                 continue
             model = None

@@ -76,7 +76,11 @@ class LibraryService:
         models_dir: Path | None = None,
         linker=None,  # application.library.ports.Linker: removes the model's app links on delete
         unload: Callable[[str], object] | None = None,  # takes a deleted model out of the pool (NotFound: not loaded)
+        store: ModelStore | None = None,  # the library's files: the delete's lock and provenance checks
     ) -> None:
+        self._store = store
+        if models_dir is None and store is not None:
+            models_dir = store.models_dir
         self._unload = unload
         self._uow_factory = uow_factory
         self._catalog = catalog
@@ -170,10 +174,8 @@ class LibraryService:
             # a failed commit puts the folder back (application/library/deletion.py).
             from application.library.deletion import begin_model_removal
 
-            from application.library.layout import LibraryLayout
-
-            layout = LibraryLayout(self._models_dir.parent) if self._models_dir is not None else None
-            removal = begin_model_removal(uow, model, models_dir=self._models_dir, linker=self._linker, layout=layout)
+            removal = begin_model_removal(uow, model, models_dir=self._models_dir, linker=self._linker,
+                                          layout=self._store)
             # Everything after the file step undoes it on failure: remove() flushes and can fail
             # (database locked, Conflict) just like the commit.
             try:

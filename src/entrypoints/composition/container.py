@@ -57,6 +57,8 @@ class Container(containers.DeclarativeContainer):
 
     # -- use cases: catalog, library, profiles, selection (issue 6) ---------------------
     catalog_service = providers.Factory(CatalogService, provider=catalog_provider)
+    # The library's files (layout, staging, atomic install, locks, hash caches): the ModelStore port.
+    model_store = providers.Singleton(_downloads_wiring.model_store, settings=settings)
     # Library pipelines: the app-link linker (symlink > hardlink > copy); delete removes a model's links.
     linker = providers.Singleton(FilesystemLinker)
     library_service = providers.Factory(
@@ -67,6 +69,7 @@ class Container(containers.DeclarativeContainer):
         models_dir=settings.provided.manager.models_dir,
         linker=linker,
         unload=providers.Factory(_library_wiring.pool_unloader, container=__self__),
+        store=model_store,
     )
     profile_service = providers.Factory(
         ProfileService, uow_factory=uow_factory.provider, clock=clock, catalog=catalog_provider
@@ -75,7 +78,6 @@ class Container(containers.DeclarativeContainer):
 
     # --- downloads (issue 4) -------------------------------------------------------------
     # HF_ENDPOINT / HF_TOKEN / MLX_MIRROR_BASE_URL are read from the environment at call time.
-    library_layout = providers.Singleton(_downloads_wiring.library_layout, settings=settings)
     downloader = providers.Singleton(_downloads_wiring.source_downloader, settings=settings)
     download_service = providers.Singleton(
         _downloads_wiring.download_service,
@@ -83,7 +85,7 @@ class Container(containers.DeclarativeContainer):
         catalog_provider=catalog_provider,
         downloader=downloader,
         clock=clock,
-        layout=library_layout,
+        layout=model_store,
         settings=settings,
     )
     update_service = providers.Factory(
@@ -157,7 +159,7 @@ class Container(containers.DeclarativeContainer):
     import_service = providers.Factory(
         _library_wiring.import_service,
         uow_factory=uow_factory.provider,
-        layout=library_layout,
+        layout=model_store,
         catalog_provider=catalog_provider,
         clock=clock,
     )
@@ -165,7 +167,7 @@ class Container(containers.DeclarativeContainer):
     library_recovery = providers.Factory(
         _library_wiring.library_recovery,
         uow_factory=uow_factory.provider,
-        layout=library_layout,
+        layout=model_store,
         catalog_provider=catalog_provider,
         clock=clock,
     )

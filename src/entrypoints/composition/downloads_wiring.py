@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 
-def library_layout(settings):
-    from application.library.layout import LibraryLayout
+def model_store(settings):
+    from adapters.filesystem.model_store import FilesystemModelStore
 
-    return LibraryLayout(settings.manager.home)
+    return FilesystemModelStore(settings.manager.home)
 
 
 def source_downloader(settings):

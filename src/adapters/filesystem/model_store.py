@@ -1,4 +1,5 @@
-"""Where a model's bytes live on disk, and the few filesystem moves that must be atomic.
+"""`FilesystemModelStore`: the `ModelStore` port on a real filesystem — where a model's bytes live,
+the few moves that must be atomic (rename + symlink switch), fsync, `flock` and the hash caches.
 
 Layout under `MLX_MANAGER_HOME` (each model stored exactly once; the HF cache is not used)::
 
@@ -18,118 +19,25 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
-import re
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from adapters.filesystem import hash_cache
 from application.errors import IntegrityError
+from domain.library.layout import (
+    MANIFEST_NAME,
+    PART_SUFFIX,
+    SCRATCH_SUFFIX,
+    LibraryPaths,
+    Manifest,
+)
 
-MANIFEST_NAME = ".mlxm.json"
-PART_SUFFIX = ".part"
-SCRATCH_SUFFIX = ".meta"
-
-
-@dataclass
-class Manifest:
-    """Provenance of one installed revision, written by mlxm."""
-
-    key: str
-    repo_id: str | None
-    revision: str
-    source: str | None
-    files: list[dict] = field(default_factory=list)  # {"path", "size", "sha256"}
-    created_by: str = "mlxm"  # "mlxm" (downloaded) or "adopted" (a verified folder mlxm did not create)
-    adopted_from: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2, sort_keys=True)
-
-    @classmethod
-    def read(cls, folder: Path) -> "Manifest | None":
-        try:
-            data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-            return cls(**{k: data.get(k) for k in cls.__dataclass_fields__ if k in data})
-        except (OSError, ValueError, TypeError):
-            return None
-
-
-_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
-# A revision folder name: a commit sha, or mlxm's own `import-<hex>`; never a path.
-_REVISION_FOLDER = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,99}")
-
-
-def is_commit_sha(value: object) -> bool:
-    """40 lowercase hex characters: the only revision a remote source may name a folder with."""
-    return isinstance(value, str) and _COMMIT_SHA.fullmatch(value) is not None
-
-
-def check_revision_folder(revision: str) -> str:
-    """Refuse a revision that is not one plain folder name (a hostile source could send `../..`)."""
-    if not isinstance(revision, str) or _REVISION_FOLDER.fullmatch(revision) is None:
-        raise ValueError(f"refusing revision {str(revision)[:60]!r} as a folder name")
-    return revision
-
-
-def safe_name(key: str) -> str:
-    return key.replace("/", "--")
-
-
-def scratch_name(path: str) -> str:
-    """One flat, distinct file name per repo path (`a/b.json` -> `a%2Fb.json`) for the scratch folder."""
-    from urllib.parse import quote
-
-    name = quote(path, safe="")
-    if len(name) > 180:  # keep clear of the 255-byte name limit; still one name per path
-        import hashlib
-
-        name = name[:100] + "." + hashlib.sha256(path.encode()).hexdigest()
-    return name
-
-
-class LibraryLayout:
-    def __init__(self, home: Path) -> None:
-        self.home = Path(home)
-
-    @property
-    def models_dir(self) -> Path:
-        return self.home / "models"
-
-    @property
-    def revisions_dir(self) -> Path:
-        return self.models_dir / ".revisions"
-
-    @property
-    def staging_dir(self) -> Path:
-        return self.home / "staging"
-
-    def model_path(self, key: str) -> Path:
-        return self.models_dir / key
-
-    def revision_dir(self, key: str, revision: str) -> Path:
-        return self.revisions_dir / key / check_revision_folder(revision)
-
-    def staging_root(self, key: str) -> Path:
-        return self.staging_dir / safe_name(key)
-
-    def staging_for(self, key: str, revision: str) -> Path:
-        return self.staging_root(key) / check_revision_folder(revision)
-
-    def scratch_for(self, key: str, revision: str) -> Path:
-        """Partial files and hash caches of a pull: beside the staged tree, never inside it.
-
-        A repo may hold files named like mlxm's scratch files (`X.part`, `X.sha256`), so the
-        staged tree holds only the model's own files.
-        """
-        return self.staging_root(key) / (check_revision_folder(revision) + SCRATCH_SUFFIX)
-
-    def lock_path(self, key: str) -> Path:
-        return self.staging_dir / (safe_name(key) + ".lock")
+class FilesystemModelStore(LibraryPaths):
+    """The library on disk under `home` (see the module docstring for the layout)."""
 
     # -- state ------------------------------------------------------------------------
     def installed_revision_dir(self, key: str) -> Path | None:
@@ -157,7 +65,7 @@ class LibraryLayout:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             # Same revision installed before (e.g. a repair): keep it aside until the switch is done.
-            previous = Manifest.read(target)
+            previous = self.read_manifest(target)
             ours = previous is not None and previous.created_by == "mlxm"
             # Never delete: a folder mlxm did not download (adopted, or no manifest) stays, renamed aside.
             aside = target.with_name(f"{revision}.{'old' if ours else 'kept'}-{os.getpid()}-{time.monotonic_ns()}")
@@ -220,7 +128,7 @@ class LibraryLayout:
             folder = self.revision_dir(key, revision)
         except ValueError:
             return False  # a legacy row's revision ("main"): no folder of ours by that name
-        manifest = Manifest.read(folder)
+        manifest = self.read_manifest(folder)
         if manifest is None or manifest.created_by != "mlxm":
             return False
         shutil.rmtree(folder, ignore_errors=True)
@@ -249,6 +157,61 @@ class LibraryLayout:
         if scratch.is_dir():
             total += sum(p.stat().st_size for p in scratch.iterdir() if p.name.endswith(PART_SUFFIX) and p.is_file())
         return total
+
+    # -- manifests, hashes, space ------------------------------------------------------
+    def read_manifest(self, folder: Path) -> Manifest | None:
+        try:
+            text = (folder / MANIFEST_NAME).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        return Manifest.from_json(text)
+
+    def sha256_of(self, path: Path, *, use_cache: bool = True, cache: Path | None = None) -> str:
+        return hash_cache.sha256_of(path, use_cache=use_cache, cache=cache)
+
+    def sha256_and_git_sha1(self, path: Path, size: int) -> tuple[str, str]:
+        """Both digests in one read: the sha256 and the git blob id (sha1 of `blob <size>\\0` + bytes)."""
+        import hashlib
+
+        sha256 = hashlib.sha256()
+        git_sha1 = hashlib.sha1(b"blob %d\0" % size)
+        with open(path, "rb") as fh:
+            while block := fh.read(1024 * 1024):
+                sha256.update(block)
+                git_sha1.update(block)
+        return sha256.hexdigest(), git_sha1.hexdigest()
+
+    def hash_cache_path(self, path: Path) -> Path:
+        return hash_cache.cache_path(path)
+
+    def drop_hash_cache(self, path: Path) -> None:
+        hash_cache.drop_hash_cache(path)
+
+    def fsync_file(self, path: Path) -> None:
+        fsync_file(path)
+
+    def free_staging_bytes(self) -> int:
+        """Free bytes on the filesystem that holds the staging area (created if missing)."""
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(self.staging_dir).free
+
+    def first_symlink(self, folder: Path) -> Path | None:
+        """The first symbolic link inside `folder` (files or folders, never followed), if any."""
+        for root, dirs, files in os.walk(folder, followlinks=False):
+            for name in sorted(dirs + files):
+                path = Path(root) / name
+                if path.is_symlink():
+                    return path
+        return None
+
+    def prune_unlisted(self, staging: Path, listed: set[str]) -> None:
+        """Drop leftovers (an older layout's partials, caches) from the staged tree: only listed files install."""
+        if not staging.is_dir():
+            return
+        for path in sorted(staging.rglob("*"), reverse=True):
+            if path.is_symlink() or path.is_file():
+                if path.relative_to(staging).as_posix() not in listed:
+                    path.unlink()
 
     # -- one writer per model, across processes ----------------------------------------
     @contextlib.contextmanager

@@ -1,0 +1,257 @@
+"""ModelStore: one suite over the in-memory fake and the filesystem adapter (real files under tmp_path).
+
+The suite uses the port's methods; only putting bytes in place (what a downloader or an import does)
+and reading them back go through a small per-backend helper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from adapters.filesystem import hash_cache
+from adapters.filesystem.model_store import FilesystemModelStore
+from adapters.memory.model_store import InMemoryModelStore
+from application.errors import IntegrityError
+from domain.library.layout import MANIFEST_NAME, PART_SUFFIX, Manifest
+
+REV_A = "a" * 40
+REV_B = "b" * 40
+
+
+class Files:
+    """Bytes in and out of a store, the way the adapters around it do it."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def put(self, path: Path, data: bytes) -> None:
+        if isinstance(self.store, InMemoryModelStore):
+            self.store.write_file(path, data)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def read(self, path: Path) -> bytes:
+        if isinstance(self.store, InMemoryModelStore):
+            return self.store.read_file(path)
+        return path.read_bytes()
+
+    def exists(self, path: Path) -> bool:
+        if isinstance(self.store, InMemoryModelStore):
+            return self.store.exists(path)
+        return path.exists()
+
+    def remember_hash(self, path: Path, digest: str) -> None:
+        if isinstance(self.store, InMemoryModelStore):
+            self.store.write_hash_cache(path, digest)
+        else:
+            hash_cache.write_hash_cache(path, digest)
+
+    def link(self, link: Path, target: Path) -> None:
+        if isinstance(self.store, InMemoryModelStore):
+            self.store._mkdirs(link.parent)
+            self.store.links[link] = target
+        else:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(target, link)
+
+
+@pytest.fixture(params=["memory", "filesystem"])
+def files(request, tmp_path) -> Files:
+    store = InMemoryModelStore(tmp_path / "home") if request.param == "memory" else FilesystemModelStore(tmp_path / "home")
+    return Files(store)
+
+
+def staged(files: Files, key: str, revision: str, content: dict[str, bytes]) -> tuple[Path, Manifest]:
+    folder = files.store.staging_for(key, revision)
+    for name, data in content.items():
+        files.put(folder / name, data)
+    manifest = Manifest(key=key, repo_id="org/m", revision=revision, source="test",
+                        files=[{"path": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+                               for n, d in content.items()])
+    return folder, manifest
+
+
+def test_layout_paths_are_the_same_in_every_store(files):
+    store = files.store
+    home = store.home
+    assert store.models_dir == home / "models" and store.staging_dir == home / "staging"
+    assert store.model_path("org/m") == home / "models" / "org/m"
+    assert store.revision_dir("org/m", REV_A) == home / "models" / ".revisions" / "org/m" / REV_A
+    assert store.staging_for("org/m", REV_A) == home / "staging" / "org--m" / REV_A
+    assert store.scratch_for("org/m", REV_A) == home / "staging" / "org--m" / (REV_A + ".meta")
+    with pytest.raises(ValueError):
+        store.revision_dir("m", "../../etc")
+
+
+def test_install_switches_the_model_to_the_new_revision(files):
+    store = files.store
+    folder, manifest = staged(files, "m", REV_A, {"config.json": b"{}", "w.safetensors": b"x" * 10})
+    path = store.install("m", REV_A, folder, manifest)
+    assert path == store.model_path("m")
+    assert store.installed_revision_dir("m") == store.revision_dir("m", REV_A).resolve()
+    assert files.read(path / "w.safetensors") == b"x" * 10
+    assert store.read_manifest(store.revision_dir("m", REV_A)).revision == REV_A
+    assert not files.exists(folder)
+
+    folder_b, manifest_b = staged(files, "m", REV_B, {"config.json": b"{\"v\": 2}"})
+    store.install("m", REV_B, folder_b, manifest_b)
+    assert store.installed_revision_dir("m") == store.revision_dir("m", REV_B).resolve()
+    assert files.read(store.model_path("m") / "config.json") == b"{\"v\": 2}"
+    assert store.remove_revision("m", REV_A) is True
+    assert not files.exists(store.revision_dir("m", REV_A))
+
+
+def test_install_refuses_a_staged_folder_missing_a_listed_file(files):
+    store = files.store
+    folder, manifest = staged(files, "m", REV_A, {"config.json": b"{}"})
+    manifest.files.append({"path": "missing.bin", "size": 3, "sha256": None})
+    with pytest.raises(IntegrityError):
+        store.install("m", REV_A, folder, manifest)
+    assert store.installed_revision_dir("m") is None
+
+
+def test_uninstall_puts_a_first_install_back_into_staging(files):
+    store = files.store
+    folder, manifest = staged(files, "m", REV_A, {"config.json": b"{}"})
+    store.install("m", REV_A, folder, manifest)
+    store.uninstall("m", REV_A, folder, None)
+    assert store.installed_revision_dir("m") is None
+    assert files.read(folder / "config.json") == b"{}"
+    assert not files.exists(folder / MANIFEST_NAME)
+
+
+def test_uninstall_points_back_at_the_previous_revision(files):
+    store = files.store
+    folder_a, manifest_a = staged(files, "m", REV_A, {"config.json": b"a"})
+    store.install("m", REV_A, folder_a, manifest_a)
+    previous = store.installed_revision_dir("m")
+    folder_b, manifest_b = staged(files, "m", REV_B, {"config.json": b"b"})
+    store.install("m", REV_B, folder_b, manifest_b)
+    store.uninstall("m", REV_B, folder_b, previous)
+    assert store.installed_revision_dir("m") == previous
+    assert files.read(folder_b / "config.json") == b"b"
+
+
+def test_remove_revision_keeps_what_mlxm_did_not_download(files):
+    store = files.store
+    folder = store.revision_dir("m", REV_A)
+    files.put(folder / "config.json", b"{}")
+    assert store.remove_revision("m", REV_A) is False  # no manifest: not ours
+    files.put(folder / MANIFEST_NAME, Manifest("m", None, REV_A, None, created_by="adopted").to_json().encode())
+    assert store.remove_revision("m", REV_A) is False
+    assert files.exists(folder / "config.json")
+    assert store.remove_revision("m", "main") is False  # not a folder name mlxm uses
+
+
+def test_adopt_moves_a_foreign_folder_in_and_records_it(files):
+    store = files.store
+    legacy = store.model_path("tiny-old")
+    files.put(legacy / "config.json", b"{}")
+    assert store.is_foreign_folder(legacy)
+    manifest = Manifest("m", "org/m", REV_A, "adopted", created_by="adopted", adopted_from=str(legacy))
+    store.adopt("m", REV_A, legacy, manifest)
+    assert not files.exists(legacy)
+    assert store.installed_revision_dir("m") == store.revision_dir("m", REV_A).resolve()
+    assert store.read_manifest(store.model_path("m")).created_by == "adopted"
+    assert not store.is_foreign_folder(store.model_path("m"))  # mlxm's link, not a foreign folder
+
+
+def test_staged_bytes_count_verified_files_and_partials_and_clear_staging_keeps_one_revision(files):
+    store = files.store
+    files.put(store.staging_for("m", REV_A) / "sub" / "a.bin", b"12345")
+    files.put(store.scratch_for("m", REV_A) / ("b.bin" + PART_SUFFIX), b"123")
+    files.put(store.scratch_for("m", REV_A) / "b.bin.sha256", b"not counted")
+    files.put(store.staging_for("m", REV_B) / "old.bin", b"1")
+    assert store.staged_bytes("m", REV_A) == 8
+    store.clear_staging("m", keep_revision=REV_A)
+    assert store.staged_bytes("m", REV_A) == 8 and store.staged_bytes("m", REV_B) == 0
+    store.clear_staging("m")
+    assert store.staged_bytes("m", REV_A) == 0
+    assert store.staged_bytes("m", "../x") == 0
+
+
+def test_prune_unlisted_drops_leftovers_from_the_staged_tree(files):
+    store = files.store
+    folder = store.staging_for("m", REV_A)
+    files.put(folder / "keep.bin", b"k")
+    files.put(folder / "sub" / "old.part", b"o")
+    store.prune_unlisted(folder, {"keep.bin"})
+    assert files.exists(folder / "keep.bin") and not files.exists(folder / "sub" / "old.part")
+
+
+def test_sha256_uses_a_valid_cache_and_ignores_a_stale_one(files):
+    store = files.store
+    path = store.staging_for("m", REV_A) / "w.bin"
+    files.put(path, b"weights")
+    real = hashlib.sha256(b"weights").hexdigest()
+    assert store.sha256_of(path) == real
+    files.remember_hash(path, "f" * 64)  # what a downloader remembered while writing
+    assert store.sha256_of(path) == "f" * 64
+    assert store.sha256_of(path, use_cache=False) == real
+    store.drop_hash_cache(path)
+    assert store.sha256_of(path) == real
+    assert store.hash_cache_path(path) == path.with_name("w.bin.sha256")
+    sha256, git_sha1 = store.sha256_and_git_sha1(path, 7)
+    assert sha256 == real and git_sha1 == hashlib.sha1(b"blob 7\0weights").hexdigest()
+
+
+def test_first_symlink_and_free_space(files):
+    store = files.store
+    folder = store.model_path("plain")
+    files.put(folder / "a.bin", b"a")
+    assert store.first_symlink(folder) is None
+    files.link(folder / "sub" / "elsewhere", store.home / "outside")
+    assert store.first_symlink(folder) == folder / "sub" / "elsewhere"
+    assert store.free_staging_bytes() > 0
+    store.fsync_file(folder / "a.bin")
+    with pytest.raises(OSError):
+        store.fsync_file(folder / "missing.bin")
+
+
+def test_model_lock_admits_one_holder_at_a_time(files):
+    store = files.store
+    with store.model_lock("m") as first:
+        assert first is True
+        with store.model_lock("m", wait=False) as second:
+            assert second is False
+        with store.model_lock("other", wait=False) as unrelated:
+            assert unrelated is True
+        stop = threading.Event()
+        stop.set()
+        with store.model_lock("m", should_stop=stop.is_set) as stopped:
+            assert stopped is False
+    with store.model_lock("m", wait=False) as again:
+        assert again is True
+
+
+def test_a_waiting_lock_gets_it_when_the_holder_lets_go(files):
+    store = files.store
+    got: list[bool] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with store.model_lock("m"):
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    holding.wait(5)
+
+    def waiter() -> None:
+        with store.model_lock("m", poll_seconds=0.01) as acquired:
+            got.append(acquired)
+
+    second = threading.Thread(target=waiter)
+    second.start()
+    release.set()
+    thread.join(5)
+    second.join(5)
+    assert got == [True]
