@@ -255,3 +255,66 @@ def test_a_waiting_lock_gets_it_when_the_holder_lets_go(files):
     thread.join(5)
     second.join(5)
     assert got == [True]
+
+
+def test_rename_moves_files_and_folders_and_lexists_sees_them(files):
+    store = files.store
+    a = store.home / "user" / "model"
+    files.put(a / "w.safetensors", b"w")
+    assert store.lexists(a) and not store.lexists(store.home / "nothing")
+    b = store.staging_dir / "import-1" / "model"
+    files.put(store.staging_dir / "import-1" / ".import.json", b"{}")
+    store.rename(a, b)
+    assert not store.lexists(a) and files.read(b / "w.safetensors") == b"w"
+    store.rename(b / "w.safetensors", store.home / "w.safetensors")
+    assert files.read(store.home / "w.safetensors") == b"w"
+    store.remove_tree(store.staging_dir / "import-1")
+    assert not store.lexists(store.staging_dir / "import-1")
+    store.remove_tree(store.home / "never-was")  # errors are ignored
+
+
+def test_walk_lists_folders_then_files_and_honours_pruning(files):
+    store = files.store
+    root = store.home / "src"
+    files.put(root / "a.bin", b"a")
+    files.put(root / "keep" / "b.bin", b"b")
+    files.put(root / ".hidden" / "c.bin", b"c")
+    seen = []
+    for folder, dirs, names in store.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        seen.extend(Path(folder, n).relative_to(root).as_posix() for n in names)
+    assert sorted(seen) == ["a.bin", "keep/b.bin"]
+    bottom_up = [Path(folder).relative_to(root).as_posix() for folder, _, _ in store.walk(root, top_down=False)]
+    assert bottom_up[-1] == "." and set(bottom_up) == {".", "keep", ".hidden"}
+
+
+def test_links_resolve_and_copy_hash_reads_the_bytes(files):
+    store = files.store
+    target = store.home / "real" / "w.bin"
+    files.put(target, b"weights")
+    link = store.home / "link.bin"
+    store.symlink_relative(link, target)
+    assert store.realpath(link) == store.realpath(target)
+    assert store.hash_file(link) == (7, hashlib.sha256(b"weights").hexdigest())
+    copy = store.home / "copy" / "w.bin"
+    assert store.copy_and_hash(link, copy) == (7, hashlib.sha256(b"weights").hexdigest())
+    assert files.read(copy) == b"weights"
+    with pytest.raises(FileExistsError):
+        store.copy_and_hash(link, copy)
+
+
+def test_safetensors_tensor_names_come_from_the_header(files):
+    import json
+    import struct
+
+    from application.errors import InvalidRequest
+
+    store = files.store
+    header = json.dumps({"b.weight": {"data_offsets": [4, 8]}, "a.weight": {"data_offsets": [0, 4]},
+                         "__metadata__": {}}).encode()
+    path = store.home / "m.safetensors"
+    files.put(path, struct.pack("<Q", len(header)) + header + b"\0" * 8)
+    assert store.safetensors_tensor_names(path) == ["a.weight", "b.weight"]
+    files.put(store.home / "short.safetensors", b"\1\2")
+    with pytest.raises(InvalidRequest):
+        store.safetensors_tensor_names(store.home / "short.safetensors")

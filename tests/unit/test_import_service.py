@@ -13,7 +13,7 @@ from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, InvalidRequest
 from application.library.importing import ImportRequest, ImportService
-from application.library.import_scan import read_safetensors_tensor_names
+from adapters.filesystem.model_store import read_safetensors_tensor_names
 from adapters.filesystem.model_store import FilesystemModelStore
 from domain.enums import ModelType
 from domain.library.importing import InvalidModelName, UnsafeImport

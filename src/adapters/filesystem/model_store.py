@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import threading
@@ -28,6 +29,7 @@ from typing import Iterator
 
 from adapters.filesystem import hash_cache
 from application.errors import IntegrityError
+from application.library.import_scan import tensor_names_from_header
 from domain.library.layout import (
     MANIFEST_NAME,
     PART_SUFFIX,
@@ -35,6 +37,18 @@ from domain.library.layout import (
     LibraryPaths,
     Manifest,
 )
+
+_CHUNK = 4 * 1024 * 1024
+
+
+def read_safetensors_tensor_names(path: Path, label: str | None = None) -> list[str]:
+    """Tensor names from a safetensors file's header, read without loading the weights
+    (the header rules are `application.library.import_scan.tensor_names_from_header`)."""
+    label = label or path.name
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        return tensor_names_from_header(handle.read(8), handle.read, size, label)
+
 
 class FilesystemModelStore(LibraryPaths):
     """The library on disk under `home` (see the module docstring for the layout)."""
@@ -212,6 +226,52 @@ class FilesystemModelStore(LibraryPaths):
             if path.is_symlink() or path.is_file():
                 if path.relative_to(staging).as_posix() not in listed:
                     path.unlink()
+
+    # -- file primitives of import, delete and recovery -----------------------------------
+    def lexists(self, path: Path) -> bool:
+        return os.path.lexists(path)
+
+    def realpath(self, path: Path) -> Path:
+        return Path(os.path.realpath(path))
+
+    def walk(self, root: Path, *, top_down: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:
+        """`os.walk`: top-down callers may prune `dirs` in place; links to folders are not followed."""
+        return os.walk(root, topdown=top_down)
+
+    def rename(self, src: Path, dst: Path) -> None:
+        """Atomic on one filesystem; raises OSError (errno EXDEV) across filesystems."""
+        os.rename(src, dst)
+
+    def remove_tree(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    def symlink_relative(self, link: Path, target: Path) -> None:
+        os.symlink(os.path.relpath(target, link.parent), link)
+
+    def hash_file(self, path: Path) -> tuple[int, str]:
+        """(size, sha256) of the bytes read."""
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return size, digest.hexdigest()
+
+    def copy_and_hash(self, src: Path, dst: Path) -> tuple[int, str]:
+        """Copy `src` to a new file `dst` (never overwrites) and hash the bytes written."""
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        with open(src, "rb") as source, open(dst, "xb") as target:
+            while chunk := source.read(_CHUNK):
+                digest.update(chunk)
+                target.write(chunk)
+                size += len(chunk)
+        return size, digest.hexdigest()
+
+    def safetensors_tensor_names(self, path: Path, label: str | None = None) -> list[str]:
+        return read_safetensors_tensor_names(path, label)
 
     # -- one writer per model, across processes ----------------------------------------
     @contextlib.contextmanager

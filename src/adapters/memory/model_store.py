@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from application.errors import IntegrityError
+from application.library.import_scan import tensor_names_from_header
 from domain.library.layout import MANIFEST_NAME, PART_SUFFIX, SCRATCH_SUFFIX, LibraryPaths, Manifest
 
 _CACHE_SUFFIX = ".sha256"
@@ -229,6 +230,74 @@ class InMemoryModelStore(LibraryPaths):
             if path.relative_to(staging).as_posix() not in listed:
                 self.files.pop(path, None)
                 self.links.pop(path, None)
+
+    # -- file primitives of import, delete and recovery -----------------------------------
+    def lexists(self, path: Path) -> bool:
+        return path in self.files or path in self.dirs or path in self.links
+
+    def realpath(self, path: Path) -> Path:
+        return self._resolve(path)
+
+    def walk(self, root: Path, *, top_down: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:
+        """Like `os.walk`: links count as files, or as folders when they point at one (never followed)."""
+        def entries(folder: Path) -> tuple[list[str], list[str]]:
+            dirs, files = [], []
+            for child in self._children(folder):
+                is_dir = child in self.dirs or (child in self.links and self._resolve(child) in self.dirs)
+                (dirs if is_dir else files).append(child.name)
+            return dirs, files
+
+        def visit(folder: Path):
+            dirs, files = entries(folder)
+            if top_down:
+                yield str(folder), dirs, files  # the caller may prune `dirs` in place
+            for name in list(dirs):
+                if folder / name not in self.links:
+                    yield from visit(folder / name)
+            if not top_down:
+                yield str(folder), dirs, files
+
+        if root in self.dirs:
+            yield from visit(root)
+
+    def rename(self, src: Path, dst: Path) -> None:
+        if dst in self.files or dst in self.links or (dst in self.dirs and self._children(dst)):
+            raise FileExistsError(f"{dst} exists")
+        if src in self.links:
+            self._mkdirs(dst.parent)
+            self.links[dst] = self.links.pop(src)
+        elif src in self.files:
+            self._mkdirs(dst.parent)
+            self.files[dst] = self.files.pop(src)
+            self._versions[dst] = self._versions.pop(src, 0)
+        elif src in self.dirs:
+            self.dirs.discard(dst)
+            self._move_tree(src, dst)
+        else:
+            raise FileNotFoundError(src)
+
+    def remove_tree(self, path: Path) -> None:
+        self._remove_tree(path)
+
+    def symlink_relative(self, link: Path, target: Path) -> None:
+        if self.lexists(link):
+            raise FileExistsError(link)
+        self.links[link] = target
+
+    def hash_file(self, path: Path) -> tuple[int, str]:
+        data = self.files[self._resolve(path)]
+        return len(data), hashlib.sha256(data).hexdigest()
+
+    def copy_and_hash(self, src: Path, dst: Path) -> tuple[int, str]:
+        if self.lexists(dst):
+            raise FileExistsError(dst)
+        data = self.files[self._resolve(src)]
+        self.write_file(dst, data)
+        return len(data), hashlib.sha256(data).hexdigest()
+
+    def safetensors_tensor_names(self, path: Path, label: str | None = None) -> list[str]:
+        data = self.files[self._resolve(path)]
+        return tensor_names_from_header(data[:8], lambda n: data[8:8 + n], len(data), label or path.name)
 
     # -- one writer per model ---------------------------------------------------------------
     @contextlib.contextmanager

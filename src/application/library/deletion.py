@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
+import os.path
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +43,13 @@ class PendingRemoval:
     library: Path | None = None
 
     release: Callable[[], None] | None = None  # lets go of the lock that keeps start-up recovery away
+    store: ModelStore | None = None  # moves the folders (None: nothing was moved)
 
     def undo(self) -> None:
         """Put every moved folder back (the database step failed)."""
         try:
             for original, aside in reversed(self.moved):
-                os.rename(aside, original)
+                self.store.rename(aside, original)
             self.moved.clear()
             self._drop_trash()
         finally:
@@ -74,7 +74,7 @@ class PendingRemoval:
 
     def _drop_trash(self) -> None:
         if self.trash is not None and self.trash.exists():
-            shutil.rmtree(self.trash, ignore_errors=True)
+            self.store.remove_tree(self.trash)
         if self.trash is not None:
             trash_record(self.trash).unlink(missing_ok=True)
             try:
@@ -115,7 +115,7 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
     """Steps 1 of the module docstring; call inside the unit of work that removes the model row."""
     links = forget_model_links(uow, linker, model.model_id) if linker is not None and hasattr(uow, "links") else None
     pending = PendingRemoval(model.model_id, None, links=links, linker=linker)
-    if not model.managed or not model.local_path or models_dir is None:
+    if not model.managed or not model.local_path or models_dir is None or layout is None:
         if model.local_path:
             pending.kept.append(f"{model.local_path}: not created by mlxm")
         return pending
@@ -126,15 +126,14 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
         return pending
 
     candidates: list[Path] = []
-    if os.path.lexists(local):
+    if layout.lexists(local):
         candidates.append(local)
     key = local.relative_to(library).as_posix()
     revisions = library / REVISIONS_DIR / key
     if revisions.is_dir() and not revisions.is_symlink():
-        # Without a store to read provenance from, nothing counts as mlxm's own: everything stays.
-        read_manifest = layout.read_manifest if layout is not None else (lambda folder: None)
         adopted = [child for child in revisions.iterdir()
-                   if child.is_dir() and (read_manifest(child) is None or read_manifest(child).created_by != "mlxm")]
+                   if child.is_dir() and (layout.read_manifest(child) is None
+                                          or layout.read_manifest(child).created_by != "mlxm")]
         if adopted:
             # Never delete a folder mlxm did not create: move only the revisions it made.
             pending.kept.extend(f"{child}: adopted, not created by mlxm" for child in adopted)
@@ -143,6 +142,7 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
             candidates.append(revisions)
 
     pending.library = library
+    pending.store = layout
     pending.trash = library / TRASH_DIR / uuid.uuid4().hex
     if layout is not None:
         # Held until finish()/undo(): start-up recovery never touches a delete that is still running.
@@ -165,7 +165,7 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
         }), encoding="utf-8")
         for index, original in enumerate(candidates):
             aside = pending.trash / str(index)
-            os.rename(original, aside)
+            layout.rename(original, aside)
             pending.moved.append((original, aside))
     except BaseException:
         pending.undo()

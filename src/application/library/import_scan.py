@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,22 +35,20 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def read_safetensors_tensor_names(path: Path, label: str | None = None) -> list[str]:
+def tensor_names_from_header(prefix: bytes, read_header, size: int, label: str) -> list[str]:
     """Tensor names from a safetensors header: 8-byte little-endian length, then that much JSON.
 
-    Raises `InvalidRequest` for a file that is not a well-formed safetensors file (a header that
-    does not fit the file, or data offsets past its end), so corrupt weights are never imported.
+    `prefix` is the file's first 8 bytes, `read_header(length)` returns the next `length` bytes
+    and `size` is the file's size (the `ModelStore` reads them). Raises `InvalidRequest` for a
+    file that is not a well-formed safetensors file (a header that does not fit the file, or
+    data offsets past its end), so corrupt weights are never imported.
     """
-    label = label or path.name
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise InvalidRequest(f"{label}: not a safetensors file (too short)")
-        (length,) = struct.unpack("<Q", prefix)
-        if length > _MAX_HEADER_BYTES or 8 + length > size:
-            raise InvalidRequest(f"{label}: not a safetensors file (header length {length} does not fit)")
-        raw = handle.read(length)
+    if len(prefix) < 8:
+        raise InvalidRequest(f"{label}: not a safetensors file (too short)")
+    (length,) = struct.unpack("<Q", prefix)
+    if length > _MAX_HEADER_BYTES or 8 + length > size:
+        raise InvalidRequest(f"{label}: not a safetensors file (header length {length} does not fit)")
+    raw = read_header(length)
     try:
         header = json.loads(raw)
     except ValueError:
@@ -76,9 +73,9 @@ class ImportScanning:
 
     # -- scan -----------------------------------------------------------------------------
     def _scan(self, source: Path, *, allow_pickle: bool) -> _Scan:
-        if not os.path.lexists(source):
+        if not self._layout.lexists(source):
             raise InvalidRequest(f"{source}: no such file or folder")
-        real = Path(os.path.realpath(source))
+        real = self._layout.realpath(source)
         if real.is_file():
             name = real.name
             if not weight_files([name]):
@@ -102,7 +99,7 @@ class ImportScanning:
         files: list[str] = []
         links: dict[str, Path] = {}
         escapes: list[str] = []
-        for folder, dirs, names in os.walk(root):
+        for folder, dirs, names in self._layout.walk(root):
             here = Path(folder)
             kept = []
             for name in sorted(dirs):
@@ -111,7 +108,7 @@ class ImportScanning:
                 if name.startswith("."):
                     continue
                 if path.is_symlink():
-                    if not _inside(Path(os.path.realpath(path)), root):
+                    if not _inside(self._layout.realpath(path), root):
                         escapes.append(relative)
                     # A link to a folder inside: its files are imported from where they really are.
                     continue
@@ -123,7 +120,7 @@ class ImportScanning:
                 if _is_hidden(relative):
                     continue
                 if path.is_symlink():
-                    target = Path(os.path.realpath(path))
+                    target = self._layout.realpath(path)
                     if not _inside(target, root):
                         escapes.append(relative)
                         continue

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
-import os
 from pathlib import Path
 
 from application.errors import Conflict
@@ -12,8 +10,6 @@ from application.library.import_scan import _Scan
 from domain.library.layout import MANIFEST_NAME, Manifest
 from domain.library.models import ModelFile
 
-
-_CHUNK = 4 * 1024 * 1024
 
 
 class ImportStaging:
@@ -28,37 +24,23 @@ class ImportStaging:
     def _hash_in_place(self, scan: _Scan, relative: str) -> ModelFile:
         return self._hash_file(self._source_of(scan, relative), relative)
 
-    @staticmethod
-    def _hash_file(path: Path, relative: str) -> ModelFile:
-        digest = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        return ModelFile(path=relative, size=size, sha256=digest.hexdigest(), source="import")
+    def _hash_file(self, path: Path, relative: str) -> ModelFile:
+        size, sha256 = self._layout.hash_file(path)
+        return ModelFile(path=relative, size=size, sha256=sha256, source="import")
 
     def _copy_and_hash(self, scan: _Scan, relative: str, payload: Path) -> ModelFile:
         """Copy one file and hash the bytes written, so the record describes exactly the copy."""
-        target = payload / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        with open(self._source_of(scan, relative), "rb") as src, open(target, "xb") as dst:
-            while chunk := src.read(_CHUNK):
-                digest.update(chunk)
-                dst.write(chunk)
-                size += len(chunk)
-        return ModelFile(path=relative, size=size, sha256=digest.hexdigest(), source="import")
+        size, sha256 = self._layout.copy_and_hash(self._source_of(scan, relative), payload / relative)
+        return ModelFile(path=relative, size=size, sha256=sha256, source="import")
 
     def _move_into(self, scan: _Scan, payload: Path) -> Path | None:
         """Rename the source into staging; None when it lives on another filesystem (then copy)."""
         try:
             if scan.is_file:
                 payload.mkdir()
-                os.rename(scan.root, payload / scan.files[0])
+                self._layout.rename(scan.root, payload / scan.files[0])
             else:
-                os.rename(scan.root, payload)
+                self._layout.rename(scan.root, payload)
         except OSError as exc:
             if exc.errno == errno.EXDEV:
                 if payload.is_dir() and not any(payload.iterdir()):
@@ -67,19 +49,17 @@ class ImportStaging:
             raise
         return scan.root
 
-    @staticmethod
-    def _put_back(payload: Path, original: Path, scan: _Scan) -> None:
+    def _put_back(self, payload: Path, original: Path, scan: _Scan) -> None:
         if scan.is_file:
-            os.rename(payload / scan.files[0], original)
+            self._layout.rename(payload / scan.files[0], original)
         else:
             for extra in (MANIFEST_NAME,):
                 with_extra = payload / extra
                 if with_extra.exists():
                     with_extra.unlink()
-            os.rename(payload, original)
+            self._layout.rename(payload, original)
 
-    @staticmethod
-    def _remove_source(scan: _Scan) -> None:
+    def _remove_source(self, scan: _Scan) -> None:
         """After a copy standing in for a move: delete what was imported, and nothing else.
 
         Hidden entries and special files were never imported, so they stay, and so do the
@@ -90,9 +70,9 @@ class ImportStaging:
             return
         for relative in scan.files:
             path = scan.root / relative
-            if os.path.lexists(path):
+            if self._layout.lexists(path):
                 path.unlink()  # a symlink goes as a link; its target is removed only if it was imported too
-        for folder, dirs, _ in os.walk(scan.root, topdown=False):
+        for folder, dirs, _ in self._layout.walk(scan.root, top_down=False):
             for name in dirs:
                 path = Path(folder) / name
                 if path.is_symlink() and not name.startswith("."):
@@ -112,27 +92,26 @@ class ImportStaging:
         """Rename the staged folder into `.revisions/<id>/<rev>` and point `models/<id>` at it."""
         link = self._layout.model_path(model_id)
         revision_dir = self._layout.revision_dir(model_id, revision)
-        if os.path.lexists(link) or os.path.lexists(revision_dir):
+        if self._layout.lexists(link) or self._layout.lexists(revision_dir):
             raise Conflict(f"{link} already exists and is not in the library; mlxm will not overwrite it")
         manifest = Manifest(key=model_id, repo_id=None, revision=revision, source=f"import:{scan.root}",
                             files=[{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files])
         (payload / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
         revision_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(payload, revision_dir)
+        self._layout.rename(payload, revision_dir)
         try:
             link.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(os.path.relpath(revision_dir, link.parent), link)
+            self._layout.symlink_relative(link, revision_dir)
         except BaseException:
-            os.rename(revision_dir, payload)
+            self._layout.rename(revision_dir, payload)
             raise
         return link, revision_dir
 
-    @staticmethod
-    def _uninstall(link: Path, revision_dir: Path, payload: Path) -> None:
+    def _uninstall(self, link: Path, revision_dir: Path, payload: Path) -> None:
         if link.is_symlink():
             link.unlink()
         if revision_dir.exists():
-            os.rename(revision_dir, payload)
+            self._layout.rename(revision_dir, payload)
             manifest = payload / MANIFEST_NAME
             if manifest.exists():
                 manifest.unlink()

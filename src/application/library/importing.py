@@ -18,14 +18,13 @@ reports the existing model.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from application.errors import Conflict, InvalidRequest
-from application.library.import_scan import ImportScanning, _is_hidden, _Scan, read_safetensors_tensor_names
+from application.library.import_scan import ImportScanning, _is_hidden, _Scan
 from application.library.import_staging import ImportStaging
 from application.library.ports import ModelStore
 from domain.library.layout import Manifest
@@ -124,7 +123,7 @@ class ImportService(ImportScanning, ImportStaging):
         except BaseException:
             if moved_from is not None and payload.exists():
                 self._put_back(payload, moved_from, scan)
-            shutil.rmtree(workspace, ignore_errors=True)
+            self._layout.remove_tree(workspace)
             raise
         if not result.created and moved_from is not None:
             # Already in the library: a no-op, so the user's files go back where they were.
@@ -132,7 +131,7 @@ class ImportService(ImportScanning, ImportStaging):
         elif result.created and request.move and moved_from is None:
             # Moved across filesystems (or from a folder with inner links): copied, now remove the original.
             self._remove_source(scan)
-        shutil.rmtree(workspace, ignore_errors=True)
+        self._layout.remove_tree(workspace)
         return result
 
     @staticmethod
@@ -161,7 +160,7 @@ class ImportService(ImportScanning, ImportStaging):
         tensors: list[str] = []
         for relative in files:
             if relative.endswith(".safetensors"):
-                tensors.extend(read_safetensors_tensor_names(folder / relative, relative))
+                tensors.extend(self._layout.safetensors_tensor_names(folder / relative, relative))
         inference = infer_model_type(config, tensors, has_weights=any(f.endswith(".safetensors") for f in files))
         if unreadable:
             inference = TypeInference(inference.model_type, inference.family, inference.confidence,

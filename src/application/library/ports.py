@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from application.ports import Page
 from application.ports import UnitOfWork
@@ -217,4 +217,28 @@ class ModelStore(Protocol):
     def first_symlink(self, folder: Path) -> Path | None: ...
     def prune_unlisted(self, staging: Path, listed: set[str]) -> None:
         """Delete files under `staging` whose relative path is not in `listed`."""
+        ...
+    # File primitives of import, delete and recovery: the use cases decide, the store touches the disk.
+    def lexists(self, path: Path) -> bool:
+        """True for anything at `path`, a dangling link included."""
+        ...
+    def realpath(self, path: Path) -> Path: ...
+    def walk(self, root: Path, *, top_down: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:
+        """(folder, dirs, files) like `os.walk`; top-down callers may prune `dirs` in place."""
+        ...
+    def rename(self, src: Path, dst: Path) -> None:
+        """Atomic on one filesystem; OSError with errno EXDEV across filesystems."""
+        ...
+    def remove_tree(self, path: Path) -> None:
+        """Delete a folder and everything in it; errors are ignored (what is left stays)."""
+        ...
+    def symlink_relative(self, link: Path, target: Path) -> None: ...
+    def hash_file(self, path: Path) -> tuple[int, str]:
+        """(size, sha256) of the bytes read."""
+        ...
+    def copy_and_hash(self, src: Path, dst: Path) -> tuple[int, str]:
+        """Copy into a NEW file `dst` (FileExistsError when there is one); (size, sha256) of the bytes written."""
+        ...
+    def safetensors_tensor_names(self, path: Path, label: str | None = None) -> list[str]:
+        """Tensor names from a safetensors header (InvalidRequest when the file is not well formed)."""
         ...

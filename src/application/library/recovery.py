@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -73,12 +71,11 @@ class LibraryRecovery:
                 if not got:
                     continue  # a live import
                 self._put_back_moved(workspace, report)
-                shutil.rmtree(workspace, ignore_errors=True)
+                self._layout.remove_tree(workspace)
                 report.staging_removed.append(str(workspace))
             self._layout.lock_path(workspace.name).unlink(missing_ok=True)
 
-    @staticmethod
-    def _put_back_moved(workspace: Path, report: RecoveryReport) -> None:
+    def _put_back_moved(self, workspace: Path, report: RecoveryReport) -> None:
         try:
             record = json.loads((workspace / IMPORT_RECORD).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -88,10 +85,10 @@ class LibraryRecovery:
             return
         source = Path(record["source"])
         moved = payload / record["file"] if record.get("file") else payload
-        if os.path.lexists(moved) and not os.path.lexists(source):
+        if self._layout.lexists(moved) and not self._layout.lexists(source):
             if moved.is_dir():
                 (moved / MANIFEST_NAME).unlink(missing_ok=True)  # written by the install step, not the user's
-            os.rename(moved, source)
+            self._layout.rename(moved, source)
             report.restored.append(str(source))
 
     # -- deletes ---------------------------------------------------------------------------
@@ -123,17 +120,17 @@ class LibraryRecovery:
             still_there = uow.models.get(model_id) is not None
         if still_there:
             for original, aside in moves:
-                if os.path.lexists(aside) and not os.path.lexists(original):
+                if self._layout.lexists(aside) and not self._layout.lexists(original):
                     original.parent.mkdir(parents=True, exist_ok=True)
-                    os.rename(aside, original)
+                    self._layout.rename(aside, original)
                     report.restored.append(str(original))
-            leftovers = any(os.path.lexists(aside) for _, aside in moves)
+            leftovers = any(self._layout.lexists(aside) for _, aside in moves)
             if leftovers:
                 report.unindexed.append(f"{trash}: could not put everything back")
                 return
         else:
             report.trash_emptied.append(str(trash))
-        shutil.rmtree(trash, ignore_errors=True)
+        self._layout.remove_tree(trash)
         record_path.unlink(missing_ok=True)
 
     # -- installed revisions without a row ----------------------------------------------------

@@ -59,7 +59,7 @@ def local_generation(container):
 
 
 def routed_inference_service(container, router) -> RoutedInferenceService:
-    from entrypoints.http.auth import current_request_context
+    from entrypoints.request_context import current_request_context
 
     provider = getattr(container, "inference_service", None)
     return RoutedInferenceService(provider() if provider is not None else None, router, current_request_context)

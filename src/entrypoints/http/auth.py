@@ -12,7 +12,6 @@ unless turned on. When on:
 from __future__ import annotations
 
 import ipaddress
-from contextvars import ContextVar
 
 import structlog
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +21,7 @@ from application.identity.service import LOCAL_PRINCIPAL
 from application.errors import Conflict, Unauthorized
 from application.routing.service import RequestContext
 from entrypoints.http.errors import error_response
+from entrypoints.request_context import REQUEST_CONTEXT as _REQUEST_CONTEXT
 
 log = structlog.get_logger("mlxm.auth")
 
@@ -32,12 +32,6 @@ ADMIN_READS = ("/api/users", "/api/credentials", "/api/audit")
 X_API_KEY_PATHS = ("/v1/messages",)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_REQUEST_CONTEXT: ContextVar[RequestContext | None] = ContextVar("mlxm_request_context", default=None)
-
-
-def current_request_context() -> RequestContext:
-    """The endpoint and request id of the HTTP request being served (defaults outside one)."""
-    return _REQUEST_CONTEXT.get() or RequestContext()
 
 
 def _loopback_ip(address) -> bool:
