@@ -4,6 +4,7 @@ import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.filesystem.model_store import FilesystemModelStore
+from adapters.memory.model_store import InMemoryModelStore
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, InvalidRequest, NotFound, NotInstalled
 from application.library.service import LibraryService, infer_model_type
@@ -143,7 +144,7 @@ def test_delete_takes_the_model_out_of_the_pool_and_ignores_a_model_that_is_not_
         return True
 
     service = LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=tmp_path / "models",
-                             unload=unload, store=FilesystemModelStore(tmp_path))
+                             unload=unload, store=InMemoryModelStore(tmp_path))  # no folder of its own: the fake store
     with uow:
         for name in ("busy", "idle"):
             uow.models.add(Model(name, model_type=ModelType.TEXT_GEN, local_path=str(tmp_path / "elsewhere" / name)))

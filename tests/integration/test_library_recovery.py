@@ -7,12 +7,12 @@ skipped (`Crash` is raised and the undo steps are no-ops), which is what `kill -
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-import application.library.importing as importing
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.library.deletion import PendingRemoval
@@ -54,7 +54,7 @@ def crash_during_import(env: Env, monkeypatch, request: ImportRequest, *, after_
     """Import until the database step, then die without any clean-up."""
     monkeypatch.setattr(ImportService, "_put_back", staticmethod(lambda *a, **k: None))
     monkeypatch.setattr(ImportService, "_uninstall", staticmethod(lambda *a, **k: None))
-    monkeypatch.setattr(importing.shutil, "rmtree", lambda *a, **k: None)
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **k: None)  # the model store's clean-up
     if after_install:
         def dying_commit():
             raise Crash()
