@@ -79,6 +79,14 @@ class FakeModelRuntime:
         prompt_tokens = len(prompt.split())
         return self._stream(model, words, max_tokens, prompt_tokens, request.params.stop or ())
 
+    def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
+        """Words of the transcript `generate` reports as its prompt tokens."""
+        self._require(model, ModelType.TEXT_GEN, ModelType.VISION)
+        self._require_alive(model)
+        if request.messages:
+            return len("\n".join(f"{m.role}: {m.content}" for m in request.messages).split())
+        return len((request.prompt or "").split())
+
     def _stream(self, model, words, max_tokens, prompt_tokens, stop) -> Iterator[GenerationChunk]:
         text = ""
         try:

@@ -1,4 +1,5 @@
-"""`FileModelInspector`: reads the facts a probe needs from a model folder (JSON files only)."""
+"""`FileModelInspector`: reads the facts a probe needs from a model folder (its JSON files, and the
+tokenizer as mlx-lm loads it, for the tool-call format and thinking markers the runtime will use)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,20 @@ def _normalizes(path: Path) -> bool | None:
     return any("Normalize" in str(m.get("type", "")) for m in modules if isinstance(m, dict))
 
 
+def tokenizer_findings(path: Path) -> tuple[str | None, tuple[str, str] | None]:
+    """(tool parser id, thinking markers) as mlx-lm infers them when it loads the tokenizer: the same
+    inference that decides how the runtime parses the model's output."""
+    try:
+        from mlx_lm.utils import load_tokenizer
+
+        tokenizer = load_tokenizer(Path(path))
+    except Exception:  # noqa: BLE001 - an unreadable tokenizer is a probe finding, not a crash
+        return None, None
+    parser = tokenizer.init_kwargs.get("tool_parser_type") if tokenizer.has_tool_calling else None
+    thinking = (tokenizer.think_start, tokenizer.think_end) if tokenizer.has_thinking else None
+    return parser, thinking
+
+
 class FileModelInspector:
     def inspect(self, path: Path, model_type: ModelType) -> ModelFacts:
         path = Path(path)
@@ -64,6 +79,9 @@ class FileModelInspector:
         tokenizer_config = tokenizer_config if isinstance(tokenizer_config, dict) else {}
         config = read_config(path)
         model_type = ModelType(model_type)
+        parser, thinking = (None, None)
+        if model_type in (ModelType.TEXT_GEN, ModelType.VISION) and (path / "tokenizer_config.json").is_file():
+            parser, thinking = tokenizer_findings(path)
         return ModelFacts(
             config=config,
             chat_template=_chat_template(path, tokenizer_config),
@@ -71,4 +89,6 @@ class FileModelInspector:
             audio_kind=audio_kind(config) if model_type is ModelType.AUDIO and config else None,
             normalizes_embeddings=_normalizes(path) if model_type is ModelType.EMBEDDINGS else None,
             files=tuple(sorted(p.name for p in path.iterdir())) if path.is_dir() else (),
+            tool_parser_id=parser,
+            thinking_markers=thinking,
         )

@@ -46,6 +46,9 @@ class MlxRuntime:
     def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
         return self._for(model.model_type).generate(model, request)
 
+    def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
+        return self._for(model.model_type).count_tokens(model, request)
+
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
         return self._for(model.model_type).synthesize(model, text, audio)
 

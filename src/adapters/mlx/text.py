@@ -167,6 +167,10 @@ class MlxTextRuntime:
             raise InvalidRequest("the prompt is empty")
         return tokens
 
+    def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
+        self._require_text(model)
+        return len(self.prompt_tokens(model, request))
+
     def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
         self._require_text(model)
         handle = self._handle(model)

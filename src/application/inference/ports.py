@@ -19,6 +19,9 @@ class ModelFacts:
     audio_kind: str | None = None  # "tts" | "stt" for audio models
     normalizes_embeddings: bool | None = None  # sentence-transformers Normalize module present
     files: tuple[str, ...] = ()
+    # What the model's tokenizer (as mlx-lm loads it) says: its tool-call parser and thinking markers.
+    tool_parser_id: str | None = None
+    thinking_markers: tuple[str, str] | None = None
 
 
 class ModelInspector(Protocol):
@@ -99,6 +102,10 @@ class ModelRuntime(Protocol):
 
     def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
         """Stream deltas; closing the iterator stops generation."""
+        ...
+
+    def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
+        """How many tokens the request's prompt is for this model (chat template, tools and all)."""
         ...
 
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:

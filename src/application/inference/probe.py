@@ -53,6 +53,9 @@ TOOL_FORMATS: tuple[tuple[str, str], ...] = (
 )
 THINKING_TAGS: tuple[tuple[str, str], ...] = (
     ("<think>", "think_tags"),
+    ("<longcat_think>", "longcat_think"),
+    ("<|think:start|>", "think_start_end"),
+    ("<|open|>think<|sep|>", "xtml_think"),
     ("<|channel>thought", "gemma4_channel"),
     ("<seed:think>", "seed_think"),
 )
@@ -74,7 +77,10 @@ def family(config: dict) -> str | None:
 
 
 def tool_support(facts: ModelFacts) -> tuple[bool, str | None]:
-    """(supports native tools, tool format) from the chat template and the vocabulary."""
+    """(supports native tools, tool format): the tokenizer's own parser (mlx-lm's inference, which the
+    runtime parses with) when it found one; else guessed from the chat template and the vocabulary."""
+    if facts.tool_parser_id:
+        return True, facts.tool_parser_id
     template = facts.chat_template or ""
     haystack = template + "\n" + "\n".join(facts.special_tokens)
     for marker, name in TOOL_FORMATS:
@@ -87,6 +93,9 @@ def tool_support(facts: ModelFacts) -> tuple[bool, str | None]:
 
 
 def thinking_support(facts: ModelFacts, sample_output: str | None = None) -> tuple[bool, str | None]:
+    if facts.thinking_markers:  # the tokenizer's markers, which the runtime splits reasoning with
+        start = facts.thinking_markers[0]
+        return True, next((parser for tag, parser in THINKING_TAGS if tag == start), start)
     haystack = "\n".join([facts.chat_template or "", *facts.special_tokens, sample_output or ""])
     for tag, parser in THINKING_TAGS:
         if tag in haystack:

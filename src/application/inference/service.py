@@ -69,6 +69,8 @@ class Completion:
     completion_tokens: int
     finish_reason: str | None
     model: str
+    reasoning: str = ""  # the model's thinking, apart from `text`
+    tool_calls: tuple = ()  # ToolCall, when the request offered tools
 
 
 class InferenceStream:
@@ -221,6 +223,20 @@ class InferenceService:
         if not isinstance(prompt, str) or not prompt:
             raise InvalidRequest("prompt must be a non-empty string")
         return self._stream(self.resolve(name), params, request, prompt=prompt)
+
+    def count_tokens(self, name: str, request: GenerationRequest) -> int:
+        """The prompt's size in tokens for the model `name` resolves to, as generation would see it
+        (the profile's system prompt and thinking switch included). Loads the model for its tokenizer."""
+        target = self.resolve(name)
+        self._require(target, TEXT_TYPES, "token counting")
+        fields: dict = {}
+        if request.messages:
+            fields["messages"] = self._with_system_prompt(target, tuple(_message(m) for m in request.messages))
+        thinking = request.enable_thinking
+        if thinking is None and target.profile is not None:
+            thinking = target.profile.context.enable_thinking
+        with self._lease(target) as lease:
+            return self._runtime.count_tokens(lease.model, replace(request, enable_thinking=thinking, **fields))
 
     def chat(self, name: str, messages: Sequence[ChatMessage | dict], params: InferenceParams | None = None) -> Completion:
         return _collect(self.stream_chat(name, messages, params))
@@ -396,9 +412,11 @@ def _message(message: ChatMessage | dict) -> ChatMessage:
 
 def _collect(stream: InferenceStream) -> Completion:
     with stream:
-        text = "".join(chunk.text for chunk in stream)
+        chunks = list(stream)
     return Completion(
-        text=text,
+        text="".join(chunk.text for chunk in chunks),
+        reasoning="".join(chunk.reasoning for chunk in chunks),
+        tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls),
         prompt_tokens=stream.prompt_tokens,
         completion_tokens=stream.completion_tokens,
         finish_reason=stream.finish_reason,

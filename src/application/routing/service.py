@@ -42,6 +42,8 @@ class Completion:
     completion_tokens: int
     finish_reason: str | None
     backend: str
+    reasoning: str = ""  # the model's thinking, apart from `text`
+    tool_calls: tuple = ()  # ToolCall, when the request offered tools
 
 
 class RoutedStream:
@@ -111,9 +113,11 @@ class InferenceRouter:
         stream = RoutedStream()
         stream._chunks = self._run(stream, model, request, endpoint, request_id or self._new_request_id(),
                                    streaming=False)
-        text = "".join(chunk.text for chunk in stream)
-        return Completion(text, stream.prompt_tokens, stream.completion_tokens, stream.finish_reason,
-                          stream.backend or "")
+        chunks = list(stream)
+        return Completion("".join(chunk.text for chunk in chunks), stream.prompt_tokens, stream.completion_tokens,
+                          stream.finish_reason, stream.backend or "",
+                          reasoning="".join(chunk.reasoning for chunk in chunks),
+                          tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls))
 
     def run_local(self, model: str, call: Callable[[], T], *, endpoint: str, request_id: str | None = None) -> T:
         """A request only the local runtime serves (speech, transcription, embeddings): one audit row too."""

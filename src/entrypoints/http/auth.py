@@ -136,12 +136,12 @@ class ApiKeyAuthMiddleware:
                         self._container.api_key_service().authenticate, _presented_key(scope)
                     )
                 except Unauthorized as exc:
-                    response = error_response(401, "authentication_error", str(exc))
+                    response = error_response(401, "authentication_error", str(exc), path=path)
                     response.headers["WWW-Authenticate"] = "Bearer"
                     await response(scope, receive, send)
                     return
                 if needs_admin(method, path) and not principal.is_admin:
-                    await error_response(403, "permission_error", f"{method} {path} needs an admin key")(
+                    await error_response(403, "permission_error", f"{method} {path} needs an admin key", path=path)(
                         scope, receive, send
                     )
                     return

@@ -15,8 +15,23 @@ from entrypoints.http.openapi import RequestValidationError
 log = structlog.get_logger("mlxm.http")
 
 
-def error_response(status: int, type_: str, message: str, **extra) -> JSONResponse:
-    body = {"error": {"type": type_, "message": message, **extra}}
+# Anthropic clients read errors in the Messages API's own shape, by status: there, and only there,
+# errors are {"type": "error", "error": {"type": <Anthropic's type>, "message"}}.
+ANTHROPIC_PATH = "/v1/messages"
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                    503: "overloaded_error", 529: "overloaded_error"}
+
+
+def anthropic_error_type(status: int) -> str:
+    return _ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+def error_response(status: int, type_: str, message: str, *, path: str = "", **extra) -> JSONResponse:
+    if path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/"):
+        body: dict = {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
+    else:
+        body = {"error": {"type": type_, "message": message, **extra}}
     return JSONResponse(body, status_code=status)
 
 
@@ -24,21 +39,21 @@ async def _http_exception(request: Request, exc: HTTPException) -> JSONResponse:
     type_ = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
         exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error"
     )
-    return error_response(exc.status_code, type_, str(exc.detail))
+    return error_response(exc.status_code, type_, str(exc.detail), path=request.url.path)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors[0] if exc.errors else {}
     location = ".".join(str(p) for p in first.get("loc", ()))
     message = f"{location}: {first.get('msg', 'invalid value')}" if location else first.get("msg", "invalid value")
-    return error_response(422, "invalid_request_error", message, param=location or None)
+    return error_response(422, "invalid_request_error", message, path=request.url.path, param=location or None)
 
 
 async def _application_error(request: Request, exc: Exception) -> JSONResponse:
     mapping = mapping_for(exc)
     if mapping is None:
         log.exception("unhandled error", path=request.url.path)
-        return error_response(500, "server_error", "internal server error")
+        return error_response(500, "server_error", "internal server error", path=request.url.path)
     extra = {}
     suggestions = getattr(exc, "suggestions", None)
     if suggestions:
@@ -46,7 +61,7 @@ async def _application_error(request: Request, exc: Exception) -> JSONResponse:
     field = getattr(exc, "field", None)
     if field:
         extra["param"] = field
-    return error_response(mapping.status, mapping.type, str(exc), **extra)
+    return error_response(mapping.status, mapping.type, str(exc), path=request.url.path, **extra)
 
 
 EXCEPTION_HANDLERS = {

@@ -76,7 +76,8 @@ class BodySizeLimitMiddleware:
                 too_large = False
             if too_large:
                 response = error_response(
-                    413, "request_too_large", f"request body exceeds the limit of {self.max_bytes} bytes"
+                    413, "request_too_large", f"request body exceeds the limit of {self.max_bytes} bytes",
+                    path=scope.get("path", ""),
                 )
                 await response(scope, receive, send)
                 return

@@ -27,6 +27,8 @@ class CapabilitiesDTO(BaseModel):
     supports_native_tools: bool | None = None
     supports_thinking: bool | None = None
     tool_format: str | None = None
+    tool_parser_id: str | None = None
+    thinking_parser_id: str | None = None
     practical_max_tokens: int | None = None
     supports_multi_image: bool | None = None
     supports_video: bool | None = None

@@ -21,10 +21,17 @@ from application.inference.ports import ChatMessage, GenerationChunk, Generation
 from domain.profiles.params import InferenceParams
 from entrypoints.errors import mapping_for
 from entrypoints.http.openapi import api_route, parse_body
-from entrypoints.http.inference.streaming import _chunks, _event_stream, _inference, _start
+from entrypoints.http.inference.anthropic_tools import (
+    BlockStream,
+    chat_messages,
+    request_thinking,
+    request_tools,
+    response_blocks,
+    stop_reason,
+)
+from entrypoints.http.inference.streaming import _chunks, _collect, _event_stream, _inference, _start
 
 TAGS = ("anthropic",)
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
 
 
 # -- DTOs -------------------------------------------------------------------------------
@@ -37,11 +44,11 @@ class TextBlock(BaseModel):
 
 class AnthropicMessage(BaseModel):
     role: Literal["user", "assistant"]
-    content: str | list[TextBlock]
+    content: str | list[TextBlock] = Field(description="Text, or blocks: text, tool_use, tool_result, thinking")
 
 
 class MessagesRequest(BaseModel):
-    """The Messages API request (text content; tools and images are not supported)."""
+    """The Messages API request (text, tools and thinking; images are not supported)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -55,12 +62,33 @@ class MessagesRequest(BaseModel):
     stop_sequences: list[str] | None = None
     stream: bool = False
     tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
 
 
+class CountTokensRequest(BaseModel):
+    """`/v1/messages/count_tokens`: a Messages request without `max_tokens`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1)
+    messages: list[AnthropicMessage] = Field(min_length=1)
+    system: str | list[TextBlock] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+
+
+class TokenCount(BaseModel):
+    input_tokens: int
+
+
 class ResponseTextBlock(BaseModel):
-    type: Literal["text"] = "text"
-    text: str
+    model_config = ConfigDict(extra="allow")  # thinking / tool_use blocks carry their own fields
+
+    type: str = "text"
+    text: str | None = None
 
 
 class MessagesUsage(BaseModel):
@@ -99,23 +127,28 @@ def _text(content: str | list[TextBlock], where: str) -> str:
     return "".join(parts)
 
 
-def to_internal(body: MessagesRequest) -> GenerationRequest:
-    """The protocol-neutral request: the system prompt becomes a leading system message."""
-    if body.tools:
-        raise InvalidRequest("tools are not supported on /v1/messages yet")
+def to_internal(body: MessagesRequest | CountTokensRequest) -> GenerationRequest:
+    """The protocol-neutral request: the system prompt becomes a leading system message, tool_result
+    blocks `tool` messages, tool_use blocks the assistant's tool calls."""
+    tools, tool_choice = request_tools(body.tools, body.tool_choice)
     messages = []
     if body.system:
         messages.append(ChatMessage("system", _text(body.system, "system")))
-    messages.extend(ChatMessage(m.role, _text(m.content, f"messages.{i}.content")) for i, m in enumerate(body.messages))
-    params = InferenceParams(
-        temperature=body.temperature, max_tokens=body.max_tokens, top_p=body.top_p, top_k=body.top_k,
-        stop=tuple(body.stop_sequences) if body.stop_sequences else None,
-    )
-    return GenerationRequest(params=params, messages=tuple(messages))
+    for i, m in enumerate(body.messages):
+        messages.extend(chat_messages(m.role, m.content, f"messages.{i}.content"))
+    if isinstance(body, MessagesRequest):
+        params = InferenceParams(
+            temperature=body.temperature, max_tokens=body.max_tokens, top_p=body.top_p, top_k=body.top_k,
+            stop=tuple(body.stop_sequences) if body.stop_sequences else None,
+        )
+    else:
+        params = InferenceParams()
+    return GenerationRequest(params=params, messages=tuple(messages), tools=tools, tool_choice=tool_choice,
+                             enable_thinking=request_thinking(body.thinking))
 
 
 def _stop_reason(last: GenerationChunk | None) -> str:
-    return _STOP_REASONS.get((last.finish_reason if last else None) or "stop", "end_turn")
+    return stop_reason(last.finish_reason if last else None)
 
 
 def _event(kind: str, payload: dict[str, Any]) -> str:
@@ -129,17 +162,35 @@ async def messages(request: Request) -> Response:
     internal = to_internal(body)
     message_id = f"msg_{uuid.uuid4().hex}"
 
-    if not body.stream:
+    if not body.stream and not (internal.tools or body.thinking):
         # One call, non-streaming end to end: a cloud route makes a non-streaming upstream request too.
         result = await run_in_threadpool(_inference(request).chat, body.model, internal.messages, internal.params)
         dto = MessageResponse(
-            id=message_id, model=body.model, content=[ResponseTextBlock(text=result.text)],
-            stop_reason=_STOP_REASONS.get(result.finish_reason or "stop", "end_turn"),
+            id=message_id, model=body.model, content=[],
+            stop_reason=stop_reason(result.finish_reason),
             usage=MessagesUsage(input_tokens=result.prompt_tokens, output_tokens=result.completion_tokens),
-        )
-        return JSONResponse(dto.model_dump())
+        ).model_dump()
+        dto["content"] = response_blocks(result.text, getattr(result, "reasoning", ""), [])
+        return JSONResponse(dto)
 
     iterator, first = await _start(request, body.model, internal)
+    if not body.stream:
+        # Tools or thinking: the full request (tools, the thinking switch) goes through the stream.
+        reasoning: list[str] = []
+        calls: list = []
+
+        def sink(chunk: GenerationChunk) -> None:
+            reasoning.append(chunk.reasoning)
+            calls.extend(chunk.tool_calls)
+
+        text, last = await _collect(request, iterator, first, sink)
+        dto = MessageResponse(
+            id=message_id, model=body.model, content=[], stop_reason=_stop_reason(last),
+            usage=MessagesUsage(input_tokens=last.prompt_tokens if last else 0,
+                                output_tokens=last.completion_tokens if last else 0),
+        ).model_dump()
+        dto["content"] = response_blocks(text, "".join(reasoning), calls)
+        return JSONResponse(dto)
 
     async def events() -> AsyncIterator[str]:
         yield _event("message_start", {"message": {
@@ -147,19 +198,20 @@ async def messages(request: Request) -> Response:
             "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": first.prompt_tokens if first else 0, "output_tokens": 0},
         }})
-        yield _event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        blocks = BlockStream(_event)
         last = first
         try:
             async for chunk in _chunks(iterator, first):
                 last = chunk
-                if chunk.text:
-                    yield _event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": chunk.text}})
+                events = blocks.chunk(chunk)
+                if events:
+                    yield events
         except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band, as Anthropic does
             mapping = mapping_for(exc)
             yield _event("error", {"error": {"type": mapping.type if mapping else "api_error",
                                              "message": str(exc) if mapping else "internal server error"}})
             return
-        yield _event("content_block_stop", {"index": 0})
+        yield blocks.finish()
         yield _event("message_delta", {"delta": {"stop_reason": _stop_reason(last), "stop_sequence": None},
                                        # Final counts: a cloud stream reports its prompt tokens only at the end.
                                        "usage": {"input_tokens": last.prompt_tokens if last else 0,
@@ -169,7 +221,17 @@ async def messages(request: Request) -> Response:
     return _event_stream(events())
 
 
+async def count_tokens(request: Request) -> Response:
+    """The prompt's token count as the model sees it (chat template, tools and all), without generating."""
+    body = await parse_body(request, CountTokensRequest)
+    internal = to_internal(body)
+    count = await run_in_threadpool(_inference(request).count_tokens, body.model, internal)
+    return JSONResponse(TokenCount(input_tokens=count).model_dump())
+
+
 routes = [
     api_route("/v1/messages", messages, "POST", tags=TAGS, body=MessagesRequest, response=MessageResponse,
               stream=MessageStreamEvent),
+    api_route("/v1/messages/count_tokens", count_tokens, "POST", tags=TAGS, body=CountTokensRequest,
+              response=TokenCount),
 ]
