@@ -208,3 +208,17 @@ def test_tool_message_without_call_id_is_a_400(server):
     body = {"model": "scripted", "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "22"}]}
     response = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
     assert response.status_code == 400 and "tool_call_id" in response.json()["error"]["message"]
+
+
+def test_api_chat_keeps_reasoning_apart_and_can_switch_it_off(server):
+    body = {"model": "scripted", "messages": [{"role": "user", "content": "think"}], "overrides": {"temperature": 0}}
+    answer = httpx.post(f"{server}/api/chat", json=body, timeout=60).json()
+    assert answer["message"]["content"] == "Rayleigh scattering."
+    assert answer["message"]["reasoning"] == "The sky scatters blue light."
+    off = httpx.post(f"{server}/api/chat", json={**body, "enable_thinking": False}, timeout=60).json()
+    assert off["message"] == {"role": "assistant", "content": "Blue, because of Rayleigh.", "reasoning": None}
+    with httpx.stream("POST", f"{server}/api/chat", json={**body, "stream": True}, timeout=60) as response:
+        events = [json.loads(line[6:]) for line in response.iter_lines()
+                  if line.startswith("data: ") and line != "data: [DONE]"]
+    assert "".join(e.get("reasoning_delta", "") for e in events) == "The sky scatters blue light."
+    assert "".join(e.get("delta", "") for e in events) == "Rayleigh scattering."

@@ -251,6 +251,7 @@ class ChatMessageDTO(BaseModel):
 
     role: Literal["system", "user", "assistant"]
     content: str
+    reasoning: str | None = Field(default=None, description="An assistant turn's thinking (answers only)")
 
 
 class ChatRequest(BaseModel):
@@ -262,6 +263,7 @@ class ChatRequest(BaseModel):
     model: str | None = None
     messages: list[ChatMessageDTO] = Field(min_length=1)
     overrides: InferenceParamsDTO | None = None
+    enable_thinking: bool | None = Field(default=None, description="false switches the model's thinking off")
     stream: bool = False
 
 
@@ -281,6 +283,7 @@ class ChatResponse(BaseModel):
 
 class ChatStreamEvent(BaseModel):
     delta: str = ""
+    reasoning_delta: str = ""
     finish_reason: str | None = None
     usage: ChatUsageDTO | None = None
 

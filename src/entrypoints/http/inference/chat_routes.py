@@ -49,16 +49,18 @@ async def chat(request: Request) -> Response:
         overrides["stop"] = tuple(overrides["stop"])
     params = params_from_mapping(InferenceParams, overrides)
     internal = GenerationRequest(
-        params=params, messages=tuple(ChatMessage(role=m.role, content=m.content) for m in body.messages)
+        params=params, messages=tuple(ChatMessage(role=m.role, content=m.content) for m in body.messages),
+        enable_thinking=body.enable_thinking,
     )
     iterator, first = await _start(request, target, internal)
 
     if not body.stream:
-        text, last = await _collect(request, iterator, first)
+        reasoning: list[str] = []
+        text, last = await _collect(request, iterator, first, lambda chunk: reasoning.append(chunk.reasoning))
         dto = ChatResponse(
             model=target,
             profile=profile_name,
-            message=ChatMessageDTO(role="assistant", content=text),
+            message=ChatMessageDTO(role="assistant", content=text, reasoning="".join(reasoning) or None),
             finish_reason=(last.finish_reason if last else None) or "stop",
             usage=_usage(last),
         )
@@ -69,8 +71,9 @@ async def chat(request: Request) -> Response:
         try:
             async for chunk in _chunks(iterator, first):
                 last = chunk
-                if chunk.text:
-                    yield f"data: {ChatStreamEvent(delta=chunk.text).model_dump_json()}\n\n"
+                if chunk.text or chunk.reasoning:
+                    event = ChatStreamEvent(delta=chunk.text, reasoning_delta=chunk.reasoning)
+                    yield f"data: {event.model_dump_json()}\n\n"
         except Exception as exc:  # noqa: BLE001 - in-band error once streaming started
             yield _stream_error(exc)
             return
