@@ -59,6 +59,15 @@ def check_tools(model_id: str, tokenizer: Any, request: GenerationRequest) -> No
     name = forced_tool(request)
     if name is not None and name not in tool_names(request.tools):
         raise InvalidRequest(f"tool_choice: names the function {name!r}, which is not among the request's tools")
+    if forces_tool_call(request):
+        # Enforcing it needs constrained decoding (adapters/mlx/tool_grammar.py + the engine's constraints):
+        # refused, not hoped for, until that is wired.
+        raise InvalidRequest('tool_choice: "required" (Anthropic "any") and a named function are not supported '
+                             'yet; use "auto"')
+
+
+def forces_tool_call(request: GenerationRequest) -> bool:
+    return wants_tool_calls(request) and (request.tool_choice == "required" or forced_tool(request) is not None)
 
 
 def tool_names(tools: Sequence[dict]) -> list[str]:

@@ -98,8 +98,6 @@ def _refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None
         if body.logprobs:
             raise _unsupported("logprobs", "log probabilities are not supported")
         return
-    if body.tools and (body.tool_choice == "required" or isinstance(body.tool_choice, dict)):
-        raise _unsupported("tool_choice", '"required" and a named function are not supported yet; use "auto"')
     if body.response_format is not None and body.response_format.get("type", "text") != "text":
         raise _unsupported("response_format", f"type {body.response_format.get('type')!r} is not supported; "
                                               'only {"type": "text"}')
