@@ -121,3 +121,13 @@ def test_credentials_are_masked_everywhere(server, provider, client, caplog, cap
                                 obj=container)
     assert result.exit_code == 0 and "sk-...2222" in result.output
     assert "sk-from-prompt-000011112222" not in result.output
+
+
+@pytest.mark.parametrize("model", ["gpt-fake", "claude-3-fake"])
+def test_tools_on_a_cloud_route_are_a_400_not_silently_dropped(client, provider, model):
+    before = len(provider.requests)
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=model, messages=MESSAGES, tools=[tool])
+    assert "tool calling is not forwarded" in str(caught.value)
+    assert len(provider.requests) == before  # refused before any upstream call

@@ -64,12 +64,14 @@ class HttpCloudRuntime:
 
     def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
         """Stream deltas from the remote API; closing the iterator closes the connection."""
+        _refuse_tools(model, request)
         if self._endpoint.api_type is ApiType.ANTHROPIC:
             return self._stream_anthropic(model.model_id, request)
         return self._stream_openai(model.model_id, request)
 
     def complete(self, model: LoadedModel, request: GenerationRequest) -> GenerationChunk:
         """One non-streaming call: the whole text and usage in one chunk."""
+        _refuse_tools(model, request)
         if self._endpoint.api_type is ApiType.ANTHROPIC:
             body = self._post(self._anthropic_url(), self._anthropic_body(model.model_id, request, False),
                               self._anthropic_headers())
@@ -242,3 +244,12 @@ class HttpCloudRuntime:
         retryable = status >= 500 or status == 429
         return BackendError(f"{self._name} backend answered {status}: {message}", backend=self._name,
                             retryable=retryable)
+
+
+def _refuse_tools(model: LoadedModel, request: GenerationRequest) -> None:
+    """Tools and tool history are not translated for cloud backends (yet): a 400, never silently dropped."""
+    offered = bool(request.tools) and request.tool_choice != "none"
+    in_history = any(m.tool_calls or m.role == "tool" for m in request.messages)
+    if offered or in_history:
+        raise InvalidRequest(f"{model.model_id}: tool calling is not forwarded to cloud backends yet; "
+                             "use a local model for requests with tools")
