@@ -39,3 +39,19 @@ def test_probe_records_and_show_prints_the_tool_parser_and_thinking_ids(tmp_path
         assert plain_caps["capabilities"]["supports_native_tools"] is False
     finally:
         container.model_pool().shutdown()
+
+
+def test_mlxm_run_keeps_reasoning_apart_and_can_switch_it_off(tmp_path):
+    scripted = build_scripted_model(tmp_path / "scripted")
+    container = real_container(tmp_path / "home")
+    runner = CliRunner()
+    try:
+        assert runner.invoke(cli, ["import", str(scripted), "--name", "scripted"], obj=container).exit_code == 0
+        answer = runner.invoke(cli, ["run", "scripted", "think", "--json"], obj=container)
+        assert answer.exit_code == 0, answer.output
+        data = json.loads(answer.output)
+        assert (data["text"], data["reasoning"]) == ("Rayleigh scattering.", "The sky scatters blue light.")
+        off = json.loads(runner.invoke(cli, ["run", "scripted", "think", "--no-thinking", "--json"], obj=container).output)
+        assert (off["text"], off["reasoning"]) == ("Blue, because of Rayleigh.", None)
+    finally:
+        container.model_pool().shutdown()

@@ -23,9 +23,11 @@ def _unload_models(ctx) -> None:
 @click.option("--max-tokens", type=int)
 @click.option("--seed", type=int)
 @click.option("--system", help="A system prompt (overrides the profile's).")
+@click.option("--thinking/--no-thinking", default=None,
+              help="Switch the model's thinking on or off (its reasoning streams, dimmed, to stderr).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of streaming.")
 @click.pass_context
-def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, system, as_json: bool) -> None:
+def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, system, thinking, as_json: bool) -> None:
     """Chat once with NAME (profile, model id, alias or repo id), streaming the reply."""
     from application.inference.ports import ChatMessage, GenerationRequest
     from domain.profiles.params import InferenceParams
@@ -38,14 +40,19 @@ def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, syste
     # The same routed service as HTTP: a backend mapping sends NAME to its cloud backend, and it is audited.
     routed = getattr(container, "routed_inference_service", None)
     service = routed() if routed is not None else container.inference_service()
-    stream = open_generation(service, name, GenerationRequest(params=params, messages=messages))
-    pieces, last = [], None
+    stream = open_generation(service, name, GenerationRequest(params=params, messages=messages,
+                                                              enable_thinking=thinking))
+    pieces, reasoning, last = [], [], None
     try:
         for chunk in stream:
             last = chunk
             if as_json:
                 pieces.append(chunk.text)
-            elif chunk.text:
+                reasoning.append(chunk.reasoning)
+                continue
+            if chunk.reasoning:  # stderr, dimmed: stdout stays the answer alone
+                click.echo(click.style(chunk.reasoning, dim=True), nl=False, err=True)
+            if chunk.text:
                 click.echo(chunk.text, nl=False)
     finally:
         close = getattr(stream, "close", None)
@@ -60,6 +67,7 @@ def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, syste
         echo_json({
             "model": name,
             "text": "".join(pieces),
+            "reasoning": "".join(reasoning) or None,
             "finish_reason": (last.finish_reason if last else None) or "stop",
             "usage": {
                 "prompt_tokens": last.prompt_tokens if last else 0,
