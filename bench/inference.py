@@ -337,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{'ok' if overhead_ms <= 15 else 'BELOW TARGET'}")
         if a.tokens != d.tokens:
             print(f"note: token counts differ ((a) {a.tokens}, (d) {d.tokens})")
+    import engine_scenarios  # noqa: E402 - issue 11 rows: prompt cache, json_schema, seeded batching
+
+    ok &= engine_scenarios.run_and_report(ctx)
     http_scenarios.stop_servers(ctx)
     print()
     ok &= http_scenarios.report_cli_startup()

@@ -82,7 +82,7 @@ def drain_until_error(request: EngineRequest) -> BaseException:
         event = next_event(request)
         if isinstance(event, BaseException):
             return event
-        assert event[1] is None, f"the request ended normally ({event[1]}) instead of getting the error"
+        assert event[2] is None, f"the request ended normally ({event[2]}) instead of getting the error"
 
 
 def long_request() -> EngineRequest:

@@ -91,8 +91,11 @@ def real_container(home: Path, **server):
         # Random-weight TTS rarely emits its stop token: cap speech tokens so tests stay fast.
         from adapters.mlx.runtime import MlxRuntime
 
+        server_settings = settings.server
         container.model_runtime.override(providers.Singleton(
-            MlxRuntime, enable_batching=True, max_batch_size=settings.server.max_batch_size, max_speech_tokens=8))
+            MlxRuntime, enable_batching=True, max_batch_size=server_settings.max_batch_size, max_speech_tokens=8,
+            prompt_cache_entries=server_settings.prompt_cache_size, prompt_cache_bytes=server_settings.prompt_cache_bytes,
+            max_prompt_tokens=server_settings.max_prompt_tokens, prefill_step_size=server_settings.prefill_step_size))
     if not hasattr(container, "inference_service"):
         from adapters.system.clock import SystemClock
         from adapters.mlx.runtime import MlxRuntime

@@ -18,12 +18,19 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from application.errors import InvalidRequest, Unavailable
-from application.inference.ports import GenerationChunk, GenerationRequest, LoadedModel, Transcription
+from application.inference.ports import (
+    GenerationChunk,
+    GenerationRequest,
+    LoadedModel,
+    TokenLogprob,
+    Transcription,
+)
 from domain.enums import ModelType
 from domain.profiles.params import AudioDefaults
 
 FAKE_SAMPLE_RATE = 16_000
 FAKE_EMBEDDING_DIMS = 8
+FAKE_CACHE_BYTES_PER_TOKEN = 100  # what one cached prompt token (a word) "costs" in the fake prompt cache
 
 
 class FakeModelRuntime:
@@ -39,6 +46,11 @@ class FakeModelRuntime:
         self.load_gate: threading.Event | None = None  # set by a test to hold loads open
         self.loading = threading.Event()  # set once a load has begun
         self.fail_loads: set[str] = set()
+        # The fake prompt cache: per model, the word lists of earlier prompts (most recent last),
+        # bounded like the real one. A request reports the longest shared prefix as cached.
+        self.prompt_cache_entries = 10
+        self.prompt_caches: dict[str, list[list[str]]] = {}
+        self.warmed: list[tuple[str, GenerationRequest]] = []
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -57,7 +69,56 @@ class FakeModelRuntime:
     def unload(self, model: LoadedModel) -> None:
         with self._lock:
             self.unloads.append(model.model_id)
+            self.prompt_caches.pop(model.model_id, None)
         model.handle["alive"] = False
+
+    # ------------------------------------------------------------------ prompt cache
+
+    def cache_bytes(self, model: LoadedModel) -> int:
+        with self._lock:
+            entries = self.prompt_caches.get(model.model_id, [])
+            return sum(len(e) for e in entries) * FAKE_CACHE_BYTES_PER_TOKEN
+
+    def free_cache(self, model: LoadedModel) -> int:
+        freed = self.cache_bytes(model)
+        with self._lock:
+            self.prompt_caches.pop(model.model_id, None)
+        return freed
+
+    def warm(self, model: LoadedModel, request: GenerationRequest) -> int:
+        words = self._prompt_text(request).split()
+        with self._lock:
+            self.warmed.append((model.model_id, request))
+        self._remember(model, words)
+        return len(words)
+
+    def _cached_prefix(self, model: LoadedModel, words: list[str]) -> int:
+        best = 0
+        with self._lock:
+            for entry in self.prompt_caches.get(model.model_id, []):
+                n = 0
+                for a, b in zip(entry, words):
+                    if a != b:
+                        break
+                    n += 1
+                best = max(best, n)
+        return min(best, max(len(words) - 1, 0))  # the last prompt token is always computed
+
+    def _remember(self, model: LoadedModel, words: list[str]) -> None:
+        if not words or self.prompt_cache_entries <= 0:
+            return
+        with self._lock:
+            entries = self.prompt_caches.setdefault(model.model_id, [])
+            if words in entries:
+                entries.remove(words)
+            entries.append(words)
+            del entries[: max(0, len(entries) - self.prompt_cache_entries)]
+
+    @staticmethod
+    def _prompt_text(request: GenerationRequest) -> str:
+        if request.messages:
+            return "\n".join(f"{m.role}: {m.content}" for m in request.messages)
+        return request.prompt or ""
 
     # ------------------------------------------------------------------ generation
 
@@ -68,16 +129,16 @@ class FakeModelRuntime:
             self.requests.append(request)
         if request.tools and request.tool_choice != "none":  # as a real model without a known tool format
             raise InvalidRequest(f"{model.model_id}: this model has no known tool-call format")
-        if request.messages:
-            prompt = "\n".join(f"{m.role}: {m.content}" for m in request.messages)
-            source = request.messages[-1].content
-        else:
-            prompt = request.prompt or ""
-            source = prompt
+        prompt = self._prompt_text(request)
+        source = request.messages[-1].content if request.messages else prompt
         words = source.split() or ["..."]
         max_tokens = request.params.max_tokens or 16
-        prompt_tokens = len(prompt.split())
-        return self._stream(model, words, max_tokens, prompt_tokens, request.params.stop or ())
+        prompt_words = prompt.split()
+        cached = self._cached_prefix(model, prompt_words)
+        self._remember(model, prompt_words)
+        want_logprobs = bool(request.params.logprobs or request.params.top_logprobs)
+        return self._stream(model, words, max_tokens, len(prompt_words), request.params.stop or (), cached,
+                            max(1, request.n), request.params.top_logprobs or 0 if want_logprobs else None)
 
     def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
         """Words of the transcript `generate` reports as its prompt tokens."""
@@ -87,21 +148,37 @@ class FakeModelRuntime:
             return len("\n".join(f"{m.role}: {m.content}" for m in request.messages).split())
         return len((request.prompt or "").split())
 
-    def _stream(self, model, words, max_tokens, prompt_tokens, stop) -> Iterator[GenerationChunk]:
-        text = ""
+    def _stream(self, model, words, max_tokens, prompt_tokens, stop, cached=0, n=1, top=None) -> Iterator[GenerationChunk]:
+        text = [""] * n
+        done = [False] * n
         try:
-            for n in range(1, max_tokens + 1):
-                self._require_alive(model)
-                piece = ("" if n == 1 else " ") + words[(n - 1) % len(words)]
-                with self._lock:
-                    self.generated_tokens += 1
-                hit = next((s for s in stop if s in text + piece), None)
-                if hit is not None:
-                    before = (text + piece).split(hit, 1)[0][len(text):]
-                    yield GenerationChunk(before, prompt_tokens, n, "stop")
+            for step in range(1, max_tokens + 1):
+                for index in range(n):  # the choices interleave, as a batch produces them
+                    if done[index]:
+                        continue
+                    self._require_alive(model)
+                    # Choice i starts i words further on, so choices differ.
+                    word = words[(step - 1 + index) % len(words)]
+                    piece = ("" if step == 1 else " ") + word
+                    with self._lock:
+                        self.generated_tokens += 1
+                    logprobs = None
+                    if top is not None:
+                        alternatives = tuple(TokenLogprob(w, -1.0 - k) for k, w in enumerate(words[:top]))
+                        logprobs = (TokenLogprob(piece, -0.5, tuple(piece.encode()), alternatives),)
+                    hit = next((s for s in stop if s in text[index] + piece), None)
+                    if hit is not None:
+                        before = (text[index] + piece).split(hit, 1)[0][len(text[index]):]
+                        done[index] = True
+                        yield GenerationChunk(before, prompt_tokens, step, "stop", cached_tokens=cached, logprobs=logprobs,
+                                              index=index)
+                        continue
+                    text[index] += piece
+                    finish = "length" if step == max_tokens else None
+                    yield GenerationChunk(piece, prompt_tokens, step, finish, cached_tokens=cached, logprobs=logprobs,
+                                          index=index)
+                if all(done):
                     return
-                text += piece
-                yield GenerationChunk(piece, prompt_tokens, n, "length" if n == max_tokens else None)
         except GeneratorExit:  # the consumer closed the stream: what a real runtime sees as a cancel
             with self._lock:
                 self.cancelled_streams += 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from application.errors import InvalidRequest
 from application.inference.ports import ChatMessage, GenerationChunk, GenerationRequest, ToolCall
@@ -229,21 +229,28 @@ class ChatOutputStream:
     "tool_calls" when the model stopped after calling tools, as OpenAI reports it.
     """
 
-    def __init__(self, inner: Iterator[GenerationChunk], splitter: ChatOutputSplitter) -> None:
+    def __init__(self, inner: Iterator[GenerationChunk], splitter: ChatOutputSplitter,
+                 make_splitter: Callable[[], ChatOutputSplitter] | None = None) -> None:
         self._inner = inner
         self._splitter = splitter
+        # n > 1 choices interleave in one stream: each choice index gets its own splitter.
+        self._splitters = {0: splitter}
+        self._make_splitter = make_splitter
 
     def __iter__(self) -> "ChatOutputStream":
         return self
 
     def __next__(self) -> GenerationChunk:
         chunk = next(self._inner)
-        content, reasoning, calls = self._splitter.feed(chunk.text)
+        splitter = self._splitters.get(chunk.index)
+        if splitter is None:
+            splitter = self._splitters[chunk.index] = (self._make_splitter or (lambda: self._splitter))()
+        content, reasoning, calls = splitter.feed(chunk.text)
         finish = chunk.finish_reason
         if finish is not None:
-            more_content, more_reasoning, more_calls = self._splitter.finish()
+            more_content, more_reasoning, more_calls = splitter.finish()
             content, reasoning, calls = content + more_content, reasoning + more_reasoning, calls + more_calls
-            if finish == "stop" and self._splitter.made_calls:
+            if finish == "stop" and splitter.made_calls:
                 finish = "tool_calls"
         return replace(chunk, text=content, reasoning=reasoning, tool_calls=tuple(calls), finish_reason=finish)
 

@@ -11,7 +11,12 @@ batching disabled the engine runs with a batch size of 1, which serves requests 
 Each request has its own sampler, logits processors, max_tokens and stop tokens, so outputs
 are independent. The engine thread owns every MLX call for its model; callers only read
 tokens from their queue. `cancel()` removes a request from the batch at the next step, which
-is how a consumer that stops reading stops generation within a token or two.
+is how a consumer that stops reading stops generation within a token or two, or within one
+prefill chunk while its prompt is still being read.
+
+Prompt cache: each request starts from the longest cached prefix of its prompt
+(`adapters.mlx.prompt_cache`); a finished or cancelled sequence leaves its KV state behind for
+the next turn of the conversation.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from adapters.mlx.solo import Solo
 from application.errors import Unavailable
+
+if TYPE_CHECKING:
+    from adapters.mlx.prompt_cache import PromptCacheStore
 
 # Engine threads are parked and reused, never ended: a thread that used MLX's thread-local
 # generation stream and then exits can abort the process at interpreter exit ("terminate called
@@ -102,19 +111,27 @@ class EngineRequest:
     max_tokens: int
     sampler: Callable | None = None  # None: the engine's shared greedy sampler (batched argmax)
     logits_processors: list[Callable] = field(default_factory=list)
+    top_logprobs: int | None = None  # None: no log probabilities; 0: the token's own; k: plus k alternatives
+    index: int = 0  # choice index (n > 1): several requests may share one `events` queue
+    use_cache: bool = True  # look up / store the prompt cache
+    warm_only: bool = False  # prefill the prompt into the prompt cache, generate nothing
     # Filled in by the engine thread.
     events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     generated: int = 0  # tokens computed for this request, read by tests of cancellation
+    prefilled: int = 0  # prompt tokens computed (not taken from the prompt cache)
+    cached_tokens: int = 0  # prompt tokens taken from the prompt cache
     finished: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
 
 
 class BatchEngine:
-    def __init__(self, model: Any, stop_token_ids: list[int], max_batch_size: int = 8, prefill_step_size: int = 2048):
+    def __init__(self, model: Any, stop_token_ids: list[int], max_batch_size: int = 8, prefill_step_size: int = 2048,
+                 prompt_cache: "PromptCacheStore | None" = None):
         self._model = model
         self._stop_token_ids = sorted(set(stop_token_ids))
         self.max_batch_size = max(1, int(max_batch_size))
         self._prefill_step_size = prefill_step_size
+        self.prompt_cache = prompt_cache
         self._cond = threading.Condition()
         self._pending: list[EngineRequest] = []
         self._cancels: list[EngineRequest] = []
@@ -122,6 +139,7 @@ class BatchEngine:
         self._started = False
         self.stopped = threading.Event()  # set when the engine's loop has ended
         self.steps = 0  # decode steps run; with batching, fewer than the tokens produced
+        self.prefill_chunks = 0  # prefill chunks run (solo or batched)
         self.migrations = 0  # solo sequences moved into the batch
 
     # ------------------------------------------------------------------ API for callers
@@ -147,20 +165,21 @@ class BatchEngine:
             self._cond.notify()
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop the thread; running requests end with `EngineClosed`."""
+        """Stop the thread; running requests end with `EngineClosed`. The prompt cache is dropped."""
         with self._cond:
             self._closed = True
             self._cond.notify()
             started = self._started
         if started:
             self.stopped.wait(timeout=timeout)
+        if self.prompt_cache is not None:
+            self.prompt_cache.clear()
 
     # ------------------------------------------------------------------ engine thread
     #
-    # A request that finds the engine idle runs "solo": a plain KV cache and mlx-lm's
-    # single-sequence step (the same work as `stream_generate`, no batch bookkeeping). When a
-    # second request arrives, the solo sequence moves into the BatchGenerator with its cache,
-    # and from then on they decode together. With batching off, requests run solo in turn.
+    # A request that finds the engine idle runs "solo" (see `adapters.mlx.solo`). When a second
+    # request arrives, the solo sequence moves into the BatchGenerator with its cache (mid-prefill
+    # or mid-decode), and from then on they run together. With batching off, requests run solo in turn.
 
     def _new_generator(self):
         from mlx_lm.generate import BatchGenerator
@@ -207,6 +226,8 @@ class BatchEngine:
                     request.events.put(error)
                     request.finished.set()
             state.reset()
+            if self.prompt_cache is not None:
+                self.prompt_cache.clear()
             self._model = None  # a closed engine never runs again: let unload free the weights
             _live_engines.discard(self)
             self.stopped.set()
@@ -216,36 +237,83 @@ class BatchEngine:
             self._drop(state, request)
         state.waiting.extend(r for r in pending if not r.cancelled)
         self._schedule(state)
-        if state.solo is not None:
-            token, finish = state.solo.step()
+        solo = state.solo
+        if solo is not None:
+            if solo.prefilling:
+                solo.prefill_step()
+                self.prefill_chunks += 1
+                return
+            token, finish, logprobs = solo.step()
             self.steps += 1
-            self._emit(state.solo.request, token, finish)
+            self._emit(solo.request, token, finish, logprobs)
             if finish is not None:
+                self._store(solo.request, solo.fed, solo.cache)
                 state.solo = None
         elif state.active:
             self._batch_step(state)
 
+    def _lookup(self, request: EngineRequest) -> tuple[list | None, list[int]]:
+        """The nearest cached prefix of the request's prompt, and the tokens left to prefill."""
+        if self.prompt_cache is None or not request.use_cache:
+            return None, list(request.prompt)
+        cache, rest = self.prompt_cache.fetch(request.prompt)
+        request.cached_tokens = len(request.prompt) - len(rest)
+        return cache, rest
+
+    def _store(self, request: EngineRequest, tokens: list[int], cache: list | None) -> None:
+        if self.prompt_cache is not None and request.use_cache and tokens and cache is not None:
+            self.prompt_cache.insert(list(tokens), cache)
+
+    def _warm(self, request: EngineRequest) -> None:
+        """Prefill a prompt (a profile's system prompt) into the prompt cache, in chunks."""
+        import mlx.core as mx
+        from mlx_lm.models.cache import make_prompt_cache
+
+        cache, rest = self._lookup(request)
+        if request.cached_tokens < len(request.prompt) - 1:
+            cache = cache if cache is not None else make_prompt_cache(self._model)
+            rest = list(rest)
+            while rest:
+                chunk, rest = rest[: self._prefill_step_size], rest[self._prefill_step_size:]
+                self._model(mx.array(chunk)[None], cache=cache)
+                mx.eval([c.state for c in cache])
+                request.prefilled += len(chunk)
+                self.prefill_chunks += 1
+            self._store(request, request.prompt, cache)
+        request.events.put((request.index, None, "warm", None, None))
+        request.finished.set()
+
     def _drop(self, state: "_EngineState", request: EngineRequest) -> None:
         if state.solo is not None and state.solo.request is request:
+            self._store(request, state.solo.fed, state.solo.cache)
             state.solo = None
         elif request in state.waiting:
             state.waiting.remove(request)
         else:
             uids = [uid for uid, r in state.active.items() if r is request]
             if uids and state.generator is not None:
-                state.generator.remove(uids)
+                # Keep what was computed: a client that retries (or a stop string that ended a
+                # chat turn) starts from it.
+                kept = state.generator.remove(uids, return_prompt_caches=True)
+                for cache, tokens in kept.values():
+                    self._store(request, tokens, cache)
             for uid in uids:
                 del state.active[uid]
         request.finished.set()
 
     def _schedule(self, state: "_EngineState") -> None:
+        for request in [r for r in state.waiting if r.warm_only]:
+            state.waiting.remove(request)
+            self._warm(request)
         if not state.waiting:
             return
         if self.max_batch_size == 1 or (state.solo is None and not state.active and len(state.waiting) == 1):
             if state.solo is None:  # batching off: the rest wait their turn
-                # Set up before leaving `waiting`: if prefill raises, the request is still in
-                # the state, so the error reaches its consumer instead of leaving it waiting.
-                solo = _Solo(self._model, state.waiting[0], self._stop_token_ids, self._prefill_step_size)
+                # Set up before leaving `waiting`: if it raises, the request is still in the
+                # state, so the error reaches its consumer instead of leaving it waiting.
+                request = state.waiting[0]
+                cache, rest = self._lookup(request)
+                solo = Solo(self._model, request, self._stop_token_ids, self._prefill_step_size, cache, rest)
                 state.waiting.popleft()
                 state.solo = solo
             return
@@ -254,9 +322,12 @@ class BatchEngine:
         if state.solo is not None:
             self._migrate(state)
         requests = list(state.waiting)
+        found = [self._lookup(r) for r in requests]
         uids = state.generator.insert(
-            [r.prompt for r in requests],
+            [rest for _, rest in found],
             [r.max_tokens for r in requests],
+            caches=[cache for cache, _ in found],
+            all_tokens=[r.prompt[: r.cached_tokens] for r in requests],
             samplers=[r.sampler for r in requests],
             logits_processors=[list(r.logits_processors) for r in requests],
         )
@@ -268,11 +339,23 @@ class BatchEngine:
         # `state.solo` is cleared only once the move succeeded: on an error the request is
         # still in the state and gets the error.
         solo = state.solo
+        request = solo.request
         self.migrations += 1
-        token, finish = solo.take_pending()
-        self._emit(solo.request, token, finish)
+        if solo.prefilling:  # the batch prefills the rest, interleaved with the others' decoding
+            uids = state.generator.insert_segments(
+                [[list(solo.rest)]],
+                [request.max_tokens],
+                caches=[solo.cache],
+                all_tokens=[list(solo.fed)],
+                samplers=[request.sampler],
+                logits_processors=[list(request.logits_processors)],
+            )
+            state.active[uids[0]] = request
+            state.solo = None
+            return
+        token, finish, logprobs = solo.take_pending()
+        self._emit(request, token, finish, logprobs)
         if finish is None:
-            request = solo.request
             uids = state.generator.insert_segments(
                 [[[token]]],
                 [request.max_tokens - solo.emitted],
@@ -282,33 +365,58 @@ class BatchEngine:
                 logits_processors=[list(request.logits_processors)],
             )
             state.active[uids[0]] = request
+        else:
+            self._store(request, solo.fed, solo.cache)
         state.solo = None
 
     def _batch_step(self, state: "_EngineState") -> None:
-        _, responses = state.generator.next()
+        prompt_responses, responses = state.generator.next()
+        for progress in prompt_responses:
+            request = state.active.get(progress.uid)
+            if request is not None and not progress.end_of_prompt:
+                request.prefilled = progress.progress[0]
+                self.prefill_chunks += 1
         if responses:
             self.steps += 1
         for response in responses:
             request = state.active.get(response.uid)
             if request is None:
                 continue
-            self._emit(request, response.token, response.finish_reason)
+            self._emit(request, response.token, response.finish_reason, response.logprobs)
             if response.finish_reason is not None:
                 del state.active[response.uid]
+                self._store(request, response.all_tokens, response.prompt_cache)
 
     @staticmethod
-    def _emit(request: EngineRequest, token: int, finish: str | None) -> None:
+    def _emit(request: EngineRequest, token: int, finish: str | None, logprobs: Any = None) -> None:
         request.generated += 1
-        request.events.put((token, finish))
+        chosen = top = None
+        if request.top_logprobs is not None and logprobs is not None:
+            chosen, top = _token_logprobs(logprobs, token, request.top_logprobs)
+        request.events.put((request.index, token, finish, chosen, top))
         if finish is not None:
             request.finished.set()
+
+
+def _token_logprobs(logprobs: Any, token: int, k: int) -> tuple[float, list[tuple[int, float]]]:
+    """The chosen token's log probability and the `k` most likely (id, logprob), best first."""
+    import mlx.core as mx
+
+    chosen = float(logprobs[token].item())
+    if k <= 0:
+        return chosen, []
+    k = min(k, logprobs.shape[-1])
+    ids = mx.argpartition(-logprobs, kth=k - 1)[:k]
+    values = logprobs[ids]
+    pairs = sorted(zip(ids.tolist(), values.tolist()), key=lambda p: -p[1])
+    return chosen, [(int(i), float(v)) for i, v in pairs]
 
 
 class _EngineState:
     """What the engine thread holds: at most one solo sequence, or a batch, plus the queue."""
 
     def __init__(self) -> None:
-        self.solo: _Solo | None = None
+        self.solo: Solo | None = None
         self.generator = None  # mlx-lm BatchGenerator, made on first need
         self.active: dict[int, EngineRequest] = {}
         self.waiting: deque[EngineRequest] = deque()
@@ -328,71 +436,3 @@ class _EngineState:
         if self.generator is not None:
             self.generator.close()
             self.generator = None
-
-
-class _Solo:
-    """One sequence decoded with a plain KV cache, pipelined like mlx-lm's `generate_step`.
-
-    Invariant between steps: `cache` holds the prompt and every token in `fed`; `pending` is the
-    next token, sampled (lazily) but not yet fed to the model.
-    """
-
-    def __init__(self, model: Any, request: EngineRequest, stop_token_ids: list[int], prefill_step_size: int):
-        import mlx.core as mx
-        from mlx_lm.models.cache import make_prompt_cache
-
-        self.request = request
-        self._model = model
-        self._stop = set(stop_token_ids)
-        self._sampler = request.sampler
-        self._processors = list(request.logits_processors)
-        self.cache = make_prompt_cache(model)
-        self.fed: list[int] = list(request.prompt)
-        self.emitted = 0
-        prompt = mx.array(request.prompt)
-        self._context = prompt if self._processors else None
-        while prompt.size > 1:
-            count = min(prefill_step_size, prompt.size - 1)
-            model(prompt[:count][None], cache=self.cache)
-            mx.eval([c.state for c in self.cache])
-            prompt = prompt[count:]
-        self.pending = self._forward(prompt, first=True)
-        mx.async_eval(self.pending)
-
-    def _forward(self, inputs, first: bool = False):
-        import mlx.core as mx
-
-        logits = self._model(inputs[None], cache=self.cache)[:, -1, :]
-        if self._processors:
-            if not first:
-                self._context = mx.concatenate([self._context, inputs])
-            for processor in self._processors:
-                logits = processor(self._context, logits)
-        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-        sampled = self._sampler(logprobs) if self._sampler is not None else mx.argmax(logprobs, axis=-1)
-        return sampled.reshape(1)  # the next input, shape (1,)
-
-    def step(self) -> tuple[int, str | None]:
-        """Emit the pending token; first start computing the one after it (unless it is the last)."""
-        import mlx.core as mx
-
-        current = self.pending
-        last = self.emitted + 1 >= self.request.max_tokens
-        if not last:
-            self.pending = self._forward(current)
-            mx.async_eval(self.pending)
-        token = int(current.item())
-        if not last:
-            self.fed.append(token)
-        return self._finish(token, last)
-
-    def take_pending(self) -> tuple[int, str | None]:
-        """Evaluate the pending token without computing further (the batch takes over from here)."""
-        token = int(self.pending.item())
-        return self._finish(token, self.emitted + 1 >= self.request.max_tokens)
-
-    def _finish(self, token: int, last: bool) -> tuple[int, str | None]:
-        self.emitted += 1
-        if token in self._stop:
-            return token, "stop"
-        return token, "length" if last else None

@@ -24,8 +24,10 @@ class MlxRuntime:
         enable_batching: bool = True,
         max_batch_size: int = 8,
         max_speech_tokens: int | None = None,
+        **text_options,
     ) -> None:
-        self.text = MlxTextRuntime(enable_batching=enable_batching, max_batch_size=max_batch_size)
+        # text_options: prompt_cache_entries, prompt_cache_bytes, max_prompt_tokens, prefill_step_size, grammar
+        self.text = MlxTextRuntime(enable_batching=enable_batching, max_batch_size=max_batch_size, **text_options)
         self.audio = MlxAudioRuntime(max_speech_tokens=max_speech_tokens)
         self.embeddings = MlxEmbeddingsRuntime()
 
@@ -48,6 +50,16 @@ class MlxRuntime:
 
     def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
         return self._for(model.model_type).count_tokens(model, request)
+
+    def warm(self, model: LoadedModel, request: GenerationRequest) -> int:
+        runtime = self._for(model.model_type)
+        return runtime.warm(model, request) if runtime is self.text else 0
+
+    def cache_bytes(self, model: LoadedModel) -> int:
+        return self.text.cache_bytes(model) if self._for(model.model_type) is self.text else 0
+
+    def free_cache(self, model: LoadedModel) -> int:
+        return self.text.free_cache(model) if self._for(model.model_type) is self.text else 0
 
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
         return self._for(model.model_type).synthesize(model, text, audio)

@@ -14,9 +14,8 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -32,20 +31,29 @@ from adapters.mlx.chat_output import (
 )
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from adapters.mlx.engine import BatchEngine, EngineRequest, on_engine_thread
+from adapters.mlx.prompt_cache import PromptCacheStore
+from adapters.mlx.text_stream import TextStream
+from adapters.mlx.sampling import ConstraintProcessor, KeyedSampler, build_logits_processors, build_sampler
 from application.errors import InvalidRequest, Unavailable
+from application.inference.ports import GrammarCompiler
 from application.inference.ports import (
     GenerationChunk,
     GenerationRequest,
     LoadedModel,
     NotSupported,
+    TokenLogprob,
     Transcription,
 )
 from domain.enums import ModelType
-from domain.profiles.params import AudioDefaults, InferenceParams
+from domain.profiles.params import AudioDefaults
+
+__all__ = ["MlxTextRuntime", "TextStream", "KeyedSampler", "build_sampler", "build_logits_processors"]
 
 DEFAULT_MAX_TOKENS = 512
 # How long `TextStream.close()` waits for the engine to drop the request (normally one step).
 CLOSE_ACK_SECONDS = 5.0
+# config.json keys that give a model's context window, most specific first.
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx", "max_sequence_length")
 
 
 @dataclass
@@ -54,56 +62,41 @@ class TextModelHandle:
     tokenizer: Any  # mlx_lm TokenizerWrapper
     engine: BatchEngine
     config: dict
+    prompt_cache: PromptCacheStore | None = None
+    token_texts: dict = field(default_factory=dict)  # id -> decoded text, for logprobs
 
 
-class KeyedSampler:
-    """top_p / min_p / top_k then a categorical draw from this request's own random key."""
-
-    def __init__(self, temperature: float, top_p: float | None, min_p: float | None, top_k: int | None, seed: int | None):
-        import mlx.core as mx
-
-        self._temperature = float(temperature)
-        self._top_p = top_p
-        self._min_p = min_p
-        self._top_k = top_k
-        self._key = mx.random.key(seed if seed is not None else secrets.randbits(63))
-
-    def __call__(self, logprobs):
-        import mlx.core as mx
-        from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p
-
-        if self._top_p is not None and 0 < self._top_p < 1.0:
-            logprobs = apply_top_p(logprobs, self._top_p)
-        if self._min_p:
-            logprobs = apply_min_p(logprobs, self._min_p)
-        if self._top_k and 0 < self._top_k < logprobs.shape[-1]:
-            logprobs = apply_top_k(logprobs, self._top_k)
-        self._key, draw = mx.random.split(self._key)
-        return mx.random.categorical(logprobs * (1.0 / self._temperature), key=draw)
-
-
-def build_sampler(params: InferenceParams) -> KeyedSampler | None:
-    """None means greedy: the engine's shared argmax sampler, batched across requests."""
-    if not params.temperature:  # None or 0: greedy
-        return None
-    return KeyedSampler(params.temperature, params.top_p, params.min_p, params.top_k, params.seed)
-
-
-def build_logits_processors(params: InferenceParams) -> list:
-    if params.repetition_penalty is None or params.repetition_penalty == 1.0:
-        return []
-    from mlx_lm.sample_utils import make_logits_processors
-
-    return make_logits_processors(repetition_penalty=params.repetition_penalty)
+def context_window(config: dict) -> int | None:
+    """The model's context length from its config (a VLM's text_config included), or None."""
+    for source in (config, config.get("text_config") or {}):
+        for key in _CONTEXT_KEYS:
+            value = source.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
 
 
 class MlxTextRuntime:
     """The `ModelRuntime` port for text-gen (and, text-only, vision) models via mlx-lm."""
 
-    def __init__(self, *, enable_batching: bool = True, max_batch_size: int = 8, prefill_step_size: int = 2048) -> None:
+    def __init__(
+        self,
+        *,
+        enable_batching: bool = True,
+        max_batch_size: int = 8,
+        prefill_step_size: int = 2048,
+        prompt_cache_entries: int = 10,
+        prompt_cache_bytes: int = 2 << 30,
+        max_prompt_tokens: int = 0,
+        grammar: GrammarCompiler | None = None,
+    ) -> None:
         self.enable_batching = enable_batching
         self.max_batch_size = max_batch_size if enable_batching else 1
         self.prefill_step_size = prefill_step_size
+        self.prompt_cache_entries = prompt_cache_entries
+        self.prompt_cache_bytes = prompt_cache_bytes
+        self.max_prompt_tokens = max_prompt_tokens  # 0: no limit beyond the context window
+        self._grammar = grammar
         self._load_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
@@ -122,22 +115,74 @@ class MlxTextRuntime:
             except (ValueError, ImportError, KeyError) as exc:  # unknown architecture, bad weights
                 kind = "vision model (served text-only)" if ModelType(model_type) is ModelType.VISION else "model"
                 raise NotSupported(f"{model_id}: mlx-lm cannot load this {kind}: {exc}") from exc
+        store = None
+        if self.prompt_cache_entries > 0 and self.prompt_cache_bytes > 0:
+            store = PromptCacheStore(self.prompt_cache_entries, self.prompt_cache_bytes)
         engine = BatchEngine(
             model,
             sorted(tokenizer.eos_token_ids),
             max_batch_size=self.max_batch_size,
             prefill_step_size=self.prefill_step_size,
+            prompt_cache=store,
         )
-        handle = TextModelHandle(model=model, tokenizer=tokenizer, engine=engine, config=read_config(path))
+        handle = TextModelHandle(model=model, tokenizer=tokenizer, engine=engine, config=read_config(path),
+                                 prompt_cache=store)
         return LoadedModel(model_id, ModelType(model_type), path, weights_nbytes(model), handle=handle)
 
     def unload(self, model: LoadedModel) -> None:
         handle: TextModelHandle | None = model.handle
         if handle is not None:
-            handle.engine.close()
+            handle.engine.close()  # also drops the prompt cache
         model.handle = None
         del handle
         free_buffer_cache()
+
+    # ------------------------------------------------------------------ prompt cache
+
+    def cache_bytes(self, model: LoadedModel) -> int:
+        """Bytes held by the model's prompt cache (the pool counts them with the weights)."""
+        handle = model.handle
+        store = getattr(handle, "prompt_cache", None)
+        return store.nbytes if store is not None else 0
+
+    def free_cache(self, model: LoadedModel) -> int:
+        """Drop the model's prompt cache (memory pressure); the bytes it held."""
+        handle = model.handle
+        store = getattr(handle, "prompt_cache", None)
+        if store is None:
+            return 0
+        freed = store.clear()
+        free_buffer_cache()
+        return freed
+
+    def warm(self, model: LoadedModel, request: GenerationRequest) -> int:
+        """Prefill the shared start of `request`'s prompts (a profile's system prompt) into the prompt cache.
+
+        For chat messages, the warmed tokens are what every conversation starting with them shares:
+        the common prefix of the template applied with two different user turns. Returns how
+        many tokens the cache now holds for it (0 when the cache is off).
+        """
+        handle = self._handle(model)
+        if handle.prompt_cache is None:
+            return 0
+        if request.messages:
+            from application.inference.ports import ChatMessage
+
+            variants = [self.prompt_tokens(model, replace(request, messages=(*request.messages, ChatMessage("user", u))))
+                        for u in ("a", "b")]
+            tokens = _common_prefix(*variants)
+        else:
+            tokens = self.prompt_tokens(model, request)
+        if len(tokens) < 2:
+            return 0
+        warm = EngineRequest(prompt=tokens, max_tokens=1, warm_only=True)
+        handle.engine.submit(warm)
+        if not on_engine_thread():
+            warm.finished.wait(timeout=600)
+        event = warm.events.get(timeout=1) if warm.finished.is_set() else None
+        if isinstance(event, BaseException):
+            raise event
+        return len(tokens)
 
     # ------------------------------------------------------------------ generation
 
@@ -176,18 +221,72 @@ class MlxTextRuntime:
         handle = self._handle(model)
         tokens = self.prompt_tokens(model, request)
         params = request.params
-        engine_request = EngineRequest(
-            prompt=tokens,
-            max_tokens=params.max_tokens or DEFAULT_MAX_TOKENS,
-            sampler=build_sampler(params),
-            logits_processors=build_logits_processors(params),
-        )
-        stream = TextStream(handle, engine_request, tuple(params.stop or ()))
+        max_tokens = self._check_lengths(model, handle, request, len(tokens), params.max_tokens or DEFAULT_MAX_TOKENS)
+        n = int(request.n or 1)
+        if not 1 <= n <= 16:
+            raise InvalidRequest(f"n: must be between 1 and 16, got {n}")
+        top_logprobs = None
+        if params.logprobs or params.top_logprobs:
+            top_logprobs = params.top_logprobs or 0
+        events = None
+        requests = []
+        for index in range(n):
+            processors = build_logits_processors(params)
+            if request.constraint is not None:
+                processors.append(ConstraintProcessor(self._compile(handle, request)))
+            engine_request = EngineRequest(
+                prompt=tokens,
+                max_tokens=max_tokens,
+                sampler=build_sampler(params, index),
+                logits_processors=processors,
+                top_logprobs=top_logprobs,
+                index=index,
+            )
+            if events is None:
+                events = engine_request.events
+            engine_request.events = events  # one queue for every choice: the stream reads them in order
+            requests.append(engine_request)
+        stream = TextStream(handle, requests, tuple(params.stop or ()))
         if request.messages and needs_splitting(handle.tokenizer, request):
-            splitter = ChatOutputSplitter(handle.tokenizer, request.tools, wants_tool_calls(request),
+            def splitter() -> ChatOutputSplitter:  # one per choice: each has its own markers' state
+                return ChatOutputSplitter(handle.tokenizer, request.tools, wants_tool_calls(request),
                                           initial_state(handle.tokenizer, tokens))
-            return ChatOutputStream(stream, splitter)
+
+            return ChatOutputStream(stream, splitter(), make_splitter=splitter)
         return stream
+
+    def _check_lengths(self, model: LoadedModel, handle: TextModelHandle, request: GenerationRequest,
+                       prompt_tokens: int, max_tokens: int) -> int:
+        """Refuse (400, before any work) a prompt that cannot fit; returns the max_tokens to run with."""
+        if self.max_prompt_tokens and prompt_tokens > self.max_prompt_tokens:
+            raise InvalidRequest(
+                f"the prompt has {prompt_tokens} tokens, over this server's limit of {self.max_prompt_tokens} "
+                "(MLX_SERVER_MAX_PROMPT_TOKENS)")
+        window = request.context_length or context_window(handle.config)
+        if window is None:
+            return max_tokens
+        source = "the profile's context_length" if request.context_length else f"{model.model_id}'s context"
+        if prompt_tokens >= window:
+            raise InvalidRequest(
+                f"the prompt has {prompt_tokens} tokens, but {source} is {window} tokens; shorten the prompt")
+        if prompt_tokens + max_tokens > window:
+            if request.max_tokens_requested:
+                raise InvalidRequest(
+                    f"the prompt has {prompt_tokens} tokens and max_tokens is {max_tokens}, but {source} is "
+                    f"{window} tokens ({prompt_tokens} + {max_tokens} > {window}); lower max_tokens to at most "
+                    f"{window - prompt_tokens} or shorten the prompt")
+            return window - prompt_tokens  # only the server default: use the room that is left
+        return max_tokens
+
+    def _compile(self, handle: TextModelHandle, request: GenerationRequest):
+        if self._grammar is None:
+            from adapters.llguidance.grammar import LlguidanceGrammarCompiler
+
+            self._grammar = LlguidanceGrammarCompiler()
+        vocab = int(handle.config.get("vocab_size") or (handle.config.get("text_config") or {}).get("vocab_size") or 0)
+        if vocab <= 0:
+            vocab = len(handle.tokenizer.vocab) if hasattr(handle.tokenizer, "vocab") else 0
+        return self._grammar.compile(request.constraint, handle.tokenizer, vocab)
 
     # ------------------------------------------------------------------ other modalities
 
@@ -216,84 +315,11 @@ class MlxTextRuntime:
             raise InvalidRequest(f"{model.model_id} is a {model.model_type.value} model, not a text model")
 
 
-class TextStream:
-    """Iterator of `GenerationChunk`s for one request; `close()` cancels it in the engine.
+def _common_prefix(a: list[int], b: list[int]) -> list[int]:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
 
-    The request is submitted on the first `next()`, so an iterator that is never read never
-    computes anything.
-    """
-
-    def __init__(self, handle: TextModelHandle, request: EngineRequest, stop: tuple[str, ...]) -> None:
-        self._handle = handle
-        self.request = request
-        self._stop = stop
-        self._holdback = max((len(s) for s in stop), default=1) - 1
-        self._detokenizer = handle.tokenizer.detokenizer
-        self._pending = ""
-        self._completion_tokens = 0
-        self._submitted = False
-        self._done = False
-
-    def __iter__(self) -> "TextStream":
-        return self
-
-    def __next__(self) -> GenerationChunk:
-        if self._done:
-            raise StopIteration
-        if not self._submitted:
-            self._handle.engine.submit(self.request)
-            self._submitted = True
-        prompt_tokens = len(self.request.prompt)
-        event = self.request.events.get()
-        if isinstance(event, BaseException):
-            self._done = True
-            raise event
-        token, finish = event
-        if finish != "stop":  # "stop" means EOS: not part of the text
-            self._detokenizer.add_token(token)
-            self._completion_tokens += 1
-        if finish is not None:
-            self._detokenizer.finalize()
-        self._pending += self._detokenizer.last_segment
-        if self._stop:
-            hit = self._first_stop()
-            if hit is not None:
-                text = self._pending[:hit]
-                self._pending = ""
-                self.close()
-                return GenerationChunk(text, prompt_tokens, self._completion_tokens, "stop")
-        if finish is not None:
-            text, self._pending = self._pending, ""
-            self._done = True
-            return GenerationChunk(text, prompt_tokens, self._completion_tokens, finish)
-        # One chunk per token, even when its text is still held back (a partial UTF-8
-        # sequence, or a possible stop string): consumers see progress and token counts.
-        cut = max(len(self._pending) - self._holdback, 0)
-        text, self._pending = self._pending[:cut], self._pending[cut:]
-        return GenerationChunk(text, prompt_tokens, self._completion_tokens, None)
-
-    def _first_stop(self) -> int | None:
-        hits = [i for i in (self._pending.find(s) for s in self._stop) if i >= 0]
-        return min(hits) if hits else None
-
-    def close(self) -> None:
-        """Stop generating (a client went away, or a stop string matched).
-
-        Waits (briefly) until the engine has dropped the request, so that when close() returns
-        no step is still computing for it: a process that exits right after (`mlxm run` whose
-        stop string matched) never finalises with an engine thread inside MLX.
-        """
-        self._cancel()
-        if self._submitted and not on_engine_thread():
-            self.request.finished.wait(timeout=CLOSE_ACK_SECONDS)
-
-    def _cancel(self) -> None:
-        self._done = True
-        if self._submitted:
-            self._handle.engine.cancel(self.request)
-
-    def __del__(self) -> None:
-        try:
-            self._cancel()  # never blocks: a finaliser may run on any thread, the engine's too
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass

@@ -46,6 +46,7 @@ class PooledModelInfo:
     pinned: bool
     in_use: int  # active leases
     unload_pending: bool
+    cache_bytes: int = 0  # the model's prompt (KV) cache, counted against the memory limit too
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class ModelPool:
         # load of the same model, and waits for a busy pool to free a slot.
         self.load_joins = 0
         self.room_waits = 0
+        self.caches_freed = 0  # times memory pressure was relieved by dropping prompt caches
 
     # ------------------------------------------------------------------ queries
 
@@ -143,6 +145,7 @@ class ModelPool:
                     pinned=e.pinned,
                     in_use=e.leases,
                     unload_pending=e.unload_pending,
+                    cache_bytes=self._cache_bytes(e),
                 )
                 for e in self._entries.values()
                 if not e.loading
@@ -156,8 +159,31 @@ class ModelPool:
 
     @property
     def total_bytes(self) -> int:
+        """Weights plus prompt caches of the loaded models."""
         with self._cond:
-            return sum(e.size_bytes for e in self._entries.values() if not e.loading)
+            return sum(self._bytes(e) for e in self._entries.values() if not e.loading)
+
+    # A runtime without a prompt cache has no `cache_bytes` / `free_cache`: it counts as 0.
+    def _cache_bytes(self, entry: _Entry) -> int:
+        reader = getattr(self._runtime, "cache_bytes", None)
+        if reader is None or entry.model is None or entry.loading:
+            return 0
+        return int(reader(entry.model) or 0)
+
+    def _bytes(self, entry: _Entry) -> int:
+        return entry.size_bytes + self._cache_bytes(entry)
+
+    def _free_caches(self) -> int:
+        """Drop every loaded model's prompt cache (memory pressure: caches go before any model does)."""
+        free = getattr(self._runtime, "free_cache", None)
+        if free is None:
+            return 0
+        freed = 0
+        for entry in self._entries.values():
+            if entry.model is not None and not entry.loading:
+                freed += int(free(entry.model) or 0)
+        self.caches_freed += 1 if freed else 0
+        return freed
 
     # ------------------------------------------------------------------ acquire / release
 
@@ -259,7 +285,7 @@ class ModelPool:
         if len(kept) + extra_models > self.limits.max_models:
             return True
         if self.limits.max_memory_bytes:
-            used = sum(e.size_bytes for e in kept if not e.loading) + extra_bytes
+            used = sum(self._bytes(e) for e in kept if not e.loading) + extra_bytes
             return used > self.limits.max_memory_bytes
         return False
 
@@ -278,6 +304,9 @@ class ModelPool:
 
     def _plan_victims(self, extra_models: int, extra_bytes: int, exclude: str) -> list[_Entry] | None:
         """The idle models whose unloading makes the extras fit, in policy order; None if none suffice."""
+        limit = self.limits.max_memory_bytes
+        if limit and sum(self._bytes(e) for e in self._entries.values() if not e.loading) + extra_bytes > limit:
+            self._free_caches()
         candidates = self._evictable(exclude)
         chosen: list[_Entry] = []
         while self._over_limits(extra_models, extra_bytes, chosen):

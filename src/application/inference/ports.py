@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
 from application.errors import InvalidRequest
+from domain.profiles.constraints import OutputConstraint
 from domain.enums import ModelType
 from domain.profiles.params import AudioDefaults, InferenceParams
 
@@ -62,6 +63,23 @@ class GenerationRequest:
     tools: tuple[dict, ...] = ()
     tool_choice: str | dict | None = None  # "auto" | "none" | "required" | {"type": "function", "function": {"name"}}
     enable_thinking: bool | None = None  # the chat template's switch; None: request > profile > model default
+    constraint: OutputConstraint | None = None  # structured output (constrained decoding)
+    n: int = 1  # choices, generated together in the batch; chunks carry their `index`
+    # The context window to hold the prompt to (a profile's `context_length`); None: the model's own.
+    context_length: int | None = None
+    # False when `params.max_tokens` is only the server's default: then it is capped to the room
+    # left in the context instead of making a long prompt a 400.
+    max_tokens_requested: bool = True
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log probability, with the most likely alternatives at its position."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] = ()
+    top: tuple["TokenLogprob", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,9 @@ class GenerationChunk:
     finish_reason: str | None = None  # "stop" | "length" | "tool_calls" on the last chunk
     reasoning: str = ""  # text between the model's thinking markers
     tool_calls: tuple[ToolCall, ...] = ()  # calls completed in this chunk, parsed from the model's format
+    cached_tokens: int = 0  # prompt tokens served from the prompt (KV) cache, not prefilled
+    logprobs: tuple[TokenLogprob, ...] | None = None  # the tokens this chunk covers, when asked for
+    index: int = 0  # choice index (n > 1)
 
 
 @dataclass(frozen=True)
@@ -108,6 +129,19 @@ class ModelRuntime(Protocol):
         """How many tokens the request's prompt is for this model (chat template, tools and all)."""
         ...
 
+    # Prompt (KV) cache. Runtimes without one answer 0 (the pool and the service call them only if present).
+    def warm(self, model: LoadedModel, request: GenerationRequest) -> int:
+        """Prefill the start every request like `request` shares (a system prompt) into the prompt cache."""
+        ...
+
+    def cache_bytes(self, model: LoadedModel) -> int:
+        """Bytes the model's prompt cache holds now."""
+        ...
+
+    def free_cache(self, model: LoadedModel) -> int:
+        """Drop the model's prompt cache; the bytes freed."""
+        ...
+
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
         """Text to WAV bytes."""
         ...
@@ -115,3 +149,30 @@ class ModelRuntime(Protocol):
     def transcribe(self, model: LoadedModel, audio: bytes, language: str | None) -> Transcription: ...
 
     def embed(self, model: LoadedModel, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+# ---- constrained decoding: compile an `OutputConstraint` for a model's tokenizer.
+# The compiled `TokenConstraint` follows one generation token by token: before each step it says
+# which token ids may come next (a bitmask), after it consumes the token that was sampled. A
+# runtime turns it into a logits processor for its own array library. A constraint that cannot
+# be compiled (a bad schema, an invalid grammar or regex) raises `InvalidRequest` naming the problem.
+
+class TokenConstraint(Protocol):
+    def allowed(self) -> bytes:
+        """The ids allowed next: one bit per id, little-endian within each byte (id 0 = bit 0 of byte 0)."""
+        ...
+
+    def consume(self, token: int) -> None:
+        """Advance past the token that was generated."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """The output is complete: only an end-of-sequence token may follow."""
+        ...
+
+
+class GrammarCompiler(Protocol):
+    def compile(self, constraint: OutputConstraint, tokenizer: Any, vocab_size: int) -> TokenConstraint:
+        """`tokenizer` is the runtime's own (a Hugging Face fast tokenizer underneath)."""
+        ...

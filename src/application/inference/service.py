@@ -71,6 +71,7 @@ class Completion:
     model: str
     reasoning: str = ""  # the model's thinking, apart from `text`
     tool_calls: tuple = ()  # ToolCall, when the request offered tools
+    cached_tokens: int = 0
 
 
 class InferenceStream:
@@ -87,6 +88,7 @@ class InferenceStream:
         self.params = params  # the resolved parameters, after the cascade
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.cached_tokens = 0
         self.finish_reason: str | None = None
 
     def __iter__(self) -> "InferenceStream":
@@ -100,6 +102,7 @@ class InferenceStream:
             raise
         self.prompt_tokens = chunk.prompt_tokens
         self.completion_tokens = chunk.completion_tokens
+        self.cached_tokens = chunk.cached_tokens
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
         return chunk
@@ -201,28 +204,37 @@ class InferenceService:
     def stream(self, name: str, request: GenerationRequest) -> InferenceStream:
         """Stream a chat (`request.messages`) or raw-prompt answer, with every field of the request
         (tools, thinking, ...). Resolution and loading happen now; errors raise here."""
-        if request.messages:
-            return self.stream_chat(name, request.messages, request.params, request=request)
-        return self.stream_complete(name, request.prompt, request.params, request=request)
+        return self._open(name, request)
 
     def stream_chat(
         self, name: str, messages: Sequence[ChatMessage | dict], params: InferenceParams | None = None,
         *, request: GenerationRequest | None = None,
     ) -> InferenceStream:
         """Stream a chat answer. Resolution and loading happen now; errors raise here."""
-        messages = tuple(_message(m) for m in messages)
-        if not messages:
-            raise InvalidRequest("messages must not be empty")
-        target = self.resolve(name)
-        messages = self._with_system_prompt(target, messages)
-        return self._stream(target, params, request, messages=messages, prompt=None)
+        base = request if request is not None else GenerationRequest(params=params or InferenceParams())
+        return self.stream(name, replace(base, params=params or base.params,
+                                         messages=tuple(_message(m) for m in messages), prompt=None))
 
     def stream_complete(
         self, name: str, prompt: str, params: InferenceParams | None = None, *, request: GenerationRequest | None = None
     ) -> InferenceStream:
-        if not isinstance(prompt, str) or not prompt:
-            raise InvalidRequest("prompt must be a non-empty string")
-        return self._stream(self.resolve(name), params, request, prompt=prompt)
+        base = request if request is not None else GenerationRequest(params=params or InferenceParams())
+        return self.stream(name, replace(base, params=params or base.params, prompt=prompt, messages=()))
+
+    def _open(self, name: str, request: GenerationRequest) -> InferenceStream:
+        """`stream` with every option the request carries (tools, thinking, constraint, n, ...);
+        its params are the request layer of the cascade."""
+        if request.messages:
+            messages = tuple(_message(m) for m in request.messages)
+            if not messages:
+                raise InvalidRequest("messages must not be empty")
+            target = self.resolve(name)
+            request = replace(request, messages=self._with_system_prompt(target, messages), prompt=None)
+        else:
+            if not isinstance(request.prompt, str) or not request.prompt:
+                raise InvalidRequest("prompt must be a non-empty string")
+            target = self.resolve(name)
+        return self._stream(target, request)
 
     def count_tokens(self, name: str, request: GenerationRequest) -> int:
         """The prompt's size in tokens for the model `name` resolves to, as generation would see it
@@ -244,18 +256,22 @@ class InferenceService:
     def complete(self, name: str, prompt: str, params: InferenceParams | None = None) -> Completion:
         return _collect(self.stream_complete(name, prompt, params))
 
-    def _stream(self, target: Target, params: InferenceParams | None, request: GenerationRequest | None,
-                **fields) -> InferenceStream:
+    def _stream(self, target: Target, request: GenerationRequest) -> InferenceStream:
         self._require(target, TEXT_TYPES, "text generation")
-        resolved = self.resolve_params(target, params)
-        base = request if request is not None else GenerationRequest(params=resolved)
-        thinking = base.enable_thinking
-        if thinking is None and target.profile is not None:
-            thinking = target.profile.context.enable_thinking  # request > profile > the template's default
-        internal = replace(base, params=resolved, enable_thinking=thinking, **fields)
+        resolved = self.resolve_params(target, request.params)
+        profile = target.profile
+        thinking = request.enable_thinking
+        if thinking is None and profile is not None:
+            thinking = profile.context.enable_thinking  # request > profile > the template's default
+        requested_max = request.params.max_tokens is not None or (
+            profile is not None and profile.inference.max_tokens is not None)
+        request = replace(
+            request, params=resolved, enable_thinking=thinking, max_tokens_requested=requested_max,
+            context_length=request.context_length or (profile.context.context_length if profile is not None else None),
+        )
         lease = self._lease(target)
         try:
-            chunks = self._runtime.generate(lease.model, internal)
+            chunks = self._runtime.generate(lease.model, request)
         except BaseException:
             lease.release()
             raise
@@ -321,6 +337,7 @@ class InferenceService:
                 target = self.resolve(name)
                 model = target.model
                 self._pool.preload([(model.model_id, Path(model.local_path), _model_type(model))])  # type: ignore[arg-type]
+                self._warm_system_prompt(target)
             except Exception as exc:
                 if on_error is None:
                     raise
@@ -328,6 +345,21 @@ class InferenceService:
                 continue
             loaded.append(model.model_id)
         return loaded
+
+    def _warm_system_prompt(self, target: Target) -> int:
+        """Prefill the profile's system prompt into the model's prompt cache: its first request
+        starts from it instead of prefilling it. Returns the tokens warmed (0: nothing to warm)."""
+        profile = target.profile
+        if profile is None or not profile.context.system_prompt or _model_type(target.model) not in TEXT_TYPES:
+            return 0
+        warm = getattr(self._runtime, "warm", None)
+        if warm is None:
+            return 0
+        request = GenerationRequest(params=self.resolve_params(target, None),
+                                    messages=(ChatMessage("system", profile.context.system_prompt),),
+                                    enable_thinking=profile.context.enable_thinking)
+        with self._lease(target) as lease:
+            return warm(lease.model, request)
 
     def load(self, name: str) -> str:
         """Load the model `name` resolves to (profile or any model name) into the pool; its model id.
@@ -421,6 +453,7 @@ def _collect(stream: InferenceStream) -> Completion:
         completion_tokens=stream.completion_tokens,
         finish_reason=stream.finish_reason,
         model=stream.target.name,
+        cached_tokens=stream.cached_tokens,
     )
 
 

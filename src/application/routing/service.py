@@ -44,6 +44,7 @@ class Completion:
     backend: str
     reasoning: str = ""  # the model's thinking, apart from `text`
     tool_calls: tuple = ()  # ToolCall, when the request offered tools
+    cached_tokens: int = 0
 
 
 class RoutedStream:
@@ -53,6 +54,7 @@ class RoutedStream:
         self.backend: str | None = None
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.cached_tokens = 0
         self.finish_reason: str | None = None
         self._chunks: Iterator[GenerationChunk] | None = None
 
@@ -117,7 +119,8 @@ class InferenceRouter:
         return Completion("".join(chunk.text for chunk in chunks), stream.prompt_tokens, stream.completion_tokens,
                           stream.finish_reason, stream.backend or "",
                           reasoning="".join(chunk.reasoning for chunk in chunks),
-                          tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls))
+                          tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls),
+                          cached_tokens=stream.cached_tokens)
 
     def run_local(self, model: str, call: Callable[[], T], *, endpoint: str, request_id: str | None = None) -> T:
         """A request only the local runtime serves (speech, transcription, embeddings): one audit row too."""
@@ -174,6 +177,7 @@ class InferenceRouter:
                             # Runtimes report running totals; keep the largest seen.
                             stream.prompt_tokens = max(stream.prompt_tokens, chunk.prompt_tokens)
                             stream.completion_tokens = max(stream.completion_tokens, chunk.completion_tokens)
+                            stream.cached_tokens = max(stream.cached_tokens, chunk.cached_tokens)
                             if chunk.finish_reason:
                                 stream.finish_reason = chunk.finish_reason
                             yield chunk
@@ -287,14 +291,18 @@ class RoutedInferenceService:
         return self._router.generate(name, request, endpoint=context.endpoint, request_id=context.request_id)
 
 
-def _chat_request(messages, params: InferenceParams | None) -> GenerationRequest:
+def _chat_request(messages, params: InferenceParams | None, base: GenerationRequest | None = None) -> GenerationRequest:
     messages = tuple(_chat_message(m) for m in messages)
     if not messages:
         raise InvalidRequest("messages must not be empty")
+    if base is not None:
+        return replace(base, params=params or InferenceParams(), messages=messages)
     return GenerationRequest(params=params or InferenceParams(), messages=messages)
 
 
-def _prompt_request(prompt: str, params: InferenceParams | None) -> GenerationRequest:
+def _prompt_request(prompt: str, params: InferenceParams | None, base: GenerationRequest | None = None) -> GenerationRequest:
     if not isinstance(prompt, str) or not prompt:
         raise InvalidRequest("prompt must be a non-empty string")
+    if base is not None:
+        return replace(base, params=params or InferenceParams(), prompt=prompt)
     return GenerationRequest(params=params or InferenceParams(), prompt=prompt)

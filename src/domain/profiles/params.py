@@ -41,6 +41,10 @@ class InferenceParams:
     repetition_penalty: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None  # alternatives per token (OpenAI allows 0-20); implies logprobs
 
     def __post_init__(self) -> None:
         _check_range("temperature", self.temperature, 0.0, 2.0)
@@ -50,6 +54,10 @@ class InferenceParams:
         _check_range("min_p", self.min_p, 0.0, 1.0)
         _check_range("repetition_penalty", self.repetition_penalty, 0.0, 10.0)
         _check_range("seed", self.seed, 0, 2**63 - 1, integer=True)
+        _check_range("presence_penalty", self.presence_penalty, -2.0, 2.0)
+        _check_range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)
+        _check_type("logprobs", self.logprobs, bool)
+        _check_range("top_logprobs", self.top_logprobs, 0, 20, integer=True)
         if self.stop is not None:
             stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
             if len(stop) > 16 or not all(isinstance(s, str) and s for s in stop):

@@ -12,8 +12,18 @@ from domain.profiles.params import InferenceParams
 
 
 def model_runtime(settings) -> MlxRuntime:
+    from adapters.llguidance.grammar import LlguidanceGrammarCompiler
+
     server = settings.server
-    return MlxRuntime(enable_batching=server.enable_batching, max_batch_size=server.max_batch_size)
+    return MlxRuntime(
+        enable_batching=server.enable_batching,
+        max_batch_size=server.max_batch_size,
+        prefill_step_size=server.prefill_step_size,
+        prompt_cache_entries=server.prompt_cache_size,
+        prompt_cache_bytes=server.prompt_cache_bytes,
+        max_prompt_tokens=server.max_prompt_tokens,
+        grammar=LlguidanceGrammarCompiler(),
+    )
 
 
 def pool_limits(settings) -> PoolLimits:

@@ -96,6 +96,15 @@ class ServerSettings(BaseSettings):
     load_timeout_seconds: float = Field(default=600.0, gt=0)
     enable_batching: bool = True
     max_batch_size: int = Field(default=8, ge=1)
+    # Prompt (KV) cache per loaded text model: entries and bytes (0 turns it off). The pool counts its
+    # bytes with the model's and frees it before evicting any model.
+    prompt_cache_size: int = Field(default=10, ge=0)
+    prompt_cache_bytes: int = Field(default=2 * 2**30, ge=0)
+    # Prompt tokens one request may bring (0: only the model's context window limits it).
+    max_prompt_tokens: int = Field(default=0, ge=0)
+    # Prompt tokens prefilled per step: a disconnect stops a prefill within one step, and running
+    # streams decode between steps.
+    prefill_step_size: int = Field(default=512, ge=16)
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     audit_retention_days: int = Field(default=30, ge=0)
 

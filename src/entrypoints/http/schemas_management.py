@@ -155,7 +155,8 @@ class InferenceParamsDTO(BaseModel):
 
     @classmethod
     def from_domain(cls, value: InferenceParams) -> "InferenceParamsDTO":
-        return cls(**_value_dict(value))
+        # Per-request-only fields (penalties, logprobs) are not profile settings (yet): not shown.
+        return cls(**{k: v for k, v in _value_dict(value).items() if k in cls.model_fields})
 
 
 class InferenceContextDTO(BaseModel):
@@ -264,6 +265,8 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessageDTO] = Field(min_length=1)
     overrides: InferenceParamsDTO | None = None
     enable_thinking: bool | None = Field(default=None, description="false switches the model's thinking off")
+    # OpenAI's shape: {"type": "json_object"} or {"type": "json_schema", "json_schema": {"schema": {...}}}.
+    response_format: dict[str, Any] | None = None
     stream: bool = False
 
 
@@ -271,6 +274,7 @@ class ChatUsageDTO(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cached_tokens: int = 0  # prompt tokens served from the prompt (KV) cache
 
 
 class ChatResponse(BaseModel):

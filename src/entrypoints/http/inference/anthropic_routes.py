@@ -92,8 +92,11 @@ class ResponseTextBlock(BaseModel):
 
 
 class MessagesUsage(BaseModel):
+    # As Anthropic counts: input_tokens excludes the prompt tokens read from the (prompt) cache.
     input_tokens: int
     output_tokens: int
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
 
 
 class MessageResponse(BaseModel):
@@ -151,6 +154,13 @@ def _stop_reason(last: GenerationChunk | None) -> str:
     return stop_reason(last.finish_reason if last else None)
 
 
+def _usage(chunk: GenerationChunk | None, output: bool = True) -> dict[str, int]:
+    prompt = chunk.prompt_tokens if chunk else 0
+    cached = chunk.cached_tokens if chunk else 0
+    return {"input_tokens": prompt - cached, "output_tokens": chunk.completion_tokens if chunk and output else 0,
+            "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
+
+
 def _event(kind: str, payload: dict[str, Any]) -> str:
     return f"event: {kind}\ndata: {json.dumps({'type': kind, **payload}, separators=(',', ':'))}\n\n"
 
@@ -168,7 +178,8 @@ async def messages(request: Request) -> Response:
         dto = MessageResponse(
             id=message_id, model=body.model, content=[],
             stop_reason=stop_reason(result.finish_reason),
-            usage=MessagesUsage(input_tokens=result.prompt_tokens, output_tokens=result.completion_tokens),
+            usage=MessagesUsage(input_tokens=result.prompt_tokens - result.cached_tokens,
+                                output_tokens=result.completion_tokens, cache_read_input_tokens=result.cached_tokens),
         ).model_dump()
         dto["content"] = response_blocks(result.text, getattr(result, "reasoning", ""), [])
         return JSONResponse(dto)
@@ -186,8 +197,7 @@ async def messages(request: Request) -> Response:
         text, last = await _collect(request, iterator, first, sink)
         dto = MessageResponse(
             id=message_id, model=body.model, content=[], stop_reason=_stop_reason(last),
-            usage=MessagesUsage(input_tokens=last.prompt_tokens if last else 0,
-                                output_tokens=last.completion_tokens if last else 0),
+            usage=MessagesUsage(**_usage(last)),
         ).model_dump()
         dto["content"] = response_blocks(text, "".join(reasoning), calls)
         return JSONResponse(dto)
@@ -196,7 +206,7 @@ async def messages(request: Request) -> Response:
         yield _event("message_start", {"message": {
             "id": message_id, "type": "message", "role": "assistant", "model": body.model, "content": [],
             "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": first.prompt_tokens if first else 0, "output_tokens": 0},
+            "usage": _usage(first, output=False),
         }})
         blocks = BlockStream(_event)
         last = first
@@ -214,8 +224,7 @@ async def messages(request: Request) -> Response:
         yield blocks.finish()
         yield _event("message_delta", {"delta": {"stop_reason": _stop_reason(last), "stop_sequence": None},
                                        # Final counts: a cloud stream reports its prompt tokens only at the end.
-                                       "usage": {"input_tokens": last.prompt_tokens if last else 0,
-                                                 "output_tokens": last.completion_tokens if last else 0}})
+                                       "usage": _usage(last)})
         yield _event("message_stop", {})
 
     return _event_stream(events())

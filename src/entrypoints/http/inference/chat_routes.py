@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from application.errors import InvalidRequest
 from application.inference.ports import ChatMessage, GenerationRequest
 from domain.profiles.params import InferenceParams, params_from_mapping
+from entrypoints.http.inference.openai_generation import constraint_from
 from entrypoints.http.openapi import api_route, parse_body
 from entrypoints.http.inference.streaming import _chunks, _collect, _event_stream, _start, _stream_error
 from entrypoints.http.schemas_management import (
@@ -28,7 +29,8 @@ TAGS = ("chat",)
 def _usage(last) -> ChatUsageDTO:
     prompt = last.prompt_tokens if last else 0
     completion = last.completion_tokens if last else 0
-    return ChatUsageDTO(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+    return ChatUsageDTO(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
+                        cached_tokens=last.cached_tokens if last else 0)
 
 
 async def chat(request: Request) -> Response:
@@ -51,6 +53,7 @@ async def chat(request: Request) -> Response:
     internal = GenerationRequest(
         params=params, messages=tuple(ChatMessage(role=m.role, content=m.content) for m in body.messages),
         enable_thinking=body.enable_thinking,
+        constraint=constraint_from(body.response_format),
     )
     iterator, first = await _start(request, target, internal)
 

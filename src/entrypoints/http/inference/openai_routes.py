@@ -8,11 +8,8 @@ threadpool so concurrent requests are served together (the runtime batches them)
 from __future__ import annotations
 
 import base64
-import json
 import struct
-import time
-import uuid
-from typing import Any, AsyncIterator
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -21,39 +18,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from application.errors import InvalidRequest
-from application.inference.ports import ChatMessage, GenerationChunk, GenerationRequest
-from domain.profiles.params import AudioDefaults, InferenceParams
-from entrypoints.http.inference.openai_tools import (
-    ToolCallDeltas,
-    chat_message,
-    chunk_deltas,
-    request_thinking,
-    request_tools,
-    response_message,
-)
-from entrypoints.http.inference.streaming import (
-    _sse,
-    _start,
-    _chunk_batches,
-    _event_prefix,
-    _collect,
-    _event_stream,
-    _stream_error,
-    _inference,
-)
+from domain.profiles.params import AudioDefaults
+from entrypoints.http.inference.openai_generation import chat_completions, completions
+from entrypoints.http.inference.streaming import _inference
 from entrypoints.http.openapi import api_route, parse_body, validate_request
 from entrypoints.http.inference.openai_schemas import (
-    FINISH_REASONS,
-    AssistantMessage,
-    ChatChoice,
     ChatCompletion,
     ChatCompletionChunk,
-    ChatCompletionMessage,
     ChatCompletionRequest,
-    ChunkChoice,
-    ChunkDelta,
     Completion,
-    CompletionChoice,
     CompletionRequest,
     EmbeddingList,
     EmbeddingObject,
@@ -65,7 +38,6 @@ from entrypoints.http.inference.openai_schemas import (
     Transcription,
     TranscriptionForm,
     TranscriptionSegment,
-    Usage,
     VerboseTranscription,
 )
 
@@ -74,37 +46,12 @@ TAGS = ("openai",)
 
 
 # -- translation ----------------------------------------------------------------------
-def _params(body, max_tokens: int | None) -> InferenceParams:
-    if body.n is not None and body.n != 1:
-        raise InvalidRequest("n: only n=1 is supported")
-    stop = body.stop
-    if isinstance(stop, str):
-        stop = (stop,)
-    return InferenceParams(
-        temperature=body.temperature,
-        max_tokens=max_tokens,
-        top_p=body.top_p,
-        top_k=body.top_k,
-        min_p=body.min_p,
-        repetition_penalty=body.repetition_penalty,
-        seed=body.seed,
-        stop=tuple(stop) if stop else None,
-    )
-
-
 def _refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
     """Fields a client relies on that local generation cannot honour: a 400 naming the field, never ignored."""
     if isinstance(body, CompletionRequest):
-        if body.logprobs:
-            raise _unsupported("logprobs", "log probabilities are not supported")
         return
-    if body.response_format is not None and body.response_format.get("type", "text") != "text":
-        raise _unsupported("response_format", f"type {body.response_format.get('type')!r} is not supported; "
-                                              'only {"type": "text"}')
-    if body.logprobs:
-        raise _unsupported("logprobs", "log probabilities are not supported")
-    if body.top_logprobs:
-        raise _unsupported("top_logprobs", "log probabilities are not supported")
+    if body.tools and (body.tool_choice == "required" or isinstance(body.tool_choice, dict)):
+        raise _unsupported("tool_choice", '"required" and a named function are not supported yet; use "auto"')
 
 
 def _unsupported(field: str, message: str) -> InvalidRequest:
@@ -113,13 +60,6 @@ def _unsupported(field: str, message: str) -> InvalidRequest:
     return error
 
 
-def _usage(last: GenerationChunk | None) -> Usage:
-    prompt = last.prompt_tokens if last else 0
-    completion = last.completion_tokens if last else 0
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
-
-
-# -- endpoints ------------------------------------------------------------------------
 async def list_models(request: Request) -> JSONResponse:
     """Installed models and execution profiles, as OpenAI model objects."""
     container = request.app.state.container
@@ -155,157 +95,6 @@ async def retrieve_model(request: Request) -> JSONResponse:
         return ModelObject(id=model.model_id, created=created, owned_by="mlxm")
 
     return JSONResponse((await run_in_threadpool(find)).model_dump())
-
-
-async def chat_completions(request: Request) -> Response:
-    """Chat completion, non-streaming or SSE (`stream: true`, `data: [DONE]`)."""
-    body = await parse_body(request, ChatCompletionRequest)
-    _refuse_unsupported(body)
-    max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
-    tools, tool_choice = request_tools(body)
-    internal = GenerationRequest(params=_params(body, max_tokens), messages=tuple(chat_message(m) for m in body.messages),
-                                 tools=tools, tool_choice=tool_choice, enable_thinking=request_thinking(body))
-    iterator, first = await _start(request, body.model, internal)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
-
-    if not body.stream:
-        reasoning: list[str] = []
-        calls: list = []
-
-        def sink(chunk: GenerationChunk) -> None:
-            reasoning.append(chunk.reasoning)
-            calls.extend(chunk.tool_calls)
-
-        text, last = await _collect(request, iterator, first, sink)
-        response = ChatCompletion(
-            id=completion_id,
-            created=created,
-            model=body.model,
-            choices=[ChatChoice(message=AssistantMessage(content=text), finish_reason=_finish(last))],
-            usage=_usage(last),
-        ).model_dump()
-        response["choices"][0]["message"] = response_message(text, "".join(reasoning), calls)
-        return JSONResponse(response)
-
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-
-    def chunk(delta: ChunkDelta, finish: str | None = None) -> str:
-        payload = ChatCompletionChunk(
-            id=completion_id, created=created, model=body.model, choices=[ChunkChoice(delta=delta, finish_reason=finish)]
-        ).model_dump()
-        # The final chunk's delta is `{}` as OpenAI sends it, not {"role": null, "content": null}.
-        payload["choices"][0]["delta"] = delta.model_dump(exclude_none=True)
-        if not include_usage:
-            payload.pop("usage", None)
-        return _sse(payload)
-
-    # Per-token events are formatted by hand (same JSON shape as ChatCompletionChunk): they are the hot path.
-    prefix = _event_prefix(completion_id, "chat.completion.chunk", created, body.model)
-    suffix = ',"finish_reason":null,"logprobs":null}]' + (',"usage":null' if include_usage else "") + "}\n\n"
-
-    def content_event(text: str) -> str:
-        return f'{prefix},"choices":[{{"index":0,"delta":{{"content":{json.dumps(text)}}}{suffix}'
-
-    calls = ToolCallDeltas()
-
-    def events_for(piece: GenerationChunk) -> str:
-        if not (piece.reasoning or piece.tool_calls):
-            return content_event(piece.text) if piece.text else ""
-        return "".join(chunk(ChunkDelta(**delta)) for delta in chunk_deltas(piece, calls))
-
-    async def events() -> AsyncIterator[str]:
-        yield chunk(ChunkDelta(role="assistant", content=""))
-        last = first
-        try:
-            async for batch in _chunk_batches(iterator, first):
-                last = batch[-1]
-                text = "".join(events_for(piece) for piece in batch)
-                if text:
-                    yield text
-        except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band, then end the stream
-            yield _stream_error(exc)
-            yield "data: [DONE]\n\n"
-            return
-        yield chunk(ChunkDelta(), _finish(last) or "stop")
-        if include_usage:
-            usage_chunk = ChatCompletionChunk(
-                id=completion_id, created=created, model=body.model, choices=[], usage=_usage(last)
-            )
-            yield _sse(usage_chunk.model_dump())
-        yield "data: [DONE]\n\n"
-
-    return _event_stream(events())
-
-
-def _finish(last: GenerationChunk | None) -> str:
-    """The OpenAI finish reason; one it does not document (a backend's own word) reads as "stop"."""
-    reason = last.finish_reason if last is not None else None
-    return reason if reason in FINISH_REASONS else "stop"
-
-
-async def completions(request: Request) -> Response:
-    """Legacy text completion on a raw prompt (no chat template)."""
-    body = await parse_body(request, CompletionRequest)
-    _refuse_unsupported(body)
-    prompt = body.prompt
-    if isinstance(prompt, list):
-        if len(prompt) != 1:
-            raise InvalidRequest("prompt: only a single prompt is supported")
-        prompt = prompt[0]
-    internal = GenerationRequest(params=_params(body, body.max_tokens), prompt=prompt)
-    iterator, first = await _start(request, body.model, internal)
-    completion_id = f"cmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
-    prefix = prompt if body.echo else ""
-
-    if not body.stream:
-        text, last = await _collect(request, iterator, first)
-        response = Completion(
-            id=completion_id,
-            created=created,
-            model=body.model,
-            choices=[CompletionChoice(text=prefix + text, finish_reason=_finish(last))],
-            usage=_usage(last),
-        )
-        return JSONResponse(response.model_dump())
-
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    # Per-token events by hand, the same JSON shape as Completion without usage: the hot path.
-    event_prefix = _event_prefix(completion_id, "text_completion", created, body.model)
-
-    def text_event(text: str) -> str:
-        return f'{event_prefix},"choices":[{{"index":0,"text":{json.dumps(text)},"finish_reason":null,"logprobs":null}}]}}\n\n'
-
-    async def events() -> AsyncIterator[str]:
-        last = first
-        if prefix:
-            yield _sse(Completion(id=completion_id, created=created, model=body.model,
-                                  choices=[CompletionChoice(text=prefix, finish_reason=None)]).model_dump(exclude={"usage"}))
-        sent = bool(prefix)
-        try:
-            async for batch in _chunk_batches(iterator, first):
-                last = batch[-1]
-                events_text = []
-                for piece in batch:
-                    # The first token always makes an event (even while the detokenizer holds back partial
-                    # UTF-8), so clients see generation start; later empty deltas are skipped.
-                    if piece.text or not sent:
-                        sent = True
-                        events_text.append(text_event(piece.text))
-                if events_text:
-                    yield "".join(events_text)
-        except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band
-            yield _stream_error(exc)
-            yield "data: [DONE]\n\n"
-            return
-        yield _sse(Completion(id=completion_id, created=created, model=body.model,
-                              choices=[CompletionChoice(text="", finish_reason=_finish(last))]).model_dump(exclude={"usage"}))
-        if include_usage:
-            yield _sse(Completion(id=completion_id, created=created, model=body.model, choices=[], usage=_usage(last)).model_dump())
-        yield "data: [DONE]\n\n"
-
-    return _event_stream(events())
 
 
 async def speech(request: Request) -> Response:

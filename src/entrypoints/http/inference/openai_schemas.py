@@ -72,7 +72,9 @@ class _SamplingFields(_Lenient):
     max_tokens: int | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
-    n: int | None = Field(default=None, description="Only 1 is supported")
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    n: int | None = Field(default=None, description="Choices to generate (1-16), batched together")
     stream: bool = False
     stream_options: StreamOptions | None = None
 
@@ -88,22 +90,28 @@ class ChatCompletionRequest(_SamplingFields):
     chat_template_kwargs: dict[str, Any] | None = Field(
         default=None, description="Chat template switches; `enable_thinking` (bool) is honoured")
     reasoning_effort: str | None = Field(default=None, description='"none" switches thinking off')
-    # Declared so a request that relies on them is refused (400) instead of silently answered without them.
-    response_format: dict[str, Any] | None = Field(default=None, description='Only {"type": "text"}')
-    logprobs: bool | None = Field(default=None, description="Not supported: true is a 400")
-    top_logprobs: int | None = Field(default=None, description="Not supported: a value above 0 is a 400")
+    response_format: dict[str, Any] | None = Field(
+        default=None, description='{"type": "text" | "json_object" | "json_schema", "json_schema": {"schema": ...}}: '
+                                  "constrained decoding")
+    logprobs: bool | None = Field(default=None, description="Return each token's log probability")
+    top_logprobs: int | None = Field(default=None, description="Also the most likely alternatives (0-20)")
 
 
 class CompletionRequest(_SamplingFields):
     prompt: str | list[str]
     echo: bool = False
-    logprobs: int | None = Field(default=None, description="Not supported: a value above 0 is a 400")
+    logprobs: int | None = Field(default=None, description="Log probabilities of the tokens and this many alternatives")
+
+
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int = 0  # served from the prompt (KV) cache, not prefilled again
 
 
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 class AssistantMessage(BaseModel):
@@ -118,7 +126,7 @@ class ChatChoice(BaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: FinishReason | None
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -142,7 +150,7 @@ class ChunkChoice(BaseModel):
     index: int = 0
     delta: ChunkDelta
     finish_reason: FinishReason | None = None
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletionChunk(BaseModel):
@@ -158,7 +166,7 @@ class CompletionChoice(BaseModel):
     index: int = 0
     text: str
     finish_reason: FinishReason | None
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class Completion(BaseModel):
