@@ -164,7 +164,7 @@ def test_client_mistakes_raise_the_sdk_4xx_errors(client):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="tiny-whisper", messages=messages)  # wrong model type
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="tiny-llama", messages=messages, n=2)
+        client.chat.completions.create(model="tiny-llama", messages=messages, n=17)  # n is 1-16
     with pytest.raises((openai.BadRequestError, openai.UnprocessableEntityError)):
         client.chat.completions.create(model="tiny-llama", messages=messages, temperature=7)
     with pytest.raises(openai.BadRequestError):
