@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import anyio
 from starlette.concurrency import run_in_threadpool
@@ -27,10 +27,17 @@ from application.inference.service import open_generation
 from application.inference.ports import GenerationChunk, GenerationRequest, TokenLogprob
 from domain.profiles.constraints import OutputConstraint
 from domain.profiles.params import InferenceParams
+from entrypoints.http.inference.openai_streaming import (
+    chat_events,
+    chat_logprobs,
+    completion_events,
+    completion_logprobs,
+    finish_of,
+    usage_of,
+)
 from entrypoints.http.inference.streaming import _chunks, _inference, _start, log
 from entrypoints.http.openapi import parse_body
 from entrypoints.http.inference.openai_schemas import (
-    FINISH_REASONS,
     AssistantMessage,
     ChatChoice,
     ChatCompletion,
@@ -38,8 +45,6 @@ from entrypoints.http.inference.openai_schemas import (
     Completion,
     CompletionChoice,
     CompletionRequest,
-    PromptTokensDetails,
-    Usage,
 )
 
 MAX_N = 16
@@ -91,51 +96,18 @@ def constraint_from(response_format: dict[str, Any] | None) -> OutputConstraint 
     raise _invalid("response_format", f"type {kind!r} is not supported; use text, json_object or json_schema")
 
 
+def _refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
+    """Fields a client relies on that local generation cannot honour: a 400 naming the field, never ignored."""
+    if isinstance(body, CompletionRequest):
+        return
+    if body.tools and (body.tool_choice == "required" or isinstance(body.tool_choice, dict)):
+        raise _invalid("tool_choice", '"required" and a named function are not supported yet; use "auto"')
+
+
 def _invalid(field_name: str, message: str) -> InvalidRequest:
     error = InvalidRequest(f"{field_name}: {message}")
     error.field = field_name  # type: ignore[attr-defined] - becomes the error's `param`
     return error
-
-
-# -- logprobs and usage ---------------------------------------------------------------
-def _entry(lp: TokenLogprob) -> dict[str, Any]:
-    return {"token": lp.token, "logprob": lp.logprob, "bytes": list(lp.bytes)}
-
-
-def chat_logprobs(entries: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> dict[str, Any]:
-    return {"content": [{**_entry(lp), "top_logprobs": [_entry(t) for t in lp.top]} for lp in entries],
-            "refusal": None}
-
-
-def completion_logprobs(entries, offset: int = 0, with_top: bool = True) -> dict[str, Any]:
-    """The legacy completions shape; `text_offset` counts characters from `offset`."""
-    offsets = []
-    for lp in entries:
-        offsets.append(offset)
-        offset += len(lp.token)
-    return {
-        "tokens": [lp.token for lp in entries],
-        "token_logprobs": [lp.logprob for lp in entries],
-        "top_logprobs": [{t.token: t.logprob for t in lp.top} for lp in entries] if with_top else None,
-        "text_offset": offsets,
-    }
-
-
-def usage_of(lasts: dict[int, GenerationChunk], n: int) -> Usage:
-    """Prompt tokens once per prompt (choices of one prompt share it), completion tokens summed over choices."""
-    prompts: dict[int, GenerationChunk] = {}
-    for index, chunk in lasts.items():
-        prompts.setdefault(index // n, chunk)
-    prompt = sum(c.prompt_tokens for c in prompts.values())
-    cached = sum(c.cached_tokens for c in prompts.values())
-    completion = sum(c.completion_tokens for c in lasts.values())
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-                 prompt_tokens_details=PromptTokensDetails(cached_tokens=cached))
-
-
-def finish_of(chunk: GenerationChunk | None) -> str:
-    reason = chunk.finish_reason if chunk is not None else None
-    return reason if reason in FINISH_REASONS else "stop"
 
 
 # -- several prompts as one stream ----------------------------------------------------
@@ -258,7 +230,6 @@ async def chat_completions(request: Request) -> Response:
         request_tools,
         response_message,
     )
-    from entrypoints.http.inference.openai_routes import _refuse_unsupported
 
     body = await parse_body(request, ChatCompletionRequest)
     _refuse_unsupported(body)
@@ -288,15 +259,12 @@ async def chat_completions(request: Request) -> Response:
         response["choices"] = choices
         return JSONResponse(response)
 
-    from entrypoints.http.inference.openai_streaming import chat_events
-
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return chat_events(iterator, first, completion_id, created, body.model, n, want_logprobs, include_usage)
 
 
 async def completions(request: Request) -> Response:
     """Legacy text completion on a raw prompt (no chat template); a list of prompts is answered together."""
-    from entrypoints.http.inference.openai_routes import _refuse_unsupported
 
     body = await parse_body(request, CompletionRequest)
     _refuse_unsupported(body)
@@ -339,8 +307,6 @@ async def completions(request: Request) -> Response:
         usage = usage_of({i: r.last for i, r in results.items() if r.last is not None}, n)
         response = Completion(id=completion_id, created=created, model=body.model, choices=choices, usage=usage)
         return JSONResponse(response.model_dump())
-
-    from entrypoints.http.inference.openai_streaming import completion_events
 
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return completion_events(iterator, first, completion_id, created, body.model, n, echoes,

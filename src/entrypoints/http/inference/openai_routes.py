@@ -46,20 +46,6 @@ TAGS = ("openai",)
 
 
 # -- translation ----------------------------------------------------------------------
-def _refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
-    """Fields a client relies on that local generation cannot honour: a 400 naming the field, never ignored."""
-    if isinstance(body, CompletionRequest):
-        return
-    if body.tools and (body.tool_choice == "required" or isinstance(body.tool_choice, dict)):
-        raise _unsupported("tool_choice", '"required" and a named function are not supported yet; use "auto"')
-
-
-def _unsupported(field: str, message: str) -> InvalidRequest:
-    error = InvalidRequest(f"{field}: {message}")
-    error.field = field  # type: ignore[attr-defined] - becomes the error's `param`
-    return error
-
-
 async def list_models(request: Request) -> JSONResponse:
     """Installed models and execution profiles, as OpenAI model objects."""
     container = request.app.state.container

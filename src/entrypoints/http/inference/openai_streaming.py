@@ -8,12 +8,11 @@ and, when asked for, its tokens' logprobs in the event that carries them.
 from __future__ import annotations
 
 import json
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from starlette.responses import StreamingResponse
 
-from application.inference.ports import GenerationChunk
-from entrypoints.http.inference.openai_generation import chat_logprobs, completion_logprobs, finish_of, usage_of
+from application.inference.ports import GenerationChunk, TokenLogprob
 from entrypoints.http.inference.openai_tools import ToolCallDeltas, chunk_deltas
 from entrypoints.http.inference.streaming import (
     _chunk_batches,
@@ -22,7 +21,55 @@ from entrypoints.http.inference.streaming import (
     _sse,
     _stream_error,
 )
-from entrypoints.http.inference.openai_schemas import ChatCompletionChunk, Completion, CompletionChoice
+from entrypoints.http.inference.openai_schemas import (
+    FINISH_REASONS,
+    ChatCompletionChunk,
+    Completion,
+    CompletionChoice,
+    PromptTokensDetails,
+    Usage,
+)
+
+
+# -- logprobs and usage (shared with openai_generation's non-streamed answers) ----------
+def _entry(lp: TokenLogprob) -> dict[str, Any]:
+    return {"token": lp.token, "logprob": lp.logprob, "bytes": list(lp.bytes)}
+
+
+def chat_logprobs(entries: list[TokenLogprob] | tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    return {"content": [{**_entry(lp), "top_logprobs": [_entry(t) for t in lp.top]} for lp in entries],
+            "refusal": None}
+
+
+def completion_logprobs(entries, offset: int = 0, with_top: bool = True) -> dict[str, Any]:
+    """The legacy completions shape; `text_offset` counts characters from `offset`."""
+    offsets = []
+    for lp in entries:
+        offsets.append(offset)
+        offset += len(lp.token)
+    return {
+        "tokens": [lp.token for lp in entries],
+        "token_logprobs": [lp.logprob for lp in entries],
+        "top_logprobs": [{t.token: t.logprob for t in lp.top} for lp in entries] if with_top else None,
+        "text_offset": offsets,
+    }
+
+
+def usage_of(lasts: dict[int, GenerationChunk], n: int) -> Usage:
+    """Prompt tokens once per prompt (choices of one prompt share it), completion tokens summed over choices."""
+    prompts: dict[int, GenerationChunk] = {}
+    for index, chunk in lasts.items():
+        prompts.setdefault(index // n, chunk)
+    prompt = sum(c.prompt_tokens for c in prompts.values())
+    cached = sum(c.cached_tokens for c in prompts.values())
+    completion = sum(c.completion_tokens for c in lasts.values())
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
+                 prompt_tokens_details=PromptTokensDetails(cached_tokens=cached))
+
+
+def finish_of(chunk: GenerationChunk | None) -> str:
+    reason = chunk.finish_reason if chunk is not None else None
+    return reason if reason in FINISH_REASONS else "stop"
 
 
 def _dumps(value) -> str:
