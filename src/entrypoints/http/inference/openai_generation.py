@@ -96,14 +96,6 @@ def constraint_from(response_format: dict[str, Any] | None) -> OutputConstraint 
     raise _invalid("response_format", f"type {kind!r} is not supported; use text, json_object or json_schema")
 
 
-def _refuse_unsupported(body: ChatCompletionRequest | CompletionRequest) -> None:
-    """Fields a client relies on that local generation cannot honour: a 400 naming the field, never ignored."""
-    if isinstance(body, CompletionRequest):
-        return
-    if body.tools and (body.tool_choice == "required" or isinstance(body.tool_choice, dict)):
-        raise _invalid("tool_choice", '"required" and a named function are not supported yet; use "auto"')
-
-
 def _invalid(field_name: str, message: str) -> InvalidRequest:
     error = InvalidRequest(f"{field_name}: {message}")
     error.field = field_name  # type: ignore[attr-defined] - becomes the error's `param`
@@ -232,7 +224,6 @@ async def chat_completions(request: Request) -> Response:
     )
 
     body = await parse_body(request, ChatCompletionRequest)
-    _refuse_unsupported(body)
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     n = choice_count(body)
     tools, tool_choice = request_tools(body)
@@ -267,7 +258,6 @@ async def completions(request: Request) -> Response:
     """Legacy text completion on a raw prompt (no chat template); a list of prompts is answered together."""
 
     body = await parse_body(request, CompletionRequest)
-    _refuse_unsupported(body)
     prompts = body.prompt if isinstance(body.prompt, list) else [body.prompt]
     if not prompts or not all(isinstance(p, str) and p for p in prompts):
         raise _invalid("prompt", "give a non-empty string or a list of non-empty strings")
