@@ -179,7 +179,12 @@ def test_loopback_default_is_open_and_exposed_binding_is_not(tmp_path):
     open_app = create_app(sqlite_container(tmp_path / "a"))
     with TestClient(open_app) as client:
         assert client.get("/v1/models").status_code == 200
-        assert client.post("/api/mappings", json={"model_pattern": "x", "backend_type": "openai"}).status_code == 201
+        assert client.get("/api/mappings").status_code == 200
+        # Changing routes needs an admin key even with auth off (tests/e2e/test_http_edge.py has the rest).
+        assert client.post("/api/mappings", json={"model_pattern": "x", "backend_type": "openai"}).status_code == 403
+        admin = open_app.state.container.api_key_service().create("owner").secret
+        assert client.post("/api/mappings", json={"model_pattern": "x", "backend_type": "openai"},
+                           headers={"authorization": f"Bearer {admin}"}).status_code == 201
     exposed = sqlite_container(tmp_path / "b", host="0.0.0.0", auth="off")  # `off` cannot open an exposed server
     with TestClient(create_app(exposed)) as client:
         assert client.get("/v1/models").status_code == 401

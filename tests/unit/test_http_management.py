@@ -103,8 +103,10 @@ def test_selection_get_normalises_and_set_stores_the_canonical_id(env):
 def test_client_mistakes_are_4xx_json(env):
     client, _, _ = env
     assert _error(client.post("/api/profiles", content=b"{not json", headers={"content-type": "application/json"}), 400)
-    assert _error(client.post("/api/profiles", content=b"[1, 2]"), 400)
+    assert _error(client.post("/api/profiles", content=b"[1, 2]", headers={"content-type": "application/json"}), 400)
     assert _error(client.post("/api/profiles", content=b""), 400)
+    # A body that is not declared JSON never reaches the parser (no simple cross-site POST).
+    assert _error(client.post("/api/profiles", content=b"[1, 2]"), 415)["type"] == "unsupported_media_type"
     assert _error(client.post("/api/profiles", json={"name": "x"}), 422)["param"] == "model"
     assert _error(client.post("/api/profiles", json={"name": "x", "model": "tiny-llama", "colour": 1}), 422)
     assert _error(client.put("/api/models"), 405)
@@ -120,7 +122,7 @@ def test_oversized_bodies_are_413_declared_or_streamed(env):
         for _ in range(10):
             yield b"x" * 1000
 
-    assert _error(client.post("/api/profiles", content=chunks()), 413)
+    assert _error(client.post("/api/profiles", content=chunks(), headers={"content-type": "application/json"}), 413)
 
 
 def test_request_id_is_returned_kept_and_logged(env):

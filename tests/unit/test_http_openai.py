@@ -158,8 +158,9 @@ def test_speech_returns_wav_and_transcription_formats(env):
                           files=files).json()
     assert verbose["language"] == "en" and verbose["segments"][0]["text"] == as_json["text"]
     _error(client.post("/v1/audio/transcriptions", data={"model": "tiny-whisper", "response_format": "srt"}, files=files), 422)
-    _error(client.post("/v1/audio/transcriptions", data={"model": "tiny-whisper"}), 400)
-    _error(client.post("/v1/audio/transcriptions", json={"model": "tiny-whisper"}), 400)
+    # The upload route takes multipart only: a form-urlencoded or JSON body is refused at the edge (415).
+    assert _error(client.post("/v1/audio/transcriptions", data={"model": "tiny-whisper"}), 415)["type"] == "unsupported_media_type"
+    assert _error(client.post("/v1/audio/transcriptions", json={"model": "tiny-whisper"}), 415)["type"] == "unsupported_media_type"
     _error(client.post("/v1/audio/speech", json={"model": "tiny-whisper", "input": "x", "speed": 9}), 422)
 
 

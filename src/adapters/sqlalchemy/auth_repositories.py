@@ -76,7 +76,7 @@ class SqlAlchemyUserRepository(_WriteThrough):
 def _key(record: ApiKeyRecord) -> ApiKey:
     return ApiKey(name=record.name, user_id=record.user_id, key_hash=record.key_hash, prefix=record.prefix,
                   created_at=record.created_at, revoked_at=record.revoked_at, last_used_at=record.last_used_at,
-                  id=record.id)
+                  id=record.id, trusted=bool(record.trusted))
 
 
 class SqlAlchemyApiKeyRepository(_WriteThrough):
@@ -90,6 +90,7 @@ class SqlAlchemyApiKeyRepository(_WriteThrough):
             self._session.add(record)
         record.name, record.user_id, record.key_hash, record.prefix = key.name, key.user_id, key.key_hash, key.prefix
         record.created_at, record.revoked_at, record.last_used_at = key.created_at, key.revoked_at, key.last_used_at
+        record.trusted = key.trusted
         self._session.flush()
         return replace(key, id=record.id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapters.sqlalchemy.tables import Base, UtcDateTime
@@ -23,3 +23,5 @@ class ApiKeyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Made by the owner's CLI or by an admin (0007); keys made before that are not trusted.
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -238,7 +238,7 @@ class ApiKeyService:
                 name = _free_name(name, taken)
             key = uow.api_keys.add(ApiKey(
                 name=name, user_id=owner.id, key_hash=hash_api_key(secret), prefix=secret[:PREFIX_LENGTH],
-                created_at=self._clock.now(),
+                created_at=self._clock.now(), trusted=by.is_admin,
             ))
             uow.commit()
             return CreatedKey(key=key, secret=secret)
@@ -282,12 +282,14 @@ class ApiKeyService:
             raise Conflict(f"{ref!r} names several keys; use the key id")
         return found[0]
 
-    def count_active(self) -> int:
+    def count_active(self, trusted_only: bool = False) -> int:
         """Keys somebody can use: not revoked, and owned by an approved user (pending or disabled users'
-        keys do not count, or `serve` would expose a server nobody can call)."""
+        keys do not count, or `serve` would expose a server nobody can call). `trusted_only`: only keys
+        made by the owner's CLI or by an admin, not ones minted while the server was open."""
         with self._uow() as uow:
             active_users = {u.id for u in uow.users.list() if u.is_active}
-            return sum(1 for k in uow.api_keys.list() if k.is_active and k.user_id in active_users)
+            return sum(1 for k in uow.api_keys.list()
+                       if k.is_active and k.user_id in active_users and (k.trusted or not trusted_only))
 
     def authenticate(self, raw_key: str | None) -> Principal:
         """The caller behind a raw key; Unauthorized for a missing, unknown or revoked key or inactive user."""

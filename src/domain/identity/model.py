@@ -65,6 +65,8 @@ class ApiKey:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     id: int | None = None
+    # Made by the machine owner (CLI) or by an admin: only such keys let `serve` expose the server.
+    trusted: bool = False
 
     def __post_init__(self) -> None:
         self.name = validate_key_name(self.name)

@@ -47,6 +47,11 @@ class ManagerSettings(BaseSettings):
     download_workers: int = Field(default=4, ge=1, le=32)  # files a pull transfers at once
     # Encrypts cloud credentials at rest; unset: a key file `<home>/secret.key` (mode 0600) is used.
     secret_key: SecretStr | None = None
+    # The HTTP edge (entrypoints.http.edge), comma-separated. Hosts beyond loopback and the bind address
+    # (`*.example.com` for sub-domains, `*` for any); origins (scheme://host[:port]) that may send
+    # state-changing requests. Only listed origins get CORS headers: unset, CORS is off.
+    allowed_hosts: str = ""
+    allowed_origins: str = ""
 
     @field_validator("auth", mode="before")
     @classmethod
@@ -62,6 +67,16 @@ class ManagerSettings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("allowed_origins", mode="after")
+    @classmethod
+    def _explicit_origins(cls, value: str) -> str:
+        for origin in value.replace(" ", ",").split(","):
+            origin = origin.strip()
+            if origin and (origin == "*" or "://" not in origin):
+                # CORS must be configured explicitly: no wildcard, every entry a scheme://host[:port].
+                raise ValueError(f"{origin!r} is not an origin like http://host:port (no wildcards)")
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -107,6 +122,12 @@ class ServerSettings(BaseSettings):
     prefill_step_size: int = Field(default=512, ge=16)
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     audit_retention_days: int = Field(default=30, ge=0)
+    # Connection guard (entrypoints.http.connections): a request's head must arrive within
+    # header_timeout, its body within body_timeout; at most max_connections open at once
+    # (0 = derived from the process's open-file limit).
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
+    max_connections: int = Field(default=0, ge=0)
 
 
 class DistributionSettings(BaseSettings):

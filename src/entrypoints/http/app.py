@@ -30,6 +30,7 @@ from entrypoints.http.library import routes as library_routes
 from entrypoints.http.profiles import routes as profile_routes
 from entrypoints.http.routing import routes as routing_routes
 from entrypoints.http.auth import ApiKeyAuthMiddleware
+from entrypoints.http.edge import EdgeGuardMiddleware, parse_list, upload_routes_of
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from entrypoints.http.openapi import build_openapi
@@ -105,6 +106,24 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(build_openapi(request.app.routes, title="mlxm", version=_version()))
 
 
+def edge_middleware(settings, routes) -> list[Middleware]:
+    """CORS (outermost, so its headers reach the edge's refusals) only for explicitly listed origins."""
+    origins = parse_list(settings.manager.allowed_origins)
+    stack = []
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        stack.append(Middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=False,
+                                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                                allow_headers=["authorization", "content-type", "x-api-key", "x-request-id",
+                                               "anthropic-version"],
+                                expose_headers=["x-request-id"]))
+    stack.append(Middleware(EdgeGuardMiddleware, bind_host=settings.manager.host,
+                            allowed_hosts=parse_list(settings.manager.allowed_hosts), allowed_origins=origins,
+                            upload_routes=upload_routes_of(routes)))
+    return stack
+
+
 def create_app(container=None) -> Starlette:
     if container is None:
         from entrypoints.composition.container import Container
@@ -155,6 +174,7 @@ def create_app(container=None) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             Middleware(RequestIdMiddleware),
+            *edge_middleware(settings, routes),  # Host / Origin / body type, and CORS only when configured
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes),
             Middleware(ApiKeyAuthMiddleware, container=container),  # inside RequestId: sees the request id
         ],

@@ -7,6 +7,11 @@ unless turned on. When on:
   `Authorization: Bearer <key>`; `/v1/messages` also accepts `x-api-key` (Anthropic clients);
 - a missing or wrong key is 401; a management write (or a read of users, credentials or the
   audit log) by a non-admin is 403.
+
+With auth off, writes that create users or keys or change credentials or routes (CREDENTIAL_WRITES)
+still need an admin key, or the local CLI's token (entrypoints.local_admin): an open loopback server
+must not let any process or page that reaches it mint accounts and keys. A request that presents the
+local token from a loopback client is the local admin whatever the auth mode.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from application.identity.service import LOCAL_PRINCIPAL
 from application.errors import Conflict, Unauthorized
 from application.routing.service import RequestContext
+from entrypoints import local_admin
 from entrypoints.http.errors import error_response
 from entrypoints.request_context import REQUEST_CONTEXT as _REQUEST_CONTEXT
 
@@ -30,6 +36,8 @@ OPEN_PATHS = frozenset({"/api/health", "/api/auth/login"})
 NON_ADMIN_WRITES = ("/api/chat", "/api/keys")
 ADMIN_READS = ("/api/users", "/api/credentials", "/api/audit")
 X_API_KEY_PATHS = ("/v1/messages",)
+# Writes that make accounts or keys, or change credentials or routes: an admin's even with auth off.
+CREDENTIAL_WRITES = ("/api/users", "/api/keys", "/api/credentials", "/api/mappings")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -76,11 +84,13 @@ def ensure_servable(container, host: str) -> None:
     settings.manager.host = host  # the middleware decides from the address really bound
     if not auth_required(settings):
         return
-    if container.api_key_service().count_active() == 0:
+    # Only keys made by the owner's CLI or by an admin count: a key minted by whoever reached an open
+    # server (or made before mlxm recorded who made keys) must not be what lets the server be exposed.
+    if container.api_key_service().count_active(trusted_only=True) == 0:
         where = f"on {host}" if not is_loopback(host) else "with MLX_MANAGER_AUTH=on"
         raise Conflict(
-            f"refusing to serve {where} without an API key: create one with `mlxm keys create NAME` "
-            "(it prints the key once), then send it as `Authorization: Bearer <key>`"
+            f"refusing to serve {where} without an API key made by you or an admin: create one with "
+            "`mlxm keys create NAME` (it prints the key once), then send it as `Authorization: Bearer <key>`"
         )
     if settings.manager.auth == "off":
         log.warning("MLX_MANAGER_AUTH=off ignored: the server is bound to a non-loopback address", host=host)
@@ -104,6 +114,21 @@ def needs_admin(method: str, path: str) -> bool:
     return not _under(path, NON_ADMIN_WRITES)
 
 
+def needs_admin_proof(method: str, path: str) -> bool:
+    """With auth off, these still need an admin key or the local CLI token."""
+    return method not in READ_METHODS and _under(path, CREDENTIAL_WRITES)
+
+
+def _client_is_loopback(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client or not client[0]:
+        return False
+    try:
+        return _loopback_ip(ipaddress.ip_address(str(client[0]).strip("[]")))
+    except ValueError:
+        return False
+
+
 def _presented_key(scope: Scope) -> str | None:
     headers = dict(scope.get("headers") or [])
     authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
@@ -120,6 +145,7 @@ class ApiKeyAuthMiddleware:
     def __init__(self, app: ASGIApp, container) -> None:
         self.app = app
         self._container = container
+        self._local_token: str | None = None  # read on first use (the home may not exist at import)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,17 +156,29 @@ class ApiKeyAuthMiddleware:
         try:
             path, method = scope["path"], scope.get("method", "GET")
             principal = LOCAL_PRINCIPAL
-            if _protected(path) and (reached_from_outside(scope) or auth_required(self._container.settings())):
-                try:
-                    principal = await run_in_threadpool(
-                        self._container.api_key_service().authenticate, _presented_key(scope)
-                    )
-                except Unauthorized as exc:
-                    response = error_response(401, "authentication_error", str(exc), path=path)
-                    response.headers["WWW-Authenticate"] = "Bearer"
-                    await response(scope, receive, send)
+            if self._local_cli(scope):
+                pass  # the machine owner's CLI: the local admin in every auth mode
+            elif _protected(path) and (reached_from_outside(scope) or auth_required(self._container.settings())):
+                principal = await self._authenticate(scope, receive, send)
+                if principal is None:
                     return
                 if needs_admin(method, path) and not principal.is_admin:
+                    await error_response(403, "permission_error", f"{method} {path} needs an admin key", path=path)(
+                        scope, receive, send
+                    )
+                    return
+            elif needs_admin_proof(method, path):
+                if _presented_key(scope) is None:
+                    await error_response(
+                        403, "permission_error",
+                        f"{method} {path} needs an admin key (Authorization: Bearer <key>) even with auth off; "
+                        "or use the mlxm CLI on this machine", path=path,
+                    )(scope, receive, send)
+                    return
+                principal = await self._authenticate(scope, receive, send)
+                if principal is None:
+                    return
+                if not principal.is_admin:
                     await error_response(403, "permission_error", f"{method} {path} needs an admin key", path=path)(
                         scope, receive, send
                     )
@@ -149,6 +187,24 @@ class ApiKeyAuthMiddleware:
             await self.app(scope, receive, send)
         finally:
             _REQUEST_CONTEXT.reset(token)
+
+    async def _authenticate(self, scope: Scope, receive: Receive, send: Send):
+        """The key's principal, or None after answering 401."""
+        try:
+            return await run_in_threadpool(self._container.api_key_service().authenticate, _presented_key(scope))
+        except Unauthorized as exc:
+            response = error_response(401, "authentication_error", str(exc), path=scope["path"])
+            response.headers["WWW-Authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return None
+
+    def _local_cli(self, scope: Scope) -> bool:
+        presented = dict(scope.get("headers") or []).get(local_admin.HEADER.encode())
+        if presented is None or not _client_is_loopback(scope):
+            return False
+        if self._local_token is None:
+            self._local_token = local_admin.ensure_token(self._container.settings().manager.home) or ""
+        return local_admin.token_matches(self._local_token, presented.decode("latin-1"))
 
 
 def principal_of(request):

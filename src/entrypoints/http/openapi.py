@@ -8,7 +8,6 @@ A route mounted without a declaration still appears (with a generic operation).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -74,17 +73,33 @@ def api_route(
 
 # -- request parsing ---------------------------------------------------------------
 async def parse_body(request: Request, model: type[BaseModel]):
-    """The JSON body validated into `model`; bad JSON is a 400, wrong fields a 422."""
-    raw = await request.body()
-    if not raw:
-        raise HTTPException(400, "request body is empty; expected a JSON object")
+    """The JSON body validated into `model`; bad JSON is a 400, wrong fields a 422.
+
+    Hostile JSON (lone surrogates, deep nesting, huge integers) is refused by `json_body.load_json`; a
+    refused inference request still gets its audit row, with the refusal's error type.
+    """
+    from entrypoints.http.json_body import BodyRefused, load_json
+    from entrypoints.http.refusal_audit import record_refusal
+
+    data: Any = None
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise HTTPException(400, "request body must be a JSON object")
-    return validate_request(model, data)
+        raw = await request.body()
+        if not raw:
+            raise BodyRefused(400, "invalid_json", "request body is empty; expected a JSON object")
+        data = load_json(raw)
+        if not isinstance(data, dict):
+            raise BodyRefused(400, "invalid_json", "request body must be a JSON object")
+        return validate_request(model, data)
+    except BodyRefused as exc:
+        await record_refusal(request, exc.kind, data)
+        raise HTTPException(exc.status, str(exc)) from None
+    except RequestValidationError:
+        await record_refusal(request, "invalid_request_error", data)
+        raise
+    except HTTPException as exc:  # 413 while reading the body
+        await record_refusal(request, "request_too_large" if exc.status_code == 413 else "invalid_request_error",
+                             data)
+        raise
 
 
 def parse_query(request: Request, model: type[BaseModel]):

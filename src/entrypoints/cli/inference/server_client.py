@@ -10,6 +10,26 @@ from entrypoints.cli.output import human_size, print_table, when
 URL_HELP = "The server (default: http://MLX_MANAGER_HOST:MLX_MANAGER_PORT; key from MLX_MANAGER_API_KEY)."
 
 
+class ServerUrl(click.ParamType):
+    """An http(s) URL with a host and a valid port: a malformed one is a usage error, not a crash later."""
+
+    name = "url"
+
+    def convert(self, value, param, ctx):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            port = parts.port  # raises ValueError for a port that is not a number in range
+            host = parts.hostname
+        except ValueError as exc:
+            self.fail(f"{value!r} is not a valid URL ({exc})", param, ctx)
+        if parts.scheme not in ("http", "https") or not host:
+            self.fail(f"{value!r} is not a valid URL: use http://HOST:PORT", param, ctx)
+        del port
+        return value
+
+
 def _base_url(ctx: click.Context, url: str | None) -> str:
     if url:
         return url.rstrip("/")
@@ -18,14 +38,28 @@ def _base_url(ctx: click.Context, url: str | None) -> str:
     return f"http://{host}:{manager.port}"
 
 
-def _request(method: str, url: str, **kwargs):
+def _local_admin_headers(url: str, home) -> dict[str, str]:
+    """The owner's token (entrypoints.local_admin), only for a server on a loopback address."""
+    from urllib.parse import urlsplit
+
+    from entrypoints import local_admin
+    from entrypoints.http.auth import is_loopback
+
+    host = urlsplit(url).hostname
+    if not is_loopback(host):
+        return {}
+    token = local_admin.ensure_token(home)
+    return {local_admin.HEADER: token} if token else {}
+
+
+def _request(ctx: click.Context, method: str, url: str, **kwargs):
     import os
 
     import httpx
 
     from application.errors import ApplicationError, Unavailable
 
-    headers = {}
+    headers = _local_admin_headers(url, get_container(ctx).settings().manager.home)
     key = os.environ.get("MLX_MANAGER_API_KEY")  # needed when the server requires API keys
     if key:
         headers["Authorization"] = f"Bearer {key}"
@@ -43,12 +77,12 @@ def _request(method: str, url: str, **kwargs):
 
 
 @click.command("ps")
-@click.option("--url", help=URL_HELP)
+@click.option("--url", type=ServerUrl(), help=URL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ps(ctx, url: str | None, as_json: bool) -> None:
     """Models loaded in the running server."""
-    data = _request("GET", f"{_base_url(ctx, url)}/api/pool")
+    data = _request(ctx, "GET", f"{_base_url(ctx, url)}/api/pool")
     if as_json:
         echo_json(data)
         return
@@ -70,12 +104,12 @@ def ps(ctx, url: str | None, as_json: bool) -> None:
 
 @click.command("unload")
 @click.argument("name")
-@click.option("--url", help=URL_HELP)
+@click.option("--url", type=ServerUrl(), help=URL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def unload(ctx, name: str, url: str | None, as_json: bool) -> None:
     """Unload NAME from the running server (after its running requests finish)."""
-    data = _request("POST", f"{_base_url(ctx, url)}/api/pool/unload", json={"model": name})
+    data = _request(ctx, "POST", f"{_base_url(ctx, url)}/api/pool/unload", json={"model": name})
     if as_json:
         echo_json(data)
         return
