@@ -52,6 +52,7 @@ def configure_logging(log_format: str = "console", level: str = "info", stream=N
     )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatThrottle())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_mlxm", False):
@@ -69,6 +70,45 @@ def configure_logging(log_format: str = "console", level: str = "info", stream=N
     # Migration chatter ("Context impl SQLiteImpl") at every start is noise; warnings still show.
     logging.getLogger("alembic").setLevel(max(numeric_level, logging.WARNING))
     _configured = key if stream is None else None
+
+
+class RepeatThrottle(logging.Filter):
+    """Warnings and errors that repeat (same logger, same message) pass at most `burst` times per
+    `window` seconds; the next one that passes says how many were dropped. Under a connection flood
+    asyncio and uvicorn log the same accept error thousands of times a second (16 MB in 20 s)."""
+
+    def __init__(self, burst: int = 5, window: float = 10.0) -> None:
+        super().__init__()
+        self.burst, self.window = burst, window
+        self._seen: dict[tuple, list] = {}  # key -> [window start, passed, dropped]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        import time
+
+        message = record.msg.get("event") if isinstance(record.msg, dict) else record.msg
+        exc = record.exc_info[1] if record.exc_info else None
+        key = (record.name, str(message)[:200], type(exc).__name__, getattr(exc, "errno", None))
+        now = time.monotonic()
+        state = self._seen.get(key)
+        if state is None or now - state[0] >= self.window:
+            dropped = state[2] if state else 0
+            if len(self._seen) > 1000:  # bounded memory under any mix of messages
+                self._seen.clear()
+            self._seen[key] = [now, 1, 0]
+            if dropped:
+                note = f" [{dropped} similar messages suppressed]"
+                if isinstance(record.msg, dict):
+                    record.msg = {**record.msg, "suppressed": dropped}
+                else:
+                    record.msg = f"{record.msg}{note}"
+            return True
+        if state[1] < self.burst:
+            state[1] += 1
+            return True
+        state[2] += 1
+        return False
 
 
 def bind_request_id(request_id: str) -> None:

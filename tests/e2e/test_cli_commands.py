@@ -142,11 +142,13 @@ def test_ps_sends_the_api_key_when_the_server_requires_one(tmp_path, monkeypatch
     admin = container.user_service().ensure_local_admin()
     secret = container.api_key_service().create("cli", user=admin.id).secret
     runner = CliRunner()
+    # A CLI with another home: its local-admin token proves nothing to this server, so the key must.
+    elsewhere, _ = fake_container(tmp_path / "elsewhere", auth="on")
     with serve_in_thread(create_app(container)) as url:
-        refused = runner.invoke(cli, ["ps", "--url", url], obj=container)
+        refused = runner.invoke(cli, ["ps", "--url", url], obj=elsewhere)
         assert "401" in _one_line_error(refused)
         monkeypatch.setenv("MLX_MANAGER_API_KEY", secret)
-        allowed = runner.invoke(cli, ["ps", "--url", url, "--json"], obj=container)
+        allowed = runner.invoke(cli, ["ps", "--url", url, "--json"], obj=elsewhere)
         assert allowed.exit_code == 0, allowed.output
         assert json.loads(allowed.output)["loaded"] == []
 

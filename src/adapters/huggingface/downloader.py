@@ -112,19 +112,19 @@ class HuggingFaceDownloader:
             raise SourceError(_first_line(exc)) from exc
         except OSError as exc:  # connection refused, DNS, timeouts (httpx errors are OSError-free: see below)
             raise SourceError(f"cannot reach {self.endpoint()}: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # huggingface_hub builds its entries from the hub's JSON: a missing `oid` or a wrong type ends here.
+            raise SourceError(f"{self.endpoint()} sent a malformed listing of {repo_id}: "
+                              f"{type(exc).__name__}: {_first_line(exc)}") from exc
         except Exception as exc:  # noqa: BLE001 - httpx2 transport errors do not share a base with OSError
             if type(exc).__module__.startswith(("httpx", "httpcore")):
                 raise SourceError(f"cannot reach {self.endpoint()}: {exc}") from exc
             raise
         files = []
         for entry in entries:
-            if getattr(entry, "blob_id", None) is None:  # folders
+            if getattr(entry, "blob_id", None) is None and getattr(entry, "size", None) is None:  # folders
                 continue
-            lfs = getattr(entry, "lfs", None)
-            sha256 = lfs.sha256 if lfs is not None else None
-            git_oid = entry.blob_id if lfs is None and _is_hex(entry.blob_id, 40) else None
-            files.append(RemoteFile(path=entry.path, size=int(entry.size), sha256=sha256, revision=sha,
-                                    dest=staging / (entry.path + ".part"), git_blob_sha1=git_oid))
+            files.append(_remote_file(entry, sha, staging, repo_id))
         return RemoteListing(repo_id=repo_id, revision=sha, files=tuple(sorted(files, key=lambda f: f.path)))
 
     def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
@@ -148,6 +148,38 @@ class HuggingFaceDownloader:
             return HttpxHttp(get_session(), (httpx2.TransportError, OSError),
                              timeout=httpx2.Timeout(connect=30.0, read=120.0, write=60.0, pool=None))
         return self._stdlib
+
+
+MAX_FILE_SIZE = 2**50  # 1 PiB: far above any model file, far below what breaks offsets and SQL integers
+MAX_NAME_BYTES = 255  # one path component, as most filesystems allow
+MAX_PATH_BYTES = 1024
+
+
+def _remote_file(entry, sha: str, staging: Path, repo_id: str) -> RemoteFile:
+    """One listed file, checked: a hub that sends nonsense is a source error naming what, never a crash."""
+    path = getattr(entry, "path", None)
+    where = f"the listing of {repo_id}"
+    if not isinstance(path, str) or not path:
+        raise SourceError(f"{where} has a file without a name")
+    shown = path[:80] + ("..." if len(path) > 80 else "")
+    encoded = path.encode("utf-8", "surrogatepass")
+    if len(encoded) > MAX_PATH_BYTES or any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
+                                            for part in path.split("/")):
+        raise SourceError(f"{where} has a file name too long for a filesystem: {shown!r}")
+    size = getattr(entry, "size", None)
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_SIZE:
+        raise SourceError(f"{where} gives {shown!r} the size {str(size)[:40]!r}, not a byte count "
+                          f"between 0 and {MAX_FILE_SIZE}")
+    blob_id = getattr(entry, "blob_id", None)
+    if not isinstance(blob_id, str) or not blob_id:
+        raise SourceError(f"{where} gives {shown!r} no git object id (oid)")
+    lfs = getattr(entry, "lfs", None)
+    sha256 = getattr(lfs, "sha256", None) if lfs is not None else None
+    if lfs is not None and not _is_hex(sha256, 64):
+        raise SourceError(f"{where} gives {shown!r} an LFS sha256 that is not 64 hex digits")
+    git_oid = blob_id if lfs is None and _is_hex(blob_id, 40) else None
+    return RemoteFile(path=path, size=size, sha256=sha256, revision=sha, dest=staging / (path + ".part"),
+                      git_blob_sha1=git_oid)
 
 
 def _is_hex(value: object, length: int) -> bool:

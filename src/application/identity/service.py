@@ -81,10 +81,14 @@ class CreatedKey:
 UowFactory = Callable[[], UnitOfWork]
 
 
+MAX_ROW_ID = 2**63 - 1  # SQL integer ids are 64-bit: a larger number names no row (and must not overflow)
+
+
 def _find_user(uow, ref: int | str) -> User:
     user = None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        user = uow.users.get(int(ref))
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isascii() and ref.isdigit()):
+        if 0 < int(ref) <= MAX_ROW_ID:
+            user = uow.users.get(int(ref))
     elif isinstance(ref, str) and "@" in ref:
         user = uow.users.get_by_email(normalise_email(ref))
     if user is None:

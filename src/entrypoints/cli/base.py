@@ -17,8 +17,46 @@ OFFSET = click.IntRange(0, MAX_SQL_INT)
 ROW_ID = click.IntRange(1, MAX_SQL_INT)
 
 
+class Text(click.ParamType):
+    """Text a command uses as a name or value: it must be valid Unicode.
+
+    Python decodes argv bytes that are not UTF-8 into lone surrogates (surrogateescape); such a
+    "string" fails later in SQLite or a UTF-8 encoder. File paths (click.Path) keep any bytes.
+    """
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        value = click.STRING.convert(value, param, ctx)
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raw = value.encode("utf-8", "surrogateescape")
+                self.fail(f"{raw!r} is not valid UTF-8 text", param, ctx)
+        return value
+
+
+TEXT = Text()
+
+
+def strict_text(command: click.Command) -> click.Command:
+    """Every plain-string parameter of `command` (and its sub-commands) becomes TEXT."""
+    for param in command.params:
+        if param.type is click.STRING:
+            param.type = TEXT
+    for sub in getattr(command, "commands", {}).values():
+        strict_text(sub)
+    return command
+
+
 class MlxmGroup(click.Group):
     """A click group that turns every error into one line and a non-zero exit."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        # Applied when a command is resolved, so commands added by any module are covered.
+        command = super().get_command(ctx, cmd_name)
+        return strict_text(command) if command is not None else None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

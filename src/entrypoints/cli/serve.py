@@ -34,4 +34,20 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         log_level=settings.manager.log_level,
         log_config=None,  # structlog owns the handlers (configure_logging)
         access_log=False,  # the request-id middleware writes one line per request, with its id
+        **connection_limits(settings.server),
     )
+
+
+def connection_limits(server) -> dict:
+    """uvicorn options that bound what idle or slow connections can hold (entrypoints.http.connections)."""
+    from entrypoints.http.connections import (ACCEPT_BACKLOG, default_max_connections, guarded_protocol,
+                                              raise_open_file_limit)
+
+    fd_limit = raise_open_file_limit()
+    max_connections = server.max_connections or default_max_connections(fd_limit)
+    return {
+        "http": guarded_protocol(server.header_timeout_seconds, server.body_timeout_seconds, max_connections),
+        "timeout_keep_alive": 5,
+        "backlog": ACCEPT_BACKLOG,
+        "h11_max_incomplete_event_size": 64 * 1024,  # a request head larger than this is a 400
+    }

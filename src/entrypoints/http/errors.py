@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from application.errors import ApplicationError
@@ -42,6 +42,13 @@ async def _http_exception(request: Request, exc: HTTPException) -> JSONResponse:
     return error_response(exc.status_code, type_, str(exc.detail), path=request.url.path)
 
 
+async def _client_disconnect(request: Request, exc: Exception) -> JSONResponse:
+    # The client went away (or was cut off by the body deadline) while its body was read: nobody
+    # will read this answer, and it is not a server error.
+    log.info("client disconnected before its request body was read", path=request.url.path)
+    return error_response(400, "client_disconnected", "the client disconnected before sending the whole body")
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors[0] if exc.errors else {}
     location = ".".join(str(p) for p in first.get("loc", ()))
@@ -68,6 +75,7 @@ EXCEPTION_HANDLERS = {
     HTTPException: _http_exception,
     # Only request parsing raises this; a pydantic error from a response DTO falls through to a 500 (a bug).
     RequestValidationError: _validation_error,
+    ClientDisconnect: _client_disconnect,
     ApplicationError: _application_error,
     DomainError: _application_error,
     # Anything else is a bug: a 500 with a JSON body (and a logged traceback).

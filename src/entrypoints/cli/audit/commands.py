@@ -20,7 +20,10 @@ def parse_since(value: str | None) -> datetime | None:
         return None
     match = _RELATIVE.match(value.strip().lower())
     if match:
-        return datetime.now(timezone.utc) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return datetime.now(timezone.utc) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except (OverflowError, ValueError):  # e.g. 99999999999d: before year 1
+            raise click.BadParameter(f"{value!r} reaches back further than a date can go") from None
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:

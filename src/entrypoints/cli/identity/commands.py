@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from entrypoints.bounds import MAX_SQL_INT
 from entrypoints.cli.base import echo_json, get_container
 from entrypoints.cli.output import print_table, when
 
@@ -101,9 +102,21 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
                 empty="No users.")
 
 
+class UserRef(click.ParamType):
+    """A user's email or numeric id; an id beyond a 64-bit integer is a usage error, not an OverflowError."""
+
+    name = "user"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip()
+        if text.isdigit() and not (text.isascii() and 0 < int(text) <= MAX_SQL_INT):
+            self.fail(f"{text[:40]!r} is not a user id (1..{MAX_SQL_INT})", param, ctx)
+        return text
+
+
 def _status_command(name: str, action: str, help_text: str):
     @users_group.command(name, help=help_text)
-    @click.argument("user")
+    @click.argument("user", type=UserRef())
     @click.pass_context
     def command(ctx: click.Context, user: str) -> None:
         result = getattr(get_container(ctx).user_service(), action)(user)
