@@ -7,6 +7,7 @@ written while a request is served carries them, in any module, without passing a
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -24,6 +25,7 @@ def configure_logging(log_format: str = "console", level: str = "info", stream=N
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
     shared = [
+        redact_secrets,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -70,6 +72,34 @@ def configure_logging(log_format: str = "console", level: str = "info", stream=N
     # Migration chatter ("Context impl SQLiteImpl") at every start is noise; warnings still show.
     logging.getLogger("alembic").setLevel(max(numeric_level, logging.WARNING))
     _configured = key if stream is None else None
+
+
+# Things that look like credentials, wherever they appear in a log line (a path such as
+# DELETE /api/keys/<raw key>, a query string, a URL logged by httpx): mlxm keys keep their listed
+# prefix (mlxm- + 8 characters, shown by `mlxm keys list`), others keep only their kind.
+_SECRET_PATTERNS = (
+    (re.compile(r"(mlxm-[A-Za-z0-9_-]{8})[A-Za-z0-9_-]{8,}"), r"\1...[redacted]"),
+    (re.compile(r"\b(sk-(?:ant-)?)[A-Za-z0-9_-]{12,}"), r"\1...[redacted]"),
+    (re.compile(r"\b(hf_)[A-Za-z0-9]{12,}"), r"\1...[redacted]"),
+    (re.compile(r"(?i)\b(bearer\s+)[^\s\"',]{8,}"), r"\1...[redacted]"),
+    (re.compile(r"(?i)([?&](?:key|api_key|token|access_token|password)=)[^&\s\"']+"), r"\1[redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    if not isinstance(text, str):
+        return text
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_secrets(_logger, _method, event_dict: dict) -> dict:
+    """structlog processor: redact key-like strings in every top-level string value (and the event)."""
+    for name, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[name] = redact(value)
+    return event_dict
 
 
 class RepeatThrottle(logging.Filter):

@@ -50,6 +50,10 @@ def make_engine(url: str, **kwargs) -> Engine:
         connect_args.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _set_sqlite_pragmas)
+        if path is not None:
+            from adapters.sqlalchemy.file_guard import install_file_guard
+
+            install_file_guard(engine, path)  # a deleted or replaced file: 503 until restart
         return engine
     return create_engine(url, **kwargs)
 

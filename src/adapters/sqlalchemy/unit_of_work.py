@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError, PendingRollbackError
+from sqlalchemy.exc import DatabaseError as SqlDatabaseError, IntegrityError as SqlIntegrityError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.sqlalchemy.auth_repositories import (
@@ -15,6 +15,7 @@ from adapters.sqlalchemy.auth_repositories import (
     SqlAlchemyUserRepository,
 )
 from adapters.sqlalchemy.engine import make_session_factory
+from adapters.sqlalchemy.file_guard import translate_damage
 from adapters.sqlalchemy.library_repositories import (
     SqlAlchemyDependencyBindingRepository,
     SqlAlchemyDependencyProfileRepository,
@@ -59,13 +60,18 @@ class SqlAlchemyUnitOfWork:
         self.dependency_bindings = SqlAlchemyDependencyBindingRepository(self.session)
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         try:
             self.rollback()
+        except SqlDatabaseError:
+            if exc is None:
+                raise
         finally:
             if self.session is not None:
                 self.session.close()
             self.session = None
+        if exc is not None:
+            translate_damage(exc)  # a damaged database file: 503 with SQLite's reason, not a 500
 
     def commit(self) -> None:
         """Write back tracked objects that changed, then commit the transaction."""

@@ -177,7 +177,9 @@ class UserService:
         if user is None or not user.password_hash or not password_ok:
             raise Unauthorized("wrong email or password")
         if not user.is_active:
-            raise Forbidden(f"account is {user.status.value}: an admin must approve it")
+            # The same 401 as a wrong password: the status code never tells a guesser which accounts exist
+            # or are pending; only a caller who knows the password learns the account's state.
+            raise Unauthorized(f"account is {user.status.value}: an admin must approve it")
         return user
 
 

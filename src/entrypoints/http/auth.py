@@ -23,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from application.identity.service import LOCAL_PRINCIPAL
-from application.errors import Conflict, Unauthorized
+from application.errors import ApplicationError, Conflict, Unauthorized
 from application.routing.service import RequestContext
+from entrypoints.errors import mapping_for
 from entrypoints import local_admin
 from entrypoints.http.errors import error_response
 from entrypoints.request_context import REQUEST_CONTEXT as _REQUEST_CONTEXT
@@ -196,6 +197,10 @@ class ApiKeyAuthMiddleware:
             response = error_response(401, "authentication_error", str(exc), path=scope["path"])
             response.headers["WWW-Authenticate"] = "Bearer"
             await response(scope, receive, send)
+            return None
+        except ApplicationError as exc:  # e.g. the database is unavailable: outside the route's handlers
+            mapping = mapping_for(exc)
+            await error_response(mapping.status, mapping.type, str(exc))(scope, receive, send)
             return None
 
     def _local_cli(self, scope: Scope) -> bool:
