@@ -31,7 +31,8 @@ def server(tmp_path_factory, provider):
     home = tmp_path_factory.mktemp("mlxm-home")
     container = sqlite_container(home, request_timeout_seconds=1.0)
     with serve_in_thread(create_app(container)) as url:
-        admin = {"Authorization": "Bearer unused-auth-is-off-on-loopback"}
+        # Auth is off on loopback, but credentials and routes are changed with an admin key (issue 12).
+        admin = {"Authorization": f"Bearer {container.api_key_service().create('owner').secret}"}
         for backend, base in (("openai_compatible", provider.openai_base_url),
                               ("anthropic_compatible", provider.anthropic_base_url)):
             response = httpx.put(f"{url}/api/credentials/{backend}", json={"api_key": SECRET, "base_url": base},
@@ -44,7 +45,7 @@ def server(tmp_path_factory, provider):
             {"model_pattern": "tiny-fallback", "backend_type": "openai_compatible", "fallback_backend": "local",
              "priority": 5},
         ):
-            assert httpx.post(f"{url}/api/mappings", json=mapping).status_code == 201
+            assert httpx.post(f"{url}/api/mappings", json=mapping, headers=admin).status_code == 201
         yield url, container, home
 
 

@@ -28,6 +28,7 @@ import re
 import ssl
 import time
 import urllib.request
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
@@ -38,6 +39,28 @@ from adapters.filesystem.hash_cache import drop_hash_cache, read_hash_cache, wri
 BUFFER_BYTES = 1024 * 1024
 HASH_READ_BYTES = 8 * 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class TransferLimits:
+    """Deadlines of every hub call (`MLX_MANAGER_DOWNLOAD_*`): a source that stops answering or
+    drips bytes costs a bounded time, then a retry from the bytes on disk (Range), then the next source.
+
+    - connect / read: the socket may wait this long to connect, and for each read;
+    - stall: fewer than `stall_bytes` arriving in `stall_seconds` counts as a dropped connection;
+    - retries: attempts after the first, `backoff_seconds` * 2**n apart (at most 30 s).
+    """
+
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 30.0
+    stall_seconds: float = 30.0
+    stall_bytes: int = 64 * 1024
+    retries: int = 3
+    backoff_seconds: float = 0.5
+
+    def backoff(self, attempt: int) -> float:
+        return min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2 ** max(0, attempt - 1))
 
 
 class TransientTransferError(SourceError):
@@ -87,8 +110,9 @@ class StdlibHttp:
     errors: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException)
 
     def __init__(self, timeout_seconds: float = 120.0, max_redirects: int = 10,
-                 buffer_bytes: int = BUFFER_BYTES) -> None:
-        self._timeout = timeout_seconds
+                 buffer_bytes: int = BUFFER_BYTES, connect_timeout_seconds: float | None = None) -> None:
+        self._timeout = timeout_seconds  # each read
+        self._connect_timeout = connect_timeout_seconds or timeout_seconds
         self._max_redirects = max_redirects
         self._buffer_bytes = buffer_bytes
         self._ssl: ssl.SSLContext | None = None
@@ -101,10 +125,10 @@ class StdlibHttp:
         if parts.scheme == "https":
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
-            return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self._timeout,
+            return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self._connect_timeout,
                                                context=self._ssl), target
         if parts.scheme == "http":
-            return http.client.HTTPConnection(parts.hostname, parts.port, timeout=self._timeout), target
+            return http.client.HTTPConnection(parts.hostname, parts.port, timeout=self._connect_timeout), target
         raise SourceError(f"unsupported URL scheme in {url}")
 
     @contextlib.contextmanager
@@ -113,6 +137,8 @@ class StdlibHttp:
         for _ in range(self._max_redirects + 1):
             conn, target = self._connection(url)
             try:
+                conn.connect()  # within the connect timeout; every read after it within the read timeout
+                conn.sock.settimeout(self._timeout)
                 conn.request("GET", target, headers=headers)
                 response = conn.getresponse()
                 if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
@@ -187,29 +213,55 @@ def fetch_resumable(
     expected_size: int | None,
     progress: Callable[[str, int, int | None], None],
     headers: dict[str, str] | None = None,
-    retries: int = 3,
-    backoff_seconds: float = 0.2,
+    retries: int | None = None,
+    backoff_seconds: float | None = None,
+    limits: TransferLimits | None = None,
 ) -> Path:
     """GET `url` into `dest`, appending to the bytes already there; retry transient failures.
 
     `transport` is a `StdlibHttp` or `HttpxHttp`. `progress(label, done, total)` is called per
     chunk; it may raise `DownloadCancelled` to stop the transfer, which keeps the partial bytes.
+    A transfer that stalls (see TransferLimits) is a transient failure like a dropped connection.
     """
+    limits = limits or TransferLimits()
+    retries = limits.retries if retries is None else retries
+    if backoff_seconds is not None:
+        limits = replace(limits, backoff_seconds=backoff_seconds)
     dest.parent.mkdir(parents=True, exist_ok=True)
     attempt = 0
     while True:
         try:
             _fetch_once(transport, url, dest, label=label, expected_size=expected_size, progress=progress,
-                        headers=headers or {})
+                        headers=headers or {}, limits=limits)
             return dest
-        except TransientTransferError:
+        except TransientTransferError as exc:
             attempt += 1
             if attempt > retries:
-                raise
-            time.sleep(backoff_seconds * attempt)
+                raise TransientTransferError(f"{exc} (gave up after {attempt} attempts)") from exc
+            time.sleep(limits.backoff(attempt))
 
 
-def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, headers) -> None:
+class _StallWatch:
+    """Fewer than `stall_bytes` in any `stall_seconds` window: the source is dripping, not sending."""
+
+    def __init__(self, limits: TransferLimits, label: str) -> None:
+        self.limits, self.label = limits, label
+        self.window_start = time.monotonic()
+        self.window_bytes = 0
+
+    def add(self, n: int) -> None:
+        self.window_bytes += n
+        now = time.monotonic()
+        if now - self.window_start >= self.limits.stall_seconds:
+            if self.window_bytes < self.limits.stall_bytes:
+                raise TransientTransferError(
+                    f"{self.label}: stalled ({self.window_bytes} bytes in {now - self.window_start:.0f} s)")
+            self.window_start, self.window_bytes = now, 0
+
+
+def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, headers,
+                limits: TransferLimits | None = None) -> None:
+    stall = _StallWatch(limits or TransferLimits(), label)
     have = dest.stat().st_size if dest.exists() else 0
     if expected_size is not None and have > expected_size:
         dest.unlink()  # longer than the file can be: nothing in it is trustworthy
@@ -266,6 +318,7 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
                     digest.update(chunk)
                     done += len(chunk)
                     progress(label, done, total)
+                    stall.add(len(chunk))
     except (DownloadCancelled, SourceError, Unauthorized, Forbidden):
         raise
     except transport.errors as exc:

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +26,13 @@ from application.downloads.ports import ProgressCallback, RemoteFile, RemoteList
 from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
-from adapters.downloads.http_transfer import HttpxHttp, StdlibHttp, fetch_resumable, proxy_configured
+from adapters.downloads.http_transfer import (
+    HttpxHttp,
+    StdlibHttp,
+    TransferLimits,
+    fetch_resumable,
+    proxy_configured,
+)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
@@ -51,15 +59,20 @@ class HuggingFaceDownloader:
         endpoint: Callable[[], str] | str | None = None,
         token: Callable[[], str | None] | str | None = None,
         offline: Callable[[], bool] | bool = False,
-        retries: int = 3,
-        backoff_seconds: float = 0.2,
+        retries: int | None = None,
+        backoff_seconds: float | None = None,
+        limits: TransferLimits | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._token = token
         self._offline = offline
-        self._retries = retries
-        self._backoff = backoff_seconds
-        self._stdlib = StdlibHttp(timeout_seconds=120.0)
+        limits = limits or TransferLimits(backoff_seconds=0.2)
+        if retries is not None or backoff_seconds is not None:
+            limits = replace(limits, retries=limits.retries if retries is None else retries,
+                             backoff_seconds=limits.backoff_seconds if backoff_seconds is None else backoff_seconds)
+        self._limits = limits
+        self._stdlib = StdlibHttp(timeout_seconds=limits.read_timeout_seconds,
+                                  connect_timeout_seconds=limits.connect_timeout_seconds)
 
     # -- configuration, read per call -------------------------------------------------
     def endpoint(self) -> str:
@@ -92,16 +105,18 @@ class HuggingFaceDownloader:
         )
 
         repo_id = source.value
+        use_hub_deadlines(self._limits)
         api = HfApi(endpoint=self.endpoint(), token=self.token())
         try:
-            info = api.model_info(repo_id, revision=revision or "main")
+            info = self._with_retries(lambda: api.model_info(repo_id, revision=revision or "main",
+                                                             timeout=self._limits.read_timeout_seconds))
             sha = info.sha
             if not sha:
                 raise SourceError(f"the hub did not return a commit for {revision or 'main'}")
             if not is_commit_sha(sha):
                 # The sha names folders on disk: anything but a commit id could point outside the library.
                 raise SourceError(f"the hub answered {revision or 'main'} with {sha[:60]!r}, not a 40-hex commit id")
-            entries = list(api.list_repo_tree(repo_id, revision=sha, recursive=True))
+            entries = self._with_retries(lambda: list(api.list_repo_tree(repo_id, revision=sha, recursive=True)))
         except GatedRepoError as exc:
             raise Unauthorized(f"{repo_id} is gated: accept its terms on the Hub and set HF_TOKEN") from exc
         except RepositoryNotFoundError as exc:
@@ -127,6 +142,21 @@ class HuggingFaceDownloader:
             files.append(_remote_file(entry, sha, staging, repo_id))
         return RemoteListing(repo_id=repo_id, revision=sha, files=tuple(sorted(files, key=lambda f: f.path)))
 
+    def _with_retries(self, call):
+        """A hub API call that times out or loses its connection is retried (bounded, with backoff)."""
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except Exception as exc:  # noqa: BLE001 - httpx2's transport errors share no base with OSError
+                if not _is_transport_error(exc):
+                    raise
+                attempt += 1
+                if attempt > self._limits.retries:
+                    raise SourceError(f"{self.endpoint()} did not answer ({type(exc).__name__}; "
+                                      f"{attempt} attempts, {self._limits.read_timeout_seconds:g} s each)") from exc
+                time.sleep(self._limits.backoff(attempt))
+
     def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
         self._check_kind(source)
         self._check_online()
@@ -137,7 +167,7 @@ class HuggingFaceDownloader:
         headers = build_hf_headers(token=self.token(), library_name="mlxm")
         return fetch_resumable(
             self._transport(url), url, file.dest, label=file.path, expected_size=file.size, progress=progress,
-            headers=headers, retries=self._retries, backoff_seconds=self._backoff,
+            headers=headers, limits=self._limits,
         )
 
     def _transport(self, url: str):
@@ -145,8 +175,10 @@ class HuggingFaceDownloader:
             import httpx2
             from huggingface_hub.utils import get_session
 
+            limits = self._limits
             return HttpxHttp(get_session(), (httpx2.TransportError, OSError),
-                             timeout=httpx2.Timeout(connect=30.0, read=120.0, write=60.0, pool=None))
+                             timeout=httpx2.Timeout(connect=limits.connect_timeout_seconds,
+                                                    read=limits.read_timeout_seconds, write=60.0, pool=None))
         return self._stdlib
 
 
@@ -180,6 +212,33 @@ def _remote_file(entry, sha: str, staging: Path, repo_id: str) -> RemoteFile:
     git_oid = blob_id if lfs is None and _is_hex(blob_id, 40) else None
     return RemoteFile(path=path, size=size, sha256=sha256, revision=sha, dest=staging / (path + ".part"),
                       git_blob_sha1=git_oid)
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    return isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith(("httpx", "httpcore"))
+
+
+def use_hub_deadlines(limits: TransferLimits) -> None:
+    """huggingface_hub's shared client has no timeout at all (a hub that accepts and never answers
+    hangs a pull forever): give it ours. Set once per distinct limits; huggingface_hub's documented
+    hook for this is `set_client_factory`."""
+    global _hub_limits
+    if _hub_limits == limits:
+        return
+    import httpx2
+    from huggingface_hub.utils import _http as hf_http
+
+    def factory():
+        client = hf_http.default_client_factory()
+        client.timeout = httpx2.Timeout(connect=limits.connect_timeout_seconds, read=limits.read_timeout_seconds,
+                                        write=60.0, pool=limits.connect_timeout_seconds)
+        return client
+
+    hf_http.set_client_factory(factory)
+    _hub_limits = limits
+
+
+_hub_limits: TransferLimits | None = None
 
 
 def _is_hex(value: object, length: int) -> bool:

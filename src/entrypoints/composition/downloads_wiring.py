@@ -20,10 +20,20 @@ def source_downloader(settings):
     offline = lambda: bool(settings.manager.offline)  # noqa: E731
     mirror_from_settings = settings.distribution.mirror_base_url
     return SourceDispatchingDownloader({
-        SourceKind.HUGGINGFACE_REPO: HuggingFaceDownloader(offline=offline),
+        SourceKind.HUGGINGFACE_REPO: HuggingFaceDownloader(offline=offline, limits=transfer_limits(settings)),
         SourceKind.HTTP_MIRROR: HttpMirrorDownloader(
             base_url=lambda: os.environ.get("MLX_MIRROR_BASE_URL") or mirror_from_settings, offline=offline),
     })
+
+
+def transfer_limits(settings):
+    from adapters.downloads.http_transfer import TransferLimits
+
+    m = settings.manager
+    return TransferLimits(
+        connect_timeout_seconds=m.download_connect_timeout_seconds, read_timeout_seconds=m.download_read_timeout_seconds,
+        stall_seconds=m.download_stall_seconds, stall_bytes=m.download_stall_bytes, retries=m.download_retries,
+        backoff_seconds=m.download_backoff_seconds)
 
 
 def download_service(uow_factory, catalog_provider, downloader, clock, layout, settings):

@@ -45,6 +45,13 @@ class ManagerSettings(BaseSettings):
     # Anything else stops start-up: a typo must never quietly leave the server open.
     auth: Literal["on", "off", "auto"] = "auto"
     download_workers: int = Field(default=4, ge=1, le=32)  # files a pull transfers at once
+    # Deadlines of every hub call (adapters.downloads.http_transfer.TransferLimits).
+    download_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    download_read_timeout_seconds: float = Field(default=30.0, gt=0)
+    download_stall_seconds: float = Field(default=30.0, gt=0)
+    download_stall_bytes: int = Field(default=64 * 1024, ge=1)
+    download_retries: int = Field(default=3, ge=0, le=20)
+    download_backoff_seconds: float = Field(default=0.5, ge=0)
     # Encrypts cloud credentials at rest; unset: a key file `<home>/secret.key` (mode 0600) is used.
     secret_key: SecretStr | None = None
     # The HTTP edge (entrypoints.http.edge), comma-separated. Hosts beyond loopback and the bind address
