@@ -4,8 +4,8 @@
 an open loopback server cannot be what lets it be exposed. Keys made before this revision cannot be
 told apart, so they start untrusted (they keep working; the user makes a new key to expose the server).
 
-Revision ID: 0007_api_key_trust
-Revises: 0006_link_fingerprints
+Revision ID: 0008_api_key_trust
+Revises: 0007_profile_enable_thinking
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_api_key_trust"
-down_revision = "0006_link_fingerprints"
+revision = "0008_api_key_trust"
+down_revision = "0007_profile_enable_thinking"
 branch_labels = None
 depends_on = None
 
