@@ -36,6 +36,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/inference.py
+	$(BIN)/python bench/connections.py
 
 clean:
 	rm -rf $(VENV)
