@@ -137,3 +137,10 @@ def test_settings_reach_the_downloader(monkeypatch, tmp_path):
         monkeypatch.setenv(f"MLX_MANAGER_DOWNLOAD_{name}", value)
     limits = transfer_limits(Settings(manager=ManagerSettings(home=tmp_path)))
     assert limits == TransferLimits(3, 4, 5, 6, 7, 0.8)
+
+
+def test_an_http_answer_is_not_retried(hub, tmp_path):
+    downloader = HuggingFaceDownloader(endpoint=hub.url, limits=FAST)
+    with pytest.raises(SourceError, match="not found"):
+        downloader.list_files(ModelSource(SourceKind.HUGGINGFACE_REPO, "org/missing"), None, tmp_path)
+    assert len(hub.requests_for("org/missing")) == 1

@@ -38,7 +38,8 @@ def test_new_users_are_pending_until_an_admin_approves(services):
     user = users.register("Alice@Example.com", "s3cret-pass")
     assert user.email == "alice@example.com" and user.status is UserStatus.PENDING
     assert uow.users.get(user.id).password_hash != "s3cret-pass"
-    with pytest.raises(Forbidden):
+    # 401 like a wrong password (issue 12: no account-state oracle); the message names the state.
+    with pytest.raises(Unauthorized, match="pending"):
         keys.login("alice@example.com", "s3cret-pass", "laptop")
     with pytest.raises(Forbidden):
         users.approve(user.id, by=Principal(user.id, user.email, is_admin=False))

@@ -215,6 +215,11 @@ def _remote_file(entry, sha: str, staging: Path, repo_id: str) -> RemoteFile:
 
 
 def _is_transport_error(exc: BaseException) -> bool:
+    """No answer (timeout, refused, reset): worth a retry. An HTTP answer (HfHubHTTPError, an OSError too) is not."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(exc, HfHubHTTPError):
+        return False
     return isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith(("httpx", "httpcore"))
 
 
