@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from application.errors import SourceError
-from domain.catalog import ModelSource
+from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 from entrypoints.cli.main import cli
 from tests.support import fake_hub

@@ -8,7 +8,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from domain.audit import AuditQuery
+from domain.audit.model import AuditQuery
 from entrypoints.http.app import create_app
 from entrypoints.http.json_body import MAX_DEPTH
 from tests.support.auth_server import sqlite_container

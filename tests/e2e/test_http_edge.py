@@ -15,7 +15,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from application.auth import Principal
+from application.identity.service import Principal
 from application.errors import Conflict
 from entrypoints import local_admin
 from entrypoints.cli.main import cli
@@ -179,7 +179,7 @@ def test_cors_only_for_explicitly_configured_origins(tmp_path, monkeypatch):
 def test_a_wildcard_cors_origin_is_refused_at_start(tmp_path, monkeypatch):
     from pydantic import ValidationError
 
-    from entrypoints.settings import ManagerSettings
+    from entrypoints.composition.settings import ManagerSettings
 
     monkeypatch.setenv("MLX_MANAGER_ALLOWED_ORIGINS", "*")
     with pytest.raises(ValidationError, match="no wildcards"):

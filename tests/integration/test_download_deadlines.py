@@ -15,7 +15,7 @@ import pytest
 from adapters.downloads.http_transfer import TransferLimits
 from adapters.huggingface.downloader import HuggingFaceDownloader, use_hub_deadlines
 from application.errors import SourceError
-from domain.catalog import ModelSource
+from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 from tests.support.fake_hub import FakeHub, Fault
 
@@ -129,8 +129,8 @@ def test_backoff_doubles_and_is_capped():
 
 
 def test_settings_reach_the_downloader(monkeypatch, tmp_path):
-    from entrypoints.downloads_wiring import transfer_limits
-    from entrypoints.settings import ManagerSettings, Settings
+    from entrypoints.composition.downloads_wiring import transfer_limits
+    from entrypoints.composition.settings import ManagerSettings, Settings
 
     for name, value in (("CONNECT_TIMEOUT_SECONDS", "3"), ("READ_TIMEOUT_SECONDS", "4"), ("STALL_SECONDS", "5"),
                         ("STALL_BYTES", "6"), ("RETRIES", "7"), ("BACKOFF_SECONDS", "0.8")):

@@ -23,5 +23,5 @@ class ApiKeyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    # Made by the owner's CLI or by an admin (0007); keys made before that are not trusted.
+    # Made by the owner's CLI or by an admin (0008); keys made before that are not trusted.
     trusted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

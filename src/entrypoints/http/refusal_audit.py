@@ -13,7 +13,7 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from domain.audit import AuditEntry, AuditStatus
+from domain.audit.model import AuditEntry, AuditStatus
 
 log = structlog.get_logger("mlxm.audit")
 
