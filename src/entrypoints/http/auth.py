@@ -200,7 +200,7 @@ class ApiKeyAuthMiddleware:
             return None
         except ApplicationError as exc:  # e.g. the database is unavailable: outside the route's handlers
             mapping = mapping_for(exc)
-            await error_response(mapping.status, mapping.type, str(exc))(scope, receive, send)
+            await error_response(mapping.status, mapping.type, str(exc), path=scope["path"])(scope, receive, send)
             return None
 
     def _local_cli(self, scope: Scope) -> bool:

@@ -46,7 +46,8 @@ async def _client_disconnect(request: Request, exc: Exception) -> JSONResponse:
     # The client went away (or was cut off by the body deadline) while its body was read: nobody
     # will read this answer, and it is not a server error.
     log.info("client disconnected before its request body was read", path=request.url.path)
-    return error_response(400, "client_disconnected", "the client disconnected before sending the whole body")
+    return error_response(400, "client_disconnected", "the client disconnected before sending the whole body",
+                          path=request.url.path)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
