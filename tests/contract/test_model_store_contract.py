@@ -318,3 +318,68 @@ def test_safetensors_tensor_names_come_from_the_header(files):
     files.put(store.home / "short.safetensors", b"\1\2")
     with pytest.raises(InvalidRequest):
         store.safetensors_tensor_names(store.home / "short.safetensors")
+
+
+def test_plain_file_primitives_behave_like_pathlib(files):
+    store = files.store
+    folder = store.home / "work"
+    with pytest.raises(FileNotFoundError):
+        store.mkdir(folder / "a" / "b")  # no parents without parents=True
+    store.mkdir(folder / "a" / "b", parents=True)
+    store.mkdir(folder / "a", exist_ok=True)
+    with pytest.raises(FileExistsError):
+        store.mkdir(folder / "a")
+    text = folder / "a" / "note.json"
+    store.write_text(text, '{"k": "é"}')
+    assert store.read_text(text) == '{"k": "é"}' and store.file_size(text) == len('{"k": "é"}'.encode())
+    assert store.exists(text) and store.is_file(text) and not store.is_dir(text) and not store.is_symlink(text)
+    assert store.is_dir(folder / "a") and not store.is_file(folder / "a")
+    with pytest.raises(FileNotFoundError):
+        store.write_text(folder / "missing" / "x.txt", "x")  # the folder must exist
+    with pytest.raises(FileNotFoundError):
+        store.read_text(folder / "nothing.txt")
+    with pytest.raises(FileNotFoundError):
+        store.file_size(folder / "nothing.txt")
+    assert store.list_dir(folder / "a") == [folder / "a" / "b", text]
+    with pytest.raises(OSError):
+        store.rmdir(folder / "a")  # not empty
+    # replace: over an existing file, atomically; the old name goes.
+    other = folder / "other.json"
+    store.write_text(other, "new")
+    store.replace(other, text)
+    assert store.read_text(text) == "new" and not store.lexists(other)
+    # Links: exists/is_file/file_size follow them, is_symlink/unlink do not.
+    link = folder / "link.json"
+    store.symlink_relative(link, text)
+    assert store.is_symlink(link) and store.is_file(link) and store.file_size(link) == 3
+    store.unlink(link)
+    assert not store.lexists(link) and store.read_text(text) == "new"
+    dangling = folder / "dangling"
+    store.symlink_relative(dangling, folder / "gone")
+    assert store.is_symlink(dangling) and store.lexists(dangling) and not store.exists(dangling)
+    store.unlink(dangling)
+    store.unlink(text)
+    with pytest.raises(FileNotFoundError):
+        store.unlink(text)
+    store.unlink(text, missing_ok=True)
+    store.rmdir(folder / "a" / "b")
+    store.rmdir(folder / "a")
+    assert store.list_dir(folder) == [] and not store.exists(folder / "a")
+
+
+def test_a_renamed_file_keeps_its_hash_cache_valid_and_a_rewrite_invalidates_it(files):
+    store = files.store
+    part = store.home / "scratch" / "w.part"
+    files.put(part, b"weights")
+    wrong = hashlib.sha256(b"other").hexdigest()  # a cached digest is used without reading the bytes
+    files.remember_hash(part, wrong)
+    assert store.exists(store.hash_cache_path(part)) and store.sha256_of(part) == wrong
+    final = store.home / "staged" / "w.bin"
+    store.mkdir(final.parent)
+    store.replace(part, final)
+    store.replace(store.hash_cache_path(part), store.hash_cache_path(final))
+    assert store.sha256_of(final) == wrong  # a rename keeps size and mtime
+    assert store.sha256_of(final, use_cache=False) == hashlib.sha256(b"weights").hexdigest()
+    store.drop_hash_cache(final)
+    assert not store.exists(store.hash_cache_path(final))
+    assert store.sha256_of(final) == hashlib.sha256(b"weights").hexdigest()

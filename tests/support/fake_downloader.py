@@ -5,6 +5,8 @@ contract: resolve a revision to a 40-hex sha, list files with sizes and sha256s,
 to the partial file (resume), call progress per chunk, raise `SourceError` subclasses.
 Knobs: `fail[source_label] = exception`, `corrupt_paths`, `block_paths` (an Event to wait on),
 `served` (bytes sent per path) and `listings` (count of list_files calls).
+With `store=` (an `InMemoryModelStore`) the partial files are written into that store, as the real
+downloader writes them on the filesystem the `FilesystemModelStore` manages; without it, real files.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from domain.enums import SourceKind
 
 
 class FakeDownloader:
-    def __init__(self, chunk_size: int = 1024, lfs_threshold: int = 64) -> None:
+    def __init__(self, chunk_size: int = 1024, lfs_threshold: int = 64, store=None) -> None:
+        self.store = store
         self.repos: dict[str, dict[str, dict[str, bytes]]] = {}  # repo -> sha -> files
         self.refs: dict[str, dict[str, str]] = {}  # repo -> ref -> sha
         self.fail: dict[str, Exception] = {}  # source label (or label + ":" + path) -> error
@@ -78,6 +81,8 @@ class FakeDownloader:
             raise SourceError(f"{source.label}: {file.path} not found at {file.revision}") from None
         if file.path in self.corrupt_paths:
             data = bytes(b ^ 0xFF for b in data)
+        if self.store is not None:
+            return self._download_into_store(file, data, progress)
         file.dest.parent.mkdir(parents=True, exist_ok=True)
         have = file.dest.stat().st_size if file.dest.exists() else 0
         if have > len(data):
@@ -100,4 +105,30 @@ class FakeDownloader:
                 with self._lock:
                     self.served[file.path] = self.served.get(file.path, 0) + len(chunk)
                 progress(file.path, pos, len(data))
+        return file.dest
+
+    def _download_into_store(self, file: RemoteFile, data: bytes, progress: ProgressCallback) -> Path:
+        store = self.store
+        store.mkdir(file.dest.parent, parents=True, exist_ok=True)
+        have = store.file_size(file.dest) if store.exists(file.dest) else 0
+        if have > len(data):
+            store.unlink(file.dest)
+            have = 0
+        progress(file.path, have, len(data))
+        if file.path in self.started:
+            self.started[file.path].set()
+        if have == len(data):
+            store.append_file(file.dest, b"")  # an empty file exists after a fetch, like open("ab")
+        pos = have
+        while pos < len(data):
+            gate = self.block_paths.get(file.path)
+            if gate is not None and pos >= len(data) // 2:
+                while not gate.wait(0.01):
+                    progress(file.path, pos, len(data))  # lets a pause/cancel request stop us
+            chunk = data[pos : pos + self.chunk_size]
+            store.append_file(file.dest, chunk)
+            pos += len(chunk)
+            with self._lock:
+                self.served[file.path] = self.served.get(file.path, 0) + len(chunk)
+            progress(file.path, pos, len(data))
         return file.dest

@@ -273,6 +273,43 @@ class FilesystemModelStore(LibraryPaths):
     def safetensors_tensor_names(self, path: Path, label: str | None = None) -> list[str]:
         return read_safetensors_tensor_names(path, label)
 
+    # -- plain file primitives ------------------------------------------------------------
+    def exists(self, path: Path) -> bool:
+        return path.exists()
+
+    def is_file(self, path: Path) -> bool:
+        return path.is_file()
+
+    def is_dir(self, path: Path) -> bool:
+        return path.is_dir()
+
+    def is_symlink(self, path: Path) -> bool:
+        return path.is_symlink()
+
+    def file_size(self, path: Path) -> int:
+        return path.stat().st_size
+
+    def read_text(self, path: Path) -> str:
+        return path.read_text(encoding="utf-8")
+
+    def write_text(self, path: Path, text: str) -> None:
+        path.write_text(text, encoding="utf-8")
+
+    def unlink(self, path: Path, *, missing_ok: bool = False) -> None:
+        path.unlink(missing_ok=missing_ok)
+
+    def mkdir(self, path: Path, *, parents: bool = False, exist_ok: bool = False) -> None:
+        path.mkdir(parents=parents, exist_ok=exist_ok)
+
+    def rmdir(self, path: Path) -> None:
+        path.rmdir()
+
+    def list_dir(self, path: Path) -> list[Path]:
+        return sorted(path.iterdir())
+
+    def replace(self, src: Path, dst: Path) -> None:
+        src.replace(dst)
+
     # -- one writer per model, across processes ----------------------------------------
     @contextlib.contextmanager
     def model_lock(self, key: str, *, wait: bool = True, poll_seconds: float = 0.1,

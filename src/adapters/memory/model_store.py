@@ -8,6 +8,7 @@ runs the same checks against this fake and `FilesystemModelStore`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 from pathlib import Path
@@ -28,8 +29,9 @@ class InMemoryModelStore(LibraryPaths):
         self.links: dict[Path, Path] = {}  # link -> absolute target
         self.fsynced: set[Path] = set()
         self._versions: dict[Path, int] = {}  # stands in for mtime: bumps on every write
-        self._caches: dict[Path, tuple[int, int, str]] = {}  # cache path -> (size, version, sha256)
         self._free = free_bytes
+        # Pulls fetch files on worker threads: every method holds this lock (`_locked` below).
+        self._lock = threading.RLock()
         self._held: set[str] = set()
         self._cond = threading.Condition()
 
@@ -39,16 +41,22 @@ class InMemoryModelStore(LibraryPaths):
         self.files[path] = data
         self._versions[path] = self._versions.get(path, 0) + 1
 
+    def append_file(self, path: Path, data: bytes) -> None:
+        """What a downloader does with a partial file: add bytes at its end (created if absent)."""
+        path = self._resolve(path)
+        if path not in self.files and path.parent not in self.dirs:
+            raise FileNotFoundError(path)
+        self.files[path] = self.files.get(path, b"") + data
+        self._versions[path] = self._versions.get(path, 0) + 1
+
     def read_file(self, path: Path) -> bytes:
         return self.files[self._resolve(path)]
 
-    def exists(self, path: Path) -> bool:
-        path = self._resolve(path)
-        return path in self.files or path in self.dirs
-
     def write_hash_cache(self, path: Path, sha256: str, cache: Path | None = None) -> None:
-        """What a downloader does after hashing the bytes it wrote."""
-        self._caches[cache or self.hash_cache_path(path)] = (len(self.files[path]), self._versions[path], sha256)
+        """What a downloader does after hashing the bytes it wrote (a small file, like the real cache)."""
+        path = self._resolve(path)
+        record = f"{len(self.files[path])} {self._versions[path]} {sha256}\n"
+        self.write_file(cache or self.hash_cache_path(path), record.encode("ascii"))
 
     # -- tree plumbing --------------------------------------------------------------------
     def _mkdirs(self, path: Path) -> None:
@@ -195,11 +203,14 @@ class InMemoryModelStore(LibraryPaths):
 
     def sha256_of(self, path: Path, *, use_cache: bool = True, cache: Path | None = None) -> str:
         path = self._resolve(path)
-        data = self.files[path]  # KeyError: like reading a missing file
+        data = self._bytes(path)
         if use_cache:
-            cached = self._caches.get(cache or self.hash_cache_path(path))
-            if cached is not None and cached[:2] == (len(data), self._versions[path]):
-                return cached[2]
+            try:
+                size, version, digest = self.files[cache or self.hash_cache_path(path)].decode("ascii").split()
+                if (int(size), int(version)) == (len(data), self._versions[path]):
+                    return digest
+            except (KeyError, ValueError):
+                pass  # no cache, or not one we can read: hash the bytes
         return hashlib.sha256(data).hexdigest()
 
     def sha256_and_git_sha1(self, path: Path, size: int) -> tuple[str, str]:
@@ -210,7 +221,7 @@ class InMemoryModelStore(LibraryPaths):
         return path.with_name(path.name + _CACHE_SUFFIX)
 
     def drop_hash_cache(self, path: Path) -> None:
-        self._caches.pop(self.hash_cache_path(path), None)
+        self.files.pop(self.hash_cache_path(path), None)
 
     def fsync_file(self, path: Path) -> None:
         if self._resolve(path) not in self.files:
@@ -242,9 +253,10 @@ class InMemoryModelStore(LibraryPaths):
         """Like `os.walk`: links count as files, or as folders when they point at one (never followed)."""
         def entries(folder: Path) -> tuple[list[str], list[str]]:
             dirs, files = [], []
-            for child in self._children(folder):
-                is_dir = child in self.dirs or (child in self.links and self._resolve(child) in self.dirs)
-                (dirs if is_dir else files).append(child.name)
+            with self._lock:
+                for child in self._children(folder):
+                    is_dir = child in self.dirs or (child in self.links and self._resolve(child) in self.dirs)
+                    (dirs if is_dir else files).append(child.name)
             return dirs, files
 
         def visit(folder: Path):
@@ -299,6 +311,95 @@ class InMemoryModelStore(LibraryPaths):
         data = self.files[self._resolve(path)]
         return tensor_names_from_header(data[:8], lambda n: data[8:8 + n], len(data), label or path.name)
 
+    # -- plain file primitives ------------------------------------------------------------
+    def _bytes(self, path: Path) -> bytes:
+        """The bytes of the (resolved) file at `path`, with the errors reading a real file raises."""
+        if path in self.files:
+            return self.files[path]
+        if path in self.dirs:
+            raise IsADirectoryError(path)
+        raise FileNotFoundError(path)
+
+    def _entry(self, path: Path) -> Path:
+        """`path` with its parent folders' links followed, the last part not (like `lstat`)."""
+        return self._resolve(path.parent) / path.name
+
+    def exists(self, path: Path) -> bool:
+        path = self._resolve(path)
+        return path in self.files or path in self.dirs
+
+    def is_file(self, path: Path) -> bool:
+        return self._resolve(path) in self.files
+
+    def is_dir(self, path: Path) -> bool:
+        return self._resolve(path) in self.dirs
+
+    def is_symlink(self, path: Path) -> bool:
+        return self._entry(path) in self.links
+
+    def file_size(self, path: Path) -> int:
+        return len(self._bytes(self._resolve(path)))
+
+    def read_text(self, path: Path) -> str:
+        return self._bytes(self._resolve(path)).decode("utf-8")
+
+    def write_text(self, path: Path, text: str) -> None:
+        path = self._resolve(path)
+        if path.parent not in self.dirs:
+            raise FileNotFoundError(path)
+        if path in self.dirs:
+            raise IsADirectoryError(path)
+        self.write_file(path, text.encode("utf-8"))
+
+    def unlink(self, path: Path, *, missing_ok: bool = False) -> None:
+        path = self._entry(path)
+        if path in self.links:
+            del self.links[path]
+        elif path in self.files:
+            del self.files[path]
+            self._versions.pop(path, None)
+        elif path in self.dirs:
+            raise IsADirectoryError(path)
+        elif not missing_ok:
+            raise FileNotFoundError(path)
+
+    def mkdir(self, path: Path, *, parents: bool = False, exist_ok: bool = False) -> None:
+        path = self._entry(path)
+        if path in self.dirs or path in self.files or path in self.links:
+            if exist_ok and self._resolve(path) in self.dirs:
+                return
+            raise FileExistsError(path)
+        parent = self._resolve(path.parent)
+        if parent not in self.dirs:
+            if not parents:
+                raise FileNotFoundError(path)
+            self.mkdir(parent, parents=True, exist_ok=True)
+        self.dirs.add(path)
+
+    def rmdir(self, path: Path) -> None:
+        path = self._entry(path)
+        if path not in self.dirs:
+            raise (NotADirectoryError if path in self.files or path in self.links else FileNotFoundError)(path)
+        if self._children(path):
+            raise OSError(39, "Directory not empty", str(path))
+        self.dirs.discard(path)
+
+    def list_dir(self, path: Path) -> list[Path]:
+        folder = self._resolve(path)
+        if folder not in self.dirs:
+            raise (NotADirectoryError if folder in self.files else FileNotFoundError)(path)
+        return [path / child.name for child in self._children(folder)]
+
+    def replace(self, src: Path, dst: Path) -> None:
+        src, dst = self._entry(src), self._entry(dst)
+        if dst in self.dirs:
+            raise IsADirectoryError(dst)
+        if src not in self.files and src not in self.links:
+            raise FileNotFoundError(src)
+        self.files.pop(dst, None)
+        self.links.pop(dst, None)
+        self.rename(src, dst)
+
     # -- one writer per model ---------------------------------------------------------------
     @contextlib.contextmanager
     def model_lock(self, key: str, *, wait: bool = True, poll_seconds: float = 0.1,
@@ -321,3 +422,17 @@ class InMemoryModelStore(LibraryPaths):
                 with self._cond:
                     self._held.discard(key)
                     self._cond.notify_all()
+
+
+def _locked(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+# Every method but the lock (it waits) and the walk (a generator: it locks each folder it lists).
+for _name, _value in list(vars(InMemoryModelStore).items()):
+    if callable(_value) and _name not in {"__init__", "model_lock", "walk"}:
+        setattr(InMemoryModelStore, _name, _locked(_value))

@@ -27,8 +27,10 @@ class Adoption:
         key_path = self.layout.model_path(target.key)
         if self.layout.is_foreign_folder(key_path):
             candidates.append(key_path)
-        elif key_path.is_symlink() and key_path.exists() and self.layout.installed_revision_dir(target.key) is None:
-            raise Conflict(f"{key_path} is a link mlxm did not create (to {key_path.resolve()}); it is left alone")
+        elif self.layout.is_symlink(key_path) and self.layout.exists(key_path) \
+                and self.layout.installed_revision_dir(target.key) is None:
+            raise Conflict(f"{key_path} is a link mlxm did not create (to {self.layout.realpath(key_path)}); "
+                           "it is left alone")
         if target.catalog_model is not None:
             for alias in target.catalog_model.aliases:
                 path = self.layout.model_path(alias)
@@ -39,7 +41,7 @@ class Adoption:
             if problem is not None:
                 active.notes.append(f"left alone {folder}: {problem}")
                 continue
-            records = [ModelFile(f.path, (folder / f.path).stat().st_size, self.layout.sha256_of(folder / f.path, use_cache=False),
+            records = [ModelFile(f.path, self.layout.file_size(folder / f.path), self.layout.sha256_of(folder / f.path, use_cache=False),
                                  listing.revision, "adopted") for f in listing.files]
             manifest = Manifest(key=target.key, repo_id=listing.repo_id, revision=listing.revision,
                                 source="adopted", created_by="adopted", adopted_from=str(folder),
@@ -64,7 +66,7 @@ class Adoption:
         if repo is None:
             with self._db_lock, self._uow_factory() as uow:
                 for model in uow.models.list():
-                    if model.local_path and _same_path(Path(model.local_path), folder):
+                    if model.local_path and _same_path(self.layout, Path(model.local_path), folder):
                         repo = model.repo_id
                         break
         if repo is None:
@@ -77,7 +79,7 @@ class Adoption:
             return f"it holds a symbolic link ({link.relative_to(folder)}); only real files are adopted"
         for f in listing.files:
             path = folder / f.path
-            if not path.is_file():
+            if not self.layout.is_file(path):
                 return f"{f.path} is missing"
             try:
                 _verify(self.layout, f, path, use_cache=False)

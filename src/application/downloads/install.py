@@ -9,6 +9,7 @@ from application.downloads.progress import _ActivePull
 from application.downloads.targets import infer_type_and_family
 from application.downloads.verification import _same_path
 from application.downloads.ports import RemoteListing
+from application.library.ports import ModelStore
 from domain.catalog.model import ModelSource
 from domain.downloads.model import Download
 from domain.enums import DownloadStatus
@@ -20,9 +21,9 @@ def _sources_summary(records: list[ModelFile]) -> str | None:
     return ", ".join(labels) or None
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(store: ModelStore, path: Path) -> dict | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(store.read_text(path))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -37,7 +38,7 @@ class InstallRecords:
             model = uow.models.get(key)
         if model is None or not model.is_installed:
             return None
-        if not Path(model.local_path).exists():  # type: ignore[arg-type]
+        if not self.layout.exists(Path(model.local_path)):  # type: ignore[arg-type]
             return None
         return model
 
@@ -91,7 +92,7 @@ class InstallRecords:
 
     def _early_metadata(self, active: _ActivePull, config_path: Path) -> None:
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
+            config = json.loads(self.layout.read_text(config_path))
         except (OSError, ValueError):
             return
         if not isinstance(config, dict):
@@ -112,7 +113,7 @@ class InstallRecords:
                           local_path: Path, installed: Model | None, *, adopted_from: Path | None = None) -> Model:
         target = active.target
         cat = target.catalog_model
-        config = _read_json(local_path / "config.json")
+        config = _read_json(self.layout, local_path / "config.json")
         guessed_type, guessed_family = infer_type_and_family(config) if config else (None, None)
         with self._db_lock, self._uow_factory() as uow:
             model = uow.models.get(target.key) or Model(model_id=target.key)
@@ -138,7 +139,7 @@ class InstallRecords:
                 # The adopted folder moved: rows that pointed at it now describe nothing (same transaction).
                 for stale in uow.models.list():
                     if stale.model_id != model.model_id and stale.local_path \
-                            and _same_path(Path(stale.local_path), adopted_from):
+                            and _same_path(self.layout, Path(stale.local_path), adopted_from):
                         uow.models.remove(stale.model_id)
                         active.notes.append(f"library entry {stale.model_id} (the adopted folder) is now {model.model_id}")
             row = uow.downloads.get(active.download_id)

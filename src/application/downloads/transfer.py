@@ -159,14 +159,15 @@ class Transfer:
         active.check()
         # The verified file's hash cache stays in the scratch folder, beside the partial's.
         final_cache = file.dest.with_name(file.dest.name[: -len(PART_SUFFIX)] + ".sha256")
-        if final.is_file():  # verified in an earlier run (only verified files get their final name)
+        store = self.layout
+        if store.is_file(final):  # verified in an earlier run (only verified files get their final name)
             try:
-                digest = _verify(self.layout, file, final, cache=final_cache)
-                meter.set(file.path, final.stat().st_size)
-                return ModelFile(file.path, final.stat().st_size, digest, file.revision, None)
+                digest = _verify(store, file, final, cache=final_cache)
+                meter.set(file.path, store.file_size(final))
+                return ModelFile(file.path, store.file_size(final), digest, file.revision, None)
             except IntegrityError:
-                final.unlink()
-                final_cache.unlink(missing_ok=True)
+                store.unlink(final)
+                store.unlink(final_cache, missing_ok=True)
 
         def progress(path: str, done: int, total: int | None) -> None:
             active.check()
@@ -178,7 +179,7 @@ class Transfer:
                 self._downloader.download_from_source(source, file, progress)
                 digest = _verify(self.layout, file, file.dest)
             except IntegrityError:
-                file.dest.unlink(missing_ok=True)  # never resume from bytes known to be wrong
+                store.unlink(file.dest, missing_ok=True)  # never resume from bytes known to be wrong
                 self.layout.drop_hash_cache(file.dest)
                 meter.set(file.path, 0)
                 raise
@@ -191,12 +192,12 @@ class Transfer:
             raise NoSourceAvailable(
                 active.target.key, [(s.label, _failure_reason(e)) for s, e in exc.failures]
             ) from None
-        final.parent.mkdir(parents=True, exist_ok=True)
-        cached = self.layout.hash_cache_path(file.dest)
-        file.dest.replace(final)
-        if cached.exists():
-            cached.replace(final_cache)  # a rename keeps size and mtime: still valid for `final`
-        self.layout.fsync_file(final)  # flushed here, while other files still stream, so install's fsync is quick
-        size = final.stat().st_size
+        store.mkdir(final.parent, parents=True, exist_ok=True)
+        cached = store.hash_cache_path(file.dest)
+        store.replace(file.dest, final)
+        if store.exists(cached):
+            store.replace(cached, final_cache)  # a rename keeps size and mtime: still valid for `final`
+        store.fsync_file(final)  # flushed here, while other files still stream, so install's fsync is quick
+        size = store.file_size(final)
         meter.set(file.path, size)
         return ModelFile(file.path, size, digest, file.revision, source.label)

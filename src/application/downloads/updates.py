@@ -154,10 +154,10 @@ class UpdateService:
             for recorded in model.files:
                 path = root / recorded.path
                 report.checked += 1
-                if not path.is_file():
+                if not self._downloads.layout.is_file(path):
                     report.problems.append(f"{recorded.path}: missing")
                     continue
-                size = path.stat().st_size
+                size = self._downloads.layout.file_size(path)
                 if size != recorded.size:
                     report.problems.append(f"{recorded.path}: expected {recorded.size} bytes, found {size} bytes")
                     continue

@@ -15,7 +15,7 @@ def _verify(store: ModelStore, file: RemoteFile, path: Path, *, use_cache: bool 
 
     Raises `IntegrityError` naming the file, the expected and the received value.
     """
-    size = path.stat().st_size
+    size = store.file_size(path)
     if file.size is not None and size != file.size:
         raise IntegrityError(file.path, f"{file.size} bytes", f"{size} bytes")
     if not file.sha256 and file.git_blob_sha1 and size <= _GIT_CHECK_MAX_BYTES:
@@ -32,8 +32,8 @@ def _verify(store: ModelStore, file: RemoteFile, path: Path, *, use_cache: bool 
 _GIT_CHECK_MAX_BYTES = 64 * 1024 * 1024  # non-LFS files are small; never reread a big one for this
 
 
-def _same_path(a: Path, b: Path) -> bool:
+def _same_path(store: ModelStore, a: Path, b: Path) -> bool:
     try:
-        return a.resolve() == b.resolve()
+        return store.realpath(a) == store.realpath(b)
     except OSError:
         return False

@@ -62,7 +62,7 @@ class PendingRemoval:
         finally:
             self._release()
         for original, _ in self.moved:
-            _prune_empty_parents(original.parent, self.library)
+            _prune_empty_parents(self.store, original.parent, self.library)
         if self.links is None or self.linker is None:
             return []
         return remove_link_files(self.linker, self.links)
@@ -73,12 +73,12 @@ class PendingRemoval:
             release()
 
     def _drop_trash(self) -> None:
-        if self.trash is not None and self.trash.exists():
+        if self.trash is not None and self.store.exists(self.trash):
             self.store.remove_tree(self.trash)
         if self.trash is not None:
-            trash_record(self.trash).unlink(missing_ok=True)
+            self.store.unlink(trash_record(self.trash), missing_ok=True)
             try:
-                self.trash.parent.rmdir()
+                self.store.rmdir(self.trash.parent)
             except OSError:
                 pass
 
@@ -92,11 +92,11 @@ def trash_lock_key(trash: Path) -> str:
     return f"trash-{trash.name}"
 
 
-def _prune_empty_parents(folder: Path, stop_at: Path | None) -> None:
+def _prune_empty_parents(store: ModelStore, folder: Path, stop_at: Path | None) -> None:
     """`models/org/` once `models/org/name` is gone (never the library folder itself)."""
     while stop_at is not None and folder != stop_at and _inside(folder, stop_at):
         try:
-            folder.rmdir()
+            store.rmdir(folder)
         except OSError:
             return
         folder = folder.parent
@@ -130,14 +130,15 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
         candidates.append(local)
     key = local.relative_to(library).as_posix()
     revisions = library / REVISIONS_DIR / key
-    if revisions.is_dir() and not revisions.is_symlink():
-        adopted = [child for child in revisions.iterdir()
-                   if child.is_dir() and (layout.read_manifest(child) is None
-                                          or layout.read_manifest(child).created_by != "mlxm")]
+    if layout.is_dir(revisions) and not layout.is_symlink(revisions):
+        adopted = [child for child in layout.list_dir(revisions)
+                   if layout.is_dir(child) and (layout.read_manifest(child) is None
+                                                or layout.read_manifest(child).created_by != "mlxm")]
         if adopted:
             # Never delete a folder mlxm did not create: move only the revisions it made.
             pending.kept.extend(f"{child}: adopted, not created by mlxm" for child in adopted)
-            candidates.extend(child for child in revisions.iterdir() if child not in adopted and child.is_dir())
+            candidates.extend(child for child in layout.list_dir(revisions)
+                              if child not in adopted and layout.is_dir(child))
         else:
             candidates.append(revisions)
 
@@ -152,17 +153,17 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
 
         def release() -> None:
             lock.close()
-            lock_file.unlink(missing_ok=True)
+            layout.unlink(lock_file, missing_ok=True)
 
         pending.release = release
     try:
-        pending.trash.mkdir(parents=True, exist_ok=True)
+        layout.mkdir(pending.trash, parents=True, exist_ok=True)
         # Written before the first move: after a crash, recovery puts the folders back when the
         # model's row is still there, and deletes them when the row is gone.
-        trash_record(pending.trash).write_text(json.dumps({
+        layout.write_text(trash_record(pending.trash), json.dumps({
             "model_id": model.model_id,
             "moves": [[str(original), str(index)] for index, original in enumerate(candidates)],
-        }), encoding="utf-8")
+        }))
         for index, original in enumerate(candidates):
             aside = pending.trash / str(index)
             layout.rename(original, aside)

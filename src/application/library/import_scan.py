@@ -76,12 +76,12 @@ class ImportScanning:
         if not self._layout.lexists(source):
             raise InvalidRequest(f"{source}: no such file or folder")
         real = self._layout.realpath(source)
-        if real.is_file():
+        if self._layout.is_file(real):
             name = real.name
             if not weight_files([name]):
                 raise InvalidRequest(f"{source} is not a weights file (.safetensors) nor a model folder")
             scan = _Scan(root=real, is_file=True, files=[name])
-        elif real.is_dir():
+        elif self._layout.is_dir(real):
             scan = self._scan_folder(real)
         else:
             raise InvalidRequest(f"{source} is neither a file nor a folder")
@@ -107,7 +107,7 @@ class ImportScanning:
                 relative = path.relative_to(root).as_posix()
                 if name.startswith("."):
                     continue
-                if path.is_symlink():
+                if self._layout.is_symlink(path):
                     if not _inside(self._layout.realpath(path), root):
                         escapes.append(relative)
                     # A link to a folder inside: its files are imported from where they really are.
@@ -119,16 +119,16 @@ class ImportScanning:
                 relative = path.relative_to(root).as_posix()
                 if _is_hidden(relative):
                     continue
-                if path.is_symlink():
+                if self._layout.is_symlink(path):
                     target = self._layout.realpath(path)
                     if not _inside(target, root):
                         escapes.append(relative)
                         continue
-                    if not target.is_file():
+                    if not self._layout.is_file(target):
                         escapes.append(relative)  # dangling or a special file
                         continue
                     links[relative] = target
-                elif not path.is_file():
+                elif not self._layout.is_file(path):
                     continue  # sockets, fifos...
                 files.append(relative)
         if escapes:
@@ -140,15 +140,14 @@ class ImportScanning:
         self._check_index_files(root, files)
         return _Scan(root=root, is_file=False, files=sorted(files), links=links)
 
-    @staticmethod
-    def _check_index_files(root: Path, files: list[str]) -> None:
+    def _check_index_files(self, root: Path, files: list[str]) -> None:
         """A sharded checkpoint's index must only name shards inside the folder, and all of them."""
         present = set(files)
         for relative in files:
             if not relative.endswith(".index.json"):
                 continue
             try:
-                data = json.loads((root / relative).read_text(encoding="utf-8"))
+                data = json.loads(self._layout.read_text(root / relative))
             except (OSError, ValueError):
                 raise InvalidRequest(f"{relative}: unreadable index file") from None
             weight_map = data.get("weight_map") if isinstance(data, dict) else None

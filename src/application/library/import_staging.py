@@ -37,14 +37,14 @@ class ImportStaging:
         """Rename the source into staging; None when it lives on another filesystem (then copy)."""
         try:
             if scan.is_file:
-                payload.mkdir()
+                self._layout.mkdir(payload)
                 self._layout.rename(scan.root, payload / scan.files[0])
             else:
                 self._layout.rename(scan.root, payload)
         except OSError as exc:
             if exc.errno == errno.EXDEV:
-                if payload.is_dir() and not any(payload.iterdir()):
-                    payload.rmdir()
+                if self._layout.is_dir(payload) and not self._layout.list_dir(payload):
+                    self._layout.rmdir(payload)
                 return None
             raise
         return scan.root
@@ -55,8 +55,8 @@ class ImportStaging:
         else:
             for extra in (MANIFEST_NAME,):
                 with_extra = payload / extra
-                if with_extra.exists():
-                    with_extra.unlink()
+                if self._layout.exists(with_extra):
+                    self._layout.unlink(with_extra)
             self._layout.rename(payload, original)
 
     def _remove_source(self, scan: _Scan) -> None:
@@ -66,24 +66,24 @@ class ImportStaging:
         folders that still hold them (never an rmtree of the user's folder).
         """
         if scan.is_file:
-            scan.root.unlink()
+            self._layout.unlink(scan.root)
             return
         for relative in scan.files:
             path = scan.root / relative
             if self._layout.lexists(path):
-                path.unlink()  # a symlink goes as a link; its target is removed only if it was imported too
+                self._layout.unlink(path)  # a symlink goes as a link; its target is removed only if it was imported too
         for folder, dirs, _ in self._layout.walk(scan.root, top_down=False):
             for name in dirs:
                 path = Path(folder) / name
-                if path.is_symlink() and not name.startswith("."):
-                    path.unlink()  # a link to a folder inside: its files were imported from where they are
+                if self._layout.is_symlink(path) and not name.startswith("."):
+                    self._layout.unlink(path)  # a link to a folder inside: its files were imported from where they are
                 else:
                     try:
-                        path.rmdir()
+                        self._layout.rmdir(path)
                     except OSError:
                         pass  # still holds something that was not imported
         try:
-            scan.root.rmdir()
+            self._layout.rmdir(scan.root)
         except OSError:
             pass
 
@@ -96,11 +96,11 @@ class ImportStaging:
             raise Conflict(f"{link} already exists and is not in the library; mlxm will not overwrite it")
         manifest = Manifest(key=model_id, repo_id=None, revision=revision, source=f"import:{scan.root}",
                             files=[{"path": f.path, "size": f.size, "sha256": f.sha256} for f in files])
-        (payload / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
-        revision_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._layout.write_text(payload / MANIFEST_NAME, manifest.to_json())
+        self._layout.mkdir(revision_dir.parent, parents=True, exist_ok=True)
         self._layout.rename(payload, revision_dir)
         try:
-            link.parent.mkdir(parents=True, exist_ok=True)
+            self._layout.mkdir(link.parent, parents=True, exist_ok=True)
             self._layout.symlink_relative(link, revision_dir)
         except BaseException:
             self._layout.rename(revision_dir, payload)
@@ -108,15 +108,15 @@ class ImportStaging:
         return link, revision_dir
 
     def _uninstall(self, link: Path, revision_dir: Path, payload: Path) -> None:
-        if link.is_symlink():
-            link.unlink()
-        if revision_dir.exists():
+        if self._layout.is_symlink(link):
+            self._layout.unlink(link)
+        if self._layout.exists(revision_dir):
             self._layout.rename(revision_dir, payload)
             manifest = payload / MANIFEST_NAME
-            if manifest.exists():
-                manifest.unlink()
+            if self._layout.exists(manifest):
+                self._layout.unlink(manifest)
         for parent in (revision_dir.parent,):
             try:
-                parent.rmdir()
+                self._layout.rmdir(parent)
             except OSError:
                 pass

@@ -27,6 +27,7 @@ from application.errors import Conflict, InvalidRequest
 from application.library.import_scan import ImportScanning, _is_hidden, _Scan
 from application.library.import_staging import ImportStaging
 from application.library.ports import ModelStore
+from application.library.store_files import files_under
 from domain.library.layout import Manifest
 from application.catalog.ports import CatalogProvider
 from application.ports import Clock
@@ -101,15 +102,15 @@ class ImportService(ImportScanning, ImportStaging):
             try:
                 return self._import_staged(request, scan, model_id, workspace)
             finally:
-                self._layout.lock_path(workspace.name).unlink(missing_ok=True)
+                self._layout.unlink(self._layout.lock_path(workspace.name), missing_ok=True)
 
     def _import_staged(self, request: ImportRequest, scan: _Scan, model_id: str, workspace: Path) -> ImportResult:
         payload = workspace / "model"
-        workspace.mkdir(parents=True)
+        self._layout.mkdir(workspace, parents=True)
         # What a crash must put back: a moved folder is the user's, never swept with the workspace.
-        (workspace / IMPORT_RECORD).write_text(json.dumps({
+        self._layout.write_text(workspace / IMPORT_RECORD, json.dumps({
             "source": str(scan.root), "move": request.move, "file": scan.files[0] if scan.is_file else None,
-        }), encoding="utf-8")
+        }))
         moved_from: Path | None = None
         try:
             if request.move and not scan.links:
@@ -121,7 +122,7 @@ class ImportService(ImportScanning, ImportStaging):
             result = self._register(scan, files, model_id, payload=payload,
                                     mode="move" if request.move else "copy", request=request)
         except BaseException:
-            if moved_from is not None and payload.exists():
+            if moved_from is not None and self._layout.exists(payload):
                 self._put_back(payload, moved_from, scan)
             self._layout.remove_tree(workspace)
             raise
@@ -151,7 +152,7 @@ class ImportService(ImportScanning, ImportStaging):
         unreadable = None
         if "config.json" in files:
             try:
-                loaded = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+                loaded = json.loads(self._layout.read_text(folder / "config.json"))
                 config = loaded if isinstance(loaded, dict) else None
                 if config is None:
                     unreadable = "config.json is not a JSON object"
@@ -217,10 +218,10 @@ class ImportService(ImportScanning, ImportStaging):
         mismatch is not adopted (None), and the folder stays for the user to look at.
         """
         link = self._layout.model_path(manifest.key)
-        if not link.is_symlink() or link.resolve() != revision_dir.resolve():
+        if not self._layout.is_symlink(link) or self._layout.realpath(link) != self._layout.realpath(revision_dir):
             return None
-        relatives = sorted(rel for rel in (p.relative_to(revision_dir).as_posix() for p in revision_dir.rglob("*")
-                                           if p.is_file()) if not _is_hidden(rel))
+        relatives = sorted(rel for rel in (p.relative_to(revision_dir).as_posix()
+                                           for p in files_under(self._layout, revision_dir)) if not _is_hidden(rel))
         files = [self._hash_file(revision_dir / rel, rel) for rel in relatives]
         expected = {(f.get("path"), f.get("sha256")) for f in manifest.files}
         if not files or {(f.path, f.sha256) for f in files} != expected:

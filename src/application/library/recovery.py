@@ -24,6 +24,7 @@ from typing import Callable
 from application.library.deletion import TRASH_DIR, trash_lock_key, trash_record
 from application.library.importing import IMPORT_RECORD, ImportService
 from application.library.ports import ModelStore
+from application.library.store_files import files_under
 from domain.library.layout import MANIFEST_NAME
 from application.ports import UnitOfWork
 
@@ -62,10 +63,10 @@ class LibraryRecovery:
     # -- imports ---------------------------------------------------------------------------
     def _sweep_imports(self, report: RecoveryReport) -> None:
         staging = self._layout.staging_dir
-        if not staging.is_dir():
+        if not self._layout.is_dir(staging):
             return
-        for workspace in sorted(staging.glob("import-*")):
-            if not workspace.is_dir() or workspace.is_symlink():
+        for workspace in [p for p in self._layout.list_dir(staging) if p.name.startswith("import-")]:
+            if not self._layout.is_dir(workspace) or self._layout.is_symlink(workspace):
                 continue
             with self._layout.model_lock(workspace.name, wait=False) as got:
                 if not got:
@@ -73,11 +74,11 @@ class LibraryRecovery:
                 self._put_back_moved(workspace, report)
                 self._layout.remove_tree(workspace)
                 report.staging_removed.append(str(workspace))
-            self._layout.lock_path(workspace.name).unlink(missing_ok=True)
+            self._layout.unlink(self._layout.lock_path(workspace.name), missing_ok=True)
 
     def _put_back_moved(self, workspace: Path, report: RecoveryReport) -> None:
         try:
-            record = json.loads((workspace / IMPORT_RECORD).read_text(encoding="utf-8"))
+            record = json.loads(self._layout.read_text(workspace / IMPORT_RECORD))
         except (OSError, ValueError):
             record = {}
         payload = workspace / "model"
@@ -86,32 +87,33 @@ class LibraryRecovery:
         source = Path(record["source"])
         moved = payload / record["file"] if record.get("file") else payload
         if self._layout.lexists(moved) and not self._layout.lexists(source):
-            if moved.is_dir():
-                (moved / MANIFEST_NAME).unlink(missing_ok=True)  # written by the install step, not the user's
+            if self._layout.is_dir(moved):
+                self._layout.unlink(moved / MANIFEST_NAME, missing_ok=True)  # written by the install step, not the user's
             self._layout.rename(moved, source)
             report.restored.append(str(source))
 
     # -- deletes ---------------------------------------------------------------------------
     def _sweep_trash(self, report: RecoveryReport) -> None:
         trash_dir = self._layout.models_dir / TRASH_DIR
-        if not trash_dir.is_dir():
+        if not self._layout.is_dir(trash_dir):
             return
-        for trash in sorted(p for p in trash_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+        for trash in [p for p in self._layout.list_dir(trash_dir)
+                      if self._layout.is_dir(p) and not self._layout.is_symlink(p)]:
             key = trash_lock_key(trash)
             with self._layout.model_lock(key, wait=False) as got:
                 if not got:
                     continue  # a live delete
                 self._settle_trash(trash, report)
-            self._layout.lock_path(key).unlink(missing_ok=True)
+            self._layout.unlink(self._layout.lock_path(key), missing_ok=True)
         try:
-            trash_dir.rmdir()
+            self._layout.rmdir(trash_dir)
         except OSError:
             pass
 
     def _settle_trash(self, trash: Path, report: RecoveryReport) -> None:
         record_path = trash_record(trash)
         try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
+            record = json.loads(self._layout.read_text(record_path))
             model_id, moves = record["model_id"], [(Path(o), trash / i) for o, i in record["moves"]]
         except (OSError, ValueError, KeyError, TypeError):
             report.unindexed.append(f"{trash}: a delete's leftovers without a record")
@@ -121,7 +123,7 @@ class LibraryRecovery:
         if still_there:
             for original, aside in moves:
                 if self._layout.lexists(aside) and not self._layout.lexists(original):
-                    original.parent.mkdir(parents=True, exist_ok=True)
+                    self._layout.mkdir(original.parent, parents=True, exist_ok=True)
                     self._layout.rename(aside, original)
                     report.restored.append(str(original))
             leftovers = any(self._layout.lexists(aside) for _, aside in moves)
@@ -131,17 +133,17 @@ class LibraryRecovery:
         else:
             report.trash_emptied.append(str(trash))
         self._layout.remove_tree(trash)
-        record_path.unlink(missing_ok=True)
+        self._layout.unlink(record_path, missing_ok=True)
 
     # -- installed revisions without a row ----------------------------------------------------
     def _adopt_orphans(self, report: RecoveryReport) -> None:
         revisions = self._layout.revisions_dir
-        if not revisions.is_dir():
+        if not self._layout.is_dir(revisions):
             return
         with self._uow_factory() as uow:
             # Rows name their install by model id, canonical id or repo id (`org/name` keys).
             known = {n for m in uow.models.list() for n in (m.model_id, m.canonical_id, m.repo_id) if n}
-        for manifest_path in sorted(revisions.rglob(MANIFEST_NAME)):
+        for manifest_path in [p for p in files_under(self._layout, revisions) if p.name == MANIFEST_NAME]:
             folder = manifest_path.parent
             manifest = self._layout.read_manifest(folder)
             if manifest is None or not manifest.key or manifest.key in known:

@@ -16,7 +16,8 @@ from typing import Callable
 from application.errors import Conflict, InvalidRequest, NotFound, NotInstalled
 from application.catalog.ports import CatalogProvider
 from application.ports import Clock
-from application.library.ports import ModelQuery
+from application.library.ports import ModelQuery, ModelStore
+from application.library.store_files import files_under
 from application.ports import Page, UnitOfWork
 from domain.enums import DownloadStatus, ModelType
 from domain.library.importing import config_architectures
@@ -58,10 +59,10 @@ def infer_model_type(config: dict) -> InferredType:
     return InferredType(ModelType.TEXT_GEN, family)
 
 
-def _folder_files(root: Path) -> list[ModelFile]:
+def _folder_files(store: ModelStore, root: Path) -> list[ModelFile]:
     files = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        files.append(ModelFile(path=path.relative_to(root).as_posix(), size=path.stat().st_size, source="local"))
+    for path in (p for p in files_under(store, root) if not p.name.startswith(".")):
+        files.append(ModelFile(path=path.relative_to(root).as_posix(), size=store.file_size(path), source="local"))
     return files
 
 
@@ -192,43 +193,39 @@ class LibraryService:
                 pass  # it was not loaded
         return model
 
-    def _is_inside_library(self, path: Path) -> bool:
-        # Never delete a folder mlxm did not create: only paths under the library's own folder qualify.
-        if self._models_dir is None:
-            return False
-        try:
-            path.resolve().relative_to(self._models_dir.resolve())
-        except ValueError:
-            return False
-        return True
+    def _require_store(self) -> ModelStore:
+        if self._store is None:
+            raise RuntimeError("LibraryService was built without a ModelStore; it cannot read model folders")
+        return self._store
 
     def register_local(self, path: str | Path, name: str) -> Model:
         """Register a local MLX model folder in place under the id `name`."""
+        store = self._require_store()
         folder = Path(path).expanduser()
-        if not folder.is_dir():
+        if not store.is_dir(folder):
             raise InvalidRequest(f"{folder} is not a folder")
         config_path = folder / "config.json"
-        if not config_path.is_file():
+        if not store.is_file(config_path):
             raise InvalidRequest(f"{folder} has no config.json; not an MLX model folder")
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
+            config = json.loads(store.read_text(config_path))
         except (OSError, ValueError) as exc:
             raise InvalidRequest(f"{config_path}: unreadable config.json ({exc})") from None
         if not isinstance(config, dict):
             raise InvalidRequest(f"{config_path}: config.json is not an object")
-        if not any(folder.glob("*.safetensors")):
+        if not any(p.name.endswith(".safetensors") for p in store.list_dir(folder)):
             raise InvalidRequest(f"{folder} has no .safetensors weights")
         if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
             raise InvalidRequest(f"invalid model name {name!r}: use letters, digits, '.', '_' or '-'")
         if self._catalog.load_catalog().find(name) is not None:
             raise Conflict(f"{name!r} is a catalog name; choose another name for a local model")
         inferred = infer_model_type(config)
-        files = _folder_files(folder)
+        files = _folder_files(store, folder)
         model = Model(
             model_id=name,
             model_type=inferred.model_type,
             family=inferred.family,
-            local_path=str(folder.resolve()),
+            local_path=str(store.realpath(folder)),
             size_bytes=sum(f.size for f in files),
             status=DownloadStatus.COMPLETED,
             source="local",
