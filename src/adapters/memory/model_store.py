@@ -29,7 +29,7 @@ class InMemoryModelStore(LibraryPaths):
         self.links: dict[Path, Path] = {}  # link -> absolute target
         self.fsynced: set[Path] = set()
         self._versions: dict[Path, int] = {}  # stands in for mtime: bumps on every write
-        self._free = free_bytes
+        self.free_bytes = free_bytes  # what `free_staging_bytes` reports (tests set it low)
         # Pulls fetch files on worker threads: every method holds this lock (`_locked` below).
         self._lock = threading.RLock()
         self._held: set[str] = set()
@@ -230,7 +230,7 @@ class InMemoryModelStore(LibraryPaths):
 
     def free_staging_bytes(self) -> int:
         self._mkdirs(self.staging_dir)
-        return self._free
+        return self.free_bytes
 
     def first_symlink(self, folder: Path) -> Path | None:
         links = sorted(p for p in self.links if folder in p.parents)
