@@ -62,6 +62,10 @@ class MemPath:
     def exists(self) -> bool:
         return self.store.exists(self.path)
 
+    def lexists(self) -> bool:
+        """`os.path.lexists`: a dangling link counts."""
+        return self.store.lexists(self.path)
+
     def is_symlink(self) -> bool:
         return self.store.is_symlink(self.path)
 
@@ -80,8 +84,11 @@ class MemPath:
             raise FileNotFoundError(self.path)
         self.store.write_file(target, data)
 
-    def write_text(self, text: str) -> None:
-        self.write_bytes(text.encode("utf-8"))
+    def write_text(self, text: str, encoding: str = "utf-8") -> None:
+        self.write_bytes(text.encode(encoding))
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
 
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         self.store.mkdir(self.path, parents=parents, exist_ok=exist_ok)

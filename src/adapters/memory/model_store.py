@@ -24,14 +24,15 @@ _CACHE_SUFFIX = ".sha256"
 class InMemoryModelStore(LibraryPaths):
     def __init__(self, home: Path = Path("/memory/mlxm"), *, free_bytes: int = 10**12) -> None:
         super().__init__(home)
+        # Pulls fetch files on worker threads: every method holds this lock (`_locked` below).
+        self._lock = threading.RLock()
         self.files: dict[Path, bytes] = {}
-        self.dirs: set[Path] = {self.home}
+        self.dirs: set[Path] = set()
+        self._mkdirs(self.home)  # and its parents, as on a disk where home's folder exists
         self.links: dict[Path, Path] = {}  # link -> absolute target
         self.fsynced: set[Path] = set()
         self._versions: dict[Path, int] = {}  # stands in for mtime: bumps on every write
         self.free_bytes = free_bytes  # what `free_staging_bytes` reports (tests set it low)
-        # Pulls fetch files on worker threads: every method holds this lock (`_locked` below).
-        self._lock = threading.RLock()
         self._held: set[str] = set()
         self._cond = threading.Condition()
 
@@ -373,7 +374,9 @@ class InMemoryModelStore(LibraryPaths):
         if parent not in self.dirs:
             if not parents:
                 raise FileNotFoundError(path)
-            self.mkdir(parent, parents=True, exist_ok=True)
+            if parent in self.files:
+                raise FileExistsError(parent)
+            self._mkdirs(parent)
         self.dirs.add(path)
 
     def rmdir(self, path: Path) -> None:
