@@ -90,6 +90,9 @@ class MemPath:
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
 
+    def unlink(self, missing_ok: bool = False) -> None:
+        self.store.unlink(self.path, missing_ok=missing_ok)
+
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         self.store.mkdir(self.path, parents=parents, exist_ok=exist_ok)
 

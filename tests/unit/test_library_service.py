@@ -3,14 +3,13 @@ import json
 import pytest
 
 from adapters.catalog.embedded import EmbeddedCatalogProvider
-from adapters.filesystem.model_store import FilesystemModelStore
-from adapters.memory.model_store import InMemoryModelStore
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, InvalidRequest, NotFound, NotInstalled
 from application.library.service import LibraryService, infer_model_type
 from domain.enums import DownloadStatus, ModelType
 from domain.library.models import Model
 from domain.profiles.model import make_profile
+from tests.support.memory_paths import MemPath
 
 
 def _folder(root, name, config, weights=b"\0" * 16):
@@ -27,9 +26,15 @@ def uow():
 
 
 @pytest.fixture
-def service(uow, tmp_path):
-    return LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=tmp_path / "models",
-                          store=FilesystemModelStore(tmp_path))
+def home() -> MemPath:
+    """The in-memory model store's home (tests/support/memory_paths.py): model folders live in the store."""
+    return MemPath.new_home()
+
+
+@pytest.fixture
+def service(uow, home):
+    return LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=home.store.models_dir,
+                          store=home.store)
 
 
 @pytest.mark.parametrize(
@@ -52,9 +57,9 @@ def test_type_inference_ignores_architectures_that_are_not_a_list(architectures)
     assert infer_model_type({"model_type": "llama", "architectures": architectures}).model_type is ModelType.TEXT_GEN
 
 
-def test_register_local_folder_then_find_it_by_name_everywhere(service, tmp_path):
-    folder = _folder(tmp_path / "src", "whisper-folder", {"model_type": "whisper", "n_mels": 80}, b"x" * 100)
-    model = service.register_local(folder, "my-whisper")
+def test_register_local_folder_then_find_it_by_name_everywhere(service, home):
+    folder = _folder(home / "src", "whisper-folder", {"model_type": "whisper", "n_mels": 80}, b"x" * 100)
+    model = service.register_local(str(folder), "my-whisper")
     assert model.model_type is ModelType.AUDIO and model.managed is False
     assert model.size_bytes == 100 + len((folder / "config.json").read_bytes())
     assert {f.path for f in model.files} == {"config.json", "model.safetensors"}
@@ -62,12 +67,12 @@ def test_register_local_folder_then_find_it_by_name_everywhere(service, tmp_path
     assert [m.model_id for m in service.list_models()] == ["my-whisper"]
     assert [m.model_id for m in service.search("my-wh").items] == ["my-whisper"]
     with pytest.raises(Conflict):
-        service.register_local(folder, "my-whisper")
+        service.register_local(str(folder), "my-whisper")
 
 
 @pytest.mark.parametrize("case", ["no-config", "no-weights", "bad-json", "bad-name", "catalog-name"])
-def test_register_local_rejects_what_is_not_a_model_or_a_bad_name(service, tmp_path, case):
-    folder = _folder(tmp_path, "m", {"model_type": "llama"})
+def test_register_local_rejects_what_is_not_a_model_or_a_bad_name(service, home, case):
+    folder = _folder(home, "m", {"model_type": "llama"})
     name = "ok-name"
     expected = InvalidRequest
     if case == "no-config":
@@ -81,12 +86,12 @@ def test_register_local_rejects_what_is_not_a_model_or_a_bad_name(service, tmp_p
     else:
         name, expected = "qwen3-4b", Conflict  # a catalog alias would be ambiguous
     with pytest.raises(expected):
-        service.register_local(folder, name)
+        service.register_local(str(folder), name)
     assert service.list_models() == []
 
 
-def test_show_names_close_matches_and_tells_catalog_models_apart(service, uow, tmp_path):
-    service.register_local(_folder(tmp_path, "a", {"model_type": "llama"}), "tiny-llama")
+def test_show_names_close_matches_and_tells_catalog_models_apart(service, uow, home):
+    service.register_local(str(_folder(home, "a", {"model_type": "llama"})), "tiny-llama")
     with pytest.raises(NotFound) as err:
         service.show("tiny-lama")
     assert "tiny-llama" in err.value.suggestions
@@ -114,10 +119,10 @@ def test_search_filters_and_validates(service, uow):
             service.search(**bad)
 
 
-def test_delete_removes_managed_folders_only_and_refuses_models_in_use(service, uow, tmp_path):
-    managed = tmp_path / "models" / "m1"
+def test_delete_removes_managed_folders_only_and_refuses_models_in_use(service, uow, home):
+    managed = home / "models" / "m1"
     managed.mkdir(parents=True)
-    outside = tmp_path / "elsewhere"
+    outside = home / "elsewhere"
     outside.mkdir()
     with uow:
         uow.models.add(Model("m1", model_type=ModelType.TEXT_GEN, local_path=str(managed)))
@@ -134,7 +139,7 @@ def test_delete_removes_managed_folders_only_and_refuses_models_in_use(service, 
     assert [m.model_id for m in service.list_models()] == ["m3"]
 
 
-def test_delete_takes_the_model_out_of_the_pool_and_ignores_a_model_that_is_not_loaded(uow, tmp_path):
+def test_delete_takes_the_model_out_of_the_pool_and_ignores_a_model_that_is_not_loaded(uow, home):
     unloaded = []
 
     def unload(model_id):
@@ -143,11 +148,11 @@ def test_delete_takes_the_model_out_of_the_pool_and_ignores_a_model_that_is_not_
             raise NotFound(f"model {model_id!r} is not loaded")
         return True
 
-    service = LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=tmp_path / "models",
-                             unload=unload, store=InMemoryModelStore(tmp_path))  # no folder of its own: the fake store
+    service = LibraryService(lambda: uow, EmbeddedCatalogProvider(), FakeClock(), models_dir=home.store.models_dir,
+                             unload=unload, store=home.store)  # no folder of its own: the fake store
     with uow:
         for name in ("busy", "idle"):
-            uow.models.add(Model(name, model_type=ModelType.TEXT_GEN, local_path=str(tmp_path / "elsewhere" / name)))
+            uow.models.add(Model(name, model_type=ModelType.TEXT_GEN, local_path=str(home / "elsewhere" / name)))
         uow.commit()
     assert service.delete("busy").model_id == "busy"
     assert service.delete("idle").model_id == "idle"  # NotFound from the pool: it simply was not loaded

@@ -1,9 +1,9 @@
-"""Delete keeps the library index, the model's folder and its app links consistent (fakes + tmp files)."""
+"""Delete keeps the library index, the model's folder and its app links consistent (fakes; the files are
+in the in-memory model store, seen through `MemPath`s: tests/support/memory_paths.py)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -12,10 +12,10 @@ from adapters.memory.library import InMemoryLinker, InMemoryMappingConfigStore
 from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.library.importing import ImportRequest, ImportService
 from application.library.service import LibraryService
-from adapters.filesystem.model_store import FilesystemModelStore
 from domain.library.layout import Manifest
 from application.library.mapping import MappingService
 from domain.library.mapping import AppMapping, MappingRule
+from tests.support.memory_paths import MemPath
 from tests.support.model_folders import write_model_folder
 
 
@@ -38,45 +38,46 @@ class FailOnce:
 
 
 @pytest.fixture
-def env(tmp_path):
-    home = tmp_path / "home"
+def env():
+    home = MemPath.new_home()
+    root = home.parent
     uow = InMemoryUnitOfWork()
     factory = FailOnce(uow)
-    layout = FilesystemModelStore(home)
+    layout = home.store
     importer = ImportService(factory, layout, EmbeddedCatalogProvider(), FakeClock())
     library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=layout.models_dir, store=layout)
-    return tmp_path, home, uow, factory, importer, library
+    return root, home, uow, factory, importer, library
 
 
 def test_delete_removes_row_folder_and_revision(env):
-    tmp_path, home, uow, _, importer, library = env
-    model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src")), name="doomed")).model
+    root, home, uow, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(root / "src")), name="doomed")).model
     library.delete("doomed")
     with uow:
         assert uow.models.get("doomed") is None
-    assert not os.path.lexists(model.local_path)
+    assert not (root / model.local_path).lexists()
     assert not (home / "models" / ".revisions" / "doomed").exists()
     assert not (home / "models" / ".trash").exists()
-    assert (tmp_path / "src" / "model.safetensors").exists(), "the import's source is not the library's to delete"
+    assert (root / "src" / "model.safetensors").exists(), "the import's source is not the library's to delete"
 
 
 def test_failed_commit_on_delete_puts_the_folder_back(env):
-    tmp_path, home, uow, factory, importer, library = env
-    model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src")), name="kept")).model
-    before = sorted(p.name for p in Path(model.local_path).iterdir())
+    root, home, uow, factory, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(root / "src")), name="kept")).model
+    before = sorted(p.name for p in (root / model.local_path).iterdir())
     factory.fail = True
     with pytest.raises(RuntimeError, match="database is gone"):
         library.delete("kept")
     factory.fail = False
     with uow:
         assert uow.models.get("kept") is not None, "the index row is still there"
-    assert sorted(p.name for p in Path(model.local_path).iterdir()) == before, "and so is its folder"
+    assert sorted(p.name for p in (root / model.local_path).iterdir()) == before, "and so is its folder"
     assert not (home / "models" / ".trash").exists()
 
 
 def test_in_place_import_folder_is_never_deleted(env):
-    tmp_path, _, uow, _, importer, library = env
-    folder = write_model_folder(tmp_path / "mine")
+    root, _, uow, _, importer, library = env
+    folder = write_model_folder(root / "mine")
     importer.import_model(ImportRequest(str(folder), name="mine", in_place=True))
     library.delete("mine")
     assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
@@ -85,8 +86,8 @@ def test_in_place_import_folder_is_never_deleted(env):
 
 
 def test_adopted_revisions_stay_when_the_model_is_deleted(env):
-    tmp_path, home, _, _, importer, library = env
-    model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src")), name="mixed")).model
+    root, home, _, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(root / "src")), name="mixed")).model
     adopted = home / "models" / ".revisions" / "mixed" / "older"
     adopted.mkdir(parents=True)
     (adopted / ".mlxm.json").write_text(Manifest(key="mixed", repo_id=None, revision="older", source=None,
@@ -94,17 +95,17 @@ def test_adopted_revisions_stay_when_the_model_is_deleted(env):
     (adopted / "weights.safetensors").write_bytes(b"user data")
     library.delete("mixed")
     assert (adopted / "weights.safetensors").read_bytes() == b"user data"
-    assert not os.path.lexists(model.local_path)
+    assert not (root / model.local_path).lexists()
     assert [p.name for p in (home / "models" / ".revisions" / "mixed").iterdir()] == ["older"]
 
 
 def test_delete_removes_the_models_links_only(env):
-    tmp_path, home, uow, factory, importer, _ = env
+    root, home, uow, factory, importer, _ = env
     linker = InMemoryLinker()
-    library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=home / "models", linker=linker,
-                             store=FilesystemModelStore(home))
+    library = LibraryService(factory, EmbeddedCatalogProvider(), FakeClock(), models_dir=home.store.models_dir, linker=linker,
+                             store=home.store)
     for name, seed in (("one", 0), ("two", 1)):
-        model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / name, seed=seed)), name=name)).model
+        model = importer.import_model(ImportRequest(str(write_model_folder(root / name, seed=seed)), name=name)).model
         for f in model.files:
             linker.add_file(os.path.join(model.local_path, f.path))
     configs = InMemoryMappingConfigStore([AppMapping("app", "/apps/x", (MappingRule("llm"),))])
@@ -123,9 +124,9 @@ def test_delete_removes_the_models_links_only(env):
 
 def test_failed_row_removal_on_delete_puts_the_folder_back(env, monkeypatch):
     # The failure comes at the row step (a flush: database locked), before any commit.
-    tmp_path, home, uow, _, importer, library = env
-    model = importer.import_model(ImportRequest(str(write_model_folder(tmp_path / "src")), name="locked")).model
-    before = sorted(p.name for p in Path(model.local_path).iterdir())
+    root, home, uow, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(root / "src")), name="locked")).model
+    before = sorted(p.name for p in (root / model.local_path).iterdir())
 
     def locked(model_id):
         raise RuntimeError("database is locked")
@@ -136,5 +137,5 @@ def test_failed_row_removal_on_delete_puts_the_folder_back(env, monkeypatch):
     monkeypatch.undo()
     with uow:
         assert uow.models.get("locked") is not None
-    assert sorted(p.name for p in Path(model.local_path).iterdir()) == before, "the folder is back in place"
+    assert sorted(p.name for p in (root / model.local_path).iterdir()) == before, "the folder is back in place"
     assert not (home / "models" / ".trash").exists()
