@@ -1,0 +1,126 @@
+"""CLI start-up benchmark: how long `mlxm` takes to answer, against bare Python in the same run.
+
+Builds a small library in a throw-away home (a few imported model folders and a profile), then
+times each command as a fresh process, `--runs` rounds (round-robin), and prints medians and ratios:
+
+* read commands (`list`, `show`, `search`, `profile list`, `catalog`, `select`) against
+  `python -c "import sqlalchemy, sqlalchemy.orm"` (target <= 1.3x),
+* shell completion of model, profile and download names (click's `_MLXM_COMPLETE`) against
+  `python -c pass` (target <= 5x),
+* `--help` against `python -c pass` (reported; "no worse than before").
+
+    .venv/bin/python bench/cli.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.model_folders import write_model_folder  # noqa: E402
+
+PYTHON = sys.executable
+MLXM = str(Path(sys.executable).with_name("mlxm"))
+
+
+def _run(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[:300]}")
+    return elapsed
+
+
+def _medians(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int) -> dict[str, float]:
+    """Round-robin: each round runs every command once, so load that drifts during the run hits all rows alike."""
+    for argv, env in commands.values():
+        _run(argv, env)  # warm the page cache and .pyc files; not counted
+    samples: dict[str, list[float]] = {label: [] for label in commands}
+    for _ in range(runs):
+        for label, (argv, env) in commands.items():
+            samples[label].append(_run(argv, env))
+    return {label: statistics.median(values) for label, values in samples.items()}
+
+
+def _build_library(home: Path, env: dict[str, str]) -> str:
+    downloads = home.parent / "downloads"
+    names = []
+    for index in range(3):
+        folder = write_model_folder(downloads / f"BenchModel{index}", seed=index)
+        name = f"bench-model-{index}"
+        subprocess.run([MLXM, "import", str(folder), "--name", name], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        names.append(name)
+    subprocess.run([MLXM, "profile", "create", "bench-profile", names[0], "--temperature", "0.2"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    return names[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mlxm-cli-bench-") as tmp:
+        home = Path(tmp) / "home"
+        env = {**os.environ, "MLX_MANAGER_HOME": str(home), "MLX_MANAGER_OFFLINE": "true"}
+        model = _build_library(home, env)
+
+        completion_env = lambda words, cword: {**env, "_MLXM_COMPLETE": "bash_complete",  # noqa: E731
+                                                "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        baselines = {
+            "python -c pass": ([PYTHON, "-c", "pass"], env),
+            "python -c 'import sqlalchemy, sqlalchemy.orm'": ([PYTHON, "-c", "import sqlalchemy, sqlalchemy.orm"], env),
+        }
+        reads = {
+            "mlxm list": [MLXM, "list"],
+            f"mlxm show {model}": [MLXM, "show", model],
+            "mlxm search bench": [MLXM, "search", "bench"],
+            "mlxm profile list": [MLXM, "profile", "list"],
+            "mlxm catalog": [MLXM, "catalog"],
+            "mlxm select": [MLXM, "select"],
+        }
+        completions = {
+            "complete: mlxm show <model>": completion_env("mlxm show bench", 2),
+            "complete: mlxm profile show <profile>": completion_env("mlxm profile show ben", 3),
+            "complete: mlxm downloads cancel <id>": completion_env("mlxm downloads cancel ", 3),
+        }
+        helps = {"mlxm --help": [MLXM, "--help"], "mlxm pull --help": [MLXM, "pull", "--help"]}
+
+        commands = {**baselines, **{label: (argv, env) for label, argv in {**reads, **helps}.items()},
+                    **{label: ([MLXM], run_env) for label, run_env in completions.items()}}
+        rows = _medians(commands, args.runs)
+
+    bare = rows["python -c pass"]
+    sqla = rows["python -c 'import sqlalchemy, sqlalchemy.orm'"]
+    load = os.getloadavg()[0]
+    print(f"CLI start-up, median of {args.runs} runs each (python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} cpus, load average {load:.1f})")
+    print(f"{'command':45s} {'median ms':>10s} {'ratio':>8s}  target")
+    for label, seconds in rows.items():
+        if label in reads:
+            ratio, base, target = seconds / sqla, "x sqla", 1.3
+        elif label.startswith("complete:"):
+            ratio, base, target = seconds / bare, "x bare", 5.0
+        elif label in helps:
+            ratio, base, target = seconds / bare, "x bare", None
+        else:
+            print(f"{label:45s} {seconds * 1000:10.1f}")
+            continue
+        verdict = "" if target is None else ("ok" if ratio <= target else "ABOVE TARGET")
+        shown_target = "reported" if target is None else f"<= {target}{base[1:]}"
+        print(f"{label:45s} {seconds * 1000:10.1f} {ratio:7.2f}{base[:1]}  {shown_target:14s} {verdict}")
+
+
+if __name__ == "__main__":
+    main()
