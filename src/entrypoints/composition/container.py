@@ -8,29 +8,36 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from adapters.system.clock import SystemClock
-from adapters.filesystem.linker import FilesystemLinker
-from adapters.sqlalchemy.database import database_upgrader, open_database
-from adapters.sqlalchemy.engine import make_session_factory
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
-from application.catalog.service import CatalogService
-from application.library.service import LibraryService
-from application.profiles.service import ProfileService
-from application.catalog.selection import SelectionService
-from entrypoints.composition import catalog_wiring as _catalog_wiring
-from entrypoints.composition import downloads_wiring as _downloads_wiring
-from entrypoints.composition.settings import Settings
-from application.audit.service import AuditService
-from application.identity.service import ApiKeyService, ScryptPasswordHasher, UserService
-from application.routing.backend_mappings import BackendMappingService
-from application.routing.credentials import CredentialService
-from application.routing.service import InferenceRouter
-from entrypoints.composition import auth_wiring as _auth_wiring
-from entrypoints.composition import library_wiring as _library_wiring
-from adapters.mlx.inspector import FileModelInspector
-from application.inference.service import InferenceService
-from application.inference.probe import ProbeService
-from entrypoints.composition import runtime_wiring as _runtime_wiring
+from entrypoints.composition.lazy import LazyModule, lazy
+
+# Every adapter and use case is imported when its provider is first resolved, not here (issue 19):
+# a read command loads SQLAlchemy and its own service, never MLX, the HF client or the audit writer.
+SystemClock = lazy("adapters.system.clock:SystemClock")
+FilesystemLinker = lazy("adapters.filesystem.linker:FilesystemLinker")
+database_upgrader = lazy("adapters.sqlalchemy.database:database_upgrader")
+open_database = lazy("adapters.sqlalchemy.database:open_database")
+make_session_factory = lazy("adapters.sqlalchemy.engine:make_session_factory")
+SqlAlchemyUnitOfWork = lazy("adapters.sqlalchemy.unit_of_work:SqlAlchemyUnitOfWork")
+CatalogService = lazy("application.catalog.service:CatalogService")
+LibraryService = lazy("application.library.service:LibraryService")
+ProfileService = lazy("application.profiles.service:ProfileService")
+SelectionService = lazy("application.catalog.selection:SelectionService")
+_catalog_wiring = LazyModule("entrypoints.composition.catalog_wiring")
+_downloads_wiring = LazyModule("entrypoints.composition.downloads_wiring")
+Settings = lazy("entrypoints.composition.settings:Settings")
+AuditService = lazy("application.audit.service:AuditService")
+ApiKeyService = lazy("application.identity.service:ApiKeyService")
+ScryptPasswordHasher = lazy("application.identity.service:ScryptPasswordHasher")
+UserService = lazy("application.identity.service:UserService")
+BackendMappingService = lazy("application.routing.backend_mappings:BackendMappingService")
+CredentialService = lazy("application.routing.credentials:CredentialService")
+InferenceRouter = lazy("application.routing.service:InferenceRouter")
+_auth_wiring = LazyModule("entrypoints.composition.auth_wiring")
+_library_wiring = LazyModule("entrypoints.composition.library_wiring")
+FileModelInspector = lazy("adapters.mlx.inspector:FileModelInspector")
+InferenceService = lazy("application.inference.service:InferenceService")
+ProbeService = lazy("application.inference.probe:ProbeService")
+_runtime_wiring = LazyModule("entrypoints.composition.runtime_wiring")
 
 
 class Container(containers.DeclarativeContainer):
