@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("mlx", "mlx_lm", "mlx_audio", "transformers", "huggingface_hub", "torch", "numpy")
+# Read commands (issue 19) also leave the server, HTTP clients, crypto and the settings library alone.
+READ_HEAVY = HEAVY + ("uvicorn", "httpx", "cryptography", "alembic", "pydantic_settings", "adapters.threads",
+                      "adapters.mlx.runtime", "adapters.huggingface")
 
 _PROBE = """
 import json, sys
@@ -32,6 +35,36 @@ def test_light_commands_import_no_heavy_libraries(tmp_path, args):
     report = json.loads(out.stderr.rsplit("IMPORTED ", 1)[1])
     assert report["code"] in (0, None), out.stderr
     assert report["heavy"] == [], f"mlxm {' '.join(args)} imported {report['heavy']}"
+
+
+@pytest.mark.parametrize("args", [["list"], ["show", "tiny-one"], ["search", "tiny"], ["profile", "list"],
+                                  ["catalog"], ["select"], ["list", "--json"]])
+def test_read_commands_import_only_what_they_need(tmp_path_factory, args):
+    home = _library_home(tmp_path_factory)
+    env = {**os.environ, "MLX_MANAGER_HOME": str(home)}
+    out = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=READ_HEAVY), *args], capture_output=True,
+                         text=True, env=env, timeout=120)
+    report = json.loads(out.stderr.rsplit("IMPORTED ", 1)[1])
+    assert report["code"] in (0, None), out.stderr
+    assert report["heavy"] == [], f"mlxm {' '.join(args)} imported {report['heavy']}"
+
+
+_LIBRARY_HOMES: dict[str, Path] = {}
+
+
+def _library_home(tmp_path_factory) -> Path:
+    """One home with a model (imported, so the database is at head) shared by the read-command probes."""
+    if "home" not in _LIBRARY_HOMES:
+        from tests.support.model_folders import write_model_folder
+
+        base = tmp_path_factory.mktemp("read-commands")
+        env = {**os.environ, "MLX_MANAGER_HOME": str(base / "home")}
+        exe = Path(sys.executable).with_name("mlxm")
+        folder = write_model_folder(base / "TinyOne")
+        subprocess.run([str(exe), "import", str(folder), "--name", "tiny-one"], env=env, check=True,
+                       capture_output=True, timeout=120)
+        _LIBRARY_HOMES["home"] = base / "home"
+    return _LIBRARY_HOMES["home"]
 
 
 def test_console_script_help_and_list_json(tmp_path):

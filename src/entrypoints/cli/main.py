@@ -1,51 +1,69 @@
-"""`mlxm`: the command-line frontend. Commands stay thin over the application services."""
+"""`mlxm`: the command-line frontend. Commands stay thin over the application services.
+
+Commands load lazily (click's documented lazy-group pattern): `mlxm list` imports the library
+commands only, and shell completion imports no command module it does not complete (issue 19).
+`--help` still lists every command, importing them all.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from entrypoints.cli.audit.commands import COMMANDS as AUDIT_COMMANDS
 from entrypoints.cli.base import MlxmGroup
-from entrypoints.cli.catalog.commands import catalog_group
-from entrypoints.cli.catalog.remote import COMMANDS as CATALOG_REMOTE_COMMANDS
-from entrypoints.cli.catalog.selection import select
-from entrypoints.cli.db import db_group
-from entrypoints.cli.downloads.commands import COMMANDS as DOWNLOAD_COMMANDS
-from entrypoints.cli.identity.commands import COMMANDS as IDENTITY_COMMANDS
-from entrypoints.cli.inference.commands import run, speak, transcribe
-from entrypoints.cli.inference.server_client import ps, unload
-from entrypoints.cli.library.commands import import_model, list_models, probe, rm, search, show
-from entrypoints.cli.library.pipelines import COMMANDS as LIBRARY_PIPELINE_COMMANDS
-from entrypoints.cli.profiles.commands import profile_group
-from entrypoints.cli.routing.commands import COMMANDS as ROUTING_COMMANDS
-from entrypoints.cli.serve import serve
+
+# command name -> (module, attribute). A test checks this table against the modules' commands.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "catalog": ("entrypoints.cli.catalog.remote", "catalog_group_with_remote"),
+    "serve": ("entrypoints.cli.serve", "serve"),
+    "db": ("entrypoints.cli.db", "db_group"),
+    "list": ("entrypoints.cli.library.commands", "list_models"),
+    "search": ("entrypoints.cli.library.commands", "search"),
+    "show": ("entrypoints.cli.library.commands", "show"),
+    "rm": ("entrypoints.cli.library.commands", "rm"),
+    "import": ("entrypoints.cli.library.commands", "import_model"),
+    "probe": ("entrypoints.cli.library.commands", "probe"),
+    "profile": ("entrypoints.cli.profiles.commands", "profile_group"),
+    "run": ("entrypoints.cli.inference.commands", "run"),
+    "speak": ("entrypoints.cli.inference.commands", "speak"),
+    "transcribe": ("entrypoints.cli.inference.commands", "transcribe"),
+    "ps": ("entrypoints.cli.inference.server_client", "ps"),
+    "unload": ("entrypoints.cli.inference.server_client", "unload"),
+    "select": ("entrypoints.cli.catalog.selection", "select"),
+    "pull": ("entrypoints.cli.downloads.commands", "pull"),
+    "check-updates": ("entrypoints.cli.downloads.commands", "check_updates"),
+    "update": ("entrypoints.cli.downloads.commands", "update"),
+    "verify": ("entrypoints.cli.downloads.commands", "verify"),
+    "downloads": ("entrypoints.cli.downloads.commands", "downloads_group"),
+    "keys": ("entrypoints.cli.identity.commands", "keys_group"),
+    "users": ("entrypoints.cli.identity.commands", "users_group"),
+    "routes": ("entrypoints.cli.routing.commands", "routes_group"),
+    "credentials": ("entrypoints.cli.routing.commands", "credentials_group"),
+    "audit": ("entrypoints.cli.audit.commands", "audit_group"),
+    "link": ("entrypoints.cli.library.pipelines", "link_group"),
+    "deps": ("entrypoints.cli.library.pipelines", "deps_group"),
+}
 
 
-@click.group(cls=MlxmGroup)
+class LazyMlxmGroup(MlxmGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            module, attribute = LAZY_COMMANDS[name]
+            command = getattr(importlib.import_module(module), attribute)
+            # A builder (e.g. the catalog group plus its remote-catalog commands) is called once.
+            self.add_command(command if isinstance(command, click.Command) else command(), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyMlxmGroup)
 @click.version_option(package_name="mlxm", prog_name="mlxm")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Manage and serve local MLX models."""
-
-
-cli.add_command(catalog_group)
-for command in CATALOG_REMOTE_COMMANDS:  # signed remote catalog: keygen, sign, verify, status, refresh
-    catalog_group.add_command(command)
-cli.add_command(serve)
-cli.add_command(db_group)
-for command in (list_models, search, show, rm, import_model, probe, profile_group, run, speak, transcribe, ps, unload,
-                select):
-    cli.add_command(command)
-
-
-for command in DOWNLOAD_COMMANDS:
-    cli.add_command(command)
-
-for command in (*IDENTITY_COMMANDS, *ROUTING_COMMANDS, *AUDIT_COMMANDS):  # keys, users, routes, credentials, audit
-    cli.add_command(command)
-
-for command in LIBRARY_PIPELINE_COMMANDS:  # library pipelines: link preview|apply|clean, deps
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,14 +1,48 @@
-"""Settings from the environment (pydantic-settings lives at the edge, never in the core)."""
+"""Settings from the environment (pydantic lives at the edge, never in the core)."""
 
 from __future__ import annotations
 
+import json
+import os
+import typing
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from domain.enums import EvictionPolicy
+
+
+class EnvSettings(BaseModel):
+    """A model whose fields default to `<env_prefix><FIELD>` environment variables (any case).
+
+    Why not pydantic-settings: dependency-injector imports it whenever it is installed, which
+    costs every `mlxm` command ~150 ms before it does anything (issue 19). This is the part we use.
+    Explicit arguments win over the environment; list/dict fields take JSON, as pydantic-settings does.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+    env_prefix: ClassVar[str] = ""
+
+    def __init__(self, **values: Any) -> None:
+        environ = {key.upper(): value for key, value in os.environ.items()}
+        for name, field in type(self).model_fields.items():
+            key = (self.env_prefix + name).upper()
+            if name not in values and key in environ:
+                values[name] = _decode(environ[key], field.annotation)
+        super().__init__(**values)
+
+
+def _decode(raw: str, annotation: Any) -> Any:
+    """JSON for structured fields (a value that is not JSON goes to the field's own validators as text)."""
+    kinds = {typing.get_origin(arg) or arg for arg in (typing.get_args(annotation) or (annotation,))}
+    kinds.add(typing.get_origin(annotation) or annotation)
+    if kinds & {list, dict, set, tuple, frozenset}:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
 
 
 _AUTH_SYNONYMS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
@@ -29,10 +63,10 @@ def describe_settings_error(exc: BaseException) -> str | None:
     return "invalid setting " + "; ".join(problems)
 
 
-class ManagerSettings(BaseSettings):
+class ManagerSettings(EnvSettings):
     """`MLX_MANAGER_*`: where mlxm keeps its state and how it serves."""
 
-    model_config = SettingsConfigDict(env_prefix="MLX_MANAGER_", extra="ignore")
+    env_prefix = "MLX_MANAGER_"
 
     home: Path = Field(default_factory=lambda: Path.home() / ".mlx-manager")
     database_url: str | None = None
@@ -102,10 +136,10 @@ class ManagerSettings(BaseSettings):
         return self.home / "cache"
 
 
-class ServerSettings(BaseSettings):
+class ServerSettings(EnvSettings):
     """`MLX_SERVER_*`: inference defaults and the model pool's limits."""
 
-    model_config = SettingsConfigDict(env_prefix="MLX_SERVER_", extra="ignore")
+    env_prefix = "MLX_SERVER_"
 
     max_models: int = Field(default=4, ge=1)
     max_memory_gb: float = Field(default=0.0, ge=0.0)  # 0 = no memory limit
@@ -137,10 +171,10 @@ class ServerSettings(BaseSettings):
     max_connections: int = Field(default=0, ge=0)
 
 
-class DistributionSettings(BaseSettings):
+class DistributionSettings(EnvSettings):
     """Mirror and signed remote catalog (`MLX_*`). Unset means Hugging Face and the embedded catalog."""
 
-    model_config = SettingsConfigDict(env_prefix="MLX_", extra="ignore")
+    env_prefix = "MLX_"
 
     mirror_base_url: str | None = None
     catalog_url: str | None = None

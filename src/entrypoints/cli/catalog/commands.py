@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from domain.catalog.model import catalog_model_to_dict
+from entrypoints.cli import completion
 from entrypoints.cli.base import echo_json, get_container
 
 
@@ -32,7 +33,7 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
 
 
 @catalog_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_pullable)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def catalog_show(ctx: click.Context, name: str, as_json: bool) -> None:

@@ -131,3 +131,13 @@ def refresh(ctx: click.Context, as_json: bool) -> None:
 
 
 COMMANDS = [keygen, sign, verify, status, refresh]
+
+
+def catalog_group_with_remote() -> click.Group:
+    """`mlxm catalog` with the publisher and refresh commands (keygen, sign, verify, status, refresh)."""
+    from entrypoints.cli.catalog.commands import catalog_group
+
+    for command in COMMANDS:
+        if command.name not in catalog_group.commands:
+            catalog_group.add_command(command)
+    return catalog_group

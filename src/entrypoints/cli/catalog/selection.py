@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import click
 
+from entrypoints.cli import completion
 from entrypoints.cli.base import echo_json, get_container
 
 
 @click.command("select")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=completion.complete_pullable)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def select(ctx, name: str | None, as_json: bool) -> None:

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from entrypoints.cli import completion
 from entrypoints.cli.base import echo_json, get_container
 
 
@@ -69,7 +70,7 @@ def _progress_for(label: str, quiet: bool):
 
 
 @click.command("pull")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_pullable)
 @click.option("--json", "as_json", is_flag=True, help="Print the installed model as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
@@ -98,7 +99,7 @@ def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool) -> None:
 
 
 @click.command("check-updates")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=completion.complete_model)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def check_updates(ctx: click.Context, name: str | None, as_json: bool) -> None:
@@ -125,7 +126,7 @@ def check_updates(ctx: click.Context, name: str | None, as_json: bool) -> None:
 
 
 @click.command("update")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=completion.complete_model)
 @click.option("--all", "all_models", is_flag=True, help="Update every installed model.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -154,7 +155,7 @@ def update(ctx: click.Context, name: str | None, all_models: bool, as_json: bool
 
 
 @click.command("verify")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=completion.complete_model)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def verify(ctx: click.Context, name: str | None, as_json: bool) -> None:
@@ -200,7 +201,7 @@ def _download_dict(d) -> dict:
 
 def _download_action(action: str):
     @click.command(action)
-    @click.argument("download_id", type=click.IntRange(1, 2**63 - 1))
+    @click.argument("download_id", type=click.IntRange(1, 2**63 - 1), shell_complete=completion.complete_download)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
     def command(ctx: click.Context, download_id: int, as_json: bool) -> None:

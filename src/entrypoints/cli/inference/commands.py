@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from entrypoints.cli import completion
 from entrypoints.cli.base import OUTPUT_FILE, echo_json, get_container
 
 
@@ -16,7 +17,7 @@ def _unload_models(ctx) -> None:
 
 
 @click.command("run")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.argument("prompt")
 @click.option("--temperature", type=float, help="0 = greedy.")
 @click.option("--top-p", type=float)
@@ -79,7 +80,7 @@ def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, syste
 
 
 @click.command("speak")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.argument("text")
 @click.option("-o", "--output", "output", required=True, type=OUTPUT_FILE,
               help="Where to write the WAV file.")
@@ -106,7 +107,7 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
 
 
 @click.command("transcribe")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--language", help="Spoken language (default: detect or the profile's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (text, language, segments).")

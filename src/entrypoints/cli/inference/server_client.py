@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from entrypoints.cli import completion
 from entrypoints.cli.base import echo_json, get_container
 from entrypoints.cli.output import human_size, print_table, when
 
@@ -103,7 +104,7 @@ def ps(ctx, url: str | None, as_json: bool) -> None:
 
 
 @click.command("unload")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.option("--url", type=ServerUrl(), help=URL_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from entrypoints.cli import completion
 from entrypoints.cli.base import OFFSET, echo_json, get_container
 from entrypoints.cli.output import human_size, print_table, when
 
@@ -69,7 +70,7 @@ def search(ctx, query: str, model_type: str | None, capability: str | None, limi
 
 
 @click.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
@@ -97,7 +98,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @click.command("rm")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def rm(ctx: click.Context, name: str, as_json: bool) -> None:
@@ -128,7 +129,7 @@ def import_model(ctx: click.Context, path: str, name: str | None, move: bool, in
 
 
 @click.command("probe")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def probe(ctx: click.Context, name: str, as_json: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from entrypoints.cli import completion
 from entrypoints.cli.base import ROW_ID, echo_json, get_container
 from entrypoints.cli.output import human_size, print_table
 
@@ -159,7 +160,7 @@ def deps_group() -> None:
 
 
 @deps_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.option("--platform", "platform_", default=None, help="e.g. darwin-arm64 or linux-x86_64 (default: this machine).")
 @click.option("--backend", default=None, help="Only bindings for this backend key (e.g. mlx-lm).")
 @click.option("--python", "python_version", default=None, help="The target Python version (default: this one).")
@@ -205,7 +206,7 @@ def _print_contract(contract: dict) -> None:
 
 
 @deps_group.command("bind")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_model)
 @click.argument("profile")
 @click.option("--version", "profile_version", type=ROW_ID, default=None, help="Pin a profile version (default: newest).")
 @click.option("--platform", "platform_selector", default="*", show_default=True,
@@ -246,7 +247,7 @@ def deps_unbind(ctx, binding_id) -> None:
 
 
 @deps_group.command("bindings")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=completion.complete_model)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def deps_bindings(ctx, name, as_json) -> None:

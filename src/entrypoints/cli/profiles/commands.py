@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from entrypoints.cli import completion
 from entrypoints.cli.base import echo_json, get_container
 from entrypoints.cli.output import print_table
 
@@ -88,7 +89,7 @@ def profile_group() -> None:
 
 @profile_group.command("create")
 @click.argument("name")
-@click.argument("model")
+@click.argument("model", shell_complete=completion.complete_model)
 @click.option("--auto-start", is_flag=True, help="Preload when the server starts; never evicted.")
 @_default_options
 @click.pass_context
@@ -122,7 +123,7 @@ def list_profiles(ctx, as_json: bool) -> None:
 
 
 @profile_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_profile)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def show_profile(ctx, name: str, as_json: bool) -> None:
@@ -135,7 +136,7 @@ def show_profile(ctx, name: str, as_json: bool) -> None:
 
 
 @profile_group.command("update")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_profile)
 @click.option("--rename", help="A new name.")
 @click.option("--model", help="Point the profile at another library model.")
 @click.option("--auto-start/--no-auto-start", default=None)
@@ -165,7 +166,7 @@ def update(ctx, name: str, rename: str | None, model: str | None, auto_start: bo
 
 
 @profile_group.command("rm")
-@click.argument("name")
+@click.argument("name", shell_complete=completion.complete_profile)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def rm_profile(ctx, name: str, as_json: bool) -> None:
