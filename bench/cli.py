@@ -74,6 +74,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlxm-cli-bench-") as tmp:
         home = Path(tmp) / "home"
         env = {**os.environ, "MLX_MANAGER_HOME": str(home), "MLX_MANAGER_OFFLINE": "true"}
+        # Python writes bytecode caches by default; a machine that disables it (PYTHONDONTWRITEBYTECODE)
+        # would recompile mlxm's sources on every run while the installed baseline packages have theirs.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         model = _build_library(home, env)
 
         completion_env = lambda words, cword: {**env, "_MLXM_COMPLETE": "bash_complete",  # noqa: E731
