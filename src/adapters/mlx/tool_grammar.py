@@ -47,32 +47,62 @@ def _call_schema(tools: Sequence[dict], only: str | None) -> dict:
         })
     if not variants:
         raise InvalidRequest(f"tool_choice: no tool named {only!r}")
-    schema = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    return _compact(variants[0] if len(variants) == 1 else {"anyOf": variants})
+
+
+def _compact(schema: dict) -> dict:
     # Compact JSON (llguidance's option): free whitespace lets a model pad until max_tokens.
     return {**schema, "x-guidance": {"whitespace_flexible": False}}
+
+
+def _json_tools(tokenizer: Any, tools: Sequence[dict], only: str | None, calls: str) -> list[str]:
+    """Hermes / Qwen: `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, repeated for parallel calls."""
+    start = _marker(tokenizer, tokenizer.tool_call_start, tokenizer.tool_call_start_tokens)
+    end = _marker(tokenizer, tokenizer.tool_call_end, tokenizer.tool_call_end_tokens)
+    schema = json.dumps(_call_schema(tools, only), separators=(",", ":"))
+    return [f"calls: {calls}", f"call: {start} ws body ws {end}", f"body: %json {schema}"]
+
+
+def _mistral(tokenizer: Any, tools: Sequence[dict], only: str | None, calls: str) -> list[str]:
+    """Mistral: `[TOOL_CALLS]name[ARGS]{...}`, names and arguments repeated after one start marker."""
+    start = _marker(tokenizer, tokenizer.tool_call_start, tokenizer.tool_call_start_tokens)
+    args_ids = tuple(tokenizer.encode("[ARGS]", add_special_tokens=False))
+    args = _marker(tokenizer, "[ARGS]", args_ids)
+    lines, names = [], []
+    for index, tool in enumerate(tools):
+        function = _function(tool)
+        if only is not None and function.get("name") != only:
+            continue
+        schema = json.dumps(_compact(function.get("parameters") or {"type": "object"}), separators=(",", ":"))
+        names.append(f"call{index}")
+        lines.append(f"call{index}: {json.dumps(function['name'])} {args} args{index}")
+        lines.append(f"args{index}: %json {schema}")
+    if not names:
+        raise InvalidRequest(f"tool_choice: no tool named {only!r}")
+    return [f"calls: {start} {calls}", f"call: {' | '.join(names)}", *lines]
+
+
+# mlx-lm tool parser id -> the grammar of its format.
+FORMATS = {"json_tools": _json_tools, "mistral": _mistral}
 
 
 def tool_call_grammar(tokenizer: Any, parser_id: str | None, tools: Sequence[dict], only: str | None,
                       model_id: str, thinking_first: bool = False, parallel: bool = True) -> str:
     """A Lark grammar admitting only tool calls in this model's format."""
-    if parser_id != "json_tools":
+    build = FORMATS.get(parser_id or "")
+    if build is None:
         raise InvalidRequest(
             f"{model_id}: tool_choice \"required\" or a named function needs constrained decoding of the model's "
-            f"tool-call format, and the {parser_id or 'unknown'!r} format has no grammar here; use \"auto\"")
-    start = _marker(tokenizer, tokenizer.tool_call_start, tokenizer.tool_call_start_tokens)
-    end = _marker(tokenizer, tokenizer.tool_call_end, tokenizer.tool_call_end_tokens)
-    schema = json.dumps(_call_schema(tools, only), separators=(",", ":"))
-    calls = "call (ws call)*" if parallel else "call"
+            f"tool-call format, and the {parser_id or 'unknown'!r} format has no grammar here "
+            f"(supported: {', '.join(sorted(FORMATS))}); use \"auto\"")
     lines = []
     if thinking_first and getattr(tokenizer, "has_thinking", False):
         # The prompt opened a thinking block: let the model finish it, then it must call.
         think_end = _marker(tokenizer, tokenizer.think_end, tokenizer.think_end_tokens)
-        lines.append(f"start: thought ws {calls}")
-        lines.append(f"thought: /(?s:.*)/ {think_end}")
+        lines += ["start: thought ws calls", f"thought: /(?s:.*)/ {think_end}"]
     else:
-        lines.append(f"start: {calls}")
-    lines.append(f"call: {start} ws body ws {end}")
-    lines.append(f"body: %json {schema}")
+        lines.append("start: calls")
+    lines += build(tokenizer, tools, only, "call (ws call)*" if parallel else "call")
     lines.append(f"ws: {_WS}")
     return "\n".join(lines) + "\n"
 
