@@ -170,10 +170,3 @@ def test_malformed_tools_are_a_4xx_in_anthropics_shape(server, tools, tool_choic
     assert 400 <= response.status_code < 500
     assert response.json()["type"] == "error" and response.json()["error"]["message"]
 
-
-@pytest.mark.parametrize("tool_choice", [{"type": "any"}, {"type": "tool", "name": "get_weather"}])
-def test_forcing_a_tool_is_refused_until_it_can_be_enforced(client, tool_choice):
-    with pytest.raises(anthropic.BadRequestError) as caught:
-        client.messages.create(model="scripted", max_tokens=20, tools=[WEATHER_TOOL], tool_choice=tool_choice,
-                               messages=[{"role": "user", "content": "hi"}])
-    assert "tool_choice" in caught.value.body["error"]["message"]

@@ -223,10 +223,3 @@ def test_api_chat_keeps_reasoning_apart_and_can_switch_it_off(server):
     assert "".join(e.get("reasoning_delta", "") for e in events) == "The sky scatters blue light."
     assert "".join(e.get("delta", "") for e in events) == "Rayleigh scattering."
 
-
-@pytest.mark.parametrize("tool_choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
-def test_forcing_a_tool_is_refused_until_it_can_be_enforced(client, tool_choice):
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "hi"}],
-                                       tools=[WEATHER_TOOL], tool_choice=tool_choice)
-    assert "tool_choice" in str(caught.value)

@@ -59,11 +59,7 @@ def check_tools(model_id: str, tokenizer: Any, request: GenerationRequest) -> No
     name = forced_tool(request)
     if name is not None and name not in tool_names(request.tools):
         raise InvalidRequest(f"tool_choice: names the function {name!r}, which is not among the request's tools")
-    if forces_tool_call(request):
-        # Enforcing it needs constrained decoding (adapters/mlx/tool_grammar.py + the engine's constraints):
-        # refused, not hoped for, until that is wired.
-        raise InvalidRequest('tool_choice: "required" (Anthropic "any") and a named function are not supported '
-                             'yet; use "auto"')
+
 
 
 def forces_tool_call(request: GenerationRequest) -> bool:
@@ -262,3 +258,20 @@ class ChatOutputStream:
     @property
     def request(self):  # the engine request, read by tests of cancellation
         return getattr(self._inner, "request", None)
+
+
+def with_tool_constraint(model_id: str, tokenizer: Any, request: GenerationRequest,
+                         prompt: Sequence[int]) -> GenerationRequest:
+    """`tool_choice` "required" or a named function: the request gains a Lark constraint admitting only
+    tool calls in the model's own format (see tool_grammar), so the engine enforces the choice."""
+    if not forces_tool_call(request):
+        return request
+    from adapters.mlx.tool_grammar import parser_id, tool_call_grammar
+    from domain.profiles.constraints import OutputConstraint
+
+    if request.constraint is not None:
+        raise InvalidRequest("tool_choice: \"required\" or a named function cannot be combined with response_format")
+    grammar = tool_call_grammar(tokenizer, parser_id(tokenizer), request.tools, forced_tool(request), model_id,
+                                thinking_first=initial_state(tokenizer, prompt) == REASONING_STATE,
+                                parallel=request.parallel_tool_calls and forced_tool(request) is None)
+    return replace(request, constraint=OutputConstraint("lark", grammar))

@@ -28,6 +28,7 @@ from adapters.mlx.chat_output import (
     template_kwargs,
     template_messages,
     wants_tool_calls,
+    with_tool_constraint,
 )
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from adapters.mlx.engine import BatchEngine, EngineRequest, on_engine_thread
@@ -220,6 +221,8 @@ class MlxTextRuntime:
         self._require_text(model)
         handle = self._handle(model)
         tokens = self.prompt_tokens(model, request)
+        if request.messages:
+            request = with_tool_constraint(model.model_id, handle.tokenizer, request, tokens)
         params = request.params
         max_tokens = self._check_lengths(model, handle, request, len(tokens), params.max_tokens or DEFAULT_MAX_TOKENS)
         n = int(request.n or 1)

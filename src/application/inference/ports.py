@@ -63,6 +63,7 @@ class GenerationRequest:
     tools: tuple[dict, ...] = ()
     tool_choice: str | dict | None = None  # "auto" | "none" | "required" | {"type": "function", "function": {"name"}}
     enable_thinking: bool | None = None  # the chat template's switch; None: request > profile > model default
+    parallel_tool_calls: bool = True  # False: at most one tool call (enforced with tool_choice required/named)
     constraint: OutputConstraint | None = None  # structured output (constrained decoding)
     n: int = 1  # choices, generated together in the batch; chunks carry their `index`
     # The context window to hold the prompt to (a profile's `context_length`); None: the model's own.

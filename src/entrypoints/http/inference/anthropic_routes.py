@@ -146,7 +146,9 @@ def to_internal(body: MessagesRequest | CountTokensRequest) -> GenerationRequest
         )
     else:
         params = InferenceParams()
+    parallel = not (body.tool_choice or {}).get("disable_parallel_tool_use", False)
     return GenerationRequest(params=params, messages=tuple(messages), tools=tools, tool_choice=tool_choice,
+                             parallel_tool_calls=parallel,
                              enable_thinking=request_thinking(body.thinking))
 
 

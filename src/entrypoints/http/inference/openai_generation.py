@@ -230,6 +230,7 @@ async def chat_completions(request: Request) -> Response:
     internal = GenerationRequest(
         params=request_params(body, max_tokens), messages=tuple(chat_message(m) for m in body.messages),
         tools=tools, tool_choice=tool_choice, enable_thinking=request_thinking(body),
+        parallel_tool_calls=body.parallel_tool_calls is not False,
         constraint=constraint_from(body.response_format), n=n,
     )
     iterator, first = await _start(request, body.model, internal)

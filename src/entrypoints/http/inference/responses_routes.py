@@ -27,6 +27,7 @@ from application.inference.ports import ChatMessage, GenerationChunk, Generation
 from domain.profiles.params import InferenceParams
 from entrypoints.http.openapi import api_route, parse_body
 from entrypoints.http.inference.streaming import _chunks, _collect, _event_stream, _start
+from entrypoints.http.inference.openai_generation import constraint_from
 from entrypoints.http.inference.openai_schemas import FunctionDefinition
 
 TAGS = ("openai",)
@@ -46,6 +47,8 @@ class ResponsesRequest(BaseModel):
     top_p: float | None = None
     max_output_tokens: int | None = None
     reasoning: dict[str, Any] | None = None
+    text: dict[str, Any] | None = Field(default=None, description='{"format": {"type": "text" | "json_object" | '
+                                                                  '"json_schema", "schema": {...}}}')
     stream: bool = False
     store: bool | None = None
     previous_response_id: str | None = None
@@ -163,9 +166,16 @@ def to_internal(body: ResponsesRequest) -> GenerationRequest:
     if body.previous_response_id:
         raise _error("previous_response_id", "responses are not stored here; send the whole conversation as input")
     tools, choice = _tools(body)
+    fmt = (body.text or {}).get("format") or {"type": "text"}
+    if not isinstance(fmt, dict):
+        raise _error("text.format", "must be an object")
+    # The Responses API's flat json_schema format, read by the same code as chat's response_format.
+    response_format = fmt if fmt.get("type") != "json_schema" else {"type": "json_schema", "json_schema": fmt}
+    constraint = constraint_from(response_format)
     effort = (body.reasoning or {}).get("effort")
     params = InferenceParams(temperature=body.temperature, top_p=body.top_p, max_tokens=body.max_output_tokens)
     return GenerationRequest(params=params, messages=tuple(to_messages(body)), tools=tools, tool_choice=choice,
+                             parallel_tool_calls=body.parallel_tool_calls is not False, constraint=constraint,
                              enable_thinking=None if effort is None else effort != "none")
 
 
@@ -217,7 +227,7 @@ class _Envelope:
             "parallel_tool_calls": body.parallel_tool_calls if body.parallel_tool_calls is not None else True,
             "previous_response_id": None, "reasoning": body.reasoning or {"effort": None, "summary": None},
             "store": False, "temperature": body.temperature, "top_p": body.top_p,
-            "text": {"format": {"type": "text"}}, "tool_choice": body.tool_choice or "auto",
+            "text": body.text or {"format": {"type": "text"}}, "tool_choice": body.tool_choice or "auto",
             "tools": body.tools or [], "truncation": "disabled", "metadata": body.metadata or {},
             "usage": _usage(last) if status != "in_progress" else None,
         }
