@@ -1,7 +1,7 @@
 """`tool_choice: "required"` and a named function are enforced by constrained decoding, not hoped for.
 
-Random-weight tiny llamas (byte-level BPE) whose chat templates carry the JSON (Hermes/Qwen) or the
-Mistral tool markers: left alone it never calls a tool; with `required` or a named function the engine's
+Random-weight tiny llamas (byte-level BPE) whose chat templates carry the JSON (Hermes/Qwen), the
+Qwen3-Coder (XML) or the Mistral tool markers: left alone it never calls a tool; with `required` or a named function the engine's
 llguidance constraint, built from the model's own tool-call format, makes it emit a parsable call of
 an offered function with schema-valid arguments, for several seeds. Through the real openai SDK.
 """
@@ -22,12 +22,18 @@ from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
 
-# Chat templates whose markers make mlx-lm infer a tool format: JSON (Hermes/Qwen) and Mistral.
+# Chat templates whose markers make mlx-lm infer a tool format: JSON (Hermes/Qwen), Qwen3-Coder, Mistral.
 TEMPLATES = {
     "random-tools": (
         "{%- for m in messages -%}{{ m.role }}: {{ m.content or '' }}\n{%- endfor -%}"
         "{%- if tools -%}tools:{% for t in tools %} {{ t.function.name }}{% endfor %}\n"
         "{%- for tool_call in [] -%}<tool_call>{{ tool_call.name }}</tool_call>{%- endfor -%}{%- endif -%}"
+        "assistant:"
+    ),
+    "random-qwen-coder": (
+        "{%- for m in messages -%}{{ m.role }}: {{ m.content or '' }}\n{%- endfor -%}"
+        "{%- if tools -%}tools:{% for t in tools %} {{ t.function.name }}{% endfor %}\n"
+        "{%- for tool_call in [] -%}<tool_call>\n<function={{ tool_call.name }}>{%- endfor -%}{%- endif -%}"
         "assistant:"
     ),
     "random-mistral": (

@@ -60,8 +60,18 @@ def test_mistral_format():
 
 
 def test_a_format_without_a_grammar_is_a_400_naming_it():
-    with pytest.raises(InvalidRequest, match="qwen3_coder"):
-        tool_call_grammar(FakeTokenizer(True), "qwen3_coder", TOOLS, None, "some-model")
+    with pytest.raises(InvalidRequest, match="glm47"):
+        tool_call_grammar(FakeTokenizer(True), "glm47", TOOLS, None, "some-model")
+
+
+def test_qwen3_coder_format_lists_required_then_optional_parameters():
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "required": ["b"],
+        "properties": {"a": {"type": "integer"}, "b": {"type": "string", "enum": ["x", "y"]}}}}}]
+    grammar = tool_call_grammar(FakeTokenizer(True), "qwen3_coder", tools, None, "m")
+    assert 'v0_0: "x" | "y"' in grammar and "v0_1: /-?[0-9]{1,12}/" in grammar
+    assert ('call0: "<function=f>\\n" "<parameter=b>\\n" v0_0 "\\n</parameter>\\n" '
+            '("<parameter=a>\\n" v0_1 "\\n</parameter>\\n")? "</function>\\n"') in grammar
 
 
 def test_parser_id_reads_mlx_lms_module():

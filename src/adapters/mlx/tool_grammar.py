@@ -82,8 +82,53 @@ def _mistral(tokenizer: Any, tools: Sequence[dict], only: str | None, calls: str
     return [f"calls: {start} {calls}", f"call: {' | '.join(names)}", *lines]
 
 
+def _xml_value(rule: str, schema: dict) -> list[str]:
+    """A Qwen3-Coder parameter value: raw text for strings (mlx-lm's parser converts by the schema's type)."""
+    if isinstance(schema.get("enum"), list) and all(isinstance(v, (str, int, float, bool)) for v in schema["enum"]):
+        options = " | ".join(json.dumps(v if isinstance(v, str) else json.dumps(v)) for v in schema["enum"])
+        return [f"{rule}: {options}"]
+    kind = schema.get("type")
+    if kind == "integer":
+        return [f"{rule}: /-?[0-9]{{1,12}}/"]
+    if kind == "number":
+        return [f"{rule}: /-?[0-9]{{1,12}}(\\.[0-9]{{1,8}})?/"]
+    if kind == "boolean":
+        return [f'{rule}: "true" | "false"']
+    if kind in ("object", "array"):
+        return [f"{rule}: %json {json.dumps(_compact(schema), separators=(',', ':'))}"]
+    limit = schema.get("maxLength") if isinstance(schema.get("maxLength"), int) else 256
+    return [f"{rule}: /[^<\\n][^<]{{0,{max(limit - 1, 0)}}}/"]  # text up to the closing tag
+
+
+def _qwen3_coder(tokenizer: Any, tools: Sequence[dict], only: str | None, calls: str) -> list[str]:
+    """Qwen3-Coder: `<tool_call>\\n<function=NAME>\\n<parameter=P>\\nVALUE\\n</parameter>\\n</function>\\n</tool_call>`;
+    required parameters in the schema's order, then the optional ones, each at most once."""
+    start = _marker(tokenizer, tokenizer.tool_call_start, tokenizer.tool_call_start_tokens)
+    end = _marker(tokenizer, tokenizer.tool_call_end, tokenizer.tool_call_end_tokens)
+    lines, names = [], []
+    for index, tool in enumerate(tools):
+        function = _function(tool)
+        if only is not None and function.get("name") != only:
+            continue
+        parameters = function.get("parameters") or {}
+        properties = parameters.get("properties") or {}
+        required = [p for p in parameters.get("required") or [] if p in properties]
+        parts = []
+        for position, name in enumerate([*required, *(p for p in properties if p not in required)]):
+            rule = f"v{index}_{position}"
+            lines += _xml_value(rule, properties[name] if isinstance(properties[name], dict) else {})
+            part = f'"<parameter={name}>\\n" {rule} "\\n</parameter>\\n"'
+            parts.append(part if name in required else f"({part})?")
+        names.append(f"call{index}")
+        header = json.dumps(f"<function={function['name']}>\n")
+        lines.append(f"call{index}: {header} {' '.join(parts)} \"</function>\\n\"")
+    if not names:
+        raise InvalidRequest(f"tool_choice: no tool named {only!r}")
+    return [f"calls: {calls}", f'call: {start} "\\n" function {end}', f"function: {' | '.join(names)}", *lines]
+
+
 # mlx-lm tool parser id -> the grammar of its format.
-FORMATS = {"json_tools": _json_tools, "mistral": _mistral}
+FORMATS = {"json_tools": _json_tools, "mistral": _mistral, "qwen3_coder": _qwen3_coder}
 
 
 def tool_call_grammar(tokenizer: Any, parser_id: str | None, tools: Sequence[dict], only: str | None,
