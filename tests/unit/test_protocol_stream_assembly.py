@@ -118,3 +118,20 @@ def test_responses_events_are_numbered_and_items_consistent():
     assert done[0]["item"]["content"][0]["text"] == "ab" and done[1]["item"]["content"][0]["text"] == "x"
     assert done[2]["item"]["call_id"] == "call_1" and done[2]["item"]["arguments"] == '{"city": "Paris"}'
     assert [item["type"] for item in writer.output] == ["reasoning", "message", "function_call"]
+
+
+def test_responses_instructions_and_developer_items_become_one_system_message():
+    from entrypoints.http.inference.responses_routes import to_messages
+
+    body = ResponsesRequest(model="m", instructions="Be brief.", input=[
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Use tools."}]},
+        {"role": "user", "content": "hi"},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call", "call_id": "c2", "name": "g", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "one"},
+        {"type": "function_call_output", "call_id": "c2", "output": "two"},
+    ])
+    messages = to_messages(body)
+    assert [(m.role, m.content) for m in messages[:2]] == [("system", "Be brief.\n\nUse tools."), ("user", "hi")]
+    assert [c.id for c in messages[2].tool_calls] == ["c1", "c2"]  # consecutive calls: one assistant turn
+    assert [(m.role, m.tool_call_id) for m in messages[3:]] == [("tool", "c1"), ("tool", "c2")]

@@ -159,7 +159,19 @@ def to_messages(body: ResponsesRequest) -> list[ChatMessage]:
                                  "or function_call_output items")
     if not messages:
         raise InvalidRequest("input: give at least one message")
-    return messages
+    return _one_leading_system(messages)
+
+
+def _one_leading_system(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """`instructions` plus leading developer/system items as ONE system message (Codex sends both): many chat
+    templates accept a system message only first, and only one."""
+    count = 0
+    while count < len(messages) and messages[count].role == "system":
+        count += 1
+    if count < 2:
+        return messages
+    merged = ChatMessage("system", "\n\n".join(m.content for m in messages[:count] if m.content))
+    return [merged, *messages[count:]]
 
 
 def to_internal(body: ResponsesRequest) -> GenerationRequest:
