@@ -28,7 +28,7 @@ TURN1_TOKENS = 16
 # ~1,100 tokens with the bench tokenizer (a BPE trained on a few sentences: common words split into pieces).
 SYSTEM = " ".join(
     f"Rule {i}: answer the user's question about item number {i} carefully, cite the manual, and keep it short."
-    for i in range(40)
+    for i in range(14)
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain.enums import ModelType, ProfileType
+from domain.profiles.constraints import OutputConstraint
 from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
 from domain.profiles.model import AudioProfile, ExecutionProfile, InferenceProfile, make_profile
 
@@ -12,7 +13,9 @@ def chat_profile() -> ExecutionProfile:
         "chat", ModelType.TEXT_GEN, model_id="qwen2.5-0.5b-4bit", description="daily chat", auto_start=True,
         inference=InferenceParams(temperature=0.0, max_tokens=512, top_p=0.9, top_k=40, min_p=0.05,
                                   repetition_penalty=1.1, seed=7, stop=("</s>", "\n\n")),
-        context=InferenceContext(context_length=4096, system_prompt="Be brief.", enable_tool_injection=False),
+        context=InferenceContext(context_length=4096, system_prompt="Be brief.", enable_tool_injection=False,
+                                 enable_thinking=False,
+                                 response_format=OutputConstraint("json_schema", '{"type": "object"}')),
     )
 
 

@@ -143,3 +143,25 @@ def test_cached_prompt_tokens_are_reported_by_every_protocol(env):
     assert f'"cache_read_input_tokens":{cached}' in streamed
     api_chat = client.post("/api/chat", json={"model": "tiny-llama", "messages": CHAT["messages"]}).json()
     assert api_chat["usage"]["cached_tokens"] == cached
+
+
+def test_a_profiles_response_format_applies_unless_the_request_brings_its_own(env):
+    client, container = env
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    created = client.post("/api/profiles", json={
+        "name": "structured", "model": "tiny-llama",
+        "context": {"response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}}})
+    assert created.status_code == 201, created.text
+    shown = client.get("/api/profiles/structured").json()
+    assert shown["context"]["response_format"]["json_schema"]["schema"] == schema
+    messages = [{"role": "user", "content": "hi"}]
+    client.post("/v1/chat/completions", json={"model": "structured", "messages": messages, "max_tokens": 2})
+    assert container.runtime().requests[-1].constraint == OutputConstraint("json_schema", json.dumps(schema))
+    client.post("/v1/chat/completions", json={"model": "structured", "messages": messages, "max_tokens": 2,
+                                              "response_format": {"type": "json_object"}})
+    assert container.runtime().requests[-1].constraint == OutputConstraint("json_object")
+    client.post("/api/chat", json={"model": "structured", "messages": messages})
+    assert container.runtime().requests[-1].constraint == OutputConstraint("json_schema", json.dumps(schema))
+    bad = client.post("/api/profiles", json={"name": "bad", "model": "tiny-llama",
+                                             "context": {"response_format": {"type": "xml"}}})
+    assert bad.status_code in (400, 422) and "response_format" in bad.text

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from adapters.sqlalchemy.tables import AudioProfileRecord, InferenceProfileRecord, ProfileRecord
 from adapters.sqlalchemy.tracking import _flush, _now, _Tracker
 from domain.enums import ProfileType
+from domain.profiles.constraints import OutputConstraint
 from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
 from domain.profiles.model import ExecutionProfile, PROFILE_CLASSES
 
@@ -31,6 +32,7 @@ def _profile_from_record(record: ProfileRecord) -> ExecutionProfile:
         context = InferenceContext(
             context_length=record.context_length, system_prompt=record.system_prompt,
             enable_tool_injection=record.enable_tool_injection, enable_thinking=record.enable_thinking,
+            response_format=OutputConstraint(**record.output_constraint) if record.output_constraint else None,
         )
     elif isinstance(record, AudioProfileRecord):
         audio = AudioDefaults(
@@ -90,6 +92,7 @@ class SqlAlchemyProfileRepository:
             record.context_length, record.system_prompt = c.context_length, c.system_prompt
             record.enable_tool_injection = c.enable_tool_injection
             record.enable_thinking = c.enable_thinking
+            record.output_constraint = c.response_format.to_dict() if c.response_format is not None else None
         elif isinstance(record, AudioProfileRecord):
             a = profile.audio
             record.voice, record.speed, record.sample_rate, record.stt_language = a.voice, a.speed, a.sample_rate, a.stt_language

@@ -255,6 +255,7 @@ class InferenceProfileRecord(ProfileRecord):
     system_prompt: Mapped[str | None] = mapped_column(Text)
     enable_tool_injection: Mapped[bool | None] = mapped_column(Boolean)
     enable_thinking: Mapped[bool | None] = mapped_column(Boolean)
+    output_constraint: Mapped[dict | None] = mapped_column(JSON)  # {"kind", "spec"}: the profile's response_format
 
     __mapper_args__ = {"polymorphic_identity": "inference", "polymorphic_load": "inline"}
 

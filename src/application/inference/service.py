@@ -265,8 +265,11 @@ class InferenceService:
             thinking = profile.context.enable_thinking  # request > profile > the template's default
         requested_max = request.params.max_tokens is not None or (
             profile is not None and profile.inference.max_tokens is not None)
+        constraint = request.constraint
+        if constraint is None and profile is not None and not request.tools:
+            constraint = profile.context.response_format  # the profile's structured output, unless the request has its own
         request = replace(
-            request, params=resolved, enable_thinking=thinking, max_tokens_requested=requested_max,
+            request, params=resolved, enable_thinking=thinking, max_tokens_requested=requested_max, constraint=constraint,
             context_length=request.context_length or (profile.context.context_length if profile is not None else None),
         )
         lease = self._lease(target)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping, TypeVar
 
 from domain.errors import InvalidParameter
+from domain.profiles.constraints import OutputConstraint
 
 T = TypeVar("T")
 
@@ -71,12 +72,19 @@ class InferenceContext:
     system_prompt: str | None = None
     enable_tool_injection: bool | None = None
     enable_thinking: bool | None = None  # the chat template's `enable_thinking` (None: the model's default)
+    # Structured output for every request of the profile that brings none (OpenAI's response_format shape
+    # is accepted here and kept as an OutputConstraint).
+    response_format: OutputConstraint | None = None
 
     def __post_init__(self) -> None:
         _check_range("context_length", self.context_length, 1, 10_000_000, integer=True)
         _check_type("system_prompt", self.system_prompt, str)
         _check_type("enable_tool_injection", self.enable_tool_injection, bool)
         _check_type("enable_thinking", self.enable_thinking, bool)
+        if isinstance(self.response_format, dict) and "kind" in self.response_format:  # stored form
+            object.__setattr__(self, "response_format", OutputConstraint(**self.response_format))
+        else:
+            object.__setattr__(self, "response_format", OutputConstraint.from_response_format(self.response_format))
 
 
 @dataclass(frozen=True)

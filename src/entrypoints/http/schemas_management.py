@@ -166,10 +166,16 @@ class InferenceContextDTO(BaseModel):
     system_prompt: str | None = None
     enable_tool_injection: bool | None = None
     enable_thinking: bool | None = Field(default=None, description="false switches the model's thinking off")
+    response_format: dict[str, Any] | None = Field(
+        default=None, description='Structured output for requests that bring none: {"type": "json_object"} or '
+                                  '{"type": "json_schema", "json_schema": {"schema": {...}}}')
 
     @classmethod
     def from_domain(cls, value: InferenceContext) -> "InferenceContextDTO":
-        return cls(**_value_dict(value))
+        data = _value_dict(value)
+        if value.response_format is not None:
+            data["response_format"] = value.response_format.to_response_format()
+        return cls(**data)
 
 
 class AudioDefaultsDTO(BaseModel):
