@@ -76,8 +76,13 @@ def multi_turn(ctx, repeats: int) -> dict[str, list[tuple[float, int, int]]]:
     results: dict[str, list] = {name: [] for name in servers}
     for name, (url, model) in servers.items():  # warm-up
         _turn2_ttft(client, url, 10_000, model)
-    for k in range(repeats):
-        for name, (url, model) in servers.items():  # interleaved
+    # Turn 2 with the cache is sub-second and noisy on a shared machine: more pairs, alternating which server
+    # goes first; the cache-off server (seconds per turn) only gets `repeats` conversations.
+    for k in range(max(repeats, 7)):
+        order = list(servers.items()) if k % 2 == 0 else list(reversed(servers.items()))
+        for name, (url, model) in order:
+            if name == "mlxm cache off" and k >= repeats:
+                continue
             results[name].append(_turn2_ttft(client, url, 100 * k + len(name), model))
     return results
 
@@ -153,7 +158,8 @@ def run_and_report(ctx) -> bool:
     turns = multi_turn(ctx, repeats)
     med = {name: statistics.median(r[0] for r in rows) for name, rows in turns.items()}
     print()
-    print(f"multi-turn conversation, turn 2 (median of {repeats} fresh conversations):")
+    print(f"multi-turn conversation, turn 2 (median over fresh conversations: "
+          f"{len(turns['mlxm'])} with the cache, {len(turns['mlxm cache off'])} with it off):")
     for name, rows in turns.items():
         prompt = rows[-1][1]
         cached = rows[-1][2]
@@ -162,7 +168,7 @@ def run_and_report(ctx) -> bool:
     good = paired <= 1.2
     ok &= good
     print(f"{'turn-2 TTFT mlxm / mlx_lm.server':34} {paired:6.3f}   (target <= 1.2)  {verdict(good)}")
-    speedup = statistics.median(b[0] / a[0] for a, b in zip(turns["mlxm"], turns["mlxm cache off"]))
+    speedup = statistics.median(r[0] for r in turns["mlxm cache off"]) / med["mlxm"]
     good = speedup >= 10
     ok &= good
     print(f"{'turn-2 speed-up vs cache off':34} {speedup:6.1f}x  (target >= 10x)  {verdict(good)}")

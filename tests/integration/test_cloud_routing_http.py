@@ -132,3 +132,16 @@ def test_tools_on_a_cloud_route_are_a_400_not_silently_dropped(client, provider,
         client.chat.completions.create(model=model, messages=MESSAGES, tools=[tool])
     assert "tool calling is not forwarded" in str(caught.value)
     assert len(provider.requests) == before  # refused before any upstream call
+
+
+@pytest.mark.parametrize("extra, name", [
+    ({"response_format": {"type": "json_object"}}, "response_format"),
+    ({"n": 2}, "n"),
+    ({"logprobs": True}, "logprobs"),
+])
+def test_local_engine_options_on_a_cloud_route_are_a_400_not_silently_dropped(client, provider, extra, name):
+    before = len(provider.requests)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="gpt-fake", messages=MESSAGES, **extra)
+    assert f"{name} is not forwarded" in str(caught.value)
+    assert len(provider.requests) == before

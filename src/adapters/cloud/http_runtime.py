@@ -247,7 +247,14 @@ class HttpCloudRuntime:
 
 
 def _refuse_tools(model: LoadedModel, request: GenerationRequest) -> None:
-    """Tools and tool history are not translated for cloud backends (yet): a 400, never silently dropped."""
+    """Tools and tool history are not translated for cloud backends (yet): a 400, never silently dropped.
+    Likewise the local engine's options that are not forwarded: response_format, n, logprobs."""
+    params = request.params
+    for name, used in (("response_format", request.constraint is not None), ("n", request.n != 1),
+                       ("logprobs", bool(params.logprobs or params.top_logprobs))):
+        if used:
+            raise InvalidRequest(f"{model.model_id}: {name} is not forwarded to cloud backends yet; "
+                                 "use a local model for it")
     offered = bool(request.tools) and request.tool_choice != "none"
     in_history = any(m.tool_calls or m.role == "tool" for m in request.messages)
     if offered or in_history:
