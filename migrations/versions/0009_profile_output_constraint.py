@@ -2,8 +2,8 @@
 
 NULL (every existing profile) means plain text unless the request asks for a response_format.
 
-Revision ID: 0008_profile_output_constraint
-Revises: 0007_profile_enable_thinking
+Revision ID: 0009_profile_output_constraint
+Revises: 0008_api_key_trust
 Create Date: 2026-12-02
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_profile_output_constraint"
-down_revision = "0007_profile_enable_thinking"
+revision = "0009_profile_output_constraint"
+down_revision = "0008_api_key_trust"
 branch_labels = None
 depends_on = None
 
