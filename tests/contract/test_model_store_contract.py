@@ -383,3 +383,20 @@ def test_a_renamed_file_keeps_its_hash_cache_valid_and_a_rewrite_invalidates_it(
     store.drop_hash_cache(final)
     assert not store.exists(store.hash_cache_path(final))
     assert store.sha256_of(final) == hashlib.sha256(b"weights").hexdigest()
+
+
+def test_link_or_copy_shares_the_installed_bytes_without_touching_the_source(files):
+    # Delta updates: an unchanged file of the installed revision is put into staging this way.
+    store = files.store
+    src = store.revision_dir("m-v1", REV_A) / "w.bin"
+    files.put(src, b"unchanged weights")
+    dst = store.staging_for("m-v1", REV_B) / "w.bin"
+    files.put(dst, b"a stale partial")  # replaced, not appended to
+    assert store.link_or_copy(src, dst) in ("hardlink", "reflink", "copy")
+    assert files.read(dst) == b"unchanged weights" and files.read(src) == b"unchanged weights"
+    other = store.revision_dir("m-v1", REV_A) / "other.bin"
+    files.put(other, b"unchanged weights")
+    assert store.same_file(src, dst) and not store.same_file(src, other)
+    assert not store.same_file(src, store.home / "missing.bin")
+    store.remove_tree(store.revision_dir("m-v1", REV_A))  # the old revision goes after the switch
+    assert files.read(dst) == b"unchanged weights"

@@ -100,4 +100,4 @@ def test_sign_refuses_a_catalog_clients_would_refuse(tmp_path) -> None:
     catalog_file = tmp_path / "catalog.json"
     catalog_file.write_bytes(encode(catalog_document(sequence=1, key_id="0000000000000000")))
     line = one_error_line(mlxm(base, "catalog", "sign", str(catalog_file), "--key", key))
-    assert "it names key 0000000000000000" in line
+    assert "it names key 0000000000000000, but the signing key is key" in line

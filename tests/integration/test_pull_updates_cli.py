@@ -64,6 +64,9 @@ def test_check_updates_update_verify_cycle(container, hub, tmp_path) -> None:
                        "available_revision": hub.commit_sha("org/tiny"), "update_available": False,
                        "changed_files": [], "superseded_by": ["tiny-v2"], "newer_ids": ["tiny-v2"], "error": None}]
 
+    text = run(container, "check-updates").output
+    assert "tiny-v1: up to date; superseded by tiny-v2; newer catalog IDs: tiny-v2 (suggestion: mlxm pull tiny-v2)" in text
+
     new_sha = hub.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS_V2})
     report = json.loads(run(container, "check-updates", "--json").output)[0]
     assert report["update_available"] and report["available_revision"] == new_sha
@@ -79,7 +82,9 @@ def test_check_updates_update_verify_cycle(container, hub, tmp_path) -> None:
 
     updated = json.loads(run(container, "update", "--all", "--json").output)
     assert updated == [{"model_id": "tiny-v1", "updated": True, "old_revision": report["installed_revision"],
-                        "new_revision": new_sha, "error": None, "note": None}]
+                        "new_revision": new_sha, "error": None, "note": None,
+                        # delta update: config.json did not change and was linked from the installed revision
+                        "bytes_fetched": len(WEIGHTS_V2), "bytes_reused": len(CONFIG)}]
     assert (link / "model.safetensors").read_bytes() == WEIGHTS_V2
     verify = run(container, "verify", "--json")
     assert verify.exit_code == 0 and json.loads(verify.output)[0]["ok"] is True

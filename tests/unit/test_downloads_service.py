@@ -366,6 +366,7 @@ def test_check_updates_update_and_verify(home, fake, uow) -> None:
     old_dir = (home / old.local_path).resolve()
     assert [r.update_available for r in updates.check_updates()] == [False]
     assert updates.check_updates()[0].superseded_by == ["tiny-v2"]
+    assert updates.check_updates()[0].newer_ids == ["tiny-v2"]  # a suggestion, never a switch
 
     new_weights = WEIGHTS[::-1]
     new_sha = fake.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": new_weights})
@@ -373,8 +374,12 @@ def test_check_updates_update_and_verify(home, fake, uow) -> None:
     assert report.update_available and report.available_revision == new_sha
     assert report.changed_files == ["model.safetensors"]
 
+    served_before = dict(fake.served)
     outcome = updates.update("tiny")[0]
     assert outcome.updated and outcome.new_revision == new_sha
+    # Delta update: the unchanged config.json was linked from the installed revision, not fetched.
+    assert fake.served.get("config.json") == served_before.get("config.json")
+    assert (outcome.bytes_fetched, outcome.bytes_reused) == (len(new_weights), len(CONFIG))
     link = home / "models" / "tiny-v1"
     assert (link / "model.safetensors").read_bytes() == new_weights
     assert not old_dir.exists()  # the old revision mlxm downloaded is removed after the switch

@@ -37,6 +37,7 @@ from application.errors import DownloadCancelled, Forbidden, IntegrityError, Sou
 from adapters.filesystem.hash_cache import drop_hash_cache, read_hash_cache, write_hash_cache
 
 BUFFER_BYTES = 1024 * 1024
+DECODED_BLOCK_BYTES = 64 * 1024
 HASH_READ_BYTES = 8 * 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 MAX_BACKOFF_SECONDS = 30.0
@@ -80,6 +81,14 @@ class _StdlibResponse:
         return self._response.getheader(name)
 
     def chunks(self) -> Iterator[memoryview | bytes]:
+        """The body's bytes (decoded when the server sent `Content-Encoding: gzip|zstd`)."""
+        encoding = (self.header("Content-Encoding") or "identity").strip().lower()
+        if encoding in ("", "identity"):
+            return self._raw_chunks()
+        # Small decoded blocks: bytes decoded before a drop reach the partial file (and are resumed from).
+        return _decoded_chunks(encoding, self._response, DECODED_BLOCK_BYTES)
+
+    def _raw_chunks(self) -> Iterator[memoryview | bytes]:
         """Whatever the socket has, up to the buffer size, as views into one reused buffer.
 
         One `recv_into` per chunk: large chunks when bytes flood in (cheap per byte), small ones
@@ -102,6 +111,43 @@ class _StdlibResponse:
                 return
             remaining -= n
             yield buffer[:n]
+
+
+def accepted_encodings() -> str:
+    """What a fresh (not resumed) transfer asks for: zstd when `zstandard` is installed, and gzip."""
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        return "gzip"
+    return "zstd, gzip"
+
+
+def _decoded_chunks(encoding: str, response: http.client.HTTPResponse, block: int) -> Iterator[bytes]:
+    # Decoded through a reader so each read yields at most `block` bytes however well the body
+    # compresses (a small body cannot expand into memory all at once).
+    import zlib
+
+    errors: tuple[type[BaseException], ...] = (EOFError, ValueError, zlib.error)
+    if encoding in ("gzip", "x-gzip"):
+        import gzip
+
+        reader = gzip.GzipFile(fileobj=response, mode="rb")
+    elif encoding == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raise SourceError("the source sent Content-Encoding: zstd but zstandard is not installed") from None
+        reader = zstandard.ZstdDecompressor().stream_reader(response, read_across_frames=True)
+        errors += (zstandard.ZstdError,)
+    else:
+        raise SourceError(f"the source sent an unsupported Content-Encoding: {encoding}")
+    try:
+        while data := reader.read(block):
+            yield data
+    except errors as exc:
+        # A body cut mid-stream (or a broken one): the decoded bytes so far are a correct prefix,
+        # and the retry resumes from them with a plain (identity) Range request.
+        raise ConnectionError(f"compressed body ended early or is corrupt ({exc})") from None
 
 
 class StdlibHttp:
@@ -274,6 +320,9 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
     request_headers = dict(headers)
     if have:
         request_headers["Range"] = f"bytes={have}-"
+    # Compressed in transit only from the first byte: a resumed Range is asked for as identity, so the
+    # partial (always decoded bytes) and the server's byte offsets mean the same thing.
+    request_headers.setdefault("Accept-Encoding", "identity" if have else accepted_encodings())
     done = 0
     try:
         with transport.get(url, request_headers) as response:
@@ -282,6 +331,10 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
                 dest.unlink(missing_ok=True)  # our partial does not fit the remote file: start over
                 raise TransientTransferError(f"{label}: range not satisfiable, restarting")
             _raise_for_status(status, label, url)
+            encoded = (response.header("Content-Encoding") or "identity").strip().lower() not in ("", "identity")
+            if status == 206 and encoded:
+                _discard(dest)  # a range of an encoded body: its offsets are not our file's
+                raise TransientTransferError(f"{label}: the server compressed a range; restarting")
             if status == 206 and have:
                 match = _CONTENT_RANGE.match(response.header("Content-Range") or "")
                 if match is None or int(match.group(1)) != have:
@@ -299,8 +352,8 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
             total = expected_size
             length = response.header("Content-Length")
             length = int(length) if length and length.isdigit() else None
-            if (response.header("Content-Encoding") or "identity").lower() != "identity":
-                length = None  # it counts compressed bytes; the client decodes (httpx): judge the body itself
+            if encoded:
+                length = None  # it counts compressed bytes; the body is decoded: judge the decoded bytes
             if total is None:
                 total = (done + length) if length is not None else None
             elif length is not None and done + length != total:

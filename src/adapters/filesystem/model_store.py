@@ -258,6 +258,17 @@ class FilesystemModelStore(LibraryPaths):
                 size += len(chunk)
         return size, digest.hexdigest()
 
+    def link_or_copy(self, src: Path, dst: Path) -> str:
+        from adapters.filesystem.links import link_or_copy
+
+        return link_or_copy(src, dst)
+
+    def same_file(self, a: Path, b: Path) -> bool:
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            return False
+
     def copy_and_hash(self, src: Path, dst: Path) -> tuple[int, str]:
         """Copy `src` to a new file `dst` (never overwrites) and hash the bytes written."""
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,10 @@ from domain.library.layout import MANIFEST_NAME, PART_SUFFIX, SCRATCH_SUFFIX, Li
 _CACHE_SUFFIX = ".sha256"
 
 
+class _Inode(bytes):
+    """File bytes shared by hard-linked names (equal bytes written separately are distinct objects)."""
+
+
 class InMemoryModelStore(LibraryPaths):
     def __init__(self, home: Path = Path("/memory/mlxm"), *, free_bytes: int = 10**12) -> None:
         super().__init__(home)
@@ -300,6 +304,20 @@ class InMemoryModelStore(LibraryPaths):
     def hash_file(self, path: Path) -> tuple[int, str]:
         data = self.files[self._resolve(path)]
         return len(data), hashlib.sha256(data).hexdigest()
+
+    def link_or_copy(self, src: Path, dst: Path) -> str:
+        src = self._resolve(src)
+        shared = self.files[src]
+        if not isinstance(shared, _Inode):
+            shared = self.files[src] = _Inode(shared)  # one object for both names stands in for the inode
+        self._mkdirs(dst.parent)
+        self.files[dst] = shared
+        self._versions[dst] = self._versions.get(dst, 0) + 1
+        return "hardlink"
+
+    def same_file(self, a: Path, b: Path) -> bool:
+        first, second = self.files.get(self._resolve(a)), self.files.get(self._resolve(b))
+        return isinstance(first, _Inode) and first is second
 
     def copy_and_hash(self, src: Path, dst: Path) -> tuple[int, str]:
         if self.lexists(dst):

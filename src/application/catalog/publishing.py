@@ -31,7 +31,7 @@ class CatalogPublisher:
         """The signature file for `data`, after checking clients would accept the catalog itself."""
         key_id = self._signer.public_key_id(private_key_path)
         signed = parse_signed_catalog(data)
-        self._acceptable(signed, key_id)
+        self._acceptable(signed, key_id, "the signing key")
         return self._signer.sign(private_key_path, data), signed
 
     def verify(self, data: bytes, signature: bytes, public_key: str) -> SignedCatalog:
@@ -43,9 +43,10 @@ class CatalogPublisher:
         except SignatureRejected as exc:
             raise CatalogRefused(exc.reason) from None
         signed = parse_signed_catalog(data)
-        self._acceptable(signed, verifier.key_id)
+        self._acceptable(signed, verifier.key_id, "the public key")
         return signed
 
-    def _acceptable(self, signed: SignedCatalog, key_id: str) -> None:
+    def _acceptable(self, signed: SignedCatalog, key_id: str, key_name: str) -> None:
         check_acceptance(signed, now=self._clock.now(), key_id=key_id, accepted_sequence=None,
-                         accepted_data=None, pins=identities(self._embedded.load_catalog()) if self._embedded else {})
+                         accepted_data=None, pins=identities(self._embedded.load_catalog()) if self._embedded else {},
+                         key_name=key_name)

@@ -90,6 +90,8 @@ class PullResult:
     download: Download | None
     notes: list[str] = field(default_factory=list)
     already_installed: bool = False
+    bytes_fetched: int = 0  # from a source in this run
+    bytes_reused: int = 0  # linked from the installed revision (delta update)
 
 
 class _ActivePull:
@@ -109,6 +111,7 @@ class _ActivePull:
         self.meter: _Meter | None = None
         self.last_emit: float | None = None
         self.last_persist: float | None = None
+        self.reuse = None  # delta update: the installed revision's files (a `ReuseSource`)
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None or reason == "cancel":

@@ -6,7 +6,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
+from application.downloads.delta import ReuseSource, byte_counts, linked_label, reuse_installed
 from application.downloads.install import _sources_summary
+from application.downloads.mirror_listing import fill_missing_sha256, listing_sources
 from application.downloads.progress import PullResult, _ActivePull, _Meter
 from application.downloads.targets import (
     PullTarget,
@@ -22,7 +24,7 @@ from application.errors import DownloadCancelled, IntegrityError, InvalidRequest
 from domain.library.layout import PART_SUFFIX, Manifest, is_commit_sha, scratch_name
 from application.downloads.ports import RemoteFile, RemoteListing
 from domain.catalog.model import ChainExhausted, ModelSource, run_failover
-from domain.enums import DownloadStatus
+from domain.enums import DownloadStatus, SourceKind
 from domain.errors import NoSourceAvailable
 from domain.library.models import ModelFile
 
@@ -70,6 +72,9 @@ class Transfer:
         # Partials and hash caches live in `scratch`, so the staged tree holds only the model's files.
         files = [replace(f, dest=scratch / (scratch_name(f.path) + PART_SUFFIX)) for f in listing.files]
         self.layout.prune_unlisted(staging, {f.path for f in listing.files})
+        installed_dir = self.layout.installed_revision_dir(target.key) if installed is not None else None
+        if installed_dir is not None:  # delta update: unchanged files come from the installed revision
+            active.reuse = ReuseSource.from_records(installed_dir, installed.revision, installed.files)
         records = self._fetch_all(active, files, staging, listing)
 
         manifest = Manifest(key=target.key, repo_id=listing.repo_id, revision=listing.revision,
@@ -87,7 +92,9 @@ class Transfer:
         self.layout.clear_staging(target.key)
         if old_revision and old_revision != listing.revision:
             self.layout.remove_revision(target.key, old_revision)
-        return PullResult(model, self.get(active.download_id), active.notes)
+        fetched, reused = byte_counts(records)
+        return PullResult(model, self.get(active.download_id), active.notes, bytes_fetched=fetched,
+                          bytes_reused=reused)
 
     def _check_disk_space(self, key: str, revision: str, total: int) -> None:
         """Refuse early, with numbers, rather than fill the disk halfway through."""
@@ -100,13 +107,18 @@ class Transfer:
     def _list(self, target: PullTarget) -> tuple[RemoteListing, ModelSource | None]:
         staging_root = self.layout.staging_root(target.key)
 
-        def attempt(source: ModelSource) -> tuple[RemoteListing, ModelSource]:
+        def attempt(source: ModelSource) -> tuple[RemoteListing, ModelSource | None]:
+            if source.kind is not SourceKind.HUGGINGFACE_REPO and (pinned := self._catalog_listing(target)):
+                return pinned, None  # the catalog's pinned file list outranks a mirror's manifest
             listing = self._downloader.list_files(source, target.revision, staging_root)
             _check_listing_revision(source.label, listing)
+            if source.kind is SourceKind.HUGGINGFACE_REPO:
+                listing = fill_missing_sha256(listing, target.sources, self._downloader, staging_root)
             return listing, source
 
         try:
-            result, _ = run_failover(target.sources, attempt, is_fatal_source_error)
+            # Hubs list first whatever the download priority: a mirror's manifest is not the truth.
+            result, _ = run_failover(listing_sources(target.sources), attempt, is_fatal_source_error)
             return result  # type: ignore[return-value]
         except ChainExhausted as exc:
             _reraise_fatal(exc)
@@ -164,10 +176,17 @@ class Transfer:
             try:
                 digest = _verify(store, file, final, cache=final_cache)
                 meter.set(file.path, store.file_size(final))
-                return ModelFile(file.path, store.file_size(final), digest, file.revision, None)
+                return ModelFile(file.path, store.file_size(final), digest, file.revision,
+                                 linked_label(store, active.reuse, file, final))
             except IntegrityError:
                 store.unlink(final)
                 store.unlink(final_cache, missing_ok=True)
+
+        active.check()
+        reused = reuse_installed(store, active.reuse, file, final, final_cache)
+        if reused is not None:
+            meter.set(file.path, reused.size)
+            return reused
 
         def progress(path: str, done: int, total: int | None) -> None:
             active.check()

@@ -19,6 +19,7 @@ from application.downloads.ports import ModelDownloader
 from domain.catalog.model import ChainExhausted, run_failover
 from domain.catalog.signed import newer_ids
 from domain.library.models import Model
+from application.downloads.mirror_listing import listing_sources
 
 
 @dataclass
@@ -66,6 +67,8 @@ class UpdateOutcome:
     new_revision: str | None
     error: str | None = None
     note: str | None = None
+    bytes_fetched: int = 0
+    bytes_reused: int = 0  # unchanged files linked from the installed revision (delta update)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -96,7 +99,7 @@ class UpdateService:
             staging = self._downloads.layout.staging_root(model.model_id)
             try:
                 listing, _ = run_failover(
-                    target.sources,
+                    listing_sources(target.sources),  # a hub's listing is the truth, as for a pull
                     lambda s: self._downloader.list_files(s, target.revision, staging),
                     is_fatal_source_error,
                 )
@@ -140,7 +143,8 @@ class UpdateService:
                 continue
             new = result.model.revision
             outcomes.append(UpdateOutcome(model.model_id, not same_revision(new, model.revision),
-                                          model.revision, new))
+                                          model.revision, new, bytes_fetched=result.bytes_fetched,
+                                          bytes_reused=result.bytes_reused))
         return outcomes
 
     def verify(self, name: str | None = None) -> list[VerifyReport]:

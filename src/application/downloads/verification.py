@@ -18,10 +18,13 @@ def _verify(store: ModelStore, file: RemoteFile, path: Path, *, use_cache: bool 
     size = store.file_size(path)
     if file.size is not None and size != file.size:
         raise IntegrityError(file.path, f"{file.size} bytes", f"{size} bytes")
-    if not file.sha256 and file.git_blob_sha1 and size <= _GIT_CHECK_MAX_BYTES:
+    if file.git_blob_sha1 and size <= _GIT_CHECK_MAX_BYTES:
+        # Both when both are known: a sha256 may come from a mirror's checksums, the blob id from the hub.
         sha256, git_sha1 = store.sha256_and_git_sha1(path, size)
         if git_sha1 != file.git_blob_sha1.lower():
             raise IntegrityError(file.path, f"git blob sha1 {file.git_blob_sha1}", f"git blob sha1 {git_sha1}")
+        if file.sha256 and sha256 != file.sha256.lower():
+            raise IntegrityError(file.path, f"sha256 {file.sha256}", f"sha256 {sha256}")
         return sha256
     digest = store.sha256_of(path, use_cache=use_cache, cache=cache)
     if file.sha256 and digest != file.sha256.lower():

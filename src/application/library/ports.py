@@ -239,6 +239,13 @@ class ModelStore(Protocol):
     def copy_and_hash(self, src: Path, dst: Path) -> tuple[int, str]:
         """Copy into a NEW file `dst` (FileExistsError when there is one); (size, sha256) of the bytes written."""
         ...
+    def link_or_copy(self, src: Path, dst: Path) -> str:
+        """`src`'s bytes at `dst` (replacing what is there): a hard link, else a reflink, else a copy;
+        returns "hardlink", "reflink" or "copy". Delta updates: mlxm never writes a model file in place."""
+        ...
+    def same_file(self, a: Path, b: Path) -> bool:
+        """Both names are one file (a hard link of each other); False when either is missing."""
+        ...
     def safetensors_tensor_names(self, path: Path, label: str | None = None) -> list[str]:
         """Tensor names from a safetensors header (InvalidRequest when the file is not well formed)."""
         ...

@@ -117,6 +117,7 @@ def check_acceptance(
     accepted_sequence: int | None,
     accepted_data: bytes | None,
     pins: Mapping[str, ModelIdentity],
+    key_name: str = "MLX_CATALOG_PUBKEY",
 ) -> None:
     """Raise `CatalogRefused` unless `candidate` may replace the accepted catalog.
 
@@ -125,7 +126,7 @@ def check_acceptance(
     """
     header = candidate.header
     if header.key_id != key_id:
-        raise CatalogRefused(f"it names key {header.key_id}, but MLX_CATALOG_PUBKEY is key {key_id}")
+        raise CatalogRefused(f"it names key {header.key_id}, but {key_name} is key {key_id}")
     if now >= header.expires_at:
         raise CatalogRefused(f"expired at {header.expires_at.isoformat()} (sequence {header.sequence})")
     if accepted_sequence is not None:

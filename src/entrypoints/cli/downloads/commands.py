@@ -49,7 +49,25 @@ class _RichProgress:
         self._progress.stop()
 
     def __call__(self, p) -> None:
-        self._progress.update(self._task, completed=p.downloaded_bytes, total=p.total_bytes or None)
+        self._progress.update(self._task, completed=p.downloaded_bytes, total=p.total_bytes or None,
+                              description=getattr(p, "label", None) or self._progress.tasks[0].description)
+
+
+class _AllModels:
+    """One display for `update --all`: the bytes of every model's pull so far, against their sum."""
+
+    def __init__(self, bar) -> None:
+        self._bar = bar
+        self._by_model: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, p) -> None:
+        self._by_model[p.model_id] = (p.downloaded_bytes, p.total_bytes or p.downloaded_bytes)
+        from types import SimpleNamespace
+
+        done = sum(d for d, _ in self._by_model.values())
+        total = sum(t for _, t in self._by_model.values())
+        label = f"update ({len(self._by_model)}) {p.model_id}"
+        self._bar(SimpleNamespace(downloaded_bytes=done, total_bytes=total, label=label))
 
 
 class _NoProgress:
@@ -96,6 +114,15 @@ def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool) -> None:
     state = "already installed" if result.already_installed else "installed"
     click.echo(f"{model.model_id} {state} at {model.local_path} ({_human(model.size_bytes)}, "
                f"revision {(model.revision or '?')[:12]})")
+    if not result.already_installed:
+        _echo_file_sources(model.files)
+
+
+def _echo_file_sources(files) -> None:
+    """Which source served each file (failover is per file); reused/adopted files have no source."""
+    width = max((len(f.path) for f in files), default=0)
+    for f in files:
+        click.echo(f"  {f.path:<{width}}  {_human(f.size):>9}  from {f.source or 'already on disk'}")
 
 
 @click.command("check-updates")
@@ -137,7 +164,7 @@ def update(ctx: click.Context, name: str | None, all_models: bool, as_json: bool
     container = get_container(ctx)
     container.download_service().reconcile_after_crash()
     with _progress_for(name or "update", as_json) as bar:
-        outcomes = container.update_service().update(name, bar)
+        outcomes = container.update_service().update(name, _AllModels(bar) if all_models else bar)
     if as_json:
         echo_json([o.to_dict() for o in outcomes])
     else:
@@ -147,9 +174,16 @@ def update(ctx: click.Context, name: str | None, all_models: bool, as_json: bool
             elif o.note:
                 click.echo(f"{o.model_id}: skipped ({o.note})")
             elif o.updated:
-                click.echo(f"{o.model_id}: updated {(o.old_revision or '?')[:12]} -> {(o.new_revision or '?')[:12]}")
+                click.echo(f"{o.model_id}: updated {(o.old_revision or '?')[:12]} -> {(o.new_revision or '?')[:12]} "
+                           f"(fetched {_human(o.bytes_fetched)}, reused {_human(o.bytes_reused)})")
             else:
                 click.echo(f"{o.model_id}: up to date")
+        updated = [o for o in outcomes if o.updated]
+        click.echo(f"{len(updated)} updated, {sum(1 for o in outcomes if not o.updated and not o.error and not o.note)} "
+                   f"up to date, {sum(1 for o in outcomes if o.error)} failed; "
+                   f"fetched {_human(sum(o.bytes_fetched for o in outcomes))} ({sum(o.bytes_fetched for o in outcomes)} B), "
+                   f"reused {_human(sum(o.bytes_reused for o in outcomes))} ({sum(o.bytes_reused for o in outcomes)} B) "
+                   f"from installed revisions")
     if any(o.error for o in outcomes):
         ctx.exit(6)
 
