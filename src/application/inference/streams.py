@@ -1,0 +1,120 @@
+"""What an inference returns: the resolved target, the stream that holds the model's lease while it
+runs, and the collected completion. Split from `service.py` (the use cases) by job: these are the values
+and handles the use cases hand to frontends; `InferenceService` re-exports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from application.inference.pool import Lease
+from application.inference.ports import GenerationChunk, GenerationRequest
+from domain.library.models import Model
+from domain.profiles.model import ExecutionProfile
+from domain.profiles.params import InferenceParams
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a name resolved to: an installed model, and the profile when the name was one."""
+
+    model: Model
+    profile: ExecutionProfile | None = None
+
+    @property
+    def name(self) -> str:
+        return self.profile.name if self.profile is not None else self.model.model_id
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    model: str
+    reasoning: str = ""  # the model's thinking, apart from `text`
+    tool_calls: tuple = ()  # ToolCall, when the request offered tools
+    cached_tokens: int = 0
+
+
+class InferenceStream:
+    """Chunks of one generation, holding the model's pool lease until exhausted or closed.
+
+    Closing it (a client disconnected) closes the runtime's iterator, which stops generation,
+    and releases the lease so the pool may unload the model again.
+    """
+
+    def __init__(self, chunks: Iterator[GenerationChunk], lease: Lease, target: Target, params: InferenceParams):
+        self._chunks = chunks
+        self._lease = lease
+        self.target = target
+        self.params = params  # the resolved parameters, after the cascade
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cached_tokens = 0
+        self.finish_reason: str | None = None
+
+    def __iter__(self) -> "InferenceStream":
+        return self
+
+    def __next__(self) -> GenerationChunk:
+        try:
+            chunk = next(self._chunks)
+        except BaseException:
+            self.close()
+            raise
+        self.prompt_tokens = chunk.prompt_tokens
+        self.completion_tokens = chunk.completion_tokens
+        self.cached_tokens = chunk.cached_tokens
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        return chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._lease.release()
+
+    def __enter__(self) -> "InferenceStream":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def open_generation(service, name: str, request: GenerationRequest) -> Iterator[GenerationChunk]:
+    """The stream of a chat (`request.messages`) or a raw-prompt completion, on any service with
+    `stream(name, request)` (the local InferenceService or the routed one in front of it), or else
+    `stream_chat` / `stream_complete` (which carry only messages/prompt and params)."""
+    stream = getattr(service, "stream", None)
+    if callable(stream):
+        return stream(name, request)
+    if request.messages:
+        return service.stream_chat(name, request.messages, request.params)
+    return service.stream_complete(name, request.prompt, request.params)
+
+
+def collect(stream: InferenceStream) -> Completion:
+    with stream:
+        chunks = list(stream)
+    return Completion(
+        text="".join(chunk.text for chunk in chunks),
+        reasoning="".join(chunk.reasoning for chunk in chunks),
+        tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls),
+        prompt_tokens=stream.prompt_tokens,
+        completion_tokens=stream.completion_tokens,
+        finish_reason=stream.finish_reason,
+        model=stream.target.name,
+        cached_tokens=stream.cached_tokens,
+    )
