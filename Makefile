@@ -29,6 +29,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/lint-imports
 
 test: $(DEV_STAMP)
+	bash scripts/system-packages.sh
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

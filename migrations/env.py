@@ -22,7 +22,19 @@ def include_name(name, type_, parent_names) -> bool:
     return True
 
 
+def _widen_version_table(connection) -> None:
+    """Alembic's own version table holds 32 characters, and revision ids here are longer
+    (`0005_vision_embedding_dependencies`); SQLite ignores lengths, PostgreSQL does not. Alembic
+    uses an existing table as it is, so create it wide first."""
+    if connection.dialect.name != "sqlite":
+        connection.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(255) NOT NULL, "
+            "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+        )
+
+
 def _configure_and_run(connection) -> None:
+    _widen_version_table(connection)
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -3,6 +3,8 @@
 Databases created by earlier versions have exactly these tables and no alembic_version
 table; `upgrade_database` recognises them by shape and stamps them at this revision.
 A fresh database runs this too, then the redesign, so both paths end at the same schema.
+The flat layout only ever existed in SQLite files: on any other database (PostgreSQL) this
+revision is empty, so a fresh database there goes straight to the redesigned tables.
 
 Revision ID: 0001_legacy_flat
 Revises:
@@ -158,10 +160,18 @@ def create_legacy_tables() -> None:
     op.create_index("ix_audit_logs_timestamp", "audit_logs", ["timestamp"])
 
 
+def legacy_layout_applies() -> bool:
+    """The flat layout is SQLite-only (earlier versions never ran on another database)."""
+    return op.get_bind().dialect.name == "sqlite"
+
+
 def upgrade() -> None:
-    create_legacy_tables()
+    if legacy_layout_applies():
+        create_legacy_tables()
 
 
 def downgrade() -> None:
+    if not legacy_layout_applies():
+        return
     for table in reversed(LEGACY_TABLES):
         op.drop_table(table)

@@ -599,7 +599,9 @@ def downgrade() -> None:
                   "inference_profiles", "execution_profiles", "migration_reports", "models", "settings",
                   "downloads", "users", "backend_mappings", "cloud_credentials", "server_config", "audit_logs"):
         op.drop_table(table)
-    _baseline().create_legacy_tables()
+    baseline = _baseline()
+    if baseline.legacy_layout_applies():  # SQLite only: elsewhere the baseline revision is empty
+        baseline.create_legacy_tables()
 
 
 def _baseline():

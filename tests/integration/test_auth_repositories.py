@@ -1,4 +1,4 @@
-"""One contract suite for the users / API keys / audit / credentials repositories: fake and SQLAlchemy."""
+"""One contract suite for the users / API keys / audit / credentials repositories: fake, SQLite and PostgreSQL."""
 
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -16,7 +16,7 @@ from domain.enums import BackendType, UserStatus
 T0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", "sqlalchemy"])
+@pytest.fixture(params=["memory", "sqlalchemy", "postgresql"])
 def repos(request, tmp_path):
     if request.param == "memory":
         yield SimpleNamespace(users=InMemoryUserRepository(), api_keys=InMemoryApiKeyRepository(),
@@ -29,7 +29,10 @@ def repos(request, tmp_path):
     from adapters.sqlalchemy.engine import make_engine, make_session_factory
     from adapters.sqlalchemy.migrate import upgrade_database
 
-    url = f"sqlite:///{tmp_path / 'mlxm.db'}"
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_templates").empty_database()
+    else:
+        url = f"sqlite:///{tmp_path / 'mlxm.db'}"
     upgrade_database(url)  # the real migrations, not metadata.create_all
     engine = make_engine(url)
     session = make_session_factory(engine)()

@@ -40,6 +40,27 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
+class LegacyUpgradeUnsupported(RuntimeError):
+    """A flat (pre-redesign) layout found on a database other than SQLite."""
+
+
+def sync_sequences(connection: Connection) -> None:
+    """PostgreSQL: move every serial `id` sequence past the largest id in its table.
+
+    Rows inserted with explicit ids (seeded profiles, `mlxm db copy`) do not advance the sequence,
+    so the next ORM insert would collide without this.
+    """
+    rows = connection.execute(text(
+        "SELECT c.table_name, pg_get_serial_sequence(quote_ident(c.table_name), c.column_name) "
+        "FROM information_schema.columns c WHERE c.table_schema = current_schema() AND c.column_name = 'id' "
+        "AND pg_get_serial_sequence(quote_ident(c.table_name), c.column_name) IS NOT NULL"
+    )).all()
+    for table, sequence in rows:
+        connection.execute(
+            text(f'SELECT setval(:seq, COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)'), {"seq": sequence}
+        )
+
+
 def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -113,6 +134,11 @@ def upgrade_database(url: str, revision: str = "head") -> UpgradeReport:
             start = current_revision(connection)
             legacy = start is None and is_legacy_database(connection)
             connection.rollback()  # end the inspection's implicit transaction before PRAGMAs
+            if legacy and connection.dialect.name != "sqlite":
+                raise LegacyUpgradeUnsupported(
+                    "this database has the legacy flat layout; upgrading that layout is SQLite-only "
+                    "(earlier versions only ever wrote SQLite). Upgrade the SQLite file, then `mlxm db copy --to URL`."
+                )
             if start == target:
                 return UpgradeReport(start, target)
             backup = None
@@ -141,6 +167,8 @@ def upgrade_database(url: str, revision: str = "head") -> UpgradeReport:
                     if problems:
                         raise RuntimeError(f"upgrade left dangling foreign keys: {problems[:5]}")
                 reports = _new_reports(connection, report_count)
+                if connection.dialect.name == "postgresql":
+                    sync_sequences(connection)  # data migrations insert rows with explicit ids
             if sqlite:
                 _driver_execute(connection, "PRAGMA foreign_keys = ON")
             if reports:  # each value was logged by the migration itself

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, literal, null, select, union_all
+from sqlalchemy import BigInteger, Text, bindparam, cast, func, literal, null, select, union_all
 
 from adapters.sqlalchemy.search_index import CAPABILITY_FLAGS
 from adapters.sqlalchemy.tables import (
@@ -86,11 +86,15 @@ _MODEL_ROWS = _model_rows_select()
 _MAX_ID_PARAMETERS = 500
 
 
+_CHILD_VALUE_TYPES = (Text(), BigInteger(), Text(), Text(), Text())  # v0..v4 as the files part has them
+
+
 def _children_select(owners):
     """Aliases, tags and files of the owners in ONE statement (a page load is then two queries)."""
 
     def part(kind: str, table, *values):
-        padded = list(values) + [null()] * (5 - len(values))
+        # Typed NULLs: PostgreSQL types a UNION column from its first branch (a bare NULL is text).
+        padded = list(values) + [cast(null(), _CHILD_VALUE_TYPES[i]) for i in range(len(values), 5)]
         return select(literal(kind).label("kind"), table.c.model_pk, table.c.position,
                       *(value.label(f"v{i}") for i, value in enumerate(padded))).where(table.c.model_pk.in_(owners))
 
