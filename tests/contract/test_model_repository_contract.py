@@ -180,6 +180,23 @@ def test_search_prefix_matches_words(uow_factory):
         assert _ids(uow.models.search(ModelQuery(text="whis"))) == ["whisper-tiny"]
 
 
+def test_search_terms_match_word_starts_never_the_middle_of_a_word(uow_factory):
+    seed(uow_factory)
+    with uow_factory() as uow:
+        assert _ids(uow.models.search(ModelQuery(text="wen"))) == []      # qwen2.5-0.5b-4bit
+        assert _ids(uow.models.search(ModelQuery(text="isper"))) == []    # whisper-tiny
+        assert uow.models.search(ModelQuery(text="ermes")).total == 0     # hermes-3b
+        assert _ids(uow.models.search(ModelQuery(text="herm"))) == ["hermes-3b"]
+
+
+def test_search_folds_case_and_diacritics_on_both_sides(uow_factory):
+    seed(uow_factory, [Model("cafe-model", description="Un modèle très rapide"), Model("plain", description="x")])
+    with uow_factory() as uow:
+        assert _ids(uow.models.search(ModelQuery(text="MODELE"))) == ["cafe-model"]
+        assert _ids(uow.models.search(ModelQuery(text="très rap"))) == ["cafe-model"]
+        assert _ids(uow.models.search(ModelQuery(text="modèl"))) == ["cafe-model"]
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [

@@ -20,8 +20,16 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_QUERY_TERMS = 16
 
 
+def _fold(text: str | None) -> str:
+    """Lower case without diacritics, as the real indexes fold both documents and queries."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
 def _terms(text: str | None) -> list[str]:
-    return [t.lower() for t in _TOKEN.findall(text or "")][:MAX_QUERY_TERMS]
+    return _TOKEN.findall(_fold(text))[:MAX_QUERY_TERMS]
 
 
 def _searchable_tokens(model: Model) -> set[str]:
@@ -34,7 +42,7 @@ def _searchable_tokens(model: Model) -> set[str]:
 
 
 def _terms_all(text: str | None) -> list[str]:
-    return [t.lower() for t in _TOKEN.findall(text or "")]
+    return _TOKEN.findall(_fold(text))
 
 
 class InMemoryModelRepository:

@@ -1,8 +1,9 @@
 """The library's full-text index, kept behind the adapter.
 
-On SQLite it is an FTS5 table whose rowid is `models.id`; the model repository rewrites a
-model's row in the same transaction as every write. Elsewhere (e.g. PostgreSQL later) a
-portable LIKE scan stands in, so the rest of the adapter stays dialect-free.
+On SQLite it is an FTS5 table whose rowid is `models.id`; on PostgreSQL a tsvector table with a
+GIN index (search_index_postgres.py), same semantics. The model repository rewrites a model's
+row in the same transaction as every write. On any other database a portable LIKE scan stands
+in, so the rest of the adapter stays dialect-free.
 """
 
 from __future__ import annotations
@@ -84,14 +85,26 @@ def uses_fts(bind) -> bool:
     return bind.dialect.name == "sqlite"
 
 
+def uses_tsvector(bind) -> bool:
+    return bind.dialect.name == "postgresql"
+
+
 def create_search_index(connection: Connection) -> None:
     if uses_fts(connection):
         connection.execute(text(CREATE_SEARCH_INDEX_SQL))
+    elif uses_tsvector(connection):
+        from adapters.sqlalchemy import search_index_postgres
+
+        search_index_postgres.create(connection)
 
 
 def drop_search_index(connection: Connection) -> None:
     if uses_fts(connection):
         connection.execute(text(f"DROP TABLE IF EXISTS {SEARCH_INDEX_TABLE}"))
+    elif uses_tsvector(connection):
+        from adapters.sqlalchemy import search_index_postgres
+
+        search_index_postgres.drop(connection)
 
 
 def search_index_columns(connection: Connection) -> list[str] | None:
@@ -127,9 +140,8 @@ def ensure_search_index_shape(engine) -> bool:
 
 def rebuild_search_index(connection: Connection) -> int:
     """Re-index every model from the tables (after a migration copied data in)."""
-    if not uses_fts(connection):
+    if not (uses_fts(connection) or uses_tsvector(connection)):
         return 0
-    connection.execute(text(f"DELETE FROM {SEARCH_INDEX_TABLE}"))
     aliases = _grouped(connection, "model_aliases", "alias")
     tags = _grouped(connection, "model_tags", "tag")
     capabilities: dict[int, set[str]] = {}
@@ -138,7 +150,7 @@ def rebuild_search_index(connection: Connection) -> int:
             # The capabilities join: base row + subclass row whose flag is true.
             joined = connection.execute(text(
                 f"SELECT mc.model_pk FROM model_capabilities mc JOIN {table_name} sub ON sub.id = mc.id "
-                f"WHERE sub.{flag} = 1"
+                f"WHERE sub.{flag} IS TRUE"
             ))
             for (model_pk,) in joined:
                 capabilities.setdefault(model_pk, set()).add(capability)
@@ -151,6 +163,12 @@ def rebuild_search_index(connection: Connection) -> int:
                   _facets(row.model_type, row.status, capabilities.get(row.id, ())))
         for row in rows
     ]
+    if uses_tsvector(connection):
+        from adapters.sqlalchemy import search_index_postgres
+
+        search_index_postgres.write_all(connection, documents, TEXT_COLUMNS)
+        return len(rows)
+    connection.execute(text(f"DELETE FROM {SEARCH_INDEX_TABLE}"))
     if documents:
         connection.execute(_insert_statement(), documents)
     return len(rows)
@@ -207,23 +225,32 @@ class LibrarySearchIndex:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._fts = uses_fts(session.get_bind())
+        bind = session.get_bind()
+        self._fts = uses_fts(bind)
+        self._tsvector = None
+        if uses_tsvector(bind):
+            from adapters.sqlalchemy.search_index_postgres import PostgresSearchIndex
+
+            self._tsvector = PostgresSearchIndex(session, TEXT_COLUMNS)
 
     def index(self, record: ModelRecord) -> None:
         """(Re)write the model's row: text columns plus facets from its type, status and capabilities."""
-        if not self._fts:
+        if not (self._fts or self._tsvector):
+            return
+        document = _document(record.id, record.model_id, record.repo_id, record.canonical_id,
+                             [a.alias for a in record.aliases], record.family, record.model_type,
+                             [t.tag for t in record.tags], record.description,
+                             _facets(record.model_type, record.status, record_capabilities(record)))
+        if self._tsvector is not None:
+            self._tsvector.index(document)
             return
         self.unindex(record.id)
-        self._session.execute(
-            _insert_statement(),
-            _document(record.id, record.model_id, record.repo_id, record.canonical_id,
-                      [a.alias for a in record.aliases], record.family, record.model_type,
-                      [t.tag for t in record.tags], record.description,
-                      _facets(record.model_type, record.status, record_capabilities(record))),
-        )
+        self._session.execute(_insert_statement(), document)
 
     def unindex(self, model_pk: int) -> None:
-        if self._fts:
+        if self._tsvector is not None:
+            self._tsvector.unindex(model_pk)
+        elif self._fts:
             self._session.execute(text(f"DELETE FROM {SEARCH_INDEX_TABLE} WHERE rowid = :pk"), {"pk": model_pk})
 
     def page(self, user_text: str | None, facets: list[str], limit: int, offset: int) -> tuple[int, list[int]] | None:
@@ -234,7 +261,11 @@ class LibrarySearchIndex:
         (neither terms nor facets, or no FTS on this database): the caller then uses plain SQL.
         """
         terms = search_terms(user_text)
-        if not (terms or facets) or not self._fts:
+        if not (terms or facets):
+            return None
+        if self._tsvector is not None:
+            return self._tsvector.page(terms, facets, limit, offset)
+        if not self._fts:
             return None
         params = {"q": fts_match_expression(terms, facets), "limit": limit, "offset": offset}
         total = self._session.execute(
