@@ -97,6 +97,28 @@ def test_audit_query_summary_and_retention(repos):
     assert repos.audit.query(AuditQuery()).items[0].timestamp == T0 + timedelta(minutes=8)
 
 
+def test_audit_rows_keep_their_host_and_filter_by_it(repos):
+    from dataclasses import replace
+
+    repos.audit.add_many([replace(_entry(i, "m1", minutes=i), host="mac-a" if i % 2 else "mac-b") for i in range(1, 7)]
+                         + [_entry(9, "m1", minutes=9)])  # a row from before hosts were recorded
+    on_a = repos.audit.query(AuditQuery(host="mac-a"))
+    assert on_a.total == 3 and {e.host for e in on_a.items} == {"mac-a"}
+    assert [e.request_id for e in repos.audit.query(AuditQuery(host="mac-b", limit=1)).items] == ["req-6"]
+    assert repos.audit.query(AuditQuery()).total == 7
+    assert repos.audit.query(AuditQuery()).items[0].host is None
+    assert repos.audit.query(AuditQuery(host="mac-z")).total == 0
+
+
+def test_the_audit_service_stamps_its_host_on_entries(tmp_path):
+    from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
+    from application.audit import AuditService
+
+    uow = InMemoryUnitOfWork()
+    AuditService(lambda: uow, FakeClock(T0), host="mac-a").write([_entry(1, "m1")])
+    assert [e.host for e in uow.audit.query(AuditQuery()).items] == ["mac-a"]
+
+
 def test_credentials_one_per_backend_type(repos):
     repos.credentials.add(CloudCredential(BackendType.OPENAI, "cipher-1", created_at=T0, updated_at=T0))
     repos.credentials.add(CloudCredential(BackendType.ANTHROPIC_COMPATIBLE, "cipher-2", "http://127.0.0.1:9/",

@@ -122,7 +122,7 @@ def _entry(record: AuditLogRecord) -> AuditEntry:
         request_id=record.request_id, timestamp=record.timestamp, model=record.model, backend=record.backend_type,
         endpoint=record.endpoint, duration_ms=record.duration_ms, status=AuditStatus(record.status),
         prompt_tokens=record.prompt_tokens or 0, completion_tokens=record.completion_tokens or 0,
-        error_type=record.error_type, id=record.id,
+        error_type=record.error_type, id=record.id, host=record.host,
     )
 
 
@@ -136,6 +136,8 @@ def _audit_filters(query: AuditQuery) -> list:
         conditions.append(AuditLogRecord.timestamp >= query.since)
     if query.until is not None:
         conditions.append(AuditLogRecord.timestamp <= query.until)
+    if query.host is not None:
+        conditions.append(AuditLogRecord.host == query.host)
     return conditions
 
 
@@ -159,6 +161,7 @@ class SqlAlchemyAuditRepository(_WriteThrough):
                 duration_ms=e.duration_ms, status=e.status.value,
                 prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens,
                 total_tokens=e.prompt_tokens + e.completion_tokens, error_type=_clip(e.error_type, "error_type"),
+                host=_clip(e.host, "host"),
             )
             for e in entries
         )

@@ -361,6 +361,7 @@ class AuditLogRecord(Base):
     total_tokens: Mapped[int | None] = mapped_column(Integer)
     error_type: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255), index=True)  # the server that wrote it
 
 
 class UserRecord(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -12,15 +13,19 @@ from domain.audit.model import AuditEntry, AuditQuery, ModelUsage
 
 
 class AuditService:
-    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock, retention_days: int = 30) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock, retention_days: int = 30,
+                 host: str | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self.retention_days = retention_days
+        self.host = host  # stamped on every entry this process writes (one database, several servers)
 
     def write(self, entries: list[AuditEntry]) -> None:
         """Store a batch in one transaction (called by the sink, off the request path)."""
         if not entries:
             return
+        if self.host is not None:
+            entries = [e if e.host is not None else replace(e, host=self.host) for e in entries]
         with self._uow() as uow:
             uow.audit.add_many(entries)
             uow.commit()

@@ -31,6 +31,7 @@ class AuditEntry:
     completion_tokens: int = 0
     error_type: str | None = None
     id: int | None = None
+    host: str | None = None  # the mlxm server that served it (several share one database)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", AuditStatus(self.status))
@@ -44,6 +45,7 @@ class AuditQuery:
     until: datetime | None = None
     limit: int = 50
     offset: int = 0
+    host: str | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None:
@@ -65,6 +67,7 @@ class AuditQuery:
             and (self.status is None or entry.status is self.status)
             and (self.since is None or entry.timestamp >= self.since)
             and (self.until is None or entry.timestamp <= self.until)
+            and (self.host is None or entry.host == self.host)
         )
 
 

@@ -115,6 +115,7 @@ class Container(containers.DeclarativeContainer):
     audit_service = providers.Factory(
         AuditService, uow=uow_factory.provider, clock=clock,
         retention_days=settings.provided.server.audit_retention_days,
+        host=settings.provided.manager.host_name,
     )
     audit_sink = providers.Singleton(_auth_wiring.audit_sink, audit=audit_service)
     cloud_runtimes = providers.Singleton(

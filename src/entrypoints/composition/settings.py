@@ -70,6 +70,8 @@ class ManagerSettings(EnvSettings):
 
     home: Path = Field(default_factory=lambda: Path.home() / ".mlx-manager")
     database_url: str | None = None
+    # This server's name in a database several servers share (audit rows, pool state); default: hostname.
+    host_name: str = Field(default_factory=lambda: __import__("socket").gethostname(), min_length=1, max_length=255)
     host: str = "127.0.0.1"
     port: int = Field(default=10242, ge=1, le=65535)
     offline: bool = False

@@ -35,7 +35,8 @@ def parse_since(value: str | None) -> datetime | None:
 def _entry_json(e) -> dict:
     return {"id": e.id, "request_id": e.request_id, "timestamp": e.timestamp, "model": e.model,
             "backend": e.backend, "endpoint": e.endpoint, "duration_ms": e.duration_ms, "status": e.status.value,
-            "prompt_tokens": e.prompt_tokens, "completion_tokens": e.completion_tokens, "error_type": e.error_type}
+            "prompt_tokens": e.prompt_tokens, "completion_tokens": e.completion_tokens, "error_type": e.error_type,
+            "host": e.host}
 
 
 @click.group("audit", invoke_without_command=True)
@@ -44,23 +45,24 @@ def _entry_json(e) -> dict:
 @click.option("--status", type=click.Choice(("success", "error", "cancelled")), default=None)
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--offset", type=OFFSET, default=0)
+@click.option("--host", default=None, help="Only rows this server wrote (servers sharing one database).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def audit_group(ctx, since, model, status, limit, offset, as_json) -> None:
+def audit_group(ctx, since, model, status, limit, offset, host, as_json) -> None:
     """The audit log of inference requests (no prompt or completion text is ever stored)."""
     if ctx.invoked_subcommand is not None:
         return
     from domain.audit.model import AuditQuery
 
     page = get_container(ctx).audit_service().query(
-        AuditQuery(model=model, status=status, since=parse_since(since), limit=limit, offset=offset))
+        AuditQuery(model=model, status=status, since=parse_since(since), limit=limit, offset=offset, host=host))
     if as_json:
         echo_json({"items": [_entry_json(e) for e in page.items], "total": page.total, "limit": limit,
                    "offset": offset})
         return
-    print_table(("Time", "Model", "Backend", "Endpoint", "Status", "ms", "Prompt", "Completion", "Error"),
-                ((when(e.timestamp), e.model, e.backend, e.endpoint, e.status.value, e.duration_ms, e.prompt_tokens,
-                  e.completion_tokens, e.error_type or "-") for e in page.items),
+    print_table(("Time", "Host", "Model", "Backend", "Endpoint", "Status", "ms", "Prompt", "Completion", "Error"),
+                ((when(e.timestamp), e.host or "-", e.model, e.backend, e.endpoint, e.status.value, e.duration_ms,
+                  e.prompt_tokens, e.completion_tokens, e.error_type or "-") for e in page.items),
                 empty="No audit rows match.")
     if page.total > offset + len(page.items):
         click.echo(f"({page.total} rows in all; use --offset {offset + len(page.items)} for more)")

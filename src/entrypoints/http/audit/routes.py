@@ -26,6 +26,7 @@ class AuditQueryParams(BaseModel):
     until: datetime | None = None
     limit: PageLimit = 50
     offset: Offset = 0
+    host: str | None = None  # the server that wrote the rows (several may share one database)
 
 
 class AuditEntryDTO(BaseModel):
@@ -40,12 +41,14 @@ class AuditEntryDTO(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     error_type: str | None = None
+    host: str | None = None
 
     @classmethod
     def from_domain(cls, e) -> "AuditEntryDTO":
         return cls(id=e.id, request_id=e.request_id, timestamp=e.timestamp, model=e.model, backend=e.backend,
                    endpoint=e.endpoint, duration_ms=e.duration_ms, status=e.status.value,
-                   prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens, error_type=e.error_type)
+                   prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens, error_type=e.error_type,
+                   host=e.host)
 
 
 class AuditPageDTO(BaseModel):
@@ -94,7 +97,7 @@ async def list_audit(request: Request) -> Response:
     """Audit rows, newest first, filtered by model, status and time range (admins only)."""
     params = parse_query(request, AuditQueryParams)
     query = AuditQuery(model=params.model, status=params.status, since=params.since, until=params.until,
-                       limit=params.limit, offset=params.offset)
+                       limit=params.limit, offset=params.offset, host=params.host)
     page = await run_in_threadpool(_c(request).audit_service().query, query)
     return _json(AuditPageDTO(items=[AuditEntryDTO.from_domain(e) for e in page.items], total=page.total,
                               limit=params.limit, offset=params.offset))
