@@ -18,11 +18,14 @@ from entrypoints.composition.settings import ManagerSettings, ServerSettings, Se
 LOCAL_MODELS = ("tiny-local", "tiny-fallback")
 
 
-def sqlite_container(home: Path, *, auth: str = "auto", host: str = "127.0.0.1", **server) -> Container:
-    """Container() with settings under `home` (SQLite, key file) and a FakeModelRuntime behind the real
-    pool and InferenceService; the models in LOCAL_MODELS are installed text models."""
+def sqlite_container(home: Path, *, auth: str = "auto", host: str = "127.0.0.1", database_url: str | None = None,
+                     host_name: str = "test-host", **server) -> Container:
+    """Container() with settings under `home` (SQLite unless `database_url`, key file) and a FakeModelRuntime
+    behind the real pool and InferenceService; the models in LOCAL_MODELS are installed text models."""
     container = Container()
-    settings = Settings(manager=ManagerSettings(home=home, auth=auth, host=host), server=ServerSettings(**server))
+    settings = Settings(manager=ManagerSettings(home=home, auth=auth, host=host, database_url=database_url,
+                                                host_name=host_name),
+                        server=ServerSettings(**server))
     container.settings.override(providers.Object(settings))
     runtime = FakeModelRuntime()
     clock = SystemClock()

@@ -25,7 +25,10 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from application.library.ports import SharedLock
 
 from adapters.filesystem import hash_cache
 from application.errors import IntegrityError
@@ -52,6 +55,11 @@ def read_safetensors_tensor_names(path: Path, label: str | None = None) -> list[
 
 class FilesystemModelStore(LibraryPaths):
     """The library on disk under `home` (see the module docstring for the layout)."""
+
+    def __init__(self, home: Path, shared_lock: "SharedLock | None" = None) -> None:
+        super().__init__(home)
+        # Set when the database is shared by several hosts (PostgreSQL): model_lock takes it too.
+        self.shared_lock = shared_lock
 
     # -- state ------------------------------------------------------------------------
     def installed_revision_dir(self, key: str) -> Path | None:
@@ -327,8 +335,24 @@ class FilesystemModelStore(LibraryPaths):
                    should_stop=lambda: False) -> Iterator[bool]:
         """Hold an exclusive `flock` on the model's lock file; yields False when not acquired.
 
-        The kernel releases it when the process dies, so a `kill -9` never leaves it stuck.
+        The kernel releases it when the process dies, so a `kill -9` never leaves it stuck. With a
+        shared lock (several hosts on one database), it is taken as well, after the flock: a
+        flock does not reach across machines, the database does.
         """
+        if self.shared_lock is None:
+            with self._file_lock(key, wait=wait, poll_seconds=poll_seconds, should_stop=should_stop) as got:
+                yield got
+            return
+        with contextlib.ExitStack() as stack:
+            got = stack.enter_context(self._file_lock(key, wait=wait, poll_seconds=poll_seconds,
+                                                      should_stop=should_stop))
+            if got:
+                got = stack.enter_context(self.shared_lock.hold(key, wait=wait, poll_seconds=poll_seconds,
+                                                                should_stop=should_stop))
+            yield got
+
+    @contextlib.contextmanager
+    def _file_lock(self, key: str, *, wait: bool, poll_seconds: float, should_stop) -> Iterator[bool]:
         import fcntl
 
         path = self.lock_path(key)

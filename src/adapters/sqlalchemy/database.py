@@ -3,7 +3,7 @@
 Start-up fast path: alembic costs a few hundred milliseconds to import, and almost every command
 meets a database that is already at head. So the recorded revision is read with plain SQL and
 compared with the head found by reading the migration scripts' `revision`/`down_revision` lines;
-alembic is imported only when they differ (or the database is not a SQLite file).
+alembic is imported only when they differ (on PostgreSQL the same query runs over a connection).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
 from adapters.sqlalchemy.migration_scripts import script_head_revision
 
 def recorded_revision(url: str) -> str | None:
-    """The revision an existing SQLite file records, read with plain SQL; None when unknown."""
+    """The revision the database records, read with plain SQL; None when unknown."""
     path = sqlite_file_path(url)
-    if path is None or not path.is_file():
+    if path is None:
+        return _server_recorded_revision(url)
+    if not path.is_file():
         return None
     try:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=15)
@@ -30,6 +32,24 @@ def recorded_revision(url: str) -> str | None:
             connection.close()
     except sqlite3.Error:  # no alembic_version table (new or legacy database), locked, unreadable
         return None
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def _server_recorded_revision(url: str) -> str | None:
+    """A database server (PostgreSQL): one plain query, so a database at head never loads alembic."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    if make_url(url).get_backend_name() == "sqlite":
+        return None  # an in-memory or URI-style SQLite database: let alembic look
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except Exception:  # noqa: BLE001 - no table yet (new database), unreachable: the upgrade path reports it
+        return None
+    finally:
+        engine.dispose()
     return rows[0][0] if len(rows) == 1 else None
 
 

@@ -26,6 +26,7 @@ from adapters.sqlalchemy.migration_scripts import migrations_dir
 log = logging.getLogger("mlxm.db")
 
 BASELINE_REVISION = "0001_legacy_flat"
+_UPGRADE_LOCK_ID = 0x6D6C786D5F6462  # "mlxm_db": the advisory lock id held while upgrading a PostgreSQL schema
 # Tables and columns that only the flat layout has: enough to recognise it by shape.
 _LEGACY_SHAPE = {"models": {"repo_id", "probed_at"}, "server_profiles": {"name", "model_id"}}
 
@@ -152,6 +153,10 @@ def upgrade_database(url: str, revision: str = "head") -> UpgradeReport:
                 # inside a transaction is ignored, so it goes straight to the driver, outside one.)
                 _driver_execute(connection, "PRAGMA foreign_keys = OFF")
             with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    # Several servers may start at once on one database: one upgrades, the others
+                    # wait here, then find it at head below. (SQLite's BEGIN IMMEDIATE does this.)
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _UPGRADE_LOCK_ID})
                 # Checked again under the write lock: another process may have upgraded meanwhile.
                 start = current_revision(connection)
                 legacy = start is None and is_legacy_database(connection)

@@ -65,7 +65,8 @@ class Container(containers.DeclarativeContainer):
     # -- use cases: catalog, library, profiles, selection (issue 6) ---------------------
     catalog_service = providers.Factory(CatalogService, provider=catalog_provider)
     # The library's files (layout, staging, atomic install, locks, hash caches): the ModelStore port.
-    model_store = providers.Singleton(_downloads_wiring.model_store, settings=settings)
+    model_store = providers.Singleton(_downloads_wiring.model_store, settings=settings,
+                                      engine=database_engine.provider)
     # Library pipelines: the app-link linker (symlink > hardlink > copy); delete removes a model's links.
     linker = providers.Singleton(FilesystemLinker)
     library_service = providers.Factory(

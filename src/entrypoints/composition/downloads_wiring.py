@@ -5,10 +5,21 @@ from __future__ import annotations
 import os
 
 
-def model_store(settings):
+def model_store(settings, engine=None):
+    """The library on disk; on a database several hosts share (PostgreSQL), model locks also take a
+    database advisory lock. `engine` is a callable, resolved only when a lock is first taken."""
     from adapters.filesystem.model_store import FilesystemModelStore
 
-    return FilesystemModelStore(settings.manager.home)
+    shared_lock = None
+    if engine is not None and _is_postgresql(settings.manager.resolved_database_url):
+        from adapters.sqlalchemy.advisory_lock import PostgresAdvisoryLock
+
+        shared_lock = PostgresAdvisoryLock(engine)
+    return FilesystemModelStore(settings.manager.home, shared_lock=shared_lock)
+
+
+def _is_postgresql(url: str) -> bool:
+    return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
 
 
 def source_downloader(settings):
