@@ -51,6 +51,40 @@ def upgrade(ctx: click.Context, as_json: bool) -> None:
     _echo_reports(result.reports)
 
 
+@db_group.command("copy")
+@click.option("--to", "target", required=True, metavar="URL",
+              help="The database to fill, e.g. postgresql+psycopg://user@host/mlxm or sqlite:////path/mlxm.db.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def copy(ctx: click.Context, target: str, as_json: bool) -> None:
+    """Copy this database (every row and the search index) into a new, empty one, verified by counts.
+
+    SQLite to PostgreSQL and back. Afterwards point MLX_MANAGER_DATABASE_URL at the target.
+    """
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from adapters.sqlalchemy.copy import CopyRefused, copy_database
+
+    try:
+        report = copy_database(_database_url(ctx), target)
+    except CopyRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (ArgumentError, SQLAlchemyError, ImportError, OSError) as exc:
+        raise click.ClickException(
+            f"copy failed, the target was not changed: {' '.join(str(exc).split())[:300]}"
+        ) from exc
+    if as_json:
+        echo_json({"source": report.source, "target": report.target, "rows": report.rows,
+                   "tables": {name: {"source": s, "target": t} for name, (s, t) in report.counts.items()},
+                   "models": report.indexed[0], "indexed": report.indexed[1]})
+        return
+    for name, (source_rows, target_rows) in report.counts.items():
+        if source_rows:
+            click.echo(f"  {name:<28} {source_rows:>8} -> {target_rows}")
+    click.echo(f"Copied {report.rows} rows into {report.target}; search index: "
+               f"{report.indexed[1]} of {report.indexed[0]} models. Counts verified.")
+
+
 @db_group.command("reports")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context

@@ -1,0 +1,121 @@
+"""`mlxm db copy --to URL`: every row of one database into another (SQLite <-> PostgreSQL), verified.
+
+The target is brought to the head revision first, then filled in ONE transaction: rows are
+copied table by table in foreign-key order with their ids (so references stay right), the search
+index is rebuilt from the copied rows, id sequences are moved past the copied ids (PostgreSQL),
+and every table's row count is compared with the source's before the commit. Any difference
+rolls the whole copy back: the target is then as it was.
+
+The target must hold no data of its own. The dependency tables are the exception: migrations
+seed them, so the target's seeded rows are replaced by the source's (which hold the same seeds
+plus the user's own profiles and bindings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, Table, func, select, text
+
+from adapters.sqlalchemy.engine import make_engine
+from adapters.sqlalchemy.search_index import SEARCH_INDEX_TABLE, rebuild_search_index
+
+SEEDED_TABLES = ("dependency_profiles", "dependency_requirements", "dependency_bindings")
+BATCH_ROWS = 2000
+
+
+class CopyRefused(RuntimeError):
+    """The target holds data, or the copy did not verify (nothing was changed)."""
+
+
+@dataclass
+class CopyReport:
+    source: str
+    target: str
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # table -> (source rows, target rows)
+    indexed: tuple[int, int] = (0, 0)  # (models, search-index rows) in the target
+
+    @property
+    def rows(self) -> int:
+        return sum(source for source, _ in self.counts.values())
+
+
+def _tables() -> list[Table]:
+    from adapters.sqlalchemy.all_tables import metadata
+
+    return list(metadata.sorted_tables)  # parents before children
+
+
+def _count(connection: Connection, table: Table | str) -> int:
+    if isinstance(table, str):
+        return connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+    return connection.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def _search_rows(connection: Connection) -> int | None:
+    """Rows of the search index (FTS5 or tsvector), None on a database without one."""
+    if connection.dialect.name not in ("sqlite", "postgresql"):
+        return None
+    return _count(connection, SEARCH_INDEX_TABLE)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def copy_database(source_url: str, target_url: str) -> CopyReport:
+    """Copy every row from `source_url` into `target_url` (upgraded to head first); verified by counts."""
+    from adapters.sqlalchemy.migrate import _transactional_engine, sync_sequences, upgrade_database
+
+    if _redact(source_url) == _redact(target_url):
+        raise CopyRefused("the source and the target are the same database")
+    upgrade_database(source_url)
+    upgrade_database(target_url)
+    source: Engine = make_engine(source_url)
+    target: Engine = _transactional_engine(target_url)
+    report = CopyReport(_redact(source_url), _redact(target_url))
+    tables = _tables()
+    try:
+        with source.connect() as reader, target.connect() as writer:
+            # A consistent snapshot of the source for the whole copy (SQLite: a read transaction;
+            # PostgreSQL: REPEATABLE READ, so counts and rows agree while servers keep writing).
+            if source.dialect.name == "postgresql":
+                reader.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            with writer.begin():
+                busy = [t.name for t in tables if t.name not in SEEDED_TABLES and _count(writer, t)]
+                if busy:
+                    raise CopyRefused(f"the target already holds data ({', '.join(busy[:5])}); "
+                                      "copy into a new, empty database")
+                for table in reversed(tables):
+                    if table.name in SEEDED_TABLES:
+                        writer.execute(table.delete())
+                for table in tables:
+                    _copy_table(reader, writer, table)
+                rebuild_search_index(writer)
+                if writer.dialect.name == "postgresql":
+                    sync_sequences(writer)
+                for table in tables:
+                    report.counts[table.name] = (_count(reader, table), _count(writer, table))
+                models = report.counts["models"][1]
+                indexed = _search_rows(writer)
+                report.indexed = (models, models if indexed is None else indexed)
+                wrong = {name: pair for name, pair in report.counts.items() if pair[0] != pair[1]}
+                if wrong or report.indexed[0] != report.indexed[1]:
+                    raise CopyRefused(f"the copy did not verify, nothing was changed: rows {wrong}, "
+                                      f"models/indexed {report.indexed}")
+            reader.rollback()
+    finally:
+        source.dispose()
+        target.dispose()
+    return report
+
+
+def _copy_table(reader: Connection, writer: Connection, table: Table) -> None:
+    order = list(table.primary_key.columns) or list(table.columns)
+    result = reader.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
+        select(table).order_by(*order)
+    )
+    for batch in result.mappings().partitions(BATCH_ROWS):
+        writer.execute(table.insert(), [dict(row) for row in batch])

@@ -1,0 +1,161 @@
+"""`mlxm db copy --to URL`: a SQLite library into PostgreSQL and back, every row and the search index."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from adapters.sqlalchemy.migrate import upgrade_database
+from application.ports.repositories import ModelQuery
+from domain.audit import AuditEntry, AuditQuery, AuditStatus
+from domain.auth import ApiKey, User
+from domain.dependencies import DependencyBinding, DependencyProfile, Requirement
+from domain.downloads import Download
+from domain.enums import BackendType, DownloadStatus, UserStatus
+from domain.mapping import LinkMethod, LinkRecord
+from domain.routing import BackendMapping
+from entrypoints.cli.main import cli
+from tests.contract.test_model_repository_contract import library
+from tests.contract.test_profile_repository_contract import chat_profile, embed_profile, voice_profile
+from tests.support.database import SqliteUnitOfWorks as UnitOfWorks
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+QUERIES = [ModelQuery(text="llama"), ModelQuery(text="qwe sma"), ModelQuery(capability="tools"),
+           ModelQuery(text="llama", status=DownloadStatus.DOWNLOADING), ModelQuery(limit=2, offset=1), ModelQuery()]
+
+
+def _fill(url: str) -> None:
+    uows = UnitOfWorks(url)
+    try:
+        with uows() as uow:
+            for model in library():
+                uow.models.add(model)
+            for i in range(40):  # more than one page of search results
+                from domain.models import Model
+
+                uow.models.add(Model(f"bulk-{i:02d}", family="llama", description=f"bulk model {i}"))
+            for profile in (chat_profile(), voice_profile(), embed_profile()):
+                uow.profiles.add(profile)
+            uow.downloads.add(Download(model_id="hermes-3b", status=DownloadStatus.DOWNLOADING, started_at=T0,
+                                       total_bytes=10, downloaded_bytes=4))
+            uow.settings.set("theme", "dark")
+            uow.backend_mappings.add(BackendMapping("gpt-", "prefix", BackendType.OPENAI))
+            owner = uow.users.add(User(email="bob@example.com", password_hash="scrypt$x", status=UserStatus.APPROVED,
+                                       created_at=T0))
+            uow.api_keys.add(ApiKey(name="bob", user_id=owner.id, key_hash="h" * 64, prefix="mlxm_abc",
+                                    created_at=T0))
+            uow.audit.add_many([AuditEntry(f"r{i}", T0 + timedelta(minutes=i), "qwen", "local", "/v1/chat", 5,
+                                           AuditStatus.SUCCESS, host="mac-a") for i in range(5)])
+            uow.links.add(LinkRecord(app="studio", model_id="qwen2.5-0.5b-4bit", rule_target="llm", folder="q",
+                                     source_path="/lib/q/f", target_path="/apps/q/f", method=LinkMethod.SYMLINK,
+                                     created_at=T0))
+            uow.dependency_profiles.add(DependencyProfile("mine", 1, "python-venv",
+                                                          (Requirement("numpy", "==1.26.4"),)))
+            uow.dependency_bindings.add(DependencyBinding("qwen:mine", "qwen2.5-0.5b-4bit", "mine", 1,
+                                                          "python-venv", "*", "*"))
+            uow.commit()
+    finally:
+        uows.dispose()
+
+
+def _snapshot(url: str) -> dict:
+    """What a user sees: search pages and totals, profiles as their subclasses, audit rows."""
+    uows = UnitOfWorks(url)
+    try:
+        with uows() as uow:
+            searches = [([m.model_id for m in page.items], page.total)
+                        for page in (uow.models.search(q) for q in QUERIES)]
+            qwen = uow.models.get("qwen2.5-0.5b-4bit")
+            profiles = [(type(p).__name__, p.name, p.model_id) for p in uow.profiles.list()]
+            audit = [(e.request_id, e.host, e.timestamp) for e in uow.audit.query(AuditQuery(limit=100)).items]
+            return {"searches": searches, "qwen": replace(qwen, id=None), "profiles": profiles, "audit": audit,
+                    "theme": uow.settings.get("theme"),
+                    "binding": uow.dependency_bindings.get("qwen:mine"),
+                    "keys": [(k.name, k.prefix) for k in uow.api_keys.list()]}
+    finally:
+        uows.dispose()
+
+
+def _counts(url: str) -> dict[str, int]:
+    from adapters.sqlalchemy.all_tables import metadata
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            counts = {t.name: connection.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar()
+                      for t in metadata.sorted_tables}
+            counts["library_fts"] = connection.execute(text("SELECT COUNT(*) FROM library_fts")).scalar()
+            return counts
+    finally:
+        engine.dispose()
+
+
+def _mlxm(database_url: str, home, *args):
+    env = {"MLX_MANAGER_HOME": str(home), "MLX_MANAGER_DATABASE_URL": database_url}
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_a_sqlite_library_copies_to_postgresql_and_back(tmp_path, postgres_templates):
+    sqlite_url = f"sqlite:///{tmp_path / 'mlxm.db'}"
+    upgrade_database(sqlite_url)
+    _fill(sqlite_url)
+    before = _snapshot(sqlite_url)
+    assert before["searches"][0][1] == 42 and before["profiles"]  # the library really has content
+
+    pg_url = postgres_templates.empty_database()
+    try:
+        result = _mlxm(sqlite_url, tmp_path, "db", "copy", "--to", pg_url)
+        assert result.exit_code == 0, result.output
+        assert "Counts verified" in result.output and "search index: 46 of 46 models" in result.output
+        assert _counts(pg_url) == _counts(sqlite_url)
+        assert _snapshot(pg_url) == before  # same search pages and totals, same rows
+
+        # New rows on PostgreSQL get fresh ids (sequences moved past the copied ids).
+        uows = UnitOfWorks(pg_url)
+        try:
+            with uows() as uow:
+                uow.settings.set("after", "copy")
+                uow.backend_mappings.add(BackendMapping("claude-", "prefix", BackendType.ANTHROPIC))
+                uow.commit()
+        finally:
+            uows.dispose()
+
+        back_url = f"sqlite:///{tmp_path / 'back.db'}"
+        result = _mlxm(pg_url, tmp_path, "db", "copy", "--to", back_url, "--json")
+        assert result.exit_code == 0, result.output
+        assert _counts(back_url) == _counts(pg_url)
+        assert _snapshot(back_url) == before
+    finally:
+        postgres_templates.drop(pg_url)
+
+
+def test_copy_refuses_a_target_that_holds_data_and_leaves_it_unchanged(tmp_path, postgres_url):
+    sqlite_url = f"sqlite:///{tmp_path / 'mlxm.db'}"
+    upgrade_database(sqlite_url)
+    _fill(sqlite_url)
+    uows = UnitOfWorks(postgres_url)
+    try:
+        with uows() as uow:
+            uow.settings.set("mine", "keep")
+            uow.commit()
+    finally:
+        uows.dispose()
+    before = _counts(postgres_url)
+    result = CliRunner().invoke(cli, ["db", "copy", "--to", postgres_url],
+                                env={"MLX_MANAGER_HOME": str(tmp_path), "MLX_MANAGER_DATABASE_URL": sqlite_url})
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the target already holds data (settings)")
+    assert "Traceback" not in result.output
+    assert _counts(postgres_url) == before
+
+
+def test_copy_to_an_unusable_url_is_a_one_line_error(tmp_path):
+    sqlite_url = f"sqlite:///{tmp_path / 'mlxm.db'}"
+    result = CliRunner().invoke(cli, ["db", "copy", "--to", "nonsense://x"],
+                                env={"MLX_MANAGER_HOME": str(tmp_path), "MLX_MANAGER_DATABASE_URL": sqlite_url})
+    assert result.exit_code == 1 and result.output.startswith("Error: copy failed, the target was not changed")
+    assert os.path.exists(tmp_path / "mlxm.db")
