@@ -80,6 +80,27 @@ def test_audit_rows_name_the_host_that_served_them(two_hosts):
     assert only_b["total"] == 2 and {r["host"] for r in only_b["items"]} == {"mac-b"}
 
 
+def test_each_host_publishes_its_pool_and_sees_the_others(two_hosts):
+    a, b = two_hosts["mac-a"], two_hosts["mac-b"]
+    admin = a["container"].api_key_service().create("admin").secret
+    assert _call(a, "POST", "/api/pool/load", admin, json={"model": "tiny-local"}).status_code == 200
+    assert _call(b, "POST", "/api/pool/load", admin, json={"model": "tiny-fallback"}).status_code == 200
+    deadline = time.monotonic() + 20  # each host publishes every couple of seconds
+    while True:
+        view = _call(b, "GET", "/api/pool/hosts", admin).json()
+        seen = {host: [m["model_id"] for m in models] for host, models in view["hosts"].items()}
+        if seen == {"mac-a": ["tiny-local"], "mac-b": ["tiny-fallback"]} or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert view["this_host"] == "mac-b"
+    assert seen == {"mac-a": ["tiny-local"], "mac-b": ["tiny-fallback"]}
+    assert _call(a, "POST", "/api/pool/unload", admin, json={"model": "tiny-local"}).status_code == 200
+    deadline = time.monotonic() + 20
+    while "mac-a" in _call(b, "GET", "/api/pool/hosts", admin).json()["hosts"]:
+        assert time.monotonic() < deadline, "mac-a's unload never reached the shared pool state"
+        time.sleep(0.2)
+
+
 def _env(home: Path, hub: FakeHub, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLX_", "HF_"))}
     env.update(MLX_MANAGER_HOME=str(home), MLX_MANAGER_DATABASE_URL=database_url, HF_ENDPOINT=hub.url,

@@ -209,13 +209,17 @@ class InMemoryUnitOfWork:
         self.links = InMemoryLinkRepository()
         self.dependency_profiles = InMemoryDependencyProfileRepository()
         self.dependency_bindings = InMemoryDependencyBindingRepository()
+        from adapters.memory.pool_state import InMemoryPoolStateRepository
+
+        self.pool_state = InMemoryPoolStateRepository()
         self.committed = 0
         self._snapshot: dict | None = None
 
     def _repos(self) -> dict:
         return {name: getattr(self, name) for name in ("models", "profiles", "downloads", "settings", "backend_mappings",
                                                           "users", "api_keys", "audit", "credentials",
-                                                          "links", "dependency_profiles", "dependency_bindings")}
+                                                          "links", "dependency_profiles", "dependency_bindings",
+                                                          "pool_state")}
 
     def __enter__(self) -> "InMemoryUnitOfWork":
         self._snapshot = copy.deepcopy(self._repos())

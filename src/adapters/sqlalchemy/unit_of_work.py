@@ -58,6 +58,10 @@ class SqlAlchemyUnitOfWork:
         self.links = SqlAlchemyLinkRepository(self.session)
         self.dependency_profiles = SqlAlchemyDependencyProfileRepository(self.session)
         self.dependency_bindings = SqlAlchemyDependencyBindingRepository(self.session)
+        # --- several hosts on one database --- (write-through)
+        from adapters.sqlalchemy.host_repositories import SqlAlchemyPoolStateRepository
+
+        self.pool_state = SqlAlchemyPoolStateRepository(self.session)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -140,6 +140,11 @@ class Container(containers.DeclarativeContainer):
     # pool per process; MLX is imported only when a model is first loaded.
     model_runtime = providers.Singleton(_runtime_wiring.model_runtime, settings=settings)
     model_pool = providers.Singleton(_runtime_wiring.model_pool, runtime=model_runtime, clock=clock, settings=settings)
+    # This host's pool as the other servers on a shared database see it (`/api/pool/hosts`).
+    pool_state_publisher = providers.Singleton(
+        _runtime_wiring.pool_state_publisher, uow_factory=uow_factory.provider, pool=model_pool, clock=clock,
+        host=settings.provided.manager.host_name,
+    )
     system_inference_params = providers.Singleton(_runtime_wiring.system_params, settings=settings)
     model_inspector = providers.Singleton(FileModelInspector)
     # A Singleton: it keeps per-model state (when `last_used_at` was last written).

@@ -49,3 +49,9 @@ def system_params(settings) -> InferenceParams:
         max_tokens=server.default_max_tokens,
         top_p=server.default_top_p,
     )
+
+
+def pool_state_publisher(uow_factory, pool, clock, host):
+    from application.pool_state import PoolStatePublisher
+
+    return PoolStatePublisher(uow_factory, pool, clock, host)

@@ -38,6 +38,7 @@ from entrypoints.http.openapi import build_openapi
 log = structlog.get_logger("mlxm.http")
 
 POOL_SWEEP_INTERVAL_SECONDS = 5.0
+POOL_STATE_INTERVAL_SECONDS = 2.0  # how stale another host's view of this pool may be
 
 
 def _provided(container, name: str):
@@ -87,6 +88,19 @@ async def _sweep_pool(container) -> None:
             log.warning("pool sweep failed", error=str(exc))
 
 
+async def _publish_pool_state(container) -> None:
+    """Keep this host's rows in `pool_state` current (written only when the pool changed)."""
+    publisher = _provided(container, "pool_state_publisher")
+    if publisher is None:
+        return
+    while True:
+        try:
+            await run_in_threadpool(publisher.publish)
+        except Exception as exc:  # noqa: BLE001 - keep publishing; log why this round failed
+            log.warning("pool state publish failed", error=str(exc))
+        await anyio.sleep(POOL_STATE_INTERVAL_SECONDS)
+
+
 async def _shutdown(container) -> None:
     if getattr(container, "audit_sink", None) is not None:  # auth / routing / audit: flush audit rows
         from entrypoints.composition.auth_wiring import close_area
@@ -98,6 +112,13 @@ async def _shutdown(container) -> None:
     if callable(close):
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(close)
+    publisher = _provided(container, "pool_state_publisher")
+    if publisher is not None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await run_in_threadpool(publisher.clear)  # this host no longer holds anything
+            except Exception as exc:  # noqa: BLE001 - shutdown goes on
+                log.warning("pool state clear failed", error=str(exc))
 
 
 async def openapi(request: Request) -> JSONResponse:
@@ -145,6 +166,7 @@ def create_app(container=None) -> Starlette:
             tasks.start_soon(_sweep_pool, container)
             tasks.start_soon(catalog_refresh.refresh_periodically, container,
                              settings.distribution.catalog_refresh_seconds)
+            tasks.start_soon(_publish_pool_state, container)
             try:
                 yield
             finally:

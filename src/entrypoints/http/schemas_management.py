@@ -318,6 +318,21 @@ class PoolDTO(BaseModel):
     eviction_policy: str | None = None
 
 
+class HostLoadedModelDTO(BaseModel):
+    model_id: str
+    type: str
+    size_bytes: int
+    loaded_at: datetime
+    last_used_at: datetime
+    use_count: int
+    updated_at: datetime | None = Field(None, description="When that host last published its pool")
+
+
+class PoolHostsDTO(BaseModel):
+    this_host: str
+    hosts: dict[str, list[HostLoadedModelDTO]] = Field(description="Loaded models by host name")
+
+
 class PoolActionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

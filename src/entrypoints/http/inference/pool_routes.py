@@ -8,7 +8,14 @@ from starlette.responses import JSONResponse
 
 from application.errors import Unavailable
 from entrypoints.http.openapi import api_route, parse_body
-from entrypoints.http.schemas_management import LoadedModelDTO, PoolActionRequest, PoolActionResponse, PoolDTO
+from entrypoints.http.schemas_management import (
+    HostLoadedModelDTO,
+    LoadedModelDTO,
+    PoolActionRequest,
+    PoolActionResponse,
+    PoolDTO,
+    PoolHostsDTO,
+)
 
 TAGS = ("pool",)
 
@@ -76,8 +83,28 @@ async def post_unload(request: Request) -> JSONResponse:
     return JSONResponse(dto.model_dump())
 
 
+def hosts_status(container) -> PoolHostsDTO:
+    provider = getattr(container, "pool_state_publisher", None)
+    if provider is None:
+        raise Unavailable("no pool state is configured in this build")
+    publisher = provider()
+    return PoolHostsDTO(this_host=publisher.host, hosts={
+        host: [HostLoadedModelDTO(model_id=e.model_id, type=e.model_type, size_bytes=e.size_bytes,
+                                  loaded_at=e.loaded_at, last_used_at=e.last_used_at, use_count=e.use_count,
+                                  updated_at=e.updated_at) for e in entries]
+        for host, entries in publisher.hosts().items()
+    })
+
+
+async def get_pool_hosts(request: Request) -> JSONResponse:
+    """Every host's pool, as published to the shared database (several servers on one PostgreSQL)."""
+    dto = await run_in_threadpool(hosts_status, request.app.state.container)
+    return JSONResponse(dto.model_dump(mode="json"))
+
+
 routes = [
     api_route("/api/pool", get_pool, "GET", tags=TAGS, response=PoolDTO, error_statuses=(503,)),
+    api_route("/api/pool/hosts", get_pool_hosts, "GET", tags=TAGS, response=PoolHostsDTO, error_statuses=(503,)),
     api_route("/api/pool/load", post_load, "POST", tags=TAGS, body=PoolActionRequest, response=PoolActionResponse,
               error_statuses=(400, 404, 413, 422, 503)),
     api_route("/api/pool/unload", post_unload, "POST", tags=TAGS, body=PoolActionRequest,
