@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from adapters.memory.repositories import FakeClock
-from application.pool_state import PoolStatePublisher
+from application.inference.pool_state import PoolStatePublisher
 from domain.enums import ModelType
-from domain.pool_state import HostPoolEntry
+from application.inference.ports import HostPoolEntry
 
 T0 = datetime(2026, 5, 1, 8, tzinfo=timezone.utc)
 

@@ -112,7 +112,7 @@ def test_audit_rows_keep_their_host_and_filter_by_it(repos):
 
 def test_the_audit_service_stamps_its_host_on_entries(tmp_path):
     from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
-    from application.audit import AuditService
+    from application.audit.service import AuditService
 
     uow = InMemoryUnitOfWork()
     AuditService(lambda: uow, FakeClock(T0), host="mac-a").write([_entry(1, "m1")])

@@ -10,14 +10,14 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from adapters.sqlalchemy.migrate import upgrade_database
-from application.ports.repositories import ModelQuery
-from domain.audit import AuditEntry, AuditQuery, AuditStatus
-from domain.auth import ApiKey, User
-from domain.dependencies import DependencyBinding, DependencyProfile, Requirement
-from domain.downloads import Download
+from application.library.ports import ModelQuery
+from domain.audit.model import AuditEntry, AuditQuery, AuditStatus
+from domain.identity.model import ApiKey, User
+from domain.library.dependency_model import DependencyBinding, DependencyProfile, Requirement
+from domain.downloads.model import Download
 from domain.enums import BackendType, DownloadStatus, UserStatus
-from domain.mapping import LinkMethod, LinkRecord
-from domain.routing import BackendMapping
+from domain.library.mapping import LinkMethod, LinkRecord
+from domain.routing.model import BackendMapping
 from entrypoints.cli.main import cli
 from tests.contract.test_model_repository_contract import library
 from tests.contract.test_profile_repository_contract import chat_profile, embed_profile, voice_profile
@@ -35,7 +35,7 @@ def _fill(url: str) -> None:
             for model in library():
                 uow.models.add(model)
             for i in range(40):  # more than one page of search results
-                from domain.models import Model
+                from domain.library.models import Model
 
                 uow.models.add(Model(f"bulk-{i:02d}", family="llama", description=f"bulk model {i}"))
             for profile in (chat_profile(), voice_profile(), embed_profile()):

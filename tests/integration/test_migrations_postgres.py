@@ -18,10 +18,10 @@ from adapters.sqlalchemy.migrate import (
     upgrade_database,
 )
 from adapters.sqlalchemy.search_index import SEARCH_INDEX_TABLE, is_search_index_table
-from application.ports.repositories import ModelQuery
-from domain.dependencies import DependencyProfile, Requirement
+from application.library.ports import ModelQuery
+from domain.library.dependency_model import DependencyProfile, Requirement
 from domain.enums import ModelType
-from domain.models import Model
+from domain.library.models import Model
 from tests.support.database import SqliteUnitOfWorks as UnitOfWorks
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from domain.pool_state import HostPoolEntry
+from application.inference.ports import HostPoolEntry
 
 
 class InMemoryPoolStateRepository:

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from adapters.sqlalchemy.host_tables import PoolStateRecord
-from domain.pool_state import HostPoolEntry
+from application.inference.ports import HostPoolEntry
 
 _TABLE = PoolStateRecord.__table__
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
@@ -176,4 +177,28 @@ class TokenConstraint(Protocol):
 class GrammarCompiler(Protocol):
     def compile(self, constraint: OutputConstraint, tokenizer: Any, vocab_size: int) -> TokenConstraint:
         """`tokenizer` is the runtime's own (a Hugging Face fast tokenizer underneath)."""
+
+
+# -- per-host pool state in a shared database (several servers on one PostgreSQL) ----------------
+@dataclass(frozen=True)
+class HostPoolEntry:
+    """What one host's model pool holds, as other hosts sharing the database see it."""
+
+    host: str
+    model_id: str
+    model_type: str
+    size_bytes: int
+    loaded_at: datetime
+    last_used_at: datetime
+    use_count: int
+    updated_at: datetime | None = None  # when the host last published its pool
+
+
+class PoolStateRepository(Protocol):
+    def replace(self, host: str, entries: list[HostPoolEntry]) -> None:
+        """The host's rows become exactly `entries` (an empty list clears them)."""
+        ...
+
+    def list(self, host: str | None = None) -> list[HostPoolEntry]:
+        """Ordered by host, then model id."""
         ...

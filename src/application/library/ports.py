@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, ContextManager, Iterator, Protocol
 
 from application.ports import Page
 from application.ports import UnitOfWork
@@ -276,4 +276,15 @@ class ModelStore(Protocol):
         ...
     def replace(self, src: Path, dst: Path) -> None:
         """Rename `src` to `dst`, replacing a file at `dst` (atomic on one filesystem)."""
+        ...
+
+
+class SharedLock(Protocol):
+    """A lock shared by every process that uses the same database (several hosts on one PostgreSQL)."""
+
+    def hold(self, key: str, *, wait: bool = True, poll_seconds: float = 0.1,
+             should_stop: Callable[[], bool] = lambda: False) -> ContextManager[bool]:
+        """Hold the lock named `key` for the `with` block; yields False when not acquired
+        (`wait=False` and taken, or `should_stop()` turned true while waiting). Released when the
+        block ends and, should the holder die, by the database itself."""
         ...

@@ -52,6 +52,6 @@ def system_params(settings) -> InferenceParams:
 
 
 def pool_state_publisher(uow_factory, pool, clock, host):
-    from application.pool_state import PoolStatePublisher
+    from application.inference.pool_state import PoolStatePublisher
 
     return PoolStatePublisher(uow_factory, pool, clock, host)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from application.ports.clock import Clock
-from domain.pool_state import HostPoolEntry
+from application.ports import Clock
+from application.inference.ports import HostPoolEntry
 
 
 class PoolStatePublisher:
