@@ -3,8 +3,8 @@
 `audit_logs.host` names the server that served the request (NULL for rows written before);
 `pool_state` holds what each host's pool has loaded, one row per (host, model).
 
-Revision ID: 0008_hosts
-Revises: 0007_profile_enable_thinking
+Revision ID: 0009_hosts
+Revises: 0008_api_key_trust
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0008_hosts"
-down_revision = "0007_profile_enable_thinking"
+revision = "0009_hosts"
+down_revision = "0008_api_key_trust"
 branch_labels = None
 depends_on = None
 
