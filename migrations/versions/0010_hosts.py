@@ -3,8 +3,8 @@
 `audit_logs.host` names the server that served the request (NULL for rows written before);
 `pool_state` holds what each host's pool has loaded, one row per (host, model).
 
-Revision ID: 0009_hosts
-Revises: 0008_api_key_trust
+Revision ID: 0010_hosts
+Revises: 0009_profile_output_constraint
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0009_hosts"
-down_revision = "0008_api_key_trust"
+revision = "0010_hosts"
+down_revision = "0009_profile_output_constraint"
 branch_labels = None
 depends_on = None
 
