@@ -223,3 +223,10 @@ def test_api_chat_keeps_reasoning_apart_and_can_switch_it_off(server):
     assert "".join(e.get("reasoning_delta", "") for e in events) == "The sky scatters blue light."
     assert "".join(e.get("delta", "") for e in events) == "Rayleigh scattering."
 
+
+
+def test_the_deprecated_functions_api_is_a_400_naming_it(server):
+    body = {"model": "scripted", "messages": [{"role": "user", "content": "weather"}],
+            "functions": [{"name": "get_weather", "parameters": {"type": "object"}}]}
+    response = httpx.post(f"{server}/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "functions"

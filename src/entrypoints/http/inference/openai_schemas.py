@@ -87,6 +87,9 @@ class ChatCompletionRequest(_SamplingFields):
         default=None, description='"auto" (default with tools), "none", "required", or '
                                   '{"type": "function", "function": {"name": ...}}')
     parallel_tool_calls: bool | None = None
+    # The pre-tools API: declared so a client that relies on it gets a 400 naming it, not a silent answer.
+    functions: list[Any] | None = Field(default=None, description="Deprecated by OpenAI: a 400; send `tools`")
+    function_call: Any = Field(default=None, description="Deprecated by OpenAI: a 400; send `tool_choice`")
     chat_template_kwargs: dict[str, Any] | None = Field(
         default=None, description="Chat template switches; `enable_thinking` (bool) is honoured")
     reasoning_effort: str | None = Field(default=None, description='"none" switches thinking off')

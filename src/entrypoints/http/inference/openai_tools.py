@@ -29,6 +29,9 @@ def field_error(field: str, message: str) -> InvalidRequest:
 
 def request_tools(body: ChatCompletionRequest) -> tuple[tuple[dict, ...], str | dict | None]:
     """(tools in OpenAI's shape, tool_choice) after checking that they fit together."""
+    if body.functions or body.function_call not in (None, "none", "auto"):
+        field = "functions" if body.functions else "function_call"
+        raise field_error(field, "the deprecated functions API is not supported; send `tools` and `tool_choice`")
     tools = tuple(tool.model_dump(exclude_none=True) for tool in body.tools or ())
     names = [tool["function"]["name"] for tool in tools]
     if len(set(names)) != len(names):
