@@ -400,3 +400,17 @@ def test_link_or_copy_shares_the_installed_bytes_without_touching_the_source(fil
     assert not store.same_file(src, store.home / "missing.bin")
     store.remove_tree(store.revision_dir("m-v1", REV_A))  # the old revision goes after the switch
     assert files.read(dst) == b"unchanged weights"
+
+
+def test_a_journal_is_replaced_whole_and_read_back(files):
+    store = files.store
+    workspace = store.staging_dir / "import-1"
+    files.put(workspace / "model" / "w.bin", b"x")
+    journal = workspace / ".import.json"
+    assert store.read_journal(journal) is None
+    store.write_journal(journal, {"state": "moving", "source": "/home/u/DIR"})
+    store.write_journal(journal, {"state": "moved", "source": "/home/u/DIR"})
+    assert store.read_journal(journal) == {"state": "moved", "source": "/home/u/DIR"}
+    assert not files.exists(journal.with_name(".import.json.tmp"))
+    files.put(journal, b"not json")
+    assert store.read_journal(journal) is None

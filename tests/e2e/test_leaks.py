@@ -137,3 +137,18 @@ def test_a_damaged_database_file_is_503_with_the_reason(live):
     error = response.json()["error"]
     assert error["type"] == "unavailable" and "damaged" in error["message"]
     assert "not a database" in error["message"] or "malformed" in error["message"]
+
+
+@pytest.mark.skipif(not MLXM.exists(), reason="console script not installed")
+def test_a_database_damaged_before_start_is_a_clear_error_not_an_internal_one(tmp_path):
+    env = {**os.environ, "MLX_MANAGER_HOME": str(tmp_path)}
+    assert subprocess.run([str(MLXM), "list"], env=env, capture_output=True, timeout=60).returncode == 0
+    db = tmp_path / "mlxm.db"
+    size = db.stat().st_size
+    with open(db, "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\x5a" * (size - 100))
+    for argv in (["list"], ["serve", "--port", str(_free_port())]):
+        result = subprocess.run([str(MLXM), *argv], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 7, result.stderr  # unavailable, not 70 (internal error)
+        assert "damaged" in result.stderr and "internal error" not in result.stderr

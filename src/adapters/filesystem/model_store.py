@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import shutil
 import threading
@@ -252,6 +253,22 @@ class FilesystemModelStore(LibraryPaths):
 
     def remove_tree(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
+
+    def write_journal(self, path: Path, record: dict) -> None:
+        temp = path.with_name(path.name + ".tmp")
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)  # never a half-written journal under the name
+        fsync_dir(path.parent)
+
+    def read_journal(self, path: Path) -> dict | None:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def symlink_relative(self, link: Path, target: Path) -> None:
         os.symlink(os.path.relpath(target, link.parent), link)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
@@ -179,6 +180,16 @@ class InMemoryModelStore(InMemoryFileTree, LibraryPaths):
             if path.relative_to(staging).as_posix() not in listed:
                 self.files.pop(path, None)
                 self.links.pop(path, None)
+
+    def write_journal(self, path: Path, record: dict) -> None:
+        self.write_file(path, json.dumps(record).encode())
+
+    def read_journal(self, path: Path) -> dict | None:
+        try:
+            record = json.loads(self.files[path])
+        except (KeyError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def hash_file(self, path: Path) -> tuple[int, str]:
         data = self.files[self._resolve(path)]

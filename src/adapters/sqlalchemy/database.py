@@ -13,8 +13,10 @@ import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DatabaseError as SqlDatabaseError
 
 from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
+from adapters.sqlalchemy.file_guard import translate_damage
 from adapters.sqlalchemy.migration_scripts import script_head_revision
 
 def recorded_revision(url: str) -> str | None:
@@ -65,15 +67,27 @@ def open_database(url: str, *, upgrade: bool = True) -> Engine:
     Every frontend gets an up-to-date schema, whichever command touches the database first.
     """
     if upgrade and not is_at_head(url):
-        from adapters.sqlalchemy.migrate import upgrade_database  # alembic loads only when needed
-
-        upgrade_database(url)
+        _upgrade(url)
     engine = make_engine(url)
     if upgrade:
         from adapters.sqlalchemy.search_index import ensure_search_index_shape
 
-        ensure_search_index_shape(engine)  # derived data: an index of an older shape is rebuilt, never an error
+        try:
+            ensure_search_index_shape(engine)  # derived data: an index of an older shape is rebuilt, never an error
+        except SqlDatabaseError as exc:
+            translate_damage(exc)
+            raise
     return engine
+
+
+def _upgrade(url: str):
+    from adapters.sqlalchemy.migrate import upgrade_database  # alembic loads only when needed
+
+    try:
+        return upgrade_database(url)
+    except SqlDatabaseError as exc:
+        translate_damage(exc)  # a damaged file: "unavailable" with SQLite's reason, not an internal error
+        raise
 
 
 def database_upgrader(url: str):
@@ -82,8 +96,6 @@ def database_upgrader(url: str):
     def upgrade():
         if is_at_head(url):
             return None
-        from adapters.sqlalchemy.migrate import upgrade_database
-
-        return upgrade_database(url)
+        return _upgrade(url)
 
     return upgrade

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import errno
+import logging
 from pathlib import Path
 
 from application.errors import Conflict
+from application.library.import_journal import return_moved
 from application.library.import_scan import _Scan
 from domain.library.layout import MANIFEST_NAME, Manifest
 from domain.library.models import ModelFile
+
+log = logging.getLogger(__name__)
 
 
 
@@ -49,15 +53,14 @@ class ImportStaging:
             raise
         return scan.root
 
-    def _put_back(self, payload: Path, original: Path, scan: _Scan) -> None:
-        if scan.is_file:
-            self._layout.rename(payload / scan.files[0], original)
-        else:
-            for extra in (MANIFEST_NAME,):
-                with_extra = payload / extra
-                if self._layout.exists(with_extra):
-                    self._layout.unlink(with_extra)
-            self._layout.rename(payload, original)
+    def _put_back(self, payload: Path, original: Path, scan: _Scan) -> Path:
+        """The user's moved folder (or file) back where it was, or beside it when that path is taken now.
+        Raises OSError when neither works: the caller then keeps the workspace (recovery retries)."""
+        item = payload / scan.files[0] if scan.is_file else payload
+        where, aside = return_moved(self._layout, item, original, self._clock.now())
+        if aside:
+            log.warning("%s was taken again during the import: your files are at %s", original, where)
+        return where
 
     def _remove_source(self, scan: _Scan) -> None:
         """After a copy standing in for a move: delete what was imported, and nothing else.

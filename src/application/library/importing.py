@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from application.errors import Conflict, InvalidRequest
+from application.library.import_journal import IMPORT_RECORD, journal_path  # noqa: F401 - IMPORT_RECORD re-exported
 from application.library.import_scan import ImportScanning, _is_hidden, _Scan
 from application.library.import_staging import ImportStaging
 from application.library.ports import ModelStore
@@ -40,7 +41,6 @@ from domain.library.models import Model, ModelFile
 IMPORTED_TAG = "imported"
 
 
-IMPORT_RECORD = ".import.json"  # in staging/import-<id>/: where the payload came from
 
 
 NEEDS_REVIEW_TAG = "needs-review"
@@ -107,14 +107,19 @@ class ImportService(ImportScanning, ImportStaging):
     def _import_staged(self, request: ImportRequest, scan: _Scan, model_id: str, workspace: Path) -> ImportResult:
         payload = workspace / "model"
         self._layout.mkdir(workspace, parents=True)
-        # What a crash must put back: a moved folder is the user's, never swept with the workspace.
-        self._layout.write_text(workspace / IMPORT_RECORD, json.dumps({
-            "source": str(scan.root), "move": request.move, "file": scan.files[0] if scan.is_file else None,
-        }))
+        # Journaled (durably) before anything moves: recovery must know whose folder the workspace holds.
+        renaming = request.move and not scan.links
+        record = {"model_id": model_id, "source": str(scan.root), "staging": str(payload), "move": request.move,
+                  "file": scan.files[0] if scan.is_file else None, "state": "moving" if renaming else "copying",
+                  "started_at": self._clock.now().isoformat()}
+        self._layout.write_journal(journal_path(workspace), record)
         moved_from: Path | None = None
         try:
-            if request.move and not scan.links:
+            if renaming:
                 moved_from = self._move_into(scan, payload)
+                # Moved: the payload is the user's. Not moved (another filesystem): what follows is a copy.
+                self._layout.write_journal(journal_path(workspace),
+                                           {**record, "state": "moved" if moved_from is not None else "copying"})
             if moved_from is None:
                 files = [self._copy_and_hash(scan, rel, payload) for rel in scan.files]
             else:

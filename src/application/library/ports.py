@@ -277,6 +277,13 @@ class ModelStore(Protocol):
     def replace(self, src: Path, dst: Path) -> None:
         """Rename `src` to `dst`, replacing a file at `dst` (atomic on one filesystem)."""
         ...
+    # Journals: what a crash must find (an import's record is written before the user's folder moves).
+    def write_journal(self, path: Path, record: dict) -> None:
+        """Replace the JSON object at `path` atomically, and durably (file and folder synced) before returning."""
+        ...
+    def read_journal(self, path: Path) -> dict | None:
+        """The JSON object at `path`; None when absent or unreadable."""
+        ...
 
 
 class SharedLock(Protocol):

@@ -13,7 +13,7 @@ def library_recovery(uow_factory, layout, catalog_provider, clock):
     from application.library.importing import ImportService
     from application.library.recovery import LibraryRecovery
 
-    return LibraryRecovery(uow_factory, layout, ImportService(uow_factory, layout, catalog_provider, clock))
+    return LibraryRecovery(uow_factory, layout, ImportService(uow_factory, layout, catalog_provider, clock), clock)
 
 
 def import_service(uow_factory, layout, catalog_provider, clock):

@@ -59,7 +59,9 @@ async def _startup(container) -> None:
         await run_in_threadpool(reconcile)
     recovery = _provided(container, "library_recovery")
     if recovery is not None:  # crashed imports and deletes (library pipelines)
-        await run_in_threadpool(recovery.recover)
+        report = await run_in_threadpool(recovery.recover)
+        for line in getattr(report, "notices", lambda: [])():
+            log.warning("library recovery", note=line)
     inference = _provided(container, "inference_service")
     if inference is not None:
         def preload_failed(profile: str, exc: Exception) -> None:  # a broken profile must not stop the server

@@ -6,6 +6,8 @@ import click
 
 from entrypoints.cli import completion
 from entrypoints.cli.base import OFFSET, echo_json, get_container
+from entrypoints.cli.library.recovery_notes import interruptions as _interruptions
+from entrypoints.cli.library.recovery_notes import recover_and_report
 from entrypoints.cli.output import human_size, print_table, when
 
 TYPES = ("text-gen", "vision", "embeddings", "audio")
@@ -18,7 +20,7 @@ def _model_json(model) -> dict:
     return ModelDTO.from_domain(model).model_dump(mode="json")
 
 
-def _print_models(models) -> None:
+def _print_models(models, deleting: frozenset[str] = frozenset()) -> None:
     print_table(
         ("ID", "Type", "Family", "Size", "Status", "Last used"),
         (
@@ -27,7 +29,7 @@ def _print_models(models) -> None:
                 m.model_type.value if m.model_type else "-",
                 m.family,
                 human_size(m.size_bytes),
-                m.status.value,
+                "deleting" if m.model_id in deleting else m.status.value,
                 when(m.last_used_at),
             )
             for m in models
@@ -42,10 +44,16 @@ def _print_models(models) -> None:
 def list_models(ctx: click.Context, as_json: bool) -> None:
     """List the models in the library."""
     models = get_container(ctx).library_service().list_models()
+    interruptions = _interruptions(ctx)
+    for interruption in interruptions:
+        click.echo(f"Note: {interruption.message}", err=True)
+    # A model whose delete a crash interrupted is being deleted, not installed, until recovery runs.
+    deleting = frozenset(i.model_id for i in interruptions if i.kind == "delete")
     if as_json:
-        echo_json([_model_json(m) for m in models])
+        echo_json([{**_model_json(m), **({"status": "deleting"} if m.model_id in deleting else {})}
+                   for m in models])
         return
-    _print_models(models)
+    _print_models(models, deleting)
 
 
 @click.command("search")
@@ -75,13 +83,26 @@ def search(ctx, query: str, model_type: str | None, capability: str | None, limi
 @click.pass_context
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one library model by id, canonical id, alias or repo id."""
+    from application.errors import NotFound
     from entrypoints.http.schemas_management import ModelDetailDTO
 
-    model = get_container(ctx).library_service().show(name)
+    interruptions = _interruptions(ctx)
+    try:
+        model = get_container(ctx).library_service().show(name)
+    except NotFound:
+        for interruption in interruptions:
+            if interruption.kind == "import" and interruption.model_id == name:
+                raise NotFound(interruption.message) from None
+        raise
+    interrupted = next((i.message for i in interruptions if i.kind == "delete" and i.model_id == model.model_id), None)
     data = ModelDetailDTO.from_domain(model).model_dump(mode="json")
+    if interrupted:
+        data["status"], data["interrupted"] = "deleting", interrupted
     if as_json:
         echo_json(data)
         return
+    if interrupted:
+        click.echo(f"Note: {interrupted}", err=True)
     click.echo(model.model_id)
     for key in ("type", "family", "status", "local_path", "repo_id", "canonical_id", "revision", "source"):
         if data.get(key):
@@ -103,7 +124,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def rm(ctx: click.Context, name: str, as_json: bool) -> None:
     """Remove a model from the library (its files too, when mlxm created them)."""
-    get_container(ctx).library_recovery().recover()  # a crashed delete is settled before a new one
+    recover_and_report(ctx)  # a crashed delete is settled before a new one
     model = get_container(ctx).library_service().delete(name)
     if as_json:
         echo_json({"id": model.model_id, "deleted": True})

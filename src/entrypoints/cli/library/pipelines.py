@@ -32,7 +32,9 @@ def run_import(ctx: click.Context, path: str, name: str | None, move: bool, in_p
     """Import PATH through the full pipeline (staging, sha256, inference, atomic install)."""
     from application.library.importing import ImportRequest
 
-    get_container(ctx).library_recovery().recover()  # what a crashed import or delete left behind
+    from entrypoints.cli.library.recovery_notes import recover_and_report
+
+    recover_and_report(ctx)  # what a crashed import or delete left behind
     service = get_container(ctx).import_service()
     result = service.import_model(
         ImportRequest(path=path, name=name, move=move, in_place=in_place, allow_pickle=allow_pickle)
