@@ -253,3 +253,19 @@ def test_the_cli_proves_it_is_local_to_an_auth_on_server(tmp_path, monkeypatch):
         other = sqlite_container(tmp_path / "other", auth="on")
         refused = CliRunner().invoke(cli, ["ps", "--url", url], obj=other)
         assert refused.exit_code != 0 and "401" in refused.output
+
+
+def test_a_login_key_is_not_trusted_even_for_an_admin_account(tmp_path):
+    """An admin account made while the server was open could log in: its key must not expose the server."""
+    container = sqlite_container(tmp_path)
+    container.user_service().register("open@example.com", "password123", approved=True, is_admin=True)
+    login_key = container.api_key_service().login("open@example.com", "password123", "login")
+    assert not login_key.key.trusted
+    with pytest.raises(Conflict, match="made by you or an admin"):
+        ensure_servable(container, "0.0.0.0")
+    # An admin key the owner made can make trusted keys; an untrusted admin key cannot.
+    owner = container.api_key_service().create("owner").secret
+    principal = container.api_key_service().authenticate(owner)
+    assert container.api_key_service().create("by-owner-admin", by=principal).key.trusted
+    untrusted = container.api_key_service().authenticate(login_key.secret)
+    assert not container.api_key_service().create("by-login-admin", by=untrusted).key.trusted

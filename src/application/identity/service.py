@@ -203,6 +203,12 @@ def _free_name(name: str, taken: set[str]) -> str:
         suffix += 1
 
 
+def _makes_trusted_keys(by: Principal) -> bool:
+    """The owner (CLI), or an admin who authenticated with a trusted key. A login is an account minting
+    its own key: it proves nothing about who made the account, so its key is not trusted."""
+    return by.user_id is None or (by.is_admin and by.trusted)
+
+
 def _require_admin(by: Principal) -> None:
     if not by.is_admin:
         raise Forbidden("this needs an admin")
@@ -244,7 +250,7 @@ class ApiKeyService:
                 name = _free_name(name, taken)
             key = uow.api_keys.add(ApiKey(
                 name=name, user_id=owner.id, key_hash=hash_api_key(secret), prefix=secret[:PREFIX_LENGTH],
-                created_at=self._clock.now(), trusted=by.is_admin,
+                created_at=self._clock.now(), trusted=_makes_trusted_keys(by),
             ))
             uow.commit()
             return CreatedKey(key=key, secret=secret)
@@ -308,4 +314,5 @@ class ApiKeyService:
             user = uow.users.get(key.user_id)
             if user is None or not user.is_active:
                 raise Unauthorized("the key's user is not active")
-            return Principal(user_id=user.id, email=user.email, is_admin=user.is_admin, key_id=key.id)
+            return Principal(user_id=user.id, email=user.email, is_admin=user.is_admin, key_id=key.id,
+                             trusted=key.trusted)

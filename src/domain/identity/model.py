@@ -84,3 +84,6 @@ class Principal:
     email: str
     is_admin: bool
     key_id: int | None = None
+    # Authenticated with a trusted key (made by the owner's CLI or a trusted admin): what this caller makes
+    # is trusted too. The local owner (user_id None: the CLI, the CLI token) is trusted by definition.
+    trusted: bool = False
