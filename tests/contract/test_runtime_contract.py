@@ -12,7 +12,7 @@ import pytest
 
 from adapters.memory.runtime import FakeModelRuntime
 from application.errors import InvalidRequest, Unavailable
-from application.inference.ports import ChatMessage, GenerationRequest, LoadedModel
+from application.inference.ports import ChatMessage, EmbeddingRequest, GenerationRequest, LoadedModel
 from domain.enums import ModelType
 from domain.profiles.params import AudioDefaults, InferenceParams
 from tests.support.tiny_models import cached_model
@@ -99,7 +99,7 @@ def test_other_modalities_are_refused(loaded):
     with pytest.raises(InvalidRequest):
         runtime.transcribe(model, b"RIFF", None)
     with pytest.raises(InvalidRequest):
-        runtime.embed(model, ["hello"])
+        runtime.embed(model, EmbeddingRequest(("hello",)))
 
 
 def test_unloaded_model_cannot_generate(loaded):

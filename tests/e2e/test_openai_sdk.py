@@ -173,21 +173,6 @@ def test_client_mistakes_raise_the_sdk_4xx_errors(client):
         client.embeddings.create(model="tiny-llama", input="hello")
 
 
-def test_embeddings_without_an_embeddings_runtime_is_a_clear_4xx(server, client, tmp_path_factory):
-    from adapters.mlx.embeddings import embeddings_available
-
-    url, container = server
-    folder = tmp_path_factory.mktemp("embed")
-    (folder / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
-    (folder / "model.safetensors").write_bytes(b"\0" * 8)
-    container.library_service().register_local(folder, "tiny-bert")
-    if embeddings_available():  # pragma: no cover - mlx-embeddings is not installed here
-        pytest.skip("mlx-embeddings is installed; the fallback error does not apply")
-    with pytest.raises(openai.BadRequestError) as err:
-        client.embeddings.create(model="tiny-bert", input="hello")
-    assert "mlx-embeddings" in err.value.message
-
-
 def test_stream_disconnect_releases_the_model(server, monkeypatch):
     url, container = server
     max_tokens = 2000  # within the tiny llama's 2048-token context: a larger request is a 400 now

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from adapters.mlx.audio import MlxAudioRuntime, read_audio, wav_bytes
-from adapters.mlx.embeddings import embeddings_available
 from adapters.mlx.runtime import MlxRuntime
 from application.errors import InvalidRequest
-from application.inference.ports import GenerationRequest, NotSupported
+from application.inference.ports import GenerationRequest
 from domain.enums import ModelType
 from domain.profiles.params import AudioDefaults, InferenceParams
 from tests.support.tiny_models import cached_model
@@ -116,13 +115,6 @@ def test_wrong_direction_and_wrong_modality_are_refused(runtime, tts, stt):
         runtime.synthesize(stt, "hi", AudioDefaults())
     with pytest.raises(InvalidRequest):
         runtime.generate(tts, GenerationRequest(InferenceParams(), prompt="hi"))
-
-
-@pytest.mark.skipif(embeddings_available(), reason="mlx-embeddings is installed here")
-def test_embeddings_explain_why_they_are_not_available(tmp_path):
-    runtime = MlxRuntime()
-    with pytest.raises(NotSupported, match="mlx-embeddings"):
-        runtime.load("minilm", tmp_path, ModelType.EMBEDDINGS)
 
 
 def test_portaudio_module_is_never_imported(runtime, tts):

@@ -334,12 +334,25 @@ def build_tiny_tts(dest: Path, *, seed: int = 0) -> Path:
 # session cache
 # --------------------------------------------------------------------------
 
+def _model_types_builder(name: str) -> Callable[..., Path]:
+    def build(dest: Path, **options: Any) -> Path:  # imported late: tiny_model_types imports this module
+        from tests.support import tiny_model_types
+
+        return getattr(tiny_model_types, name)(dest, **options)
+
+    return build
+
+
 KINDS: dict[str, Callable[..., Path]] = {
     "llama": build_tiny_llama,
     "whisper": build_tiny_whisper,
     "tts": build_tiny_tts,
+    "qwen2_vl": _model_types_builder("build_tiny_qwen2_vl"),
+    "bert": _model_types_builder("build_tiny_bert"),
+    "qwen3_embedding": _model_types_builder("build_tiny_qwen3_embedding"),
 }
-_ALIASES = {"text": "llama", "lm": "llama", "stt": "whisper", "soprano": "tts"}
+_ALIASES = {"text": "llama", "lm": "llama", "stt": "whisper", "soprano": "tts", "vision": "qwen2_vl",
+            "vlm": "qwen2_vl", "encoder": "bert", "decoder_embedding": "qwen3_embedding"}
 
 _lock = threading.Lock()
 

@@ -159,8 +159,10 @@ def test_transcription_and_embeddings_reach_the_runtime(env):
     wav = service.speak("voice", "hello world")
     result = service.transcribe("ears", wav, language="en")
     assert result.language == "en" and result.text.endswith("seconds of audio")
-    vectors = service.embed("vectors", ["a", "b"])
-    assert len(vectors) == 2 and vectors[0] != vectors[1]
+    result = service.embed("vectors", ["a b", "c"])
+    assert len(result.vectors) == 2 and result.vectors[0] != result.vectors[1]
+    assert result.prompt_tokens == 3  # the fake counts words
+    assert len(service.embed("vectors", [[1, 2], [3]], dimensions=4).vectors[1]) == 4
 
 
 def test_last_used_at_is_recorded(env):

@@ -121,10 +121,20 @@ def test_probe_writes_the_subclass_with_time_and_version(service):
 
 def test_probe_other_types(service):
     probe, uow, runtime, clock = service
-    assert isinstance(probe.probe("ears").capabilities, AudioCapabilities)
+    ears = probe.probe("ears").capabilities
+    assert isinstance(ears, AudioCapabilities) and (ears.supports_stt, ears.supports_tts) == (True, False)
     emb = probe.probe("vec").capabilities
-    assert isinstance(emb, EmbeddingCapabilities) and emb.embedding_dimensions == 384 and emb.is_normalized is False
-    assert runtime.loads == []  # only text models are run
+    # The values of a real embedding win over config.json's (the fake gives 8 unit-length dims, max 512).
+    assert isinstance(emb, EmbeddingCapabilities)
+    assert (emb.embedding_dimensions, emb.is_normalized, emb.max_sequence_length) == (8, True, 512)
+    assert runtime.loads == ["ears", "vec"]  # every type is run, not only text
+
+
+def test_probe_without_runs_reads_files_only(service):
+    probe, uow, runtime, clock = service
+    emb = probe.probe("vec", generate=False).capabilities
+    assert (emb.embedding_dimensions, emb.is_normalized) == (384, False)
+    assert runtime.loads == []
 
 
 def test_failed_generation_is_reported_not_raised(service):

@@ -107,6 +107,8 @@ class HttpCloudRuntime:
 
     @staticmethod
     def _messages(request: GenerationRequest) -> list[dict[str, str]]:
+        if any(m.images for m in request.messages):  # never silently drop what the client sent
+            raise InvalidRequest("images are not forwarded to cloud backends; use a local vision model")
         if request.messages:
             return [{"role": m.role, "content": m.content} for m in request.messages]
         return [{"role": "user", "content": request.prompt or ""}]

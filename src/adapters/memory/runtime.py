@@ -15,10 +15,12 @@ import struct
 import threading
 import wave
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 from application.errors import InvalidRequest, Unavailable
 from application.inference.ports import (
+    EmbeddingRequest,
+    EmbeddingResult,
     GenerationChunk,
     GenerationRequest,
     LoadedModel,
@@ -31,6 +33,7 @@ from domain.profiles.params import AudioDefaults
 FAKE_SAMPLE_RATE = 16_000
 FAKE_EMBEDDING_DIMS = 8
 FAKE_CACHE_BYTES_PER_TOKEN = 100  # what one cached prompt token (a word) "costs" in the fake prompt cache
+FAKE_MAX_SEQUENCE_LENGTH = 512
 
 
 class FakeModelRuntime:
@@ -213,15 +216,21 @@ class FakeModelRuntime:
         segments = ({"start": 0.0, "end": duration, "text": text},)
         return Transcription(text=text, language=language or "en", segments=segments, duration=duration)
 
-    def embed(self, model: LoadedModel, texts: Sequence[str]) -> list[list[float]]:
+    def embed(self, model: LoadedModel, request: EmbeddingRequest) -> EmbeddingResult:
+        """Unit vectors from a hash of each input; a word (or token id) counts as a token."""
         self._require(model, ModelType.EMBEDDINGS)
-        vectors = []
-        for text in texts:
-            digest = hashlib.sha256(text.encode()).digest()
-            raw = [b - 127.5 for b in digest[:FAKE_EMBEDDING_DIMS]]
+        self._require_alive(model)
+        dims = request.dimensions or FAKE_EMBEDDING_DIMS
+        if dims > FAKE_EMBEDDING_DIMS:
+            raise InvalidRequest(f"dimensions: {model.model_id} has {FAKE_EMBEDDING_DIMS} dimensions")
+        vectors, tokens = [], 0
+        for item in request.inputs:
+            tokens += len(item.split()) if isinstance(item, str) else len(item)
+            digest = hashlib.sha256(str(item).encode()).digest()
+            raw = [b - 127.5 for b in digest[:dims]]
             norm = math.sqrt(sum(v * v for v in raw)) or 1.0
             vectors.append([v / norm for v in raw])
-        return vectors
+        return EmbeddingResult(vectors, tokens, FAKE_MAX_SEQUENCE_LENGTH)
 
     @staticmethod
     def _require_alive(model: LoadedModel) -> None:

@@ -1,18 +1,26 @@
 """`MlxRuntime`: one `ModelRuntime` that dispatches each call by the model's type.
 
-text-gen and vision go to `MlxTextRuntime` (mlx-lm; vision models are served text-only),
-audio to `MlxAudioRuntime` (mlx-audio), embeddings to `MlxEmbeddingsRuntime`.
+text-gen goes to `MlxTextRuntime` (mlx-lm), vision to `MlxVisionRuntime` (mlx-vlm, text-only
+requests included), audio to `MlxAudioRuntime` (mlx-audio), embeddings to `MlxEmbeddingsRuntime`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 from adapters.mlx.audio import MlxAudioRuntime
 from adapters.mlx.embeddings import MlxEmbeddingsRuntime
 from adapters.mlx.text import MlxTextRuntime
-from application.inference.ports import GenerationChunk, GenerationRequest, LoadedModel, Transcription
+from adapters.mlx.vision import MlxVisionRuntime
+from application.inference.ports import (
+    EmbeddingRequest,
+    EmbeddingResult,
+    GenerationChunk,
+    GenerationRequest,
+    LoadedModel,
+    Transcription,
+)
 from domain.enums import ModelType
 from domain.profiles.params import AudioDefaults
 
@@ -24,12 +32,14 @@ class MlxRuntime:
         enable_batching: bool = True,
         max_batch_size: int = 8,
         max_speech_tokens: int | None = None,
+        max_embedding_batch: int = 32,
         **text_options,
     ) -> None:
         # text_options: prompt_cache_entries, prompt_cache_bytes, max_prompt_tokens, prefill_step_size, grammar
         self.text = MlxTextRuntime(enable_batching=enable_batching, max_batch_size=max_batch_size, **text_options)
         self.audio = MlxAudioRuntime(max_speech_tokens=max_speech_tokens)
-        self.embeddings = MlxEmbeddingsRuntime()
+        self.embeddings = MlxEmbeddingsRuntime(max_batch_size=max_embedding_batch)
+        self.vision = MlxVisionRuntime()  # FIFO, one request at a time (see adapters.mlx.vision)
 
     def _for(self, model_type: ModelType):
         model_type = ModelType(model_type)
@@ -37,6 +47,8 @@ class MlxRuntime:
             return self.audio
         if model_type is ModelType.EMBEDDINGS:
             return self.embeddings
+        if model_type is ModelType.VISION:
+            return self.vision
         return self.text
 
     def load(self, model_id: str, path: Path, model_type: ModelType) -> LoadedModel:
@@ -67,5 +79,5 @@ class MlxRuntime:
     def transcribe(self, model: LoadedModel, audio: bytes, language: str | None) -> Transcription:
         return self._for(model.model_type).transcribe(model, audio, language)
 
-    def embed(self, model: LoadedModel, texts: Sequence[str]) -> list[list[float]]:
-        return self._for(model.model_type).embed(model, texts)
+    def embed(self, model: LoadedModel, request: EmbeddingRequest) -> EmbeddingResult:
+        return self._for(model.model_type).embed(model, request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol
 
 from application.errors import InvalidRequest
 from domain.profiles.constraints import OutputConstraint
@@ -44,6 +44,16 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class ImageInput:
+    """One image of a chat message: encoded file bytes (PNG, JPEG, ...), or a remote `url` that the
+    inference service fetches (when allowed) before the runtime sees the message."""
+
+    data: bytes = field(default=b"", repr=False)
+    media_type: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     role: str
     content: str
@@ -51,6 +61,8 @@ class ChatMessage:
     tool_call_id: str | None = None  # a `tool` message: which call it answers
     name: str | None = None  # a `tool` message: the function's name
     reasoning: str | None = None  # an assistant turn's thinking, for templates that render it
+    # Images of this turn, in order; they come before the text in the prompt (vision models only).
+    images: tuple[ImageInput, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,22 @@ class GenerationChunk:
     cached_tokens: int = 0  # prompt tokens served from the prompt (KV) cache, not prefilled
     logprobs: tuple[TokenLogprob, ...] | None = None  # the tokens this chunk covers, when asked for
     index: int = 0  # choice index (n > 1)
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """Texts or token-id sequences to embed; `dimensions` truncates Matryoshka-trained models."""
+
+    inputs: tuple[str | tuple[int, ...], ...]
+    dimensions: int | None = None
+    truncate: bool = False  # False: an input past the model's max sequence length is refused
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    vectors: list[list[float]]
+    prompt_tokens: int  # real tokens the model saw (special tokens included)
+    max_sequence_length: int | None = None  # the limit the runtime enforced (the probe stores it)
 
 
 @dataclass(frozen=True)
@@ -150,7 +178,19 @@ class ModelRuntime(Protocol):
 
     def transcribe(self, model: LoadedModel, audio: bytes, language: str | None) -> Transcription: ...
 
-    def embed(self, model: LoadedModel, texts: Sequence[str]) -> list[list[float]]: ...
+    def embed(self, model: LoadedModel, request: EmbeddingRequest) -> EmbeddingResult: ...
+
+
+class ImageFetcher(Protocol):
+    """Fetch one remote image for a chat message (a server-side request: SSRF-guarded)."""
+
+    def fetch(self, url: str, *, max_bytes: int, timeout: float) -> ImageInput:
+        """The image at `url`, at most `max_bytes`, within `timeout` seconds in all.
+
+        Raises `InvalidRequest` for a refused address (loopback, private, link-local...), a failed or
+        too-large download, or a non-http(s) URL.
+        """
+        ...
 
 
 # ---- constrained decoding: compile an `OutputConstraint` for a model's tokenizer.

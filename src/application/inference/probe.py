@@ -6,9 +6,10 @@ through the pool and the runtime. Pure functions below turn facts into capabilit
 rules are testable without a model.
 
 - text: family, context length, tool-call support and format, thinking tags
-- vision: the same from the text side, plus multi-image / video from the config
-- audio: TTS or STT
-- embeddings: dimensions, max sequence length, normalisation
+- vision: the same from the text side, video from the config, multi-image from a real
+  two-image generation
+- audio: TTS or STT from the config, confirmed by a real synthesis / transcription
+- embeddings: dimensions, max sequence length, normalisation from a real embedding
 
 The result carries `probed_at` and `probe_version` and is stored with the model.
 """
@@ -21,6 +22,7 @@ from typing import Callable
 
 from application.errors import InvalidRequest
 from application.inference.pool import ModelPool
+from application.inference.probe_runs import ProbeRuns
 from application.ports import Clock
 from application.inference.ports import ModelFacts, ModelInspector
 from application.ports import UnitOfWork
@@ -203,12 +205,31 @@ class ProbeService:
             capabilities: ModelCapabilities = text_capabilities(facts, sample)
         elif model_type is ModelType.VISION:
             capabilities = vision_capabilities(facts)
+            if generate:  # the real model decides multi-image (two images in one request)
+                multi, error = ProbeRuns(self._pool, self._runtime).vision_multi_image(model.model_id, path)
+                if multi is not None:
+                    capabilities.supports_multi_image = multi
+                if error:
+                    warnings.append(f"two-image test generation failed: {error}")
         elif model_type is ModelType.AUDIO:
             capabilities = audio_capabilities(facts)
             if facts.audio_kind is None:
                 warnings.append("could not tell TTS from STT")
+            elif generate:  # the direction the files suggest must really run
+                tts, stt, error = ProbeRuns(self._pool, self._runtime).audio(model.model_id, path, facts.audio_kind)
+                capabilities.supports_tts, capabilities.supports_stt = tts, stt
+                if error:
+                    warnings.append(f"test {facts.audio_kind} failed: {error}")
         else:
             capabilities = embedding_capabilities(facts)
+            if generate:  # dimensions, unit length and the enforced max length from a real embedding
+                run = ProbeRuns(self._pool, self._runtime).embedding(model.model_id, path)
+                if run.error:
+                    warnings.append(f"test embedding failed: {run.error}")
+                else:
+                    capabilities.embedding_dimensions = run.dimensions
+                    capabilities.is_normalized = run.normalized
+                    capabilities.max_sequence_length = run.max_sequence_length or capabilities.max_sequence_length
         capabilities.probed_at = self._clock.now()
         capabilities.probe_version = PROBE_VERSION
         with self._uow_factory() as uow:

@@ -13,7 +13,7 @@ Frontends call (all protocol-neutral):
     service.complete(name, prompt, params)           -> Completion
     service.speak(name, text, audio=AudioDefaults)   -> bytes (WAV)
     service.transcribe(name, audio_bytes, language)  -> Transcription
-    service.embed(name, texts)                       -> list[list[float]]
+    service.embed(name, inputs, dimensions, truncate) -> EmbeddingResult (vectors + real token count)
     service.resolve(name)                            -> Target (model + profile)
     service.preload_auto_start()                     -> ids pinned in the pool
 
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from application.errors import InvalidRequest, NotFound, NotInstalled
+from application.inference.images import ImageResolver, image_count
 from application.inference.pool import Lease, ModelPool
 from application.inference.streams import Completion, InferenceStream, Target, collect as _collect, open_generation
 from application.catalog.ports import CatalogProvider
@@ -35,6 +36,8 @@ from application.ports import Clock
 from application.ports import UnitOfWork
 from application.inference.ports import (
     ChatMessage,
+    EmbeddingRequest,
+    EmbeddingResult,
     GenerationChunk,
     GenerationRequest,
     ModelRuntime,
@@ -60,6 +63,7 @@ class InferenceService:
         clock: Clock,
         system_params: InferenceParams = SYSTEM_INFERENCE_DEFAULTS,
         system_audio: AudioDefaults | None = None,
+        images: ImageResolver | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._catalog = catalog
@@ -69,6 +73,7 @@ class InferenceService:
         self.system_params = system_params
         self.system_audio = system_audio or AudioDefaults()
         self._last_use_written: dict[str, float] = {}
+        self._images = images or ImageResolver()
 
     # ------------------------------------------------------------------ resolution
 
@@ -137,6 +142,16 @@ class InferenceService:
         return self.stream(name, replace(base, params=params or base.params,
                                          messages=tuple(_message(m) for m in messages), prompt=None))
 
+    @staticmethod
+    def _require_images(target: Target, count: int) -> None:
+        """Images need a vision model; the probe's findings (multi-image) decide the rest."""
+        model_type = _model_type(target.model)
+        if model_type is not ModelType.VISION:
+            raise InvalidRequest(f"{target.name!r} is a {model_type.value} model; images need a vision model")
+        capabilities = target.model.capabilities
+        if count > 1 and getattr(capabilities, "supports_multi_image", None) is False:
+            raise InvalidRequest(f"{target.name!r} takes one image per request (probed); this request has {count}")
+
     def stream_complete(
         self, name: str, prompt: str, params: InferenceParams | None = None, *, request: GenerationRequest | None = None
     ) -> InferenceStream:
@@ -151,6 +166,9 @@ class InferenceService:
             if not messages:
                 raise InvalidRequest("messages must not be empty")
             target = self.resolve(name)
+            if image_count(messages):
+                self._require_images(target, image_count(messages))
+                messages = self._images.resolve_messages(messages)  # remote URLs: fetched here, if allowed
             request = replace(request, messages=self._with_system_prompt(target, messages), prompt=None)
         else:
             if not isinstance(request.prompt, str) or not request.prompt:
@@ -237,14 +255,15 @@ class InferenceService:
         with self._lease(target) as lease:
             return self._runtime.transcribe(lease.model, audio, language)
 
-    def embed(self, name: str, texts: Sequence[str] | str) -> list[list[float]]:
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts or not all(isinstance(t, str) for t in texts):
-            raise InvalidRequest("input must be a string or a non-empty list of strings")
+    def embed(self, name: str, inputs, *, dimensions: int | None = None, truncate: bool = False) -> EmbeddingResult:
+        """Embed a string, a list of strings, a token array or a list of token arrays."""
+        request = EmbeddingRequest(_embedding_inputs(inputs), dimensions=dimensions, truncate=truncate)
+        if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
+            raise InvalidRequest("dimensions: must be a positive integer")
         target = self.resolve(name)
         self._require(target, (ModelType.EMBEDDINGS,), "embeddings")
         with self._lease(target) as lease:
-            return self._runtime.embed(lease.model, texts)
+            return self._runtime.embed(lease.model, request)
 
     # ------------------------------------------------------------------ pool
 
@@ -351,8 +370,31 @@ def _message(message: ChatMessage | dict) -> ChatMessage:
     if isinstance(message, ChatMessage):
         return message
     if isinstance(message, dict) and isinstance(message.get("role"), str) and isinstance(message.get("content"), str):
-        return ChatMessage(message["role"], message["content"])
+        return ChatMessage(message["role"], message["content"], images=tuple(message.get("images") or ()))
     raise InvalidRequest("each message needs a string role and string content")
+
+
+def _embedding_inputs(inputs) -> tuple[str | tuple[int, ...], ...]:
+    """str | list[str] | list[int] | list[list[int]] -> a tuple of texts or token tuples."""
+    def token_array(value) -> bool:
+        return isinstance(value, (list, tuple)) and bool(value) and all(
+            isinstance(t, int) and not isinstance(t, bool) for t in value)
+
+    if isinstance(inputs, str):
+        items: list = [inputs]
+    elif token_array(inputs):
+        items = [tuple(inputs)]
+    elif isinstance(inputs, (list, tuple)) and inputs:
+        items = [tuple(i) if isinstance(i, (list, tuple)) else i for i in inputs]
+    else:
+        raise InvalidRequest("input: give a string, a list of strings, or token arrays")
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            if not item:
+                raise InvalidRequest(f"input[{index}]: empty string")
+        elif not token_array(item):
+            raise InvalidRequest(f"input[{index}]: each input is a non-empty string or a non-empty list of token ids")
+    return tuple(items)
 
 
 __all__ = ["Completion", "InferenceService", "InferenceStream", "Target", "open_generation"]

@@ -167,7 +167,8 @@ class ImportService(ImportScanning, ImportStaging):
         for relative in files:
             if relative.endswith(".safetensors"):
                 tensors.extend(self._layout.safetensors_tensor_names(folder / relative, relative))
-        inference = infer_model_type(config, tensors, has_weights=any(f.endswith(".safetensors") for f in files))
+        inference = infer_model_type(config, tensors, has_weights=any(f.endswith(".safetensors") for f in files),
+                                     sentence_transformers="modules.json" in files)
         if unreadable:
             inference = TypeInference(inference.model_type, inference.family, inference.confidence,
                                       inference.signals, (unreadable, *inference.review_reasons))

@@ -276,14 +276,14 @@ class RoutedInferenceService:
     def transcribe(self, name: str, audio: bytes, language: str | None = None):
         return self._audited_local(name, "transcribe", audio, language)
 
-    def embed(self, name: str, texts) -> list[list[float]]:
-        return self._audited_local(name, "embed", texts)
+    def embed(self, name: str, inputs, **options):
+        return self._audited_local(name, "embed", inputs, **options)
 
-    def _audited_local(self, name: str, method: str, *args):
+    def _audited_local(self, name: str, method: str, *args, **kwargs):
         if self._local is None:
             raise Unavailable("no local runtime is configured")
         context = self._context()
-        return self._router.run_local(name, lambda: getattr(self._local, method)(name, *args),
+        return self._router.run_local(name, lambda: getattr(self._local, method)(name, *args, **kwargs),
                                       endpoint=context.endpoint, request_id=context.request_id)
 
     def _generate(self, name: str, request: GenerationRequest) -> RoutedStream:

@@ -287,6 +287,7 @@ def infer_model_type(
     tensor_names: Iterable[str] = (),
     *,
     has_weights: bool = True,
+    sentence_transformers: bool = False,
 ) -> TypeInference:
     """Score every signal for a model type; report disagreement and weak evidence as review reasons.
 
@@ -303,6 +304,11 @@ def infer_model_type(
         if problem:
             reasons.append(problem)
     signals.extend(_tensor_signals(tensor_names))
+    if sentence_transformers:
+        # A sentence-transformers pooling layout (modules.json) makes the folder an embedding model;
+        # a causal LM in it (Qwen3-Embedding) is only its backbone, so its text-gen evidence is dropped.
+        signals = [s for s in signals if s.model_type is not ModelType.TEXT_GEN]
+        signals.append(Signal("files", ModelType.EMBEDDINGS, _STRONG, "modules.json (sentence-transformers pooling)"))
     if not has_weights:
         reasons.append("no weights file (.safetensors) found")
 

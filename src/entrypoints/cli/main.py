@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("entrypoints.cli.inference.commands", "run"),
     "speak": ("entrypoints.cli.inference.commands", "speak"),
     "transcribe": ("entrypoints.cli.inference.commands", "transcribe"),
+    "embed": ("entrypoints.cli.inference.embeddings", "embed"),
     "ps": ("entrypoints.cli.inference.server_client", "ps"),
     "unload": ("entrypoints.cli.inference.server_client", "unload"),
     "select": ("entrypoints.cli.catalog.selection", "select"),

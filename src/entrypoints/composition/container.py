@@ -156,6 +156,7 @@ class Container(containers.DeclarativeContainer):
         runtime=model_runtime,
         clock=clock,
         system_params=system_inference_params,
+        images=providers.Singleton(_runtime_wiring.image_resolver, settings=settings),
     )
     probe_service = providers.Factory(
         ProbeService,

@@ -23,6 +23,7 @@ def model_runtime(settings) -> MlxRuntime:
         prompt_cache_bytes=server.prompt_cache_bytes,
         max_prompt_tokens=server.max_prompt_tokens,
         grammar=LlguidanceGrammarCompiler(),
+        max_embedding_batch=server.embedding_batch_size,
     )
 
 
@@ -55,3 +56,14 @@ def pool_state_publisher(uow_factory, pool, clock, host):
     from application.inference.pool_state import PoolStatePublisher
 
     return PoolStatePublisher(uow_factory, pool, clock, host)
+
+
+def image_resolver(settings):
+    """Chat images: remote URLs only with MLX_SERVER_ALLOW_REMOTE_IMAGES, through the SSRF-guarded fetcher."""
+    from adapters.stdlib_http.remote_images import GuardedImageFetcher
+    from application.inference.images import ImagePolicy, ImageResolver
+
+    server = settings.server
+    policy = ImagePolicy(allow_remote=server.allow_remote_images, max_bytes=server.max_image_bytes,
+                         timeout_seconds=server.remote_image_timeout_seconds)
+    return ImageResolver(policy, GuardedImageFetcher())

@@ -163,6 +163,10 @@ class ServerSettings(EnvSettings):
     # Prompt tokens prefilled per step: a disconnect stops a prefill within one step, and running
     # streams decode between steps.
     prefill_step_size: int = Field(default=512, ge=16)
+    embedding_batch_size: int = Field(default=32, ge=1)  # inputs per embeddings forward pass
+    allow_remote_images: bool = False  # http(s) image URLs are a server-side fetch: off by default
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    remote_image_timeout_seconds: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     audit_retention_days: int = Field(default=30, ge=0)
     # Connection guard (entrypoints.http.connections): a request's head must arrive within

@@ -24,7 +24,7 @@ from entrypoints.http.catalog import routes as catalog_routes
 from entrypoints.http.catalog import selection_routes
 from entrypoints.http.downloads import routes as download_routes
 from entrypoints.http.identity import routes as identity_routes
-from entrypoints.http.inference import anthropic_routes, chat_routes, openai_routes, pool_routes, responses_routes
+from entrypoints.http.inference import anthropic_routes, chat_routes, embeddings_routes, openai_routes, pool_routes, responses_routes
 from entrypoints.http.library import pipeline_routes
 from entrypoints.http.library import routes as library_routes
 from entrypoints.http.profiles import routes as profile_routes
@@ -185,6 +185,7 @@ def create_app(container=None) -> Starlette:
         *pool_routes.routes,
         *chat_routes.routes,
         *openai_routes.routes,
+        *embeddings_routes.routes,
         *anthropic_routes.routes,
         *responses_routes.routes,
         # identity / routing / audit management, in the order they were registered before the split

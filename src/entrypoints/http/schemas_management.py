@@ -261,6 +261,12 @@ class ChatMessageDTO(BaseModel):
     reasoning: str | None = Field(default=None, description="An assistant turn's thinking (answers only)")
 
 
+class ChatRequestMessageDTO(ChatMessageDTO):
+    """A request's message: may carry images (answers never do)."""
+
+    images: list[str] | None = Field(default=None, description="base64 or data: / http(s) URLs (vision models)")
+
+
 class ChatRequest(BaseModel):
     """Chat through a profile (by id or name) or a model, with per-request overrides."""
 
@@ -268,7 +274,7 @@ class ChatRequest(BaseModel):
 
     profile_id: int | str | None = None
     model: str | None = None
-    messages: list[ChatMessageDTO] = Field(min_length=1)
+    messages: list[ChatRequestMessageDTO] = Field(min_length=1)
     overrides: InferenceParamsDTO | None = None
     enable_thinking: bool | None = Field(default=None, description="false switches the model's thinking off")
     # OpenAI's shape: {"type": "json_object"} or {"type": "json_schema", "json_schema": {"schema": {...}}}.

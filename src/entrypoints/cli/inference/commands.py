@@ -26,15 +26,18 @@ def _unload_models(ctx) -> None:
 @click.option("--system", help="A system prompt (overrides the profile's).")
 @click.option("--thinking/--no-thinking", default=None,
               help="Switch the model's thinking on or off (its reasoning streams, dimmed, to stderr).")
+@click.option("--image", "images", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="An image file for a vision model (repeatable; in order).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of streaming.")
 @click.pass_context
-def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, system, thinking, as_json: bool) -> None:
+def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, system, thinking, images, as_json: bool) -> None:
     """Chat once with NAME (profile, model id, alias or repo id), streaming the reply."""
-    from application.inference.ports import ChatMessage, GenerationRequest
+    from application.inference.ports import ChatMessage, GenerationRequest, ImageInput
     from domain.profiles.params import InferenceParams
 
     params = InferenceParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
-    messages = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", prompt),)
+    attached = tuple(ImageInput(data=Path(image).read_bytes()) for image in images)
+    messages = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", prompt, images=attached),)
     from application.inference.service import open_generation
 
     container = get_container(ctx)

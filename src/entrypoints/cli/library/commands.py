@@ -163,7 +163,12 @@ def probe(ctx: click.Context, name: str, as_json: bool) -> None:
     if provider is None:
         raise Unavailable("probing is not available in this build")
     model = container.library_service().show(name)
-    result = provider().probe(model.model_id)
+    try:
+        result = provider().probe(model.model_id)
+    finally:  # the probe runs the model: unload before exit (an engine thread inside MLX aborts it)
+        pool = getattr(container, "model_pool", None)
+        if pool is not None:
+            pool().shutdown()
     caps = getattr(result, "capabilities", result)
     data = CapabilitiesDTO.from_domain(caps)
     warnings = list(getattr(result, "warnings", []) or [])

@@ -48,7 +48,7 @@ class AnthropicMessage(BaseModel):
 
 
 class MessagesRequest(BaseModel):
-    """The Messages API request (text, tools and thinking; images are not supported)."""
+    """The Messages API request (text, images, tools and thinking)."""
 
     model_config = ConfigDict(extra="ignore")
 

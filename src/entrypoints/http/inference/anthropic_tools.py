@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from application.errors import InvalidRequest
 from application.inference.ports import ChatMessage, GenerationChunk, ToolCall
+from entrypoints.http.inference.images import anthropic_image
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
@@ -105,6 +106,7 @@ def chat_messages(role: str, content: str | Iterable[Any], where: str) -> list[C
     calls: list[ToolCall] = []
     results: list[ChatMessage] = []
     thinking: list[str] = []
+    images: list = []
     for index, raw in enumerate(content):
         block = _block(raw)
         kind = block.get("type")
@@ -128,14 +130,16 @@ def chat_messages(role: str, content: str | Iterable[Any], where: str) -> list[C
             thinking.append(str(block.get("thinking") or ""))
         elif kind == "redacted_thinking" and role == "assistant":
             continue  # opaque to a local model
+        elif kind == "image" and role == "user":  # base64 or url source; the turn's images, in order
+            images.append(anthropic_image(block, at))
         else:
             raise InvalidRequest(f"{at}: content block type {kind!r} is not supported in a {role} message")
     messages = list(results)
     text = "".join(texts)
     if role == "assistant":
         messages.append(ChatMessage("assistant", text, tool_calls=tuple(calls), reasoning="".join(thinking) or None))
-    elif text or not results:
-        messages.append(ChatMessage(role, text))
+    elif text or images or not results:
+        messages.append(ChatMessage(role, text, images=tuple(images)))
     return messages
 
 

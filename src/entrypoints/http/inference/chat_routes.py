@@ -13,6 +13,7 @@ from application.errors import InvalidRequest
 from application.inference.ports import ChatMessage, GenerationRequest
 from domain.profiles.params import InferenceParams, params_from_mapping
 from entrypoints.http.inference.openai_generation import constraint_from
+from entrypoints.http.inference.images import api_chat_image
 from entrypoints.http.openapi import api_route, parse_body
 from entrypoints.http.inference.streaming import _chunks, _collect, _event_stream, _start, _stream_error
 from entrypoints.http.schemas_management import (
@@ -51,7 +52,10 @@ async def chat(request: Request) -> Response:
         overrides["stop"] = tuple(overrides["stop"])
     params = params_from_mapping(InferenceParams, overrides)
     internal = GenerationRequest(
-        params=params, messages=tuple(ChatMessage(role=m.role, content=m.content) for m in body.messages),
+        params=params, messages=tuple(
+            ChatMessage(role=m.role, content=m.content,
+                        images=tuple(api_chat_image(v, f"messages.{i}.images") for v in m.images or ()))
+            for i, m in enumerate(body.messages)),
         enable_thinking=body.enable_thinking,
         constraint=constraint_from(body.response_format),
     )

@@ -28,10 +28,6 @@ from entrypoints.http.inference.openai_schemas import (
     ChatCompletionRequest,
     Completion,
     CompletionRequest,
-    EmbeddingList,
-    EmbeddingObject,
-    EmbeddingRequest,
-    EmbeddingUsage,
     ModelList,
     ModelObject,
     SpeechRequest,
@@ -116,25 +112,6 @@ async def transcriptions(request: Request) -> Response:
     return JSONResponse(Transcription(text=result.text).model_dump())
 
 
-async def embeddings(request: Request) -> JSONResponse:
-    """Embeddings for one input or a list of inputs."""
-    body = await parse_body(request, EmbeddingRequest)
-    texts = [body.input] if isinstance(body.input, str) else list(body.input)
-    if not texts or not all(texts):
-        raise InvalidRequest("input: give one or more non-empty strings")
-    vectors = await run_in_threadpool(_inference(request).embed, body.model, texts)
-    data = []
-    for index, vector in enumerate(vectors):
-        if body.encoding_format == "base64":
-            encoded: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-        else:
-            encoded = [float(v) for v in vector]
-        data.append(EmbeddingObject(index=index, embedding=encoded))
-    tokens = sum(len(t.split()) for t in texts)
-    dto = EmbeddingList(data=data, model=body.model, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
-    return JSONResponse(dto.model_dump())
-
-
 routes = [
     api_route("/v1/models", list_models, "GET", tags=TAGS, response=ModelList, error_statuses=()),
     api_route("/v1/models/{model:path}", retrieve_model, "GET", tags=TAGS, response=ModelObject, error_statuses=(404,)),
@@ -146,6 +123,4 @@ routes = [
     api_route("/v1/audio/transcriptions", transcriptions, "POST", tags=TAGS, body=TranscriptionForm,
               body_content_type="multipart/form-data", response=VerboseTranscription,
               response_content_types=("application/json", "text/plain")),
-    api_route("/v1/embeddings", embeddings, "POST", tags=TAGS, body=EmbeddingRequest, response=EmbeddingList,
-              error_statuses=(400, 404, 413, 422, 501)),
 ]

@@ -23,6 +23,7 @@ class _Lenient(BaseModel):
 class TextContentPart(_Lenient):
     type: str
     text: str | None = None
+    image_url: dict[str, Any] | str | None = Field(default=None, description='type "image_url": {"url": "data:..."}')
 
 
 class FunctionCallDTO(_Lenient):
@@ -229,28 +230,3 @@ class VerboseTranscription(BaseModel):
     duration: float | None
     text: str
     segments: list[TranscriptionSegment]
-
-
-class EmbeddingRequest(_Lenient):
-    model: str
-    input: str | list[str]
-    encoding_format: Literal["float", "base64"] = "float"
-
-
-class EmbeddingObject(BaseModel):
-    object: Literal["embedding"] = "embedding"
-    index: int
-    embedding: list[float] | str = Field(description="floats, or base64 of little-endian float32 when asked")
-
-
-class EmbeddingUsage(BaseModel):
-    # The embeddings runtime port does not expose its tokenizer: an approximation, documented as such.
-    prompt_tokens: int = Field(description="Approximate: whitespace-separated words of the input")
-    total_tokens: int = Field(description="Approximate: equals prompt_tokens")
-
-
-class EmbeddingList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[EmbeddingObject]
-    model: str
-    usage: EmbeddingUsage

@@ -14,6 +14,7 @@ from typing import Any
 
 from application.errors import InvalidRequest
 from application.inference.ports import ChatMessage, GenerationChunk, ToolCall
+from entrypoints.http.inference.images import openai_images
 from entrypoints.http.inference.openai_schemas import (
     ChatCompletionMessage,
     ChatCompletionRequest,
@@ -76,8 +77,10 @@ def _content_text(content: Any) -> str:
         return content
     parts = []
     for part in content:
+        if part.type == "image_url":  # taken by `openai_images` (vision models)
+            continue
         if part.type != "text" or part.text is None:
-            raise InvalidRequest(f"messages: content part type {part.type!r} is not supported; send text")
+            raise InvalidRequest(f"messages: content part type {part.type!r} is not supported; send text or image_url")
         parts.append(part.text)
     return "".join(parts)
 
@@ -98,7 +101,7 @@ def chat_message(message: ChatCompletionMessage) -> ChatMessage:
         raise field_error("messages", "only assistant messages carry tool_calls")
     reasoning = message.reasoning_content if message.reasoning_content is not None else message.reasoning
     return ChatMessage(role=role, content=text, tool_calls=calls, name=message.name if role != "assistant" else None,
-                       reasoning=reasoning or None)
+                       reasoning=reasoning or None, images=openai_images(message.content))
 
 
 def tool_call_dict(call: ToolCall) -> dict:

@@ -1,0 +1,180 @@
+"""Vision on real mlx-vlm: a tiny random-weight Qwen2-VL built offline, run through `MlxRuntime`."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+
+from adapters.mlx.runtime import MlxRuntime
+from application.errors import InvalidRequest
+from application.inference.ports import ChatMessage, GenerationRequest, ImageInput
+from domain.enums import ModelType
+from domain.profiles.params import InferenceParams
+from tests.support.tiny_models import cached_model
+
+pytestmark = pytest.mark.slow
+
+
+def png(color, size=(40, 30)) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+RED, BLUE, GREEN = png((220, 20, 20)), png((20, 20, 220)), png((20, 200, 20), (60, 20))
+
+
+@pytest.fixture(scope="module")
+def vlm_dir(tmp_path_factory):
+    return cached_model("qwen2_vl", tmp_path_factory.getbasetemp() / "tiny-models")
+
+
+@pytest.fixture(scope="module")
+def loaded(vlm_dir):
+    runtime = MlxRuntime(max_batch_size=4)
+    model = runtime.load("tiny-vlm", vlm_dir, ModelType.VISION)
+    yield runtime, model
+    runtime.unload(model)
+
+
+def run(runtime, model, messages, max_tokens=10, **params):
+    request = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=max_tokens, **params), messages=messages)
+    chunks = list(runtime.generate(model, request))
+    return "".join(c.text for c in chunks), chunks
+
+
+def reference(vlm_dir, messages_json, images, max_tokens):
+    """mlx-vlm's own greedy generate on the same templated prompt and images."""
+    import mlx.core as mx
+    from mlx_vlm import generate, load
+    from mlx_vlm.prompt_utils import apply_chat_template
+    from PIL import Image
+
+    model, processor = load(str(vlm_dir))
+    prompt = apply_chat_template(processor, model.config, messages_json, num_images=len(images))
+    pil = [Image.open(io.BytesIO(data)).convert("RGB") for data in images]
+    result = generate(model, processor, prompt, image=pil or None, max_tokens=max_tokens,
+                      sampler=lambda x: mx.argmax(x, axis=-1))
+    return result.text, result.generation_tokens
+
+
+def test_image_chat_equals_mlx_vlm_generate(loaded, vlm_dir):
+    runtime, model = loaded
+    text, chunks = run(runtime, model, (ChatMessage("user", "describe", images=(ImageInput(RED),)),), max_tokens=12)
+    expected, tokens = reference(vlm_dir, [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "describe"}]}],
+                                 [RED], 12)
+    assert text == expected
+    assert chunks[-1].completion_tokens == tokens and chunks[-1].finish_reason == "length"
+    assert chunks[-1].prompt_tokens > 10  # the image's tokens are part of the prompt
+
+
+def test_images_stay_in_their_turn_and_change_the_answer(loaded, vlm_dir):
+    runtime, model = loaded
+    history = (ChatMessage("user", "first", images=(ImageInput(RED),)), ChatMessage("assistant", "red"),
+               ChatMessage("user", "and these?", images=(ImageInput(BLUE), ImageInput(GREEN))))
+    prompt, images = runtime.vision.prompt(model, GenerationRequest(InferenceParams(), messages=history))
+    turns = prompt.split("<|im_start|>")
+    assert turns[1].count("<|image_pad|>") == 1 and turns[3].count("<|image_pad|>") == 2
+    assert [im.size for im in images] == [(40, 30), (40, 30), (60, 20)]
+    text, _ = run(runtime, model, history, max_tokens=12)
+    expected, _ = reference(vlm_dir, [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "first"}]},
+        {"role": "assistant", "content": "red"},
+        {"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "and these?"}]},
+    ], [RED, BLUE, GREEN], 12)
+    assert text == expected
+    other, _ = run(runtime, model, (ChatMessage("user", "first", images=(ImageInput(BLUE),)),), max_tokens=12)
+    first, _ = run(runtime, model, (ChatMessage("user", "first", images=(ImageInput(RED),)),), max_tokens=12)
+    assert other != first  # the pixels reach the model
+
+
+def test_text_only_requests_share_the_vision_engine(loaded):
+    runtime, model = loaded
+    text, chunks = run(runtime, model, (ChatMessage("user", "hello"),), max_tokens=8)
+    assert chunks[-1].completion_tokens == 8 and text
+    assert runtime.text is not None and model.handle.engine is not None
+
+
+def test_concurrent_requests_are_queued_and_match_solo_answers(loaded):
+    runtime, model = loaded
+    jobs = [(ChatMessage("user", "describe", images=(ImageInput(RED),)),), (ChatMessage("user", "hello there"),),
+            (ChatMessage("user", "two", images=(ImageInput(BLUE), ImageInput(GREEN))),), (ChatMessage("user", "bye"),)]
+    solo = [run(runtime, model, m, max_tokens=20)[0] for m in jobs]
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(jobs))
+
+    def worker(index):
+        try:
+            start.wait()
+            results[index] = run(runtime, model, jobs[index], max_tokens=20)[0]
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    assert [results[i] for i in range(len(jobs))] == solo
+    assert model.handle.engine.max_seen_active == 1  # queued: one at a time (interleaving mixed their state)
+
+
+def test_interleaving_would_mix_decode_state(vlm_dir):
+    """Why the engine queues: two requests decoded turn by turn give other answers than alone."""
+    runtime = MlxRuntime()
+    runtime.vision.max_active = 4
+    model = runtime.load("tiny-vlm-interleaved", vlm_dir, ModelType.VISION)
+    try:
+        jobs = [(ChatMessage("user", "describe", images=(ImageInput(RED),)),), (ChatMessage("user", "hello there"),)]
+        solo = [run(runtime, model, m, max_tokens=20)[0] for m in jobs]
+        streams = [runtime.generate(model, GenerationRequest(InferenceParams(temperature=0.0, max_tokens=20), messages=m))
+                   for m in jobs]
+        engine = model.handle.engine
+        with engine._cond:  # both are pending before the engine thread looks (the condition's lock is reentrant)
+            for stream in streams:
+                engine.submit(stream.job)
+                stream._submitted = True
+        together = ["".join(c.text for c in stream) for stream in streams]
+        assert model.handle.engine.max_seen_active == 2
+        assert together != solo
+    finally:
+        runtime.unload(model)
+
+
+def test_a_closed_stream_stops_and_the_next_request_still_works(loaded):
+    runtime, model = loaded
+    request = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=400),
+                                messages=(ChatMessage("user", "long", images=(ImageInput(RED),)),))
+    stream = runtime.generate(model, request)
+    next(stream)
+    next(stream)
+    stream.close()
+    assert stream.job.finished.is_set() and stream.job.steps < 50
+    assert run(runtime, model, (ChatMessage("user", "hello"),), max_tokens=4)[1][-1].completion_tokens == 4
+
+
+def test_bad_images_are_client_errors(loaded):
+    runtime, model = loaded
+    with pytest.raises(InvalidRequest, match="not a readable image"):
+        runtime.generate(model, GenerationRequest(InferenceParams(), messages=(
+            ChatMessage("user", "x", images=(ImageInput(b"not an image"),)),)))
+    with pytest.raises(InvalidRequest, match="no image data"):
+        runtime.generate(model, GenerationRequest(InferenceParams(), messages=(
+            ChatMessage("user", "x", images=(ImageInput(url="https://example.com/cat.png"),)),)))
+
+
+def test_count_tokens_counts_the_image_tokens_generation_sees(loaded):
+    runtime, model = loaded
+    messages = (ChatMessage("user", "two", images=(ImageInput(BLUE), ImageInput(GREEN))),)
+    request = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=2), messages=messages)
+    counted = runtime.count_tokens(model, request)
+    chunks = list(runtime.generate(model, request))
+    assert counted == chunks[-1].prompt_tokens
+    text_only = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=2), messages=(ChatMessage("user", "two"),))
+    assert runtime.count_tokens(model, text_only) == list(runtime.generate(model, text_only))[-1].prompt_tokens < counted
