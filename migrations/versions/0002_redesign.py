@@ -67,6 +67,8 @@ PROFILE_FIELDS = {
     "tts_sample_rate": ("audio", "sample_rate"),
     "stt_default_language": ("audio", "stt_language"),
 }
+# Legacy flags whose 0/False is the default, not a setting a user made.
+LEGACY_OFF_FLAGS = frozenset({"force_tool_injection"})
 PROFILE_BASE_COLUMNS = ("id", "name", "description", "model_id", "auto_start", "launchd_installed",
                         "created_at", "updated_at")
 PROFILE_TYPE_FOR_MODEL = {"text-gen": "inference", "vision": "inference", "audio": "audio", "embeddings": "base"}
@@ -477,8 +479,8 @@ def _copy_profiles(bind, models: dict[int, dict], reports: _Reports) -> None:
         groups = {"inference": {}, "audio": {}}
         for legacy_column, (group, column) in PROFILE_FIELDS.items():
             value = row.get(legacy_column)
-            if value is None:
-                continue
+            if value is None or (legacy_column in LEGACY_OFF_FLAGS and not value):
+                continue  # unset, or a flag left at its "off" default: nothing is lost
             fits = (group == "inference" and profile_type == "inference") or (group == "audio" and profile_type == "audio")
             if not fits:
                 reports.add("server_profiles", pk, legacy_column, value,

@@ -56,3 +56,24 @@ def test_db_upgrade_on_a_file_that_is_not_a_database_fails_in_one_line(tmp_path,
     assert result.output.startswith("Error: database upgrade failed")
     assert len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_db_upgrade_prints_its_report_once_and_an_off_flag_is_not_a_lost_value(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home = tmp_path / "home"
+    home.mkdir()
+    build_legacy_database(home / "mlxm.db", leftovers=True)
+    with sqlite3.connect(home / "mlxm.db") as db:  # the audio profile carries the legacy default 0
+        db.execute("UPDATE server_profiles SET force_tool_injection = 0 WHERE id = 2")
+    env = {**os.environ, "MLX_MANAGER_HOME": str(home)}
+    done = subprocess.run([str(Path(sys.executable).with_name("mlxm")), "db", "upgrade"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    both = done.stdout + done.stderr
+    assert both.count("tool_call_parser") == 1, both  # each value once: not also as a log line
+    assert "force_tool_injection" not in both
+    assert "10 value(s) were not carried over" in done.stdout

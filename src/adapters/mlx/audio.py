@@ -131,6 +131,10 @@ class MlxAudioRuntime:
         if not config:
             raise InvalidRequest(f"{model_id}: {path} has no readable config.json")
         kind = audio_kind(config)
+        with _transformers_quiet():
+            return self._load(model_id, path, model_type, config, kind)
+
+    def _load(self, model_id: str, path: Path, model_type: ModelType, config: dict, kind: str) -> LoadedModel:
         try:
             if kind == "stt":
                 from mlx_audio.stt import load as load_stt
@@ -231,3 +235,22 @@ class MlxAudioRuntime:
 
 
 __all__ = ["MlxAudioRuntime", "audio_kind", "read_audio", "wav_bytes"]
+
+
+class _transformers_quiet:
+    """transformers warns on every load that it does not know mlx-audio's model types (e.g. `soprano`):
+    nothing a user can act on, so its log is raised to errors while a model loads."""
+
+    def __enter__(self) -> None:
+        try:
+            from transformers.utils import logging as hf_logging
+        except ImportError:  # pragma: no cover - transformers is a dependency
+            self._restore = None
+            return
+        self._restore = (hf_logging, hf_logging.get_verbosity())
+        hf_logging.set_verbosity_error()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._restore is not None:
+            hf_logging, level = self._restore
+            hf_logging.set_verbosity(level)

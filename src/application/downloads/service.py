@@ -164,7 +164,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         if self._stop_active(download_id, "pause"):
             return self.get(download_id)
         if download.status not in ACTIVE_STATUSES:
-            raise Conflict(f"download {download_id} is {download.status.value}; only an active download can be paused")
+            raise Conflict(f"download {download_id} {_state(download.status)}; only an active download can be paused")
         with self.layout.model_lock(download.model_id, wait=False) as got:
             if not got:
                 raise Conflict(f"{download.model_id} is being downloaded by another mlxm process")
@@ -178,7 +178,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         if self.is_active_here(download_id):
             return download
         if download.status not in (DownloadStatus.PAUSED, DownloadStatus.FAILED, DownloadStatus.CANCELLED):
-            raise Conflict(f"download {download_id} is {download.status.value}; only paused, failed or "
+            raise Conflict(f"download {download_id} {_state(download.status)}; only paused, failed or "
                            f"cancelled downloads can be resumed")
         target = self._target_for_key(download.model_id, download.revision)
         active = self._start(target, listener, check_remote=False, reuse_download_id=download_id)
@@ -190,7 +190,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         if self._stop_active(download_id, "cancel"):
             return self.get(download_id)
         if download.status in (DownloadStatus.COMPLETED, DownloadStatus.CANCELLED):
-            raise Conflict(f"download {download_id} is already {download.status.value}")
+            raise Conflict(f"download {download_id} {_state(download.status, already=True)}")
         with self.layout.model_lock(download.model_id, wait=False) as got:
             if not got:
                 raise Conflict(f"{download.model_id} is being downloaded by another mlxm process")
@@ -375,3 +375,12 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
             if model is not None and model.status is not DownloadStatus.COMPLETED:
                 uow.models.remove(key)
                 uow.commit()
+
+
+_STATE_PHRASES = {"failed": "has failed", "cancelled": "was cancelled", "completed": "is complete"}
+
+
+def _state(status, *, already: bool = False) -> str:
+    """`download 3 has failed`, `... is paused`, `... was cancelled` (not `is failed`)."""
+    phrase = _STATE_PHRASES.get(status.value, f"is {status.value}")
+    return phrase.replace(" ", " already ", 1) if already else phrase

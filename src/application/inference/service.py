@@ -353,13 +353,17 @@ class InferenceService:
         types = tuple(types)
         model_type = _model_type(target.model)
         if model_type not in types:
-            wanted = " or ".join(t.value for t in types)
+            wanted = " or ".join(_with_article(t.value) for t in types)
             raise InvalidRequest(
-                f"{target.name!r} is a {model_type.value} model; {call} needs a {wanted} model"
+                f"{target.name!r} is {_with_article(model_type.value)} model; {call} needs {wanted} model"
             )
         capabilities = target.model.capabilities
         if capability and capabilities is not None and getattr(capabilities, capability, None) is False:
             raise InvalidRequest(f"{target.name!r} does not support {call}")
+
+
+def _with_article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _model_type(model: Model) -> ModelType:

@@ -12,9 +12,20 @@ import click
 from entrypoints.bounds import MAX_SQL_INT
 from entrypoints.errors import mapping_for
 
-# Integers that reach SQL: beyond a 64-bit signed integer they are a usage error, not an OverflowError.
-OFFSET = click.IntRange(0, MAX_SQL_INT)
-ROW_ID = click.IntRange(1, MAX_SQL_INT)
+class _SqlInt(click.IntRange):
+    """Integers that reach SQL: beyond a 64-bit signed integer they are a usage error, not an OverflowError.
+    Help and errors say "a non-negative number" instead of spelling out 2**63 - 1."""
+
+    def __init__(self, minimum: int, description: str) -> None:
+        super().__init__(minimum, MAX_SQL_INT)
+        self._description = description
+
+    def _describe_range(self) -> str:
+        return self._description
+
+
+OFFSET = _SqlInt(0, "a non-negative number")
+ROW_ID = _SqlInt(1, "a positive number")
 
 
 class Text(click.ParamType):
@@ -63,6 +74,8 @@ class MlxmGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            raise  # `mlxm list | head -1`: click ends quietly on EPIPE, as other Unix tools do
         except KeyboardInterrupt:
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
@@ -132,8 +145,31 @@ def get_container(ctx: click.Context):
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(json.dumps(data, indent=2, default=_json_value))
+
+
+def _json_value(value: Any) -> Any:
+    """Times as ISO 8601 with `Z` for UTC, the same form the HTTP API (pydantic) writes."""
+    from datetime import date, datetime
+
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def prompt_secret(text: str, *, confirm: bool = False, err: bool = False) -> str:
+    """A hidden prompt; from a pipe, the line is read without getpass's "cannot control echo" warning
+    (nothing is echoed to a pipe, so there is nothing the user could act on)."""
+    import getpass
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", getpass.GetPassWarning)
+        return click.prompt(text, hide_input=True, confirmation_prompt=confirm, err=err)

@@ -24,14 +24,22 @@ def upgrade(ctx: click.Context, as_json: bool) -> None:
 
     A copy of the database file is kept before the first step.
     """
+    import logging
+
     from adapters.sqlalchemy.migrate import upgrade_database
 
+    # This command prints the report itself; the migration's log warning would say it a second time.
+    migrations_log = logging.getLogger("mlxm.migrations")
+    level = migrations_log.level
+    migrations_log.setLevel(logging.ERROR)
     try:
         result = upgrade_database(_database_url(ctx))
     except Exception as exc:  # noqa: BLE001 - one line for users; the upgrade ran in one transaction
         raise click.ClickException(
             f"database upgrade failed, nothing was changed: {' '.join(str(exc).split())[:300]}"
         ) from exc
+    finally:
+        migrations_log.setLevel(level)
     if as_json:
         echo_json({
             "from_revision": result.from_revision,

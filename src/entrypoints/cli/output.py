@@ -23,15 +23,32 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
+def console(stderr: bool = False):
+    """A rich console as wide as the terminal (or `COLUMNS`); piped output without `COLUMNS` keeps
+    long rows on one line (200 columns), so `mlxm list | grep x` still sees whole rows."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(width=None if sized else 200, stderr=stderr)
+
+
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str = "(none)") -> None:
     rows = [[("-" if cell is None else str(cell)) for cell in row] for row in rows]
     if not rows:
         click.echo(empty)
         return
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(*headers, box=None, header_style="bold")
+    table = Table(box=None, header_style="bold")
+    for index, header in enumerate(headers):
+        # The first column names the row: never cut. Others fold inside their cell when the terminal is narrow.
+        table.add_column(header, no_wrap=index == 0, overflow="fold")
     for row in rows:
-        table.add_row(*row)
-    Console(width=200, soft_wrap=True).print(table)
+        # Plain text, never rich markup: `mlx[cpu]==0.32.4` must not lose its `[cpu]` as a style tag.
+        table.add_row(*(Text(cell) for cell in row))
+    console().print(table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from domain.library.capabilities import ModelCapabilities
 from domain.library.models import Model
@@ -195,7 +195,9 @@ class ProfileCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    model: str = Field(description="Any library name of the model: id, canonical id, alias or repo id")
+    # `model` everywhere; `model_id` (the name responses used to carry alone) is accepted too.
+    model: str = Field(validation_alias=AliasChoices("model", "model_id"),
+                       description="Any library name of the model: id, canonical id, alias or repo id")
     description: str | None = None
     auto_start: bool = False
     inference: InferenceParamsDTO | None = None
@@ -209,7 +211,7 @@ class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = None
-    model: str | None = None
+    model: str | None = Field(default=None, validation_alias=AliasChoices("model", "model_id"))
     description: str | None = None
     auto_start: bool | None = None
     inference: InferenceParamsDTO | None = None
@@ -221,7 +223,8 @@ class ProfileResponse(BaseModel):
     id: int | None
     name: str
     profile_type: Literal["base", "inference", "audio"]
-    model_id: str | None
+    model: str | None = Field(description="The profile's model (same name as in requests)")
+    model_id: str | None = Field(description="The same value as `model` (kept for existing clients)")
     description: str | None = None
     auto_start: bool
     inference: InferenceParamsDTO
@@ -236,6 +239,7 @@ class ProfileResponse(BaseModel):
             id=p.id,
             name=p.name,
             profile_type=p.profile_type.value,
+            model=p.model_id,
             model_id=p.model_id,
             description=p.description,
             auto_start=p.auto_start,

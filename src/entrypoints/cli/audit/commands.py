@@ -87,10 +87,14 @@ def audit_summary(ctx: click.Context, since: str | None, as_json: bool) -> None:
 
 
 @audit_group.command("cleanup")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def audit_cleanup(ctx: click.Context) -> None:
+def audit_cleanup(ctx: click.Context, as_json: bool) -> None:
     """Delete rows older than MLX_SERVER_AUDIT_RETENTION_DAYS now (the server also does it periodically)."""
     deleted = get_container(ctx).audit_service().cleanup()
+    if as_json:
+        echo_json({"deleted": deleted})
+        return
     click.echo(f"Deleted {deleted} audit rows.")
 
 

@@ -5,6 +5,7 @@ import click
 from domain.catalog.model import catalog_model_to_dict
 from entrypoints.cli import completion
 from entrypoints.cli.base import echo_json, get_container
+from entrypoints.cli.output import print_table
 
 
 @click.group("catalog", invoke_without_command=True)
@@ -18,18 +19,25 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json([catalog_model_to_dict(m) for m in models])
         return
-    from rich.console import Console
-    from rich.table import Table
+    # The repo appears once; each source shows its kind and priority (a mirror serves the same repo).
+    print_table(("ID", "Type", "Aliases", "Repo", "Sources"), (
+        (m.id, m.model_type.value, ", ".join(m.aliases), _repo(m), ", ".join(_source_label(s) for s in m.sources))
+        for m in models
+    ))
 
-    table = Table("ID", "Type", "Aliases", "Sources", box=None)
-    for m in models:
-        table.add_row(
-            m.id,
-            m.model_type.value,
-            ", ".join(m.aliases),
-            ", ".join(f"{s.value}" + ("" if s.enabled else " (disabled)") for s in m.sources),
-        )
-    Console(width=200).print(table)
+
+_KIND_NAMES = {"huggingface_repo": "hf", "http_mirror": "mirror"}
+
+
+def _repo(model) -> str:
+    repos = list(dict.fromkeys(s.value for s in model.sources))
+    return ", ".join(repos)
+
+
+def _source_label(source) -> str:
+    kind = getattr(source.kind, "value", source.kind)
+    label = f"{_KIND_NAMES.get(kind, kind)}:{source.priority}"
+    return label if source.enabled else label + " (disabled)"
 
 
 @catalog_group.command("show")

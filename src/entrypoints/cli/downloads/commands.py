@@ -7,7 +7,8 @@ import sys
 import click
 
 from entrypoints.cli import completion
-from entrypoints.cli.base import echo_json, get_container
+from entrypoints.cli.base import ROW_ID, echo_json, get_container
+from entrypoints.cli.output import print_table
 
 
 def _human(n: int | None) -> str:
@@ -209,22 +210,35 @@ def verify(ctx: click.Context, name: str | None, as_json: bool) -> None:
         ctx.exit(6)
 
 
+RECENT_FINISHED = 10  # finished pulls shown without --all
+
+
 @click.group("downloads", invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help=f"Every past pull, not only active ones and the last {RECENT_FINISHED}.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def downloads_group(ctx: click.Context, as_json: bool) -> None:
-    """List downloads; `pause`, `resume` and `cancel` act on one by id."""
+def downloads_group(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """List active and recent downloads; `pause`, `resume` and `cancel` act on one by id."""
     if ctx.invoked_subcommand is not None:
         return
     service = get_container(ctx).download_service()
     service.reconcile_after_crash()
     rows = service.list()
+    hidden = 0
+    if not show_all:
+        finished = [d for d in rows if not d.is_active()]
+        keep = {id(d) for d in sorted(finished, key=lambda d: d.id or 0, reverse=True)[:RECENT_FINISHED]}
+        shown = [d for d in rows if d.is_active() or id(d) in keep]
+        hidden, rows = len(rows) - len(shown), shown
     if as_json:
         echo_json([_download_dict(d) for d in rows])
         return
-    for d in rows:
-        click.echo(f"{d.id:>4}  {d.status.value:<11} {d.model_id}  {_human(d.downloaded_bytes)}/{_human(d.total_bytes)}"
-                   + (f"  ({d.error})" if d.error else ""))
+    print_table(("ID", "Status", "Model", "Bytes", "Error"), (
+        (d.id, d.status.value, d.model_id, f"{_human(d.downloaded_bytes)} / {_human(d.total_bytes)}", d.error or "")
+        for d in rows
+    ), empty="No downloads. Start one with `mlxm pull NAME`.")
+    if hidden:
+        click.echo(f"({hidden} older finished download(s) hidden; `mlxm downloads --all` shows them)")
 
 
 def _download_dict(d) -> dict:
@@ -235,7 +249,7 @@ def _download_dict(d) -> dict:
 
 def _download_action(action: str):
     @click.command(action)
-    @click.argument("download_id", type=click.IntRange(1, 2**63 - 1), shell_complete=completion.complete_download)
+    @click.argument("download_id", type=ROW_ID, shell_complete=completion.complete_download)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
     def command(ctx: click.Context, download_id: int, as_json: bool) -> None:
@@ -248,8 +262,16 @@ def _download_action(action: str):
         else:
             click.echo(f"download {d.id} ({d.model_id}): {d.status.value}")
 
-    command.__doc__ = f"{action.capitalize()} download DOWNLOAD_ID."
+    # click read the (empty) docstring when the command was made: set the help itself.
+    command.help = _ACTION_HELP[action]
     return command
+
+
+_ACTION_HELP = {
+    "pause": "Pause download DOWNLOAD_ID (its partial files are kept; `resume` continues from them).",
+    "resume": "Resume paused, failed or cancelled download DOWNLOAD_ID from the bytes already on disk.",
+    "cancel": "Cancel download DOWNLOAD_ID and delete its partial files (an installed revision is untouched).",
+}
 
 
 for _action in ("pause", "resume", "cancel"):

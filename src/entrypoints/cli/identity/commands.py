@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from entrypoints.bounds import MAX_SQL_INT
-from entrypoints.cli.base import echo_json, get_container
+from entrypoints.cli.base import echo_json, get_container, prompt_secret
 from entrypoints.cli.output import print_table, when
 
 def _key_json(key) -> dict:
@@ -80,7 +80,7 @@ def users_group() -> None:
 @click.pass_context
 def users_add(ctx: click.Context, email: str, admin: bool, approve: bool, with_password: bool, as_json: bool) -> None:
     """Add a user."""
-    password = click.prompt("Password", hide_input=True, confirmation_prompt=True) if with_password else None
+    password = prompt_secret("Password", confirm=True) if with_password else None
     user = get_container(ctx).user_service().register(email, password, is_admin=admin, approved=approve)
     if as_json:
         echo_json(_user_json(user))

@@ -68,6 +68,12 @@ def _request(ctx: click.Context, method: str, url: str, **kwargs):
         response = httpx.request(method, url, headers=headers, timeout=60, **kwargs)
     except httpx.HTTPError as exc:
         raise Unavailable(f"no mlxm server at {url.split('/api')[0]} ({type(exc).__name__}); start one with `mlxm serve`") from None
+    if response.status_code == 401:
+        from application.errors import Unauthorized
+
+        hint = "the key in MLX_MANAGER_API_KEY was refused" if key else "set MLX_MANAGER_API_KEY"
+        raise Unauthorized(f"the server at {url.split('/api')[0]} needs an API key: {hint} "
+                           "(`mlxm keys create NAME` makes one)")
     if response.status_code >= 400:
         try:
             message = response.json()["error"]["message"]

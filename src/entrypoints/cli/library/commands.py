@@ -72,6 +72,9 @@ def search(ctx, query: str, model_type: str | None, capability: str | None, limi
     if as_json:
         echo_json({"total": page.total, "data": [_model_json(m) for m in page.items]})
         return
+    if not page.items and (query or model_type or capability):
+        click.echo("No models match." + ("" if page.total else " (`mlxm list` shows the whole library.)"))
+        return
     _print_models(page.items)
     if page.total > len(page.items):
         click.echo(f"({len(page.items)} of {page.total}; use --offset to page)")
@@ -142,7 +145,7 @@ def rm(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def import_model(ctx: click.Context, path: str, name: str | None, move: bool, in_place: bool, allow_pickle: bool,
                  as_json: bool) -> None:
-    """Import a model folder or weights file under NAME (usable everywhere a model name is)."""
+    """Import a model folder or weights file (PATH); `--name` sets its id (usable everywhere a model name is)."""
     # The full pipeline (staging, sha256, inference, atomic install) lives with the library pipelines.
     from entrypoints.cli.library.pipelines import run_import
 

@@ -241,10 +241,14 @@ def _binding_json(binding) -> dict:
 
 @deps_group.command("unbind")
 @click.argument("binding_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def deps_unbind(ctx, binding_id) -> None:
+def deps_unbind(ctx, binding_id, as_json) -> None:
     """Remove a dependency binding."""
     binding = get_container(ctx).dependency_service().unbind(binding_id)
+    if as_json:
+        echo_json(_binding_json(binding))
+        return
     click.echo(f"Removed binding {binding.binding_id}")
 
 
@@ -287,13 +291,20 @@ def deps_profiles(ctx, as_json) -> None:
 @click.option("--env", "environment_kind", type=click.Choice(["python-venv", "conda", "system"]),
               default="python-venv", show_default=True)
 @click.option("--description", default="")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def deps_add_profile(ctx, profile_id, version, requirements, python_requires, environment_kind, description) -> None:
+def deps_add_profile(ctx, profile_id, version, requirements, python_requires, environment_kind, description,
+                     as_json) -> None:
     """Add an immutable profile version: exact pins like 'mlx[cpu]==0.32.4; sys_platform == "linux"'."""
     profile = get_container(ctx).dependency_service().add_profile(
         profile_id, version, list(requirements), environment_kind=environment_kind,
         python_requires=python_requires, description=description,
     )
+    if as_json:
+        echo_json({"profile_id": profile.profile_id, "version": profile.version,
+                   "environment_kind": profile.environment_kind, "description": profile.description,
+                   "requirements": [r.specifier for r in profile.requirements]})
+        return
     click.echo(f"Added profile {profile.profile_id} v{profile.version} ({len(profile.requirements)} requirements)")
 
 

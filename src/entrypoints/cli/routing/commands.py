@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import ROW_ID, echo_json, get_container
+from entrypoints.cli.base import ROW_ID, echo_json, get_container, prompt_secret
 from entrypoints.cli.output import print_table, when
 
 BACKENDS = ("local", "openai", "anthropic", "openai_compatible", "anthropic_compatible")
@@ -81,11 +81,16 @@ def credentials_group() -> None:
 @credentials_group.command("set")
 @click.argument("backend", type=click.Choice(CLOUD_BACKENDS))
 @click.option("--base-url", default=None, help="API base URL (required for *_compatible backends).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def credentials_set(ctx: click.Context, backend: str, base_url: str | None) -> None:
+def credentials_set(ctx: click.Context, backend: str, base_url: str | None, as_json: bool) -> None:
     """Store BACKEND's API key. It is read from a hidden prompt (or stdin), never from the command line."""
-    api_key = click.prompt("API key", hide_input=True)
+    api_key = prompt_secret("API key", err=as_json)
     masked = get_container(ctx).credential_service().set(backend, api_key, base_url)
+    if as_json:
+        echo_json({"backend_type": masked.backend_type.value, "base_url": masked.base_url,
+                   "api_key": masked.masked_key})
+        return
     click.echo(f"Stored {masked.backend_type.value} key {masked.masked_key} for {masked.base_url}.")
 
 
@@ -106,10 +111,14 @@ def credentials_list(ctx: click.Context, as_json: bool) -> None:
 
 @credentials_group.command("rm")
 @click.argument("backend", type=click.Choice(CLOUD_BACKENDS))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def credentials_rm(ctx: click.Context, backend: str) -> None:
+def credentials_rm(ctx: click.Context, backend: str, as_json: bool) -> None:
     """Remove BACKEND's credential."""
     get_container(ctx).credential_service().remove(backend)
+    if as_json:
+        echo_json({"removed": backend})
+        return
     click.echo(f"Removed the {backend} credential.")
 
 
