@@ -165,11 +165,15 @@ def stdout_is_tty() -> bool:
 
 
 def prompt_secret(text: str, *, confirm: bool = False, err: bool = False) -> str:
-    """A hidden prompt; from a pipe, the line is read without getpass's "cannot control echo" warning
-    (nothing is echoed to a pipe, so there is nothing the user could act on)."""
-    import getpass
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", getpass.GetPassWarning)
+    """A hidden prompt on a terminal. From a pipe, the line is read as it is: nothing is echoed to a pipe,
+    so getpass's "Password input may be echoed" warning would be noise the user cannot act on."""
+    if sys.stdin.isatty():
         return click.prompt(text, hide_input=True, confirmation_prompt=confirm, err=err)
+    value = sys.stdin.readline().rstrip("\r\n")
+    if confirm:
+        again = sys.stdin.readline().rstrip("\r\n")
+        if again != value:
+            raise click.UsageError(f"the two {text.lower()} lines differ")
+    if not value:
+        raise click.UsageError(f"no {text.lower()} on standard input")
+    return value

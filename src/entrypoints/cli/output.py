@@ -44,10 +44,10 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=None, header_style="bold")
+    table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
     for index, header in enumerate(headers):
-        # The first column names the row: never cut. Others fold inside their cell when the terminal is narrow.
-        table.add_column(header, no_wrap=index == 0, overflow="fold")
+        # The first column names the row: never cut. Others wrap at spaces, then fold, when the terminal is narrow.
+        table.add_column(header, no_wrap=index == 0, overflow="fold", ratio=None if index == 0 else 1)
     for row in rows:
         # Plain text, never rich markup: `mlx[cpu]==0.32.4` must not lose its `[cpu]` as a style tag.
         table.add_row(*(Text(cell) for cell in row))

@@ -211,6 +211,7 @@ def verify(ctx: click.Context, name: str | None, as_json: bool) -> None:
 
 
 RECENT_FINISHED = 10  # finished pulls shown without --all
+_FINISHED = frozenset({"completed", "failed", "cancelled"})
 
 
 @click.group("downloads", invoke_without_command=True)
@@ -226,9 +227,9 @@ def downloads_group(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     rows = service.list()
     hidden = 0
     if not show_all:
-        finished = [d for d in rows if not d.is_active()]
+        finished = [d for d in rows if d.status.value in _FINISHED]  # a paused pull is not finished
         keep = {id(d) for d in sorted(finished, key=lambda d: d.id or 0, reverse=True)[:RECENT_FINISHED]}
-        shown = [d for d in rows if d.is_active() or id(d) in keep]
+        shown = [d for d in rows if d.status.value not in _FINISHED or id(d) in keep]
         hidden, rows = len(rows) - len(shown), shown
     if as_json:
         echo_json([_download_dict(d) for d in rows])
