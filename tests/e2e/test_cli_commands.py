@@ -116,7 +116,9 @@ def test_speak_writes_wav_and_transcribe_reads_it(env):
 
 
 def test_select_stores_the_canonical_id(env):
-    invoke, _, _ = env
+    invoke, container, home = env
+    assert "--pull" in _one_line_error(invoke("select", "llama3.2-1b", ok=False))  # not installed yet (issue 15)
+    add_models(container.uow_factory(), home / "models", ("llama-3.2-1b-instruct-4bit-v1", ModelType.TEXT_GEN))
     assert json.loads(invoke("select", "llama3.2-1b", "--json").output)["model_id"] == "llama-3.2-1b-instruct-4bit-v1"
     assert invoke("select").output.strip() == "llama-3.2-1b-instruct-4bit-v1"
     _one_line_error(invoke("select", "nonsense", ok=False))

@@ -180,3 +180,75 @@ def test_profile_api_accepts_and_returns_model_and_model_id(env):
         assert made.json()["model"] == made.json()["model_id"] == "tiny-llama"
         again = client.post("/api/profiles", json={"name": "chatty-2", "model_id": "tiny-llama"})
         assert again.status_code == 201 and again.json()["model"] == "tiny-llama"
+
+
+def test_the_selection_is_the_default_model_everywhere(env):
+    from starlette.testclient import TestClient
+
+    from entrypoints.http.app import create_app
+
+    invoke, container, _ = env
+    invoke("select", "tiny-llama")
+    ran = json.loads(invoke("run", "hello there", "--max-tokens", "3", "--json").output)
+    assert ran["text"] and ran["usage"]["completion_tokens"] > 0
+    assert "give [NAME] PROMPT" in invoke("run", "a", "b", "c", ok=False).output
+    with TestClient(create_app(container), base_url="http://127.0.0.1") as client:
+        for body in ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+                     {"model": "default", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}):
+            answer = client.post("/v1/chat/completions", json=body)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["choices"][0]["message"]["content"]
+        chat = client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}],
+                                              "overrides": {"max_tokens": 3}})
+        assert chat.status_code == 200, chat.text
+        anthropic = client.post("/v1/messages", json={"max_tokens": 3, "messages": [{"role": "user",
+                                                                                       "content": "hi"}]})
+        assert anthropic.status_code == 200, anthropic.text
+        assert client.post("/v1/chat/completions", json={"model": "", "messages": [
+            {"role": "user", "content": "hi"}]}).status_code == 400
+
+
+def test_with_nothing_selected_and_nothing_installed_the_error_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path))
+    container, _ = fake_container(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "hello"], obj=container)
+    assert result.exit_code != 0 and "mlxm pull" in result.output and "Traceback" not in result.output
+
+
+def test_show_takes_a_profile_name(env):
+    invoke, _, _ = env
+    invoke("profile", "create", "chatty", "tiny-llama", "--temperature", "0.2")
+    shown = invoke("show", "chatty").output
+    assert shown.splitlines()[0].startswith("profile chatty (inference) -> tiny-llama")
+    assert "temperature=0.2" in shown.splitlines()[0]
+    data = json.loads(invoke("show", "chatty", "--json").output)
+    assert data["id"] == "tiny-llama" and data["profile"]["name"] == "chatty"
+
+
+def test_rm_unloads_the_model_from_the_running_server(tmp_path, monkeypatch):
+    import httpx
+
+    from dependency_injector import providers
+
+    from entrypoints.composition.settings import ManagerSettings
+    from entrypoints.http.app import create_app
+    from tests.support.frontends import serve_in_thread
+
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path))
+    container, uow = fake_container(tmp_path)
+    add_models(uow, tmp_path / "models", ("tiny-llama", ModelType.TEXT_GEN))
+    with serve_in_thread(create_app(container)) as base:
+        loaded = httpx.post(f"{base}/api/pool/load", json={"model": "tiny-llama"}, timeout=30)
+        assert loaded.status_code == 200, loaded.text
+        assert [m["model_id"] for m in httpx.get(f"{base}/api/pool").json()["loaded"]] == ["tiny-llama"]
+        # The CLI is another process: its own container and pool over the same library, and it finds the
+        # server where the settings say it serves.
+        cli_container, _ = fake_container(tmp_path)
+        cli_container.uow_factory.override(providers.Object(uow))
+        cli_container.settings().manager = ManagerSettings(home=tmp_path, port=int(base.rsplit(":", 1)[1]))
+        result = CliRunner().invoke(cli, ["rm", "tiny-llama"], obj=cli_container)
+        assert result.exit_code == 0, result.output
+        assert httpx.get(f"{base}/api/pool").json()["loaded"] == []
+    # With no server at all, rm still works (the unload request is best effort).
+    add_models(uow, tmp_path / "models", ("other-model", ModelType.TEXT_GEN))
+    assert CliRunner().invoke(cli, ["rm", "other-model"], obj=cli_container).exit_code == 0

@@ -2,6 +2,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from domain.enums import ModelType
+from domain.library.models import Model
 from entrypoints.http.app import create_app
 from tests.support.frontends import add_models, fake_container
 from tests.support.model_folders import write_safetensors
@@ -95,6 +96,12 @@ def test_selection_get_normalises_and_set_stores_the_canonical_id(env):
     assert current == {"model_id": "qwen3-4b-instruct-2507-4bit-v1", "changed": True,
                        "reason": "alias 'qwen3-4b' -> qwen3-4b-instruct-2507-4bit-v1"}
     assert client.get("/api/selection").json()["changed"] is False  # written back canonical
+    # Issue 15: only an installed model can be the default; the 404 says how to get it.
+    refused = _error(client.put("/api/selection", json={"model": "llama3.2-1b"}), 404)
+    assert "--pull" in refused["message"]
+    with uow:
+        uow.models.add(Model("llama-3.2-1b-instruct-4bit-v1", model_type=ModelType.TEXT_GEN, local_path="/l"))
+        uow.commit()
     chosen = client.put("/api/selection", json={"model": "llama3.2-1b"}).json()
     assert chosen["model_id"] == "llama-3.2-1b-instruct-4bit-v1"
     assert _error(client.put("/api/selection", json={"model": "nonsense-model"}), 404)["type"] == "model_not_found"

@@ -3,6 +3,7 @@ import pytest
 from adapters.catalog.embedded import EmbeddedCatalogProvider
 from adapters.memory.repositories import InMemoryUnitOfWork
 from application.catalog.selection import SELECTION_KEY, SelectionService
+from application.errors import NotInstalled
 from domain.enums import DownloadStatus, ModelType
 from domain.errors import UnknownModel
 from domain.library.models import Model
@@ -28,6 +29,12 @@ def test_an_installed_local_model_can_be_selected_and_stays_selected(setup):
 
 def test_aliases_still_become_canonical_and_unknown_names_raise(setup):
     service, uow = setup
+    # Issue 15: the selection is the default model of requests, so a catalog model must be installed first.
+    with pytest.raises(NotInstalled, match="--pull"):
+        service.select("qwen3-4b")
+    with uow:
+        uow.models.add(Model("qwen3-4b-instruct-2507-4bit-v1", model_type=ModelType.TEXT_GEN, local_path="/q"))
+        uow.commit()
     assert service.select("qwen3-4b").model_id == "qwen3-4b-instruct-2507-4bit-v1"
     with pytest.raises(UnknownModel):
         service.select("half-done")  # not installed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from application.catalog.ports import CatalogProvider
+from application.errors import NotInstalled
 from application.ports import UnitOfWork
 from domain.catalog.model import SelectionResult, normalise_selection
 
@@ -47,6 +48,11 @@ class SelectionService:
         with self._uow_factory() as uow:
             if entry is not None:
                 model_id = entry.id
+                installed = [uow.models.find(candidate) for candidate in (entry.id, *entry.repo_ids)]
+                if not any(m is not None and m.is_installed for m in installed):
+                    # The selection is the default model of every request: it must be one that can run.
+                    raise NotInstalled(f"{entry.id} is not installed; `mlxm select {name} --pull` downloads and "
+                                       f"selects it (or run `mlxm pull {name}` first)")
             else:
                 local = uow.models.find(name)
                 if local is None or not local.is_installed:

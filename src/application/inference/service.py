@@ -53,6 +53,10 @@ TEXT_TYPES = (ModelType.TEXT_GEN, ModelType.VISION)
 LAST_USED_WRITE_INTERVAL_SECONDS = 10.0
 
 
+# The model name that means "the selected model" (unless a profile is called that).
+DEFAULT_MODEL_NAME = "default"
+
+
 class InferenceService:
     def __init__(
         self,
@@ -77,13 +81,15 @@ class InferenceService:
 
     # ------------------------------------------------------------------ resolution
 
-    def resolve(self, name: str) -> Target:
-        """Profile name, model id, canonical ID, alias or repo id -> an installed model."""
-        if not name or not str(name).strip():
+    def resolve(self, name: str | None) -> Target:
+        """Profile name, model id, canonical ID, alias or repo id -> an installed model; None or `default`: the selection."""
+        if name is not None and not str(name).strip():
             raise InvalidRequest("a model name is required")
-        name = str(name).strip()
+        name = str(name).strip() if name is not None else DEFAULT_MODEL_NAME
         with self._uow_factory() as uow:
             profile = uow.profiles.get(name)
+            if profile is None and name.lower() == DEFAULT_MODEL_NAME:
+                name = self._selected_model()
             if profile is not None:
                 if not profile.model_id:
                     raise InvalidRequest(f"profile {name!r} names no model")
@@ -106,6 +112,15 @@ class InferenceService:
             if model is None:
                 raise NotFound(f"unknown model or profile {name!r}", self._suggestions(uow, name))
             return Target(self._installed(model, name))
+
+    def _selected_model(self) -> str:
+        """`default` (or no name) is the selected model (`mlxm select`), normalised as selection always is."""
+        from application.catalog.selection import SelectionService
+
+        selected = SelectionService(self._uow_factory, self._catalog).current().model_id
+        if not selected:
+            raise InvalidRequest("no model named and none selected: name one, or choose a default with `mlxm select NAME`")
+        return selected
 
     @staticmethod
     def _installed(model: Model, name: str) -> Model:

@@ -17,8 +17,7 @@ def _unload_models(ctx) -> None:
 
 
 @click.command("run")
-@click.argument("name", shell_complete=completion.complete_model)
-@click.argument("prompt")
+@click.argument("words", nargs=-1, required=True, metavar="[NAME] PROMPT", shell_complete=completion.complete_model)
 @click.option("--temperature", type=float, help="0 = greedy.")
 @click.option("--top-p", type=float)
 @click.option("--max-tokens", type=int)
@@ -30,8 +29,14 @@ def _unload_models(ctx) -> None:
               help="An image file for a vision model (repeatable; in order).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of streaming.")
 @click.pass_context
-def run(ctx, name: str, prompt: str, temperature, top_p, max_tokens, seed, system, thinking, images, as_json: bool) -> None:
-    """Chat once with NAME (profile, model id, alias or repo id), streaming the reply."""
+def run(ctx, words: tuple[str, ...], temperature, top_p, max_tokens, seed, system, thinking, images,
+        as_json: bool) -> None:
+    """Chat once with NAME (profile, model id, alias or repo id), streaming the reply.
+
+    Without NAME, the selected model answers (`mlxm select`)."""
+    if len(words) > 2:
+        raise click.UsageError("give [NAME] PROMPT: quote a prompt that has spaces")
+    name, prompt = (words if len(words) == 2 else ("default", words[0]))
     from application.inference.ports import ChatMessage, GenerationRequest, ImageInput
     from domain.profiles.params import InferenceParams
 

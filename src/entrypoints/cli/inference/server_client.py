@@ -65,14 +65,14 @@ def _request(ctx: click.Context, method: str, url: str, **kwargs):
     if key:
         headers["Authorization"] = f"Bearer {key}"
     try:
-        response = httpx.request(method, url, headers=headers, timeout=60, **kwargs)
+        response = httpx.request(method, url, headers=headers, **{"timeout": 60, **kwargs})
     except httpx.HTTPError as exc:
         raise Unavailable(f"no mlxm server at {url.split('/api')[0]} ({type(exc).__name__}); start one with `mlxm serve`") from None
     if response.status_code == 401:
         from application.errors import Unauthorized
 
         hint = "the key in MLX_MANAGER_API_KEY was refused" if key else "set MLX_MANAGER_API_KEY"
-        raise Unauthorized(f"the server at {url.split('/api')[0]} needs an API key: {hint} "
+        raise Unauthorized(f"the server at {url.split('/api')[0]} answered 401, it needs an API key: {hint} "
                            "(`mlxm keys create NAME` makes one)")
     if response.status_code >= 400:
         try:
@@ -121,3 +121,20 @@ def unload(ctx, name: str, url: str | None, as_json: bool) -> None:
         echo_json(data)
         return
     click.echo(f"Unloaded {data['model_id']}" if not data["loaded"] else f"{data['model_id']} unloads when its requests finish")
+
+
+def unload_from_running_server(ctx: click.Context, name: str) -> bool:
+    """Ask the server serving this home to unload NAME (before `mlxm rm` deletes its files).
+
+    Best effort and quick: no server, another server's refusal or a model it has not loaded is no error.
+    """
+    import httpx
+
+    from application.errors import ApplicationError
+
+    try:
+        data = _request(ctx, "POST", f"{_base_url(ctx, None)}/api/pool/unload", json={"model": name},
+                        timeout=3)
+    except (ApplicationError, httpx.HTTPError):
+        return False
+    return bool(isinstance(data, dict) and data.get("model_id"))

@@ -85,27 +85,40 @@ def search(ctx, query: str, model_type: str | None, capability: str | None, limi
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
-    """Show one library model by id, canonical id, alias or repo id."""
+    """Show one library model by id, canonical id, alias or repo id; a profile name shows its model and the profile."""
     from application.errors import NotFound
-    from entrypoints.http.schemas_management import ModelDetailDTO
+    from entrypoints.http.schemas_management import ModelDetailDTO, ProfileResponse
 
+    container = get_container(ctx)
     interruptions = _interruptions(ctx)
+    profile = None
     try:
-        model = get_container(ctx).library_service().show(name)
+        model = container.library_service().show(name)
     except NotFound:
         for interruption in interruptions:
             if interruption.kind == "import" and interruption.model_id == name:
                 raise NotFound(interruption.message) from None
-        raise
+        profile = _profile_named(container, name)
+        if profile is None or not profile.model_id:
+            raise
+        model = container.library_service().show(profile.model_id)
     interrupted = next((i.message for i in interruptions if i.kind == "delete" and i.model_id == model.model_id), None)
     data = ModelDetailDTO.from_domain(model).model_dump(mode="json")
     if interrupted:
         data["status"], data["interrupted"] = "deleting", interrupted
     if as_json:
+        if profile is not None:
+            data = {**data, "profile": ProfileResponse.from_domain(profile).model_dump(mode="json")}
         echo_json(data)
         return
     if interrupted:
         click.echo(f"Note: {interrupted}", err=True)
+    if profile is not None:
+        defaults = {k: v for k, v in ProfileResponse.from_domain(profile).model_dump(
+            mode="json", include={"inference", "context", "audio"}).items() if v}
+        flat = ", ".join(f"{k}={v}" for group in defaults.values() for k, v in group.items() if v is not None)
+        click.echo(f"profile {profile.name} ({profile.profile_type.value}) -> {model.model_id}"
+                   + (f": {flat}" if flat else ""))
     click.echo(model.model_id)
     for key in ("type", "family", "status", "local_path", "repo_id", "canonical_id", "revision", "source"):
         if data.get(key):
@@ -121,6 +134,10 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
     click.echo(f"  {'files:':<14}{len(model.files)}")
 
 
+def _profile_named(container, name: str):
+    return container.profile_service().find(name)
+
+
 @click.command("rm")
 @click.argument("name", shell_complete=completion.complete_model)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -128,6 +145,10 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
 def rm(ctx: click.Context, name: str, as_json: bool) -> None:
     """Remove a model from the library (its files too, when mlxm created them)."""
     recover_and_report(ctx)  # a crashed delete is settled before a new one
+    target = get_container(ctx).library_service().show(name)  # an unknown name fails here, before any request
+    from entrypoints.cli.inference.server_client import unload_from_running_server
+
+    unload_from_running_server(ctx, target.model_id)  # a running server must not keep serving deleted files
     model = get_container(ctx).library_service().delete(name)
     if as_json:
         echo_json({"id": model.model_id, "deleted": True})

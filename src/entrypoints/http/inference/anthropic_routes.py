@@ -52,7 +52,7 @@ class MessagesRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(min_length=1)
+    model: str = Field(default="default", min_length=1)  # `default`: the selected model (`mlxm select`)
     messages: list[AnthropicMessage] = Field(min_length=1)
     max_tokens: int = Field(ge=1)
     system: str | list[TextBlock] | None = None
@@ -72,7 +72,7 @@ class CountTokensRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field(min_length=1)
+    model: str = Field(default="default", min_length=1)  # `default`: the selected model (`mlxm select`)
     messages: list[AnthropicMessage] = Field(min_length=1)
     system: str | list[TextBlock] | None = None
     tools: list[dict[str, Any]] | None = None

@@ -43,10 +43,8 @@ async def chat(request: Request) -> Response:
         profile = await run_in_threadpool(container.profile_service().get, body.profile_id)
         profile_name = profile.name
         target = profile.name
-    elif body.model:
-        target = body.model
     else:
-        raise InvalidRequest("give a profile_id or a model")
+        target = body.model or "default"  # neither: the selected model (`mlxm select`)
     overrides = body.overrides.model_dump(exclude_none=True) if body.overrides else {}
     if "stop" in overrides:
         overrides["stop"] = tuple(overrides["stop"])

@@ -64,7 +64,8 @@ class StreamOptions(_Lenient):
 
 
 class _SamplingFields(_Lenient):
-    model: str = Field(description="A profile name, canonical id, alias or repo id")
+    model: str = Field(default="default", description="A profile name, canonical id, alias or repo id; "
+                                                       "`default` (or none) is the model chosen with `mlxm select`")
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
