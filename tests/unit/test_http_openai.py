@@ -183,7 +183,10 @@ def test_management_chat_with_profile_and_overrides(env):
     }).json()
     assert body["message"]["content"] == "p q" and body["profile"] == "chatty" and body["usage"]["completion_tokens"] == 2
     assert container.runtime().requests[-1].params.temperature == 0
-    _error(client.post("/api/chat", json={"messages": [{"role": "user", "content": "x"}]}), 400)
+    # Neither a profile nor a model: the selected model answers (issue 15); none is installed here, so the
+    # error says how to get it.
+    assert "mlxm pull" in _error(client.post("/api/chat", json={"messages": [{"role": "user", "content": "x"}]}),
+                                 404)["message"]
     _error(client.post("/api/chat", json={"profile_id": 999, "messages": [{"role": "user", "content": "x"}]}), 404)
     _error(client.post("/api/chat", json={"model": "tiny-llama", "overrides": {"top_p": 3},
                                           "messages": [{"role": "user", "content": "x"}]}), 422)
