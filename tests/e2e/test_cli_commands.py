@@ -91,6 +91,22 @@ def test_profile_crud_and_its_rules(env):
     assert json.loads(invoke("profile", "list", "--json").output) == []
 
 
+def test_profile_response_format_from_the_cli(env):
+    from domain.profiles.constraints import OutputConstraint
+
+    invoke, container, _ = env
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    created = json.loads(invoke("profile", "create", "structured", "tiny-llama", "--response-format", json.dumps(schema),
+                                "--json").output)
+    assert created["context"]["response_format"]["json_schema"]["schema"] == schema
+    invoke("run", "structured", "hello")
+    assert container.runtime().requests[-1].constraint == OutputConstraint("json_schema", json.dumps(schema))
+    updated = json.loads(invoke("profile", "update", "structured", "--response-format", "json_object", "--json").output)
+    assert updated["context"]["response_format"] == {"type": "json_object"}
+    result = invoke("profile", "update", "structured", "--response-format", "{not json", ok=False)
+    assert result.exit_code == 2 and "not JSON" in result.output and "Traceback" not in result.output
+
+
 def test_run_flags_reach_the_runtime_and_json_output(env):
     invoke, container, _ = env
     out = json.loads(invoke("run", "tiny-llama", "x y", "--temperature", "0", "--top-p", "0.9", "--seed", "7",

@@ -21,11 +21,31 @@ _FIELDS = {
     "context_length": ("context", "context_length"),
     "system": ("context", "system_prompt"),
     "thinking": ("context", "enable_thinking"),
+    "response_format": ("context", "response_format"),
     "voice": ("audio", "voice"),
     "speed": ("audio", "speed"),
     "sample_rate": ("audio", "sample_rate"),
     "language": ("audio", "stt_language"),
 }
+
+
+def _response_format(ctx, param, value):
+    """`json_object` / `text`, a JSON Schema (as JSON text), or a whole OpenAI `response_format` object."""
+    if value is None:
+        return None
+    if value in ("json_object", "text"):
+        return {"type": value}
+    import json
+
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter("give a JSON object (a schema or a response_format)")
+    if parsed.get("type") in ("text", "json_object", "json_schema") and ("json_schema" in parsed or len(parsed) == 1):
+        return parsed
+    return {"type": "json_schema", "json_schema": {"name": "profile", "schema": parsed}}
 
 
 def _default_options(func):
@@ -42,6 +62,8 @@ def _default_options(func):
         click.option("--system", help="System prompt."),
         click.option("--thinking/--no-thinking", default=None,
                      help="Switch the model's thinking on or off (chat template `enable_thinking`)."),
+        click.option("--response-format", callback=_response_format,
+                     help='Structured output: "json_object", a JSON Schema, or an OpenAI response_format object.'),
         click.option("--voice", help="TTS voice."),
         click.option("--speed", type=float, help="TTS speed, 0.25-4.0."),
         click.option("--sample-rate", type=int),
