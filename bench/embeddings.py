@@ -1,8 +1,8 @@
 """Embeddings throughput: mlxm against calling mlx-embeddings directly, same model, same run.
 
-    .venv/bin/python bench/embeddings.py [--batch 32] [--rounds 15] [--hidden 384] [--layers 6]
+    .venv/bin/python bench/embeddings.py [--batch 32] [--rounds 15] [--hidden 128] [--layers 2]
 
-Builds a random-weight BERT shaped like all-MiniLM-L6-v2 (hidden 384, 6 layers) offline
+Builds a random-weight BERT (default hidden 128 x 2 layers; all-MiniLM is 384 x 6: --hidden 384 --layers 6) offline
 (tests/support/tiny_model_types.py) and prints inputs/s for batches of `--batch` sentences:
 
   (a) mlx-embeddings directly: tokenizer.batch_encode_plus + model(...) -> text_embeds -> lists
@@ -40,8 +40,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--hidden", type=int, default=384)
-    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--cache", help="where to keep the built model (default: a temp dir)")
     args = parser.parse_args()
 

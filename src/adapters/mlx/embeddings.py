@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import re
 import threading
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
+from adapters.mlx.engine import on_engine_thread, run_on_engine_thread
 from application.errors import InvalidRequest, Unavailable
 from application.inference.ports import (
     EmbeddingRequest,
@@ -108,6 +110,29 @@ def max_sequence_length(path: Path, config: dict, tokenizer: Any) -> int:
     return min(limits) if limits else 512
 
 
+def on_parked_thread(job):
+    """Run `job` on a parked engine thread and return its result (or raise its error).
+
+    A thread that ran MLX and then ends can abort the process at exit (see adapters.mlx.engine);
+    the server's request threads come and go, so the forward passes run on the parked ones.
+    """
+    if on_engine_thread():
+        return job()
+    box: queue.SimpleQueue = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            box.put((True, job()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box.put((False, exc))
+
+    run_on_engine_thread(run)
+    ok, value = box.get()
+    if not ok:
+        raise value
+    return value
+
+
 class MlxEmbeddingsRuntime:
     def __init__(self, *, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE) -> None:
         self.max_batch_size = max(1, int(max_batch_size))
@@ -190,11 +215,14 @@ class MlxEmbeddingsRuntime:
         dims = self._check_dimensions(model, handle, request.dimensions)
         sequences = [self._tokens(model, handle, item, index, request.truncate)
                      for index, item in enumerate(request.inputs)]
-        vectors: list[list[float]] = []
-        with handle.lock:  # one forward pass at a time per model; each is a whole batch
-            for start in range(0, len(sequences), self.max_batch_size):
-                vectors.extend(self._run(handle, sequences[start:start + self.max_batch_size], dims))
-        return EmbeddingResult(vectors, sum(len(s) for s in sequences), handle.max_length)
+        def batches() -> list[list[float]]:
+            vectors: list[list[float]] = []
+            with handle.lock:  # one forward pass at a time per model; each is a whole batch
+                for start in range(0, len(sequences), self.max_batch_size):
+                    vectors.extend(self._run(handle, sequences[start:start + self.max_batch_size], dims))
+            return vectors
+
+        return EmbeddingResult(on_parked_thread(batches), sum(len(s) for s in sequences), handle.max_length)
 
     def _check_dimensions(self, model: LoadedModel, handle: EmbeddingHandle, dimensions: int | None) -> int | None:
         if dimensions is None or dimensions == handle.dimensions:
