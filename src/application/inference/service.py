@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Sequence
 from application.errors import InvalidRequest, NotFound, NotInstalled
 from application.inference.images import ImageResolver, image_count
 from application.inference.pool import Lease, ModelPool
+from application.inference.inputs import _embedding_inputs, _message
 from application.inference.streams import Completion, InferenceStream, Target, collect as _collect, open_generation
 from application.catalog.ports import CatalogProvider
 from application.ports import Clock
@@ -38,7 +39,6 @@ from application.inference.ports import (
     ChatMessage,
     EmbeddingRequest,
     EmbeddingResult,
-    GenerationChunk,
     GenerationRequest,
     ModelRuntime,
     Transcription,
@@ -383,37 +383,6 @@ def _with_article(word: str) -> str:
 
 def _model_type(model: Model) -> ModelType:
     return ModelType(model.model_type) if model.model_type is not None else ModelType.TEXT_GEN
-
-
-def _message(message: ChatMessage | dict) -> ChatMessage:
-    if isinstance(message, ChatMessage):
-        return message
-    if isinstance(message, dict) and isinstance(message.get("role"), str) and isinstance(message.get("content"), str):
-        return ChatMessage(message["role"], message["content"], images=tuple(message.get("images") or ()))
-    raise InvalidRequest("each message needs a string role and string content")
-
-
-def _embedding_inputs(inputs) -> tuple[str | tuple[int, ...], ...]:
-    """str | list[str] | list[int] | list[list[int]] -> a tuple of texts or token tuples."""
-    def token_array(value) -> bool:
-        return isinstance(value, (list, tuple)) and bool(value) and all(
-            isinstance(t, int) and not isinstance(t, bool) for t in value)
-
-    if isinstance(inputs, str):
-        items: list = [inputs]
-    elif token_array(inputs):
-        items = [tuple(inputs)]
-    elif isinstance(inputs, (list, tuple)) and inputs:
-        items = [tuple(i) if isinstance(i, (list, tuple)) else i for i in inputs]
-    else:
-        raise InvalidRequest("input: give a string, a list of strings, or token arrays")
-    for index, item in enumerate(items):
-        if isinstance(item, str):
-            if not item:
-                raise InvalidRequest(f"input[{index}]: empty string")
-        elif not token_array(item):
-            raise InvalidRequest(f"input[{index}]: each input is a non-empty string or a non-empty list of token ids")
-    return tuple(items)
 
 
 __all__ = ["Completion", "InferenceService", "InferenceStream", "Target", "open_generation"]
