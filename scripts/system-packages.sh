@@ -7,10 +7,12 @@
 #
 # Each entry: "<debian package> <command or path that shows it is installed>".
 #   postgresql: the tests start their own throw-away PostgreSQL server (initdb + pg_ctl).
+#   chromium: the web UI's browser tests (tests/browser, Playwright with executable_path).
 set -euo pipefail
 
 PACKAGES=(
     "postgresql /usr/lib/postgresql/*/bin/initdb"
+    "chromium /usr/bin/chromium"
 )
 
 is_present() {

@@ -45,6 +45,7 @@ class ModelPool:
         self.load_joins = 0
         self.room_waits = 0
         self.caches_freed = 0  # times memory pressure was relieved by dropping prompt caches
+        self.evictions = 0  # models unloaded to make room, or by the idle TTL (read by /metrics)
 
     # ------------------------------------------------------------------ queries
 
@@ -252,6 +253,7 @@ class ModelPool:
             if victims is not None:
                 for victim in victims:
                     del self._entries[victim.model_id]
+                self.evictions += len(victims)
                 return victims
             if deadline is None:
                 # Real time, not the injected clock: this bounds how long a request blocks.
@@ -321,6 +323,7 @@ class ModelPool:
             ]
             for entry in expired:
                 del self._entries[entry.model_id]
+            self.evictions += len(expired)
         self._unload_all(expired)
         return [e.model_id for e in expired]
 

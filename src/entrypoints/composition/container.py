@@ -38,6 +38,7 @@ FileModelInspector = lazy("adapters.mlx.inspector:FileModelInspector")
 InferenceService = lazy("application.inference.service:InferenceService")
 ProbeService = lazy("application.inference.probe:ProbeService")
 _runtime_wiring = LazyModule("entrypoints.composition.runtime_wiring")
+_metrics_wiring = LazyModule("entrypoints.composition.metrics_wiring")
 
 
 class Container(containers.DeclarativeContainer):
@@ -50,6 +51,9 @@ class Container(containers.DeclarativeContainer):
     # The embedded catalog, or the signed remote catalog when MLX_CATALOG_URL is set (issue 17).
     catalog_provider = providers.Singleton(_catalog_wiring.catalog_provider, settings=settings, clock=clock)
     catalog_publisher = providers.Factory(_catalog_wiring.catalog_publisher, clock=clock)
+    # Prometheus metrics (GET /metrics): fed by decorators around the audit sink, local generation and
+    # the downloader below (so tests that override those providers keep the metering), read at scrape.
+    metrics = providers.Singleton(_metrics_wiring.metrics, container=__self__)
 
     # -- persistence (issue 3) -----------------------------------------------------------
     # `uow_factory()` returns a NEW SqlAlchemyUnitOfWork; services receive `uow_factory.provider`
@@ -91,7 +95,7 @@ class Container(containers.DeclarativeContainer):
         _downloads_wiring.download_service,
         uow_factory=uow_factory.provider,
         catalog_provider=catalog_provider,
-        downloader=downloader,
+        downloader=providers.Factory(_metrics_wiring.metered_downloader, inner=downloader, metrics=metrics),
         clock=clock,
         layout=model_store,
         settings=settings,
@@ -127,8 +131,11 @@ class Container(containers.DeclarativeContainer):
         mappings=backend_mapping_service,
         credentials=credential_service,
         cloud_runtimes=cloud_runtimes,
-        local=providers.Factory(_auth_wiring.local_generation, container=__self__),
-        audit=audit_sink,
+        local=providers.Factory(
+            _metrics_wiring.timed_local_generation,
+            inner=providers.Factory(_auth_wiring.local_generation, container=__self__), metrics=metrics,
+        ),
+        audit=providers.Factory(_metrics_wiring.metered_audit_sink, inner=audit_sink, metrics=metrics),
         clock=clock,
     )
     routed_inference_service = providers.Factory(

@@ -95,6 +95,8 @@ class ManagerSettings(EnvSettings):
     # state-changing requests. Only listed origins get CORS headers: unset, CORS is off.
     allowed_hosts: str = ""
     allowed_origins: str = ""
+    # A bearer token that may read GET /metrics when auth is on (besides an admin key).
+    metrics_token: SecretStr | None = None
 
     @field_validator("auth", mode="before")
     @classmethod

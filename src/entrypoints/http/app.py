@@ -34,6 +34,7 @@ from entrypoints.http.edge import EdgeGuardMiddleware, parse_list, upload_routes
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from entrypoints.http.openapi import build_openapi
+from entrypoints.http import metrics as http_metrics
 
 log = structlog.get_logger("mlxm.http")
 
@@ -193,11 +194,13 @@ def create_app(container=None) -> Starlette:
         *routing_routes.routes,
         *audit_routes.routes,
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+        *http_metrics.routes,  # GET /metrics (Prometheus)
     ]
     app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            Middleware(http_metrics.MetricsMiddleware, container=container),  # outermost: sees 401/413 too
             Middleware(RequestIdMiddleware),
             *edge_middleware(settings, routes),  # Host / Origin / body type, and CORS only when configured
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes),
