@@ -789,6 +789,9 @@ class _Handler(BaseHTTPRequestHandler):
         search = (query.get("search") or [""])[-1].lower()
         author = (query.get("author") or [""])[-1]
         filters = [f for f in query.get("filter", []) if f]
+        pipeline_tag = (query.get("pipeline_tag") or [""])[-1]
+        # `expand` replaces the default fields (id and _id always come back), as the real hub does.
+        expand = [e for e in query.get("expand", []) if e]
         sort = (query.get("sort") or [""])[-1]
         direction = (query.get("direction") or ["-1"])[-1]
         limit_raw = (query.get("limit") or [""])[-1]
@@ -807,6 +810,8 @@ class _Handler(BaseHTTPRequestHandler):
                 labels = set(info["tags"]) | {info["library_name"], info["pipeline_tag"]}
                 if any(f not in labels for f in filters):
                     continue
+                if pipeline_tag and info["pipeline_tag"] != pipeline_tag:
+                    continue
                 if "full" not in query:
                     info.pop("siblings")
                 results.append(info)
@@ -816,6 +821,8 @@ class _Handler(BaseHTTPRequestHandler):
             results.sort(key=lambda i: i["id"])
         if limit is not None:
             results = results[:limit]
+        if expand:
+            results = [{k: v for k, v in info.items() if k in {"id", "_id", *expand}} for info in results]
         self._json(results)
 
     def _tree(self, repo: _Repo, rev: str, prefix: str, query: dict[str, list[str]], url_path: str) -> None:

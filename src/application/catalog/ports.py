@@ -4,10 +4,15 @@ fetching bytes, checking signatures, signing, the local cache), and the settings
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from application.errors import ApplicationError
 from domain.catalog.model import Catalog
+
+if TYPE_CHECKING:  # the hub search's value objects live beside its use case
+    from datetime import datetime
+
+    from application.catalog.hub_search import HubModel, HubQuery
 
 
 class CatalogProvider(Protocol):
@@ -101,3 +106,21 @@ class CatalogCache(Protocol):
     def read_state(self) -> dict: ...
 
     def write_state(self, state: dict) -> None: ...
+
+
+# -- Hugging Face search (issue 16) ---------------------------------------------------------
+class HubSearchClient(Protocol):
+    def search(self, query: "HubQuery") -> "list[HubModel]":
+        """Ask the hub. Raises `HubSearchError` when it cannot answer."""
+        ...
+
+
+class HubSearchCache(Protocol):
+    """Search answers by query key, in a store of their own (never the library database)."""
+
+    def get(self, key: str) -> "tuple[list[HubModel], datetime] | None": ...
+    def put(self, key: str, models: "list[HubModel]", fetched_at: "datetime") -> None: ...
+
+
+class HubSearchError(Exception):
+    """The hub could not answer (connection, HTTP error, bad reply)."""

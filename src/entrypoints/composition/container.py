@@ -39,6 +39,7 @@ InferenceService = lazy("application.inference.service:InferenceService")
 ProbeService = lazy("application.inference.probe:ProbeService")
 _runtime_wiring = LazyModule("entrypoints.composition.runtime_wiring")
 _metrics_wiring = LazyModule("entrypoints.composition.metrics_wiring")
+_hub_wiring = LazyModule("entrypoints.composition.hub_wiring")
 
 
 class Container(containers.DeclarativeContainer):
@@ -87,6 +88,14 @@ class Container(containers.DeclarativeContainer):
         ProfileService, uow_factory=uow_factory.provider, clock=clock, catalog=catalog_provider
     )
     selection_service = providers.Factory(SelectionService, uow_factory=uow_factory.provider, catalog=catalog_provider)
+
+    # --- hub search (issue 16): HfApi.list_models, cached in <home>/cache/search.sqlite --------
+    hub_search_client = providers.Singleton(_hub_wiring.hub_search_client)
+    hub_search_cache = providers.Singleton(_hub_wiring.hub_search_cache, settings=settings)
+    hub_search_service = providers.Factory(
+        _hub_wiring.hub_search_service, client=hub_search_client, cache=hub_search_cache,
+        catalog_provider=catalog_provider, uow_factory=uow_factory.provider, clock=clock, settings=settings,
+    )
 
     # --- downloads (issue 4) -------------------------------------------------------------
     # HF_ENDPOINT / HF_TOKEN / MLX_MIRROR_BASE_URL are read from the environment at call time.

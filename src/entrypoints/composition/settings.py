@@ -97,6 +97,7 @@ class ManagerSettings(EnvSettings):
     allowed_origins: str = ""
     # A bearer token that may read GET /metrics when auth is on (besides an admin key).
     metrics_token: SecretStr | None = None
+    search_cache_ttl_seconds: float = Field(default=3600.0, ge=0.0)  # hub search answers kept this long
 
     @field_validator("auth", mode="before")
     @classmethod

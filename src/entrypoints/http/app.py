@@ -35,6 +35,7 @@ from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http import metrics as http_metrics
+from entrypoints.http.catalog import hub_routes
 
 log = structlog.get_logger("mlxm.http")
 
@@ -195,6 +196,7 @@ def create_app(container=None) -> Starlette:
         *audit_routes.routes,
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         *http_metrics.routes,  # GET /metrics (Prometheus)
+        *hub_routes.routes,  # GET /api/hub/search
     ]
     app = Starlette(
         routes=routes,

@@ -58,14 +58,29 @@ def list_models(ctx: click.Context, as_json: bool) -> None:
 
 @click.command("search")
 @click.argument("query", required=False, default="")
-@click.option("--type", "model_type", type=click.Choice(TYPES), help="Only models of this type.")
+@click.option("--hub", is_flag=True, help="Search the Hugging Face hub instead of the library (cached).")
+@click.option("--type", "model_type", help=f"Only models of this type ({', '.join(TYPES)}; with --hub also a pipeline tag).")
 @click.option("--capability", type=click.Choice(CAPABILITIES), help="Only models with this capability.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--author", help="With --hub: only this author's repos (e.g. mlx-community).")
+@click.option("--sort", type=click.Choice(("downloads", "likes", "updated")), help="With --hub: order (default downloads).")
+@click.option("--limit", default=None, type=click.IntRange(1, 1000), help="At most this many (library 50, hub 20; hub <= 100).")
 @click.option("--offset", default=0, type=OFFSET)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def search(ctx, query: str, model_type: str | None, capability: str | None, limit: int, offset: int, as_json: bool) -> None:
-    """Search the library (prefix match on ids, aliases, family, tags)."""
+def search(ctx, query: str, hub: bool, model_type: str | None, capability: str | None, author: str | None,
+           sort: str | None, limit: int | None, offset: int, as_json: bool) -> None:
+    """Search the library (prefix match on ids, aliases, family, tags), or the hub with --hub."""
+    if hub:
+        from entrypoints.cli.catalog.hub_search import hub_search
+
+        hub_search(ctx, query, author=author, model_type=model_type, sort=sort or "downloads", limit=limit or 20,
+                   as_json=as_json, capability=capability, offset=offset)
+        return
+    if author or sort:
+        raise click.UsageError("--author and --sort apply to --hub searches")
+    if model_type is not None and model_type not in TYPES:
+        raise click.UsageError(f"Invalid value for '--type': {model_type!r} is not one of {', '.join(TYPES)}.")
+    limit = limit or 50
     page = get_container(ctx).library_service().search(
         text=query, model_type=model_type, capability=capability, limit=limit, offset=offset
     )
