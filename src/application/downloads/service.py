@@ -99,8 +99,9 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
                 if active.download_id == download_id and active.latest is not None:
                     return active.latest
         d = self.get(download_id)
+        done = len(d.files) if d.status is DownloadStatus.COMPLETED else 0  # a finished row: every file is in
         return PullProgress(d.id, d.model_id, d.status, d.downloaded_bytes, d.total_bytes,
-                            d.speed_bps, None, None, 0, len(d.files), d.error)
+                            d.speed_bps, None, None, done, len(d.files), d.error)
 
     def is_active_here(self, download_id: int) -> bool:
         with self._lock:

@@ -36,6 +36,9 @@ from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddle
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http import metrics as http_metrics
 from entrypoints.http.catalog import hub_routes
+from entrypoints.http.inference import params_routes
+from entrypoints.http.ui.routes import routes as ui_routes
+from entrypoints.http.ui.session import SessionStore, UiSessionMiddleware
 
 log = structlog.get_logger("mlxm.http")
 
@@ -197,12 +200,16 @@ def create_app(container=None) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         *http_metrics.routes,  # GET /metrics (Prometheus)
         *hub_routes.routes,  # GET /api/hub/search
+        *params_routes.routes,  # GET /api/chat/params: the cascade's resolved values
+        *ui_routes(),  # the web UI: / and /ui/*
     ]
+    ui_sessions = SessionStore()
     app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             Middleware(http_metrics.MetricsMiddleware, container=container),  # outermost: sees 401/413 too
+            Middleware(UiSessionMiddleware, store=ui_sessions),  # web UI cookie -> bearer key, CSRF check
             Middleware(RequestIdMiddleware),
             *edge_middleware(settings, routes),  # Host / Origin / body type, and CORS only when configured
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes),
@@ -211,4 +218,5 @@ def create_app(container=None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.container = container
+    app.state.ui_sessions = ui_sessions
     return app

@@ -1,0 +1,201 @@
+"""The web UI in real headless Chromium against a real server (uvicorn, SQLite, MLX, the loopback hub).
+
+Auth off on loopback: hub search + pull with live progress to 100 %, an audio profile's validation
+error next to its field, chat with a tiny model streaming and a stop that stops generation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from domain.enums import ModelType
+from domain.library.models import Model
+from entrypoints.cli.main import cli
+from entrypoints.http.app import create_app
+from tests.browser.conftest import screenshot
+from tests.support.fake_hub import FakeHub, Fault
+from tests.support.frontends import real_container, serve_in_thread
+from tests.support.tiny_models import cached_model
+
+pytestmark = pytest.mark.slow
+
+PULL_REPO = "mlx-community/Tiny-Demo-4bit"
+PULL_BYTES = 3 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with FakeHub() as h:
+        h.add_repo(PULL_REPO, {"config.json": b'{"model_type": "llama"}', "model.safetensors": os.urandom(PULL_BYTES),
+                               "tokenizer.json": b"{}"},
+                   downloads=1234, likes=56, pipeline_tag="text-generation", library_name="mlx")
+        h.add_repo("mlx-community/Other-Tiny-8bit", {"config.json": b"{}"}, downloads=10, likes=1,
+                   pipeline_tag="text-generation")
+        yield h
+
+
+@pytest.fixture(scope="module")
+def server(hub, tmp_path_factory):
+    previous = os.environ.get("HF_ENDPOINT")
+    os.environ["HF_ENDPOINT"] = hub.url  # read at call time by the downloader and the hub search
+    home = tmp_path_factory.mktemp("ui-home")
+    # Untied embeddings: greedy output is varied visible text (tied ones repeat one token, often a newline).
+    llama = cached_model("llama", tmp_path_factory.getbasetemp() / "tiny-models", tie_word_embeddings=False)
+    container = real_container(home)
+    result = CliRunner().invoke(cli, ["import", str(llama), "--name", "tiny-llama"], obj=container)
+    assert result.exit_code == 0, result.output
+    voice = home / "external" / "kokoro-tiny"
+    voice.mkdir(parents=True)
+    with container.uow_factory() as uow:  # an audio model row (the profile form only needs its type)
+        uow.models.add(Model("kokoro-tiny", model_type=ModelType.AUDIO, local_path=str(voice), size_bytes=1000,
+                             managed=False))
+        uow.commit()
+    try:
+        with serve_in_thread(create_app(container)) as url:
+            yield url, container
+    finally:
+        container.model_pool().shutdown()
+        if previous is None:
+            os.environ.pop("HF_ENDPOINT", None)
+        else:
+            os.environ["HF_ENDPOINT"] = previous
+
+
+def test_library_lists_models_and_shows_details(page, server):
+    url, _ = server
+    page.goto(url + "/")
+    page.get_by_role("row", name=re.compile("tiny-llama")).wait_for()
+    page.get_by_label("Search models").fill("kok")
+    page.get_by_role("row", name=re.compile("kokoro-tiny")).wait_for()
+    page.wait_for_function("document.querySelectorAll('#models tbody tr').length === 1")
+    page.get_by_label("Search models").fill("")
+    page.get_by_role("button", name="Details of tiny-llama").click()
+    details = page.locator("#details")
+    details.get_by_role("heading", name="tiny-llama").wait_for()
+    assert "model.safetensors" in details.inner_text()
+    assert re.search(r"\b[0-9a-f]{64}\b", details.inner_text())  # the file's sha256
+    screenshot(page, "library")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "library-390px")
+
+
+def test_hub_search_and_pull_with_live_progress(page, server, hub):
+    url, container = server
+    hub.inject(f"/{PULL_REPO}/resolve/*", Fault.slow(bytes_per_sec=1_000_000))  # ~3 s: progress is visible
+    page.goto(url + "/ui/discover")
+    page.get_by_label("Search Hugging Face").fill("tiny")
+    page.get_by_label("Author").fill("mlx-community")
+    page.get_by_role("button", name="Search").click()
+    page.locator("#hub-results tbody tr", has_text=PULL_REPO).wait_for()  # (a "/" breaks role-name regexes)
+    assert "1,234" in page.locator("#hub-results").inner_text()
+    page.get_by_role("button", name=f"Pull {PULL_REPO}").click()
+    card = page.locator("article.pull").first
+    # Live progress over SSE: a partial percentage with bytes, rate and the current file.
+    page.wait_for_function(
+        "() => { const p = document.querySelector('article.pull .pct');"
+        " return p && parseFloat(p.textContent) > 5 && parseFloat(p.textContent) < 95; }", timeout=60_000)
+    assert "current: " in card.inner_text() and "/s" in card.inner_text()
+    screenshot(page, "pull-in-progress")
+    card.locator('[data-status="completed"]').wait_for(timeout=120_000)
+    assert card.locator(".pct").inner_text() == "100.0 %"
+    assert "files 3/3" in card.inner_text(), card.inner_html()
+    screenshot(page, "pull-complete")
+    hub.clear_faults()
+    listed = httpx.get(url + "/api/models", params={"q": "Tiny-Demo"}).json()
+    assert [m["repo_id"] for m in listed["data"]] == [PULL_REPO]
+
+
+def test_pull_failure_shows_its_reason(page, server, hub):
+    url, _ = server
+    hub.add_repo("mlx-community/Broken-4bit", {"config.json": b"{}", "model.safetensors": b"x" * 5000})
+    hub.inject("/mlx-community/Broken-4bit/resolve/*", Fault.status(500))
+    page.goto(url + "/ui/discover")
+    page.get_by_label("Search Hugging Face").fill("broken")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name="Pull mlx-community/Broken-4bit").click()
+    card = page.locator("article.pull", has_text="Broken").first
+    card.locator('[data-status="failed"]').wait_for(timeout=120_000)
+    assert "Failed:" in card.inner_text()
+    assert card.get_by_role("button", name="Resume").is_visible()
+    hub.clear_faults()
+
+
+def test_audio_profile_form_follows_the_type_and_shows_errors_next_to_the_field(page, server):
+    url, _ = server
+    page.goto(url + "/ui/profiles")
+    page.get_by_label("Model").select_option("kokoro-tiny")
+    assert page.get_by_role("group", name="Audio defaults").is_visible()
+    assert not page.get_by_role("group", name="Inference defaults").is_visible()
+    page.get_by_label("Name").fill("narrator")
+    page.get_by_label("Voice").fill("af_heart")
+    page.get_by_label("Speed").fill("-1")
+    page.get_by_role("button", name="Create profile").click()
+    error = page.locator("#err-audio-speed")
+    error.wait_for()
+    page.wait_for_function("document.getElementById('err-audio-speed').textContent.length > 0")
+    assert "between" in error.inner_text()
+    assert page.get_by_label("Speed").get_attribute("aria-invalid") == "true"
+    screenshot(page, "profile-validation-error")
+    page.get_by_label("Speed").fill("1.2")
+    page.get_by_role("button", name="Create profile").click()
+    page.get_by_role("row", name=re.compile("narrator")).wait_for()
+    assert "speed=1.2" in page.get_by_role("row", name=re.compile("narrator")).inner_text()
+    # A text model brings the inference fields instead.
+    page.get_by_label("Model").select_option("tiny-llama")
+    assert page.get_by_role("group", name="Inference defaults").is_visible()
+    assert not page.get_by_role("group", name="Audio defaults").is_visible()
+
+
+def _audit_statuses(url: str) -> list[str]:
+    return [row["status"] for row in httpx.get(url + "/api/audit", params={"model": "tiny-llama"}).json()["items"]]
+
+
+def test_chat_streams_tokens_and_stop_stops_generation(page, server):
+    url, container = server
+    page.goto(url + "/ui/chat?target=tiny-llama")
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Max tokens").fill("20000")  # far more than the test waits for: only Stop ends it
+    page.wait_for_function("document.getElementById('r-temperature').textContent.includes('(request)')")
+    assert "system" in page.locator("#r-top_p").inner_text()  # not overridden: the server default applies
+    page.get_by_label("Message").fill("Hello there")
+    page.get_by_role("button", name="Send").click()
+    assistant = page.locator(".msg.assistant .text").last
+    text_length = "document.querySelector('.msg.assistant .text').textContent.length"
+    page.wait_for_function(f"{text_length} > 10", timeout=120_000)  # the first request loads the model
+    first = page.evaluate(text_length)
+    page.wait_for_function(f"{text_length} > {first + 10}", timeout=60_000)  # still streaming in
+    screenshot(page, "chat-streaming")
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_function("document.getElementById('chat-status').textContent.startsWith('Stopped')")
+    stopped_at = page.evaluate(text_length)
+    # The server really stopped: the request is recorded as cancelled, and nothing is left generating.
+    deadline = time.monotonic() + 20
+    while "cancelled" not in _audit_statuses(url) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "cancelled" in _audit_statuses(url)
+    pool = httpx.get(url + "/api/pool").json()
+    assert all(m["in_use"] == 0 for m in pool["loaded"])
+    page.wait_for_timeout(500)
+    assert page.evaluate(text_length) == stopped_at
+    assert page.get_by_role("button", name="Send").is_enabled()
+
+
+def test_server_and_audit_pages(page, server):
+    url, _ = server
+    page.goto(url + "/ui/server")
+    page.get_by_role("row", name=re.compile("tiny-llama")).wait_for()
+    assert "eviction policy: lru" in page.locator("#pool-facts").inner_text()
+    page.get_by_role("button", name="Unload tiny-llama").click()
+    page.get_by_text("No model is loaded.").wait_for()
+    page.goto(url + "/ui/audit")
+    page.get_by_label("Status").select_option("cancelled")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_function("document.getElementById('audit-count').textContent.includes('of')")
+    assert "cancelled" in page.locator("#audit tbody").inner_text()
+    assert "requests" in page.locator("#summary").inner_text()
