@@ -150,3 +150,19 @@ def test_cli_rejects_library_only_flags_with_hub(hub, tmp_path, monkeypatch):
     assert result.exit_code == 2 and "--capability" in result.output
     assert _run(c, "search", "x", "--sort", "likes").exit_code == 2
     assert _run(c, "search", "x", "--type", "text-generation").exit_code == 2
+
+
+def test_an_unreachable_hub_falls_back_to_the_cache_without_the_clients_retries(hub, tmp_path, monkeypatch):
+    import socket
+    import time
+
+    c = _container(hub, tmp_path, monkeypatch, search_cache_ttl_seconds=0)
+    _run(c, "search", "--hub", "kokoro", "--json")
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    started = time.monotonic()
+    data = json.loads(_run(c, "search", "--hub", "kokoro", "--json").stdout)
+    assert time.monotonic() - started < 10  # huggingface_hub's own backoff would take ~23 s
+    assert data["source"] == "cache" and "did not answer" in data["warnings"][0]

@@ -25,7 +25,9 @@ class HfApiHubSearch:
         from huggingface_hub import HfApi
         from huggingface_hub.errors import HfHubHTTPError
 
-        api = HfApi(endpoint=_env_endpoint(), token=_env_token())
+        endpoint = _env_endpoint()
+        _check_reachable(endpoint, self._timeout)
+        api = HfApi(endpoint=endpoint, token=_env_token())
         try:
             infos = list(api.list_models(
                 search=query.text or None, author=query.author, pipeline_tag=query.pipeline_tag,
@@ -38,6 +40,21 @@ class HfApiHubSearch:
                 raise HubSearchError(_describe(exc)) from exc
             raise
         return [_model(info) for info in infos]
+
+
+def _check_reachable(endpoint: str, timeout: float) -> None:
+    """Fail fast when the hub cannot be reached at all.
+
+    huggingface_hub's pagination retries a refused connection 5 times with backoff (~23 s, logging each
+    try); a search that has a cache to fall back on should not wait for that. Any HTTP answer counts as
+    reachable: HTTP errors are then left to the real client.
+    """
+    import httpx
+
+    try:
+        httpx.head(endpoint, timeout=min(timeout, 5.0))
+    except httpx.TransportError as exc:
+        raise HubSearchError(_describe(exc) or "the hub is unreachable") from exc
 
 
 def _describe(exc: Exception) -> str:

@@ -77,6 +77,10 @@ class PrometheusMetrics:
     def __init__(self, labels: ModelLabels, pool: Callable[[], object | None] = lambda: None) -> None:
         self.labels = labels
         self._pool = pool
+        # `*_created` timestamp series double the output and no dashboard here reads them.
+        from prometheus_client import disable_created_metrics
+
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
