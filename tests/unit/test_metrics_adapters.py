@@ -59,3 +59,33 @@ def test_model_labels_are_bounded_and_canonical():
     assert labels("random-4") == "other"
     assert calls.count("q3") == 1 and calls.count("random-4") == 1  # remembered
     assert labels(None) == "other"
+
+
+def test_prompt_cache_metrics_follow_the_chunks_cached_tokens():
+    from dataclasses import dataclass
+
+    from adapters.prometheus.metrics import TimedLocalGeneration
+
+    @dataclass
+    class Chunk:
+        text: str
+        completion_tokens: int
+        cached_tokens: int | None = None
+
+    class Local:
+        def __init__(self, chunks):
+            self.chunks = chunks
+
+        def generate(self, model, request):
+            return iter(self.chunks)
+
+    metrics = PrometheusMetrics(ModelLabels(lambda name: name))
+    get = metrics.registry.get_sample_value
+    list(TimedLocalGeneration(Local([Chunk("a", 1), Chunk("b", 2)]), metrics).generate("m", None))
+    assert get("mlxm_prompt_cache_lookups_total", {"result": "miss"}) is None  # no report, no lookup counted
+    list(TimedLocalGeneration(Local([Chunk("a", 1, 0), Chunk("b", 2, 0)]), metrics).generate("m", None))
+    list(TimedLocalGeneration(Local([Chunk("a", 1, 12), Chunk("b", 2, 12)]), metrics).generate("m", None))
+    assert get("mlxm_prompt_cache_lookups_total", {"result": "miss"}) == 1
+    assert get("mlxm_prompt_cache_lookups_total", {"result": "hit"}) == 1
+    assert get("mlxm_prompt_cache_reused_tokens_total") == 12
+    assert get("mlxm_time_to_first_token_seconds_count", {"model": "m"}) == 3

@@ -107,8 +107,8 @@ class PrometheusMetrics:
             "mlxm_inference_queue_depth", "Local generations accepted and waiting for their first token", registry=r)
         self.in_flight = Gauge("mlxm_inference_in_flight", "Local generations running (queued or decoding)", registry=r)
         self.prompt_cache_lookups = Counter(
-            "mlxm_prompt_cache_lookups", "Prompt-cache lookups by result (hit, miss); fed by the engine once it has "
-            "a prompt cache", ["result"], registry=r)
+            "mlxm_prompt_cache_lookups", "Prompt-cache lookups by result (hit, miss), from the chunks' cached_tokens "
+            "(absent until the engine reports it)", ["result"], registry=r)
         self.prompt_cache_reused_tokens = Counter(
             "mlxm_prompt_cache_reused_tokens", "Prompt tokens served from the prompt cache", registry=r)
         self.download_bytes = Counter("mlxm_download_bytes", "Bytes received by model downloads", registry=r)
@@ -131,7 +131,7 @@ class PrometheusMetrics:
         self.duration.labels(entry.endpoint, model).observe(entry.duration_ms / 1000)
 
     def observe_prompt_cache(self, hit: bool, reused_tokens: int = 0) -> None:
-        """The hook for the engine's prompt cache (not called by anything yet)."""
+        """One generation's prompt-cache lookup (fed from chunks' `cached_tokens` once the engine reports it)."""
         self.prompt_cache_lookups.labels("hit" if hit else "miss").inc()
         if reused_tokens:
             self.prompt_cache_reused_tokens.inc(reused_tokens)
@@ -211,6 +211,7 @@ class TimedLocalGeneration:
         started = time.perf_counter()
         first_at: float | None = None
         first_tokens = tokens = 0
+        cached: int | None = None  # prompt tokens the engine reused, once its chunks report `cached_tokens`
         m.in_flight.inc()
         m.queue_depth.inc()
         iterator = iter(chunks)
@@ -218,6 +219,9 @@ class TimedLocalGeneration:
             for chunk in iterator:
                 now = time.perf_counter()
                 tokens = max(tokens, chunk.completion_tokens)
+                reported = getattr(chunk, "cached_tokens", None)
+                if isinstance(reported, int):
+                    cached = max(cached or 0, reported)
                 if first_at is None:
                     first_at, first_tokens = now, max(tokens, 1)
                     m.queue_depth.dec()
@@ -231,6 +235,8 @@ class TimedLocalGeneration:
                 if elapsed > 0:
                     m.decode_tps.labels(m.labels(model)).observe((tokens - first_tokens) / elapsed)
             m.in_flight.dec()
+            if cached is not None:
+                m.observe_prompt_cache(cached > 0, cached)
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()  # stop the engine's generation with the client
