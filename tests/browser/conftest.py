@@ -33,7 +33,9 @@ def chromium_executable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running on the main thread while it
+# is open, which would break later tests that call asyncio.run().
+@pytest.fixture(scope="module")
 def browser():
     executable = chromium_executable()
     if executable is None:
