@@ -46,7 +46,10 @@ def server(hub, tmp_path_factory):
     os.environ["HF_ENDPOINT"] = hub.url  # read at call time by the downloader and the hub search
     home = tmp_path_factory.mktemp("ui-home")
     # Untied embeddings: greedy output is varied visible text (tied ones repeat one token, often a newline).
-    llama = cached_model("llama", tmp_path_factory.getbasetemp() / "tiny-models", tie_word_embeddings=False)
+    # A long context: the chat test asks for far more tokens than it waits for (the server refuses
+    # max_tokens beyond the model's context), so only Stop can end that generation.
+    llama = cached_model("llama", tmp_path_factory.getbasetemp() / "tiny-models", tie_word_embeddings=False,
+                         max_position_embeddings=65536)
     container = real_container(home)
     result = CliRunner().invoke(cli, ["import", str(llama), "--name", "tiny-llama"], obj=container)
     assert result.exit_code == 0, result.output

@@ -209,9 +209,9 @@ def create_app(container=None) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             Middleware(http_metrics.MetricsMiddleware, container=container),  # outermost: sees 401/413 too
-            Middleware(UiSessionMiddleware, store=ui_sessions),  # web UI cookie -> bearer key, CSRF check
             Middleware(RequestIdMiddleware),
             *edge_middleware(settings, routes),  # Host / Origin / body type, and CORS only when configured
+            Middleware(UiSessionMiddleware, store=ui_sessions),  # web UI cookie -> bearer key, CSRF check
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes),
             Middleware(ApiKeyAuthMiddleware, container=container),  # inside RequestId: sees the request id
         ],
