@@ -68,8 +68,9 @@ def test_two_step_tool_call_against_mlxm_serve(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            process.communicate(timeout=30)
+            _, stderr = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.communicate()
-    assert process.returncode == 0
+            _, stderr = process.communicate()
+    # Ctrl-C after serving generations must end the process cleanly (no abort while MLX threads finalise).
+    assert process.returncode == 0, stderr[-3000:]
