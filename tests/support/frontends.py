@@ -21,11 +21,11 @@ from entrypoints.composition.settings import ManagerSettings, ServerSettings, Se
 
 
 def fake_container(home: Path, *, max_body_bytes: int = 1024 * 1024, pool_limits: PoolLimits | None = None,
-                   auth: str = "auto", **server) -> tuple[Container, InMemoryUnitOfWork]:
+                   auth: str = "auto", allowed_model_dirs: tuple = (), **server) -> tuple[Container, InMemoryUnitOfWork]:
     """A real container with settings under `home` and an in-memory unit of work."""
     container = Container()
     settings = Settings(
-        manager=ManagerSettings(home=home, auth=auth),
+        manager=ManagerSettings(home=home, auth=auth, allowed_model_dirs=list(allowed_model_dirs)),
         server=ServerSettings(max_body_bytes=max_body_bytes, **server),
     )
     uow = InMemoryUnitOfWork()

@@ -11,7 +11,7 @@ from tests.support.model_folders import write_safetensors
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path))
-    container, uow = fake_container(tmp_path, max_body_bytes=4096)
+    container, uow = fake_container(tmp_path, max_body_bytes=4096, allowed_model_dirs=(tmp_path,))
     add_models(uow, tmp_path / "models", ("tiny-llama", ModelType.TEXT_GEN), ("tiny-whisper", ModelType.AUDIO),
                ("tiny-embed", ModelType.EMBEDDINGS))
     with TestClient(create_app(container)) as client:

@@ -18,7 +18,7 @@ from tests.support.model_folders import write_model_folder, write_safetensors
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path / "home"))
-    container, uow = fake_container(tmp_path / "home")
+    container, uow = fake_container(tmp_path / "home", allowed_model_dirs=(tmp_path,))
     with TestClient(create_app(container)) as client:
         yield client, container, uow, tmp_path
 

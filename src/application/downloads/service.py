@@ -61,6 +61,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         max_workers: int = 4,
         progress_interval: float = 0.2,
         persist_interval: float = 1.0,
+        default_organization: str | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._catalog_provider = catalog_provider
@@ -70,6 +71,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         self._max_workers = max(1, max_workers)
         self._progress_interval = progress_interval
         self._persist_interval = persist_interval
+        self._default_organization = default_organization  # bare names: `<org>/<name>` after the catalog
         self._lock = threading.RLock()
         self._db_lock = threading.RLock()  # one unit of work at a time (SQLite; the in-memory fake)
         self._active: dict[str, _ActivePull] = {}
@@ -226,7 +228,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         """`resolve_pull_target`, except that `org/name@<sha>` of a catalog model installed at that
         sha is that catalog model (no second copy under the repo id)."""
         catalog = self.catalog
-        target = resolve_pull_target(catalog, name)
+        target = resolve_pull_target(catalog, name, self._default_organization)
         if target.catalog_model is not None or not target.revision:
             return target
         entry = catalog.find(target.key)

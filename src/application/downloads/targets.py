@@ -35,8 +35,9 @@ class PullTarget:
         return self.sources[0].value if self.sources else None
 
 
-def resolve_pull_target(catalog: Catalog, name: str) -> PullTarget:
-    """A catalog ID or alias, or any HF repo `org/name[@revision]`."""
+def resolve_pull_target(catalog: Catalog, name: str, default_organization: str | None = None) -> PullTarget:
+    """A catalog ID or alias, or any HF repo `org/name[@revision]`; a bare `name` not in the catalog is
+    `<default_organization>/name` when one is set (MLX_MANAGER_HF_ORGANIZATION)."""
     name = (name or "").strip()
     repo, revision = split_repo_revision(name)
     found = catalog.find(name)
@@ -45,6 +46,10 @@ def resolve_pull_target(catalog: Catalog, name: str) -> PullTarget:
     if is_repo_id(repo):
         # A repo outside the catalog, or a catalog repo at another revision (a new revision is a new model).
         return PullTarget(repo, (ModelSource(SourceKind.HUGGINGFACE_REPO, repo),), revision, None)
+    organization = (default_organization or "").strip().strip("/")
+    if organization and "/" not in repo and is_repo_id(f"{organization}/{repo}"):
+        qualified = f"{organization}/{repo}"
+        return PullTarget(qualified, (ModelSource(SourceKind.HUGGINGFACE_REPO, qualified),), revision, None)
     raise UnknownModel(name, catalog.suggestions(name))
 
 

@@ -44,6 +44,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("entrypoints.cli.audit.commands", "audit_group"),
     "link": ("entrypoints.cli.library.pipelines", "link_group"),
     "deps": ("entrypoints.cli.library.pipelines", "deps_group"),
+    "service": ("entrypoints.cli.service", "service_group"),
 }
 
 

@@ -51,7 +51,8 @@ def download_service(uow_factory, catalog_provider, downloader, clock, layout, s
     from application.downloads.service import DownloadService
 
     return DownloadService(uow_factory, catalog_provider, downloader, clock, layout,
-                           max_workers=settings.manager.download_workers)
+                           max_workers=settings.manager.download_workers,
+                           default_organization=settings.manager.hf_organization)
 
 
 def update_service(downloads, downloader):

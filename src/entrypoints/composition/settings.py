@@ -98,6 +98,11 @@ class ManagerSettings(EnvSettings):
     # A bearer token that may read GET /metrics when auth is on (besides an admin key).
     metrics_token: SecretStr | None = None
     search_cache_ttl_seconds: float = Field(default=3600.0, ge=0.0)  # hub search answers kept this long
+    # Folders whose contents `POST /api/models/import` may read (JSON list, or paths joined by os.pathsep).
+    # Empty: HTTP import is off, except for an admin key with auth on. The CLI's `mlxm import` is unaffected.
+    allowed_model_dirs: list[Path] = Field(default_factory=list)
+    # The default author for bare model names in `mlxm pull` (`<org>/<name>` is tried after the catalog).
+    hf_organization: str | None = None
 
     @field_validator("auth", mode="before")
     @classmethod
@@ -108,6 +113,18 @@ class ManagerSettings(EnvSettings):
             word = value.strip().lower()
             return _AUTH_SYNONYMS.get(word, word)
         return value
+
+    @field_validator("allowed_model_dirs", mode="before")
+    @classmethod
+    def _path_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("allowed_model_dirs", mode="after")
+    @classmethod
+    def _expand_dirs(cls, value: list[Path]) -> list[Path]:
+        return [path.expanduser() for path in value]
 
     @field_validator("home", mode="after")
     @classmethod

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from application.errors import InvalidRequest
+from entrypoints.http.library.import_policy import check_import_path
 from entrypoints.http.openapi import api_route, parse_body, parse_query
 from entrypoints.http.library.schemas import (
     DependencyQuery,
@@ -39,6 +40,7 @@ async def import_model(request: Request) -> JSONResponse:
     body = await parse_body(request, ImportModelRequest)
     if not os.path.isabs(os.path.expanduser(body.path)):
         raise InvalidRequest("path must be absolute (the server resolves it on its own machine)")
+    check_import_path(request, body.path)
     service = _container(request).import_service()
     result = await run_in_threadpool(service.import_model, ImportRequest(
         path=body.path, name=body.name, move=body.move, in_place=body.in_place, allow_pickle=body.allow_pickle,
@@ -109,7 +111,7 @@ async def link_clean(request: Request) -> JSONResponse:
 
 routes = [
     api_route("/api/models/import", import_model, "POST", tags=TAGS, body=ImportModelRequest,
-              response=ImportModelResponse, status=201, error_statuses=(400, 409, 413, 422)),
+              response=ImportModelResponse, status=201, error_statuses=(400, 403, 409, 413, 422)),
     api_route("/api/models/{name:path}/dependency-requirements", dependency_requirements, "GET", tags=TAGS,
               query=DependencyQuery, response=DependencyRequirementsDTO, error_statuses=(400, 404, 409, 422)),
     api_route("/api/links/{app}/preview", link_preview, "GET", tags=TAGS, response=LinkPreviewDTO,
