@@ -195,6 +195,11 @@ class ServerSettings(EnvSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=60.0, gt=0)
     max_connections: int = Field(default=0, ge=0)
+    # Per-endpoint limits on one inference request (0: none). Past it the request is cancelled (its
+    # generation stops) and answered 504 (entrypoints.http.inference_timeouts).
+    timeout_chat_seconds: float = Field(default=0.0, ge=0)
+    timeout_completions_seconds: float = Field(default=0.0, ge=0)
+    timeout_embeddings_seconds: float = Field(default=0.0, ge=0)
 
 
 class DistributionSettings(EnvSettings):

@@ -32,6 +32,7 @@ from entrypoints.http.routing import routes as routing_routes
 from entrypoints.http.auth import ApiKeyAuthMiddleware
 from entrypoints.http.edge import EdgeGuardMiddleware, parse_list, upload_routes_of
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.inference_timeouts import InferenceTimeoutMiddleware, limits_from
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http import metrics as http_metrics
@@ -214,6 +215,8 @@ def create_app(container=None) -> Starlette:
             Middleware(UiSessionMiddleware, store=ui_sessions),  # web UI cookie -> bearer key, CSRF check
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_body_bytes),
             Middleware(ApiKeyAuthMiddleware, container=container),  # inside RequestId: sees the request id
+            # Innermost: the limit counts the inference itself, after auth and the body checks.
+            Middleware(InferenceTimeoutMiddleware, limits=limits_from(settings.server)),
         ],
         lifespan=lifespan,
     )
