@@ -25,7 +25,7 @@ def test_settings_get_set_overwrite(uow_factory):
 
 def test_mappings_add_get_list_update_remove(uow_factory):
     gpt = BackendMapping("gpt-", PatternType.PREFIX, BackendType.OPENAI, backend_model=None,
-                         fallback_backend=BackendType.LOCAL, priority=10)
+                         fallback_backend=BackendType.LOCAL, priority=10, fallback_model="qwen3-4b")
     claude = BackendMapping("claude-.*", PatternType.REGEX, BackendType.ANTHROPIC, backend_model="claude-x",
                             priority=5, enabled=False)
     with uow_factory() as uow:

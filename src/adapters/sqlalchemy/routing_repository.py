@@ -28,6 +28,7 @@ def _mapping_from_record(record: BackendMappingRecord) -> BackendMapping | None:
             backend_type=BackendType((record.backend_type or "").lower()), backend_model=record.backend_model,
             fallback_backend=BackendType(record.fallback_backend.lower()) if record.fallback_backend else None,
             priority=record.priority or 0, enabled=bool(record.enabled), id=record.id,
+            fallback_model=record.fallback_model,
         )
     except ValueError as exc:
         _mapping_log.warning("skipping backend mapping %s: %s (delete it by id)", record.id, exc)
@@ -53,6 +54,7 @@ class SqlAlchemyBackendMappingRepository:
         record.backend_type = BackendType(mapping.backend_type).value
         record.backend_model = mapping.backend_model
         record.fallback_backend = BackendType(mapping.fallback_backend).value if mapping.fallback_backend else None
+        record.fallback_model = mapping.fallback_model
         record.priority = mapping.priority
         record.enabled = mapping.enabled
         record.updated_at = _now()

@@ -308,6 +308,7 @@ class BackendMappingRecord(Base):
     backend_type: Mapped[str] = mapped_column(String(32))
     backend_model: Mapped[str | None] = mapped_column(String(255))
     fallback_backend: Mapped[str | None] = mapped_column(String(32))
+    fallback_model: Mapped[str | None] = mapped_column(String(255))  # the local fallback's model (local:NAME)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=utcnow)

@@ -5,10 +5,24 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from application.errors import NotFound
+from application.errors import InvalidRequest, NotFound
 from application.ports import UnitOfWork
 from domain.enums import BackendType, PatternType
 from domain.routing.model import BackendMapping, RouteDecision, route
+
+
+def split_fallback(fallback: BackendType | str | None,
+                   model: str | None = None) -> tuple[BackendType | None, str | None]:
+    """`local:qwen3-4b` -> (LOCAL, "qwen3-4b"); a model is only meaningful for the local fallback."""
+    if not fallback:
+        return None, None
+    if isinstance(fallback, str) and not isinstance(fallback, BackendType) and ":" in fallback:
+        fallback, _, model = fallback.partition(":")
+    backend = BackendType(fallback)
+    model = (model or "").strip() or None
+    if model is not None and backend is not BackendType.LOCAL:
+        raise InvalidRequest("a fallback model can only be named for the local backend (local:NAME)")
+    return backend, model
 
 
 class BackendMappingService:
@@ -17,11 +31,11 @@ class BackendMappingService:
 
     def add(self, model_pattern: str, backend_type: BackendType | str, *, pattern_type: PatternType | str = "exact",
             backend_model: str | None = None, fallback_backend: BackendType | str | None = None,
-            priority: int = 0, enabled: bool = True) -> BackendMapping:
+            priority: int = 0, enabled: bool = True, fallback_model: str | None = None) -> BackendMapping:
+        fallback, fallback_model = split_fallback(fallback_backend, fallback_model)
         mapping = BackendMapping(  # validates the pattern: a ReDoS-prone regex never reaches storage
             model_pattern=model_pattern, pattern_type=PatternType(pattern_type), backend_type=BackendType(backend_type),
-            backend_model=backend_model or None,
-            fallback_backend=BackendType(fallback_backend) if fallback_backend else None,
+            backend_model=backend_model or None, fallback_backend=fallback, fallback_model=fallback_model,
             priority=priority, enabled=enabled,
         )
         with self._uow() as uow:
@@ -42,9 +56,11 @@ class BackendMappingService:
     def update(self, mapping_id: int, **changes) -> BackendMapping:
         """Change fields of a mapping; the result is validated like a new one."""
         current = self.get(mapping_id)
-        for key in ("backend_type", "fallback_backend"):
-            if changes.get(key):
-                changes[key] = BackendType(changes[key])
+        if changes.get("backend_type"):
+            changes["backend_type"] = BackendType(changes["backend_type"])
+        if "fallback_backend" in changes:
+            fallback, model = split_fallback(changes["fallback_backend"], changes.pop("fallback_model", None))
+            changes["fallback_backend"], changes["fallback_model"] = fallback, model
         if "pattern_type" in changes:
             changes["pattern_type"] = PatternType(changes["pattern_type"])
         # Vetted again from scratch: a row loaded with a `problem` is saved only once it passes.

@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Protocol, TypeVar
 
 from application.routing.backend_mappings import BackendMappingService
 from application.routing.credentials import CredentialService
-from application.errors import BackendError, InvalidRequest, Unavailable
+from application.errors import BackendError, InvalidRequest, NotFound, NotInstalled, Unavailable
 from application.inference.service import open_generation
 from application.audit.ports import AuditSink
 from application.ports import Clock
@@ -143,8 +143,10 @@ class InferenceRouter:
         attempts = [(decision.backend_type, decision.backend_model)]
         fallback = decision.fallback_backend
         if fallback is not None and fallback is not decision.backend_type:
-            # Locally the user's own name is the model; another cloud gets the mapped name.
-            attempts.append((fallback, model if fallback is BackendType.LOCAL else decision.backend_model))
+            # Locally the mapping's local model (`local:NAME`), else the user's own name; another cloud
+            # gets the mapped name.
+            local_name = decision.fallback_model or model
+            attempts.append((fallback, local_name if fallback is BackendType.LOCAL else decision.backend_model))
         return attempts
 
     def _open(self, backend: BackendType, model: str, request: GenerationRequest,
@@ -167,6 +169,7 @@ class InferenceRouter:
         status, error_type = AuditStatus.SUCCESS, None
         try:
             attempts = self._attempts(model)
+            cloud_failure: BackendError | None = None
             for index, (backend, target) in enumerate(attempts):
                 stream.backend = backend.value
                 produced = False
@@ -185,6 +188,16 @@ class InferenceRouter:
                 except BackendError as exc:
                     if produced or not exc.retryable or index == len(attempts) - 1:
                         raise
+                    cloud_failure = exc
+                except (NotFound, NotInstalled) as exc:
+                    if cloud_failure is None:
+                        raise
+                    # The local fallback has no such model: the user must learn that the cloud failed, and why.
+                    raise BackendError(
+                        f"the {attempts[0][0].value} backend failed ({cloud_failure}), and the local fallback "
+                        f"cannot run {target!r}: {exc}; name a local model with `--fallback local:NAME`",
+                        backend=attempts[0][0].value,
+                    ) from exc
         except GeneratorExit:
             status = AuditStatus.CANCELLED
             raise

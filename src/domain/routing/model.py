@@ -135,6 +135,8 @@ class BackendMapping:
     # Set only for a stored row that fails today's vetting (e.g. a legacy regex): such a mapping is shown
     # and can be fixed or deleted, but is always disabled and never matches. Writes clear it and re-vet.
     problem: str | None = field(default=None, compare=False)
+    # The local model or profile the `local` fallback runs (`--fallback local:NAME`); unset: the requested name.
+    fallback_model: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pattern_type", PatternType(self.pattern_type))
@@ -165,6 +167,7 @@ class RouteDecision:
     backend_model: str
     fallback_backend: BackendType | None
     mapping_id: int | None
+    fallback_model: str | None = None
 
 
 def route(model: str, mappings: Iterable[BackendMapping], default: BackendType = BackendType.LOCAL) -> RouteDecision:
@@ -175,6 +178,7 @@ def route(model: str, mappings: Iterable[BackendMapping], default: BackendType =
     for mapping in ordered:
         if mapping.matches(model):
             return RouteDecision(
-                mapping.backend_type, mapping.backend_model or model, mapping.fallback_backend, mapping.id
+                mapping.backend_type, mapping.backend_model or model, mapping.fallback_backend, mapping.id,
+                mapping.fallback_model,
             )
     return RouteDecision(default, model, None, None)

@@ -11,12 +11,32 @@ BACKENDS = ("local", "openai", "anthropic", "openai_compatible", "anthropic_comp
 CLOUD_BACKENDS = BACKENDS[1:]
 
 
+class FallbackType(click.ParamType):
+    """A backend name, or `local:NAME` (the local model or profile the fallback runs)."""
+
+    name = "backend|local:NAME"
+
+    def convert(self, value, param, ctx):
+        backend, _, model = str(value).partition(":")
+        if backend not in BACKENDS:
+            self.fail(f"{backend!r} is not one of {', '.join(BACKENDS)}", param, ctx)
+        if model and backend != "local":
+            self.fail("only the local fallback names a model (local:NAME)", param, ctx)
+        return value
+
+
+def _fallback_text(m) -> str:
+    if m.fallback_backend is None:
+        return "-"
+    return f"{m.fallback_backend.value}:{m.fallback_model}" if m.fallback_model else m.fallback_backend.value
+
+
 # -- routes (backend mappings) ----------------------------------------------------------------
 def _mapping_json(m) -> dict:
     return {"id": m.id, "model_pattern": m.model_pattern, "pattern_type": m.pattern_type.value,
             "backend_type": m.backend_type.value, "backend_model": m.backend_model,
             "fallback_backend": m.fallback_backend.value if m.fallback_backend else None,
-            "priority": m.priority, "enabled": m.enabled}
+            "fallback_model": m.fallback_model, "priority": m.priority, "enabled": m.enabled}
 
 
 @click.group("routes")
@@ -30,14 +50,15 @@ def routes_group() -> None:
 @click.option("--type", "pattern_type", type=click.Choice(("exact", "prefix", "regex")), default="exact",
               show_default=True, help="How PATTERN matches the requested model name.")
 @click.option("--model", "backend_model", default=None, help="Model name at the backend (default: the requested).")
-@click.option("--fallback", type=click.Choice(BACKENDS), default=None,
-              help="Backend to use on connection errors, 5xx or timeouts (e.g. local).")
+@click.option("--fallback", type=FallbackType(), default=None,
+              help="Backend to use on connection errors, 5xx or timeouts: a backend, or local:NAME "
+                   "(a local model or profile; plain `local` runs the requested name locally).")
 @click.option("--priority", type=click.IntRange(-1_000_000, 1_000_000), default=0, show_default=True, help="Higher wins.")
 @click.option("--disabled", is_flag=True, help="Add it switched off.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def routes_add(ctx, pattern, backend, pattern_type, backend_model, fallback, priority, disabled, as_json) -> None:
-    """Add a mapping, e.g. `mlxm routes add gpt- openai --type prefix --fallback local`."""
+    """Add a mapping, e.g. `mlxm routes add gpt- openai --type prefix --fallback local:qwen3-4b`."""
     mapping = get_container(ctx).backend_mapping_service().add(
         pattern, backend, pattern_type=pattern_type, backend_model=backend_model, fallback_backend=fallback,
         priority=priority, enabled=not disabled)
@@ -58,7 +79,7 @@ def routes_list(ctx: click.Context, as_json: bool) -> None:
         return
     print_table(("ID", "Pattern", "Type", "Backend", "Backend model", "Fallback", "Priority", "Enabled"),
                 ((m.id, m.model_pattern, m.pattern_type.value, m.backend_type.value, m.backend_model or "-",
-                  m.fallback_backend.value if m.fallback_backend else "-", m.priority, "yes" if m.enabled else "no")
+                  _fallback_text(m), m.priority, "yes" if m.enabled else "no")
                  for m in mappings),
                 empty="No routes: every model runs locally.")
 

@@ -27,6 +27,7 @@ class MappingDTO(BaseModel):
     backend_type: BackendType
     backend_model: str | None = None
     fallback_backend: BackendType | None = None
+    fallback_model: str | None = Field(default=None, description="The local fallback's model or profile.")
     priority: int
     enabled: bool
     problem: str | None = Field(default=None, description="Why a stored mapping is disabled (fails vetting).")
@@ -34,7 +35,8 @@ class MappingDTO(BaseModel):
     @classmethod
     def from_domain(cls, m) -> "MappingDTO":
         return cls(id=m.id, model_pattern=m.model_pattern, pattern_type=m.pattern_type, backend_type=m.backend_type,
-                   backend_model=m.backend_model, fallback_backend=m.fallback_backend, priority=m.priority,
+                   backend_model=m.backend_model, fallback_backend=m.fallback_backend,
+                   fallback_model=m.fallback_model, priority=m.priority,
                    enabled=m.enabled, problem=m.problem)
 
 
@@ -44,6 +46,8 @@ class CreateMappingRequest(BaseModel):
     backend_type: BackendType
     backend_model: str | None = None
     fallback_backend: BackendType | None = None
+    fallback_model: str | None = Field(default=None, max_length=255,
+                                       description="With fallback_backend local: the local model or profile it runs.")
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
     enabled: bool = True
 
@@ -56,6 +60,7 @@ class UpdateMappingRequest(BaseModel):
     backend_type: BackendType | None = None
     backend_model: str | None = None
     fallback_backend: BackendType | None = None
+    fallback_model: str | None = Field(default=None, max_length=255)
     priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
     enabled: bool | None = None
 
@@ -110,7 +115,8 @@ async def create_mapping(request: Request) -> Response:
     body = await parse_body(request, CreateMappingRequest)
     mapping = await run_in_threadpool(lambda: _c(request).backend_mapping_service().add(
         body.model_pattern, body.backend_type, pattern_type=body.pattern_type, backend_model=body.backend_model,
-        fallback_backend=body.fallback_backend, priority=body.priority, enabled=body.enabled))
+        fallback_backend=body.fallback_backend, fallback_model=body.fallback_model, priority=body.priority,
+        enabled=body.enabled))
     return _json(MappingDTO.from_domain(mapping), 201)
 
 
