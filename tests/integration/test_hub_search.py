@@ -166,3 +166,15 @@ def test_an_unreachable_hub_falls_back_to_the_cache_without_the_clients_retries(
     data = json.loads(_run(c, "search", "--hub", "kokoro", "--json").stdout)
     assert time.monotonic() - started < 10  # huggingface_hub's own backoff would take ~23 s
     assert data["source"] == "cache" and "did not answer" in data["warnings"][0]
+
+
+def test_the_hf_organization_setting_is_the_default_author(hub, tmp_path, monkeypatch):
+    c = _container(hub, tmp_path, monkeypatch, hf_organization="mlx-community")
+    result = _run(c, "search", "--hub", "", "--json")
+    assert result.exit_code == 0, result.output
+    assert all(r["repo_id"].startswith("mlx-community/") for r in json.loads(result.output)["results"])
+    assert "author=mlx-community" in hub.requests_for("/api/models", "GET")[-1].path
+    with TestClient(create_app(c)) as client:
+        found = client.get("/api/hub/search", params={"q": "llama"})
+        assert found.status_code == 200, found.text
+    assert "author=mlx-community" in hub.requests_for("/api/models", "GET")[-1].path

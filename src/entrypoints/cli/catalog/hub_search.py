@@ -16,7 +16,9 @@ def hub_search(ctx, query: str, *, author, model_type, sort: str, limit: int, as
         raise click.UsageError("--capability and --offset apply to library searches, not --hub")
     if limit > MAX_LIMIT:
         raise click.UsageError(f"--limit for --hub is at most {MAX_LIMIT}")
-    result = get_container(ctx).hub_search_service().search(
+    container = get_container(ctx)
+    author = author or container.settings().manager.hf_organization  # MLX_MANAGER_HF_ORGANIZATION: the default author
+    result = container.hub_search_service().search(
         HubQuery(text=query, author=author, model_type=model_type, sort=sort, limit=limit))
     if as_json:
         echo_json(result.to_dict())

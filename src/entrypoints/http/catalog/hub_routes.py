@@ -55,7 +55,8 @@ async def hub_search(request: Request) -> JSONResponse:
     from application.catalog.hub_search import HubQuery
 
     params = parse_query(request, HubSearchParams)
-    query = HubQuery(text=params.q, author=params.author, model_type=params.type, sort=params.sort, limit=params.limit)
+    author = params.author or request.app.state.container.settings().manager.hf_organization
+    query = HubQuery(text=params.q, author=author, model_type=params.type, sort=params.sort, limit=params.limit)
     service = request.app.state.container.hub_search_service()
     result = await run_in_threadpool(service.search, query, refresh=params.refresh)
     return JSONResponse(HubSearchDTO.model_validate(result.to_dict()).model_dump(mode="json"))
