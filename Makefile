@@ -38,6 +38,8 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/download.py
 	$(BIN)/python bench/inference.py
 	$(BIN)/python bench/connections.py
+	$(BIN)/python bench/embeddings.py
+	$(BIN)/python bench/cli.py
 
 clean:
 	rm -rf $(VENV)
