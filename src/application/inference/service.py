@@ -162,7 +162,7 @@ class InferenceService:
         """Images need a vision model; the probe's findings (multi-image) decide the rest."""
         model_type = _model_type(target.model)
         if model_type is not ModelType.VISION:
-            raise InvalidRequest(f"{target.name!r} is a {model_type.value} model; images need a vision model")
+            raise InvalidRequest(f"{target.name!r} is {_with_article(model_type.value)} model; images need a vision model")
         capabilities = target.model.capabilities
         if count > 1 and getattr(capabilities, "supports_multi_image", None) is False:
             raise InvalidRequest(f"{target.name!r} takes one image per request (probed); this request has {count}")
