@@ -92,13 +92,26 @@ def _progress_for(label: str, quiet: bool):
 @click.argument("name", shell_complete=completion.complete_pullable)
 @click.option("--json", "as_json", is_flag=True, help="Print the installed model as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--rank", type=click.IntRange(0), default=None,
+              help="With --ranks: fetch only this pipeline rank's files (mlxm serve --hosts ... --pipeline); "
+                   "tensor parallelism needs every file on every rank.")
+@click.option("--ranks", type=click.IntRange(2), default=None, help="Number of ranks the model is split over.")
 @click.pass_context
-def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool) -> None:
+def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool, rank: int | None, ranks: int | None) -> None:
     """Download NAME (catalog ID, alias or HF repo `org/name[@revision]`), verified, resumable."""
+    shard = None
+    if (rank is None) != (ranks is None):
+        raise click.UsageError("--rank and --ranks go together")
+    if rank is not None:
+        from domain.downloads.rank_files import RankShard
+
+        if rank >= ranks:
+            raise click.UsageError(f"--rank must be below --ranks ({ranks})")
+        shard = RankShard(rank, ranks)
     service = get_container(ctx).download_service()
     service.reconcile_after_crash()
     with _progress_for(name, quiet or as_json) as bar:
-        result = service.pull(name, bar)
+        result = service.pull(name, bar, shard=shard)
     model = result.model
     if as_json:
         echo_json({
