@@ -40,6 +40,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/connections.py
 	$(BIN)/python bench/embeddings.py
 	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/distributed.py
 
 clean:
 	rm -rf $(VENV)
