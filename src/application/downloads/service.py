@@ -25,6 +25,7 @@ from application.downloads.install import InstallRecords
 from application.downloads.progress import (
     PullProgress,
     ProgressListener,
+    RecentFiles,
     PullResult,
     _ActivePull,
     ProgressReporting,
@@ -76,6 +77,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         self._lock = threading.RLock()
         self._db_lock = threading.RLock()  # one unit of work at a time (SQLite; the in-memory fake)
         self._active: dict[str, _ActivePull] = {}
+        self._recent_files = RecentFiles()  # per-file bytes of pulls that ended in this process
 
     # -- queries ------------------------------------------------------------------------
     @property
@@ -104,7 +106,8 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         d = self.get(download_id)
         done = len(d.files) if d.status is DownloadStatus.COMPLETED else 0  # a finished row: every file is in
         return PullProgress(d.id, d.model_id, d.status, d.downloaded_bytes, d.total_bytes,
-                            d.speed_bps, None, None, done, len(d.files), d.error)
+                            d.speed_bps, None, None, done, len(d.files), d.error,
+                            files=self._recent_files.get(download_id))
 
     def is_active_here(self, download_id: int) -> bool:
         with self._lock:
@@ -328,6 +331,8 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
             self._fail(active, exc)
         finally:
             with self._lock:
+                if active.meter is not None:  # before it leaves `_active`: progress_of never misses both
+                    self._recent_files.put(active.download_id, active.meter.files())
                 if self._active.get(key) is active:
                     del self._active[key]
             self._emit(active, force=True, final=True)
