@@ -26,13 +26,8 @@ from application.downloads.ports import ProgressCallback, RemoteFile, RemoteList
 from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
-from adapters.downloads.http_transfer import (
-    HttpxHttp,
-    StdlibHttp,
-    TransferLimits,
-    fetch_resumable,
-    proxy_configured,
-)
+from adapters.downloads.http_transfer import TransferLimits, fetch_resumable
+from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, proxy_configured
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
@@ -72,7 +67,8 @@ class HuggingFaceDownloader:
                              backoff_seconds=limits.backoff_seconds if backoff_seconds is None else backoff_seconds)
         self._limits = limits
         self._stdlib = StdlibHttp(timeout_seconds=limits.read_timeout_seconds,
-                                  connect_timeout_seconds=limits.connect_timeout_seconds)
+                                  connect_timeout_seconds=limits.connect_timeout_seconds,
+                                  receive_buffer_bytes=limits.receive_buffer_bytes)
 
     # -- configuration, read per call -------------------------------------------------
     def endpoint(self) -> str:
