@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 
 from application.downloads.adoption import Adoption
 from application.downloads.install import InstallRecords
+from application.downloads.repair import Repairing
 from application.downloads.progress import (
     PullProgress,
     ProgressListener,
@@ -47,7 +48,7 @@ from domain.library.models import Model
 UowFactory = Callable[[], UnitOfWork]
 
 
-class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
+class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Repairing):
     """Pull, pause, resume and cancel model downloads; keeps the Download and Model rows current."""
 
     def __init__(
@@ -246,7 +247,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         return replace(target, revision=revision or target.revision)
 
     def _start(self, target: PullTarget, listener: ProgressListener | None, *, check_remote: bool,
-               reuse_download_id: int | None = None) -> _ActivePull:
+               reuse_download_id: int | None = None, repair: bool = False) -> _ActivePull:
         with self._lock:
             active = self._active.get(target.key)
             if active is not None:  # one pull per model: join it
@@ -255,6 +256,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
                 return active
             download_id = self._open_download_row(target.key, reuse_download_id)
             active = _ActivePull(target, download_id, check_remote)
+            active.repair = repair
             if listener is not None:
                 active.listeners.append(listener)
             self._active[target.key] = active
