@@ -414,3 +414,24 @@ def test_a_journal_is_replaced_whole_and_read_back(files):
     assert not files.exists(journal.with_name(".import.json.tmp"))
     files.put(journal, b"not json")
     assert store.read_journal(journal) is None
+
+
+def test_replace_installed_files_switches_only_the_listed_files(files):
+    # Repair: verified staged files replace damaged ones in the installed revision; nothing else moves.
+    store = files.store
+    folder, manifest = staged(files, "m", REV_A, {"config.json": b"{}", "sub/w.bin": b"good", "t.json": b"t"})
+    store.install("m", REV_A, folder, manifest)
+    installed = store.revision_dir("m", REV_A)
+    files.put(installed / "sub" / "w.bin", b"damaged")
+    repair = store.staging_for("m", REV_A)
+    files.put(repair / "sub" / "w.bin", b"good")
+    files.put(repair / "t.json", b"t")  # the missing file comes back
+    store.unlink(installed / "t.json")
+    assert store.replace_installed_files("m", repair, ["sub/w.bin", "t.json"]) == store.model_path("m")
+    assert files.read(store.model_path("m") / "sub" / "w.bin") == b"good"
+    assert files.read(store.model_path("m") / "t.json") == b"t"
+    assert files.read(store.model_path("m") / "config.json") == b"{}"
+    assert not files.exists(repair / "sub" / "w.bin")  # moved, not copied
+    assert store.installed_revision_dir("m") == installed.resolve()
+    with pytest.raises(FileNotFoundError):
+        store.replace_installed_files("not-installed", repair, [])

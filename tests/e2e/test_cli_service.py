@@ -115,3 +115,41 @@ def test_uninstall_when_nothing_is_installed(svc):
     invoke, calls, *_ = svc
     assert "No service installed" in invoke("service", "uninstall", "--platform", "macos").output
     assert calls == []
+
+
+def test_launchd_installed_on_auto_start_profiles_follows_the_service(svc, tmp_path, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from adapters.system.login_service import current_platform
+    from entrypoints.composition.container import Container
+    from entrypoints.http.app import create_app
+    from tests.support.model_folders import write_model_folder
+
+    invoke, calls, answers, user_home, mlx_home = svc
+    platform = current_platform()
+    if platform not in ("macos", "linux"):
+        pytest.skip(f"no login service on {platform}")
+    invoke("import", str(write_model_folder(tmp_path / "tiny")), "--name", "tiny")
+    invoke("profile", "create", "boot", "tiny", "--auto-start")
+    invoke("profile", "create", "plain", "tiny")
+
+    def flags() -> dict:
+        cli_view = {p["name"]: p["launchd_installed"] for p in json.loads(invoke("profile", "list", "--json").output)}
+        http = TestClient(create_app(Container())).get("/api/profiles")
+        assert http.status_code == 200
+        assert {p["name"]: p["launchd_installed"] for p in http.json()["data"]} == cli_view
+        return cli_view
+
+    assert flags() == {"boot": False, "plain": False}
+    assert "no login service for this home" in invoke("profile", "show", "boot").output
+    invoke("service", "install", "--platform", platform, "--no-load")
+    assert flags() == {"boot": True, "plain": False}  # only an auto_start profile starts with the service
+    assert json.loads(invoke("profile", "show", "boot", "--json").output)["launchd_installed"] is True
+    assert "(login service installed)" in invoke("profile", "show", "boot").output
+
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path / "another home"))  # a service for another home
+    invoke("service", "install", "--platform", platform, "--no-load")
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(mlx_home))
+    assert flags() == {"boot": False, "plain": False}
+    invoke("service", "uninstall", "--platform", platform, "--no-unload")
+    assert flags() == {"boot": False, "plain": False}

@@ -134,6 +134,33 @@ class FilesystemModelStore(LibraryPaths):
         self._switch_link(key, target)
         return self.model_path(key)
 
+    def replace_installed_files(self, key: str, staged: Path, paths: list[str]) -> Path:
+        """Repair: each verified staged file replaces its damaged name in the installed revision.
+
+        One `os.replace` per file, after an fsync (durable before visible), then the folder's fsync.
+        The revision's other files are never touched; the folder keeps its name, so the
+        `models/<key>` link needs no switch.
+        """
+        target = self.installed_revision_dir(key)
+        if target is None:
+            raise FileNotFoundError(f"{self.model_path(key)} is not an installed revision of mlxm")
+        for rel in paths:
+            src, dst = staged / rel, target / rel
+            fsync_file(src)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(src, dst)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # Staging on another filesystem: copy beside the damaged file, flush, then rename.
+                tmp = dst.with_name(f".{dst.name}.repair-{os.getpid()}")
+                shutil.copyfile(src, tmp)
+                fsync_file(tmp)
+                os.replace(tmp, dst)
+            fsync_dir(dst.parent)
+        return self.model_path(key)
+
     def _switch_link(self, key: str, target: Path) -> None:
         link = self.model_path(key)
         link.parent.mkdir(parents=True, exist_ok=True)

@@ -99,6 +99,16 @@ class InMemoryModelStore(InMemoryFileTree, LibraryPaths):
         self._switch_link(key, target)
         return self.model_path(key)
 
+    def replace_installed_files(self, key: str, staged: Path, paths: list[str]) -> Path:
+        target = self.installed_revision_dir(key)
+        if target is None:
+            raise FileNotFoundError(self.model_path(key))
+        for rel in paths:
+            self.fsync_file(staged / rel)
+            self._mkdirs((target / rel).parent)
+            self.replace(staged / rel, target / rel)  # one assignment per file, like one rename
+        return self.model_path(key)
+
     def _switch_link(self, key: str, target: Path) -> None:
         link = self.model_path(key)
         self._mkdirs(link.parent)

@@ -164,6 +164,7 @@ class _ActivePull:
         self.last_emit: float | None = None
         self.last_persist: float | None = None
         self.reuse = None  # delta update: the installed revision's files (a `ReuseSource`)
+        self.repair = False  # re-fetch only the installed revision's damaged files (downloads/repair.py)
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None or reason == "cancel":

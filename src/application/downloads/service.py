@@ -22,6 +22,8 @@ from typing import Callable, Iterable
 
 from application.downloads.adoption import Adoption
 from application.downloads.install import InstallRecords
+from application.downloads.repair import Repairing
+from application.downloads.stop_requests import CrossProcessStops
 from application.downloads.progress import (
     PullProgress,
     ProgressListener,
@@ -49,7 +51,7 @@ from domain.library.models import Model
 UowFactory = Callable[[], UnitOfWork]
 
 
-class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
+class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Repairing, CrossProcessStops):
     """Pull, pause, resume and cancel model downloads; keeps the Download and Model rows current."""
 
     def __init__(
@@ -175,10 +177,11 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         if download.status not in ACTIVE_STATUSES:
             raise Conflict(f"download {download_id} {_state(download.status)}; only an active download can be paused")
         with self.layout.model_lock(download.model_id, wait=False) as got:
-            if not got:
-                raise Conflict(f"{download.model_id} is being downloaded by another mlxm process")
-            self._transition(download_id, DownloadStatus.PAUSED)
-            self._set_model_status(download.model_id, DownloadStatus.PAUSED)
+            if got:
+                self._transition(download_id, DownloadStatus.PAUSED)
+                self._set_model_status(download.model_id, DownloadStatus.PAUSED)
+        if not got:  # another process (a server, another CLI) is pulling it: ask it to stop
+            return self._stop_elsewhere(download, "pause")
         return self.get(download_id)
 
     def resume(self, download_id: int, listener: ProgressListener | None = None) -> Download:
@@ -186,6 +189,8 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         download = self.get(download_id)
         if self.is_active_here(download_id):
             return download
+        if download.status in ACTIVE_STATUSES and self._pulled_elsewhere(download.model_id):
+            return download  # running in another process (a server, another CLI): nothing to resume
         if download.status not in (DownloadStatus.PAUSED, DownloadStatus.FAILED, DownloadStatus.CANCELLED):
             raise Conflict(f"download {download_id} {_state(download.status)}; only paused, failed or "
                            f"cancelled downloads can be resumed")
@@ -201,11 +206,15 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         if download.status in (DownloadStatus.COMPLETED, DownloadStatus.CANCELLED):
             raise Conflict(f"download {download_id} {_state(download.status, already=True)}")
         with self.layout.model_lock(download.model_id, wait=False) as got:
-            if not got:
-                raise Conflict(f"{download.model_id} is being downloaded by another mlxm process")
-            self.layout.clear_staging(download.model_id)
-            self._transition(download_id, DownloadStatus.CANCELLED)
-            self._forget_uninstalled_model(download.model_id)
+            if got:
+                self.layout.clear_staging(download.model_id)
+                self._transition(download_id, DownloadStatus.CANCELLED)
+                self._forget_uninstalled_model(download.model_id)
+        if not got and download.status in ACTIVE_STATUSES:  # pulled by another process: ask it
+            return self._stop_elsewhere(download, "cancel")
+        if not got:  # a paused/failed row whose model another process is pulling now
+            raise Conflict(f"{download.model_id} is being downloaded by another mlxm process; "
+                           f"cancel that download instead (`mlxm downloads`)")
         return self.get(download_id)
 
     def reconcile_after_crash(self) -> list[int]:
@@ -252,7 +261,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
         return replace(target, revision=revision or target.revision)
 
     def _start(self, target: PullTarget, listener: ProgressListener | None, *, check_remote: bool,
-               reuse_download_id: int | None = None) -> _ActivePull:
+               reuse_download_id: int | None = None, repair: bool = False) -> _ActivePull:
         with self._lock:
             active = self._active.get(target.key)
             if active is not None:  # one pull per model: join it
@@ -261,6 +270,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
                 return active
             download_id = self._open_download_row(target.key, reuse_download_id)
             active = _ActivePull(target, download_id, check_remote)
+            active.repair = repair
             if listener is not None:
                 active.listeners.append(listener)
             self._active[target.key] = active
@@ -312,7 +322,8 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting):
     def _run(self, active: _ActivePull) -> None:
         key = active.target.key
         try:
-            with self.layout.model_lock(key, should_stop=lambda: active.stop_reason is not None) as got:
+            with self.layout.model_lock(key, should_stop=lambda: active.stop_reason is not None) as got, \
+                    self._stop_requests_watched(active, got):
                 active.held_lock = got
                 try:
                     active.check()

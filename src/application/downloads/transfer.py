@@ -39,6 +39,8 @@ class Transfer:
     """Steps of `DownloadService` that list, fetch, verify and install a model's files. A mixin, not a collaborator object: every step shares the service's locks, unit-of-work factory and table of active pulls, and the split is by size, not by state."""
 
     def _execute(self, active: _ActivePull) -> PullResult:
+        if active.repair:
+            return self._repair(active)
         target = active.target
         installed = self._installed_model(target.key)
         complete = installed is not None and covers(installed.tags, target.shard)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from application.downloads.service import DownloadService
 from application.downloads.progress import ProgressListener, PullResult
@@ -20,6 +19,7 @@ from domain.catalog.model import ChainExhausted, run_failover
 from domain.catalog.signed import newer_ids
 from domain.library.models import Model
 from application.downloads.mirror_listing import listing_sources
+from application.downloads.repair import file_problems, is_pulled, repair_hint
 
 
 @dataclass
@@ -50,13 +50,16 @@ class VerifyReport:
     model_id: str
     checked: int = 0
     problems: list[str] = field(default_factory=list)
+    repair: str | None = None  # how to repair a damaged install (downloads/repair.py), when not ok
+    repairable: bool = False  # pulled by mlxm: `DownloadService.repair` can re-fetch the damaged files
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def to_dict(self) -> dict:
-        return {"model_id": self.model_id, "ok": self.ok, "checked": self.checked, "problems": self.problems}
+        return {"model_id": self.model_id, "ok": self.ok, "checked": self.checked, "problems": self.problems,
+                "repair": self.repair}
 
 
 @dataclass
@@ -151,24 +154,12 @@ class UpdateService:
         """Rehash installed files (no cached digests) against the recorded sizes and sha256s."""
         reports = []
         for model in self._installed(name):
-            report = VerifyReport(model.model_id)
-            root = Path(model.local_path)  # type: ignore[arg-type]
+            report = VerifyReport(model.model_id, checked=len(model.files))
             if not model.files:
                 report.problems.append("no recorded files to verify against")
-            for recorded in model.files:
-                path = root / recorded.path
-                report.checked += 1
-                if not self._downloads.layout.is_file(path):
-                    report.problems.append(f"{recorded.path}: missing")
-                    continue
-                size = self._downloads.layout.file_size(path)
-                if size != recorded.size:
-                    report.problems.append(f"{recorded.path}: expected {recorded.size} bytes, found {size} bytes")
-                    continue
-                if recorded.sha256:
-                    digest = self._downloads.layout.sha256_of(path, use_cache=False)
-                    if digest != recorded.sha256.lower():
-                        report.problems.append(
-                            f"{recorded.path}: expected sha256 {recorded.sha256}, found sha256 {digest}")
+            report.problems += [problem for _, problem in file_problems(self._downloads.layout, model)]
+            if model.files and report.problems:
+                report.repair = repair_hint(model)
+                report.repairable = is_pulled(model)
             reports.append(report)
         return reports

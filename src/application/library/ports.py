@@ -209,6 +209,15 @@ class ModelStore(Protocol):
     def adopt(self, key: str, revision: str, folder: Path, manifest: Manifest) -> Path:
         """Move a verified foreign folder into the layout (a rename: never a copy, never a delete)."""
         ...
+    def replace_installed_files(self, key: str, staged: Path, paths: list[str]) -> Path:
+        """Repair: put verified staged files (relative `paths` under `staged`) into the installed
+        revision, each flushed and then switched in one atomic rename (a reader sees the damaged file
+        or the repaired one, never a half file); the revision's other files are not touched.
+        Raises FileNotFoundError when `models/<key>` is not mlxm's link to an installed revision."""
+        ...
+    def stop_request_path(self, key: str) -> Path:
+        """Beside the model's lock file: a pause or cancel asked by another process (see downloads)."""
+        ...
     def remove_revision(self, key: str, revision: str) -> bool:
         """Delete a revision folder, only one mlxm downloaded itself; True when it went."""
         ...

@@ -8,6 +8,7 @@ Layout under `MLX_MANAGER_HOME` (each model stored exactly once; the HF cache is
     staging/<key-with-/-as-->/<sha>/   a pull in progress: verified files only, in the model's tree
     staging/<key-with-/-as-->/<sha>.meta/  its scratch: `<quoted path>.part` partials and hash caches
     staging/<key-with-/-as-->.lock     flock held by the one process pulling that model
+    staging/<key-with-/-as-->.stop     "<download id> pause|cancel": asked of that process by another one
 """
 
 from __future__ import annotations
@@ -123,3 +124,7 @@ class LibraryPaths:
 
     def lock_path(self, key: str) -> Path:
         return self.staging_dir / (safe_name(key) + ".lock")
+
+    def stop_request_path(self, key: str) -> Path:
+        """`staging/<key>.stop`: a pause or cancel another process asks of the lock's holder."""
+        return self.staging_dir / (safe_name(key) + ".stop")

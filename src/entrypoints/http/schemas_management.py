@@ -234,6 +234,8 @@ class ProfileResponse(BaseModel):
     model_id: str | None = Field(description="The same value as `model` (kept for existing clients)")
     description: str | None = None
     auto_start: bool
+    launchd_installed: bool = Field(False, description="auto_start, and `mlxm service install` set up the login "
+                                                       "service (launchd or systemd --user) for this home")
     inference: InferenceParamsDTO
     context: InferenceContextDTO
     audio: AudioDefaultsDTO
@@ -241,7 +243,7 @@ class ProfileResponse(BaseModel):
     updated_at: datetime | None = None
 
     @classmethod
-    def from_domain(cls, p: ExecutionProfile) -> "ProfileResponse":
+    def from_domain(cls, p: ExecutionProfile, *, service_installed: bool = False) -> "ProfileResponse":
         return cls(
             id=p.id,
             name=p.name,
@@ -250,6 +252,7 @@ class ProfileResponse(BaseModel):
             model_id=p.model_id,
             description=p.description,
             auto_start=p.auto_start,
+            launchd_installed=p.auto_start and service_installed,
             inference=InferenceParamsDTO.from_domain(p.inference),
             context=InferenceContextDTO.from_domain(p.context),
             audio=AudioDefaultsDTO.from_domain(p.audio),

@@ -92,12 +92,15 @@ def _progress_for(label: str, quiet: bool):
 @click.argument("name", shell_complete=completion.complete_pullable)
 @click.option("--json", "as_json", is_flag=True, help="Print the installed model as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--repair", is_flag=True,
+              help="When NAME is installed: rehash it and re-fetch only its damaged files (see `mlxm verify`).")
 @click.option("--rank", type=click.IntRange(0), default=None,
               help="With --ranks: fetch only this pipeline rank's files (mlxm serve --hosts ... --pipeline); "
                    "tensor parallelism needs every file on every rank.")
 @click.option("--ranks", type=click.IntRange(2), default=None, help="Number of ranks the model is split over.")
 @click.pass_context
-def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool, rank: int | None, ranks: int | None) -> None:
+def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool, repair: bool, rank: int | None,
+         ranks: int | None) -> None:
     """Download NAME (catalog ID, alias or HF repo `org/name[@revision]`), verified, resumable."""
     shard = None
     if (rank is None) != (ranks is None):
@@ -110,8 +113,19 @@ def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool, rank: int | 
         shard = RankShard(rank, ranks)
     service = get_container(ctx).download_service()
     service.reconcile_after_crash()
-    with _progress_for(name, quiet or as_json) as bar:
-        result = service.pull(name, bar, shard=shard)
+    from application.errors import DownloadCancelled
+
+    try:
+        with _progress_for(name, quiet or as_json) as bar:
+            if repair and _installed(service, name):
+                result = service.repair(name, bar)
+            else:
+                result = service.pull(name, bar, shard=shard)
+    except DownloadCancelled as exc:  # `mlxm downloads pause|cancel` (or the server's API) stopped this pull
+        if str(exc) == "pause":
+            raise DownloadCancelled(f"the pull of {name} was paused from another mlxm command; "
+                                    f"`mlxm pull {name}` continues it") from None
+        raise DownloadCancelled(f"the pull of {name} was cancelled from another mlxm command") from None
     model = result.model
     if as_json:
         echo_json({
@@ -126,10 +140,25 @@ def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool, rank: int | 
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     state = "already installed" if result.already_installed else "installed"
+    if repair and not result.already_installed and result.download is not None and result.download.source == "repair":
+        state = "repaired"
+        repaired = set(result.download.files)
+        click.echo(f"{model.model_id} {state} at {model.local_path} (revision {(model.revision or '?')[:12]})")
+        _echo_file_sources([f for f in model.files if f.path in repaired])
+        return
     click.echo(f"{model.model_id} {state} at {model.local_path} ({_human(model.size_bytes)}, "
                f"revision {(model.revision or '?')[:12]})")
     if not result.already_installed:
         _echo_file_sources(model.files)
+
+
+def _installed(service, name: str) -> bool:
+    from application.errors import NotInstalled
+
+    try:
+        return bool(service.installed_models(name))
+    except NotInstalled:
+        return False
 
 
 def _echo_file_sources(files) -> None:
@@ -204,21 +233,25 @@ def update(ctx: click.Context, name: str | None, all_models: bool, as_json: bool
 
 @click.command("verify")
 @click.argument("name", required=False, shell_complete=completion.complete_model)
+@click.option("--repair", is_flag=True,
+              help="Re-fetch only the damaged files of pulled models from their sources, verified, then switched in.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def verify(ctx: click.Context, name: str | None, as_json: bool) -> None:
-    """Rehash installed files against the recorded sha256s; exits non-zero on any mismatch."""
+def verify(ctx: click.Context, name: str | None, repair: bool, as_json: bool) -> None:
+    """Rehash installed files against the recorded sha256s; exits 6 on any mismatch (says how to repair)."""
+    from entrypoints.cli.downloads.repair import echo_report, echo_verify_hints, verify_and_repair
+
+    if repair:
+        if not verify_and_repair(ctx, get_container(ctx), name, as_json, _progress_for):
+            ctx.exit(6)
+        return
     reports = get_container(ctx).update_service().verify(name)
     if as_json:
         echo_json([r.to_dict() for r in reports])
     else:
         for r in reports:
-            if r.ok:
-                click.echo(f"{r.model_id}: ok ({r.checked} files)")
-            else:
-                click.echo(f"{r.model_id}: {len(r.problems)} problem(s)")
-                for problem in r.problems:
-                    click.echo(f"  {problem}")
+            echo_report(r)
+        echo_verify_hints(reports)
     if any(not r.ok for r in reports):
         ctx.exit(6)
 

@@ -87,9 +87,11 @@ def _groups(values: dict) -> dict[str, dict]:
 
 
 def _profile_json(profile) -> dict:
+    from entrypoints.composition.login_service_state import serves_this_home
     from entrypoints.http.schemas_management import ProfileResponse
 
-    return ProfileResponse.from_domain(profile).model_dump(mode="json")
+    installed = serves_this_home(get_container(click.get_current_context()).settings().manager.home)
+    return ProfileResponse.from_domain(profile, service_installed=installed).model_dump(mode="json")
 
 
 def _print_profile(profile) -> None:
@@ -97,7 +99,9 @@ def _print_profile(profile) -> None:
     click.echo(f"{profile.name}  ({data['profile_type']} profile for {profile.model_id})")
     if profile.description:
         click.echo(f"  description: {profile.description}")
-    click.echo(f"  auto_start:  {profile.auto_start}")
+    at_login = " (login service installed)" if data["launchd_installed"] else (
+        " (no login service for this home: `mlxm service install`)" if profile.auto_start else "")
+    click.echo(f"  auto_start:  {profile.auto_start}{at_login}")
     for group in ("inference", "context", "audio"):
         values = {k: v for k, v in data[group].items() if v is not None}
         if values:

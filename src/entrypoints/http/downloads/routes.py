@@ -21,6 +21,8 @@ EVENT_POLL_SECONDS = 0.25
 
 class DownloadCreate(BaseModel):
     model: str = Field(min_length=1, description="Catalog ID, alias or HF repo `org/name[@revision]`")
+    repair: bool = Field(False, description="An installed model: rehash it and re-fetch only its damaged files "
+                                            "(`mlxm verify --repair`); the row's `files` lists them")
 
 
 class DownloadDTO(BaseModel):
@@ -91,9 +93,10 @@ def _dto(d) -> dict:
 
 
 async def start_download(request: Request) -> JSONResponse:
-    """Start pulling a model (or join the pull already running); 202 with the download row."""
+    """Start pulling a model (or join the pull already running), or repair an installed one; 202 with the row."""
     body = await parse_body(request, DownloadCreate)
-    download = await run_in_threadpool(_service(request).start, body.model)
+    service = _service(request)
+    download = await run_in_threadpool(service.start_repair if body.repair else service.start, body.model)
     return JSONResponse(_dto(download), status_code=202)
 
 

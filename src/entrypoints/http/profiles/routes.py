@@ -23,14 +23,25 @@ def _service(request: Request):
     return request.app.state.container.profile_service()
 
 
+def _response(request: Request, profile) -> dict:
+    from entrypoints.composition.login_service_state import serves_this_home
+
+    installed = serves_this_home(request.app.state.container.settings().manager.home)
+    return ProfileResponse.from_domain(profile, service_installed=installed).model_dump(mode="json")
+
+
 def _group(dto) -> dict | None:
     return None if dto is None else dto.model_dump(exclude_none=True)
 
 
 async def list_profiles(request: Request) -> JSONResponse:
     """Every execution profile."""
+    from entrypoints.composition.login_service_state import serves_this_home
+
     profiles = await run_in_threadpool(_service(request).list_profiles)
-    return JSONResponse(ProfileListDTO(data=[ProfileResponse.from_domain(p) for p in profiles]).model_dump(mode="json"))
+    installed = serves_this_home(request.app.state.container.settings().manager.home)
+    data = [ProfileResponse.from_domain(p, service_installed=installed) for p in profiles]
+    return JSONResponse(ProfileListDTO(data=data).model_dump(mode="json"))
 
 
 async def create_profile(request: Request) -> JSONResponse:
@@ -47,7 +58,7 @@ async def create_profile(request: Request) -> JSONResponse:
             audio=_group(body.audio),
         )
     )
-    return JSONResponse(ProfileResponse.from_domain(profile).model_dump(mode="json"), status_code=201)
+    return JSONResponse(_response(request, profile), status_code=201)
 
 
 def _key(request: Request) -> str | int:
@@ -58,7 +69,7 @@ def _key(request: Request) -> str | int:
 async def show_profile(request: Request) -> JSONResponse:
     """A profile by name or id."""
     profile = await run_in_threadpool(_service(request).get, _key(request))
-    return JSONResponse(ProfileResponse.from_domain(profile).model_dump(mode="json"))
+    return JSONResponse(_response(request, profile))
 
 
 async def update_profile(request: Request) -> JSONResponse:
@@ -74,7 +85,7 @@ async def update_profile(request: Request) -> JSONResponse:
         audio=_group(body.audio),
     )
     profile = await run_in_threadpool(_service(request).update, _key(request), changes)
-    return JSONResponse(ProfileResponse.from_domain(profile).model_dump(mode="json"))
+    return JSONResponse(_response(request, profile))
 
 
 async def delete_profile(request: Request) -> JSONResponse:
