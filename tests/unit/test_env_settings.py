@@ -124,3 +124,11 @@ def test_the_usual_environment_is_read_without_pydantic(tmp_path):
         "db": f"sqlite:///{tmp_path / 'mlxm.db'}", "auth": "on", "dirs": [str(tmp_path / "a")], "max_models": 2,
         "mirror": "http://127.0.0.1:9",
     }
+
+
+def test_model_copy_applies_the_update_and_leaves_the_original_alone():
+    original = ServerSettings(max_models=2)
+    copy = original.model_copy(update={"max_models": 3})
+    assert (copy.max_models, original.max_models) == (3, 2)
+    assert type(copy) is ServerSettings
+    assert copy.default_top_p == original.default_top_p

@@ -130,6 +130,13 @@ class EnvSettings:
             else:
                 setattr(self, name, info.make_default())  # defaults are not validated (as in pydantic)
 
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> "EnvSettings":
+        """A shallow copy with `update` applied, unvalidated, as pydantic's `model_copy` does."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(update or {})
+        return copy
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in type(self)._fields)
         return f"{type(self).__name__}({shown})"
