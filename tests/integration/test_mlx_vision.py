@@ -42,7 +42,8 @@ def loaded(vlm_dir):
 
 
 def run(runtime, model, messages, max_tokens=10, **params):
-    request = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=max_tokens, **params), messages=messages)
+    params.setdefault("temperature", 0.0)
+    request = GenerationRequest(InferenceParams(max_tokens=max_tokens, **params), messages=messages)
     chunks = list(runtime.generate(model, request))
     return "".join(c.text for c in chunks), chunks
 
@@ -99,50 +100,101 @@ def test_text_only_requests_share_the_vision_engine(loaded):
     assert runtime.text is not None and model.handle.engine is not None
 
 
-def test_concurrent_requests_are_queued_and_match_solo_answers(loaded):
+JOBS = [(ChatMessage("user", "describe", images=(ImageInput(RED),)),), (ChatMessage("user", "hello there"),),
+        (ChatMessage("user", "two", images=(ImageInput(BLUE), ImageInput(GREEN))),), (ChatMessage("user", "bye"),)]
+
+
+def submit_together(runtime, model, jobs, **params):
+    """Streams for `jobs`, all queued before the engine thread looks at its queue."""
+    streams = [runtime.generate(model, GenerationRequest(InferenceParams(**params), messages=m)) for m in jobs]
+    engine = model.handle.engine
+    with engine._cond:  # the condition's lock is reentrant: submit() takes it too
+        for stream in streams:
+            engine.submit(stream.job)
+            stream._submitted = True
+    return streams
+
+
+def test_two_image_requests_are_batched_and_answer_as_alone(vlm_dir):
+    runtime = MlxRuntime(max_batch_size=4)
+    model = runtime.load("tiny-vlm-batched", vlm_dir, ModelType.VISION)
+    try:
+        images = [JOBS[0], JOBS[2]]
+        solo = [run(runtime, model, m, max_tokens=20)[0] for m in images]
+        engine = model.handle.engine
+        steps_alone = engine.decode_steps
+        streams = submit_together(runtime, model, images, temperature=0.0, max_tokens=20)
+        together = ["".join(c.text for c in stream) for stream in streams]
+        assert together == solo
+        assert engine.max_rows_per_step == 2  # the two requests shared decode steps
+        assert engine.decode_steps - steps_alone < 40  # fewer steps than running them one after the other
+    finally:
+        runtime.unload(model)
+
+
+def test_image_and_text_only_requests_batch_together_with_solo_answers(loaded):
     runtime, model = loaded
-    jobs = [(ChatMessage("user", "describe", images=(ImageInput(RED),)),), (ChatMessage("user", "hello there"),),
-            (ChatMessage("user", "two", images=(ImageInput(BLUE), ImageInput(GREEN))),), (ChatMessage("user", "bye"),)]
-    solo = [run(runtime, model, m, max_tokens=20)[0] for m in jobs]
+    solo = [run(runtime, model, m, max_tokens=20)[0] for m in JOBS]
+    streams = submit_together(runtime, model, JOBS, temperature=0.0, max_tokens=20)
+    assert ["".join(c.text for c in stream) for stream in streams] == solo
+    assert model.handle.engine.max_rows_per_step == len(JOBS)
+
+
+def test_seeded_sampling_inside_a_batch_equals_alone(loaded):
+    runtime, model = loaded
+    sampled = dict(temperature=1.5, top_p=0.95, seed=7, max_tokens=16)
+    solo = [run(runtime, model, m, **sampled)[0] for m in JOBS[:3]]
+    greedy = [run(runtime, model, m, max_tokens=16)[0] for m in JOBS[:3]]
+    assert solo != greedy  # the sampler is really used
+    streams = submit_together(runtime, model, JOBS[:3], **sampled)
+    assert ["".join(c.text for c in stream) for stream in streams] == solo
+
+
+def test_threads_at_once_with_one_cancelled_midway_never_disturb_each_other(loaded):
+    """Image and text-only requests from threads; one stops reading after 3 chunks; the rest as alone."""
+    runtime, model = loaded
+    solo = [run(runtime, model, m, max_tokens=24)[0] for m in JOBS]
     results: dict[int, str] = {}
     errors: list[BaseException] = []
-    start = threading.Barrier(len(jobs))
+    start = threading.Barrier(len(JOBS) + 1)
+    cancelled_steps: list[int] = []
 
     def worker(index):
         try:
             start.wait()
-            results[index] = run(runtime, model, jobs[index], max_tokens=20)[0]
+            request = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=24 if index else 400),
+                                        messages=JOBS[index])
+            if index == 0:
+                stream = runtime.generate(model, request)
+                for _ in range(3):
+                    next(stream)
+                stream.close()
+                cancelled_steps.append(stream.job.steps)
+                return
+            results[index] = "".join(c.text for c in runtime.generate(model, request))
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(jobs))]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(JOBS))]
     for thread in threads:
         thread.start()
+    start.wait()
     for thread in threads:
         thread.join(120)
     assert not errors
-    assert [results[i] for i in range(len(jobs))] == solo
-    assert model.handle.engine.max_seen_active == 1  # queued: one at a time (interleaving mixed their state)
+    assert [results[i] for i in range(1, len(JOBS))] == solo[1:]
+    assert cancelled_steps and cancelled_steps[0] < 50  # max_tokens 400: it stopped because it was closed
+    assert run(runtime, model, JOBS[0], max_tokens=24)[0] == solo[0]  # and the engine still answers
 
 
-def test_interleaving_would_mix_decode_state(vlm_dir):
-    """Why the engine queues: two requests decoded turn by turn give other answers than alone."""
-    runtime = MlxRuntime()
-    runtime.vision.max_active = 4
-    model = runtime.load("tiny-vlm-interleaved", vlm_dir, ModelType.VISION)
+def test_batch_size_one_serves_requests_in_order(vlm_dir):
+    runtime = MlxRuntime(max_batch_size=4, enable_batching=False)
+    model = runtime.load("tiny-vlm-fifo", vlm_dir, ModelType.VISION)
     try:
-        jobs = [(ChatMessage("user", "describe", images=(ImageInput(RED),)),), (ChatMessage("user", "hello there"),)]
-        solo = [run(runtime, model, m, max_tokens=20)[0] for m in jobs]
-        streams = [runtime.generate(model, GenerationRequest(InferenceParams(temperature=0.0, max_tokens=20), messages=m))
-                   for m in jobs]
-        engine = model.handle.engine
-        with engine._cond:  # both are pending before the engine thread looks (the condition's lock is reentrant)
-            for stream in streams:
-                engine.submit(stream.job)
-                stream._submitted = True
-        together = ["".join(c.text for c in stream) for stream in streams]
-        assert model.handle.engine.max_seen_active == 2
-        assert together != solo
+        solo = [run(runtime, model, m, max_tokens=12)[0] for m in JOBS]
+        streams = submit_together(runtime, model, JOBS, temperature=0.0, max_tokens=12)
+        assert ["".join(c.text for c in stream) for stream in streams] == solo
+        assert model.handle.engine.max_rows_per_step == 1 and model.handle.engine.max_seen_active == 1
     finally:
         runtime.unload(model)
 

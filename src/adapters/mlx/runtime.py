@@ -39,7 +39,8 @@ class MlxRuntime:
         self.text = MlxTextRuntime(enable_batching=enable_batching, max_batch_size=max_batch_size, **text_options)
         self.audio = MlxAudioRuntime(max_speech_tokens=max_speech_tokens)
         self.embeddings = MlxEmbeddingsRuntime(max_batch_size=max_embedding_batch)
-        self.vision = MlxVisionRuntime()  # FIFO, one request at a time (see adapters.mlx.vision)
+        # Vision: continuous batching on mlx-vlm's BatchGenerator (adapters.mlx.vision_engine).
+        self.vision = MlxVisionRuntime(max_batch_size=max_batch_size if enable_batching else 1)
 
     def _for(self, model_type: ModelType):
         model_type = ModelType(model_type)

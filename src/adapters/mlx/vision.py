@@ -4,29 +4,24 @@
   `apply_chat_template` with one `{"type": "image"}` marker per image, in the turn that sent it
   (images of earlier turns stay in their turn), and the decoded images in the same order.
 - Text-only requests to a vision model use the same loaded model (no second copy via mlx-lm).
-- Concurrency: one engine thread per loaded model owns every MLX call; requests wait in FIFO
-  order and run one at a time (`max_active` 1). Interleaving requests token by token was tried and
-  gives wrong answers: mlx-vlm models keep decode state on the model object (Qwen2-VL's M-RoPE
-  deltas), which a second request's prefill overwrites. mlx-vlm's `BatchGenerator` handles that
-  state, but its image path (per-request input embeddings) is not wired here yet.
+- Concurrency: continuous batching on mlx-vlm's `BatchGenerator`, one engine thread per loaded
+  model (`adapters.mlx.vision_engine`); image and text-only requests share it.
 - Sampling reuses the text runtime's sampler (temperature 0 = greedy argmax; a `seed` gives a
   private random key) and logits processors; stop strings are matched on the decoded text.
-- Closing the stream cancels the request at its next turn.
+- Closing the stream cancels the request at its next step.
 """
 
 from __future__ import annotations
 
 import io
-import queue
 import threading
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
-from adapters.mlx.engine import EngineClosed, on_engine_thread, run_on_engine_thread
 from adapters.mlx.text import DEFAULT_MAX_TOKENS, build_logits_processors, build_sampler
+from adapters.mlx.vision_engine import VisionEngine, VisionJob, VisionStream
 from application.errors import InvalidRequest, Unavailable
 from application.inference.ports import (
     GenerationChunk,
@@ -39,118 +34,7 @@ from application.inference.ports import (
 from domain.enums import ModelType
 from domain.profiles.params import AudioDefaults
 
-CLOSE_ACK_SECONDS = 5.0
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024  # a decompression bomb is a 400, not an out-of-memory
-
-
-@dataclass(eq=False)
-class VisionJob:
-    prompt: str
-    images: list
-    kwargs: dict
-    events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
-    finished: threading.Event = field(default_factory=threading.Event)
-    cancelled: bool = False
-    steps: int = 0  # tokens computed, read by tests of cancellation
-    generator: Any = None
-
-
-class VisionEngine:
-    """Round-robin decoding of up to `max_active` jobs on one engine thread (see module doc)."""
-
-    def __init__(self, model: Any, processor: Any, max_active: int = 8) -> None:
-        self._model = model
-        self._processor = processor
-        self.max_active = max(1, int(max_active))
-        self._cond = threading.Condition()
-        self._pending: deque[VisionJob] = deque()
-        self._active: list[VisionJob] = []
-        self._closed = False
-        self._started = False
-        self.stopped = threading.Event()
-        self.max_seen_active = 0  # most jobs decoded together, read by tests
-
-    def submit(self, job: VisionJob) -> None:
-        with self._cond:
-            if self._closed:
-                raise EngineClosed("the model was unloaded")
-            self._pending.append(job)
-            if not self._started:
-                self._started = True
-                run_on_engine_thread(self._run)
-            self._cond.notify()
-
-    def cancel(self, job: VisionJob) -> None:
-        with self._cond:
-            job.cancelled = True
-            self._cond.notify()
-
-    def close(self, timeout: float = 30.0) -> None:
-        with self._cond:
-            self._closed = True
-            started = self._started
-            self._cond.notify()
-        if started and not on_engine_thread():
-            self.stopped.wait(timeout)
-
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._cond:
-                    while not self._closed and not self._pending and not self._active:
-                        self._cond.wait()
-                    if self._closed:
-                        break
-                    while self._pending and len(self._active) < self.max_active:
-                        self._active.append(self._pending.popleft())
-                    jobs = list(self._active)
-                    self.max_seen_active = max(self.max_seen_active, len(jobs))
-                for job in jobs:
-                    self._step(job)
-        finally:
-            with self._cond:
-                leftovers = list(self._active) + list(self._pending)
-                self._active.clear()
-                self._pending.clear()
-            for job in leftovers:
-                self._finish(job, EngineClosed("the model was unloaded"))
-            self.stopped.set()
-
-    def _step(self, job: VisionJob) -> None:
-        if job.cancelled:
-            self._finish(job, None)
-            return
-        try:
-            if job.generator is None:
-                from mlx_vlm import stream_generate
-
-                job.generator = stream_generate(self._model, self._processor, job.prompt,
-                                                image=job.images or None, **job.kwargs)
-            result = next(job.generator)
-        except StopIteration:
-            self._finish(job, None)
-            return
-        except Exception as exc:  # noqa: BLE001 - reported to this job only; the others go on
-            self._finish(job, exc)
-            return
-        job.steps += 1
-        job.events.put(result)
-        if result.finish_reason is not None:
-            self._finish(job, None)
-
-    def _finish(self, job: VisionJob, error: BaseException | None) -> None:
-        with self._cond:
-            if job in self._active:
-                self._active.remove(job)
-        if job.generator is not None:
-            try:
-                job.generator.close()
-            except Exception:  # noqa: BLE001 - closing a half-run generator
-                pass
-            job.generator = None
-        if not job.finished.is_set():
-            job.events.put(error if error is not None else StopIteration())
-            job.finished.set()
 
 
 @dataclass
@@ -181,8 +65,8 @@ def decode_image(image: ImageInput, index: int):
 class MlxVisionRuntime:
     """The `ModelRuntime` port for vision models via mlx-vlm."""
 
-    def __init__(self, *, max_active: int = 1) -> None:
-        self.max_active = max_active  # >1 interleaves requests: only for models without per-model decode state
+    def __init__(self, *, max_batch_size: int = 8) -> None:
+        self.max_batch_size = max_batch_size  # 1: one request at a time, in order
         self._load_lock = threading.Lock()
 
     def load(self, model_id: str, path: Path, model_type: ModelType) -> LoadedModel:
@@ -198,7 +82,7 @@ class MlxVisionRuntime:
                 raise InvalidRequest(f"{model_id}: the model folder {path} is incomplete: {exc}") from exc
             except (ValueError, ImportError, KeyError, OSError, AttributeError) as exc:
                 raise NotSupported(f"{model_id}: mlx-vlm cannot load this vision model: {exc}") from exc
-        handle = VisionModelHandle(model, processor, VisionEngine(model, processor, self.max_active), read_config(path))
+        handle = VisionModelHandle(model, processor, VisionEngine(model, processor, self.max_batch_size), read_config(path))
         return LoadedModel(model_id, ModelType(model_type), path, weights_nbytes(model), handle=handle)
 
     def unload(self, model: LoadedModel) -> None:
@@ -239,12 +123,9 @@ class MlxVisionRuntime:
             raise NotSupported(f"tools: {model.model_id} is a vision model; tool calling is served for text models only")
         prompt, images = self.prompt(model, request)
         params = request.params
-        import mlx.core as mx
-
-        sampler = build_sampler(params) or (lambda logprobs: mx.argmax(logprobs, axis=-1))
-        kwargs = {"max_tokens": params.max_tokens or DEFAULT_MAX_TOKENS, "sampler": sampler,
-                  "logits_processors": build_logits_processors(params) or None}
-        return VisionStream(handle.engine, VisionJob(prompt, images, kwargs), tuple(params.stop or ()))
+        job = VisionJob(prompt, images, params.max_tokens or DEFAULT_MAX_TOKENS, sampler=build_sampler(params),
+                        logits_processors=build_logits_processors(params))
+        return VisionStream(handle.engine, job, tuple(params.stop or ()))
 
     def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
         """The prompt's tokens as the model sees them: the processor expands each image into its tokens."""
@@ -272,68 +153,3 @@ class MlxVisionRuntime:
 
     def embed(self, model: LoadedModel, request) -> Any:
         raise InvalidRequest(f"{model.model_id} is a vision model; embeddings need an embeddings model")
-
-
-class VisionStream:
-    """Iterator of `GenerationChunk`s for one job; submitted on first `next()`, `close()` cancels."""
-
-    def __init__(self, engine: VisionEngine, job: VisionJob, stop: tuple[str, ...]) -> None:
-        self._engine = engine
-        self.job = job
-        self._stop = stop
-        self._holdback = max((len(s) for s in stop), default=1) - 1
-        self._pending = ""
-        self._submitted = False
-        self._done = False
-
-    def __iter__(self) -> "VisionStream":
-        return self
-
-    def __next__(self) -> GenerationChunk:
-        if self._done:
-            raise StopIteration
-        if not self._submitted:
-            self._engine.submit(self.job)
-            self._submitted = True
-        event = self.job.events.get()
-        if isinstance(event, StopIteration):
-            self._done = True
-            if self._pending:
-                text, self._pending = self._pending, ""
-                return GenerationChunk(text, 0, 0, "stop")
-            raise StopIteration
-        if isinstance(event, BaseException):
-            self._done = True
-            raise event
-        finish = event.finish_reason
-        # mlx-vlm counts the EOS token that ended generation; it is not part of the answer.
-        completion = event.generation_tokens - (1 if finish == "stop" else 0)
-        self._pending += event.text
-        if self._stop:
-            hits = [i for i in (self._pending.find(s) for s in self._stop) if i >= 0]
-            if hits:
-                text, self._pending = self._pending[: min(hits)], ""
-                self.close()
-                return GenerationChunk(text, event.prompt_tokens, completion, "stop")
-        if finish is not None:
-            text, self._pending = self._pending, ""
-            self._done = True
-            return GenerationChunk(text, event.prompt_tokens, completion, finish)
-        cut = max(len(self._pending) - self._holdback, 0)
-        text, self._pending = self._pending[:cut], self._pending[cut:]
-        return GenerationChunk(text, event.prompt_tokens, completion, None)
-
-    def close(self) -> None:
-        self._done = True
-        if self._submitted:
-            self._engine.cancel(self.job)
-            if not on_engine_thread():
-                self.job.finished.wait(timeout=CLOSE_ACK_SECONDS)
-
-    def __del__(self) -> None:
-        try:
-            self._done = True
-            if self._submitted:
-                self._engine.cancel(self.job)
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass

@@ -1,0 +1,313 @@
+"""Continuous batching of vision-model requests over mlx-vlm's own `BatchGenerator`.
+
+One engine (and one parked engine thread) per loaded vision model owns every MLX call for it.
+It follows what mlx-vlm's server does (`mlx_vlm/server/generation.py`, `ResponseGenerator._run_impl`):
+each request's image(s) and prompt go through `model.get_input_embeddings` on the engine thread,
+then the row is inserted into `mlx_vlm.generate.ar.BatchGenerator` (built on `model.language_model`)
+with those embeddings as its prompt kwargs. mlx-vlm keeps each row's decode state in the batch
+(per-row KV cache, per-row M-RoPE `rope_deltas` captured after prefill), which is why rows can
+share decode steps while stepping plain `stream_generate` generators in turn mixes them up.
+
+- Image and text-only requests share the engine and the decode steps.
+- Admission is FIFO into at most `max_batch_size` rows; later requests wait, in order.
+- Prompts are prefilled one row at a time (`prefill_batch_size=1`, no padded prefill), then decoded
+  together: each request's greedy output equals its output alone (tests check it).
+- mlx-vlm's `BatchGenerator` takes ONE sampler for the whole batch; per-request sampling (temperature,
+  top-p, seed) runs as the request's last logits processor (`SampleRow`), which draws the token from
+  the request's own random key and leaves only it for the shared argmax.
+- `cancel()` removes the row (`BatchGenerator.remove`) at the next step; a request whose embedding
+  fails (bad image for the processor) fails alone. A failure inside a shared step fails the
+  requests of that step and the engine starts a fresh generator for the next ones.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from adapters.mlx.engine import EngineClosed, on_engine_thread, run_on_engine_thread
+
+CLOSE_ACK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class VisionToken:
+    """One streamed piece of a request's answer (`generation_tokens` never counts the EOS token)."""
+
+    text: str
+    prompt_tokens: int
+    generation_tokens: int
+    finish_reason: str | None
+
+
+@dataclass(eq=False)
+class VisionJob:
+    prompt: str
+    images: list
+    max_tokens: int
+    sampler: Callable | None = None  # None: greedy (the batch's shared argmax)
+    logits_processors: list = field(default_factory=list)
+    events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    finished: threading.Event = field(default_factory=threading.Event)
+    cancelled: bool = False
+    steps: int = 0  # tokens computed, read by tests of cancellation
+    # Engine-thread state.
+    uid: int | None = None
+    prompt_tokens: int = 0
+    detokenizer: Any = None
+
+
+class SampleRow:
+    """A logits processor that samples this row with its own sampler and keeps only that token.
+
+    mlx-vlm's `BatchGenerator` applies one sampler to all rows; putting the request's sampler here
+    (after its other processors, on log-probabilities exactly as `generate_step` computes them) keeps
+    each request's sampling settings and random key its own inside a shared batch.
+    """
+
+    def __init__(self, sampler: Callable) -> None:
+        self._sampler = sampler
+
+    def __call__(self, tokens, logits):
+        import mlx.core as mx
+
+        logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        token = self._sampler(logprobs)
+        keep = mx.arange(logits.shape[-1]) == token.reshape(-1, 1)
+        return mx.where(keep, mx.zeros_like(logits), mx.array(-float("inf"), dtype=logits.dtype))
+
+
+def _argmax(logprobs):
+    import mlx.core as mx
+
+    return mx.argmax(logprobs, axis=-1)
+
+
+class VisionEngine:
+    def __init__(self, model: Any, processor: Any, max_batch_size: int = 8) -> None:
+        self._model = model
+        self._processor = processor
+        self.max_batch_size = max(1, int(max_batch_size))
+        self._cond = threading.Condition()
+        self._pending: deque[VisionJob] = deque()
+        self._cancels: list[VisionJob] = []
+        self._active: dict[int, VisionJob] = {}
+        self._closed = False
+        self._started = False
+        self.stopped = threading.Event()
+        # Read by tests and benchmarks.
+        self.max_seen_active = 0  # most requests admitted at once
+        self.decode_steps = 0  # BatchGenerator steps that produced tokens
+        self.max_rows_per_step = 0  # most requests that got a token from one step (> 1: batched)
+
+    # ------------------------------------------------------------------ API for callers
+
+    def submit(self, job: VisionJob) -> None:
+        with self._cond:
+            if self._closed:
+                raise EngineClosed("the model was unloaded")
+            self._pending.append(job)
+            if not self._started:
+                self._started = True
+                run_on_engine_thread(self._run)
+            self._cond.notify()
+
+    def cancel(self, job: VisionJob) -> None:
+        with self._cond:
+            if job.finished.is_set() or job.cancelled:
+                return
+            job.cancelled = True
+            self._cancels.append(job)
+            self._cond.notify()
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            self._closed = True
+            started = self._started
+            self._cond.notify()
+        if started and not on_engine_thread():
+            self.stopped.wait(timeout)
+
+    # ------------------------------------------------------------------ engine thread
+
+    def _run(self) -> None:
+        generator = None
+        try:
+            while True:
+                with self._cond:
+                    while not (self._closed or self._pending or self._cancels or self._active):
+                        self._cond.wait()
+                    if self._closed:
+                        break
+                    cancels, self._cancels = self._cancels, []
+                    for job in cancels:
+                        if job in self._pending:
+                            self._pending.remove(job)
+                    admitted = []
+                    while self._pending and len(self._active) + len(admitted) < self.max_batch_size:
+                        admitted.append(self._pending.popleft())
+                for job in cancels:
+                    if job.uid is not None and self._active.pop(job.uid, None) is job and generator is not None:
+                        generator.remove(job.uid)
+                    self._finish(job, None)
+                for job in admitted:
+                    if job.cancelled:
+                        self._finish(job, None)
+                        continue
+                    try:
+                        if generator is None:
+                            generator = self._new_generator()
+                        self._insert(generator, job)
+                    except Exception as exc:  # noqa: BLE001 - this request's input; the others go on
+                        self._finish(job, exc)
+                        continue
+                    self._active[job.uid] = job
+                self.max_seen_active = max(self.max_seen_active, len(self._active))
+                if not self._active:
+                    if generator is not None:
+                        generator.close()
+                        generator = None
+                    continue
+                try:
+                    _, responses = generator.next()
+                except Exception as exc:  # noqa: BLE001 - a shared step failed: its requests fail, the engine goes on
+                    for job in list(self._active.values()):
+                        self._finish(job, exc)
+                    self._active.clear()
+                    generator.close()
+                    generator = None
+                    continue
+                if responses:
+                    self.decode_steps += 1
+                    self.max_rows_per_step = max(self.max_rows_per_step, len(responses))
+                for response in responses:
+                    self._deliver(response)
+        finally:
+            if generator is not None:
+                generator.close()
+            with self._cond:
+                leftovers = list(self._active.values()) + list(self._pending)
+                self._active.clear()
+                self._pending.clear()
+            for job in leftovers:
+                self._finish(job, EngineClosed("the model was unloaded"))
+            self.stopped.set()
+
+    def _new_generator(self):
+        from mlx_vlm.generate.ar import BatchGenerator
+
+        return BatchGenerator(self._model.language_model, self._processor, sampler=_argmax,
+                              completion_batch_size=self.max_batch_size, prefill_batch_size=1,
+                              compute_logprobs=False)
+
+    def _insert(self, generator, job: VisionJob) -> None:
+        """The request's embeddings (vision tower included) computed here, then its row queued."""
+        from mlx_vlm.tokenizer_utils import make_streaming_detokenizer
+        from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
+
+        model, processor = self._model, self._processor
+        inputs = prepare_inputs(processor, images=job.images or None, prompts=job.prompt,
+                                image_token_index=getattr(model.config, "image_token_index", None),
+                                add_special_tokens=should_add_special_tokens(model.config.model_type, processor))
+        input_ids = inputs["input_ids"]
+        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "pixel_values", "attention_mask")}
+        embedded = model.get_input_embeddings(input_ids, inputs.get("pixel_values"),
+                                              mask=inputs.get("attention_mask"), **extra)
+        prompt_kwargs = {**extra, **{k: v for k, v in embedded.to_dict().items() if v is not None}}
+        processors = list(job.logits_processors)
+        if job.sampler is not None:
+            processors.append(SampleRow(job.sampler))
+        (job.uid,) = generator.insert([input_ids.reshape(-1).tolist()], max_tokens=[job.max_tokens],
+                                      prompt_kwargs=[prompt_kwargs], logits_processors=[processors or None])
+        job.prompt_tokens = int(input_ids.size)
+        job.detokenizer = make_streaming_detokenizer(processor)
+
+    def _deliver(self, response) -> None:
+        job = self._active.get(response.uid)
+        if job is None:  # removed (cancelled) after the step was computed
+            return
+        finish = response.finish_reason
+        detokenizer = job.detokenizer
+        if finish != "stop":  # "stop" is the EOS token: not part of the answer (as in `stream_generate`)
+            job.steps += 1
+            detokenizer.add_token(int(response.token))
+        if finish is not None:
+            detokenizer.finalize()
+        job.events.put(VisionToken(detokenizer.last_segment, job.prompt_tokens, job.steps, finish))
+        if finish is not None:
+            del self._active[response.uid]
+            self._finish(job, None)
+
+    @staticmethod
+    def _finish(job: VisionJob, error: BaseException | None) -> None:
+        if not job.finished.is_set():
+            job.events.put(error if error is not None else StopIteration())
+            job.finished.set()
+
+
+class VisionStream:
+    """Iterator of `GenerationChunk`s for one job; submitted on first `next()`, `close()` cancels."""
+
+    def __init__(self, engine: VisionEngine, job: VisionJob, stop: tuple[str, ...]) -> None:
+        self._engine = engine
+        self.job = job
+        self._stop = stop
+        self._holdback = max((len(s) for s in stop), default=1) - 1
+        self._pending = ""
+        self._submitted = False
+        self._done = False
+
+    def __iter__(self) -> "VisionStream":
+        return self
+
+    def __next__(self):
+        from application.inference.ports import GenerationChunk
+
+        if self._done:
+            raise StopIteration
+        if not self._submitted:
+            self._engine.submit(self.job)
+            self._submitted = True
+        event = self.job.events.get()
+        if isinstance(event, StopIteration):
+            self._done = True
+            if self._pending:
+                text, self._pending = self._pending, ""
+                return GenerationChunk(text, 0, 0, "stop")
+            raise StopIteration
+        if isinstance(event, BaseException):
+            self._done = True
+            raise event
+        finish, completion = event.finish_reason, event.generation_tokens
+        self._pending += event.text
+        if self._stop:
+            hits = [i for i in (self._pending.find(s) for s in self._stop) if i >= 0]
+            if hits:
+                text, self._pending = self._pending[: min(hits)], ""
+                self.close()
+                return GenerationChunk(text, event.prompt_tokens, completion, "stop")
+        if finish is not None:
+            text, self._pending = self._pending, ""
+            self._done = True
+            return GenerationChunk(text, event.prompt_tokens, completion, finish)
+        cut = max(len(self._pending) - self._holdback, 0)
+        text, self._pending = self._pending[:cut], self._pending[cut:]
+        return GenerationChunk(text, event.prompt_tokens, completion, None)
+
+    def close(self) -> None:
+        self._done = True
+        if self._submitted:
+            self._engine.cancel(self.job)
+            if not on_engine_thread():
+                self.job.finished.wait(timeout=CLOSE_ACK_SECONDS)
+
+    def __del__(self) -> None:
+        try:
+            self._done = True
+            if self._submitted:
+                self._engine.cancel(self.job)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
