@@ -1,5 +1,6 @@
 """The anthropic SDK on a real tiny MLX model: the Messages route runs the same internal request as
-the OpenAI chat route, so greedy answers are identical."""
+the OpenAI chat route, so greedy answers are identical. Also on a tiny vision model, text-only (which
+has no prompt cache: README "Vision")."""
 
 from __future__ import annotations
 
@@ -20,34 +21,50 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    llama = cached_model("llama", tmp_path_factory.getbasetemp() / "tiny-models", tie_word_embeddings=False)
+    root = tmp_path_factory.getbasetemp() / "tiny-models"
+    llama = cached_model("llama", root, tie_word_embeddings=False)
+    vlm = cached_model("qwen2_vl", root)
     container = real_container(tmp_path_factory.mktemp("mlxm-home"))
-    result = CliRunner().invoke(cli, ["import", str(llama), "--name", "tiny-llama", "--json"], obj=container)
-    assert result.exit_code == 0, result.output
+    for name, folder in (("tiny-llama", llama), ("tiny-vlm", vlm)):
+        result = CliRunner().invoke(cli, ["import", str(folder), "--name", name, "--json"], obj=container)
+        assert result.exit_code == 0, result.output
     with serve_in_thread(create_app(container)) as url:
         yield url, container
     container.model_pool().shutdown()
 
 
-def test_messages_equal_chat_completions_greedy(server):
+@pytest.mark.parametrize("model", ["tiny-llama", "tiny-vlm"])
+def test_messages_equal_chat_completions_greedy(server, model):
     url, container = server
     messages = [{"role": "user", "content": "Hello there"}]
     chat = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=120).chat.completions.create(
-        model="tiny-llama", messages=messages, max_tokens=6, temperature=0)
+        model=model, messages=messages, max_tokens=6, temperature=0)
     expected = chat.choices[0].message.content
     client = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0, timeout=120)
-    message = client.messages.create(model="tiny-llama", max_tokens=6, messages=messages,
+    message = client.messages.create(model=model, max_tokens=6, messages=messages,
                                      extra_body={"temperature": 0})  # this SDK has no sampling arguments
     assert message.content[0].text == expected
     assert message.usage.output_tokens == chat.usage.completion_tokens
     # The same prompt again: Anthropic counts prompt-cache reads apart from the rest of the input.
-    assert message.usage.cache_read_input_tokens > 0
-    assert message.usage.input_tokens + message.usage.cache_read_input_tokens == chat.usage.prompt_tokens
-    with client.messages.stream(model="tiny-llama", max_tokens=6, messages=messages,
+    if model == "tiny-vlm":  # no prompt cache for vision models: the whole prompt is input, none read
+        assert not message.usage.cache_read_input_tokens
+    else:
+        assert message.usage.cache_read_input_tokens > 0
+    assert message.usage.input_tokens + (message.usage.cache_read_input_tokens or 0) == chat.usage.prompt_tokens
+    with client.messages.stream(model=model, max_tokens=6, messages=messages,
                                  extra_body={"temperature": 0}) as stream:
         streamed = "".join(stream.text_stream)
     assert streamed == expected
     container.audit_sink().flush()
-    rows = container.audit_service().query(AuditQuery(model="tiny-llama")).items
+    rows = container.audit_service().query(AuditQuery(model=model)).items
     assert {r.endpoint for r in rows} == {"/v1/chat/completions", "/v1/messages"} and len(rows) == 3
     assert all(r.completion_tokens == chat.usage.completion_tokens and r.backend == "local" for r in rows)
+
+
+def test_tools_on_the_vision_model_are_a_400_naming_the_limitation(server):
+    url, _ = server
+    client = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0, timeout=120)
+    tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    with pytest.raises(anthropic.BadRequestError, match="tiny-vlm is a vision model; tool calling is served for text"):
+        client.messages.create(model="tiny-vlm", max_tokens=6, tools=[tool],
+                               messages=[{"role": "user", "content": "Weather in Paris?"}])

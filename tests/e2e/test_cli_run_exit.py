@@ -22,18 +22,20 @@ def _mlxm(*args, env):
     return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_run_that_stops_on_a_stop_string_exits_cleanly(tmp_path, tmp_path_factory):
-    llama = cached_model("llama", tmp_path_factory.getbasetemp() / "tiny-models", tie_word_embeddings=False)
+@pytest.mark.parametrize("name,kind", [("tiny-llama", "llama"), ("tiny-vlm", "qwen2_vl")])
+def test_run_that_stops_on_a_stop_string_exits_cleanly(tmp_path, tmp_path_factory, name, kind):
+    options = {"tie_word_embeddings": False} if kind == "llama" else {}
+    folder = cached_model(kind, tmp_path_factory.getbasetemp() / "tiny-models", **options)
     env = {**os.environ, "MLX_MANAGER_HOME": str(tmp_path / "home")}
-    imported = _mlxm("import", str(llama), "--name", "tiny-llama", "--json", env=env)
+    imported = _mlxm("import", str(folder), "--name", name, "--json", env=env)
     assert imported.returncode == 0, imported.stderr
 
-    full = _mlxm("run", "tiny-llama", "Hello there", "--temperature", "0", "--max-tokens", "40", "--json", env=env)
+    full = _mlxm("run", name, "Hello there", "--temperature", "0", "--max-tokens", "40", "--json", env=env)
     assert full.returncode == 0, full.stderr
     text = json.loads(full.stdout)["text"]
     stop = text[12:14]  # a string the greedy reply is known to contain, well before its end
     assert len(stop) == 2
-    profile = _mlxm("profile", "create", "stopper", "tiny-llama", "--temperature", "0", "--stop", stop, env=env)
+    profile = _mlxm("profile", "create", "stopper", name, "--temperature", "0", "--stop", stop, env=env)
     assert profile.returncode == 0, profile.stderr
 
     for args in (("--json",), ()):

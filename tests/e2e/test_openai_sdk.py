@@ -1,4 +1,8 @@
-"""The server as users run it: uvicorn on loopback, tiny real models imported, the real openai SDK."""
+"""The server as users run it: uvicorn on loopback, tiny real models imported, the real openai SDK.
+
+The text-generation checks run on a text model (tiny llama, mlx-lm) and, text-only, on a vision model
+(tiny Qwen2-VL, mlx-vlm): `CHAT_MODELS`. Where a feature is not served for vision models the vision case
+asserts the documented 400 (README "Vision")."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from tests.support.tiny_models import cached_model, no_eos_logits_processor
 pytestmark = pytest.mark.slow
 
 PROMPT = "Hello there"
+CHAT_MODELS = ["tiny-llama", "tiny-vlm"]
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +34,7 @@ def models(tmp_path_factory):
         "llama": cached_model("llama", root, tie_word_embeddings=False),
         "whisper": cached_model("whisper", root),
         "tts": cached_model("tts", root),
+        "vlm": cached_model("qwen2_vl", root),
     }
 
 
@@ -37,12 +43,13 @@ def server(tmp_path_factory, models):
     home = tmp_path_factory.mktemp("mlxm-home")
     container = real_container(home)
     runner = CliRunner()
-    for name, kind in (("tiny-llama", "llama"), ("tiny-whisper", "whisper"), ("tiny-tts", "tts")):
+    for name, kind in (("tiny-llama", "llama"), ("tiny-whisper", "whisper"), ("tiny-tts", "tts"), ("tiny-vlm", "vlm")):
         result = runner.invoke(cli, ["import", str(models[kind]), "--name", name, "--json"], obj=container)
         assert result.exit_code == 0, result.output
-    result = runner.invoke(cli, ["profile", "create", "warm", "tiny-llama", "--temperature", "0.9", "--max-tokens", "12"],
-                           obj=container)
-    assert result.exit_code == 0, result.output
+    for profile, model in (("warm", "tiny-llama"), ("warm-vlm", "tiny-vlm")):
+        result = runner.invoke(cli, ["profile", "create", profile, model, "--temperature", "0.9", "--max-tokens", "12"],
+                               obj=container)
+        assert result.exit_code == 0, result.output
     with serve_in_thread(create_app(container)) as url:
         yield url, container
     pool = container.model_pool()
@@ -64,9 +71,27 @@ def greedy_reference(llama_dir, messages, max_tokens):
     return mlx_lm.generate(model, tokenizer, prompt, max_tokens=max_tokens, sampler=make_sampler(temp=0.0))
 
 
+def vlm_greedy_reference(vlm_dir, messages, max_tokens):
+    """mlx-vlm's own greedy generate, text-only."""
+    import mlx.core as mx
+    from mlx_vlm import generate, load
+    from mlx_vlm.prompt_utils import apply_chat_template
+
+    model, processor = load(str(vlm_dir))
+    prompt = apply_chat_template(processor, model.config, messages, num_images=0)
+    return generate(model, processor, prompt, max_tokens=max_tokens, sampler=lambda x: mx.argmax(x, axis=-1)).text
+
+
+def reference(models, model, messages, max_tokens):
+    """The library's own greedy answer for `model` (mlx-lm for the text model, mlx-vlm for the vision one)."""
+    if model == "tiny-vlm":
+        return vlm_greedy_reference(models["vlm"], messages, max_tokens)
+    return greedy_reference(models["llama"], messages, max_tokens)
+
+
 def test_list_models_shows_imports_and_profiles(client):
     ids = {m.id: m for m in client.models.list().data}
-    assert {"tiny-llama", "tiny-whisper", "tiny-tts", "warm"} <= set(ids)
+    assert {"tiny-llama", "tiny-whisper", "tiny-tts", "tiny-vlm", "warm", "warm-vlm"} <= set(ids)
     assert ids["warm"].owned_by == "mlxm-profile:tiny-llama"
     assert client.models.retrieve("warm").owned_by == "mlxm-profile:tiny-llama"
     assert client.models.retrieve("tiny-llama").id == "tiny-llama"
@@ -74,15 +99,16 @@ def test_list_models_shows_imports_and_profiles(client):
         client.models.retrieve("tiny-lama")
 
 
-def test_chat_greedy_non_streaming_and_streaming_equal_mlx_lm(client, models):
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_chat_greedy_non_streaming_and_streaming_equal_the_library(client, models, model):
     messages = [{"role": "user", "content": PROMPT}]
-    expected = greedy_reference(models["llama"], messages, 16)
-    completion = client.chat.completions.create(model="tiny-llama", messages=messages, temperature=0, max_tokens=16)
+    expected = reference(models, model, messages, 16)
+    completion = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=16)
     assert completion.choices[0].message.content == expected
     assert completion.choices[0].finish_reason in ("stop", "length")
     assert 0 < completion.usage.completion_tokens <= 16 and completion.usage.prompt_tokens > 0
 
-    stream = client.chat.completions.create(model="tiny-llama", messages=messages, temperature=0, max_tokens=16,
+    stream = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=16,
                                             stream=True, stream_options={"include_usage": True})
     pieces, usage, finish = [], None, None
     for chunk in stream:
@@ -96,31 +122,35 @@ def test_chat_greedy_non_streaming_and_streaming_equal_mlx_lm(client, models):
     assert finish == completion.choices[0].finish_reason
 
 
-def test_profile_defaults_apply_and_a_request_temperature_zero_wins(client, models):
+@pytest.mark.parametrize("profile,model", [("warm", "tiny-llama"), ("warm-vlm", "tiny-vlm")])
+def test_profile_defaults_apply_and_a_request_temperature_zero_wins(client, models, profile, model):
     # The profile says temperature 0.9 and max_tokens 12; the request's 0 must make it greedy.
     messages = [{"role": "user", "content": PROMPT}]
-    completion = client.chat.completions.create(model="warm", messages=messages, temperature=0)
-    assert completion.choices[0].message.content == greedy_reference(models["llama"], messages, 12)
+    completion = client.chat.completions.create(model=profile, messages=messages, temperature=0)
+    assert completion.choices[0].message.content == reference(models, model, messages, 12)
     assert completion.usage.completion_tokens <= 12
 
 
-def test_seeded_sampling_is_reproducible_over_http(client):
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_seeded_sampling_is_reproducible_over_http(client, model):
     messages = [{"role": "user", "content": PROMPT}]
 
     def ask(seed):
-        return client.chat.completions.create(model="tiny-llama", messages=messages, temperature=1.0, seed=seed,
+        return client.chat.completions.create(model=model, messages=messages, temperature=1.0, seed=seed,
                                               max_tokens=12).choices[0].message.content
 
     assert ask(7) == ask(7)
+    assert len({ask(7), ask(8), ask(9)}) > 1  # the seed reaches the sampler
 
 
-def test_concurrent_streams_are_served_together_and_stay_independent(client, models):
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_concurrent_streams_are_served_together_and_stay_independent(client, models, model):
     prompts = ["one two", "The quick brown fox", "seven eight", "Hello world"]
-    expected = {p: greedy_reference(models["llama"], [{"role": "user", "content": p}], 10) for p in prompts}
+    expected = {p: reference(models, model, [{"role": "user", "content": p}], 10) for p in prompts}
     results: dict[str, str] = {}
 
     def ask(prompt):
-        stream = client.chat.completions.create(model="tiny-llama", messages=[{"role": "user", "content": prompt}],
+        stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}],
                                                 temperature=0, max_tokens=10, stream=True)
         results[prompt] = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
@@ -132,9 +162,40 @@ def test_concurrent_streams_are_served_together_and_stay_independent(client, mod
     assert results == expected
 
 
-def test_completions_endpoint(client):
-    completion = client.completions.create(model="tiny-llama", prompt="The quick brown fox", max_tokens=5, temperature=0)
-    again = client.completions.create(model="tiny-llama", prompt="The quick brown fox", max_tokens=5, temperature=0)
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_stop_strings_and_max_tokens_streamed_and_not(client, model):
+    messages = [{"role": "user", "content": PROMPT}]
+    full = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=24)
+    text = full.choices[0].message.content
+    assert full.usage.completion_tokens <= 24 and len(text) > 6
+    stop = text[4:6]
+    expected = text[: text.find(stop)]
+    cut = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=24, stop=[stop, "never"])
+    assert cut.choices[0].message.content == expected and cut.choices[0].finish_reason == "stop"
+    stream = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=24, stop=stop,
+                                            stream=True)
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == expected
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    short = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=3)
+    assert short.usage.completion_tokens == 3 and short.choices[0].finish_reason == "length"
+    assert text.startswith(short.choices[0].message.content)
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_responses_api_text_equals_chat_completions(client, model):
+    messages = [{"role": "user", "content": PROMPT}]
+    chat = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=8)
+    response = client.responses.create(model=model, input=PROMPT, temperature=0, max_output_tokens=8)
+    assert response.output_text == chat.choices[0].message.content
+    assert response.usage.output_tokens == chat.usage.completion_tokens
+    assert response.status == ("incomplete" if chat.choices[0].finish_reason == "length" else "completed")
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_completions_endpoint(client, model):
+    completion = client.completions.create(model=model, prompt="The quick brown fox", max_tokens=5, temperature=0)
+    again = client.completions.create(model=model, prompt="The quick brown fox", max_tokens=5, temperature=0)
     assert completion.choices[0].text == again.choices[0].text
     assert 0 < completion.usage.completion_tokens <= 5
 
@@ -154,7 +215,8 @@ def test_speech_round_trip_into_transcription(client):
     assert plain == text.text or plain.strip() == text.text.strip()
 
 
-def test_client_mistakes_raise_the_sdk_4xx_errors(client):
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_client_mistakes_raise_the_sdk_4xx_errors(client, model):
     messages = [{"role": "user", "content": "hi"}]
     with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(model="tiny-lama", messages=messages)
@@ -164,36 +226,53 @@ def test_client_mistakes_raise_the_sdk_4xx_errors(client):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="tiny-whisper", messages=messages)  # wrong model type
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="tiny-llama", messages=messages, n=17)  # n is 1-16
+        client.chat.completions.create(model=model, messages=messages, n=17)  # n is 1-16
     with pytest.raises((openai.BadRequestError, openai.UnprocessableEntityError)):
-        client.chat.completions.create(model="tiny-llama", messages=messages, temperature=7)
+        client.chat.completions.create(model=model, messages=messages, temperature=7)
     with pytest.raises(openai.BadRequestError):
-        client.audio.speech.create(model="tiny-llama", voice="x", input="hello")
+        client.audio.speech.create(model=model, voice="x", input="hello")
     with pytest.raises(openai.BadRequestError):
-        client.embeddings.create(model="tiny-llama", input="hello")
+        client.embeddings.create(model=model, input="hello")
 
 
-def test_stream_disconnect_releases_the_model(server, monkeypatch):
-    url, container = server
-    max_tokens = 2000  # within the tiny llama's 2048-token context: a larger request is a 400 now
-    computed = []  # one entry per token the engine computes for this request
-    text_runtime = container.model_runtime().text
-    generate = text_runtime.generate
+def test_tools_on_a_vision_model_are_a_400_naming_the_limitation(client):
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    with pytest.raises(openai.BadRequestError, match="tiny-vlm is a vision model; tool calling is served for text"):
+        client.chat.completions.create(model="tiny-vlm", messages=[{"role": "user", "content": "hi"}], tools=[tool])
 
-    def generate_without_eos(model, request):
-        # The tiny llama may end by itself: forbid EOS so only the disconnect can stop it before max_tokens.
-        stream = generate(model, request)
-        no_eos = no_eos_logits_processor(model.handle.tokenizer.eos_token_ids)
+
+def _count_and_forbid_eos(container, model, monkeypatch, computed):
+    """Patch the runtime so every token the engine computes for `model` is counted and EOS cannot end it."""
+    runtime = container.model_runtime()
+    part = runtime.vision if model == "tiny-vlm" else runtime.text
+    generate = part.generate
+
+    def generate_without_eos(loaded, request):
+        stream = generate(loaded, request)
+        if model == "tiny-vlm":
+            eos, processors = loaded.handle.processor.tokenizer.stopping_criteria.eos_token_ids, stream.job.logits_processors
+        else:
+            eos, processors = loaded.handle.tokenizer.eos_token_ids, stream.request.logits_processors
+        no_eos = no_eos_logits_processor(eos)
 
         def counting(tokens, logits):
             computed.append(1)
             return no_eos(tokens, logits)
 
-        stream.request.logits_processors.append(counting)
+        processors.append(counting)
         return stream
 
-    monkeypatch.setattr(text_runtime, "generate", generate_without_eos)
-    body = {"model": "tiny-llama", "stream": True, "max_tokens": max_tokens, "temperature": 1.0,
+    monkeypatch.setattr(part, "generate", generate_without_eos)
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_stream_disconnect_releases_the_model(server, monkeypatch, model):
+    url, container = server
+    max_tokens = 2000  # within both tiny models' contexts (2048, 4096): a larger request is a 400 now
+    computed = []  # one entry per token the engine computes for this request
+    # The tiny models may end by themselves: forbid EOS so only the disconnect can stop them before max_tokens.
+    _count_and_forbid_eos(container, model, monkeypatch, computed)
+    body = {"model": model, "stream": True, "max_tokens": max_tokens, "temperature": 1.0,
             "messages": [{"role": "user", "content": "go on"}]}
     with httpx.Client(base_url=url, timeout=120) as http:
         with http.stream("POST", "/v1/chat/completions", json=body) as response:
@@ -212,20 +291,21 @@ def test_stream_disconnect_releases_the_model(server, monkeypatch):
     assert 2 <= len(computed) < max_tokens // 2, len(computed)
 
 
-def test_management_api_on_the_live_server(server):
+@pytest.mark.parametrize("model,profile,kind", [("tiny-llama", "warm", "text-gen"), ("tiny-vlm", "warm-vlm", "vision")])
+def test_management_api_on_the_live_server(server, model, profile, kind):
     url, _ = server
     with httpx.Client(base_url=url, timeout=60) as http:
         # Loaded here, so the test does not depend on an earlier one having used the model.
-        assert http.post("/api/pool/load", json={"model": "tiny-llama"}).status_code == 200
-        assert http.post("/api/chat", json={"model": "tiny-llama", "overrides": {"max_tokens": 1},
+        assert http.post("/api/pool/load", json={"model": model}).status_code == 200
+        assert http.post("/api/chat", json={"model": model, "overrides": {"max_tokens": 1},
                                             "messages": [{"role": "user", "content": PROMPT}]}).status_code == 200
         loaded = {m["model_id"] for m in http.get("/api/pool").json()["loaded"]}
-        assert "tiny-llama" in loaded
-        shown = http.get("/api/models/tiny-llama").json()
-        assert shown["type"] == "text-gen" and shown["last_used_at"] is not None
-        chat = http.post("/api/chat", json={"profile_id": "warm", "overrides": {"temperature": 0, "max_tokens": 4},
+        assert model in loaded
+        shown = http.get(f"/api/models/{model}").json()
+        assert shown["type"] == kind and shown["last_used_at"] is not None
+        chat = http.post("/api/chat", json={"profile_id": profile, "overrides": {"temperature": 0, "max_tokens": 4},
                                             "messages": [{"role": "user", "content": PROMPT}]}).json()
-        assert chat["profile"] == "warm" and chat["usage"]["completion_tokens"] <= 4
+        assert chat["profile"] == profile and chat["usage"]["completion_tokens"] <= 4
         assert http.get("/openapi.json").json()["paths"]["/v1/audio/transcriptions"]["post"]
 
 

@@ -40,7 +40,9 @@ class MlxRuntime:
         self.audio = MlxAudioRuntime(max_speech_tokens=max_speech_tokens)
         self.embeddings = MlxEmbeddingsRuntime(max_batch_size=max_embedding_batch)
         # Vision: continuous batching on mlx-vlm's BatchGenerator (adapters.mlx.vision_engine).
-        self.vision = MlxVisionRuntime(max_batch_size=max_batch_size if enable_batching else 1)
+        self.vision = MlxVisionRuntime(max_batch_size=max_batch_size if enable_batching else 1,
+                                       max_prompt_tokens=text_options.get("max_prompt_tokens", 0),
+                                       grammar=text_options.get("grammar"))
 
     def _for(self, model_type: ModelType):
         model_type = ModelType(model_type)

@@ -77,6 +77,30 @@ def context_window(config: dict) -> int | None:
     return None
 
 
+def fit_max_tokens(model_id: str, config: dict, request: GenerationRequest, prompt_tokens: int, max_tokens: int,
+                   max_prompt_tokens: int = 0) -> int:
+    """Refuse (400, before any work) a prompt that cannot fit; returns the max_tokens to run with."""
+    if max_prompt_tokens and prompt_tokens > max_prompt_tokens:
+        raise InvalidRequest(
+            f"the prompt has {prompt_tokens} tokens, over this server's limit of {max_prompt_tokens} "
+            "(MLX_SERVER_MAX_PROMPT_TOKENS)")
+    window = request.context_length or context_window(config)
+    if window is None:
+        return max_tokens
+    source = "the profile's context_length" if request.context_length else f"{model_id}'s context"
+    if prompt_tokens >= window:
+        raise InvalidRequest(
+            f"the prompt has {prompt_tokens} tokens, but {source} is {window} tokens; shorten the prompt")
+    if prompt_tokens + max_tokens > window:
+        if request.max_tokens_requested:
+            raise InvalidRequest(
+                f"the prompt has {prompt_tokens} tokens and max_tokens is {max_tokens}, but {source} is "
+                f"{window} tokens ({prompt_tokens} + {max_tokens} > {window}); lower max_tokens to at most "
+                f"{window - prompt_tokens} or shorten the prompt")
+        return window - prompt_tokens  # only the server default: use the room that is left
+    return max_tokens
+
+
 class MlxTextRuntime:
     """The `ModelRuntime` port for text-gen (and, text-only, vision) models via mlx-lm."""
 
@@ -260,26 +284,7 @@ class MlxTextRuntime:
 
     def _check_lengths(self, model: LoadedModel, handle: TextModelHandle, request: GenerationRequest,
                        prompt_tokens: int, max_tokens: int) -> int:
-        """Refuse (400, before any work) a prompt that cannot fit; returns the max_tokens to run with."""
-        if self.max_prompt_tokens and prompt_tokens > self.max_prompt_tokens:
-            raise InvalidRequest(
-                f"the prompt has {prompt_tokens} tokens, over this server's limit of {self.max_prompt_tokens} "
-                "(MLX_SERVER_MAX_PROMPT_TOKENS)")
-        window = request.context_length or context_window(handle.config)
-        if window is None:
-            return max_tokens
-        source = "the profile's context_length" if request.context_length else f"{model.model_id}'s context"
-        if prompt_tokens >= window:
-            raise InvalidRequest(
-                f"the prompt has {prompt_tokens} tokens, but {source} is {window} tokens; shorten the prompt")
-        if prompt_tokens + max_tokens > window:
-            if request.max_tokens_requested:
-                raise InvalidRequest(
-                    f"the prompt has {prompt_tokens} tokens and max_tokens is {max_tokens}, but {source} is "
-                    f"{window} tokens ({prompt_tokens} + {max_tokens} > {window}); lower max_tokens to at most "
-                    f"{window - prompt_tokens} or shorten the prompt")
-            return window - prompt_tokens  # only the server default: use the room that is left
-        return max_tokens
+        return fit_max_tokens(model.model_id, handle.config, request, prompt_tokens, max_tokens, self.max_prompt_tokens)
 
     def _compile(self, handle: TextModelHandle, request: GenerationRequest):
         if self._grammar is None:

@@ -7,7 +7,9 @@
 - Concurrency: continuous batching on mlx-vlm's `BatchGenerator`, one engine thread per loaded
   model (`adapters.mlx.vision_engine`); image and text-only requests share it.
 - Sampling reuses the text runtime's sampler (temperature 0 = greedy argmax; a `seed` gives a
-  private random key) and logits processors; stop strings are matched on the decoded text.
+  private random key) and logits processors; stop strings are matched on the decoded text;
+  structured output uses the text models' llguidance constraint; prompts that do not fit the
+  context are a 400 before any work. Tools, logprobs and n > 1 are a 400 naming the limitation.
 - Closing the stream cancels the request at its next step.
 """
 
@@ -17,15 +19,18 @@ import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
-from adapters.mlx.text import DEFAULT_MAX_TOKENS, build_logits_processors, build_sampler
+from adapters.mlx.sampling import ConstraintProcessor, build_logits_processors, build_sampler
+from adapters.mlx.text import DEFAULT_MAX_TOKENS, fit_max_tokens
 from adapters.mlx.vision_engine import VisionEngine, VisionJob, VisionStream
 from application.errors import InvalidRequest, Unavailable
 from application.inference.ports import (
     GenerationChunk,
     GenerationRequest,
+    GrammarCompiler,
     ImageInput,
     LoadedModel,
     NotSupported,
@@ -65,8 +70,11 @@ def decode_image(image: ImageInput, index: int):
 class MlxVisionRuntime:
     """The `ModelRuntime` port for vision models via mlx-vlm."""
 
-    def __init__(self, *, max_batch_size: int = 8) -> None:
+    def __init__(self, *, max_batch_size: int = 8, max_prompt_tokens: int = 0,
+                 grammar: GrammarCompiler | None = None) -> None:
         self.max_batch_size = max_batch_size  # 1: one request at a time, in order
+        self.max_prompt_tokens = max_prompt_tokens  # 0: no limit beyond the context window
+        self._grammar = grammar
         self._load_lock = threading.Lock()
 
     def load(self, model_id: str, path: Path, model_type: ModelType) -> LoadedModel:
@@ -117,25 +125,62 @@ class MlxVisionRuntime:
             raise InvalidRequest(f"{model.model_id}: chat template rejected the messages: {exc}") from exc
         return prompt, images
 
+    def inputs(self, model: LoadedModel, request: GenerationRequest) -> dict:
+        """The processor's tensors for the request (token ids with each image expanded into its tokens,
+        pixel values, grids), made on the caller's thread as mlx-vlm's server does; the engine thread
+        only runs the model."""
+        from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
+
+        handle = self._handle(model)
+        prompt, images = self.prompt(model, request)
+        config = handle.model.config
+        try:
+            return prepare_inputs(handle.processor, images=images or None, prompts=prompt,
+                                  image_token_index=getattr(config, "image_token_index", None),
+                                  add_special_tokens=should_add_special_tokens(config.model_type, handle.processor))
+        except (ValueError, TypeError) as exc:  # an image the processor cannot take (size, mode)
+            raise InvalidRequest(f"{model.model_id}: the model's processor rejected the input: {exc}") from exc
+
     def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
         handle = self._handle(model)
-        if request.tools:  # mlx-vlm has no tool-call parsing wired here: a 400, never silently ignored
-            raise NotSupported(f"tools: {model.model_id} is a vision model; tool calling is served for text models only")
-        prompt, images = self.prompt(model, request)
         params = request.params
-        job = VisionJob(prompt, images, params.max_tokens or DEFAULT_MAX_TOKENS, sampler=build_sampler(params),
-                        logits_processors=build_logits_processors(params))
+        # What mlx-vlm does not give here is a 400 naming it, never silently ignored (README "Vision").
+        if request.tools:
+            raise NotSupported(f"tools: {model.model_id} is a vision model; tool calling is served for text models only")
+        if params.logprobs or params.top_logprobs is not None:
+            raise NotSupported(f"logprobs: {model.model_id} is a vision model; log probabilities are served for "
+                               "text models only")
+        if int(request.n or 1) != 1:
+            raise NotSupported(f"n: {model.model_id} is a vision model; it answers one choice per request (n=1)")
+        inputs = self.inputs(model, request)
+        prompt_tokens = int(inputs["input_ids"].size)
+        max_tokens = fit_max_tokens(model.model_id, handle.config, request, prompt_tokens,
+                                    params.max_tokens or DEFAULT_MAX_TOKENS, self.max_prompt_tokens)
+        processors = build_logits_processors(params)
+        if request.constraint is not None:
+            processors.append(ConstraintProcessor(self._compile(handle, request)))
+        job = VisionJob(inputs, max_tokens, sampler=build_sampler(params), logits_processors=processors)
         return VisionStream(handle.engine, job, tuple(params.stop or ()))
 
     def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
         """The prompt's tokens as the model sees them: the processor expands each image into its tokens."""
-        handle = self._handle(model)
-        prompt, images = self.prompt(model, request)
-        if images:
-            inputs = handle.processor(text=[prompt], images=images)
-            return int(inputs["input_ids"].shape[-1])
-        tokenizer = getattr(handle.processor, "tokenizer", handle.processor)
-        return len(tokenizer.encode(prompt, add_special_tokens=False))
+        return int(self.inputs(model, request)["input_ids"].size)
+
+    def _compile(self, handle: "VisionModelHandle", request: GenerationRequest):
+        """Structured output: the same llguidance constraint as text models, on the VLM's tokenizer."""
+        if self._grammar is None:
+            from adapters.llguidance.grammar import LlguidanceGrammarCompiler
+
+            self._grammar = LlguidanceGrammarCompiler()
+        hf = getattr(handle.processor, "tokenizer", handle.processor)
+        # The grammar may end on any token the engine stops at (mlx-vlm's stopping criteria), not only
+        # the tokenizer's own `eos_token_id`.
+        criteria = getattr(hf, "stopping_criteria", None)
+        eos = sorted(getattr(criteria, "eos_token_ids", None) or [hf.eos_token_id])
+        config = handle.config
+        vocab = int(config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size") or 0)
+        return self._grammar.compile(request.constraint, SimpleNamespace(_tokenizer=hf, eos_token_ids=eos),
+                                     vocab or len(hf))
 
     @staticmethod
     def _handle(model: LoadedModel) -> VisionModelHandle:

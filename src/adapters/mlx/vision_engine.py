@@ -45,8 +45,7 @@ class VisionToken:
 
 @dataclass(eq=False)
 class VisionJob:
-    prompt: str
-    images: list
+    inputs: dict  # mlx-vlm's `prepare_inputs` output: input_ids, pixel_values, image grids...
     max_tokens: int
     sampler: Callable | None = None  # None: greedy (the batch's shared argmax)
     logits_processors: list = field(default_factory=list)
@@ -206,12 +205,8 @@ class VisionEngine:
     def _insert(self, generator, job: VisionJob) -> None:
         """The request's embeddings (vision tower included) computed here, then its row queued."""
         from mlx_vlm.tokenizer_utils import make_streaming_detokenizer
-        from mlx_vlm.utils import prepare_inputs, should_add_special_tokens
 
-        model, processor = self._model, self._processor
-        inputs = prepare_inputs(processor, images=job.images or None, prompts=job.prompt,
-                                image_token_index=getattr(model.config, "image_token_index", None),
-                                add_special_tokens=should_add_special_tokens(model.config.model_type, processor))
+        model, processor, inputs = self._model, self._processor, job.inputs
         input_ids = inputs["input_ids"]
         extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "pixel_values", "attention_mask")}
         embedded = model.get_input_embeddings(input_ids, inputs.get("pixel_values"),
