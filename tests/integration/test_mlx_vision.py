@@ -187,6 +187,22 @@ def test_threads_at_once_with_one_cancelled_midway_never_disturb_each_other(load
     assert run(runtime, model, JOBS[0], max_tokens=24)[0] == solo[0]  # and the engine still answers
 
 
+def test_a_full_batch_admits_waiting_requests_in_arrival_order(vlm_dir):
+    runtime = MlxRuntime(max_batch_size=2)
+    model = runtime.load("tiny-vlm-fair", vlm_dir, ModelType.VISION)
+    try:
+        jobs = [JOBS[3], JOBS[2], JOBS[1], JOBS[0]]  # arrival order differs from prompt length order
+        solo = [run(runtime, model, m, max_tokens=12)[0] for m in jobs]
+        streams = submit_together(runtime, model, jobs, temperature=0.0, max_tokens=12)
+        assert ["".join(c.text for c in stream) for stream in streams] == solo
+        engine = model.handle.engine
+        assert engine.max_seen_active == 2 and engine.max_rows_per_step == 2
+        uids = [stream.job.uid for stream in streams]
+        assert uids == sorted(uids)  # rows were inserted in the order the requests arrived
+    finally:
+        runtime.unload(model)
+
+
 def test_batch_size_one_serves_requests_in_order(vlm_dir):
     runtime = MlxRuntime(max_batch_size=4, enable_batching=False)
     model = runtime.load("tiny-vlm-fifo", vlm_dir, ModelType.VISION)
