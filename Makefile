@@ -39,6 +39,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/inference.py
 	$(BIN)/python bench/connections.py
 	$(BIN)/python bench/embeddings.py
+	$(BIN)/python bench/vision_batching.py
 	$(BIN)/python bench/cli.py
 
 clean:
