@@ -165,3 +165,32 @@ def test_a_profiles_response_format_applies_unless_the_request_brings_its_own(en
     bad = client.post("/api/profiles", json={"name": "bad", "model": "tiny-llama",
                                              "context": {"response_format": {"type": "xml"}}})
     assert bad.status_code in (400, 422) and "response_format" in bad.text
+
+
+def test_a_list_of_prompts_where_one_is_refused_is_a_400_while_another_still_runs(env, monkeypatch):
+    """One prompt's generation fails (a 400) while another prompt's generation is still inside the model:
+    that one cannot be closed from here ("generator already executing") and must not turn the 400 into a 500."""
+    import time
+
+    from application.errors import InvalidRequest
+
+    client, container = env
+    runtime = container.runtime()
+    generate = runtime.generate
+
+    def slow_or_refused(model, request):
+        if request.prompt == "refused":
+            raise InvalidRequest("logprobs: refused for this test")
+        chunks = generate(model, request)
+
+        def slow():
+            time.sleep(1.0)  # still generating when the other prompt fails
+            yield from chunks
+
+        return slow()
+
+    monkeypatch.setattr(runtime, "generate", slow_or_refused)
+    response = client.post("/v1/completions", json={"model": "tiny-llama", "prompt": ["slow words", "refused"],
+                                                     "max_tokens": 2})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"] == "logprobs: refused for this test"

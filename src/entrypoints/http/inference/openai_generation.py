@@ -279,7 +279,10 @@ async def completions(request: Request) -> Response:
             for source in sources:
                 close = getattr(source, "close", None)
                 if close is not None:
-                    close()
+                    try:
+                        close()
+                    except ValueError:  # "generator already executing": a merged-stream thread is inside it;
+                        pass  # the merged stream, closed already, stops it at its next chunk
             raise
 
     iterator, first = await run_in_threadpool(start)
