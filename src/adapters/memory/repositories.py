@@ -212,6 +212,9 @@ class InMemoryUnitOfWork:
         from adapters.memory.pool_state import InMemoryPoolStateRepository
 
         self.pool_state = InMemoryPoolStateRepository()
+        from adapters.memory.overlays import InMemoryModelOverlayRepository
+
+        self.overlays = InMemoryModelOverlayRepository(lambda: self.models)
         self.committed = 0
         self._snapshot: dict | None = None
 
@@ -219,7 +222,7 @@ class InMemoryUnitOfWork:
         return {name: getattr(self, name) for name in ("models", "profiles", "downloads", "settings", "backend_mappings",
                                                           "users", "api_keys", "audit", "credentials",
                                                           "links", "dependency_profiles", "dependency_bindings",
-                                                          "pool_state")}
+                                                          "pool_state", "overlays")}
 
     def __enter__(self) -> "InMemoryUnitOfWork":
         self._snapshot = copy.deepcopy(self._repos())

@@ -8,6 +8,7 @@ from adapters.sqlalchemy import tables  # noqa: F401
 from adapters.sqlalchemy import auth_tables  # noqa: F401  (api_keys)
 from adapters.sqlalchemy import library_tables  # noqa: F401  (dependency profiles/bindings, model links)
 from adapters.sqlalchemy import host_tables  # noqa: F401  (pool_state per host)
+from adapters.sqlalchemy import overlay_tables  # noqa: F401  (model_overlays)
 from adapters.sqlalchemy.tables import metadata
 
 __all__ = ["metadata"]

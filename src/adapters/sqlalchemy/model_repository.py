@@ -87,7 +87,7 @@ class SqlAlchemyModelRepository:
         models = []
         for row in rows:
             (pk, model_id, repo_id, canonical_id, model_type, family, local_path, size_bytes, status, revision,
-             source, description, downloaded_at, last_used_at, managed, review_reasons, capability_type,
+             source, description, downloaded_at, last_used_at, managed, review_reasons, display_name, capability_type,
              _probed_at, _probe_version, _model_family) = [row[i] for i in positions]
             model = Model(
                 model_id=model_id, repo_id=repo_id, canonical_id=canonical_id,
@@ -97,7 +97,7 @@ class SqlAlchemyModelRepository:
                 description=description or "", downloaded_at=downloaded_at, last_used_at=last_used_at,
                 managed=bool(managed),
                 capabilities=_capabilities_from_row(row) if capability_type is not None else None,
-                files=files.get(pk, []), review_reasons=list(review_reasons or []), id=pk,
+                files=files.get(pk, []), review_reasons=list(review_reasons or []), display_name=display_name, id=pk,
             )
             models.append(self._tracker.track(pk, model))
         return models
@@ -232,6 +232,7 @@ class SqlAlchemyModelRepository:
         record.description = model.description or ""
         record.managed = model.managed
         record.review_reasons = list(model.review_reasons)
+        record.display_name = model.display_name
         record.downloaded_at = model.downloaded_at
         record.last_used_at = model.last_used_at
         record.aliases = _sync_children(

@@ -138,7 +138,7 @@ _CAPABILITY_POSITIONS = {
 _MODEL_POSITIONS = tuple(_ROW_POSITION[name] for name in (
     "id", "model_id", "repo_id", "canonical_id", "model_type", "family", "local_path", "size_bytes", "status",
     "revision", "source", "description", "downloaded_at", "last_used_at", "managed", "review_reasons",
-    "capability_type", "probed_at", "probe_version", "model_family",
+    "display_name", "capability_type", "probed_at", "probe_version", "model_family",
 ))
 
 

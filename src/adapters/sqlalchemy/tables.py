@@ -87,6 +87,7 @@ class ModelRecord(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     managed: Mapped[bool] = mapped_column(Boolean, default=True)
     review_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    display_name: Mapped[str | None] = mapped_column(String(255))
     downloaded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

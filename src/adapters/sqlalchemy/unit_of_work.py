@@ -62,6 +62,9 @@ class SqlAlchemyUnitOfWork:
         from adapters.sqlalchemy.host_repositories import SqlAlchemyPoolStateRepository
 
         self.pool_state = SqlAlchemyPoolStateRepository(self.session)
+        from adapters.sqlalchemy.overlay_repository import SqlAlchemyModelOverlayRepository
+
+        self.overlays = SqlAlchemyModelOverlayRepository(self.session)  # write-through
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -9,6 +9,7 @@ from application.downloads.progress import _ActivePull
 from application.downloads.targets import infer_type_and_family
 from application.downloads.verification import _same_path
 from application.downloads.ports import RemoteListing
+from application.library.overlay_writes import inferred_value, record_inferred_in
 from application.library.ports import ModelStore
 from domain.catalog.model import ModelSource
 from domain.downloads.model import Download
@@ -41,6 +42,16 @@ class InstallRecords:
         if not self.layout.exists(Path(model.local_path)):  # type: ignore[arg-type]
             return None
         return model
+
+    def _manifest_overlays(self, key: str) -> list[dict]:
+        """The user's overlays of the model, for the new revision's manifest (a rebuild from disk keeps them)."""
+        from domain.library.overlays import overlay_to_dict
+
+        with self._db_lock, self._uow_factory() as uow:
+            repository = getattr(uow, "overlays", None)
+            if repository is None:
+                return []
+            return [overlay_to_dict(o) for _, o in sorted(repository.get(key).items.items())]
 
     def _complete_row(self, active: _ActivePull, model: Model, note: str) -> Download:
         active.notes.append(note)
@@ -82,11 +93,11 @@ class InstallRecords:
                 model.size_bytes = total
                 model.local_path = None
                 if cat is not None:
-                    model.model_type = cat.model_type
-                    model.family = cat.family or model.family
                     model.aliases = list(cat.aliases)
-                    model.tags = list(cat.tags)
-                    model.description = cat.description
+                    # Under the user's overlays (mlxm edit): a pull changes only what lies beneath them.
+                    record_inferred_in(uow, model, model_type=cat.model_type,
+                                       family=cat.family or inferred_value(uow, model, "family"),
+                                       tags=list(cat.tags), description=cat.description)
                 uow.models.add(model)
             uow.commit()
 
@@ -102,10 +113,12 @@ class InstallRecords:
             model = uow.models.get(active.target.key)
             if model is None or model.status is DownloadStatus.COMPLETED:
                 return
-            if model.model_type is None and active.target.catalog_model is None:
-                model.model_type = model_type
-            if not model.family:
-                model.family = family
+            values = {}
+            if inferred_value(uow, model, "model_type") is None and active.target.catalog_model is None:
+                values["model_type"] = model_type
+            if not inferred_value(uow, model, "family"):
+                values["family"] = family
+            record_inferred_in(uow, model, **values)
             uow.models.add(model)
             uow.commit()
 
@@ -128,12 +141,12 @@ class InstallRecords:
             model.downloaded_at = self._clock.now()
             model.managed = True
             if cat is not None:
-                model.model_type = cat.model_type
-                model.family = cat.family or guessed_family
                 model.aliases = list(cat.aliases)
+                record_inferred_in(uow, model, model_type=cat.model_type, family=cat.family or guessed_family)
             else:
-                model.model_type = model.model_type or guessed_type
-                model.family = model.family or guessed_family
+                record_inferred_in(uow, model,
+                                   model_type=inferred_value(uow, model, "model_type") or guessed_type,
+                                   family=inferred_value(uow, model, "family") or guessed_family)
             uow.models.add(model)
             if adopted_from is not None:
                 # The adopted folder moved: rows that pointed at it now describe nothing (same transaction).

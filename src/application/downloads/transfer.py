@@ -81,7 +81,8 @@ class Transfer:
 
         manifest = Manifest(key=target.key, repo_id=listing.repo_id, revision=listing.revision,
                             source=_sources_summary(records),
-                            files=[{"path": r.path, "size": r.size, "sha256": r.sha256} for r in records])
+                            files=[{"path": r.path, "size": r.size, "sha256": r.sha256} for r in records],
+                            overlays=self._manifest_overlays(target.key))
         old_revision = installed.revision if installed is not None else None
         previous_dir = self.layout.installed_revision_dir(target.key) if installed is not None else None
         local_path = self.layout.install(target.key, listing.revision, staging, manifest)

@@ -237,8 +237,11 @@ class ProbeService:
             if stored is None:
                 raise InvalidRequest(f"{name!r} disappeared while probing")
             stored.capabilities = capabilities
-            if not stored.family and capabilities.model_family:
-                stored.family = capabilities.model_family
+            from application.library.overlay_writes import inferred_value, record_inferred_in
+
+            if not inferred_value(uow, stored, "family") and capabilities.model_family:
+                # Beneath a family the user set (mlxm edit --family), which stays in effect.
+                record_inferred_in(uow, stored, family=capabilities.model_family)
             uow.models.add(stored)
             uow.commit()
         return ProbeResult(model.model_id, capabilities, sample, warnings)

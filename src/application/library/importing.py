@@ -251,10 +251,17 @@ class ImportService(ImportScanning, ImportStaging):
             files=files,
             review_reasons=list(inference.review_reasons),
         )
+        from domain.library.overlays import adopt_overlays, overlays_from_list
+
+        # The user's corrections (mlxm edit) outlive the database: the manifest carries them.
+        overlays = overlays_from_list(manifest.key, manifest.overlays)
+        adopt_overlays(model, overlays)
         with self._uow_factory() as uow:
             if uow.models.find(manifest.key) is not None or self._same_content(uow, digest) is not None:
                 return None
             uow.models.add(model)
+            if overlays.items:
+                uow.overlays.add(overlays)
             uow.commit()
         return model
 

@@ -252,7 +252,10 @@ class MappingService:
         for model_id, model in models.items():
             has = tag in model.tags
             if (model_id in linked) != has:
-                model.tags = [t for t in model.tags if t != tag] + ([tag] if model_id in linked else [])
+                from application.library.overlay_writes import inferred_value, record_inferred_in
+
+                beneath = inferred_value(uow, model, "tags")
+                record_inferred_in(uow, model, tags=[t for t in beneath if t != tag] + ([tag] if model_id in linked else []))
                 uow.models.add(model)
 
     def clean(self, app: str) -> CleanReport:

@@ -15,6 +15,24 @@ from domain.library.dependency_model import DependencyBinding, DependencyProfile
 from domain.enums import DownloadStatus, ModelType
 from domain.library.mapping import AppMapping, LinkMethod, LinkRecord, TargetState
 from domain.library.models import Model
+from domain.library.overlays import ModelOverlays
+
+
+class ModelOverlayRepository(Protocol):
+    """The user's overlays over each model's inferred metadata (`uow.overlays`). Never commits.
+
+    Overlays belong to their model: removing the model removes them.
+    """
+
+    def get(self, model_id: str) -> ModelOverlays:
+        """The model's overlays (none: an empty `ModelOverlays`, also for an unknown model)."""
+        ...
+    def add(self, overlays: ModelOverlays) -> None:
+        """Replace the model's overlays with these (no items: all go). LookupError for an unknown model."""
+        ...
+    def list(self) -> list[ModelOverlays]:
+        """Every model that has overlays, by model id."""
+        ...
 
 
 class LinkRepository(Protocol):

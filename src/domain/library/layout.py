@@ -34,6 +34,9 @@ class Manifest:
     files: list[dict] = field(default_factory=list)  # {"path", "size", "sha256"}
     created_by: str = "mlxm"  # "mlxm" (downloaded) or "adopted" (a verified folder mlxm did not create)
     adopted_from: str | None = None
+    # The user's metadata overlays (`domain.library.overlays.overlay_to_dict`): a library rebuilt
+    # from disk after losing its database gets them back.
+    overlays: list[dict] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True)

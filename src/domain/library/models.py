@@ -41,6 +41,7 @@ class Model:
     capabilities: ModelCapabilities | None = None
     files: list[ModelFile] = field(default_factory=list)
     review_reasons: list[str] = field(default_factory=list)
+    display_name: str | None = None  # the user's name for it (an overlay); None shows the model id
     id: int | None = None
 
     @property

@@ -24,6 +24,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "rm": ("entrypoints.cli.library.commands", "rm"),
     "import": ("entrypoints.cli.library.commands", "import_model"),
     "probe": ("entrypoints.cli.library.commands", "probe"),
+    "edit": ("entrypoints.cli.library.edit", "edit"),
     "profile": ("entrypoints.cli.profiles.commands", "profile_group"),
     "run": ("entrypoints.cli.inference.commands", "run"),
     "speak": ("entrypoints.cli.inference.commands", "speak"),

@@ -84,6 +84,11 @@ class Container(containers.DeclarativeContainer):
         unload=providers.Factory(_library_wiring.pool_unloader, container=__self__),
         store=model_store,
     )
+    # `mlxm edit` / PATCH /api/models/{id}: the user's overlays over inferred metadata (issue 15).
+    metadata_edit_service = providers.Factory(
+        _library_wiring.metadata_edit_service, uow_factory=uow_factory.provider, library=library_service,
+        clock=clock, store=model_store, unload=providers.Factory(_library_wiring.pool_unloader, container=__self__),
+    )
     profile_service = providers.Factory(
         ProfileService, uow_factory=uow_factory.provider, clock=clock, catalog=catalog_provider
     )

@@ -34,6 +34,12 @@ def dependency_service(uow_factory, catalog_provider):
     return DependencyService(uow_factory, catalog_provider)
 
 
+def metadata_edit_service(uow_factory, library, clock, store, unload):
+    from application.library.metadata_edit import MetadataEditService
+
+    return MetadataEditService(uow_factory, library.show, clock, store=store, unload=unload)
+
+
 def pool_unloader(container):
     """LibraryService's `unload`: finds the pool when a model is deleted (commands that never delete never build it)."""
 

@@ -74,6 +74,7 @@ class ModelDTO(BaseModel):
     managed: bool = True
     capabilities: CapabilitiesDTO | None = None
     review_reasons: list[str] = []
+    display_name: str | None = None
 
     @classmethod
     def from_domain(cls, m: Model) -> "ModelDTO":
@@ -97,16 +98,31 @@ class ModelDTO(BaseModel):
             managed=m.managed,
             capabilities=CapabilitiesDTO.from_domain(m.capabilities),
             review_reasons=list(m.review_reasons),
+            display_name=m.display_name,
         )
+
+
+class OverrideDTO(BaseModel):
+    """A field the user overrode (mlxm edit): `value` is in effect, `inferred` lies beneath it."""
+
+    value: Any = None
+    inferred: Any = None
+    updated_at: datetime | None = None
 
 
 class ModelDetailDTO(ModelDTO):
     files: list[ModelFileDTO] = []
+    # Keys as in this object: type, family, tags ({"add", "remove"}), description, display_name.
+    overrides: dict[str, OverrideDTO] = {}
+    confirmed: list[str] = []  # fields whose inferred value the user confirmed (settles their review)
 
     @classmethod
-    def from_domain(cls, m: Model) -> "ModelDetailDTO":
+    def from_domain(cls, m: Model, overlays=None) -> "ModelDetailDTO":
+        from entrypoints.http.library.overlay_schemas import confirmed_fields, overrides_of
+
         base = ModelDTO.from_domain(m).model_dump()
-        return cls(**base, files=[ModelFileDTO(path=f.path, size=f.size, sha256=f.sha256, revision=f.revision) for f in m.files])
+        return cls(**base, files=[ModelFileDTO(path=f.path, size=f.size, sha256=f.sha256, revision=f.revision) for f in m.files],
+                   overrides=overrides_of(overlays), confirmed=confirmed_fields(overlays))
 
 
 class ModelListQuery(BaseModel):

@@ -118,7 +118,8 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
             raise
         model = container.library_service().show(profile.model_id)
     interrupted = next((i.message for i in interruptions if i.kind == "delete" and i.model_id == model.model_id), None)
-    data = ModelDetailDTO.from_domain(model).model_dump(mode="json")
+    overlays = container.metadata_edit_service().overlays_of(model.model_id)
+    data = ModelDetailDTO.from_domain(model, overlays).model_dump(mode="json")
     if interrupted:
         data["status"], data["interrupted"] = "deleting", interrupted
     if as_json:
@@ -134,10 +135,13 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         flat = ", ".join(f"{k}={v}" for group in defaults.values() for k, v in group.items() if v is not None)
         click.echo(f"profile {profile.name} ({profile.profile_type.value}) -> {model.model_id}"
                    + (f": {flat}" if flat else ""))
+    from entrypoints.cli.library.edit import _value, mark
+
     click.echo(model.model_id)
-    for key in ("type", "family", "status", "local_path", "repo_id", "canonical_id", "revision", "source"):
-        if data.get(key):
-            click.echo(f"  {key + ':':<14}{data[key]}")
+    for key in ("display_name", "type", "family", "description", "tags", "status", "local_path", "repo_id",
+                "canonical_id", "revision", "source"):
+        if data.get(key) or mark(data, key):  # overridden fields are marked (mlxm edit; --reset FIELD)
+            click.echo(f"  {key.replace('_', ' ') + ':':<14}{_value(data.get(key))}{mark(data, key)}")
     click.echo(f"  {'size:':<14}{human_size(model.size_bytes)}")
     if model.aliases:
         click.echo(f"  {'aliases:':<14}{', '.join(model.aliases)}")

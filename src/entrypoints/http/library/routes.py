@@ -6,7 +6,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from entrypoints.http.openapi import api_route, parse_query
+from entrypoints.http.library.overlay_schemas import ModelPatch, ModelPatchResponse, ProfileConversionDTO
+from entrypoints.http.openapi import api_route, parse_body, parse_query
 from entrypoints.http.schemas_management import (
     DeletedDTO,
     ModelDetailDTO,
@@ -44,10 +45,31 @@ async def list_models(request: Request) -> JSONResponse:
 
 
 async def show_model(request: Request) -> JSONResponse:
-    """One library model by id, canonical id, alias or repo id."""
-    service = _container(request).library_service()
-    model = await run_in_threadpool(service.show, request.path_params["name"])
-    return JSONResponse(ModelDetailDTO.from_domain(model).model_dump(mode="json"))
+    """One library model by id, canonical id, alias or repo id (with the fields the user overrode)."""
+    container = _container(request)
+    model = await run_in_threadpool(container.library_service().show, request.path_params["name"])
+    overlays = await run_in_threadpool(container.metadata_edit_service().overlays_of, model.model_id)
+    return JSONResponse(ModelDetailDTO.from_domain(model, overlays).model_dump(mode="json"))
+
+
+async def edit_model(request: Request) -> JSONResponse:
+    """Override inferred metadata (type, family, tags, description, display name), reset or confirm it."""
+    from application.library.metadata_edit import MetadataEdit
+
+    body = await parse_body(request, ModelPatch)
+    edit = MetadataEdit(model_type=body.type, family=body.family, description=body.description,
+                        display_name=body.display_name, add_tags=tuple(body.add_tags),
+                        remove_tags=tuple(body.remove_tags), reset=tuple(body.reset), confirm=tuple(body.confirm),
+                        force=body.force)
+    result = await run_in_threadpool(_container(request).metadata_edit_service().edit, request.path_params["name"],
+                                     edit)
+    dto = ModelPatchResponse(
+        model=ModelDetailDTO.from_domain(result.model, result.overlays).model_dump(mode="json"),
+        converted_profiles=[ProfileConversionDTO(name=c.name, from_type=c.from_type.value, to_type=c.to_type.value,
+                                                 dropped=list(c.dropped)) for c in result.conversions],
+        manifest=result.manifest, notes=result.notes,
+    )
+    return JSONResponse(dto.model_dump(mode="json"))
 
 
 async def delete_model(request: Request) -> JSONResponse:
@@ -87,6 +109,8 @@ routes = [
     api_route("/api/models/{name:path}/probe", probe_model, "POST", tags=TAGS, response=ProbeResponse,
               error_statuses=(404, 503)),
     api_route("/api/models/{name:path}", show_model, "GET", tags=TAGS, response=ModelDetailDTO, error_statuses=(404,)),
+    api_route("/api/models/{name:path}", edit_model, "PATCH", tags=TAGS, body=ModelPatch, response=ModelPatchResponse,
+              error_statuses=(400, 404, 409, 422)),
     api_route("/api/models/{name:path}", delete_model, "DELETE", tags=TAGS, response=DeletedDTO,
               error_statuses=(404, 409)),
 ]

@@ -1,0 +1,59 @@
+"""DTOs of `PATCH /api/models/{id}` (the user's metadata overlays) and their JSON forms."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.library.overlays import ModelOverlays, overlay_to_dict
+
+# Overlay field -> the key the model objects of the API use.
+API_NAMES = {"model_type": "type", "family": "family", "tags": "tags", "description": "description",
+             "display_name": "display_name"}
+
+
+def overrides_of(overlays: ModelOverlays | None) -> dict:
+    from entrypoints.http.schemas_management import OverrideDTO
+
+    found = {}
+    for name, overlay in sorted((overlays.overriding() if overlays else {}).items()):
+        data = overlay_to_dict(overlay)
+        found[API_NAMES[name]] = OverrideDTO(value=data["value"], inferred=data["inferred"],
+                                             updated_at=overlay.updated_at)
+    return found
+
+
+def confirmed_fields(overlays: ModelOverlays | None) -> list[str]:
+    return sorted(API_NAMES[name] for name in (overlays.confirmed() if overlays else []))
+
+
+class ModelPatch(BaseModel):
+    """Correct what import, probe or a pull inferred. Each given field becomes an override that
+    survives re-probes, updates and re-imports; `reset` drops overrides, `confirm` accepts inferred values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str | None = Field(default=None, description="text-gen, vision, embeddings or audio")
+    family: str | None = None
+    description: str | None = None
+    display_name: str | None = None
+    add_tags: list[str] = Field(default=[], description="Tags that stay, whatever is inferred")
+    remove_tags: list[str] = Field(default=[], description="Inferred tags to hide")
+    reset: list[str] = Field(default=[], description="Fields whose override goes: type, family, tags, "
+                             "description, display_name")
+    confirm: list[str] = Field(default=[], description="Fields whose inferred value is right (settles needs-review)")
+    force: bool = Field(default=False, description="On a type change, convert the model's profiles that no "
+                        "longer fit (dropping their defaults that do not apply)")
+
+
+class ProfileConversionDTO(BaseModel):
+    name: str
+    from_type: str
+    to_type: str
+    dropped: list[str]
+
+
+class ModelPatchResponse(BaseModel):
+    model: dict  # the model as GET /api/models/{id} shows it (overrides marked)
+    converted_profiles: list[ProfileConversionDTO] = []
+    manifest: str | None = None
+    notes: list[str] = []
