@@ -40,6 +40,7 @@ def qwen() -> Model:
         files=[ModelFile("config.json", 700, "a" * 64, "abc123", "hf"),
                ModelFile("model.safetensors", 278_000_000, "b" * 64, "abc123", "hf")],
         review_reasons=["license not recorded"],
+        display_name="Qwen 2.5 0.5B",  # the user's name (mlxm edit --display-name)
     )
 
 

@@ -208,11 +208,8 @@ def override(model, overlays: ModelOverlays, name: str, value: object, now: date
     beneath = inferred_of(model, overlays)
     current = overlays.items.get(name)
     if name == "tags":
-        previous = _tag_edit(current.value) if current is not None and current.overrides else TagEdit()
-        value = TagEdit(
-            add=tuple(dict.fromkeys([t for t in previous.add if t not in value.remove] + list(value.add))),
-            remove=tuple(dict.fromkeys([t for t in previous.remove if t not in value.add] + list(value.remove))),
-        )
+        value = _merge_tags(_tag_edit(current.value) if current is not None and current.overrides else TagEdit(),
+                            value, beneath.tags)
         if value.empty:
             reset(model, overlays, name)
             return
@@ -278,6 +275,22 @@ def _refresh(model, overlays: ModelOverlays, beneath: Metadata) -> None:
     if tag_overlay is not None and tag_overlay.overrides:
         overlays.items["tags"] = replace(tag_overlay, inferred=list(beneath.tags))
     _set_effective(model, apply_overlays(beneath, overlays.items))
+
+
+def _merge_tags(previous: TagEdit, edit: TagEdit, inferred: Iterable[str]) -> TagEdit:
+    """`--tag X` un-hides a hidden tag, else adds X; `--untag X` drops an added X and hides an inferred one."""
+    add, remove = list(previous.add), list(previous.remove)
+    for tag in edit.add:
+        if tag in remove:
+            remove.remove(tag)
+        elif tag not in add:
+            add.append(tag)
+    for tag in edit.remove:
+        if tag in add:
+            add.remove(tag)
+        if tag in inferred and tag not in remove:
+            remove.append(tag)
+    return TagEdit(tuple(add), tuple(remove))
 
 
 def _tag_edit(value: object) -> TagEdit:

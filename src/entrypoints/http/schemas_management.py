@@ -11,6 +11,7 @@ from domain.library.capabilities import ModelCapabilities
 from domain.library.models import Model
 from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
 from domain.profiles.model import ExecutionProfile
+from entrypoints.http.overlay_views import OverrideDTO, confirmed_fields, overrides_of
 from entrypoints.http.schemas import Offset, PageLimit
 
 
@@ -102,14 +103,6 @@ class ModelDTO(BaseModel):
         )
 
 
-class OverrideDTO(BaseModel):
-    """A field the user overrode (mlxm edit): `value` is in effect, `inferred` lies beneath it."""
-
-    value: Any = None
-    inferred: Any = None
-    updated_at: datetime | None = None
-
-
 class ModelDetailDTO(ModelDTO):
     files: list[ModelFileDTO] = []
     # Keys as in this object: type, family, tags ({"add", "remove"}), description, display_name.
@@ -118,8 +111,6 @@ class ModelDetailDTO(ModelDTO):
 
     @classmethod
     def from_domain(cls, m: Model, overlays=None) -> "ModelDetailDTO":
-        from entrypoints.http.library.overlay_schemas import confirmed_fields, overrides_of
-
         base = ModelDTO.from_domain(m).model_dump()
         return cls(**base, files=[ModelFileDTO(path=f.path, size=f.size, sha256=f.sha256, revision=f.revision) for f in m.files],
                    overrides=overrides_of(overlays), confirmed=confirmed_fields(overlays))

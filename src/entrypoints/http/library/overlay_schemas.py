@@ -4,27 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.library.overlays import ModelOverlays, overlay_to_dict
-
-# Overlay field -> the key the model objects of the API use.
-API_NAMES = {"model_type": "type", "family": "family", "tags": "tags", "description": "description",
-             "display_name": "display_name"}
-
-
-def overrides_of(overlays: ModelOverlays | None) -> dict:
-    from entrypoints.http.schemas_management import OverrideDTO
-
-    found = {}
-    for name, overlay in sorted((overlays.overriding() if overlays else {}).items()):
-        data = overlay_to_dict(overlay)
-        found[API_NAMES[name]] = OverrideDTO(value=data["value"], inferred=data["inferred"],
-                                             updated_at=overlay.updated_at)
-    return found
-
-
-def confirmed_fields(overlays: ModelOverlays | None) -> list[str]:
-    return sorted(API_NAMES[name] for name in (overlays.confirmed() if overlays else []))
-
 
 class ModelPatch(BaseModel):
     """Correct what import, probe or a pull inferred. Each given field becomes an override that
