@@ -32,6 +32,7 @@ FIELD_NAMES = {"type": "model_type", "model_type": "model_type", "family": "fami
 USER_NAMES = {"model_type": "type", "family": "family", "tags": "tags", "description": "description",
               "display_name": "display-name"}
 NEEDS_REVIEW_TAG = "needs-review"
+REVIEWED_FIELDS = frozenset({"model_type", "family"})  # what import review reasons are about
 MAX_TEXT = {"family": 128, "description": 4000, "display_name": 255}
 MAX_TAG = 64
 
