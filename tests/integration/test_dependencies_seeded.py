@@ -94,7 +94,8 @@ def test_a_user_binding_holds_the_vision_seed_back_from_a_downgrade(uows, servic
         downgrade_database(uows.url, "0004_library_pipelines")
     service.unbind("qwen3-0.6b-4bit-v1:mlx-vlm")
     downgrade_database(uows.url, "0004_library_pipelines")
-    assert service.resolve_model_dependency_requirements("gemma-3-4b-it-4bit-v1", PlatformContext.parse("linux")).groups == ()
+    # Read the bindings table itself: this code's model rows need the head schema (models.display_name, 0012).
+    assert [b for b in service.bindings() if b.model_id == "gemma-3-4b-it-4bit-v1"] == []
     assert [p.profile_id for p in service.profiles()] == ["mlx-audio", "mlx-lm"]
 
 
