@@ -82,6 +82,7 @@ def test_a_type_change_the_profiles_do_not_fit_is_a_409_until_forced(server):
     ({"add_tags": ["two words"]}, 400, "not a tag"),
     ({"reset": ["size"]}, 400, "unknown field"),
     ({"family": "x", "reset": ["family"]}, 400, "not both"),
+    ({"confirm": ["tags"]}, 400, "only type and family can be confirmed"),
     ({"display_name": "x" * 300}, 400, "at most 255"),
 ])
 def test_bad_input_is_a_4xx_with_a_json_error(server, body, status, fragment):

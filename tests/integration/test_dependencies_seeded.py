@@ -94,19 +94,9 @@ def test_a_user_binding_holds_the_vision_seed_back_from_a_downgrade(uows, servic
         downgrade_database(uows.url, "0004_library_pipelines")
     service.unbind("qwen3-0.6b-4bit-v1:mlx-vlm")
     downgrade_database(uows.url, "0004_library_pipelines")
-    # Read the downgraded tables with SQL: the ORM maps the head schema (models.display_name came later).
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(uows.url)
-    try:
-        with engine.connect() as connection:
-            gemma = connection.execute(sa.text(
-                "SELECT binding_id FROM dependency_bindings WHERE model_id = 'gemma-3-4b-it-4bit-v1'")).all()
-            profiles = connection.execute(sa.text("SELECT profile_id FROM dependency_profiles ORDER BY 1")).all()
-    finally:
-        engine.dispose()
-    assert gemma == []
-    assert [row[0] for row in profiles] == ["mlx-audio", "mlx-lm"]
+    # Read the bindings table itself: this code's model rows need the head schema (models.display_name, 0012).
+    assert [b for b in service.bindings() if b.model_id == "gemma-3-4b-it-4bit-v1"] == []
+    assert [p.profile_id for p in service.profiles()] == ["mlx-audio", "mlx-lm"]
 
 
 def test_seeded_pins_match_the_installed_runtime_packages(service):

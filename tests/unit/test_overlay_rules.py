@@ -128,6 +128,7 @@ def test_confirming_an_overridden_field_is_refused():
     ("tags", TagEdit(add=("two words",)), "not a tag"),
     ("tags", TagEdit(add=(NEEDS_REVIEW_TAG,)), "follows the review"),
     ("tags", TagEdit(add=("a",), remove=("a",)), "both added and removed"),
+    ("tags", TagEdit(add=tuple(f"t{i}" for i in range(65))), "at most 64 tags"),
 ])
 def test_bad_values_are_refused_and_change_nothing(name, value, message):
     model = imported(TYPE_REASON)
@@ -137,6 +138,14 @@ def test_bad_values_are_refused_and_change_nothing(name, value, message):
         override(model, overlays, name, value, NOW)
     assert (model.model_type, model.family, list(model.tags), list(model.review_reasons)) == before
     assert overlays.items == {}
+
+
+def test_tags_added_over_several_edits_are_capped_too():
+    model, overlays = imported(), ModelOverlays("weird")
+    override(model, overlays, "tags", TagEdit(add=tuple(f"a{i}" for i in range(40))), NOW)
+    with pytest.raises(OverlayError, match="in all"):
+        override(model, overlays, "tags", TagEdit(add=tuple(f"b{i}" for i in range(40))), NOW)
+    assert len(overlays.items["tags"].value.add) == 40
 
 
 def test_field_names_users_type():

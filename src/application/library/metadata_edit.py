@@ -19,6 +19,7 @@ from domain.enums import ModelType
 from domain.library.layout import MANIFEST_NAME
 from domain.library.models import Model
 from domain.library.overlays import (
+    REVIEWED_FIELDS,
     USER_NAMES,
     ModelOverlays,
     OverlayError,
@@ -138,10 +139,13 @@ class MetadataEditService:
             raise InvalidRequest(str(exc)) from None
         if not values and not resets and not confirms:
             raise InvalidRequest("nothing to change: give a field to set, --reset FIELD or --confirm FIELD")
-        for name in sorted((resets | confirms) & set(values)):
-            raise InvalidRequest(f"{USER_NAMES[name]}: set it, or reset/confirm it, not both")
-        for name in sorted(resets & confirms):
-            raise InvalidRequest(f"{USER_NAMES[name]}: reset it or confirm it, not both")
+        twice = sorted((resets | confirms) & set(values)) or sorted(resets & confirms)
+        if twice:
+            raise InvalidRequest(f"{USER_NAMES[twice[0]]}: give one change per field (set, reset or confirm), not both")
+        unreviewed = sorted(confirms - REVIEWED_FIELDS)
+        if unreviewed:
+            raise InvalidRequest(f"{USER_NAMES[unreviewed[0]]}: only type and family can be confirmed "
+                                 "(a review is about them); set or reset the others")
         return values
 
     @staticmethod

@@ -9,7 +9,8 @@ Called where download crash reconciliation is (server start, and before `mlxm im
 - `models/.trash/<id>/`: a delete that died. When the model's row is still there the commit
   never happened, so its folders go back; when the row is gone they are deleted.
 - `models/.revisions/<key>/<rev>` without any library row: an import whose install happened but
-  whose row was never written is indexed again (every file re-hashed against its manifest);
+  whose row was never written is indexed again (every file re-hashed against its manifest), and so
+  is the installed revision of a downloaded model (a database lost or replaced: `rebuild.py`);
   anything else is only reported. A complete folder is never deleted here.
 
 A workspace or trash entry whose lock another live process holds is left alone.
@@ -27,6 +28,7 @@ from typing import Callable
 from application.library.deletion import TRASH_DIR, trash_lock_key, trash_record
 from application.library.import_journal import holds_users_files, journal_path, moved_item, return_moved
 from application.library.importing import ImportService
+from application.library.rebuild import DownloadedRevisions
 from application.library.ports import ModelStore
 from application.library.store_files import files_under
 from domain.library.layout import MANIFEST_NAME
@@ -69,11 +71,12 @@ class Interruption:
 
 class LibraryRecovery:
     def __init__(self, uow_factory: Callable[[], UnitOfWork], layout: ModelStore, importer: ImportService,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, downloaded: DownloadedRevisions | None = None) -> None:
         self._uow_factory = uow_factory
         self._layout = layout
         self._importer = importer
         self._clock = clock
+        self._downloaded = downloaded  # indexes downloaded revisions again (None: they are only reported)
 
     def recover(self) -> RecoveryReport:
         """Sweep what crashed imports and deletes left behind; see the module docstring."""
@@ -220,6 +223,8 @@ class LibraryRecovery:
             model = None
             if manifest.created_by == "mlxm" and (manifest.source or "").startswith("import:"):
                 model = self._importer.adopt_installed(folder, manifest)
+            elif self._downloaded is not None and self._downloaded.applies(manifest):
+                model = self._downloaded.adopt(folder, manifest)
             if model is not None:
                 known.add(model.model_id)
                 report.adopted.append(model.model_id)

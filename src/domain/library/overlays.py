@@ -32,8 +32,10 @@ FIELD_NAMES = {"type": "model_type", "model_type": "model_type", "family": "fami
 USER_NAMES = {"model_type": "type", "family": "family", "tags": "tags", "description": "description",
               "display_name": "display-name"}
 NEEDS_REVIEW_TAG = "needs-review"
+REVIEWED_FIELDS = frozenset({"model_type", "family"})  # what import review reasons are about
 MAX_TEXT = {"family": 128, "description": 4000, "display_name": 255}
 MAX_TAG = 64
+MAX_TAGS = 64  # added plus hidden, per edit and in all
 
 
 class OverlayError(ValueError):
@@ -176,6 +178,8 @@ def check_value(name: str, value: object) -> object:
     if name == "tags":
         if not isinstance(value, TagEdit):
             raise OverlayError("tags", "expected tags to add and remove")
+        if len(value.add) + len(value.remove) > MAX_TAGS:
+            raise OverlayError("tags", f"at most {MAX_TAGS} tags per edit")
         for tag in (*value.add, *value.remove):
             _check_tag(tag)
         overlap = set(value.add) & set(value.remove)
@@ -210,6 +214,8 @@ def override(model, overlays: ModelOverlays, name: str, value: object, now: date
     if name == "tags":
         value = _merge_tags(_tag_edit(current.value) if current is not None and current.overrides else TagEdit(),
                             value, beneath.tags)
+        if len(value.add) + len(value.remove) > MAX_TAGS:
+            raise OverlayError("tags", f"at most {MAX_TAGS} tags added or hidden in all")
         if value.empty:
             reset(model, overlays, name)
             return

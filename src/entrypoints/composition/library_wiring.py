@@ -11,9 +11,11 @@ def mapping_config_store(settings):
 
 def library_recovery(uow_factory, layout, catalog_provider, clock):
     from application.library.importing import ImportService
+    from application.library.rebuild import DownloadedRevisions
     from application.library.recovery import LibraryRecovery
 
-    return LibraryRecovery(uow_factory, layout, ImportService(uow_factory, layout, catalog_provider, clock), clock)
+    return LibraryRecovery(uow_factory, layout, ImportService(uow_factory, layout, catalog_provider, clock), clock,
+                           downloaded=DownloadedRevisions(uow_factory, layout, catalog_provider, clock))
 
 
 def import_service(uow_factory, layout, catalog_provider, clock):

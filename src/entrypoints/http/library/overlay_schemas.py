@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from entrypoints.http.schemas_management import ModelDetailDTO
+
 
 class ModelPatch(BaseModel):
     """Correct what import, probe or a pull inferred. Each given field becomes an override that
@@ -32,7 +34,7 @@ class ProfileConversionDTO(BaseModel):
 
 
 class ModelPatchResponse(BaseModel):
-    model: dict  # the model as GET /api/models/{id} shows it (overrides marked)
+    model: ModelDetailDTO  # the model as GET /api/models/{id} shows it (overrides marked)
     converted_profiles: list[ProfileConversionDTO] = []
     manifest: str | None = None
     notes: list[str] = []

@@ -64,7 +64,7 @@ async def edit_model(request: Request) -> JSONResponse:
     result = await run_in_threadpool(_container(request).metadata_edit_service().edit, request.path_params["name"],
                                      edit)
     dto = ModelPatchResponse(
-        model=ModelDetailDTO.from_domain(result.model, result.overlays).model_dump(mode="json"),
+        model=ModelDetailDTO.from_domain(result.model, result.overlays),
         converted_profiles=[ProfileConversionDTO(name=c.name, from_type=c.from_type.value, to_type=c.to_type.value,
                                                  dropped=list(c.dropped)) for c in result.conversions],
         manifest=result.manifest, notes=result.notes,
