@@ -73,7 +73,8 @@ def test_server_ignoring_range_restarts_cleanly(hub, tmp_path) -> None:
     file.dest.write_bytes(b"garbage that is not the file's start")
     mirror = HttpMirrorDownloader(base_url=f"{hub.url}/mirror")
 
-    from adapters.downloads.http_transfer import StdlibHttp, fetch_resumable
+    from adapters.downloads.http_transfer import fetch_resumable
+    from adapters.downloads.http_transports import StdlibHttp
 
     class NoRange(StdlibHttp):  # drops the Range header, like a server that ignores it
         def get(self, url, headers):
@@ -114,7 +115,7 @@ def test_gated_repo_without_token_is_unauthorized(hub, tmp_path, monkeypatch) ->
 
 
 def test_proxy_from_the_environment_uses_the_httpx_client(hub, tmp_path, monkeypatch) -> None:
-    from adapters.downloads.http_transfer import HttpxHttp, StdlibHttp, proxy_configured
+    from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, proxy_configured
 
     downloader = HuggingFaceDownloader(endpoint=hub.url)
     url = f"{hub.url}/org/tiny/resolve/main/x"
@@ -131,7 +132,8 @@ def test_redirects_are_followed_and_drop_the_token_on_another_host(tmp_path) -> 
     import http.server
     import threading
 
-    from adapters.downloads.http_transfer import StdlibHttp, fetch_resumable
+    from adapters.downloads.http_transfer import fetch_resumable
+    from adapters.downloads.http_transports import StdlibHttp
 
     seen = []
 

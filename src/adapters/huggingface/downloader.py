@@ -26,13 +26,8 @@ from application.downloads.ports import ProgressCallback, RemoteFile, RemoteList
 from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
-from adapters.downloads.http_transfer import (
-    HttpxHttp,
-    StdlibHttp,
-    TransferLimits,
-    fetch_resumable,
-    proxy_configured,
-)
+from adapters.downloads.http_transfer import TransferLimits, fetch_resumable
+from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, proxy_configured
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 

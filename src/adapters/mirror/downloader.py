@@ -26,7 +26,8 @@ from domain.catalog.model import ModelSource
 from domain.library.layout import is_commit_sha
 from domain.enums import SourceKind
 
-from adapters.downloads.http_transfer import HttpxHttp, StdlibHttp, fetch_resumable, proxy_configured
+from adapters.downloads.http_transfer import fetch_resumable
+from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, proxy_configured
 
 
 class HttpMirrorDownloader:
