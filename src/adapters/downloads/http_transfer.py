@@ -23,6 +23,7 @@ from typing import Callable
 
 from application.errors import DownloadCancelled, Forbidden, IntegrityError, SourceError, Unauthorized
 from adapters.downloads.http_transports import accepted_encodings
+from adapters.downloads.writeback import WRITEBACK_EVERY_BYTES, EarlyWriteback
 from adapters.filesystem.hash_cache import drop_hash_cache, read_hash_cache, write_hash_cache
 
 HASH_READ_BYTES = 8 * 1024 * 1024
@@ -37,7 +38,8 @@ class TransferLimits:
 
     - connect / read: the socket may wait this long to connect, and for each read;
     - stall: fewer than `stall_bytes` arriving in `stall_seconds` counts as a dropped connection;
-    - retries: attempts after the first, `backoff_seconds` * 2**n apart (at most 30 s).
+    - retries: attempts after the first, `backoff_seconds` * 2**n apart (at most 30 s);
+    - writeback: every `writeback_bytes` received, a background fdatasync starts (0: none; see writeback.py).
     """
 
     connect_timeout_seconds: float = 10.0
@@ -46,6 +48,7 @@ class TransferLimits:
     stall_bytes: int = 64 * 1024
     retries: int = 3
     backoff_seconds: float = 0.5
+    writeback_bytes: int = WRITEBACK_EVERY_BYTES
 
     def backoff(self, attempt: int) -> float:
         return min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2 ** max(0, attempt - 1))
@@ -123,7 +126,8 @@ class _StallWatch:
 
 def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, headers,
                 limits: TransferLimits | None = None) -> None:
-    stall = _StallWatch(limits or TransferLimits(), label)
+    limits = limits or TransferLimits()
+    stall = _StallWatch(limits, label)
     have = dest.stat().st_size if dest.exists() else 0
     if expected_size is not None and have > expected_size:
         dest.unlink()  # longer than the file can be: nothing in it is trustworthy
@@ -177,9 +181,10 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
                 _discard(dest)
                 raise IntegrityError(label, f"{total} bytes", f"{done + length} bytes (Content-Length)")
             progress(label, done, total)
-            with open(dest, mode) as out:
+            with open(dest, mode) as out, EarlyWriteback(out, limits.writeback_bytes) as writeback:
                 for chunk in response.chunks():
                     if expected_size is not None and done + len(chunk) > expected_size:
+                        writeback.wait()  # no flush may outlive the descriptor
                         out.close()
                         _discard(dest)  # more bytes than the file has: none of them is trustworthy
                         raise IntegrityError(label, f"{expected_size} bytes", f"more than {expected_size} bytes")
@@ -188,6 +193,7 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
                     done += len(chunk)
                     progress(label, done, total)
                     stall.add(len(chunk))
+                    writeback.wrote(len(chunk))
     except (DownloadCancelled, SourceError, Unauthorized, Forbidden):
         raise
     except transport.errors as exc:
