@@ -39,7 +39,8 @@ class TransferLimits:
     - connect / read: the socket may wait this long to connect, and for each read;
     - stall: fewer than `stall_bytes` arriving in `stall_seconds` counts as a dropped connection;
     - retries: attempts after the first, `backoff_seconds` * 2**n apart (at most 30 s);
-    - writeback: every `writeback_bytes` received, a background fdatasync starts (0: none; see writeback.py).
+    - writeback: every `writeback_bytes` received, a background fdatasync starts (0: none; see writeback.py);
+    - receive_buffer_bytes: SO_RCVBUF of each connection (0: the OS's autotuning; see notes/pull.md).
     """
 
     connect_timeout_seconds: float = 10.0
@@ -49,6 +50,7 @@ class TransferLimits:
     retries: int = 3
     backoff_seconds: float = 0.5
     writeback_bytes: int = WRITEBACK_EVERY_BYTES
+    receive_buffer_bytes: int = 0
 
     def backoff(self, attempt: int) -> float:
         return min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2 ** max(0, attempt - 1))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import socket
 import ssl
 import urllib.request
 from typing import Iterator
@@ -111,11 +112,13 @@ class StdlibHttp:
     errors: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException)
 
     def __init__(self, timeout_seconds: float = 120.0, max_redirects: int = 10,
-                 buffer_bytes: int = BUFFER_BYTES, connect_timeout_seconds: float | None = None) -> None:
+                 buffer_bytes: int = BUFFER_BYTES, connect_timeout_seconds: float | None = None,
+                 receive_buffer_bytes: int = 0) -> None:
         self._timeout = timeout_seconds  # each read
         self._connect_timeout = connect_timeout_seconds or timeout_seconds
         self._max_redirects = max_redirects
         self._buffer_bytes = buffer_bytes
+        self._receive_buffer_bytes = receive_buffer_bytes  # SO_RCVBUF; 0: the OS's autotuning
         self._ssl: ssl.SSLContext | None = None
 
     def _connection(self, url: str) -> tuple[http.client.HTTPConnection, str]:
@@ -126,11 +129,15 @@ class StdlibHttp:
         if parts.scheme == "https":
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
-            return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self._connect_timeout,
-                                               context=self._ssl), target
-        if parts.scheme == "http":
-            return http.client.HTTPConnection(parts.hostname, parts.port, timeout=self._connect_timeout), target
-        raise SourceError(f"unsupported URL scheme in {url}")
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self._connect_timeout,
+                                               context=self._ssl)
+        elif parts.scheme == "http":
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self._connect_timeout)
+        else:
+            raise SourceError(f"unsupported URL scheme in {url}")
+        if self._receive_buffer_bytes:
+            conn._create_connection = _connect_with_receive_buffer(self._receive_buffer_bytes)
+        return conn, target
 
     @contextlib.contextmanager
     def get(self, url: str, headers: dict[str, str]):
@@ -154,6 +161,29 @@ class StdlibHttp:
             finally:
                 conn.close()
         raise SourceError(f"too many redirects for {url}")
+
+
+def _connect_with_receive_buffer(size: int):
+    """`socket.create_connection` with SO_RCVBUF set before connect (the TCP window scale is agreed then)."""
+
+    def create(address, timeout=None, source_address=None, *args, **kwargs):
+        host, port = address
+        error: OSError | None = None
+        for family, kind, proto, _name, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+                sock.settimeout(timeout)
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                error = exc
+                sock.close()
+        raise error or OSError(f"cannot resolve {host}")
+
+    return create
 
 
 class _HttpxResponse:

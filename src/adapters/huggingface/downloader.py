@@ -67,7 +67,8 @@ class HuggingFaceDownloader:
                              backoff_seconds=limits.backoff_seconds if backoff_seconds is None else backoff_seconds)
         self._limits = limits
         self._stdlib = StdlibHttp(timeout_seconds=limits.read_timeout_seconds,
-                                  connect_timeout_seconds=limits.connect_timeout_seconds)
+                                  connect_timeout_seconds=limits.connect_timeout_seconds,
+                                  receive_buffer_bytes=limits.receive_buffer_bytes)
 
     # -- configuration, read per call -------------------------------------------------
     def endpoint(self) -> str:

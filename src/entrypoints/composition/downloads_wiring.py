@@ -44,7 +44,7 @@ def transfer_limits(settings):
     return TransferLimits(
         connect_timeout_seconds=m.download_connect_timeout_seconds, read_timeout_seconds=m.download_read_timeout_seconds,
         stall_seconds=m.download_stall_seconds, stall_bytes=m.download_stall_bytes, retries=m.download_retries,
-        backoff_seconds=m.download_backoff_seconds)
+        backoff_seconds=m.download_backoff_seconds, receive_buffer_bytes=m.download_receive_buffer_bytes)
 
 
 def download_service(uow_factory, catalog_provider, downloader, clock, layout, settings):

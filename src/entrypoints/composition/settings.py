@@ -88,6 +88,7 @@ class ManagerSettings(EnvSettings):
     download_stall_bytes: int = Field(default=64 * 1024, ge=1)
     download_retries: int = Field(default=3, ge=0, le=20)
     download_backoff_seconds: float = Field(default=0.5, ge=0)
+    download_receive_buffer_bytes: int = Field(default=0, ge=0)  # SO_RCVBUF per connection; 0: OS autotuning
     # Encrypts cloud credentials at rest; unset: a key file `<home>/secret.key` (mode 0600) is used.
     secret_key: SecretStr | None = None
     # The HTTP edge (entrypoints.http.edge), comma-separated. Hosts beyond loopback and the bind address
