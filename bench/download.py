@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# Every mlxm process (service worker, CLI) runs this tree's code, whichever checkout the venv was installed from.
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
 
 from tests.support.fake_hub import FakeHub  # noqa: E402
 
@@ -170,7 +172,7 @@ def _tools(work: Path, urls: list[str], total: int, n_files: int, endpoint: str,
         # The real service (container wiring, SQLite, verification on) in its own process like curl;
         # only the pull is timed (the worker prints it).
         home = fresh("mlxm-home")
-        env = dict(os.environ, MLX_MANAGER_HOME=str(home), PYTHONPATH=str(ROOT))
+        env = dict(os.environ, MLX_MANAGER_HOME=str(home))
         out = subprocess.run([sys.executable, "-c", PULL_WORKER, REPO], env=env, check=True, capture_output=True,
                              text=True)
         seconds, size, verified = out.stdout.split()
