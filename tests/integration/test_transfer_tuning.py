@@ -1,10 +1,11 @@
-"""fetch_resumable against the loopback hub: early writeback while bytes arrive, and the sha256
-computed while receiving (also across a resume) matching the file's bytes."""
+"""fetch_resumable against the loopback hub: early writeback while bytes arrive, the sha256
+computed while receiving (also across a resume) matching the file's bytes, and a capped receive buffer."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import threading
 import time
 
@@ -109,3 +110,30 @@ def test_digest_hashed_while_receiving_covers_a_resumed_partial(hub, tmp_path) -
     assert dest.read_bytes() == DATA
     # The cached digest (prefix rebuilt from disk once, the rest hashed as it arrived) is the file's.
     assert read_hash_cache(dest) == hashlib.sha256(DATA).hexdigest()
+
+
+def test_a_receive_buffer_cap_is_set_before_connecting(hub, tmp_path, monkeypatch) -> None:
+    url = _url(hub)
+    sizes: list[int] = []
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        sizes.append(self.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))  # before the handshake
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    dest = tmp_path / "m.part"
+    fetch_resumable(StdlibHttp(receive_buffer_bytes=64 * 1024), url, dest, label="m", expected_size=len(DATA),
+                    progress=lambda *_: None)
+    assert dest.read_bytes() == DATA
+    assert sizes and all(n in (64 * 1024, 2 * 64 * 1024) for n in sizes)  # Linux reports twice the asked size
+
+
+def test_the_receive_buffer_setting_reaches_the_transfer_limits(monkeypatch) -> None:
+    from entrypoints.composition.downloads_wiring import transfer_limits
+    from entrypoints.composition.settings import Settings
+
+    monkeypatch.setenv("MLX_MANAGER_DOWNLOAD_RECEIVE_BUFFER_BYTES", "131072")
+    assert transfer_limits(Settings()).receive_buffer_bytes == 131072
+    monkeypatch.delenv("MLX_MANAGER_DOWNLOAD_RECEIVE_BUFFER_BYTES")
+    assert transfer_limits(Settings()).receive_buffer_bytes == 0  # default: the OS tunes it
