@@ -33,6 +33,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # Every mlxm process (service worker, CLI) runs this tree's code, whichever checkout the venv was installed from.
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+# As on a user's machine, mlxm runs from bytecode caches (this sandbox sets PYTHONDONTWRITEBYTECODE, which
+# would make every CLI row compile all of mlxm first); the warm-up round writes them.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 from tests.support.fake_hub import FakeHub  # noqa: E402
 
