@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 from application.downloads.adoption import Adoption
 from application.downloads.install import InstallRecords
 from application.downloads.repair import Repairing
+from application.downloads.stop_requests import CrossProcessStops
 from application.downloads.progress import (
     PullProgress,
     ProgressListener,
@@ -48,7 +49,7 @@ from domain.library.models import Model
 UowFactory = Callable[[], UnitOfWork]
 
 
-class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Repairing):
+class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Repairing, CrossProcessStops):
     """Pull, pause, resume and cancel model downloads; keeps the Download and Model rows current."""
 
     def __init__(
@@ -170,10 +171,11 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
         if download.status not in ACTIVE_STATUSES:
             raise Conflict(f"download {download_id} {_state(download.status)}; only an active download can be paused")
         with self.layout.model_lock(download.model_id, wait=False) as got:
-            if not got:
-                raise Conflict(f"{download.model_id} is being downloaded by another mlxm process")
-            self._transition(download_id, DownloadStatus.PAUSED)
-            self._set_model_status(download.model_id, DownloadStatus.PAUSED)
+            if got:
+                self._transition(download_id, DownloadStatus.PAUSED)
+                self._set_model_status(download.model_id, DownloadStatus.PAUSED)
+        if not got:  # another process (a server, another CLI) is pulling it: ask it to stop
+            return self._stop_elsewhere(download, "pause")
         return self.get(download_id)
 
     def resume(self, download_id: int, listener: ProgressListener | None = None) -> Download:
@@ -181,6 +183,8 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
         download = self.get(download_id)
         if self.is_active_here(download_id):
             return download
+        if download.status in ACTIVE_STATUSES and self._pulled_elsewhere(download.model_id):
+            return download  # running in another process (a server, another CLI): nothing to resume
         if download.status not in (DownloadStatus.PAUSED, DownloadStatus.FAILED, DownloadStatus.CANCELLED):
             raise Conflict(f"download {download_id} {_state(download.status)}; only paused, failed or "
                            f"cancelled downloads can be resumed")
@@ -196,11 +200,15 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
         if download.status in (DownloadStatus.COMPLETED, DownloadStatus.CANCELLED):
             raise Conflict(f"download {download_id} {_state(download.status, already=True)}")
         with self.layout.model_lock(download.model_id, wait=False) as got:
-            if not got:
-                raise Conflict(f"{download.model_id} is being downloaded by another mlxm process")
-            self.layout.clear_staging(download.model_id)
-            self._transition(download_id, DownloadStatus.CANCELLED)
-            self._forget_uninstalled_model(download.model_id)
+            if got:
+                self.layout.clear_staging(download.model_id)
+                self._transition(download_id, DownloadStatus.CANCELLED)
+                self._forget_uninstalled_model(download.model_id)
+        if not got and download.status in ACTIVE_STATUSES:  # pulled by another process: ask it
+            return self._stop_elsewhere(download, "cancel")
+        if not got:  # a paused/failed row whose model another process is pulling now
+            raise Conflict(f"{download.model_id} is being downloaded by another mlxm process; "
+                           f"cancel that download instead (`mlxm downloads`)")
         return self.get(download_id)
 
     def reconcile_after_crash(self) -> list[int]:
@@ -308,7 +316,8 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
     def _run(self, active: _ActivePull) -> None:
         key = active.target.key
         try:
-            with self.layout.model_lock(key, should_stop=lambda: active.stop_reason is not None) as got:
+            with self.layout.model_lock(key, should_stop=lambda: active.stop_reason is not None) as got, \
+                    self._stop_requests_watched(active, got):
                 active.held_lock = got
                 try:
                     active.check()

@@ -99,8 +99,16 @@ def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool, repair: bool
     """Download NAME (catalog ID, alias or HF repo `org/name[@revision]`), verified, resumable."""
     service = get_container(ctx).download_service()
     service.reconcile_after_crash()
-    with _progress_for(name, quiet or as_json) as bar:
-        result = service.repair(name, bar) if repair and _installed(service, name) else service.pull(name, bar)
+    from application.errors import DownloadCancelled
+
+    try:
+        with _progress_for(name, quiet or as_json) as bar:
+            result = service.repair(name, bar) if repair and _installed(service, name) else service.pull(name, bar)
+    except DownloadCancelled as exc:  # `mlxm downloads pause|cancel` (or the server's API) stopped this pull
+        if str(exc) == "pause":
+            raise DownloadCancelled(f"the pull of {name} was paused from another mlxm command; "
+                                    f"`mlxm pull {name}` continues it") from None
+        raise DownloadCancelled(f"the pull of {name} was cancelled from another mlxm command") from None
     model = result.model
     if as_json:
         echo_json({
