@@ -42,7 +42,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     server.run()
     if server.started:  # it served and shut down cleanly: end without interpreter finalisation (see serve_server)
         finish_process(server.exit_code)
-    ctx.exit(1)  # it never started (e.g. the port is taken; uvicorn logged why)
+    ctx.exit(3)  # it never started (the app's start-up failed; uvicorn logged why): uvicorn.run's STARTUP_FAILURE
 
 
 def connection_limits(server) -> dict:
