@@ -43,8 +43,13 @@ def _mlxm(env, *args, timeout=90):
 
 
 def _partial_bytes(home: Path) -> int:
-    staging = home / "staging"
-    return sum(p.stat().st_size for p in staging.rglob("*.part")) if staging.exists() else 0
+    total = 0
+    for part in (home / "staging").rglob("*.part"):
+        try:
+            total += part.stat().st_size
+        except FileNotFoundError:  # verified and renamed to its final name since the listing
+            pass
+    return total
 
 
 def _wait_for(predicate, what: str, timeout: float = 60, proc=None) -> None:

@@ -77,11 +77,13 @@ def chat_template(triggers: Sequence[str]) -> str:
 
 
 def build_scripted_model(dest: Path, scripts: Mapping[str, Sequence[str]] = TOOL_SCRIPTS, *,
-                         thinking: bool = True, template: str | None = None) -> Path:
+                         thinking: bool = True, template: str | None = None, loops: Sequence[str] = ()) -> Path:
     """Write the model into `dest`; load it with `mlx_lm.load(str(dest))`.
 
     `thinking=True` puts `<think>`/`</think>` in the vocabulary (mlx-lm's `has_thinking`).
     `template` replaces the generated chat template (e.g. one without tool markers).
+    `loops` names scripts that start over after their last piece instead of ending: an endless
+    generation (only `max_tokens` or a cancel stops it), for tests of stopping a running stream.
     """
     import mlx.core as mx
     from mlx.utils import tree_flatten
@@ -137,7 +139,7 @@ def build_scripted_model(dest: Path, scripts: Mapping[str, Sequence[str]] = TOOL
     eos = vocab["</s>"]
     successor = [eos] * size
     for name, pieces in scripts.items():
-        chain = [vocab[f"{name}:"], *(vocab[p] for p in pieces), eos]
+        chain = [vocab[f"{name}:"], *(vocab[p] for p in pieces), vocab[pieces[0]] if name in loops else eos]
         for current, following in zip(chain, chain[1:]):
             successor[current] = following
     head = [[0.0] * size for _ in range(size)]

@@ -38,7 +38,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, hostfile: str 
     # Auth is on for non-loopback addresses (or MLX_MANAGER_AUTH=on): refuse to start with no key at all.
     ensure_servable(container, host)
     app = create_app(container)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port or settings.manager.port,
@@ -47,6 +47,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, hostfile: str 
         access_log=False,  # the request-id middleware writes one line per request, with its id
         **connection_limits(settings.server),
     )
+    from entrypoints.cli.serve_server import MlxmServer, finish_process
+
+    server = MlxmServer(config, drain=app.state.shutdown_drain, grace_seconds=settings.server.shutdown_grace_seconds)
+    server.run()
+    if server.started:  # it served and shut down cleanly: end without interpreter finalisation (see serve_server)
+        finish_process(server.exit_code)
+    ctx.exit(3)  # it never started (the app's start-up failed; uvicorn logged why): uvicorn.run's STARTUP_FAILURE
 
 
 def connection_limits(server) -> dict:

@@ -143,6 +143,9 @@ class ServerSettings(EnvSettings):
     eviction_policy: EvictionPolicy = EvictionPolicy.LRU
     idle_ttl_seconds: float = Field(default=900.0, ge=0.0)
     request_timeout_seconds: float = Field(default=300.0, gt=0)
+    # `mlxm serve` stopping (Ctrl-C, SIGTERM): running requests get this long to finish, then their
+    # streams are cancelled (generation stops). A second Ctrl-C cancels them at once.
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0.0)
     load_timeout_seconds: float = Field(default=600.0, gt=0)
     enable_batching: bool = True
     max_batch_size: int = Field(default=8, ge=1)

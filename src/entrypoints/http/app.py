@@ -33,6 +33,7 @@ from entrypoints.http.auth import ApiKeyAuthMiddleware
 from entrypoints.http.edge import EdgeGuardMiddleware, parse_list, upload_routes_of
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.inference_timeouts import InferenceTimeoutMiddleware, limits_from
+from entrypoints.http.shutdown import ShutdownDrain, ShutdownDrainMiddleware
 from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http import metrics as http_metrics
@@ -205,6 +206,7 @@ def create_app(container=None) -> Starlette:
         *ui_routes(),  # the web UI: / and /ui/*
     ]
     ui_sessions = container.web_session_store()  # <home>/sessions.sqlite: a restart keeps UI logins
+    drain = ShutdownDrain()  # `mlxm serve` cancels the running requests through it after the grace period
     app = Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -217,9 +219,11 @@ def create_app(container=None) -> Starlette:
             Middleware(ApiKeyAuthMiddleware, container=container),  # inside RequestId: sees the request id
             # Innermost: the limit counts the inference itself, after auth and the body checks.
             Middleware(InferenceTimeoutMiddleware, limits=limits_from(settings.server)),
+            Middleware(ShutdownDrainMiddleware, drain=drain),  # a shutdown's cancel reaches the stream itself
         ],
         lifespan=lifespan,
     )
     app.state.container = container
     app.state.ui_sessions = ui_sessions
+    app.state.shutdown_drain = drain
     return app
