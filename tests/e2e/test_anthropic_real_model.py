@@ -61,10 +61,10 @@ def test_messages_equal_chat_completions_greedy(server, model):
     assert all(r.completion_tokens == chat.usage.completion_tokens and r.backend == "local" for r in rows)
 
 
-def test_tools_on_the_vision_model_are_a_400_naming_the_limitation(server):
+def test_tools_for_the_vision_model_without_a_tool_format_are_a_400_naming_it(server):
     url, _ = server
     client = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0, timeout=120)
     tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
-    with pytest.raises(anthropic.BadRequestError, match="tiny-vlm is a vision model; tool calling is served for text"):
+    with pytest.raises(anthropic.BadRequestError, match="tiny-vlm: this model has no known tool-call format"):
         client.messages.create(model="tiny-vlm", max_tokens=6, tools=[tool],
                                messages=[{"role": "user", "content": "Weather in Paris?"}])

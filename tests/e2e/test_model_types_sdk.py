@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 def models(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "tiny-models"
     return {"bert": cached_model("bert", root), "qwen3": cached_model("qwen3_embedding", root),
-            "vlm": cached_model("qwen2_vl", root), "llama": cached_model("llama", root)}
+            "vlm": cached_model("qwen2_vl", root), "llama": cached_model("llama", root),
+            "vlm_tools": cached_model("qwen2_vl", root, tools=True)}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def server(tmp_path_factory, models):
     container = real_container(home)
     runner = CliRunner()
     for name, kind in (("tiny-bert", "bert"), ("tiny-qwen3-embed", "qwen3"), ("tiny-vlm", "vlm"),
-                       ("tiny-llama", "llama")):
+                       ("tiny-llama", "llama"), ("tiny-vlm-tools", "vlm_tools")):
         result = runner.invoke(cli, ["import", str(models[kind]), "--name", name, "--json"], obj=container)
         assert result.exit_code == 0, result.output
     with serve_in_thread(create_app(container)) as url:
@@ -255,3 +256,43 @@ def test_text_only_requests_on_the_vision_model_behave_like_text_models(client):
     seeded = [client.chat.completions.create(model="tiny-vlm", messages=messages, temperature=1.0, seed=7,
                                              max_tokens=8).choices[0].message.content for _ in range(2)]
     assert seeded[0] == seeded[1]
+
+
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}}, "required": ["city"],
+                   "additionalProperties": False}}}
+
+
+def test_tool_calls_on_a_vision_model_with_an_image(client):
+    """A VLM whose chat template has a tool-call format (json_tools): the text models' tool-call path applies.
+    Random weights never call a tool by themselves, so tool_choice "required" makes the engine enforce one
+    (the grammar of the model's own format), and the call is parsed out of the text as for text models."""
+    import json
+
+    image = {"type": "image_url", "image_url": {"url": data_url(RED)}}
+    messages = [{"role": "user", "content": [image, {"type": "text", "text": "Weather where this was taken?"}]}]
+    completion = client.chat.completions.create(model="tiny-vlm-tools", messages=messages, tools=[WEATHER_TOOL],
+                                                tool_choice="required", parallel_tool_calls=False, temperature=0, max_tokens=300)
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls" and len(choice.message.tool_calls) >= 1
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments)["city"], str)
+    assert "<tool_call>" not in (choice.message.content or "")
+    stream = client.chat.completions.create(model="tiny-vlm-tools", messages=messages, tools=[WEATHER_TOOL],
+                                            tool_choice="required", parallel_tool_calls=False, temperature=0, max_tokens=300, stream=True)
+    names, arguments, finish = [], "", None
+    for chunk in stream:
+        for delta_call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            if delta_call.function.name:
+                names.append(delta_call.function.name)
+            arguments += delta_call.function.arguments or ""
+        finish = (chunk.choices[0].finish_reason if chunk.choices else None) or finish
+    assert names[:1] == ["get_weather"] and finish == "tool_calls"
+    assert arguments.startswith(call.function.arguments)  # greedy: the same first call
+    # The tool's result goes back (tool turn in the template) and the model answers in text.
+    messages += [{"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+                 {"role": "tool", "tool_call_id": call.id, "content": '{"temperature_c": 22}'}]
+    answer = client.chat.completions.create(model="tiny-vlm-tools", messages=messages, tools=[WEATHER_TOOL],
+                                            tool_choice="none", temperature=0, max_tokens=8)
+    assert answer.choices[0].finish_reason in ("stop", "length") and not answer.choices[0].message.tool_calls

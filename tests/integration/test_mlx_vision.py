@@ -203,6 +203,47 @@ def test_a_full_batch_admits_waiting_requests_in_arrival_order(vlm_dir):
         runtime.unload(model)
 
 
+def test_n_choices_are_rows_of_the_batch_each_as_alone(loaded):
+    runtime, model = loaded
+    messages = JOBS[0]
+    request = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=10), messages=messages, n=3)
+    texts = {0: "", 1: "", 2: ""}
+    for chunk in runtime.generate(model, request):
+        texts[chunk.index] += chunk.text
+    assert list(texts.values()) == [run(runtime, model, messages, max_tokens=10)[0]] * 3
+    sampled = GenerationRequest(InferenceParams(temperature=1.0, seed=11, max_tokens=10), messages=messages, n=2)
+    texts = {0: "", 1: ""}
+    for chunk in runtime.generate(model, sampled):
+        texts[chunk.index] += chunk.text
+    alone = [run(runtime, model, messages, max_tokens=10, temperature=1.0, seed=seed)[0] for seed in (11, 12)]
+    assert [texts[0], texts[1]] == alone  # choice i samples with seed + i
+
+
+def test_logprobs_equal_mlx_vlm_own_inside_a_batch(loaded, vlm_dir):
+    """Each token's log probability (and the top alternatives) as mlx-vlm's `stream_generate` reports them,
+    for a request decoded in a batch next to another one."""
+    import mlx.core as mx
+    from mlx_vlm import load, stream_generate
+
+    runtime, model = loaded
+    messages = JOBS[0]
+    prompt, images = runtime.vision.prompt(model, GenerationRequest(InferenceParams(), messages=messages))
+    ref_model, processor = load(str(vlm_dir))
+    reference = [(r.token, r.logprobs) for r in stream_generate(ref_model, processor, prompt, image=images, max_tokens=8,
+                                                                 sampler=lambda x: mx.argmax(x, axis=-1))][:8]
+    streams = submit_together(runtime, model, [messages, JOBS[1]], temperature=0.0, max_tokens=8, top_logprobs=3)
+    entries = [entry for chunk in streams[0] for entry in (chunk.logprobs or ())]
+    list(streams[1])
+    assert model.handle.engine.max_rows_per_step >= 2
+    assert len(entries) == len(reference) == 8
+    for entry, (token, logprobs) in zip(entries, reference):
+        logprobs = logprobs.reshape(-1)
+        assert abs(entry.logprob - float(logprobs[token].item())) < 1e-4
+        assert len(entry.top) == 3 and entry.top[0].logprob == pytest.approx(entry.logprob, abs=1e-6)  # greedy: the best
+        assert entry.top[2].logprob <= entry.top[1].logprob <= entry.top[0].logprob
+        assert entry.token == processor.tokenizer.decode([token])
+
+
 def test_batch_size_one_serves_requests_in_order(vlm_dir):
     runtime = MlxRuntime(max_batch_size=4, enable_batching=False)
     model = runtime.load("tiny-vlm-fifo", vlm_dir, ModelType.VISION)

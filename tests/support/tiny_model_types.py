@@ -32,12 +32,35 @@ VLM_CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
 )
+# The same template, plus tools and tool turns in the Hermes/Qwen JSON format: its `<tool_call>` and
+# `tool_call.name` make mlx-lm infer the `json_tools` parser (as for Qwen2.5/Qwen3 chat templates).
+VLM_TOOLS_CHAT_TEMPLATE = (
+    "{%- if tools -%}{{ '<|im_start|>system\ntools:' }}"
+    "{%- for tool in tools -%}{{ ' ' + tool['function']['name'] }}{%- endfor -%}"
+    "{{ '\nAnswer with <tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call><|im_end|>\n' }}{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'tool' -%}{{ '<|im_start|>tool\n' + message['content'] + '<|im_end|>\n' }}"
+    "{%- elif message.get('tool_calls') -%}{{ '<|im_start|>assistant\n' }}"
+    "{%- for call in message['tool_calls'] -%}{%- set tool_call = call['function'] -%}"
+    "{{ '<tool_call>{\"name\": \"' + tool_call.name + '\", \"arguments\": ' + (tool_call.arguments | tojson) + '}</tool_call>' }}"
+    "{%- endfor -%}{{ '<|im_end|>\n' }}"
+    "{%- else -%}{{ '<|im_start|>' + message['role'] + '\n' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' or 'image' in part -%}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '<|im_end|>\n' }}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"
+)
 _VLM_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                 "<|image_pad|>", "<|video_pad|>"]
 
 
-def build_tiny_qwen2_vl(dest: Path, *, seed: int = 0) -> Path:
-    """A random-weight Qwen2-VL that mlx-vlm loads and runs on images (~1 MB)."""
+def build_tiny_qwen2_vl(dest: Path, *, seed: int = 0, tools: bool = False) -> Path:
+    """A random-weight Qwen2-VL that mlx-vlm loads and runs on images (~1 MB); `tools`: a chat template
+    that renders tools and tool turns (mlx-lm infers the json_tools parser from it)."""
     import mlx.core as mx
     from mlx_vlm.models import qwen2_vl
     from mlx_vlm.utils import update_module_configs
@@ -53,7 +76,7 @@ def build_tiny_qwen2_vl(dest: Path, *, seed: int = 0) -> Path:
         clean_up_tokenization_spaces=False,
         model_max_length=4096,
     )
-    tokenizer.chat_template = VLM_CHAT_TEMPLATE
+    tokenizer.chat_template = VLM_TOOLS_CHAT_TEMPLATE if tools else VLM_CHAT_TEMPLATE
     tokenizer.save_pretrained(str(dest))
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _VLM_SPECIAL}
     # Small images: at most 16 patches of 14 px after resizing (merge 2x2 -> 4 tokens per image).

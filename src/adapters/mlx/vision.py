@@ -9,7 +9,10 @@
 - Sampling reuses the text runtime's sampler (temperature 0 = greedy argmax; a `seed` gives a
   private random key) and logits processors; stop strings are matched on the decoded text;
   structured output uses the text models' llguidance constraint; prompts that do not fit the
-  context are a 400 before any work. Tools, logprobs and n > 1 are a 400 naming the limitation.
+  context are a 400 before any work; tool calls and reasoning are split out of the text exactly as for
+  text models (`adapters.mlx.chat_output`, with mlx-lm's tokenizer wrapper loaded over the same
+  tokenizer files: it knows the template's tool-call format). Log probabilities are taken per request;
+  n > 1 runs n rows.
 - Closing the stream cancels the request at its next step.
 """
 
@@ -17,11 +20,22 @@ from __future__ import annotations
 
 import io
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
 
+from adapters.mlx.chat_output import (
+    ChatOutputSplitter,
+    ChatOutputStream,
+    check_tools,
+    initial_state,
+    needs_splitting,
+    template_kwargs,
+    template_messages,
+    wants_tool_calls,
+    with_tool_constraint,
+)
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from adapters.mlx.sampling import ConstraintProcessor, build_logits_processors, build_sampler
 from adapters.mlx.text import DEFAULT_MAX_TOKENS, fit_max_tokens
@@ -34,6 +48,7 @@ from application.inference.ports import (
     ImageInput,
     LoadedModel,
     NotSupported,
+    TokenLogprob,
     Transcription,
 )
 from domain.enums import ModelType
@@ -48,6 +63,23 @@ class VisionModelHandle:
     processor: Any
     engine: VisionEngine
     config: dict
+    # mlx-lm's tokenizer wrapper over the same tokenizer files: it knows the chat template's tool-call
+    # format (tool parser) and thinking markers, which the text models' chat protocol code reads.
+    # None when mlx-lm cannot load this model's tokenizer (then tools are a 400).
+    chat_tokenizer: Any = None
+    token_texts: dict = field(default_factory=dict)  # id -> decoded text, for logprobs
+
+
+def load_chat_tokenizer(path: Path, processor: Any) -> Any:
+    from mlx_lm.tokenizer_utils import load as load_tokenizer
+
+    hf = getattr(processor, "tokenizer", processor)
+    criteria = getattr(hf, "stopping_criteria", None)
+    eos = sorted(getattr(criteria, "eos_token_ids", None) or []) or None
+    try:
+        return load_tokenizer(Path(path), eos_token_ids=eos)
+    except Exception:  # noqa: BLE001 - no tokenizer files mlx-lm reads: tools and reasoning splitting are off
+        return None
 
 
 def decode_image(image: ImageInput, index: int):
@@ -65,6 +97,32 @@ def decode_image(image: ImageInput, index: int):
         raise InvalidRequest(f"image {index}: too many pixels ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad input
         raise InvalidRequest(f"image {index}: not a readable image ({exc.__class__.__name__})") from exc
+
+
+def token_logprob(handle: VisionModelHandle):
+    """(token, logprob, top) -> `TokenLogprob`, with the token's text and bytes as text models give them."""
+    from adapters.mlx.text_stream import _byte_decoder
+
+    tokenizer = getattr(handle.processor, "tokenizer", handle.processor)
+    texts = handle.token_texts
+
+    def text(token: int) -> str:
+        if token not in texts:
+            texts[token] = tokenizer.decode([token])
+        return texts[token]
+
+    def raw(token: int) -> tuple[int, ...]:
+        decoded = text(token)
+        if "\ufffd" in decoded:  # part of a UTF-8 sequence: the token's own bytes, from the byte-level alphabet
+            piece, table = tokenizer.convert_ids_to_tokens(token), _byte_decoder()
+            if isinstance(piece, str) and piece and all(ch in table for ch in piece):
+                return tuple(table[ch] for ch in piece)
+        return tuple(decoded.encode("utf-8", "surrogatepass"))
+
+    def make(token: int, chosen: float, top) -> TokenLogprob:
+        return TokenLogprob(text(token), chosen, raw(token), tuple(TokenLogprob(text(i), lp, raw(i)) for i, lp in top))
+
+    return make
 
 
 class MlxVisionRuntime:
@@ -90,7 +148,8 @@ class MlxVisionRuntime:
                 raise InvalidRequest(f"{model_id}: the model folder {path} is incomplete: {exc}") from exc
             except (ValueError, ImportError, KeyError, OSError, AttributeError) as exc:
                 raise NotSupported(f"{model_id}: mlx-vlm cannot load this vision model: {exc}") from exc
-        handle = VisionModelHandle(model, processor, VisionEngine(model, processor, self.max_batch_size), read_config(path))
+        handle = VisionModelHandle(model, processor, VisionEngine(model, processor, self.max_batch_size), read_config(path),
+                                   load_chat_tokenizer(path, processor))
         return LoadedModel(model_id, ModelType(model_type), path, weights_nbytes(model), handle=handle)
 
     def unload(self, model: LoadedModel) -> None:
@@ -110,17 +169,15 @@ class MlxVisionRuntime:
             return request.prompt, []
         from mlx_vlm.prompt_utils import apply_chat_template
 
-        images, messages = [], []
-        for message in request.messages:
+        images, messages = [], template_messages(request.messages)
+        for message, rendered in zip(request.messages, messages):
             if message.images:
-                content: Any = [{"type": "image"} for _ in message.images] + [{"type": "text", "text": message.content}]
+                rendered["content"] = ([{"type": "image"} for _ in message.images]
+                                       + [{"type": "text", "text": message.content}])
                 images.extend(decode_image(image, len(images)) for image in message.images)
-            else:
-                content = message.content
-            messages.append({"role": message.role, "content": content})
         try:
-            extra = {} if request.enable_thinking is None else {"enable_thinking": request.enable_thinking}
-            prompt = apply_chat_template(handle.processor, handle.model.config, messages, num_images=len(images), **extra)
+            prompt = apply_chat_template(handle.processor, handle.model.config, messages, num_images=len(images),
+                                         **template_kwargs(request))
         except Exception as exc:  # jinja errors: an unsupported role, say
             raise InvalidRequest(f"{model.model_id}: chat template rejected the messages: {exc}") from exc
         return prompt, images
@@ -144,23 +201,37 @@ class MlxVisionRuntime:
     def generate(self, model: LoadedModel, request: GenerationRequest) -> Iterator[GenerationChunk]:
         handle = self._handle(model)
         params = request.params
-        # What mlx-vlm does not give here is a 400 naming it, never silently ignored (README "Vision").
-        if request.tools:
-            raise NotSupported(f"tools: {model.model_id} is a vision model; tool calling is served for text models only")
-        if params.logprobs or params.top_logprobs is not None:
-            raise NotSupported(f"logprobs: {model.model_id} is a vision model; log probabilities are served for "
-                               "text models only")
-        if int(request.n or 1) != 1:
-            raise NotSupported(f"n: {model.model_id} is a vision model; it answers one choice per request (n=1)")
+        chat = handle.chat_tokenizer if request.messages else None
+        if wants_tool_calls(request):
+            if chat is None:
+                raise NotSupported(f"tools: {model.model_id}: mlx-lm cannot read this vision model's tokenizer, so its "
+                                   "tool-call format is unknown; send the request without `tools`")
+            check_tools(model.model_id, chat, request)
+        top_logprobs = (params.top_logprobs or 0) if (params.logprobs or params.top_logprobs) else None
+        n = int(request.n or 1)
+        if not 1 <= n <= 16:
+            raise InvalidRequest(f"n: must be between 1 and 16, got {n}")
         inputs = self.inputs(model, request)
-        prompt_tokens = int(inputs["input_ids"].size)
+        tokens = inputs["input_ids"].reshape(-1).tolist()
+        prompt_tokens = len(tokens)
+        if chat is not None:  # tool_choice "required" / a named function: a grammar of the model's tool-call format
+            request = with_tool_constraint(model.model_id, chat, request, tokens)
         max_tokens = fit_max_tokens(model.model_id, handle.config, request, prompt_tokens,
                                     params.max_tokens or DEFAULT_MAX_TOKENS, self.max_prompt_tokens)
-        processors = build_logits_processors(params)
-        if request.constraint is not None:
-            processors.append(ConstraintProcessor(self._compile(handle, request)))
-        job = VisionJob(inputs, max_tokens, sampler=build_sampler(params), logits_processors=processors)
-        return VisionStream(handle.engine, job, tuple(params.stop or ()))
+        jobs = []
+        for index in range(n):  # n choices: n rows of the batch (a seed gives choice i seed + i)
+            processors = build_logits_processors(params)
+            if request.constraint is not None:
+                processors.append(ConstraintProcessor(self._compile(handle, request)))
+            jobs.append(VisionJob(inputs, max_tokens, sampler=build_sampler(params, index),
+                                  logits_processors=processors, index=index, top_logprobs=top_logprobs))
+        stream = VisionStream(handle.engine, jobs, tuple(params.stop or ()), token_logprob(handle))
+        if chat is not None and needs_splitting(chat, request):  # tool calls and reasoning, as for text models
+            def splitter() -> ChatOutputSplitter:  # one per choice
+                return ChatOutputSplitter(chat, request.tools, wants_tool_calls(request), initial_state(chat, tokens))
+
+            return ChatOutputStream(stream, splitter(), make_splitter=splitter)
+        return stream
 
     def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
         """The prompt's tokens as the model sees them: the processor expands each image into its tokens."""

@@ -41,6 +41,9 @@ class VisionToken:
     prompt_tokens: int
     generation_tokens: int
     finish_reason: str | None
+    token: int | None = None  # the token that produced `text` (None for the EOS of a "stop")
+    logprob: float | None = None  # when the request asked for log probabilities
+    top: tuple = ()  # (token id, logprob) alternatives, best first
 
 
 @dataclass(eq=False)
@@ -49,6 +52,8 @@ class VisionJob:
     max_tokens: int
     sampler: Callable | None = None  # None: greedy (the batch's shared argmax)
     logits_processors: list = field(default_factory=list)
+    index: int = 0  # choice index (n > 1): the choices of one request share one `events` queue
+    top_logprobs: int | None = None  # None: no log probabilities; 0: the token's own; k: plus k alternatives
     events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     finished: threading.Event = field(default_factory=threading.Event)
     cancelled: bool = False
@@ -57,6 +62,7 @@ class VisionJob:
     uid: int | None = None
     prompt_tokens: int = 0
     detokenizer: Any = None
+    sampled: deque = field(default_factory=deque)  # log-probability rows recorded by `SampleRow`, in order
 
 
 class SampleRow:
@@ -65,15 +71,22 @@ class SampleRow:
     mlx-vlm's `BatchGenerator` applies one sampler to all rows; putting the request's sampler here
     (after its other processors, on log-probabilities exactly as `generate_step` computes them) keeps
     each request's sampling settings and random key its own inside a shared batch.
+
+    It also records each row's log-probabilities when the request asked for them: mlx-vlm's
+    `BatchGenerator` computes log probabilities for the whole batch with one `top_logprobs_k`, so
+    they are taken here, per request, in the order the tokens are sampled.
     """
 
-    def __init__(self, sampler: Callable) -> None:
+    def __init__(self, sampler: Callable, record: deque | None = None) -> None:
         self._sampler = sampler
+        self._record = record
 
     def __call__(self, tokens, logits):
         import mlx.core as mx
 
         logprobs = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        if self._record is not None:
+            self._record.append(logprobs[0])
         token = self._sampler(logprobs)
         keep = mx.arange(logits.shape[-1]) == token.reshape(-1, 1)
         return mx.where(keep, mx.zeros_like(logits), mx.array(-float("inf"), dtype=logits.dtype))
@@ -213,8 +226,8 @@ class VisionEngine:
                                               mask=inputs.get("attention_mask"), **extra)
         prompt_kwargs = {**extra, **{k: v for k, v in embedded.to_dict().items() if v is not None}}
         processors = list(job.logits_processors)
-        if job.sampler is not None:
-            processors.append(SampleRow(job.sampler))
+        if job.sampler is not None or job.top_logprobs is not None:
+            processors.append(SampleRow(job.sampler or _argmax, job.sampled if job.top_logprobs is not None else None))
         (job.uid,) = generator.insert([input_ids.reshape(-1).tolist()], max_tokens=[job.max_tokens],
                                       prompt_kwargs=[prompt_kwargs], logits_processors=[processors or None])
         job.prompt_tokens = int(input_ids.size)
@@ -226,12 +239,18 @@ class VisionEngine:
             return
         finish = response.finish_reason
         detokenizer = job.detokenizer
+        token, chosen, top = int(response.token), None, ()
+        if job.top_logprobs is not None and job.sampled:
+            from adapters.mlx.engine import _token_logprobs
+
+            chosen, top = _token_logprobs(job.sampled.popleft(), token, job.top_logprobs)
         if finish != "stop":  # "stop" is the EOS token: not part of the answer (as in `stream_generate`)
             job.steps += 1
-            detokenizer.add_token(int(response.token))
+            detokenizer.add_token(token)
         if finish is not None:
             detokenizer.finalize()
-        job.events.put(VisionToken(detokenizer.last_segment, job.prompt_tokens, job.steps, finish))
+        job.events.put((job.index, VisionToken(detokenizer.last_segment, job.prompt_tokens, job.steps, finish,
+                                               None if finish == "stop" else token, chosen, tuple(top))))
         if finish is not None:
             del self._active[response.uid]
             self._finish(job, None)
@@ -239,19 +258,33 @@ class VisionEngine:
     @staticmethod
     def _finish(job: VisionJob, error: BaseException | None) -> None:
         if not job.finished.is_set():
-            job.events.put(error if error is not None else StopIteration())
+            job.events.put((job.index, error if error is not None else StopIteration()))
             job.finished.set()
 
 
-class VisionStream:
-    """Iterator of `GenerationChunk`s for one job; submitted on first `next()`, `close()` cancels."""
-
-    def __init__(self, engine: VisionEngine, job: VisionJob, stop: tuple[str, ...]) -> None:
-        self._engine = engine
+class _Choice:
+    def __init__(self, job: VisionJob) -> None:
         self.job = job
+        self.pending = ""  # decoded text held back: it may be the start of a stop string
+        self.done = False
+        self.logprobs: list = []  # TokenLogprob of tokens not yet returned in a chunk
+
+
+class VisionStream:
+    """Iterator of `GenerationChunk`s for one request (all its n choices, chunks carry their `index`);
+    submitted on first `next()`; `close()` cancels every choice."""
+
+    def __init__(self, engine: VisionEngine, jobs: VisionJob | list[VisionJob], stop: tuple[str, ...],
+                 token_logprob: Callable | None = None) -> None:
+        self._engine = engine
+        self._token_logprob = token_logprob  # (token, logprob, top) -> TokenLogprob
+        self.jobs = [jobs] if isinstance(jobs, VisionJob) else list(jobs)
+        self.job = self.jobs[0]
+        for job in self.jobs[1:]:
+            job.events = self.job.events  # one queue: the stream reads the choices in the order they come
+        self._choices = {job.index: _Choice(job) for job in self.jobs}
         self._stop = stop
         self._holdback = max((len(s) for s in stop), default=1) - 1
-        self._pending = ""
         self._submitted = False
         self._done = False
 
@@ -261,48 +294,73 @@ class VisionStream:
     def __next__(self):
         from application.inference.ports import GenerationChunk
 
-        if self._done:
-            raise StopIteration
-        if not self._submitted:
-            self._engine.submit(self.job)
+        if not self._submitted and not self._done:
+            for job in self.jobs:
+                self._engine.submit(job)
             self._submitted = True
-        event = self.job.events.get()
-        if isinstance(event, StopIteration):
-            self._done = True
-            if self._pending:
-                text, self._pending = self._pending, ""
-                return GenerationChunk(text, 0, 0, "stop")
-            raise StopIteration
-        if isinstance(event, BaseException):
-            self._done = True
-            raise event
-        finish, completion = event.finish_reason, event.generation_tokens
-        self._pending += event.text
-        if self._stop:
-            hits = [i for i in (self._pending.find(s) for s in self._stop) if i >= 0]
-            if hits:
-                text, self._pending = self._pending[: min(hits)], ""
+        while True:
+            if self._done or all(c.done for c in self._choices.values()):
+                self._done = True
+                raise StopIteration
+            index, event = self.job.events.get()
+            choice = self._choices[index]
+            if choice.done:
+                continue  # the end of a choice a stop string already ended
+            if isinstance(event, StopIteration):
+                choice.done = True
+                if choice.pending:
+                    text, choice.pending = choice.pending, ""
+                    return GenerationChunk(text, 0, 0, "stop", index=index)
+                continue
+            if isinstance(event, BaseException):
                 self.close()
-                return GenerationChunk(text, event.prompt_tokens, completion, "stop")
+                raise event
+            return self._chunk(choice, index, event)
+
+    def _chunk(self, choice: _Choice, index: int, event: VisionToken):
+        finish, completion = event.finish_reason, event.generation_tokens
+        choice.pending += event.text
+        if event.logprob is not None and event.token is not None and self._token_logprob is not None:
+            choice.logprobs.append(self._token_logprob(event.token, event.logprob, event.top))
+        if self._stop:
+            hits = [i for i in (choice.pending.find(s) for s in self._stop) if i >= 0]
+            if hits:
+                text, choice.pending = choice.pending[: min(hits)], ""
+                choice.done = True
+                self._engine.cancel(choice.job)
+                return self._make(choice, index, text, event, "stop")
         if finish is not None:
-            text, self._pending = self._pending, ""
-            self._done = True
-            return GenerationChunk(text, event.prompt_tokens, completion, finish)
-        cut = max(len(self._pending) - self._holdback, 0)
-        text, self._pending = self._pending[:cut], self._pending[cut:]
-        return GenerationChunk(text, event.prompt_tokens, completion, None)
+            text, choice.pending = choice.pending, ""
+            choice.done = True
+            return self._make(choice, index, text, event, finish)
+        cut = max(len(choice.pending) - self._holdback, 0)
+        text, choice.pending = choice.pending[:cut], choice.pending[cut:]
+        return self._make(choice, index, text, event, None)
+
+    @staticmethod
+    def _make(choice: _Choice, index: int, text: str, event: VisionToken, finish: str | None):
+        from application.inference.ports import GenerationChunk
+
+        logprobs = None
+        if choice.job.top_logprobs is not None:
+            logprobs, choice.logprobs = tuple(choice.logprobs), []
+        return GenerationChunk(text, event.prompt_tokens, event.generation_tokens, finish, logprobs=logprobs,
+                               index=index)
 
     def close(self) -> None:
         self._done = True
         if self._submitted:
-            self._engine.cancel(self.job)
+            for job in self.jobs:
+                self._engine.cancel(job)
             if not on_engine_thread():
-                self.job.finished.wait(timeout=CLOSE_ACK_SECONDS)
+                for job in self.jobs:
+                    job.finished.wait(timeout=CLOSE_ACK_SECONDS)
 
     def __del__(self) -> None:
         try:
             self._done = True
             if self._submitted:
-                self._engine.cancel(self.job)
+                for job in self.jobs:
+                    self._engine.cancel(job)
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
