@@ -23,10 +23,28 @@ def llama_dir(tmp_path_factory):
     return cached_model("llama", tmp_path_factory.mktemp("contract"), tie_word_embeddings=False)
 
 
-@pytest.fixture(params=["fake", pytest.param("mlx", marks=pytest.mark.slow)])
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory):
+    """The distributed adapter: two ranks on localhost (ring backend, CPU), tensor parallel. Started once
+    for the module (starting ranks takes seconds); a test that unloads it gets a fresh group next time."""
+    from adapters.mlx.distributed.runtime import MlxDistributedRuntime
+
+    hostfile = tmp_path_factory.mktemp("hosts") / "hosts.json"
+    hostfile.write_text('{"hosts": [{"ssh": "127.0.0.1", "ips": ["127.0.0.1"]}, '
+                        '{"ssh": "127.0.0.1", "ips": ["127.0.0.1"]}]}')
+    state = {"runtime": MlxDistributedRuntime(hostfile, mode="tensor"), "model": None}
+    yield state
+    if state["model"] is not None and state["model"].handle is not None:
+        state["runtime"].unload(state["model"])
+
+
+@pytest.fixture(params=["fake", pytest.param("mlx", marks=pytest.mark.slow),
+                        pytest.param("mlx-sharded", marks=pytest.mark.slow)])
 def runtime_and_path(request, llama_dir):
     if request.param == "fake":
         return FakeModelRuntime(), llama_dir
+    if request.param == "mlx-sharded":
+        return request.getfixturevalue("sharded"), llama_dir
     from adapters.mlx.text import MlxTextRuntime
 
     return MlxTextRuntime(max_batch_size=4), llama_dir
@@ -35,6 +53,12 @@ def runtime_and_path(request, llama_dir):
 @pytest.fixture
 def loaded(runtime_and_path):
     runtime, path = runtime_and_path
+    if isinstance(runtime, dict):  # the sharded adapter: keep its ranks between tests
+        state = runtime
+        if state["model"] is None or state["model"].handle is None:
+            state["model"] = state["runtime"].load("contract-model", path, ModelType.TEXT_GEN)
+        yield state["runtime"], state["model"]
+        return
     model = runtime.load("contract-model", path, ModelType.TEXT_GEN)
     yield runtime, model
     if model.handle is not None:

@@ -53,6 +53,9 @@ class EngineRequest:
     index: int = 0  # choice index (n > 1): several requests may share one `events` queue
     use_cache: bool = True  # look up / store the prompt cache
     warm_only: bool = False  # prefill the prompt into the prompt cache, generate nothing
+    # The resolved InferenceParams, for an engine that rebuilds the sampler in another process
+    # (adapters.mlx.distributed); this engine uses `sampler` / `logits_processors`.
+    params: Any = None
     # Filled in by the engine thread.
     events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     generated: int = 0  # tokens computed for this request, read by tests of cancellation

@@ -268,6 +268,7 @@ class MlxTextRuntime:
                 logits_processors=processors,
                 top_logprobs=top_logprobs,
                 index=index,
+                params=params,
             )
             if events is None:
                 events = engine_request.events

@@ -65,6 +65,7 @@ class ModelPool:
                     in_use=e.leases,
                     unload_pending=e.unload_pending,
                     cache_bytes=self._cache_bytes(e),
+                    sharding=e.model.sharding if e.model is not None else None,
                 )
                 for e in self._entries.values()
                 if not e.loading

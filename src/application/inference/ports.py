@@ -133,6 +133,21 @@ class Transcription:
     duration: float | None = None
 
 
+@dataclass(frozen=True)
+class Sharding:
+    """How a model sharded over several ranks (processes, usually on several machines) is placed."""
+
+    mode: str  # "tensor" | "pipeline"
+    hosts: tuple[str, ...]  # rank order (rank 0 first)
+    backend: str  # mx.distributed backend: "ring", "jaccl", "mpi"
+    rank_bytes: tuple[int, ...] = ()  # each rank's share of the weights
+    unavailable: str | None = None  # why the model cannot serve now (a rank died or hung), else None
+
+    @property
+    def ranks(self) -> int:
+        return len(self.hosts)
+
+
 @dataclass
 class LoadedModel:
     """A handle the runtime returns; `size_bytes` is this model's own weights, not process memory."""
@@ -142,6 +157,8 @@ class LoadedModel:
     path: Path
     size_bytes: int
     handle: Any = field(default=None, repr=False)
+    # Set by a runtime that shards the model over several ranks (replaced when its state changes).
+    sharding: Sharding | None = None
 
 
 class ModelRuntime(Protocol):

@@ -9,8 +9,18 @@ from entrypoints.cli.base import get_container
 @click.option("--host", default=None, help="Bind address (default from MLX_MANAGER_HOST, 127.0.0.1).")
 # Bounded here like the setting, so a bad port is a usage error before anything binds (not a uvicorn traceback).
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default from MLX_MANAGER_PORT, 10242).")
+@click.option("--hosts", "hostfile", default=None, type=click.Path(dir_okay=False),
+              help="Shard text models over the ranks of this hostfile (mlx.distributed_config's JSON; the first "
+                   "host is this machine), started through mlx.launch (MLX_SHARDING_HOSTFILE).")
+@click.option("--tensor", "mode", flag_value="tensor", default=None,
+              help="With --hosts: tensor parallel, every rank holds a slice of every layer (the default).")
+@click.option("--pipeline", "mode", flag_value="pipeline",
+              help="With --hosts: pipeline parallel, each rank holds (and reads) only its layers.")
+@click.option("--shard", "shard_models", multiple=True, metavar="MODEL_ID",
+              help="With --hosts: shard only this model (repeatable); default: every text-gen model.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, hostfile: str | None, mode: str | None,
+          shard_models: tuple[str, ...]) -> None:
     """Serve the OpenAI-compatible and management HTTP API."""
     import uvicorn
 
@@ -20,6 +30,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
     container = get_container(ctx)
     settings = container.settings()
+    _apply_sharding(settings, hostfile, mode, shard_models)
     configure_logging(settings.manager.log_format, settings.manager.log_level)
     # Schema first (a legacy database is upgraded, with a backup) so a bad upgrade fails before binding.
     container.database_upgrade()()
@@ -58,3 +69,25 @@ def connection_limits(server) -> dict:
         "backlog": ACCEPT_BACKLOG,
         "h11_max_incomplete_event_size": 64 * 1024,  # a request head larger than this is a 400
     }
+
+
+def _apply_sharding(settings, hostfile: str | None, mode: str | None, shard_models: tuple[str, ...]) -> None:
+    """`--hosts/--tensor/--pipeline/--shard` override MLX_SHARDING_*; the hostfile is checked before binding."""
+    sharding = settings.sharding
+    if hostfile is None and (mode or shard_models) and not sharding.hostfile:
+        raise click.UsageError("--tensor, --pipeline and --shard need --hosts HOSTFILE")
+    updates: dict = {}
+    if hostfile is not None:
+        from pathlib import Path
+
+        updates["hostfile"] = str(Path(hostfile).expanduser().absolute())
+    if mode is not None:
+        updates["mode"] = mode
+    if shard_models:
+        updates["models"] = list(shard_models)
+    if updates:
+        settings.sharding = sharding.model_copy(update=updates)
+    if settings.sharding.hostfile:
+        from adapters.mlx.distributed.group import Hostfile
+
+        Hostfile.read(settings.sharding.hostfile)  # a bad hostfile is a one-line error now, not at the first request

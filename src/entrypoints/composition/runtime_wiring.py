@@ -11,7 +11,26 @@ from application.inference.pool import ModelPool, PoolLimits
 from domain.profiles.params import InferenceParams
 
 
-def model_runtime(settings) -> MlxRuntime:
+def model_runtime(settings):
+    """The MLX runtime; with a sharding hostfile (`mlxm serve --hosts`), wrapped so the chosen text models
+    run sharded over the hostfile's ranks (adapters.mlx.distributed) and the rest stay local."""
+    local = local_model_runtime(settings)
+    sharding = getattr(settings, "sharding", None)
+    if sharding is None or not sharding.hostfile:
+        return local
+    from adapters.mlx.distributed.runtime import MlxDistributedRuntime, ShardingRuntime
+
+    server = settings.server
+    distributed = MlxDistributedRuntime(
+        sharding.hostfile, mode=sharding.mode, backend=sharding.backend,
+        heartbeat_timeout=sharding.heartbeat_timeout_seconds, load_timeout=server.load_timeout_seconds,
+        starting_port=sharding.starting_port, prefill_step_size=server.prefill_step_size,
+        max_prompt_tokens=server.max_prompt_tokens,
+    )
+    return ShardingRuntime(local, distributed, sharding.models)
+
+
+def local_model_runtime(settings) -> MlxRuntime:
     from adapters.llguidance.grammar import LlguidanceGrammarCompiler
 
     server = settings.server

@@ -46,7 +46,8 @@ def _decode(raw: str, annotation: Any) -> Any:
 
 
 _AUTH_SYNONYMS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
-_ENV_PREFIXES = {"ManagerSettings": "MLX_MANAGER_", "ServerSettings": "MLX_SERVER_", "DistributionSettings": "MLX_"}
+_ENV_PREFIXES = {"ManagerSettings": "MLX_MANAGER_", "ServerSettings": "MLX_SERVER_", "DistributionSettings": "MLX_",
+                 "ShardingSettings": "MLX_SHARDING_"}
 
 
 def describe_settings_error(exc: BaseException) -> str | None:
@@ -218,6 +219,22 @@ class DistributionSettings(EnvSettings):
     catalog_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # decoded body cap
 
 
+class ShardingSettings(EnvSettings):
+    """`MLX_SHARDING_*` (or `mlxm serve --hosts FILE [--tensor|--pipeline] [--shard NAME]`): text models
+    sharded over several ranks with mx.distributed, started through mlx.launch. Unset hostfile: all local."""
+
+    env_prefix = "MLX_SHARDING_"
+
+    hostfile: str | None = None  # mlx.distributed_config / mlx.launch --hostfile JSON; the first host is this one
+    mode: Literal["tensor", "pipeline"] = "tensor"
+    models: list[str] = Field(default_factory=list)  # model ids to shard; empty: every text-gen model
+    backend: str | None = None  # mx.distributed backend for mlx.launch (default: the hostfile's, else ring)
+    # A rank that hangs blocks the others' collectives with no timeout: rank 0's heartbeats stop and
+    # the model is failed after this long without one (a heartbeat comes per token and per prefill chunk).
+    heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+    starting_port: int = Field(default=0, ge=0, le=65000)  # ring backend's first port (0: a free one)
+
+
 class Settings:
     """All settings groups, read once from the environment."""
 
@@ -226,7 +243,9 @@ class Settings:
         manager: ManagerSettings | None = None,
         server: ServerSettings | None = None,
         distribution: DistributionSettings | None = None,
+        sharding: ShardingSettings | None = None,
     ) -> None:
         self.manager = manager or ManagerSettings()
         self.server = server or ServerSettings()
         self.distribution = distribution or DistributionSettings()
+        self.sharding = sharding or ShardingSettings()

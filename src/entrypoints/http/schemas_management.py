@@ -312,6 +312,15 @@ class ChatStreamEvent(BaseModel):
 
 
 # -- pool --------------------------------------------------------------------------
+class ShardingDTO(BaseModel):
+    mode: str = Field(description="tensor | pipeline")
+    ranks: int
+    hosts: list[str] = Field(description="ssh names from the hostfile, rank 0 first")
+    backend: str
+    rank_bytes: list[int] = Field(default_factory=list, description="Each rank's share of the weights")
+    unavailable: str | None = Field(default=None, description="Why the model cannot serve now")
+
+
 class LoadedModelDTO(BaseModel):
     model_id: str
     type: str | None = None
@@ -321,6 +330,8 @@ class LoadedModelDTO(BaseModel):
     use_count: int | None = None
     pinned: bool = False
     in_use: int = Field(default=0, description="Requests holding the model right now")
+    sharding: ShardingDTO | None = Field(default=None, description="Placement over several ranks (mlxm serve --hosts)")
+    available: bool = Field(default=True, description="False: the model cannot serve now (a rank died or hung)")
 
 
 class PoolDTO(BaseModel):

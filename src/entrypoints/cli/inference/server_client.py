@@ -98,15 +98,27 @@ def ps(ctx, url: str | None, as_json: bool) -> None:
     def parse(value):
         return datetime.fromisoformat(value) if value else None
 
-    print_table(
-        ("Model", "Type", "Size", "Loaded", "Last used", "Uses", "Pinned"),
-        (
-            (m["model_id"], m.get("type"), human_size(m.get("size_bytes")), when(parse(m.get("loaded_at"))),
-             when(parse(m.get("last_used_at"))), m.get("use_count"), "yes" if m.get("pinned") else "")
-            for m in data["loaded"]
-        ),
-        empty="No models loaded.",
-    )
+    rows = [
+        (m["model_id"], m.get("type"), human_size(m.get("size_bytes")), when(parse(m.get("loaded_at"))),
+         when(parse(m.get("last_used_at"))), m.get("use_count"), "yes" if m.get("pinned") else "")
+        for m in data["loaded"]
+    ]
+    headers = ("Model", "Type", "Size", "Loaded", "Last used", "Uses", "Pinned")
+    if any(m.get("sharding") for m in data["loaded"]):  # `mlxm serve --hosts`: where each model runs
+        headers += ("Placement",)
+        rows = [(*row, _placement(m)) for row, m in zip(rows, data["loaded"])]
+    print_table(headers, rows, empty="No models loaded.")
+    down = [m for m in data["loaded"] if (m.get("sharding") or {}).get("unavailable")]
+    for m in down:
+        click.echo(f"{m['model_id']}: {m['sharding']['unavailable']}", err=True)
+
+
+def _placement(model: dict) -> str:
+    sharding = model.get("sharding")
+    if not sharding:
+        return "local"
+    text = f"sharded: {sharding['mode']} over {sharding['ranks']} ranks ({sharding['backend']})"
+    return text + (", UNAVAILABLE" if sharding.get("unavailable") else "")
 
 
 @click.command("unload")

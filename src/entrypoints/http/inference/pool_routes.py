@@ -15,6 +15,7 @@ from entrypoints.http.schemas_management import (
     PoolActionResponse,
     PoolDTO,
     PoolHostsDTO,
+    ShardingDTO,
 )
 
 TAGS = ("pool",)
@@ -40,6 +41,8 @@ def pool_status(container) -> PoolDTO:
             use_count=info.use_count,
             pinned=info.pinned,
             in_use=getattr(info, "in_use", 0),
+            sharding=_sharding(getattr(info, "sharding", None)),
+            available=getattr(getattr(info, "sharding", None), "unavailable", None) is None,
         )
         for info in pool.loaded()
     ]
@@ -50,6 +53,13 @@ def pool_status(container) -> PoolDTO:
         used_bytes=sum(m.size_bytes or 0 for m in loaded),
         eviction_policy=str(getattr(limits, "policy", "")) or None,
     )
+
+
+def _sharding(sharding) -> ShardingDTO | None:
+    if sharding is None:
+        return None
+    return ShardingDTO(mode=sharding.mode, ranks=sharding.ranks, hosts=list(sharding.hosts), backend=sharding.backend,
+                       rank_bytes=list(sharding.rank_bytes), unavailable=sharding.unavailable)
 
 
 def load_model(container, name: str) -> PoolActionResponse:
