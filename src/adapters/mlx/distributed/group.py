@@ -246,8 +246,14 @@ class RankGroup:
         except (OSError, ValueError):
             pass
         if not self._stopping:
-            time.sleep(0.3)  # mlx.launch reports the rank that failed right after the channel drops
-            self.fail(f"rank 0 closed its channel (a rank died?): {self.last_output()}")
+            # mlx.launch names the rank that failed when it ends the group (within ~1 s): wait for that.
+            try:
+                assert self._process is not None
+                self._process.wait(timeout=3.0)
+                time.sleep(0.2)
+            except subprocess.TimeoutExpired:
+                pass
+            self.fail(f"rank 0 closed its channel: {self.last_output()}")
 
     def _dispatch(self, message: dict) -> None:
         op = message.get("op")
