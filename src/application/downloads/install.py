@@ -12,6 +12,7 @@ from application.downloads.ports import RemoteListing
 from application.library.ports import ModelStore
 from domain.catalog.model import ModelSource
 from domain.downloads.model import Download
+from domain.downloads.rank_files import TAG_PREFIX
 from domain.enums import DownloadStatus
 from domain.library.models import Model, ModelFile
 
@@ -127,6 +128,10 @@ class InstallRecords:
             model.size_bytes = sum(r.size for r in records)
             model.downloaded_at = self._clock.now()
             model.managed = True
+            # A rank's files only (`mlxm pull --rank`): tagged, so a later full pull fetches the rest.
+            model.tags = [t for t in model.tags if not t.startswith(TAG_PREFIX)]
+            if target.shard is not None:
+                model.tags.append(target.shard.tag)
             if cat is not None:
                 model.model_type = cat.model_type
                 model.family = cat.family or guessed_family

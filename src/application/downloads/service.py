@@ -31,7 +31,7 @@ from application.downloads.progress import (
     _ActivePull,
     ProgressReporting,
 )
-from application.downloads.targets import PullTarget, _failure_reason, resolve_pull_target, same_revision
+from application.downloads.targets import PullTarget, _failure_reason, covers, resolve_pull_target, same_revision
 from application.downloads.transfer import Transfer
 from application.errors import Conflict, DownloadCancelled, NotFound, NotInstalled
 from application.library.ports import ModelStore
@@ -41,6 +41,7 @@ from application.downloads.ports import ModelDownloader
 from application.ports import UnitOfWork
 from domain.catalog.model import Catalog
 from domain.downloads.model import ACTIVE_STATUSES, Download
+from domain.downloads.rank_files import RankShard
 from domain.enums import DownloadStatus
 from domain.errors import UnknownModel
 from domain.library.models import Model
@@ -117,13 +118,15 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
         active = self._start(self._resolve(name), listener, check_remote=check_remote)
         return self.get(active.download_id)
 
-    def pull(self, name: str, listener: ProgressListener | None = None) -> PullResult:
-        """Pull and wait. A pull of the same model already running in this process is joined."""
-        target = self._resolve(name)
+    def pull(self, name: str, listener: ProgressListener | None = None, *, shard: RankShard | None = None) -> PullResult:
+        """Pull and wait. A pull of the same model already running in this process is joined.
+        `shard`: only that pipeline rank's files (a partial install, tagged `rank-files:R/N`)."""
+        target = replace(self._resolve(name), shard=shard)
         with self._lock:
             running = target.key in self._active
         installed = None if running else self._installed_model(target.key)
-        if installed is not None and (target.revision is None or same_revision(target.revision, installed.revision)):
+        if installed is not None and covers(installed.tags, shard) and \
+                (target.revision is None or same_revision(target.revision, installed.revision)):
             with self._db_lock, self._uow_factory() as uow:
                 latest = uow.downloads.latest_for(target.key)
             return PullResult(installed, latest, ["already installed"], already_installed=True)

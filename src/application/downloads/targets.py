@@ -15,6 +15,7 @@ from domain.catalog.model import (
     is_repo_id,
     split_repo_revision,
 )
+from domain.downloads.rank_files import RankShard
 from domain.enums import ModelType, SourceKind
 from domain.errors import UnknownModel
 
@@ -27,6 +28,8 @@ class PullTarget:
     sources: tuple[ModelSource, ...]
     revision: str | None = None
     catalog_model: CatalogModel | None = None
+    # Only one pipeline rank's files (`mlxm pull --rank R --ranks N`); None: every file.
+    shard: RankShard | None = None
 
     @property
     def repo_id(self) -> str | None:
@@ -68,6 +71,12 @@ def infer_type_and_family(config: dict) -> tuple[ModelType | None, str | None]:
             (archs and "ForCausalLM" not in archs and archs.endswith("Model")):
         return ModelType.EMBEDDINGS, family
     return ModelType.TEXT_GEN, family
+
+
+def covers(installed_tags, shard: RankShard | None) -> bool:
+    """Whether an install (a full one, or one rank's files) holds what a pull for `shard` needs."""
+    partial = RankShard.from_tags(installed_tags)
+    return partial is None or partial == shard
 
 
 def same_revision(a: str | None, b: str | None) -> bool:

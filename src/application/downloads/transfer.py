@@ -12,6 +12,7 @@ from application.downloads.mirror_listing import fill_missing_sha256, listing_so
 from application.downloads.progress import PullResult, _ActivePull, _Meter
 from application.downloads.targets import (
     PullTarget,
+    covers,
     same_revision,
     is_fatal_source_error,
     _failure_reason,
@@ -25,6 +26,7 @@ from domain.library.layout import PART_SUFFIX, Manifest, is_commit_sha, scratch_
 from application.downloads.ports import RemoteFile, RemoteListing
 from domain.catalog.model import ChainExhausted, ModelSource, run_failover
 from domain.enums import DownloadStatus, SourceKind
+from domain.downloads.rank_files import num_hidden_layers, pipeline_layers, rank_weight_files
 from domain.errors import NoSourceAvailable
 from domain.library.models import ModelFile
 
@@ -41,7 +43,8 @@ class Transfer:
             return self._repair(active)
         target = active.target
         installed = self._installed_model(target.key)
-        if installed is not None and not active.check_remote and (
+        complete = installed is not None and covers(installed.tags, target.shard)
+        if complete and not active.check_remote and (
             target.revision is None or same_revision(target.revision, installed.revision)
         ):
             download = self._complete_row(active, installed, note="already installed")
@@ -50,7 +53,7 @@ class Transfer:
         self._transition(active.download_id, DownloadStatus.STARTING)
         listing, listing_source = self._list(target)
         active.check()
-        if installed is not None and same_revision(listing.revision, installed.revision):
+        if complete and same_revision(listing.revision, installed.revision):
             download = self._complete_row(active, installed, note="up to date")
             return PullResult(installed, download, ["up to date"], already_installed=True)
 
@@ -62,7 +65,7 @@ class Transfer:
         total = sum(f.size or 0 for f in listing.files)
         self._begin_download(active, listing, listing_source, total, installed)
 
-        if installed is None:
+        if installed is None and target.shard is None:
             adopted = self._try_adopt(active, listing)
             if adopted is not None:
                 return adopted  # a rename: it needs no free space
@@ -77,6 +80,8 @@ class Transfer:
         installed_dir = self.layout.installed_revision_dir(target.key) if installed is not None else None
         if installed_dir is not None:  # delta update: unchanged files come from the installed revision
             active.reuse = ReuseSource.from_records(installed_dir, installed.revision, installed.files)
+        if target.shard is not None:
+            files = self._rank_files(active, files, staging, listing)
         records = self._fetch_all(active, files, staging, listing)
 
         manifest = Manifest(key=target.key, repo_id=listing.repo_id, revision=listing.revision,
@@ -97,6 +102,38 @@ class Transfer:
         fetched, reused = byte_counts(records)
         return PullResult(model, self.get(active.download_id), active.notes, bytes_fetched=fetched,
                           bytes_reused=reused)
+
+    def _rank_files(self, active: _ActivePull, files: list[RemoteFile], staging: Path,
+                    listing: RemoteListing) -> list[RemoteFile]:
+        """One pipeline rank's files: every file but the weights, and the weight files holding that rank's
+        layers (from config.json and model.safetensors.index.json, fetched first); see domain.downloads.rank_files."""
+        import json
+
+        shard = active.target.shard
+        assert shard is not None
+        index_name = "model.safetensors.index.json"
+        small = [f for f in files if f.path in ("config.json", index_name)]
+        if index_name not in {f.path for f in small}:
+            raise InvalidRequest(f"{active.target.key} has no {index_name} (its weights are one file): every rank "
+                                 "needs every file; pull it without --rank")
+        self._fetch_all(active, small, staging, listing)
+        try:
+            config = json.loads(self.layout.read_text(staging / "config.json"))
+            weight_map = json.loads(self.layout.read_text(staging / index_name))["weight_map"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SourceError(f"{active.target.key}: cannot read config.json / {index_name}: {exc}") from None
+        layers = num_hidden_layers(config)
+        if layers is None:
+            raise InvalidRequest(f"{active.target.key}: config.json gives no num_hidden_layers to split by rank")
+        try:
+            needed = rank_weight_files(weight_map, layers, shard)
+        except ValueError as exc:
+            raise InvalidRequest(f"{active.target.key}: {exc}") from None
+        weights = set(weight_map.values())
+        chosen = [f for f in files if f.path not in weights or f.path in needed]
+        active.notes.append(f"rank {shard.rank} of {shard.ranks} (pipeline): {len(needed)} of {len(weights)} weight "
+                            f"files, layers {pipeline_layers(layers, shard).start}-{pipeline_layers(layers, shard).stop - 1}")
+        return chosen
 
     def _check_disk_space(self, key: str, revision: str, total: int) -> None:
         """Refuse early, with numbers, rather than fill the disk halfway through."""

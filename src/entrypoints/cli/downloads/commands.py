@@ -94,16 +94,33 @@ def _progress_for(label: str, quiet: bool):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--repair", is_flag=True,
               help="When NAME is installed: rehash it and re-fetch only its damaged files (see `mlxm verify`).")
+@click.option("--rank", type=click.IntRange(0), default=None,
+              help="With --ranks: fetch only this pipeline rank's files (mlxm serve --hosts ... --pipeline); "
+                   "tensor parallelism needs every file on every rank.")
+@click.option("--ranks", type=click.IntRange(2), default=None, help="Number of ranks the model is split over.")
 @click.pass_context
-def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool, repair: bool) -> None:
+def pull(ctx: click.Context, name: str, as_json: bool, quiet: bool, repair: bool, rank: int | None,
+         ranks: int | None) -> None:
     """Download NAME (catalog ID, alias or HF repo `org/name[@revision]`), verified, resumable."""
+    shard = None
+    if (rank is None) != (ranks is None):
+        raise click.UsageError("--rank and --ranks go together")
+    if rank is not None:
+        from domain.downloads.rank_files import RankShard
+
+        if rank >= ranks:
+            raise click.UsageError(f"--rank must be below --ranks ({ranks})")
+        shard = RankShard(rank, ranks)
     service = get_container(ctx).download_service()
     service.reconcile_after_crash()
     from application.errors import DownloadCancelled
 
     try:
         with _progress_for(name, quiet or as_json) as bar:
-            result = service.repair(name, bar) if repair and _installed(service, name) else service.pull(name, bar)
+            if repair and _installed(service, name):
+                result = service.repair(name, bar)
+            else:
+                result = service.pull(name, bar, shard=shard)
     except DownloadCancelled as exc:  # `mlxm downloads pause|cancel` (or the server's API) stopped this pull
         if str(exc) == "pause":
             raise DownloadCancelled(f"the pull of {name} was paused from another mlxm command; "
