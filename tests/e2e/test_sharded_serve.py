@@ -140,6 +140,16 @@ def test_tensor_parallel_equals_one_process_and_survives_a_killed_rank(library, 
     try:
         _check_greedy_equality(server, "tensor")
 
+        # Profiles and the params cascade: a profile's system prompt, temperature and max_tokens apply alike.
+        for name, target in (("story", "m3"), ("story-local", "m3-local")):
+            made = server.mlxm("profile", "create", name, target, "--system", "You are terse.", "--temperature", "0",
+                               "--max-tokens", "10")
+            assert made.returncode == 0, made.stderr
+        answers = [server.openai.chat.completions.create(model=name, messages=PROMPT) for name in ("story", "story-local")]
+        assert answers[0].choices[0].message.content == answers[1].choices[0].message.content
+        assert answers[0].usage.completion_tokens == answers[1].usage.completion_tokens <= 10
+        assert answers[0].usage.prompt_tokens == answers[1].usage.prompt_tokens > 8  # the system prompt is in
+
         # Cancellation: a client that stops reading frees the ranks (one request at a time, so a
         # cancel that did not reach them would keep the next request waiting for 1500 tokens).
         stream = server.openai.chat.completions.create(model="m3", messages=PROMPT, max_tokens=1500, temperature=0,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from adapters.mlx.distributed.engine import RemoteEngine
-from adapters.mlx.distributed.group import Hostfile, RankGroup
+from adapters.mlx.distributed.group import LOCAL_HOSTS, Hostfile, RankGroup
 from adapters.mlx.text import MlxTextRuntime, TextModelHandle
 from application.errors import InvalidRequest, Unavailable
 from application.inference.ports import (
@@ -77,7 +77,8 @@ class MlxDistributedRuntime(MlxTextRuntime):
                           on_failure=failed)
         info = group.start()
         engine = RemoteEngine(group)
-        loaded.size_bytes = sum(info.rank_bytes)
+        # The pool's limits are about this machine's memory: count the ranks that run here.
+        loaded.size_bytes = sum(size for size, host in zip(info.rank_bytes, self.hostfile.hosts) if host in LOCAL_HOSTS)
         loaded.sharding = Sharding(mode=self.mode, hosts=self.hostfile.hosts, backend=group.backend,
                                    rank_bytes=info.rank_bytes, unavailable=None if group.available
                                    else group.unavailable_reason())
