@@ -75,7 +75,12 @@ class MlxDistributedRuntime(MlxTextRuntime):
                           starting_port=self.starting_port, prefill_step_size=self.prefill_step_size,
                           on_message=lambda message: engine.on_message(message) if engine is not None else None,
                           on_failure=failed)
-        info = group.start()
+        try:
+            info = group.start()
+        except Unavailable as exc:
+            if "does not support" in str(exc):  # mlx-lm refused the architecture: the request's mode, not a fault
+                raise NotSupported(f"{exc} (mlx-lm can pipeline only some architectures; try --tensor)") from None
+            raise
         engine = RemoteEngine(group)
         # The pool's limits are about this machine's memory: count the ranks that run here.
         loaded.size_bytes = sum(size for size, host in zip(info.rank_bytes, self.hostfile.hosts) if host in LOCAL_HOSTS)
