@@ -41,6 +41,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/embeddings.py
 	$(BIN)/python bench/vision_batching.py
 	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/distributed.py
 
 clean:
 	rm -rf $(VENV)
