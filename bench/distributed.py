@@ -13,7 +13,8 @@ both ways) and measures greedy decode speed, same prompt, same max_tokens:
 
 and prints the ratios (b)/(a), (c)/(a) and (e)/(d): (e)/(d) is what MLX's backend costs here, (b)/(e)
 mlxm's lockstep loop (one extra all_sum per token to agree on stopping, one JSON line per token to the
-server) against none. The mlxm groups stay loaded (idle: one small all_sum per 0.1 s) while (d)/(e) run. Decode speed excludes the prefill: tokens after the first / time from the first to the last.
+server) against none. The mlxm groups stay loaded (idle: one small all_sum per 0.1 s) while (d)/(e) run.
+Decode speed excludes the prefill: tokens after the first / time from the first to the last.
 Rounds alternate (a)..(e) so machine noise hits all alike; medians are reported. Greedy outputs of
 (a), (b), (c) are compared.
 
