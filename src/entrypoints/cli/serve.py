@@ -85,8 +85,9 @@ def _apply_sharding(settings, hostfile: str | None, mode: str | None, shard_mode
         updates["mode"] = mode
     if shard_models:
         updates["models"] = list(shard_models)
-    if updates:
-        settings.sharding = sharding.model_copy(update=updates)
+    if updates:  # a new settings object (validated like the environment's values), not a mutation
+        fields = ("hostfile", "mode", "models", "backend", "heartbeat_timeout_seconds", "starting_port")
+        settings.sharding = type(sharding)(**{**{name: getattr(sharding, name) for name in fields}, **updates})
     if settings.sharding.hostfile:
         from adapters.mlx.distributed.group import Hostfile
 
