@@ -131,7 +131,8 @@ class RankGroup:
         self._state_lock = threading.Lock()
         self._stopping = False
         self._last_seen = time.monotonic()
-        self._output: deque[str] = deque(maxlen=40)  # the ranks' last output lines, for error messages
+        self._output: deque[str] = deque(maxlen=200)  # the ranks' last output lines, for error messages
+        self._verdicts: list[str] = []  # mlx.launch's "Node with rank N exited ..." lines, never dropped
         self._done = threading.Event()
 
     @property
@@ -165,7 +166,8 @@ class RankGroup:
         # stdin is a pipe we never write: mlx.launch selects on its stdin (/dev/null would make it spin).
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, start_new_session=True)
-        threading.Thread(target=self._pump_output, name=f"mlxm-ranks-{self.model_id}", daemon=True).start()
+        self._pump = threading.Thread(target=self._pump_output, name=f"mlxm-ranks-{self.model_id}", daemon=True)
+        self._pump.start()
         deadline = time.monotonic() + self.load_timeout
         try:
             self._sock = self._accept(listener, token, deadline)
@@ -218,12 +220,22 @@ class RankGroup:
             line = raw.decode(errors="replace").rstrip()
             if line:
                 self._output.append(line)
+                verdict = _VERDICT.search(_ANSI.sub("", line))
+                if verdict is not None:
+                    self._verdicts.append(verdict.group(0))
                 log.info("[%s ranks] %s", self.model_id, line)
+
+    def _drain_output(self, timeout: float = 3.0) -> None:
+        """mlx.launch has exited: let the pump read its last lines (the verdicts on each rank) before they are
+        quoted (the pipe ends when mlx.launch does; logging each line can lag on a loaded machine)."""
+        pump = getattr(self, "_pump", None)
+        if pump is not None:
+            pump.join(timeout)
 
     def last_output(self) -> str:
         """What the ranks' output says went wrong: mlx.launch's verdicts on ranks and the last error line."""
         lines = [_ANSI.sub("", line).strip() for line in self._output]
-        verdicts = [m.group(0) for line in lines if (m := _VERDICT.search(line))]
+        verdicts = list(self._verdicts)
         errors = [line for line in lines if _ERROR.match(line)]
         picked = list(dict.fromkeys(verdicts + errors[-1:]))
         if not picked:
@@ -250,7 +262,7 @@ class RankGroup:
             try:
                 assert self._process is not None
                 self._process.wait(timeout=3.0)
-                time.sleep(0.2)
+                self._drain_output()
             except subprocess.TimeoutExpired:
                 pass
             self.fail(f"rank 0 closed its channel: {self.last_output()}")
@@ -267,7 +279,7 @@ class RankGroup:
         assert self._process is not None
         code = self._process.wait()
         if not self._stopping:
-            time.sleep(0.2)
+            self._drain_output()
             self.fail(f"the ranks stopped (mlx.launch exited, code {code}): {self.last_output()}")
         self._done.set()
 
