@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DatabaseError as SqlDatabaseError, IntegrityError as SqlIntegrityError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.sqlalchemy.auth_repositories import (
-    SqlAlchemyApiKeyRepository,
-    SqlAlchemyAuditRepository,
-    SqlAlchemyCredentialRepository,
-    SqlAlchemyUserRepository,
-)
 from adapters.sqlalchemy.engine import make_session_factory
 from adapters.sqlalchemy.file_guard import translate_damage
-from adapters.sqlalchemy.library_repositories import (
-    SqlAlchemyDependencyBindingRepository,
-    SqlAlchemyDependencyProfileRepository,
-    SqlAlchemyLinkRepository,
-)
-from adapters.sqlalchemy.routing_repository import SqlAlchemyBackendMappingRepository
-from adapters.sqlalchemy.download_repository import SqlAlchemyDownloadRepository
-from adapters.sqlalchemy.model_repository import SqlAlchemyModelRepository
-from adapters.sqlalchemy.profile_repository import SqlAlchemyProfileRepository
-from adapters.sqlalchemy.settings_repository import SqlAlchemySettingsRepository
 from application.errors import Conflict
+
+
+_PACKAGE = "adapters.sqlalchemy."
+# attribute -> (module, class); write-through repositories (all but REPOSITORY_NAMES) save nothing at commit.
+_REPOSITORIES: dict[str, tuple[str, str]] = {
+    "models": (_PACKAGE + "model_repository", "SqlAlchemyModelRepository"),
+    "profiles": (_PACKAGE + "profile_repository", "SqlAlchemyProfileRepository"),
+    "downloads": (_PACKAGE + "download_repository", "SqlAlchemyDownloadRepository"),
+    "settings": (_PACKAGE + "settings_repository", "SqlAlchemySettingsRepository"),
+    "backend_mappings": (_PACKAGE + "routing_repository", "SqlAlchemyBackendMappingRepository"),
+    # --- auth / routing / audit ---
+    "users": (_PACKAGE + "auth_repositories", "SqlAlchemyUserRepository"),
+    "api_keys": (_PACKAGE + "auth_repositories", "SqlAlchemyApiKeyRepository"),
+    "audit": (_PACKAGE + "auth_repositories", "SqlAlchemyAuditRepository"),
+    "credentials": (_PACKAGE + "auth_repositories", "SqlAlchemyCredentialRepository"),
+    # --- library pipelines ---
+    "links": (_PACKAGE + "library_repositories", "SqlAlchemyLinkRepository"),
+    "dependency_profiles": (_PACKAGE + "library_repositories", "SqlAlchemyDependencyProfileRepository"),
+    "dependency_bindings": (_PACKAGE + "library_repositories", "SqlAlchemyDependencyBindingRepository"),
+    # --- several hosts on one database ---
+    "pool_state": (_PACKAGE + "host_repositories", "SqlAlchemyPoolStateRepository"),
+}
 
 
 class SqlAlchemyUnitOfWork:
@@ -44,25 +51,21 @@ class SqlAlchemyUnitOfWork:
 
     def __enter__(self) -> "SqlAlchemyUnitOfWork":
         self.session = self._session_factory()
-        self.models = SqlAlchemyModelRepository(self.session)
-        self.profiles = SqlAlchemyProfileRepository(self.session)
-        self.downloads = SqlAlchemyDownloadRepository(self.session)
-        self.settings = SqlAlchemySettingsRepository(self.session)
-        self.backend_mappings = SqlAlchemyBackendMappingRepository(self.session)
-        # --- auth / routing / audit --- (write-through repositories: nothing to save at commit)
-        self.users = SqlAlchemyUserRepository(self.session)
-        self.api_keys = SqlAlchemyApiKeyRepository(self.session)
-        self.audit = SqlAlchemyAuditRepository(self.session)
-        self.credentials = SqlAlchemyCredentialRepository(self.session)
-        # --- library pipelines --- (write-through repositories: nothing to save at commit)
-        self.links = SqlAlchemyLinkRepository(self.session)
-        self.dependency_profiles = SqlAlchemyDependencyProfileRepository(self.session)
-        self.dependency_bindings = SqlAlchemyDependencyBindingRepository(self.session)
-        # --- several hosts on one database --- (write-through)
-        from adapters.sqlalchemy.host_repositories import SqlAlchemyPoolStateRepository
-
-        self.pool_state = SqlAlchemyPoolStateRepository(self.session)
+        for name in _REPOSITORIES:  # repositories of an earlier `with` belong to its closed session
+            self.__dict__.pop(name, None)
         return self
+
+    def __getattr__(self, name: str):
+        """A repository is made (and its module imported) on first use in a unit of work: `mlxm list`
+        loads the model repository's records and mappers only, not those of users, audit or routing."""
+        spec = _REPOSITORIES.get(name)
+        session = self.__dict__.get("session")
+        if spec is None or session is None:
+            raise AttributeError(name)
+        module, cls = spec
+        repository = getattr(importlib.import_module(module), cls)(session)
+        setattr(self, name, repository)
+        return repository
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -83,7 +86,9 @@ class SqlAlchemyUnitOfWork:
             raise RuntimeError("commit() outside `with unit_of_work:`")
         try:
             for name in self.REPOSITORY_NAMES:
-                getattr(self, name).save_changes()
+                repository = self.__dict__.get(name)  # one never used in this unit of work has no changes
+                if repository is not None:
+                    repository.save_changes()
             self.session.commit()
         except SqlIntegrityError as exc:
             self.session.rollback()

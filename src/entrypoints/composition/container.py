@@ -6,7 +6,7 @@ provider with `container.<name>.override(providers.Object(fake))`.
 
 from __future__ import annotations
 
-from dependency_injector import containers, providers
+from entrypoints.composition.di import containers, providers
 
 from entrypoints.composition.lazy import LazyModule, lazy
 
