@@ -12,7 +12,14 @@ HEAVY = ("mlx", "mlx_lm", "mlx_audio", "transformers", "huggingface_hub", "torch
 # Read commands (issue 19) also leave the server, HTTP clients and crypto alone. (pydantic-settings is no
 # longer a dependency, but dependency-injector imports it whenever a venv still has it: not checked here.)
 READ_HEAVY = HEAVY + ("uvicorn", "httpx", "cryptography", "alembic", "adapters.threads",
-                      "adapters.mlx.runtime", "adapters.huggingface")
+                      "adapters.mlx.runtime", "adapters.huggingface",
+                      # dependency-injector's optional framework probes (entrypoints.composition.di)
+                      "fastapi", "starlette", "yaml",
+                      # repositories (and their ORM records) no read command uses: the unit of work makes
+                      # each repository on first use
+                      "adapters.sqlalchemy.auth_repositories", "adapters.sqlalchemy.auth_tables",
+                      "adapters.sqlalchemy.host_repositories", "adapters.sqlalchemy.library_repositories",
+                      "adapters.sqlalchemy.routing_repository", "adapters.sqlalchemy.download_repository")
 
 _PROBE = """
 import json, sys
@@ -127,3 +134,39 @@ def test_a_database_behind_the_scripts_is_upgraded_by_the_first_command(tmp_path
     assert not is_at_head(url)
     assert "alembic" in _startup_imports(tmp_path, "list")  # behind: the slow path upgrades it
     assert recorded_revision(url) == head_revision()
+
+
+_GC_PROBE = """
+import gc, json, sys
+import click
+from entrypoints.cli import main as cli_main
+
+seen = {}
+for name in ("long-probe", "quick-probe"):
+    @click.command(name)
+    def probe(name=name):
+        seen[name] = gc.isenabled()
+    cli_main.cli.add_command(probe, name)
+cli_main.QUICK_COMMANDS = cli_main.QUICK_COMMANDS | {"quick-probe"}
+for name in ("long-probe", "quick-probe"):
+    sys.argv = ["mlxm", name]
+    try:
+        cli_main.main()
+    except SystemExit:
+        pass
+    seen["after " + name] = gc.isenabled()
+print(json.dumps(seen))
+"""
+
+
+def test_only_quick_read_commands_run_without_the_cyclic_garbage_collector(tmp_path):
+    """`main()` turns the collector off for start-up; any command that is not a one-shot read (serve, pull,
+    run ...) gets it back before it runs, and it is on again when `main()` returns."""
+    from entrypoints.cli.main import QUICK_COMMANDS
+
+    assert QUICK_COMMANDS <= {"list", "show", "search", "catalog", "select", "profile"}
+    out = subprocess.run([sys.executable, "-c", _GC_PROBE], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "MLX_MANAGER_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"long-probe": True, "after long-probe": True,
+                                      "quick-probe": False, "after quick-probe": True}

@@ -7,6 +7,7 @@ commands only, and shell completion imports no command module it does not comple
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
@@ -61,12 +62,26 @@ class LazyMlxmGroup(MlxmGroup):
         return super().get_command(ctx, name)
 
 
+# One-shot commands that read and print (issue 19). `main()` runs them with the cyclic garbage collector
+# off: start-up creates ~100k objects that live until exit (modules, classes, ORM mappers, settings), and the
+# collector would traverse them again and again while they are made (about a sixth of `mlxm list`'s time),
+# to free next to nothing. Reference counting still frees everything else. Any other command (serve, pull,
+# run, ...) may run for hours: the collector is back on before it starts.
+QUICK_COMMANDS = frozenset({"list", "show", "search", "catalog", "select", "profile"})
+
+
 @click.group(cls=LazyMlxmGroup)
 @click.version_option(package_name="mlxm", prog_name="mlxm")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Manage and serve local MLX models."""
+    if ctx.invoked_subcommand not in QUICK_COMMANDS:
+        gc.enable()
 
 
 def main() -> None:
-    cli(prog_name="mlxm")
+    gc.disable()  # --help, --version and shell completion end before `cli` runs; see QUICK_COMMANDS
+    try:
+        cli(prog_name="mlxm")
+    finally:
+        gc.enable()
