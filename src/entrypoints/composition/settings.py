@@ -1,49 +1,19 @@
-"""Settings from the environment (pydantic lives at the edge, never in the core)."""
+"""Settings from the environment (validated as pydantic does, at the edge; see env_settings)."""
 
 from __future__ import annotations
 
-import json
 import os
-import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from typing import TYPE_CHECKING, Literal
 
 from domain.enums import EvictionPolicy
+from entrypoints.composition.env_settings import EnvSettings, Field, field_validator
 
+if TYPE_CHECKING:
+    from pydantic import SecretStr  # a set secret is validated by pydantic (env_settings)
 
-class EnvSettings(BaseModel):
-    """A model whose fields default to `<env_prefix><FIELD>` environment variables (any case).
-
-    Why not pydantic-settings: dependency-injector imports it whenever it is installed, which
-    costs every `mlxm` command ~150 ms before it does anything (issue 19). This is the part we use.
-    Explicit arguments win over the environment; list/dict fields take JSON, as pydantic-settings does.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-    env_prefix: ClassVar[str] = ""
-
-    def __init__(self, **values: Any) -> None:
-        environ = {key.upper(): value for key, value in os.environ.items()}
-        for name, field in type(self).model_fields.items():
-            key = (self.env_prefix + name).upper()
-            if name not in values and key in environ:
-                values[name] = _decode(environ[key], field.annotation)
-        super().__init__(**values)
-
-
-def _decode(raw: str, annotation: Any) -> Any:
-    """JSON for structured fields (a value that is not JSON goes to the field's own validators as text)."""
-    kinds = {typing.get_origin(arg) or arg for arg in (typing.get_args(annotation) or (annotation,))}
-    kinds.add(typing.get_origin(annotation) or annotation)
-    if kinds & {list, dict, set, tuple, frozenset}:
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
-
+__all__ = ["DistributionSettings", "EnvSettings", "ManagerSettings", "ServerSettings", "Settings",
+           "describe_settings_error"]
 
 _AUTH_SYNONYMS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
 _ENV_PREFIXES = {"ManagerSettings": "MLX_MANAGER_", "ServerSettings": "MLX_SERVER_", "DistributionSettings": "MLX_"}
