@@ -9,7 +9,10 @@ times each command as a fresh process, `--runs` rounds (round-robin), and prints
   `python -c pass` (target <= 5x),
 * `--help` against `python -c pass` (reported; "no worse than before").
 
-    .venv/bin/python bench/cli.py [--runs 7]
+`--before SRC` adds, in the same rounds, each command run from another checkout's `src` folder (e.g.
+`git archive <sha> src | tar -x -C /tmp/before`), put first on PYTHONPATH: before/after in one run.
+
+    .venv/bin/python bench/cli.py [--runs 7] [--before /tmp/before/src]
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def _build_library(home: Path, env: dict[str, str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--before", type=Path, help="another checkout's src folder, timed in the same rounds")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mlxm-cli-bench-") as tmp:
@@ -102,6 +106,11 @@ def main() -> None:
 
         commands = {**baselines, **{label: (argv, env) for label, argv in {**reads, **helps}.items()},
                     **{label: ([MLXM], run_env) for label, run_env in completions.items()}}
+        if args.before is not None:
+            # The same commands with the other checkout's modules first on the path (same venv, same home).
+            path = os.pathsep.join(filter(None, [str(args.before.resolve()), env.get("PYTHONPATH")]))
+            commands.update({f"before: {label}": (argv, {**run_env, "PYTHONPATH": path})
+                             for label, (argv, run_env) in commands.items() if label not in baselines})
         rows = _medians(commands, args.runs)
 
     bare = rows["python -c pass"]
@@ -111,11 +120,12 @@ def main() -> None:
           f"{os.cpu_count()} cpus, load average {load:.1f})")
     print(f"{'command':45s} {'median ms':>10s} {'ratio':>8s}  target")
     for label, seconds in rows.items():
-        if label in reads:
+        plain = label.removeprefix("before: ")
+        if plain in reads:
             ratio, base, target = seconds / sqla, "x sqla", 1.3
-        elif label.startswith("complete:"):
+        elif plain.startswith("complete:"):
             ratio, base, target = seconds / bare, "x bare", 5.0
-        elif label in helps:
+        elif plain in helps:
             ratio, base, target = seconds / bare, "x bare", None
         else:
             print(f"{label:45s} {seconds * 1000:10.1f}")
