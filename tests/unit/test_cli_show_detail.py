@@ -1,0 +1,58 @@
+"""`mlxm show`'s text view reads the domain model; its values are the ones the HTTP API's DTO has."""
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from domain.enums import DownloadStatus, ModelType
+from domain.library.capabilities import (
+    AudioCapabilities,
+    EmbeddingCapabilities,
+    TextGenCapabilities,
+    VisionCapabilities,
+)
+from domain.library.models import Model, ModelFile
+from entrypoints.cli.library.detail import CAPABILITY_FIELDS, SHOWN_FIELDS, detail_values
+from entrypoints.http.schemas_management import CapabilitiesDTO, ModelDetailDTO
+
+PROBED = datetime(2026, 12, 1, 21, 54, 18, 123456, tzinfo=timezone.utc)
+
+
+def _every_field_set(cls):
+    """An instance of a capabilities class with each field given a value of its type."""
+    samples = {"probed_at": PROBED, "probe_version": 3, "model_family": "llama", "tool_format": "hermes",
+               "tool_parser_id": "hermes_json", "thinking_parser_id": "think_tags", "practical_max_tokens": 4096,
+               "embedding_dimensions": 384, "max_sequence_length": 512}
+    values = {f.name: samples.get(f.name, True) for f in dataclasses.fields(cls) if f.name != "model_type"}
+    return cls(**values)
+
+
+MODELS = [
+    Model("bare"),
+    Model("imported", repo_id="org/imported", canonical_id="imported-v1", model_type=ModelType.TEXT_GEN,
+          family="llama", local_path="/lib/imported", size_bytes=10, status=DownloadStatus.COMPLETED, revision="abc",
+          source="import", files=[ModelFile("model.safetensors", 10, "f" * 64)],
+          capabilities=TextGenCapabilities(probed_at=PROBED.astimezone(timezone(timedelta(hours=2))),
+                                           supports_native_tools=False, practical_max_tokens=128)),
+    Model("empty-caps", model_type=ModelType.VISION, status=DownloadStatus.DOWNLOADING,
+          capabilities=VisionCapabilities()),
+    *(Model(f"full-{cls.__name__}", model_type=cls.model_type, capabilities=_every_field_set(cls))
+      for cls in (TextGenCapabilities, VisionCapabilities, EmbeddingCapabilities, AudioCapabilities)),
+]
+
+
+def test_the_capability_fields_are_the_dtos_in_its_order():
+    assert CAPABILITY_FIELDS == tuple(name for name in CapabilitiesDTO.model_fields if name != "model_type")
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.model_id)
+def test_the_text_view_has_the_dtos_values(model):
+    dto = ModelDetailDTO.from_domain(model).model_dump(mode="json")
+    expected = {key: dto[key] for key in SHOWN_FIELDS}
+    caps = dto["capabilities"]
+    expected["capabilities"] = None if caps is None else {
+        k: v for k, v in caps.items() if v is not None and k != "model_type"}
+    ours = detail_values(model)
+    assert ours == expected
+    assert list(ours["capabilities"] or ()) == list(expected["capabilities"] or ())  # the same order too
