@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,24 +36,29 @@ PYTHON = sys.executable
 MLXM = str(Path(sys.executable).with_name("mlxm"))
 
 
-def _run(argv: list[str], env: dict[str, str]) -> float:
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and the CPU seconds (user + system) the process used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[:300]}")
-    return elapsed
+    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def _medians(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int) -> dict[str, float]:
-    """Round-robin: each round runs every command once, so load that drifts during the run hits all rows alike."""
+def _medians(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int) -> dict[str, tuple[float, float]]:
+    """Round-robin: each round runs every command once, so load that drifts during the run hits all rows alike.
+    CPU time is reported beside wall time: on a shared machine it varies far less with other processes."""
     for argv, env in commands.values():
         _run(argv, env)  # warm the page cache and .pyc files; not counted
-    samples: dict[str, list[float]] = {label: [] for label in commands}
+    samples: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
     for _ in range(runs):
         for label, (argv, env) in commands.items():
             samples[label].append(_run(argv, env))
-    return {label: statistics.median(values) for label, values in samples.items()}
+    return {label: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+            for label, values in samples.items()}
 
 
 def _build_library(home: Path, env: dict[str, str]) -> str:
@@ -113,27 +119,27 @@ def main() -> None:
                              for label, (argv, run_env) in commands.items() if label not in baselines})
         rows = _medians(commands, args.runs)
 
-    bare = rows["python -c pass"]
-    sqla = rows["python -c 'import sqlalchemy, sqlalchemy.orm'"]
+    bare, bare_cpu = rows["python -c pass"]
+    sqla, sqla_cpu = rows["python -c 'import sqlalchemy, sqlalchemy.orm'"]
     load = os.getloadavg()[0]
     print(f"CLI start-up, median of {args.runs} runs each (python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cpus, load average {load:.1f})")
-    print(f"{'command':45s} {'median ms':>10s} {'ratio':>8s}  target")
-    for label, seconds in rows.items():
+          f"{os.cpu_count()} cpus, load average {load:.1f}); verdicts on wall time")
+    print(f"{'command':45s} {'median ms':>10s} {'ratio':>8s}  {'target':14s} {'verdict':12s} {'cpu ms':>8s} {'cpu ratio':>9s}")
+    for label, (seconds, cpu) in rows.items():
         plain = label.removeprefix("before: ")
         if plain in reads:
-            ratio, base, target = seconds / sqla, "x sqla", 1.3
+            ratio, cpu_ratio, base, target = seconds / sqla, cpu / sqla_cpu, "x sqla", 1.3
         elif plain.startswith("complete:"):
-            ratio, base, target = seconds / bare, "x bare", 5.0
+            ratio, cpu_ratio, base, target = seconds / bare, cpu / bare_cpu, "x bare", 5.0
         elif plain in helps:
-            ratio, base, target = seconds / bare, "x bare", None
+            ratio, cpu_ratio, base, target = seconds / bare, cpu / bare_cpu, "x bare", None
         else:
-            print(f"{label:45s} {seconds * 1000:10.1f}")
+            print(f"{label:45s} {seconds * 1000:10.1f} {'':8s}  {'':14s} {'':12s} {cpu * 1000:8.1f}")
             continue
         verdict = "" if target is None else ("ok" if ratio <= target else "ABOVE TARGET")
         shown_target = "reported" if target is None else f"<= {target}{base[1:]}"
-        print(f"{label:45s} {seconds * 1000:10.1f} {ratio:7.2f}{base[:1]}  {shown_target:14s} {verdict}")
-
+        print(f"{label:45s} {seconds * 1000:10.1f} {ratio:7.2f}{base[:1]}  {shown_target:14s} {verdict:12s} "
+              f"{cpu * 1000:8.1f} {cpu_ratio:8.2f}{base[:1]}")
 
 if __name__ == "__main__":
     main()
