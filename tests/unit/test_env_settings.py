@@ -124,3 +124,21 @@ def test_the_usual_environment_is_read_without_pydantic(tmp_path):
         "db": f"sqlite:///{tmp_path / 'mlxm.db'}", "auth": "on", "dirs": [str(tmp_path / "a")], "max_models": 2,
         "mirror": "http://127.0.0.1:9",
     }
+
+
+def test_a_constraint_only_pydantic_knows_sends_the_fields_values_to_pydantic(monkeypatch):
+    from entrypoints.composition.env_settings import EnvSettings, Field
+
+    class Example(EnvSettings):
+        env_prefix = "MLX_EXAMPLE_"
+        code: str = Field(default="ab", pattern=r"^[a-z]+$", description="letters")
+        count: int = Field(default=1, ge=0, description="documented only: still the plain path")
+
+    assert Example._plain_values({"count": "3"}) == {"count": 3}
+    with pytest.raises(_Decline):
+        Example._plain_values({"code": "xyz"})
+    monkeypatch.setenv("MLX_EXAMPLE_CODE", "xyz")
+    assert Example().code == "xyz"
+    monkeypatch.setenv("MLX_EXAMPLE_CODE", "XYZ")
+    with pytest.raises(ValidationError):
+        Example()
