@@ -19,7 +19,13 @@ from entrypoints.composition.settings import (
     describe_settings_error,
 )
 
-GROUPS = (ManagerSettings, ServerSettings, DistributionSettings)
+from entrypoints.composition import settings as settings_module  # noqa: E402
+from entrypoints.composition.env_settings import EnvSettings  # noqa: E402
+
+# Every settings group the module declares (a group added later is checked too).
+GROUPS = tuple(value for value in vars(settings_module).values()
+               if isinstance(value, type) and issubclass(value, EnvSettings) and value is not EnvSettings)
+assert {ManagerSettings, ServerSettings, DistributionSettings} <= set(GROUPS)
 TEXT_SAMPLES = (
     "", " ", "x", " spaced ", "é", "a" * 300, "0", "1", "-1", "007", "+5", " 5", "1_000", "5.0", "abc",
     "99999999999999999999", "65535", "65536", "32", "33", "1.5", "-0.5", "1e3", ".5", "5.", "nan", "inf",
@@ -142,3 +148,12 @@ def test_a_constraint_only_pydantic_knows_sends_the_fields_values_to_pydantic(mo
     monkeypatch.setenv("MLX_EXAMPLE_CODE", "XYZ")
     with pytest.raises(ValidationError):
         Example()
+
+
+def test_model_copy_applies_updates_to_a_copy_as_pydantic_does(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLX_MANAGER_PORT", "1234")
+    original = ManagerSettings(home=tmp_path)
+    ours = original.model_copy(update={"port": 4321, "host": "0.0.0.0"})
+    theirs = ManagerSettings.pydantic_model()(home=tmp_path, port=1234).model_copy(update={"port": 4321, "host": "0.0.0.0"})
+    assert type(ours) is ManagerSettings and (ours.port, ours.host, ours.home) == (theirs.port, theirs.host, theirs.home)
+    assert (original.port, original.host) == (1234, "127.0.0.1")

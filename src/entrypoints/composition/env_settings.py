@@ -133,6 +133,15 @@ class EnvSettings:
             else:
                 setattr(self, name, info.make_default())  # defaults are not validated (as in pydantic)
 
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
+        """pydantic's `model_copy`: a copy with `update` applied as given (not validated, as in pydantic)."""
+        import copy
+
+        duplicate = copy.deepcopy(self) if deep else copy.copy(self)
+        for name, value in (update or {}).items():
+            setattr(duplicate, name, value)
+        return duplicate
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in type(self)._fields)
         return f"{type(self).__name__}({shown})"
