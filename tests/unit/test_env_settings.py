@@ -1,8 +1,10 @@
 """The plain path of `EnvSettings` (no pydantic) gives exactly what pydantic gives, field by field, or leaves
 the value to pydantic; and the usual environment is read without importing pydantic (issue 19)."""
 
+import enum
 import json
 import os
+import typing
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +38,15 @@ TEXT_SAMPLES = (
 PYTHON_SAMPLES = (None, 0, 5, -3, 5.0, 2.5, True, False, Path("/x"), [Path("a")], ["a", "b"], [], "x")
 
 
+def _own_words(annotation) -> tuple[str, ...]:
+    """A Literal's words and an enum's values, in any Optional/Union: the values a field is made for."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(w for w in typing.get_args(annotation) if isinstance(w, str))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return tuple(str(member.value) for member in annotation)
+    return tuple(word for arg in typing.get_args(annotation) for word in _own_words(arg))
+
+
 def _field_cases():
     for group in GROUPS:
         for name in group._fields:
@@ -59,7 +70,7 @@ def _plain(group, name, value):
 @pytest.mark.parametrize(("group", "name"), list(_field_cases()), ids=lambda v: getattr(v, "__name__", v))
 def test_the_plain_path_agrees_with_pydantic_or_leaves_the_value_to_it(group, name):
     annotation = group._field_types()[name]
-    values = [_decode(text, annotation) for text in TEXT_SAMPLES] + list(PYTHON_SAMPLES)
+    values = [_decode(text, annotation) for text in TEXT_SAMPLES + _own_words(annotation)] + list(PYTHON_SAMPLES)
     taken = 0
     for value in values:
         plain = _plain(group, name, value)
