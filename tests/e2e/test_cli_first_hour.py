@@ -87,7 +87,7 @@ def test_downloads_have_a_header_and_hide_old_finished_pulls_unless_all(env):
 
 
 def test_json_times_use_the_http_form():
-    from entrypoints.cli.base import json_value as _json_value
+    from entrypoints.cli.base import _json_value
 
     moment = datetime(2026, 12, 1, 21, 54, 18, 123456, tzinfo=timezone.utc)
     assert _json_value(moment) == "2026-12-01T21:54:18.123456Z"

@@ -45,9 +45,9 @@ def test_light_commands_import_no_heavy_libraries(tmp_path, args):
     assert report["heavy"] == [], f"mlxm {' '.join(args)} imported {report['heavy']}"
 
 
-# Settings are read without pydantic (entrypoints.composition.env_settings); `--json` prints
-# through the HTTP API's pydantic DTOs, so it does import it.
-_NEEDS_PYDANTIC = (["list", "--json"],)
+# Settings are read without pydantic (entrypoints.composition.env_settings); `show` and `--json` print
+# through the HTTP API's pydantic DTOs, so they do import it.
+_NEEDS_PYDANTIC = (["show", "tiny-one"], ["list", "--json"])
 
 
 @pytest.mark.parametrize("args", [["list"], ["show", "tiny-one"], ["search", "tiny"], ["profile", "list"],

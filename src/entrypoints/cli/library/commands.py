@@ -6,7 +6,6 @@ import click
 
 from entrypoints.cli import completion
 from entrypoints.cli.base import OFFSET, echo_json, get_container
-from entrypoints.cli.library.detail import SHOWN_FIELDS, detail_values
 from entrypoints.cli.library.recovery_notes import interruptions as _interruptions
 from entrypoints.cli.library.recovery_notes import recover_and_report
 from entrypoints.cli.output import human_size, print_table, when
@@ -103,6 +102,7 @@ def search(ctx, query: str, hub: bool, model_type: str | None, capability: str |
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one library model by id, canonical id, alias or repo id; a profile name shows its model and the profile."""
     from application.errors import NotFound
+    from entrypoints.http.schemas_management import ModelDetailDTO, ProfileResponse
 
     container = get_container(ctx)
     interruptions = _interruptions(ctx)
@@ -118,37 +118,31 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
             raise
         model = container.library_service().show(profile.model_id)
     interrupted = next((i.message for i in interruptions if i.kind == "delete" and i.model_id == model.model_id), None)
+    data = ModelDetailDTO.from_domain(model).model_dump(mode="json")
+    if interrupted:
+        data["status"], data["interrupted"] = "deleting", interrupted
     if as_json:
-        from entrypoints.http.schemas_management import ModelDetailDTO, ProfileResponse
-
-        data = ModelDetailDTO.from_domain(model).model_dump(mode="json")
-        if interrupted:
-            data["status"], data["interrupted"] = "deleting", interrupted
         if profile is not None:
             data = {**data, "profile": ProfileResponse.from_domain(profile).model_dump(mode="json")}
         echo_json(data)
         return
-    data = detail_values(model)  # the text view reads the domain model: no pydantic (issue 19)
     if interrupted:
-        data["status"] = "deleting"
         click.echo(f"Note: {interrupted}", err=True)
     if profile is not None:
-        from entrypoints.http.schemas_management import ProfileResponse
-
         defaults = {k: v for k, v in ProfileResponse.from_domain(profile).model_dump(
             mode="json", include={"inference", "context", "audio"}).items() if v}
         flat = ", ".join(f"{k}={v}" for group in defaults.values() for k, v in group.items() if v is not None)
         click.echo(f"profile {profile.name} ({profile.profile_type.value}) -> {model.model_id}"
                    + (f": {flat}" if flat else ""))
     click.echo(model.model_id)
-    for key in SHOWN_FIELDS:
+    for key in ("type", "family", "status", "local_path", "repo_id", "canonical_id", "revision", "source"):
         if data.get(key):
             click.echo(f"  {key + ':':<14}{data[key]}")
     click.echo(f"  {'size:':<14}{human_size(model.size_bytes)}")
     if model.aliases:
         click.echo(f"  {'aliases:':<14}{', '.join(model.aliases)}")
-    if data["capabilities"] is not None:  # set capabilities, or an empty line when none is (as before)
-        caps = data["capabilities"]
+    if data.get("capabilities"):
+        caps = {k: v for k, v in data["capabilities"].items() if v is not None and k != "model_type"}
         click.echo(f"  {'capabilities:':<14}{', '.join(f'{k}={v}' for k, v in caps.items())}")
     if model.review_reasons:
         click.echo(f"  {'review:':<14}{'; '.join(model.review_reasons)}")
