@@ -9,13 +9,17 @@ times each command as a fresh process, `--runs` rounds (round-robin), and prints
   `python -c pass` (target <= 5x),
 * `--help` against `python -c pass` (reported; "no worse than before").
 
-    .venv/bin/python bench/cli.py [--runs 7]
+`--before SRC` adds, in the same rounds, each command run from another checkout's `src` folder (e.g.
+`git archive <sha> src | tar -x -C /tmp/before`), put first on PYTHONPATH: before/after in one run.
+
+    .venv/bin/python bench/cli.py [--runs 7] [--before /tmp/before/src]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,24 +36,29 @@ PYTHON = sys.executable
 MLXM = str(Path(sys.executable).with_name("mlxm"))
 
 
-def _run(argv: list[str], env: dict[str, str]) -> float:
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and the CPU seconds (user + system) the process used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[:300]}")
-    return elapsed
+    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def _medians(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int) -> dict[str, float]:
-    """Round-robin: each round runs every command once, so load that drifts during the run hits all rows alike."""
+def _medians(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int) -> dict[str, tuple[float, float]]:
+    """Round-robin: each round runs every command once, so load that drifts during the run hits all rows alike.
+    CPU time is reported beside wall time: on a shared machine it varies far less with other processes."""
     for argv, env in commands.values():
         _run(argv, env)  # warm the page cache and .pyc files; not counted
-    samples: dict[str, list[float]] = {label: [] for label in commands}
+    samples: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
     for _ in range(runs):
         for label, (argv, env) in commands.items():
             samples[label].append(_run(argv, env))
-    return {label: statistics.median(values) for label, values in samples.items()}
+    return {label: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+            for label, values in samples.items()}
 
 
 def _build_library(home: Path, env: dict[str, str]) -> str:
@@ -69,6 +78,7 @@ def _build_library(home: Path, env: dict[str, str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--before", type=Path, help="another checkout's src folder, timed in the same rounds")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mlxm-cli-bench-") as tmp:
@@ -102,28 +112,34 @@ def main() -> None:
 
         commands = {**baselines, **{label: (argv, env) for label, argv in {**reads, **helps}.items()},
                     **{label: ([MLXM], run_env) for label, run_env in completions.items()}}
+        if args.before is not None:
+            # The same commands with the other checkout's modules first on the path (same venv, same home).
+            path = os.pathsep.join(filter(None, [str(args.before.resolve()), env.get("PYTHONPATH")]))
+            commands.update({f"before: {label}": (argv, {**run_env, "PYTHONPATH": path})
+                             for label, (argv, run_env) in commands.items() if label not in baselines})
         rows = _medians(commands, args.runs)
 
-    bare = rows["python -c pass"]
-    sqla = rows["python -c 'import sqlalchemy, sqlalchemy.orm'"]
+    bare, bare_cpu = rows["python -c pass"]
+    sqla, sqla_cpu = rows["python -c 'import sqlalchemy, sqlalchemy.orm'"]
     load = os.getloadavg()[0]
     print(f"CLI start-up, median of {args.runs} runs each (python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cpus, load average {load:.1f})")
-    print(f"{'command':45s} {'median ms':>10s} {'ratio':>8s}  target")
-    for label, seconds in rows.items():
-        if label in reads:
-            ratio, base, target = seconds / sqla, "x sqla", 1.3
-        elif label.startswith("complete:"):
-            ratio, base, target = seconds / bare, "x bare", 5.0
-        elif label in helps:
-            ratio, base, target = seconds / bare, "x bare", None
+          f"{os.cpu_count()} cpus, load average {load:.1f}); verdicts on wall time")
+    print(f"{'command':45s} {'median ms':>10s} {'ratio':>8s}  {'target':14s} {'verdict':12s} {'cpu ms':>8s} {'cpu ratio':>9s}")
+    for label, (seconds, cpu) in rows.items():
+        plain = label.removeprefix("before: ")
+        if plain in reads:
+            ratio, cpu_ratio, base, target = seconds / sqla, cpu / sqla_cpu, "x sqla", 1.3
+        elif plain.startswith("complete:"):
+            ratio, cpu_ratio, base, target = seconds / bare, cpu / bare_cpu, "x bare", 5.0
+        elif plain in helps:
+            ratio, cpu_ratio, base, target = seconds / bare, cpu / bare_cpu, "x bare", None
         else:
-            print(f"{label:45s} {seconds * 1000:10.1f}")
+            print(f"{label:45s} {seconds * 1000:10.1f} {'':8s}  {'':14s} {'':12s} {cpu * 1000:8.1f}")
             continue
         verdict = "" if target is None else ("ok" if ratio <= target else "ABOVE TARGET")
         shown_target = "reported" if target is None else f"<= {target}{base[1:]}"
-        print(f"{label:45s} {seconds * 1000:10.1f} {ratio:7.2f}{base[:1]}  {shown_target:14s} {verdict}")
-
+        print(f"{label:45s} {seconds * 1000:10.1f} {ratio:7.2f}{base[:1]}  {shown_target:14s} {verdict:12s} "
+              f"{cpu * 1000:8.1f} {cpu_ratio:8.2f}{base[:1]}")
 
 if __name__ == "__main__":
     main()

@@ -161,18 +161,31 @@ for name in ("long-probe", "quick-probe"):
     except SystemExit:
         pass
     seen["after " + name] = gc.isenabled()
+    seen["frozen after " + name] = gc.get_freeze_count() > 0
 print(json.dumps(seen))
 """
 
 
 def test_only_quick_read_commands_run_without_the_cyclic_garbage_collector(tmp_path):
     """`main()` turns the collector off for start-up; any command that is not a one-shot read (serve, pull,
-    run ...) gets it back before it runs, and it is on again when `main()` returns."""
+    run ...) gets it back before it runs, and it is on again when `main()` returns. After a quick command the
+    objects are frozen, so the exit does not collect them one by one."""
     from entrypoints.cli.main import QUICK_COMMANDS
 
     assert QUICK_COMMANDS <= {"list", "show", "search", "catalog", "select", "profile"}
     out = subprocess.run([sys.executable, "-c", _GC_PROBE], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "MLX_MANAGER_HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"long-probe": True, "after long-probe": True,
-                                      "quick-probe": False, "after quick-probe": True}
+    assert json.loads(out.stdout) == {"long-probe": True, "after long-probe": True, "frozen after long-probe": False,
+                                      "quick-probe": False, "after quick-probe": True, "frozen after quick-probe": True}
+
+
+def test_a_quick_command_closes_its_database_as_a_normal_exit_does(tmp_path_factory):
+    """The objects of a quick command are frozen at exit (not collected), yet its SQLite connections are
+    closed: the WAL is checkpointed and the -wal/-shm files are gone, as after any normal exit."""
+    home = _library_home(tmp_path_factory)
+    exe = Path(sys.executable).with_name("mlxm")
+    listed = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "MLX_MANAGER_HOME": str(home)})
+    assert listed.returncode == 0 and "tiny-one" in listed.stdout, listed.stderr
+    assert sorted(p.name for p in home.glob("mlxm.db*")) == ["mlxm.db"]

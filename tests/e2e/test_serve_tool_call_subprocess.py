@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
 from tests.support.scripted_models import build_scripted_model
+from tests.support.serve_process import mlxm_serve
 
 pytestmark = pytest.mark.slow
 
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_step_tool_call_against_mlxm_serve(tmp_path):
@@ -38,22 +29,8 @@ def test_two_step_tool_call_against_mlxm_serve(tmp_path):
     imported = subprocess.run([exe, "import", str(model), "--name", "scripted"], env=env, capture_output=True,
                               text=True, timeout=300)
     assert imported.returncode == 0, imported.stderr
-    port = _free_port()
-    process = subprocess.Popen([exe, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stderr.read()
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "mlxm serve did not come up"
-            time.sleep(0.1)
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="local", max_retries=0, timeout=120)
+    with mlxm_serve(env) as served:
+        client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="local", max_retries=0, timeout=120)
         messages = [{"role": "user", "content": "What is the weather in Paris?"}]
         first = client.chat.completions.create(model="scripted", messages=messages, tools=[WEATHER_TOOL])
         assert first.choices[0].finish_reason == "tool_calls"
@@ -65,13 +42,6 @@ def test_two_step_tool_call_against_mlxm_serve(tmp_path):
         second = client.chat.completions.create(model="scripted", messages=messages, tools=[WEATHER_TOOL])
         assert second.choices[0].finish_reason == "stop"
         assert second.choices[0].message.content == "It is sunny in Paris, 22 C."
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, stderr = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
     # Ctrl-C after serving generations must end the process cleanly: no abort while MLX threads
     # finalise (`mlxm serve` ends with os._exit after its shutdown: entrypoints/cli/serve_server.py).
-    assert process.returncode == 0, stderr[-3000:]
+    assert served.process.returncode == 0, served.stderr[-3000:]

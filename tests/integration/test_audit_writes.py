@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from adapters.system.clock import SystemClock
-from adapters.sqlalchemy.tables import AuditLogRecord
+from adapters.sqlalchemy.auth_tables import AuditLogRecord
 from adapters.threads.audit_writer import ThreadedAuditWriter
 from application.audit.service import AuditService
 from domain.audit.model import AuditEntry, AuditQuery, AuditStatus

@@ -5,8 +5,6 @@ The use-case tests run on the in-memory store: tests/unit/test_downloads_service
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 from pathlib import Path
@@ -18,31 +16,14 @@ from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.downloads.service import DownloadService
 from adapters.filesystem.model_store import FilesystemModelStore
 from domain.library.layout import Manifest
-from domain.catalog.model import catalog_from_dict
 from domain.enums import DownloadStatus
 from domain.library.models import Model
+from tests.support.download_catalog import CONFIG, WEIGHTS, make_catalog, sha, tiny_repo_downloader
 from tests.support.fake_downloader import FakeDownloader
-
-CONFIG = json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}).encode()
-WEIGHTS = bytes(range(256)) * 40  # 10 KiB, an "LFS" file for the fake (>= 64 bytes)
-
-
-def make_catalog(sources=None, **extra):
-    sources = sources or [{"kind": "huggingface_repo", "value": "org/tiny", "priority": 10}]
-    models = [
-        {"id": "tiny-v1", "type": "text-gen", "family": "llama", "aliases": ["tiny", "tiny-old"], "sources": sources,
-         **extra},
-        {"id": "tiny-v2", "type": "text-gen", "family": "llama", "aliases": [], "supersedes": ["tiny-v1"],
-         "sources": [{"kind": "huggingface_repo", "value": "org/tiny2"}]},
-    ]
-    return catalog_from_dict({"default_model": "tiny-v1", "models": models})
-
 
 @pytest.fixture
 def fake() -> FakeDownloader:
-    f = FakeDownloader()
-    f.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
-    return f
+    return tiny_repo_downloader()
 
 
 @pytest.fixture
@@ -53,10 +34,6 @@ def uow() -> InMemoryUnitOfWork:
 def make_service(tmp_path: Path, fake: FakeDownloader, uow: InMemoryUnitOfWork, catalog=None) -> DownloadService:
     return DownloadService(lambda: uow, StaticCatalogProvider(catalog or make_catalog()), fake, FakeClock(),
                            FilesystemModelStore(tmp_path), max_workers=3)
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- metadata, pause, resume, cancel

@@ -8,7 +8,6 @@ tests/integration/test_downloads_service.py.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from pathlib import Path
@@ -21,33 +20,16 @@ from application.downloads.service import DownloadService
 from application.downloads.targets import infer_type_and_family, resolve_pull_target
 from application.errors import Conflict, DownloadCancelled, SourceError, Unauthorized
 from application.downloads.updates import UpdateService
-from domain.catalog.model import catalog_from_dict
 from domain.enums import DownloadStatus, ModelType
 from domain.errors import NoSourceAvailable, UnknownModel
 from domain.library.models import Model
+from tests.support.download_catalog import CONFIG, WEIGHTS, make_catalog, sha, tiny_repo_downloader
 from tests.support.fake_downloader import FakeDownloader
 from tests.support.memory_paths import MemPath
 
-CONFIG = json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}).encode()
-WEIGHTS = bytes(range(256)) * 40  # 10 KiB, an "LFS" file for the fake (>= 64 bytes)
-
-
-def make_catalog(sources=None, **extra):
-    sources = sources or [{"kind": "huggingface_repo", "value": "org/tiny", "priority": 10}]
-    models = [
-        {"id": "tiny-v1", "type": "text-gen", "family": "llama", "aliases": ["tiny", "tiny-old"], "sources": sources,
-         **extra},
-        {"id": "tiny-v2", "type": "text-gen", "family": "llama", "aliases": [], "supersedes": ["tiny-v1"],
-         "sources": [{"kind": "huggingface_repo", "value": "org/tiny2"}]},
-    ]
-    return catalog_from_dict({"default_model": "tiny-v1", "models": models})
-
-
 @pytest.fixture
 def fake() -> FakeDownloader:
-    f = FakeDownloader()
-    f.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
-    return f
+    return tiny_repo_downloader()
 
 
 @pytest.fixture
@@ -64,10 +46,6 @@ def make_service(home: MemPath, fake: FakeDownloader, uow: InMemoryUnitOfWork, c
     fake.store = home.store  # the downloader writes its partial files into the same store
     return DownloadService(lambda: uow, StaticCatalogProvider(catalog or make_catalog()), fake, FakeClock(),
                            home.store, max_workers=3)
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- names

@@ -1,8 +1,10 @@
 """The plain path of `EnvSettings` (no pydantic) gives exactly what pydantic gives, field by field, or leaves
 the value to pydantic; and the usual environment is read without importing pydantic (issue 19)."""
 
+import enum
 import json
 import os
+import typing
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,13 @@ from entrypoints.composition.settings import (
     describe_settings_error,
 )
 
-GROUPS = (ManagerSettings, ServerSettings, DistributionSettings)
+from entrypoints.composition import settings as settings_module  # noqa: E402
+from entrypoints.composition.env_settings import EnvSettings  # noqa: E402
+
+# Every settings group the module declares (a group added later is checked too).
+GROUPS = tuple(value for value in vars(settings_module).values()
+               if isinstance(value, type) and issubclass(value, EnvSettings) and value is not EnvSettings)
+assert {ManagerSettings, ServerSettings, DistributionSettings} <= set(GROUPS)
 TEXT_SAMPLES = (
     "", " ", "x", " spaced ", "é", "a" * 300, "0", "1", "-1", "007", "+5", " 5", "1_000", "5.0", "abc",
     "99999999999999999999", "65535", "65536", "32", "33", "1.5", "-0.5", "1e3", ".5", "5.", "nan", "inf",
@@ -28,6 +36,15 @@ TEXT_SAMPLES = (
     '{"a": 1}', "http://h:1", "http://a, https://b:2", "*", "h", "mlx-community",
 )
 PYTHON_SAMPLES = (None, 0, 5, -3, 5.0, 2.5, True, False, Path("/x"), [Path("a")], ["a", "b"], [], "x")
+
+
+def _own_words(annotation) -> tuple[str, ...]:
+    """A Literal's words and an enum's values, in any Optional/Union: the values a field is made for."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(w for w in typing.get_args(annotation) if isinstance(w, str))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return tuple(str(member.value) for member in annotation)
+    return tuple(word for arg in typing.get_args(annotation) for word in _own_words(arg))
 
 
 def _field_cases():
@@ -53,7 +70,7 @@ def _plain(group, name, value):
 @pytest.mark.parametrize(("group", "name"), list(_field_cases()), ids=lambda v: getattr(v, "__name__", v))
 def test_the_plain_path_agrees_with_pydantic_or_leaves_the_value_to_it(group, name):
     annotation = group._field_types()[name]
-    values = [_decode(text, annotation) for text in TEXT_SAMPLES] + list(PYTHON_SAMPLES)
+    values = [_decode(text, annotation) for text in TEXT_SAMPLES + _own_words(annotation)] + list(PYTHON_SAMPLES)
     taken = 0
     for value in values:
         plain = _plain(group, name, value)
@@ -126,9 +143,28 @@ def test_the_usual_environment_is_read_without_pydantic(tmp_path):
     }
 
 
-def test_model_copy_applies_the_update_and_leaves_the_original_alone():
-    original = ServerSettings(max_models=2)
-    copy = original.model_copy(update={"max_models": 3})
-    assert (copy.max_models, original.max_models) == (3, 2)
-    assert type(copy) is ServerSettings
-    assert copy.default_top_p == original.default_top_p
+def test_a_constraint_only_pydantic_knows_sends_the_fields_values_to_pydantic(monkeypatch):
+    from entrypoints.composition.env_settings import EnvSettings, Field
+
+    class Example(EnvSettings):
+        env_prefix = "MLX_EXAMPLE_"
+        code: str = Field(default="ab", pattern=r"^[a-z]+$", description="letters")
+        count: int = Field(default=1, ge=0, description="documented only: still the plain path")
+
+    assert Example._plain_values({"count": "3"}) == {"count": 3}
+    with pytest.raises(_Decline):
+        Example._plain_values({"code": "xyz"})
+    monkeypatch.setenv("MLX_EXAMPLE_CODE", "xyz")
+    assert Example().code == "xyz"
+    monkeypatch.setenv("MLX_EXAMPLE_CODE", "XYZ")
+    with pytest.raises(ValidationError):
+        Example()
+
+
+def test_model_copy_applies_updates_to_a_copy_as_pydantic_does(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLX_MANAGER_PORT", "1234")
+    original = ManagerSettings(home=tmp_path)
+    ours = original.model_copy(update={"port": 4321, "host": "0.0.0.0"})
+    theirs = ManagerSettings.pydantic_model()(home=tmp_path, port=1234).model_copy(update={"port": 4321, "host": "0.0.0.0"})
+    assert type(ours) is ManagerSettings and (ours.port, ours.host, ours.home) == (theirs.port, theirs.host, theirs.home)
+    assert (original.port, original.host) == (1234, "127.0.0.1")

@@ -12,7 +12,7 @@ from domain.errors import UnknownModel
 from entrypoints.composition.settings import ManagerSettings
 from tests.support.fake_downloader import FakeDownloader
 from tests.support.memory_paths import MemPath
-from tests.unit.test_downloads_service import CONFIG, WEIGHTS, make_catalog
+from tests.support.download_catalog import CONFIG, WEIGHTS, make_catalog
 
 
 def test_bare_names_try_the_organization_after_the_catalog() -> None:

@@ -12,8 +12,7 @@ from typing import Iterable
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy.auth_tables import ApiKeyRecord
-from adapters.sqlalchemy.tables import AuditLogRecord, CloudCredentialRecord, UserRecord
+from adapters.sqlalchemy.auth_tables import ApiKeyRecord, AuditLogRecord, CloudCredentialRecord, UserRecord
 from application.ports import Page
 from domain.audit.model import AuditEntry, AuditQuery, AuditStatus, ModelUsage
 from domain.identity.model import ApiKey, User

@@ -7,7 +7,7 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy.tables import DownloadRecord
+from adapters.sqlalchemy.download_tables import DownloadRecord
 from adapters.sqlalchemy.tracking import _flush, _now, _Tracker
 from domain.downloads.model import Download
 from domain.enums import DownloadStatus

@@ -6,6 +6,7 @@ lock instead of failing; `foreign_keys` turns on the ON DELETE CASCADE the schem
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 15_000
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine made here that is still alive
 
 
 def sqlite_file_path(url: str) -> Path | None:
@@ -39,6 +41,20 @@ def _set_sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine; for a SQLite file, its folder is created on first use (never at import)."""
+    engine = _create(url, **kwargs)
+    _ENGINES.add(engine)
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every live engine: a CLI process that exits without the collector's
+    help (entrypoints.cli.main) closes its SQLite connections as a normal exit would (WAL checkpoint, the
+    -wal/-shm files removed)."""
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
+def _create(url: str, **kwargs) -> Engine:
     path = sqlite_file_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy.tables import AudioProfileRecord, InferenceProfileRecord, ProfileRecord
+from adapters.sqlalchemy.profile_tables import AudioProfileRecord, InferenceProfileRecord, ProfileRecord
 from adapters.sqlalchemy.tracking import _flush, _now, _Tracker
 from domain.enums import ProfileType
 from domain.profiles.constraints import OutputConstraint

@@ -8,7 +8,7 @@ from dataclasses import replace
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy.tables import BackendMappingRecord
+from adapters.sqlalchemy.routing_tables import BackendMappingRecord
 from adapters.sqlalchemy.tracking import _flush, _now
 from domain.enums import BackendType, PatternType
 from domain.errors import DomainError

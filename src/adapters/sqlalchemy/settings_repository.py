@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from adapters.sqlalchemy.tables import SettingRecord
+from adapters.sqlalchemy.settings_tables import SettingRecord
 from adapters.sqlalchemy.tracking import _flush, _now
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from entrypoints.bounds import MAX_SQL_INT
-from entrypoints.errors import mapping_for
 
 class _SqlInt(click.IntRange):
     """Integers that reach SQL: beyond a 64-bit signed integer they are a usage error, not an OverflowError.
@@ -84,8 +83,11 @@ class MlxmGroup(click.Group):
                 # A path the user gave that cannot be used is their mistake, not an internal error.
                 click.echo(f"Error: {_one_line(_describe_file_error(exc))}", err=True)
                 ctx.exit(2)
-            mapping = mapping_for(exc)
+            # Imported on the error path only: the map names the catalog's errors (and so its model).
             from entrypoints.composition.settings import describe_settings_error
+            from entrypoints.errors import mapping_for
+
+            mapping = mapping_for(exc)
 
             if mapping is None and (bad_setting := describe_settings_error(exc)):
                 click.echo(f"Error: {_one_line(bad_setting)}", err=True)  # e.g. MLX_MANAGER_AUTH=enabled

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import sys
 
 import click
 
@@ -85,4 +86,14 @@ def main() -> None:
     try:
         cli(prog_name="mlxm")
     finally:
+        if not gc.isenabled():
+            # A quick command is done and the process exits next. At exit the interpreter would collect and
+            # free every module, class and ORM mapper through the collector, one object at a time (about as
+            # long as `import sqlalchemy` itself); frozen, they are left to the OS, which takes the memory
+            # back at once. atexit handlers and the flush of stdout/stderr run as usual; database connections
+            # are closed here (without importing SQLAlchemy when the command did not).
+            engines = sys.modules.get("adapters.sqlalchemy.engine")
+            if engines is not None:
+                engines.dispose_engines()
+            gc.freeze()
         gc.enable()

@@ -45,21 +45,24 @@ class _Decline(Exception):
     """The plain path does not decide this value: pydantic does."""
 
 
+_DOCUMENTATION = frozenset({"description", "title", "examples"})  # pydantic Field arguments that never change a value
+
+
 class FieldInfo:
-    __slots__ = ("default", "default_factory", "constraints")
+    __slots__ = ("default", "default_factory", "constraints", "plain")
 
     def __init__(self, default: Any, default_factory: Callable[[], Any] | None, constraints: dict[str, Any]) -> None:
-        unknown = set(constraints) - set(_BOUNDS)
-        if unknown:
-            raise TypeError(f"unsupported Field arguments {sorted(unknown)}: add them to EnvSettings first")
         self.default, self.default_factory, self.constraints = default, default_factory, constraints
+        # Any other pydantic Field argument (pattern=, strict=, ...) works, but its values go through pydantic.
+        self.plain = set(constraints) <= set(_BOUNDS) | _DOCUMENTATION
 
     def make_default(self) -> Any:
         return self.default_factory() if self.default_factory is not None else self.default
 
 
 def Field(default: Any = _MISSING, *, default_factory: Callable[[], Any] | None = None, **constraints: Any) -> Any:  # noqa: N802 - pydantic's name
-    """pydantic's `Field(default, default_factory=..., ge=, gt=, le=, lt=, min_length=, max_length=)`."""
+    """pydantic's `Field(default, default_factory=..., **constraints)`; the plain path applies ge, gt, le, lt,
+    min_length and max_length (any other argument sends the field's values to pydantic)."""
     return FieldInfo(default, default_factory, constraints)
 
 
@@ -130,12 +133,14 @@ class EnvSettings:
             else:
                 setattr(self, name, info.make_default())  # defaults are not validated (as in pydantic)
 
-    def model_copy(self, *, update: dict[str, Any] | None = None) -> "EnvSettings":
-        """A shallow copy with `update` applied, unvalidated, as pydantic's `model_copy` does."""
-        copy = object.__new__(type(self))
-        copy.__dict__.update(self.__dict__)
-        copy.__dict__.update(update or {})
-        return copy
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
+        """pydantic's `model_copy`: a copy with `update` applied as given (not validated, as in pydantic)."""
+        import copy
+
+        duplicate = copy.deepcopy(self) if deep else copy.copy(self)
+        for name, value in (update or {}).items():
+            setattr(duplicate, name, value)
+        return duplicate
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in type(self)._fields)
@@ -149,14 +154,14 @@ class EnvSettings:
         for name, value in given.items():
             before = [v for v in cls._validators if name in v.fields and v.mode == "before"]
             after = [v for v in cls._validators if name in v.fields and v.mode == "after"]
-            if len(before) > 1 or len(after) > 1:
-                raise _Decline  # pydantic's order of several validators: let it apply them
+            if len(before) > 1 or len(after) > 1 or not cls._fields[name].plain:
+                raise _Decline  # several validators (pydantic's order), or constraints only pydantic applies
             try:
                 for validator in before:
                     value = validator.function(cls, value)
                 value = _convert(value, types[name])
                 for bound, limit in cls._fields[name].constraints.items():
-                    if value is not None and not _BOUNDS[bound](value, limit):
+                    if bound in _BOUNDS and value is not None and not _BOUNDS[bound](value, limit):
                         raise _Decline
                 for validator in after:
                     value = validator.function(cls, value)
