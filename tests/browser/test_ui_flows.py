@@ -103,11 +103,22 @@ def test_hub_search_and_pull_with_live_progress(page, server, hub):
     page.wait_for_function(
         "() => { const p = document.querySelector('article.pull .pct');"
         " return p && parseFloat(p.textContent) > 5 && parseFloat(p.textContent) < 95; }", timeout=60_000)
-    assert "current: " in card.inner_text() and "/s" in card.inner_text()
+    assert "current: " in card.inner_text() and "/s" in card.inner_text() and "ETA " in card.inner_text()
+    # Each file's bytes against its size: the weights part-way (3.0 MB in all), the small files done.
+    weights = card.locator('li[data-file="model.safetensors"]')
+    page.wait_for_function(
+        """() => { const li = document.querySelector('article.pull li[data-file="model.safetensors"]');
+                   return li && li.dataset.state === "active" && li.textContent.includes("of 3.0 MB"); }""")
+    assert re.search(r"[\d.]+ (KB|MB|B) of 3\.0 MB", weights.inner_text()), weights.inner_text()
+    assert 0 < float(weights.locator("progress").get_attribute("value")) < 100
+    assert card.get_by_role("list", name=f"Files of {PULL_REPO}").get_by_role("listitem").count() == 3
     screenshot(page, "pull-in-progress")
     card.locator('[data-status="completed"]').wait_for(timeout=120_000)
     assert card.locator(".pct").inner_text() == "100.0 %"
     assert "files 3/3" in card.inner_text(), card.inner_html()
+    states = card.locator("li[data-file]").evaluate_all("items => items.map(li => li.dataset.state)")
+    assert states == ["done", "done", "done"], card.inner_html()
+    assert "3.0 MB of 3.0 MB" in weights.inner_text()
     screenshot(page, "pull-complete")
     hub.clear_faults()
     listed = httpx.get(url + "/api/models", params={"q": "Tiny-Demo"}).json()

@@ -129,3 +129,19 @@ def _wait_until_bytes(client, download_id: int, timeout: float = 20) -> None:
     while client.get(f"/api/downloads/{download_id}").json()["downloaded_bytes"] <= 0:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_progress_events_carry_each_files_bytes(client, hub) -> None:
+    hub.inject("model.safetensors", Fault.slow(bytes_per_sec=1_000_000))
+    download_id = client.post("/api/downloads", json={"model": "tiny"}).json()["id"]
+    events = _events(client, download_id)
+    partial = [e for name, e in events if name == "progress" and e["status"] == "downloading"
+               and any(f["path"] == "model.safetensors" and 0 < f["downloaded_bytes"] < len(WEIGHTS) for f in e["files"])]
+    assert partial, [e["files"] for _, e in events]
+    weights = next(f for f in partial[-1]["files"] if f["path"] == "model.safetensors")
+    assert weights["total_bytes"] == len(WEIGHTS) and weights["done"] is False
+    assert sum(f["downloaded_bytes"] for f in partial[-1]["files"]) == partial[-1]["downloaded_bytes"]
+    name, end = events[-1]
+    assert name == "end" and end["status"] == "completed"
+    assert {f["path"]: (f["downloaded_bytes"], f["total_bytes"], f["done"]) for f in end["files"]} == {
+        "config.json": (23, 23, True), "model.safetensors": (len(WEIGHTS), len(WEIGHTS), True)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -12,6 +13,19 @@ from application.ports import Clock
 from domain.downloads.model import Download
 from domain.enums import DownloadStatus
 from domain.library.models import Model
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """One file of a pull: bytes so far (verified, reused or resumed bytes count) against its size."""
+    path: str
+    downloaded_bytes: int
+    total_bytes: int | None
+    done: bool = False
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "downloaded_bytes": self.downloaded_bytes, "total_bytes": self.total_bytes,
+                "done": self.done}
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,7 @@ class PullProgress:
     files_done: int = 0
     files_total: int = 0
     error: str | None = None
+    files: tuple[FileProgress, ...] = ()  # per file, in the listing's order (empty when no pull ran here)
 
     def to_dict(self) -> dict:
         return {
@@ -34,31 +49,56 @@ class PullProgress:
             "downloaded_bytes": self.downloaded_bytes, "total_bytes": self.total_bytes,
             "bytes_per_second": self.bytes_per_second, "eta_seconds": self.eta_seconds,
             "current_file": self.current_file, "files_done": self.files_done, "files_total": self.files_total,
-            "error": self.error,
+            "error": self.error, "files": [f.to_dict() for f in self.files],
         }
 
 
 ProgressListener = Callable[[PullProgress], None]
 
 
+class RecentFiles:
+    """The last per-file bytes of pulls that ended here (bounded): the final SSE event still shows them."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[int, tuple[FileProgress, ...]] = OrderedDict()
+
+    def put(self, download_id: int, files: tuple[FileProgress, ...]) -> None:
+        with self._lock:
+            self._items[download_id] = files
+            self._items.move_to_end(download_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def get(self, download_id: int) -> tuple[FileProgress, ...]:
+        with self._lock:
+            return self._items.get(download_id, ())
+
+
 class _Meter:
     """Adds per-file byte counts into one total, with a smoothed rate and an ETA."""
 
-    def __init__(self, clock: Clock, total: int | None, files_total: int) -> None:
+    def __init__(self, clock: Clock, total: int | None, files_total: int,
+                 sizes: dict[str, int | None] | None = None) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self.total = total
         self.files_total = files_total
         self.files_done = 0
+        self._sizes: dict[str, int | None] = dict(sizes or {})  # listing order; a size learnt while fetching fills in
+        self._finished: set[str] = set()
         self._per_file: dict[str, int] = {}
         self._done = 0
         self._samples: list[tuple[float, int]] = []
         self.current_file: str | None = None
 
-    def set(self, path: str, done: int) -> None:
+    def set(self, path: str, done: int, total: int | None = None) -> None:
         with self._lock:
             self._done += done - self._per_file.get(path, 0)
             self._per_file[path] = done
+            if total is not None and self._sizes.get(path) is None:
+                self._sizes[path] = total
             self.current_file = path
             now = self._clock.monotonic()
             if not self._samples or now - self._samples[-1][0] >= 0.05:
@@ -69,6 +109,18 @@ class _Meter:
     @property
     def done(self) -> int:
         return self._done
+
+    def finish(self, path: str) -> None:
+        with self._lock:
+            self._finished.add(path)
+            self.files_done = len(self._finished)
+
+    def files(self) -> tuple[FileProgress, ...]:
+        """Each file's bytes; built only when a snapshot is emitted (throttled), never per chunk."""
+        with self._lock:
+            paths = list(self._sizes) + [p for p in self._per_file if p not in self._sizes]
+            return tuple(FileProgress(p, self._per_file.get(p, 0), self._sizes.get(p), p in self._finished)
+                         for p in paths)
 
     def rate(self) -> float | None:
         with self._lock:
@@ -137,12 +189,13 @@ class ProgressReporting:
         if meter is not None and not final:
             snapshot = PullProgress(active.download_id, active.target.key, DownloadStatus.DOWNLOADING, meter.done,
                                     meter.total, meter.rate(), meter.eta(), meter.current_file,
-                                    meter.files_done, meter.files_total)
+                                    meter.files_done, meter.files_total, files=meter.files())
         else:
             d = self.get(active.download_id)
             snapshot = PullProgress(d.id, d.model_id, d.status, d.downloaded_bytes, d.total_bytes,
                                     meter.rate() if meter else None, None, None,
-                                    meter.files_done if meter else 0, len(d.files), d.error)
+                                    meter.files_done if meter else 0, len(d.files), d.error,
+                                    files=meter.files() if meter else ())
         active.latest = snapshot
         if meter is not None and not final and (
             force or active.last_persist is None or now - active.last_persist >= self._persist_interval

@@ -27,6 +27,7 @@ from application.downloads.stop_requests import CrossProcessStops
 from application.downloads.progress import (
     PullProgress,
     ProgressListener,
+    RecentFiles,
     PullResult,
     _ActivePull,
     ProgressReporting,
@@ -77,6 +78,7 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
         self._lock = threading.RLock()
         self._db_lock = threading.RLock()  # one unit of work at a time (SQLite; the in-memory fake)
         self._active: dict[str, _ActivePull] = {}
+        self._recent_files = RecentFiles()  # per-file bytes of pulls that ended in this process
 
     # -- queries ------------------------------------------------------------------------
     @property
@@ -105,7 +107,8 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
         d = self.get(download_id)
         done = len(d.files) if d.status is DownloadStatus.COMPLETED else 0  # a finished row: every file is in
         return PullProgress(d.id, d.model_id, d.status, d.downloaded_bytes, d.total_bytes,
-                            d.speed_bps, None, None, done, len(d.files), d.error)
+                            d.speed_bps, None, None, done, len(d.files), d.error,
+                            files=self._recent_files.get(download_id))
 
     def is_active_here(self, download_id: int) -> bool:
         with self._lock:
@@ -336,6 +339,8 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
             self._fail(active, exc)
         finally:
             with self._lock:
+                if active.meter is not None:  # before it leaves `_active`: progress_of never misses both
+                    self._recent_files.put(active.download_id, active.meter.files())
                 if self._active.get(key) is active:
                     del self._active[key]
             self._emit(active, force=True, final=True)

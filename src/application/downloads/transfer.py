@@ -142,7 +142,7 @@ class Transfer:
 
     def _fetch_all(self, active: _ActivePull, files: list[RemoteFile], staging: Path,
                    listing: RemoteListing) -> list[ModelFile]:
-        meter = _Meter(self._clock, sum(f.size or 0 for f in files), len(files))
+        meter = _Meter(self._clock, sum(f.size or 0 for f in files), len(files), {f.path: f.size for f in files})
         active.meter = meter
         self._emit(active, force=True)
         ordered = sorted(files, key=lambda f: (f.path not in _FIRST_FILES, f.size or 0, f.path))
@@ -158,7 +158,7 @@ class Transfer:
                     errors.append(exc)
                     active.request_stop("abort")
                     continue
-                meter.files_done += 1
+                meter.finish(file.path)
                 if file.path == "config.json":
                     self._early_metadata(active, staging / file.path)
                 self._emit(active, force=True)
@@ -192,7 +192,7 @@ class Transfer:
 
         def progress(path: str, done: int, total: int | None) -> None:
             active.check()
-            meter.set(file.path, done)
+            meter.set(file.path, done, total)
             self._emit(active)
 
         def attempt(source: ModelSource) -> tuple[ModelSource, str]:

@@ -54,6 +54,13 @@ class DownloadListDTO(BaseModel):
     data: list[DownloadDTO]
 
 
+class FileProgressDTO(BaseModel):
+    path: str
+    downloaded_bytes: int
+    total_bytes: int | None = None
+    done: bool = False
+
+
 class DownloadEventDTO(BaseModel):
     download_id: int | None
     model_id: str
@@ -66,6 +73,7 @@ class DownloadEventDTO(BaseModel):
     files_done: int = 0
     files_total: int = 0
     error: str | None = None
+    files: list[FileProgressDTO] = Field(default_factory=list, description="Per-file bytes while a pull runs here")
 
 
 def _service(request: Request):

@@ -1,5 +1,5 @@
 // Discover: hub search (GET /api/hub/search); pulls with live progress over SSE
-// (GET /api/downloads/{id}/events): bytes, rate, ETA, current file; pause / resume / cancel.
+// (GET /api/downloads/{id}/events): bytes, rate, ETA, each file's bytes; pause / resume / cancel.
 "use strict";
 (() => {
   const form = document.getElementById("hub-form");
@@ -81,8 +81,22 @@
         el("span", {}, `ETA ${fmtSeconds(e.eta_seconds)}`),
         el("span", {}, `files ${e.files_done}/${e.files_total}`),
         e.current_file ? el("span", { class: "mono" }, `current: ${e.current_file}`) : null),
+      fileList(e),
       ...(e.error ? [el("div", { class: "notice bad" }, `Failed: ${e.error}`)] : []),
       el("div", { class: "row" }, buttons));
+  }
+
+  // Each file's bytes against its size (the events carry them while a pull runs in this server).
+  function fileList(e) {
+    if (!e.files || !e.files.length) return null;
+    return el("ul", { class: "files", "aria-label": `Files of ${e.model_id}` }, e.files.map((f) => {
+      const pct = f.total_bytes ? Math.min(100, 100 * f.downloaded_bytes / f.total_bytes) : (f.done ? 100 : 0);
+      const state = f.done ? "done" : f.downloaded_bytes > 0 ? "" : "waiting";
+      return el("li", { "data-file": f.path, "data-state": f.done ? "done" : f.downloaded_bytes > 0 ? "active" : "waiting" },
+        el("span", { class: "mono name" }, f.path),
+        el("progress", { max: "100", value: pct.toFixed(1), "aria-label": `${f.path} progress` }),
+        el("span", { class: "bytes" }, `${fmtBytes(f.downloaded_bytes)} of ${fmtBytes(f.total_bytes)}${state ? " · " + state : ""}`));
+    }));
   }
 
   function fromRow(d) {
