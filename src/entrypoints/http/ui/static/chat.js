@@ -1,6 +1,8 @@
 // Chat: POST /api/chat with stream=true; tokens are appended as they arrive. Stop aborts the
 // request, and the server stops generating when its client goes away (the audit row says cancelled).
 // The overrides' applied values come from GET /api/chat/params (request > profile > system).
+// Vision models (a model of type "vision", or a profile of one): images picked here go with the next
+// message as data: URLs in its `images` (the API's image input); the picker is hidden and disabled otherwise.
 "use strict";
 (() => {
   const target = document.getElementById("target");
@@ -11,9 +13,55 @@
   const stopButton = document.getElementById("stop");
   const status = document.getElementById("chat-status");
   const overrides = document.getElementById("overrides");
+  const imagesField = document.getElementById("images-field");
+  const imagesInput = document.getElementById("images");
+  const imagesError = document.getElementById("images-error");
+  const attachmentList = document.getElementById("attachments");
   const INTEGER = new Set(["max_tokens", "seed"]);
+  const MAX_IMAGE_BYTES = 20 * 1024 * 1024; // the server's default MLX_SERVER_MAX_IMAGE_BYTES
   let history = [];
   let controller = null;
+  let attachments = []; // {name, url}: data: URLs for the next message
+
+  function isVision() {
+    const option = target.selectedOptions[0];
+    return Boolean(option && option.dataset.vision === "true");
+  }
+
+  function renderAttachments() {
+    attachmentList.replaceChildren(...attachments.map((a, i) => el("li", {},
+      el("img", { src: a.url, alt: a.name, width: "48", height: "48" }),
+      el("span", { class: "mono" }, a.name),
+      el("button", { type: "button", "aria-label": `Remove ${a.name}`, onclick: () => {
+        attachments.splice(i, 1); renderAttachments(); imagesInput.focus(); } }, "Remove"))));
+  }
+
+  function syncImagePicker() {
+    const vision = isVision();
+    imagesField.hidden = !vision;
+    imagesInput.disabled = !vision;
+    if (!vision && attachments.length) { attachments = []; renderAttachments(); }
+  }
+
+  function readAsDataUrl(file) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(file);
+    });
+  }
+
+  imagesInput.addEventListener("change", async () => {
+    imagesError.textContent = "";
+    for (const file of Array.from(imagesInput.files)) {
+      if (!file.type.startsWith("image/")) { imagesError.textContent = `${file.name} is not an image.`; continue; }
+      if (file.size > MAX_IMAGE_BYTES) { imagesError.textContent = `${file.name} is larger than 20 MiB.`; continue; }
+      attachments.push({ name: file.name, url: await readAsDataUrl(file) });
+    }
+    imagesInput.value = ""; // the same file can be picked again
+    renderAttachments();
+  });
 
   function values() {
     const out = {};
@@ -43,8 +91,9 @@
     } catch (e) { showFieldErrors(overrides, e, error); }
   }, 200);
 
-  function bubble(role, text) {
+  function bubble(role, text, images) {
     const node = el("div", { class: "msg " + role }, el("span", { class: "who" }, role === "user" ? "You" : "Assistant"),
+      images && images.length ? el("div", { class: "thumbs" }, images.map((a) => el("img", { src: a.url, alt: a.name, height: "64" }))) : null,
       el("span", { class: "text" }, text));
     transcript.append(node);
     transcript.scrollTop = transcript.scrollHeight;
@@ -53,10 +102,15 @@
 
   async function send() {
     const text = prompt.value.trim();
-    if (!text || !target.value || controller) return;
+    const images = isVision() ? attachments : [];
+    if ((!text && !images.length) || !target.value || controller) return;
     prompt.value = "";
-    bubble("user", text);
-    history.push({ role: "user", content: text });
+    bubble("user", text, images);
+    const turn = { role: "user", content: text };
+    if (images.length) turn.images = images.map((a) => a.url);
+    history.push(turn);
+    attachments = [];
+    renderAttachments();
     const out = bubble("assistant", "");
     out.parentElement.setAttribute("aria-busy", "true");
     const messages = [];
@@ -106,7 +160,7 @@
   prompt.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } });
   stopButton.addEventListener("click", () => { if (controller) controller.abort(); });
   document.getElementById("clear").addEventListener("click", () => { history = []; transcript.replaceChildren(); status.textContent = ""; });
-  target.addEventListener("change", refreshResolved);
+  target.addEventListener("change", () => { syncImagePicker(); refreshResolved(); });
   overrides.addEventListener("input", refreshResolved);
 
   (async () => {
@@ -115,11 +169,14 @@
       const textTypes = new Set(["text-gen", "vision"]);
       const chatProfiles = profiles.data.filter((p) => p.profile_type === "inference");
       const chatModels = models.data.filter((m) => textTypes.has(m.type));
+      const typeOf = new Map(models.data.map((m) => [m.id, m.type]));
+      const vision = (id) => (typeOf.get(id) === "vision" ? "true" : "false");
       target.replaceChildren(
-        el("optgroup", { label: "Profiles" }, chatProfiles.map((p) => el("option", { value: p.name, "data-kind": "profile" }, `${p.name} → ${p.model_id}`))),
-        el("optgroup", { label: "Models" }, chatModels.map((m) => el("option", { value: m.id, "data-kind": "model" }, m.id))));
+        el("optgroup", { label: "Profiles" }, chatProfiles.map((p) => el("option", { value: p.name, "data-kind": "profile", "data-vision": vision(p.model_id) }, `${p.name} → ${p.model_id}`))),
+        el("optgroup", { label: "Models" }, chatModels.map((m) => el("option", { value: m.id, "data-kind": "model", "data-vision": vision(m.id) }, m.type === "vision" ? `${m.id} (vision)` : m.id))));
       const wanted = new URLSearchParams(location.search).get("target");
       if (wanted) target.value = wanted;
+      syncImagePicker();
       if (!chatProfiles.length && !chatModels.length) status.textContent = "No text model in the library yet.";
       refreshResolved();
     } catch (e) { toast(e.message, "bad"); }
