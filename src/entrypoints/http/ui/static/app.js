@@ -158,3 +158,29 @@ if (logoutButton) {
     try { await api("POST", "/ui/logout"); } finally { location.href = "/ui/login"; }
   });
 }
+
+// A table wider than the window scrolls inside its wrapper (the page itself never scrolls sideways).
+// Keyboard users must reach that scroll area too (WCAG 2.1.1): a wrapper that overflows becomes a
+// focusable region named after its table's caption; it stops being one when it fits again.
+function markScrollRegions() {
+  document.querySelectorAll(".table-wrap").forEach((wrap) => {
+    const scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+    if (scrolls && !wrap.hasAttribute("tabindex")) {
+      const caption = wrap.querySelector("caption");
+      wrap.setAttribute("tabindex", "0");
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", (caption && caption.textContent.trim()) || "Table");
+    } else if (!scrolls && wrap.hasAttribute("tabindex")) {
+      for (const name of ["tabindex", "role", "aria-label"]) wrap.removeAttribute(name);
+    }
+  });
+}
+let scrollRegionsPending = false;
+function scheduleScrollRegions() {
+  if (scrollRegionsPending) return;
+  scrollRegionsPending = true;
+  requestAnimationFrame(() => { scrollRegionsPending = false; markScrollRegions(); });
+}
+window.addEventListener("resize", scheduleScrollRegions);
+new MutationObserver(scheduleScrollRegions).observe(document.body, { childList: true, subtree: true });
+scheduleScrollRegions();

@@ -30,7 +30,7 @@
       document.getElementById("summary").replaceChildren(
         el("p", {}, `${fmtNum(summary.requests)} requests · ${fmtNum(summary.errors)} errors (${(100 * summary.error_rate).toFixed(1)} %) · ` +
           `${fmtNum(summary.prompt_tokens)} prompt + ${fmtNum(summary.completion_tokens)} completion tokens`),
-        el("div", { class: "table-wrap" }, el("table", {},
+        el("div", { class: "table-wrap" }, el("table", {}, el("caption", { class: "skip" }, "Summary by model"),
           el("thead", {}, el("tr", {}, ["Model", "Requests", "Errors", "Prompt tokens", "Completion tokens"].map((h) => el("th", { scope: "col" }, h)))),
           el("tbody", {}, summary.models.map((m) => el("tr", {}, el("td", {}, m.model), el("td", { class: "num" }, fmtNum(m.requests)),
             el("td", { class: "num" }, fmtNum(m.errors)), el("td", { class: "num" }, fmtNum(m.prompt_tokens)),

@@ -60,7 +60,7 @@
       el("h2", {}, "Profiles using it"),
       using.length ? el("ul", {}, using.map((p) => el("li", {}, `${p.name} (${p.profile_type})`))) : el("p", { class: "muted" }, "None."),
       el("h2", {}, `Files (${m.files.length})`),
-      el("div", { class: "table-wrap" }, el("table", {},
+      el("div", { class: "table-wrap" }, el("table", {}, el("caption", { class: "skip" }, `Files of ${m.id}`),
         el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Path"), el("th", { scope: "col", class: "num" }, "Size"), el("th", { scope: "col" }, "sha256"))),
         el("tbody", {}, m.files.map((f) => el("tr", {}, el("td", { class: "mono" }, f.path), el("td", { class: "num" }, fmtBytes(f.size)),
           el("td", { class: "mono" }, f.sha256 || "–")))))),
