@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from entrypoints.http.app import create_app
+from tests.browser.a11y import page_problems, tab_to
 from tests.browser.conftest import screenshot
 from tests.support.frontends import real_container, serve_in_thread
 
@@ -90,8 +91,37 @@ def test_a_non_admin_never_reaches_admin_pages(page, server):
         assert response.status == 403
         assert page.get_by_role("heading", name="Admins only").is_visible()
     screenshot(page, "non-admin-forbidden")
+    problems = page_problems(page)
+    assert not problems, "\n".join(problems)
     # The API says the same to the session: reads of users and writes of management data are refused.
     assert page.evaluate("fetch('/api/users').then(r => r.status)") == 403
     assert _fetch_status(page, "POST", "/api/profiles", with_csrf=True) == 403
     page.goto(url + "/ui/profiles")
     assert page.locator("#profile-form").count() == 0  # no create form for a non-admin
+
+
+def test_log_in_and_out_with_the_keyboard_only_on_accessible_pages(page, server):
+    url, container, _ = server
+    page.goto(url + "/ui/keys")
+    page.wait_for_url("**/ui/login?next=/ui/keys")
+    problems = [f"login: {p}" for p in page_problems(page)]
+    tab_to(page, "#l-email")
+    page.keyboard.type(ADMIN[0])
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "l-password"
+    page.keyboard.type(ADMIN[1])
+    page.keyboard.press("Enter")
+    page.wait_for_url(url + "/ui/keys")
+    # The admin page, with a key made from the keyboard too (its secret is shown once).
+    tab_to(page, "#k-name")
+    page.keyboard.type("made-by-keyboard")
+    page.keyboard.press("Enter")
+    page.locator("#keys tbody tr", has_text="made-by-keyboard").wait_for()
+    page.locator("#new-key code").wait_for()
+    problems += [f"keys and users: {p}" for p in page_problems(page)]
+    assert not problems, "\n".join(problems)
+    tab_to(page, "#logout", backwards=True)
+    page.keyboard.press("Enter")
+    page.wait_for_url(url + "/ui/login")
+    active = {k.name for k in container.api_key_service().list() if k.is_active}
+    assert "made-by-keyboard" in active and not any(name.startswith("web-ui") for name in active)

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from entrypoints.cli.main import cli
 from entrypoints.http.app import create_app
+from tests.browser.a11y import page_problems, tab_to
 from tests.browser.conftest import screenshot
 from tests.support.frontends import real_container, serve_in_thread
 from tests.support.tiny_models import cached_model
@@ -76,10 +77,20 @@ def test_image_picker_only_for_vision_models_and_an_image_reaches_the_model(page
     page.get_by_label("Profile or model").select_option("tiny-vlm")
     images = page.get_by_label("Images", exact=True)
     assert images.is_visible() and images.is_enabled()
+    tab_to(page, "#images")  # reachable with the keyboard (the native picker opens on Space/Enter)
     images.set_input_files(str(tmp_path / "green.png"))
     attached = page.get_by_role("list", name="Images to send")
     attached.get_by_role("img", name="green.png").wait_for()
+    # Removing a picked image works from the keyboard too; focus returns to the picker.
+    tab_to(page, 'button[aria-label="Remove green.png"]')
+    page.keyboard.press("Enter")
+    assert attached.get_by_role("listitem").count() == 0
+    assert page.evaluate("document.activeElement.id") == "images"
+    images.set_input_files(str(tmp_path / "green.png"))
+    attached.get_by_role("img", name="green.png").wait_for()
     assert attached.get_by_role("button", name="Remove green.png").is_visible()
+    problems = page_problems(page)  # the picker and the image to send
+    assert not problems, "\n".join(problems)
 
     page.get_by_label("Temperature").fill("0")
     page.get_by_label("Max tokens").fill(str(MAX_TOKENS))

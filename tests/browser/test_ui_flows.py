@@ -121,6 +121,8 @@ def test_hub_search_and_pull_with_live_progress(page, server, hub):
     assert states == ["done", "done", "done"], card.inner_html()
     assert "3.0 MB of 3.0 MB" in weights.inner_text()
     screenshot(page, "pull-complete")
+    problems = page_problems(page)  # with a pull card and its file list
+    assert not problems, "\n".join(problems)
     hub.clear_faults()
     listed = httpx.get(url + "/api/models", params={"q": "Tiny-Demo"}).json()
     assert [m["repo_id"] for m in listed["data"]] == [PULL_REPO]

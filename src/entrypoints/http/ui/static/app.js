@@ -169,7 +169,8 @@ function markScrollRegions() {
       const caption = wrap.querySelector("caption");
       wrap.setAttribute("tabindex", "0");
       wrap.setAttribute("role", "region");
-      wrap.setAttribute("aria-label", (caption && caption.textContent.trim()) || "Table");
+      // "<caption> (table)": distinct from a section the caption may share its words with
+      wrap.setAttribute("aria-label", `${(caption && caption.textContent.trim()) || "Data"} (table)`);
     } else if (!scrolls && wrap.hasAttribute("tabindex")) {
       for (const name of ["tabindex", "role", "aria-label"]) wrap.removeAttribute(name);
     }
