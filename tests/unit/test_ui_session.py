@@ -96,3 +96,26 @@ def test_a_revoked_key_ends_the_session(auth_on):
     assert client.get("/").status_code == 200
     container.api_key_service().revoke("m")
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_restart_keeps_the_ui_session(tmp_path):
+    """Sessions live in <home>/sessions.sqlite: a new app on the same home (a restart) still knows the cookie."""
+    container, _ = fake_container(tmp_path, auth="on")
+    admin = container.user_service().register("admin@example.com", "admin-password-1", is_admin=True, approved=True)
+    key = container.api_key_service().create("a", user=admin.id).secret
+    with TestClient(create_app(container)) as client:
+        assert client.post("/ui/login", json={"key": key}).status_code == 200
+        cookie = client.cookies.get("mlxm_session")
+        token = _csrf(client.get("/ui/keys").text)
+    restarted, _ = fake_container(tmp_path, auth="on")
+    restarted.uow_factory.override(container.uow_factory)  # the same library data (the fake keeps it in memory)
+    with TestClient(create_app(restarted)) as client:
+        client.cookies.set("mlxm_session", cookie)
+        page = client.get("/ui/keys", follow_redirects=False)
+        assert page.status_code == 200 and "admin@example.com" in page.text
+        assert _csrf(page.text) == token
+        assert client.post("/api/keys", json={"name": "after-restart"}, headers={"X-CSRF-Token": token}).status_code == 201
+        assert client.post("/ui/logout", headers={"X-CSRF-Token": token}).status_code == 200
+    with TestClient(create_app(restarted)) as client:  # logged out for good, restart or not
+        client.cookies.set("mlxm_session", cookie)
+        assert client.get("/ui/keys", follow_redirects=False).status_code == 303

@@ -19,6 +19,13 @@ def secret_cipher(settings) -> FernetSecretCipher:
     return FernetSecretCipher(key=key.get_secret_value() if key else None, home=settings.manager.home)
 
 
+def web_session_store(settings):
+    """Web UI sessions in `<home>/sessions.sqlite` (hashed ids, sealed keys, expiry): a restart keeps logins."""
+    from adapters.sqlite.web_sessions import SqliteWebSessionStore
+
+    return SqliteWebSessionStore(settings.manager.home / "sessions.sqlite")
+
+
 def audit_sink(audit: AuditService) -> ThreadedAuditWriter:
     """Batched writes on a background thread, off the request path. (A container whose unit of work is
     not thread-safe, like the tests' in-memory one, overrides `audit_sink` with an ImmediateAuditSink.)"""

@@ -122,6 +122,7 @@ class Container(containers.DeclarativeContainer):
     user_service = providers.Factory(UserService, uow=uow_factory.provider, clock=clock, hasher=password_hasher)
     api_key_service = providers.Factory(ApiKeyService, uow=uow_factory.provider, clock=clock, users=user_service)
     secret_cipher = providers.Singleton(_auth_wiring.secret_cipher, settings=settings)
+    web_session_store = providers.Singleton(_auth_wiring.web_session_store, settings=settings)  # web UI logins
     credential_service = providers.Factory(
         CredentialService, uow=uow_factory.provider, cipher=secret_cipher, clock=clock
     )

@@ -40,7 +40,7 @@ from entrypoints.http import metrics as http_metrics
 from entrypoints.http.catalog import hub_routes
 from entrypoints.http.inference import params_routes
 from entrypoints.http.ui.routes import routes as ui_routes
-from entrypoints.http.ui.session import SessionStore, UiSessionMiddleware
+from entrypoints.http.ui.session import UiSessionMiddleware
 
 log = structlog.get_logger("mlxm.http")
 
@@ -205,7 +205,7 @@ def create_app(container=None) -> Starlette:
         *params_routes.routes,  # GET /api/chat/params: the cascade's resolved values
         *ui_routes(),  # the web UI: / and /ui/*
     ]
-    ui_sessions = SessionStore()
+    ui_sessions = container.web_session_store()  # <home>/sessions.sqlite: a restart keeps UI logins
     drain = ShutdownDrain()  # `mlxm serve` cancels the running requests through it after the grace period
     app = Starlette(
         routes=routes,

@@ -21,7 +21,8 @@ from starlette.staticfiles import StaticFiles
 from application.errors import ApplicationError, Unauthorized
 from entrypoints.http.auth import auth_required, reached_from_outside
 from entrypoints.http.errors import error_response
-from entrypoints.http.ui.session import COOKIE, SESSION_SECONDS, SessionStore, UiSession, new_csrf, session_id_of
+from application.identity.web_sessions import WebSessionStore
+from entrypoints.http.ui.session import COOKIE, SESSION_SECONDS, UiSession, new_csrf, session_id_of
 
 HERE = Path(__file__).parent
 # (path, template, title, admin only)
@@ -46,7 +47,7 @@ def templates():
     return _templates
 
 
-def _store(request: Request) -> SessionStore:
+def _store(request: Request) -> WebSessionStore:
     return request.app.state.ui_sessions
 
 

@@ -6,67 +6,25 @@ under a random session id; the cookie carries only that id. `UiSessionMiddleware
 session cookie into `Authorization: Bearer <key>` for the API's own auth middleware, so the UI
 passes exactly the checks an API client does. A state-changing request that rides on the cookie
 must also carry the session's CSRF token in `X-CSRF-Token` (the page embeds it); the cookie alone
-is never enough. Sessions live in memory: a server restart logs everyone out (by design).
+is never enough. Sessions are kept by a `WebSessionStore` (the container's: `<home>/sessions.sqlite`, so a
+restart keeps everyone logged in; at rest only hashed session ids and keys sealed under them).
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
-from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from application.identity.web_sessions import SESSION_SECONDS, WebSession, WebSessionStore
 from entrypoints.http.errors import error_response
 
+UiSession = WebSession
 COOKIE = "mlxm_session"
 CSRF_HEADER = b"x-csrf-token"
-SESSION_SECONDS = 12 * 3600
+__all__ = ["COOKIE", "SESSION_SECONDS", "UiSession", "UiSessionMiddleware", "new_csrf", "session_id_of"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass
-class UiSession:
-    key: str
-    csrf: str
-    email: str | None
-    is_admin: bool
-    minted_key_id: int | None  # a key the login created (revoked at logout)
-    expires_at: float = field(default_factory=lambda: time.time() + SESSION_SECONDS)
-
-
-class SessionStore:
-    def __init__(self, max_sessions: int = 10_000) -> None:
-        self._sessions: dict[str, UiSession] = {}
-        self._lock = threading.Lock()
-        self._max = max_sessions
-
-    def create(self, session: UiSession) -> str:
-        sid = secrets.token_urlsafe(32)
-        with self._lock:
-            now = time.time()
-            for old in [k for k, s in self._sessions.items() if s.expires_at < now]:
-                del self._sessions[old]
-            if len(self._sessions) >= self._max:  # drop the oldest rather than grow without bound
-                del self._sessions[min(self._sessions, key=lambda k: self._sessions[k].expires_at)]
-            self._sessions[sid] = session
-        return sid
-
-    def get(self, sid: str | None) -> UiSession | None:
-        if not sid:
-            return None
-        with self._lock:
-            session = self._sessions.get(sid)
-            if session is not None and session.expires_at < time.time():
-                del self._sessions[sid]
-                return None
-            return session
-
-    def drop(self, sid: str | None) -> UiSession | None:
-        with self._lock:
-            return self._sessions.pop(sid, None) if sid else None
 
 
 def new_csrf() -> str:
@@ -86,7 +44,7 @@ def session_id_of(scope: Scope) -> str | None:
 class UiSessionMiddleware:
     """Pure ASGI, outside the API-key middleware: cookie session -> bearer key, with a CSRF check."""
 
-    def __init__(self, app: ASGIApp, store: SessionStore) -> None:
+    def __init__(self, app: ASGIApp, store: WebSessionStore) -> None:
         self.app = app
         self.store = store
 
