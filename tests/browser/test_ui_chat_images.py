@@ -117,6 +117,17 @@ def test_image_picker_only_for_vision_models_and_an_image_reaches_the_model(page
     assert len(set(lengths)) >= 2, lengths  # the answer grew in steps: it streamed
     screenshot(page, "chat-image")
 
-    # Back to a text model: the picker hides again.
+    # Back to a text model: the picker hides again, and the conversation goes on without the earlier image
+    # (the API refuses images for a text model), which the page says.
     page.get_by_label("Profile or model").select_option("tiny-llama")
     assert not picker.is_visible() and picker.is_disabled()
+    page.get_by_label("Max tokens").fill("8")
+    page.get_by_label("Message").fill("and you?")
+    with page.expect_request(lambda r: r.url.endswith("/api/chat") and r.method == "POST") as sent:
+        page.get_by_role("button", name="Send").click()
+    body = json.loads(sent.value.post_data)
+    assert body["model"] == "tiny-llama" and [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    assert not any("images" in m for m in body["messages"])
+    page.wait_for_function("document.getElementById('chat-status').textContent.startsWith('Done')", timeout=120_000)
+    assert "earlier images were not sent: tiny-llama is not a vision model" in page.locator("#chat-status").inner_text()
+    assert page.locator(".msg .notice.bad").count() == 0  # no error from the server

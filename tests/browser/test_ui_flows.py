@@ -139,6 +139,7 @@ def test_pull_failure_shows_its_reason(page, server, hub):
     card = page.locator("article.pull", has_text="Broken").first
     card.locator('[data-status="failed"]').wait_for(timeout=120_000)
     assert "Failed:" in card.inner_text()
+    assert "null" not in card.inner_text() and "undefined" not in card.inner_text()
     assert card.get_by_role("button", name="Resume").is_visible()
     hub.clear_faults()
 
@@ -240,6 +241,8 @@ def test_every_page_passes_the_accessibility_checks(page, server):
     page.get_by_label("Search Hugging Face").fill("tiny")
     page.get_by_role("button", name="Search").click()
     page.locator("#hub-results tbody tr").first.wait_for()
+    for text in page.locator("#pulls").all_inner_texts():  # downloads of earlier tests, drawn from their rows
+        assert "null" not in text and "undefined" not in text, text
     check("discover with results")
     page.goto(url + "/ui/profiles")
     page.get_by_label("Model").select_option("kokoro-tiny")

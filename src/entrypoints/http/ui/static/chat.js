@@ -116,7 +116,10 @@
     const messages = [];
     const system = overrides.elements.namedItem("system_prompt").value.trim();
     if (system) messages.push({ role: "system", content: system });
-    messages.push(...history);
+    // A conversation moved to a text model: earlier turns' images stay out (the API would refuse them); said below.
+    const vision = isVision();
+    const droppedImages = !vision && history.some((m) => m.images);
+    messages.push(...history.map((m) => (vision || !m.images ? m : { role: m.role, content: m.content })));
     const isProfile = target.selectedOptions[0].dataset.kind === "profile";
     const body = { messages, stream: true, overrides: values() };
     if (isProfile) body.profile_id = target.value; else body.model = target.value;
@@ -142,6 +145,7 @@
         if (e.finish_reason) finish = e;
       });
       status.textContent = finish && finish.usage ? `Done (${finish.finish_reason}; ${finish.usage.completion_tokens} tokens)` : "Done";
+      if (droppedImages) status.textContent += ` · earlier images were not sent: ${target.value} is not a vision model`;
     } catch (e) {
       if (e.name === "AbortError") status.textContent = `Stopped after ${answer.length} characters.`;
       else { status.textContent = ""; out.parentElement.append(el("div", { class: "notice bad" }, e.message)); }

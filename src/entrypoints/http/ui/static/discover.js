@@ -81,14 +81,13 @@
         el("span", {}, `ETA ${fmtSeconds(e.eta_seconds)}`),
         el("span", {}, `files ${e.files_done}/${e.files_total}`),
         e.current_file ? el("span", { class: "mono" }, `current: ${e.current_file}`) : null),
-      fileList(e),
+      ...(e.files && e.files.length ? [fileList(e)] : []), // (replaceChildren would print a null)
       ...(e.error ? [el("div", { class: "notice bad" }, `Failed: ${e.error}`)] : []),
       el("div", { class: "row" }, buttons));
   }
 
   // Each file's bytes against its size (the events carry them while a pull runs in this server).
   function fileList(e) {
-    if (!e.files || !e.files.length) return null;
     return el("ul", { class: "files", "aria-label": `Files of ${e.model_id}` }, e.files.map((f) => {
       const pct = f.total_bytes ? Math.min(100, 100 * f.downloaded_bytes / f.total_bytes) : (f.done ? 100 : 0);
       const state = f.done ? "done" : f.downloaded_bytes > 0 ? "" : "waiting";
