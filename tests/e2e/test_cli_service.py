@@ -145,6 +145,7 @@ def test_launchd_installed_on_auto_start_profiles_follows_the_service(svc, tmp_p
     invoke("service", "install", "--platform", platform, "--no-load")
     assert flags() == {"boot": True, "plain": False}  # only an auto_start profile starts with the service
     assert json.loads(invoke("profile", "show", "boot", "--json").output)["launchd_installed"] is True
+    assert json.loads(invoke("show", "boot", "--json").output)["profile"]["launchd_installed"] is True
     assert "(login service installed)" in invoke("profile", "show", "boot").output
 
     monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path / "another home"))  # a service for another home

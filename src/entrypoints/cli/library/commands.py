@@ -124,7 +124,11 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         data["status"], data["interrupted"] = "deleting", interrupted
     if as_json:
         if profile is not None:
-            data = {**data, "profile": ProfileResponse.from_domain(profile).model_dump(mode="json")}
+            from entrypoints.composition.login_service_state import serves_this_home
+
+            installed = serves_this_home(container.settings().manager.home)  # as `mlxm profile show --json`
+            data = {**data, "profile": ProfileResponse.from_domain(profile, service_installed=installed)
+                    .model_dump(mode="json")}
         echo_json(data)
         return
     if interrupted:
