@@ -41,8 +41,14 @@ def test_catalog_fits_an_80_column_terminal_and_names_source_kinds_and_prioritie
     out = invoke("catalog", env={"COLUMNS": "80"}).output
     assert out.strip() and max(len(line) for line in out.splitlines()) <= 80, out
     assert "hf:10" in out and "mirror:20" in out
+    # Too narrow for every column unfolded: the Repo column (in `catalog show` and --json) goes first,
+    # so the sources stay whole on their row.
+    assert out.splitlines()[0].split() == ["ID", "Type", "Aliases", "Sources"], out
+    assert any(line.startswith("qwen3-0.6b-4bit-v1") and line.rstrip().endswith("hf:10, mirror:20")
+               for line in out.splitlines()), out
     # The HF source and the mirror serve the same repo: it appears once per model row, not twice.
     wide = invoke("catalog", env={"COLUMNS": "250"}).output
+    assert wide.splitlines()[0].split() == ["ID", "Type", "Aliases", "Repo", "Sources"], wide
     row = next(line for line in wide.splitlines() if line.strip().startswith("qwen3-0.6b-4bit-v1"))
     assert row.count("mlx-community/Qwen3-0.6B-4bit") == 1, row
 

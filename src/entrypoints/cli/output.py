@@ -36,7 +36,10 @@ def console(stderr: bool = False):
     return Console(width=None if sized else 200, stderr=stderr)
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str = "(none)") -> None:
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str = "(none)",
+                optional: Sequence[int] = ()) -> None:
+    """`optional`: indexes of columns shown elsewhere too (`show`, `--json`), dropped in that order while the
+    table would not fit the terminal unfolded."""
     rows = [[("-" if cell is None else str(cell)) for cell in row] for row in rows]
     if not rows:
         click.echo(empty)
@@ -44,6 +47,13 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty:
     from rich.table import Table
     from rich.text import Text
 
+    out = console()
+    keep = list(range(len(headers)))
+    for index in optional:
+        if _natural_width([headers[i] for i in keep], [[row[i] for i in keep] for row in rows]) <= out.width:
+            break
+        keep.remove(index)
+    headers, rows = [headers[i] for i in keep], [[row[i] for i in keep] for row in rows]
     table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
     for index, header in enumerate(headers):
         # The first column names the row: never cut. Others wrap at spaces, then fold, when the terminal is narrow.
@@ -51,4 +61,9 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], empty:
     for row in rows:
         # Plain text, never rich markup: `mlx[cpu]==0.32.4` must not lose its `[cpu]` as a style tag.
         table.add_row(*(Text(cell) for cell in row))
-    console().print(table)
+    out.print(table)
+
+
+def _natural_width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+    return sum(widths) + len(widths) - 1  # one space between columns

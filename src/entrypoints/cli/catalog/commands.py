@@ -19,11 +19,12 @@ def catalog_group(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json([catalog_model_to_dict(m) for m in models])
         return
-    # The repo appears once; each source shows its kind and priority (a mirror serves the same repo).
+    # The repo appears once; each source shows its kind and priority (a mirror serves the same repo). On a
+    # narrow terminal the Repo column goes (`catalog show ID` and --json have it) rather than fold mid-word.
     print_table(("ID", "Type", "Aliases", "Repo", "Sources"), (
         (m.id, m.model_type.value, ", ".join(m.aliases), _repo(m), ", ".join(_source_label(s) for s in m.sources))
         for m in models
-    ))
+    ), optional=(3,))
 
 
 _KIND_NAMES = {"huggingface_repo": "hf", "http_mirror": "mirror"}
