@@ -1,6 +1,7 @@
 """Hub search through the real huggingface_hub client against the loopback test hub, with its own cache."""
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -115,6 +116,8 @@ def test_offline_answers_from_the_cache_and_says_so(hub, tmp_path, monkeypatch):
     assert data["offline"] and data["source"] == "cache"
     assert [r["repo_id"] for r in data["results"]] == ["mlx-community/Kokoro-82M-bf16"]
     assert "offline" in data["warnings"][0] and "cache" in data["warnings"][0]
+    assert re.search(r"cache of \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", data["warnings"][0]), data["warnings"]
+    assert data["fetched_at"].endswith("Z"), data["fetched_at"]
     nothing = _run(offline, "search", "--hub", "never-searched")
     assert nothing.exit_code == 0 and "nothing cached" in nothing.output
     assert _searches(hub) == asked  # offline never contacts the hub

@@ -80,7 +80,7 @@ class HubModel:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["last_modified"] = self.last_modified.isoformat() if self.last_modified else None
+        data["last_modified"] = _iso(self.last_modified, "auto") if self.last_modified else None
         data["tags"] = list(self.tags)
         data["in_library"] = self.library_id is not None
         data["in_catalog"] = self.catalog_id is not None
@@ -101,7 +101,7 @@ class HubSearchResult:
             "query": asdict(self.query),
             "source": self.source,
             "offline": self.offline,
-            "fetched_at": self.fetched_at.isoformat() if self.fetched_at else None,
+            "fetched_at": _iso(self.fetched_at, "auto") if self.fetched_at else None,
             "warnings": list(self.warnings),
             "results": [m.to_dict() for m in self.models],
         }
@@ -127,7 +127,7 @@ class HubSearchService:
                     "offline (MLX_MANAGER_OFFLINE): nothing cached for this search"])
             models, fetched_at = cached
             return self._enriched(HubSearchResult(query, models, "cache", fetched_at, offline=True, warnings=[
-                f"offline (MLX_MANAGER_OFFLINE): answered from the cache of {fetched_at.isoformat(timespec='seconds')}"]))
+                f"offline (MLX_MANAGER_OFFLINE): answered from the cache of {_iso(fetched_at)}"]))
         now = self._clock.now()
         if cached is not None and not refresh and (now - cached[1]).total_seconds() < self._ttl:
             return self._enriched(HubSearchResult(query, cached[0], "cache", cached[1]))
@@ -139,7 +139,7 @@ class HubSearchService:
             models, fetched_at = cached
             return self._enriched(HubSearchResult(query, models, "cache", fetched_at, warnings=[
                 f"the hub did not answer ({exc}); answered from the cache of "
-                f"{fetched_at.isoformat(timespec='seconds')}"]))
+                f"{_iso(fetched_at)}"]))
         self._cache.put(key, models, now)
         return self._enriched(HubSearchResult(query, models, "hub", now))
 
@@ -156,3 +156,9 @@ class HubSearchService:
 
 
 __all__ = ["HubModel", "HubQuery", "HubSearchError", "HubSearchResult", "HubSearchService"]
+
+
+def _iso(moment, timespec: str = "seconds") -> str:
+    """ISO 8601 with `Z` for UTC: the one form the CLI and the HTTP API print times in."""
+    text = moment.isoformat(timespec=timespec)
+    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
