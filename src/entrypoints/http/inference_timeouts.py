@@ -9,13 +9,11 @@ before the first token, an embeddings batch) finishes that call before the cance
 
 from __future__ import annotations
 
-import json
-
 import anyio
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from entrypoints.http.errors import error_response
+from entrypoints.http.cut_short import ResponseTracker
 
 log = structlog.get_logger("mlxm.timeouts")
 
@@ -46,27 +44,11 @@ class InferenceTimeoutMiddleware:
         if not limit:
             await self.app(scope, receive, send)
             return
-        state = {"started": False, "sse": False, "ended": False}
-
-        async def tracking_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state["started"] = True
-                content_type = dict(message.get("headers") or []).get(b"content-type", b"")
-                state["sse"] = content_type.startswith(b"text/event-stream")
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                state["ended"] = True
-            await send(message)
-
+        tracker = ResponseTracker(send)
         with anyio.move_on_after(limit) as deadline:
-            await self.app(scope, receive, tracking_send)
-        if not deadline.cancelled_caught or state["ended"]:
+            await self.app(scope, receive, tracker.send)
+        if not deadline.cancelled_caught or tracker.ended:
             return
         message = f"the request took longer than its {limit:g} s limit and was stopped"
         log.warning("inference request timed out", path=path, limit_seconds=limit)
-        if not state["started"]:
-            await error_response(504, "backend_timeout", message, path=path)(scope, receive, send)
-        elif state["sse"]:
-            event = json.dumps({"error": {"type": "backend_timeout", "message": message}})
-            await send({"type": "http.response.body", "body": f"data: {event}\n\n".encode(), "more_body": False})
-        else:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await tracker.end_with_error(scope, receive, 504, "backend_timeout", message, path=path)

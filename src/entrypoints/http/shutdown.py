@@ -11,13 +11,11 @@ had not answered yet gets 503. The request then ends normally for uvicorn (no ta
 
 from __future__ import annotations
 
-import json
-
 import anyio
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from entrypoints.http.errors import error_response
+from entrypoints.http.cut_short import ResponseTracker
 
 log = structlog.get_logger("mlxm.shutdown")
 
@@ -51,36 +49,20 @@ class ShutdownDrainMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = {"started": False, "sse": False, "ended": False}
-
-        async def tracking_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state["started"] = True
-                content_type = dict(message.get("headers") or []).get(b"content-type", b"")
-                state["sse"] = content_type.startswith(b"text/event-stream")
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                state["ended"] = True
-            await send(message)
-
+        tracker = ResponseTracker(send)
         with anyio.CancelScope() as cancel_scope:
             if self.drain.cancelled:  # arrived on a kept-alive connection after the cancel
                 cancel_scope.cancel()
             self.drain._scopes.add(cancel_scope)
             try:
-                await self.app(scope, receive, tracking_send)
+                await self.app(scope, receive, tracker.send)
             finally:
                 self.drain._scopes.discard(cancel_scope)
-        if not cancel_scope.cancelled_caught or state["ended"]:
+        if not cancel_scope.cancelled_caught or tracker.ended:
             return
         path = scope.get("path", "")
         log.info("request stopped by the server's shutdown", path=path)
         try:
-            if not state["started"]:
-                await error_response(503, "unavailable", MESSAGE, path=path)(scope, receive, send)
-            elif state["sse"]:
-                event = json.dumps({"error": {"type": "unavailable", "message": MESSAGE}})
-                await send({"type": "http.response.body", "body": f"data: {event}\n\n".encode(), "more_body": False})
-            else:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await tracker.end_with_error(scope, receive, 503, "unavailable", MESSAGE, path=path)
         except OSError:  # the client went away meanwhile: nothing left to tell it
             pass
