@@ -93,10 +93,10 @@ def test_downloads_have_a_header_and_hide_old_finished_pulls_unless_all(env):
 
 
 def test_json_times_use_the_http_form():
-    from entrypoints.cli.base import _json_value
+    from entrypoints.cli.base import json_value
 
     moment = datetime(2026, 12, 1, 21, 54, 18, 123456, tzinfo=timezone.utc)
-    assert _json_value(moment) == "2026-12-01T21:54:18.123456Z"
+    assert json_value(moment) == "2026-12-01T21:54:18.123456Z"
     from pydantic import TypeAdapter  # the HTTP API's DTOs write times through pydantic
 
     assert TypeAdapter(datetime).dump_python(moment, mode="json") == "2026-12-01T21:54:18.123456Z"

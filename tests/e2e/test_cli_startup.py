@@ -45,13 +45,14 @@ def test_light_commands_import_no_heavy_libraries(tmp_path, args):
     assert report["heavy"] == [], f"mlxm {' '.join(args)} imported {report['heavy']}"
 
 
-# Settings are read without pydantic (entrypoints.composition.env_settings); `show` and `--json` print
-# through the HTTP API's pydantic DTOs, so they do import it.
-_NEEDS_PYDANTIC = (["show", "tiny-one"], ["list", "--json"])
+# Settings are read without pydantic (entrypoints.composition.env_settings), and `show`'s text view reads the
+# domain model (cli/library/detail.py); `--json` prints through the HTTP API's pydantic DTOs, so it imports it.
+_NEEDS_PYDANTIC = (["list", "--json"], ["show", "tiny-one", "--json"])
 
 
 @pytest.mark.parametrize("args", [["list"], ["show", "tiny-one"], ["search", "tiny"], ["profile", "list"],
-                                  ["catalog"], ["select"], ["list", "--json"]])
+                                  ["catalog"], ["select"], ["list", "--json"],
+                                  ["show", "tiny-one", "--json"]])
 def test_read_commands_import_only_what_they_need(tmp_path_factory, args):
     home = _library_home(tmp_path_factory)
     env = {**os.environ, "MLX_MANAGER_HOME": str(home), "MLX_MANAGER_OFFLINE": "true"}

@@ -147,10 +147,10 @@ def get_container(ctx: click.Context):
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=_json_value))
+    click.echo(json.dumps(data, indent=2, default=json_value))
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     """Times as ISO 8601 with `Z` for UTC, the same form the HTTP API (pydantic) writes."""
     from datetime import date, datetime
 

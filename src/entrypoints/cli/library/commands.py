@@ -102,7 +102,6 @@ def search(ctx, query: str, hub: bool, model_type: str | None, capability: str |
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one library model by id, canonical id, alias or repo id; a profile name shows its model and the profile."""
     from application.errors import NotFound
-    from entrypoints.http.schemas_management import ModelDetailDTO, ProfileResponse
 
     container = get_container(ctx)
     interruptions = _interruptions(ctx)
@@ -119,10 +118,12 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         model = container.library_service().show(profile.model_id)
     interrupted = next((i.message for i in interruptions if i.kind == "delete" and i.model_id == model.model_id), None)
     overlays = container.metadata_edit_service().overlays_of(model.model_id)
-    data = ModelDetailDTO.from_domain(model, overlays).model_dump(mode="json")
-    if interrupted:
-        data["status"], data["interrupted"] = "deleting", interrupted
     if as_json:
+        from entrypoints.http.schemas_management import ModelDetailDTO, ProfileResponse
+
+        data = ModelDetailDTO.from_domain(model, overlays).model_dump(mode="json")
+        if interrupted:
+            data["status"], data["interrupted"] = "deleting", interrupted
         if profile is not None:
             from entrypoints.composition.login_service_state import serves_this_home
 
@@ -131,9 +132,15 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
                     .model_dump(mode="json")}
         echo_json(data)
         return
+    from entrypoints.cli.library.detail import SHOWN_FIELDS, detail_values
+
+    data = detail_values(model, overlays)  # the domain model, not the API's DTO: no pydantic (issue 19)
     if interrupted:
+        data["status"] = "deleting"
         click.echo(f"Note: {interrupted}", err=True)
     if profile is not None:
+        from entrypoints.http.schemas_management import ProfileResponse
+
         defaults = {k: v for k, v in ProfileResponse.from_domain(profile).model_dump(
             mode="json", include={"inference", "context", "audio"}).items() if v}
         flat = ", ".join(f"{k}={v}" for group in defaults.values() for k, v in group.items() if v is not None)
@@ -142,15 +149,14 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
     from entrypoints.cli.library.edit import _value, mark
 
     click.echo(model.model_id)
-    for key in ("display_name", "type", "family", "description", "tags", "status", "local_path", "repo_id",
-                "canonical_id", "revision", "source"):
+    for key in SHOWN_FIELDS:
         if data.get(key) or mark(data, key):  # overridden fields are marked (mlxm edit; --reset FIELD)
             click.echo(f"  {key.replace('_', ' ') + ':':<14}{_value(data.get(key))}{mark(data, key)}")
     click.echo(f"  {'size:':<14}{human_size(model.size_bytes)}")
     if model.aliases:
         click.echo(f"  {'aliases:':<14}{', '.join(model.aliases)}")
-    if data.get("capabilities"):
-        caps = {k: v for k, v in data["capabilities"].items() if v is not None and k != "model_type"}
+    if data["capabilities"]:
+        caps = data["capabilities"]
         click.echo(f"  {'capabilities:':<14}{', '.join(f'{k}={v}' for k, v in caps.items())}")
     if model.review_reasons:
         click.echo(f"  {'review:':<14}{'; '.join(model.review_reasons)}")
