@@ -190,3 +190,22 @@ def test_a_quick_command_closes_its_database_as_a_normal_exit_does(tmp_path_fact
                             env={**os.environ, "MLX_MANAGER_HOME": str(home)})
     assert listed.returncode == 0 and "tiny-one" in listed.stdout, listed.stderr
     assert sorted(p.name for p in home.glob("mlxm.db*")) == ["mlxm.db"]
+
+
+def test_a_cli_pull_builds_no_metrics_registry(tmp_path):
+    """A CLI process serves no GET /metrics (only `mlxm serve` does, tests/e2e/test_serve_subprocess.py):
+    its downloader is not metered and prometheus_client is never imported."""
+    from tests.support.fake_hub import FakeHub
+
+    with FakeHub() as hub:
+        hub.add_repo("org/tiny", {"config.json": b'{"model_type": "llama"}', "model.safetensors": b"\0" * 64})
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLX_", "HF_"))}
+        env.update(MLX_MANAGER_HOME=str(tmp_path), HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1",
+                   HF_HUB_DISABLE_TELEMETRY="1")
+        probe = _PROBE.format(heavy=("prometheus_client", "adapters.prometheus"))
+        out = subprocess.run([sys.executable, "-c", probe, "pull", "org/tiny", "--quiet"], capture_output=True,
+                             text=True, env=env, timeout=120)
+    report = json.loads(out.stderr.rsplit("IMPORTED ", 1)[1])
+    assert report["code"] in (0, None), out.stderr
+    assert (tmp_path / "models" / "org" / "tiny" / "model.safetensors").stat().st_size == 64
+    assert report["heavy"] == []

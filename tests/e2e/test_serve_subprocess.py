@@ -18,6 +18,10 @@ def test_mlxm_serve_answers_and_stops_cleanly(tmp_path):
         assert "/v1/chat/completions" in httpx.get(f"{url}/openapi.json", timeout=10).json()["paths"]
         missing = httpx.post(f"{url}/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]})
         assert missing.status_code == 404 and missing.json()["error"]["type"]
+        # Other CLI commands build their container without metrics; `mlxm serve` turns them back on.
+        metrics = httpx.get(f"{url}/metrics", timeout=10)
+        assert metrics.status_code == 200
+        assert 'mlxm_http_requests_total{endpoint="/v1/models",method="GET",status="200"} 1.0' in metrics.text
     stderr = served.stderr
     assert served.process.returncode == 0, stderr
     # JSON logs: the request line carries the request id the client sent.

@@ -140,9 +140,9 @@ def get_container(ctx: click.Context):
     """The container tests pass with `obj=`; built from the environment otherwise."""
     root = ctx.find_root()
     if root.obj is None:
-        from entrypoints.composition.container import Container
+        from entrypoints.composition.container import command_line_container
 
-        root.obj = Container()
+        root.obj = command_line_container()
     return root.obj
 
 

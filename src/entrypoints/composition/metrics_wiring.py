@@ -26,19 +26,26 @@ def metrics(container):
     return PrometheusMetrics(ModelLabels(lookup), pool=pool)
 
 
+# A CLI command's container has no metrics (`command_line_container`): the decorators are left out.
 def metered_audit_sink(inner, metrics):
+    if metrics is None:
+        return inner
     from adapters.prometheus.metrics import MeteredAuditSink
 
     return MeteredAuditSink(inner, metrics)
 
 
 def timed_local_generation(inner, metrics):
+    if metrics is None:
+        return inner
     from adapters.prometheus.metrics import TimedLocalGeneration
 
     return TimedLocalGeneration(inner, metrics) if inner is not None else None
 
 
 def metered_downloader(inner, metrics):
+    if metrics is None:
+        return inner
     from adapters.prometheus.metrics import MeteredDownloader
 
     return MeteredDownloader(inner, metrics)
