@@ -119,8 +119,12 @@ def _startup_imports(home, *args):
 
 
 def test_a_database_at_head_is_opened_without_alembic_or_the_auth_adapters(tmp_path):
-    assert "alembic" in _startup_imports(tmp_path, "list")  # a new database: the upgrade runs (alembic needed)
-    # From then on the recorded revision equals the scripts' head: plain SQL says so, alembic stays unloaded.
+    # A new database is made from the head schema's snapshot (adapters/sqlalchemy/schema_snapshot.py) ...
+    assert _startup_imports(tmp_path, "list") == []
+    from adapters.sqlalchemy.database import is_at_head
+
+    assert is_at_head(f"sqlite:///{tmp_path / 'mlxm.db'}")
+    # ... and from then on the recorded revision equals the scripts' head: plain SQL says so.
     assert _startup_imports(tmp_path, "list", "--json") == []
 
 

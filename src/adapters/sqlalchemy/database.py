@@ -4,6 +4,7 @@ Start-up fast path: alembic costs a few hundred milliseconds to import, and almo
 meets a database that is already at head. So the recorded revision is read with plain SQL and
 compared with the head found by reading the migration scripts' `revision`/`down_revision` lines;
 alembic is imported only when they differ (on PostgreSQL the same query runs over a connection).
+A new SQLite file is made from the head schema's snapshot (`schema_snapshot`), without alembic either.
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ def open_database(url: str, *, upgrade: bool = True) -> Engine:
 
 
 def _upgrade(url: str):
+    path = sqlite_file_path(url)
+    if path is not None and not path.exists():
+        from adapters.sqlalchemy.schema_snapshot import create_from_snapshot
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if create_from_snapshot(path):  # a new SQLite file: one script instead of every migration
+            return None
     from adapters.sqlalchemy.migrate import upgrade_database  # alembic loads only when needed
 
     try:
