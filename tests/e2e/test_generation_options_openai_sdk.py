@@ -143,7 +143,7 @@ def image_part(color, size=(40, 30)) -> tuple[dict, dict]:
 
 
 def test_an_image_conversation_reports_cached_tokens_on_both_sdks(server, client):
-    url, _ = server
+    url, container = server
     (red, red_block), (blue, _) = image_part((220, 20, 20)), image_part((20, 20, 220))
     turn = [{"role": "user", "content": [red, {"type": "text", "text": "What is this?"}]}]
     first = client.chat.completions.create(model="tiny-vlm", messages=turn, temperature=0, max_tokens=6)
@@ -160,6 +160,8 @@ def test_an_image_conversation_reports_cached_tokens_on_both_sdks(server, client
     assert reply.content[0].text == first.choices[0].message.content
     assert reply.usage.cache_read_input_tokens == first.usage.prompt_tokens - 1
     assert reply.usage.input_tokens == 1
+    loaded = {m.model_id: m for m in container.model_pool().loaded()}  # the pool counts the cache's bytes
+    assert loaded["tiny-vlm"].cache_bytes > 0
 
 
 @pytest.mark.parametrize("model", CHAT_MODELS)
