@@ -122,6 +122,17 @@ def test_batched_requests_with_cached_prefixes_answer_as_alone(warm, cold):
     assert cached[0] > 0 and cached[1] > 0 and cached[2] == results[2][-1].prompt_tokens - 1
 
 
+def test_a_request_closed_midway_leaves_its_prompt_for_the_next_one(warm, cold):
+    runtime, model = warm
+    stream = runtime.generate(model, GenerationRequest(InferenceParams(max_tokens=200, temperature=0.0),
+                                                       messages=IMAGE_2))
+    next(stream)
+    stream.close()  # cancelled after its prefill: the row leaves the batch
+    assert stream.job.steps < 200
+    text, again = run(runtime, model, IMAGE_2)
+    assert again.cached_tokens == again.prompt_tokens - 1 and text == answer(cold, IMAGE_2)
+
+
 def test_the_cache_is_bounded_counted_and_freed(vlm_dir):
     runtime = MlxRuntime(max_batch_size=2, prompt_cache_entries=2)
     model = runtime.load("tiny-vlm-bounded", vlm_dir, ModelType.VISION)
