@@ -9,7 +9,9 @@ bounds the `APCManager` and computes the request's key; how it is set up, and wh
   holds image tokens (`apc_lookup_plan`: `prefix_has_media` -> released), so image prompts never
   hit. Its snapshot entries (`lookup_exact_cache`) do reuse image prefixes, as long as the prefix
   covers every image token. So every prompt is kept as one snapshot (`APC_LAYER_MAJOR_MEMORY_MIN_TOKENS`
-  = 1, set on the manager, not in the process environment) and the block pool is empty.
+  = 1, set on the manager, not in the process environment) and the block pool is empty. Models APC
+  runs in "checkpoint" mode (sliding-window or recurrent layers) keep APC's own checkpoints; a cache
+  layout APC cannot restore turns it off for that model (no reuse, answers unchanged).
 - block_size 1: a snapshot covers the prompt up to its last token and a later prompt reuses
   everything up to where it differs (APC rounds both down to whole blocks: with its default 16, an
   image ending in the prompt's last partial block was never reused).
