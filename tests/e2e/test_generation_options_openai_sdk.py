@@ -1,8 +1,8 @@
 """uvicorn on loopback + the real openai/anthropic SDKs, a tiny real llama: response_format (json_schema,
 json_object), logprobs, n, a list of prompts, penalties, prompt-cache reuse reported in usage, and the
 context-length 400 (issue 11 engine half, issue 12 item 3). Each also runs, text-only, on a tiny vision
-model (Qwen2-VL on mlx-vlm): structured output, logprobs, n and the context check apply; no prompt cache
-is reported for it (README "Vision")."""
+model (Qwen2-VL on mlx-vlm): structured output, logprobs, n, the context check and the prompt cache (mlx-vlm's
+APC) apply; the prompt cache also with images (README "Vision")."""
 
 from __future__ import annotations
 
@@ -124,12 +124,44 @@ def test_a_second_turn_reports_cached_tokens_on_both_sdks(server, client, model)
     claude = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0)
     reply = claude.messages.create(model=model, max_tokens=8, system=system,
                                    messages=[{"role": "user", "content": "First question?"}])
-    if model == "tiny-vlm":  # no prompt cache for vision models: every prompt is prefilled, and usage says so
-        assert second.usage.prompt_tokens_details is None or not second.usage.prompt_tokens_details.cached_tokens
-        assert not reply.usage.cache_read_input_tokens and reply.usage.input_tokens > 50
-        return
     assert second.usage.prompt_tokens_details.cached_tokens > 50
     assert reply.usage.cache_read_input_tokens > 50
+
+
+def image_part(color, size=(40, 30)) -> tuple[dict, dict]:
+    """One PNG as an OpenAI content part and as an Anthropic image block."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return ({"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}})
+
+
+def test_an_image_conversation_reports_cached_tokens_on_both_sdks(server, client):
+    url, container = server
+    (red, red_block), (blue, _) = image_part((220, 20, 20)), image_part((20, 20, 220))
+    turn = [{"role": "user", "content": [red, {"type": "text", "text": "What is this?"}]}]
+    first = client.chat.completions.create(model="tiny-vlm", messages=turn, temperature=0, max_tokens=6)
+    messages = turn + [{"role": "assistant", "content": first.choices[0].message.content},
+                       {"role": "user", "content": "And its colour?"}]
+    second = client.chat.completions.create(model="tiny-vlm", messages=messages, temperature=0, max_tokens=6)
+    assert second.usage.prompt_tokens_details.cached_tokens == first.usage.prompt_tokens - 1  # the image's too
+    other = client.chat.completions.create(model="tiny-vlm", temperature=0, max_tokens=6,
+                                           messages=[{"role": "user", "content": [blue, turn[0]["content"][1]]}])
+    assert not other.usage.prompt_tokens_details or not other.usage.prompt_tokens_details.cached_tokens
+    claude = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0)
+    reply = claude.messages.create(model="tiny-vlm", max_tokens=6, extra_body={"temperature": 0}, messages=[
+        {"role": "user", "content": [red_block, {"type": "text", "text": "What is this?"}]}])
+    assert reply.content[0].text == first.choices[0].message.content
+    assert reply.usage.cache_read_input_tokens == first.usage.prompt_tokens - 1
+    assert reply.usage.input_tokens == 1
+    loaded = {m.model_id: m for m in container.model_pool().loaded()}  # the pool counts the cache's bytes
+    assert loaded["tiny-vlm"].cache_bytes > 0
 
 
 @pytest.mark.parametrize("model", CHAT_MODELS)

@@ -40,9 +40,12 @@ class MlxRuntime:
         self.audio = MlxAudioRuntime(max_speech_tokens=max_speech_tokens)
         self.embeddings = MlxEmbeddingsRuntime(max_batch_size=max_embedding_batch)
         # Vision: continuous batching on mlx-vlm's BatchGenerator (adapters.mlx.vision_engine).
+        # Its prompt cache (mlx-vlm's APC) takes the text models' bounds.
         self.vision = MlxVisionRuntime(max_batch_size=max_batch_size if enable_batching else 1,
                                        max_prompt_tokens=text_options.get("max_prompt_tokens", 0),
-                                       grammar=text_options.get("grammar"))
+                                       grammar=text_options.get("grammar"),
+                                       prompt_cache_entries=text_options.get("prompt_cache_entries", 10),
+                                       prompt_cache_bytes=text_options.get("prompt_cache_bytes", 2 << 30))
 
     def _for(self, model_type: ModelType):
         model_type = ModelType(model_type)
@@ -71,10 +74,12 @@ class MlxRuntime:
         return runtime.warm(model, request) if runtime is self.text else 0
 
     def cache_bytes(self, model: LoadedModel) -> int:
-        return self.text.cache_bytes(model) if self._for(model.model_type) is self.text else 0
+        runtime = self._for(model.model_type)
+        return runtime.cache_bytes(model) if runtime in (self.text, self.vision) else 0
 
     def free_cache(self, model: LoadedModel) -> int:
-        return self.text.free_cache(model) if self._for(model.model_type) is self.text else 0
+        runtime = self._for(model.model_type)
+        return runtime.free_cache(model) if runtime in (self.text, self.vision) else 0
 
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
         return self._for(model.model_type).synthesize(model, text, audio)

@@ -14,6 +14,8 @@
   tokenizer files: it knows the template's tool-call format). Log probabilities are taken per request;
   n > 1 runs n rows.
 - Closing the stream cancels the request at its next step.
+- Prompt cache: mlx-vlm's own prefix cache (APC) per loaded model (`adapters.mlx.vision_cache`), keyed
+  by the images too; bounded like the text models' cache, counted and freed by the pool the same way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from adapters.mlx.chat_output import (
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from adapters.mlx.sampling import ConstraintProcessor, build_logits_processors, build_sampler
 from adapters.mlx.text import DEFAULT_MAX_TOKENS, fit_max_tokens
+from adapters.mlx.vision_cache import VisionPromptCache
 from adapters.mlx.vision_engine import VisionEngine, VisionJob, VisionStream
 from application.errors import InvalidRequest, Unavailable
 from application.inference.ports import (
@@ -68,6 +71,7 @@ class VisionModelHandle:
     # None when mlx-lm cannot load this model's tokenizer (then tools are a 400).
     chat_tokenizer: Any = None
     token_texts: dict = field(default_factory=dict)  # id -> decoded text, for logprobs
+    prompt_cache: VisionPromptCache | None = None
 
 
 def load_chat_tokenizer(path: Path, processor: Any) -> Any:
@@ -129,8 +133,11 @@ class MlxVisionRuntime:
     """The `ModelRuntime` port for vision models via mlx-vlm."""
 
     def __init__(self, *, max_batch_size: int = 8, max_prompt_tokens: int = 0,
-                 grammar: GrammarCompiler | None = None) -> None:
+                 grammar: GrammarCompiler | None = None, prompt_cache_entries: int = 10,
+                 prompt_cache_bytes: int = 2 << 30) -> None:
         self.max_batch_size = max_batch_size  # 1: one request at a time, in order
+        self.prompt_cache_entries = prompt_cache_entries  # either 0: no prompt cache
+        self.prompt_cache_bytes = prompt_cache_bytes
         self.max_prompt_tokens = max_prompt_tokens  # 0: no limit beyond the context window
         self._grammar = grammar
         self._load_lock = threading.Lock()
@@ -148,14 +155,19 @@ class MlxVisionRuntime:
                 raise InvalidRequest(f"{model_id}: the model folder {path} is incomplete: {exc}") from exc
             except (ValueError, ImportError, KeyError, OSError, AttributeError) as exc:
                 raise NotSupported(f"{model_id}: mlx-vlm cannot load this vision model: {exc}") from exc
-        handle = VisionModelHandle(model, processor, VisionEngine(model, processor, self.max_batch_size), read_config(path),
-                                   load_chat_tokenizer(path, processor))
+        cache = None
+        if self.prompt_cache_entries > 0 and self.prompt_cache_bytes > 0:
+            cache = VisionPromptCache(self.prompt_cache_entries, self.prompt_cache_bytes)
+        handle = VisionModelHandle(model, processor, VisionEngine(model, processor, self.max_batch_size, cache),
+                                   read_config(path), load_chat_tokenizer(path, processor), prompt_cache=cache)
         return LoadedModel(model_id, ModelType(model_type), path, weights_nbytes(model), handle=handle)
 
     def unload(self, model: LoadedModel) -> None:
         handle: VisionModelHandle | None = model.handle
         if handle is not None:
             handle.engine.close()
+            if handle.prompt_cache is not None:
+                handle.prompt_cache.clear()
         model.handle = None
         del handle
         free_buffer_cache()
@@ -232,6 +244,20 @@ class MlxVisionRuntime:
 
             return ChatOutputStream(stream, splitter(), make_splitter=splitter)
         return stream
+
+    def cache_bytes(self, model: LoadedModel) -> int:
+        """Bytes held by the model's prompt cache (the pool counts them with the weights)."""
+        cache = getattr(model.handle, "prompt_cache", None)
+        return cache.nbytes if cache is not None else 0
+
+    def free_cache(self, model: LoadedModel) -> int:
+        """Drop the model's prompt cache (memory pressure); the bytes it held."""
+        cache = getattr(model.handle, "prompt_cache", None)
+        if cache is None:
+            return 0
+        freed = cache.clear()
+        free_buffer_cache()
+        return freed
 
     def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
         """The prompt's tokens as the model sees them: the processor expands each image into its tokens."""

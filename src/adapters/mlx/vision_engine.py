@@ -15,6 +15,9 @@ share decode steps while stepping plain `stream_generate` generators in turn mix
 - mlx-vlm's `BatchGenerator` takes ONE sampler for the whole batch; per-request sampling (temperature,
   top-p, seed) runs as the request's last logits processor (`SampleRow`), which draws the token from
   the request's own random key and leaves only it for the shared argmax.
+- Prompt cache (when given): mlx-vlm's own prefix cache (APC, `adapters.mlx.vision_cache`) is handed to
+  the `BatchGenerator`; each row carries its key (`_apc_semantic_hash`), and the prefill reports the
+  tokens it reused (`PromptProgress.cached_tokens`), which every chunk of the request carries.
 - `cancel()` removes the row (`BatchGenerator.remove`) at the next step; a request whose embedding
   fails (bad image for the processor) fails alone. A failure inside a shared step fails the
   requests of that step and the engine starts a fresh generator for the next ones.
@@ -44,6 +47,7 @@ class VisionToken:
     token: int | None = None  # the token that produced `text` (None for the EOS of a "stop")
     logprob: float | None = None  # when the request asked for log probabilities
     top: tuple = ()  # (token id, logprob) alternatives, best first
+    cached_tokens: int = 0  # prompt tokens the prefill took from the prompt cache
 
 
 @dataclass(eq=False)
@@ -61,6 +65,7 @@ class VisionJob:
     # Engine-thread state.
     uid: int | None = None
     prompt_tokens: int = 0
+    cached_tokens: int = 0
     detokenizer: Any = None
     sampled: deque = field(default_factory=deque)  # log-probability rows recorded by `SampleRow`, in order
 
@@ -99,9 +104,10 @@ def _argmax(logprobs):
 
 
 class VisionEngine:
-    def __init__(self, model: Any, processor: Any, max_batch_size: int = 8) -> None:
+    def __init__(self, model: Any, processor: Any, max_batch_size: int = 8, prompt_cache: Any = None) -> None:
         self._model = model
         self._processor = processor
+        self.prompt_cache = prompt_cache  # a `VisionPromptCache`, or None: every prompt is prefilled
         self.max_batch_size = max(1, int(max_batch_size))
         self._cond = threading.Condition()
         self._pending: deque[VisionJob] = deque()
@@ -184,7 +190,7 @@ class VisionEngine:
                         generator = None
                     continue
                 try:
-                    _, responses = generator.next()
+                    prompts, responses = generator.next()
                 except Exception as exc:  # noqa: BLE001 - a shared step failed: its requests fail, the engine goes on
                     for job in list(self._active.values()):
                         self._finish(job, exc)
@@ -192,6 +198,9 @@ class VisionEngine:
                     generator.close()
                     generator = None
                     continue
+                for progress in prompts:  # a row's prefill ended (its first token comes in a later step)
+                    if (job := self._active.get(progress.uid)) is not None:
+                        job.cached_tokens = int(progress.cached_tokens or 0)
                 if responses:
                     self.decode_steps += 1
                     self.max_rows_per_step = max(self.max_rows_per_step, len(responses))
@@ -211,9 +220,10 @@ class VisionEngine:
     def _new_generator(self):
         from mlx_vlm.generate.ar import BatchGenerator
 
+        cache = self.prompt_cache
         return BatchGenerator(self._model.language_model, self._processor, sampler=_argmax,
                               completion_batch_size=self.max_batch_size, prefill_batch_size=1,
-                              compute_logprobs=False)
+                              compute_logprobs=False, apc_manager=cache.manager if cache is not None else None)
 
     def _insert(self, generator, job: VisionJob) -> None:
         """The request's embeddings (vision tower included) computed here, then its row queued."""
@@ -225,6 +235,8 @@ class VisionEngine:
         embedded = model.get_input_embeddings(input_ids, inputs.get("pixel_values"),
                                               mask=inputs.get("attention_mask"), **extra)
         prompt_kwargs = {**extra, **{k: v for k, v in embedded.to_dict().items() if v is not None}}
+        if self.prompt_cache is not None:
+            prompt_kwargs["_apc_semantic_hash"] = self.prompt_cache.key(model, processor, inputs)
         processors = list(job.logits_processors)
         if job.sampler is not None or job.top_logprobs is not None:
             processors.append(SampleRow(job.sampler or _argmax, job.sampled if job.top_logprobs is not None else None))
@@ -250,7 +262,8 @@ class VisionEngine:
         if finish is not None:
             detokenizer.finalize()
         job.events.put((job.index, VisionToken(detokenizer.last_segment, job.prompt_tokens, job.steps, finish,
-                                               None if finish == "stop" else token, chosen, tuple(top))))
+                                               None if finish == "stop" else token, chosen, tuple(top),
+                                               job.cached_tokens)))
         if finish is not None:
             del self._active[response.uid]
             self._finish(job, None)
@@ -345,7 +358,7 @@ class VisionStream:
         if choice.job.top_logprobs is not None:
             logprobs, choice.logprobs = tuple(choice.logprobs), []
         return GenerationChunk(text, event.prompt_tokens, event.generation_tokens, finish, logprobs=logprobs,
-                               index=index)
+                               index=index, cached_tokens=event.cached_tokens)
 
     def close(self) -> None:
         self._done = True

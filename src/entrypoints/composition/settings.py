@@ -149,7 +149,7 @@ class ServerSettings(EnvSettings):
     load_timeout_seconds: float = Field(default=600.0, gt=0)
     enable_batching: bool = True
     max_batch_size: int = Field(default=8, ge=1)
-    # Prompt (KV) cache per loaded text model: entries and bytes (0 turns it off). The pool counts its
+    # Prompt (KV) cache per loaded text or vision model: entries and bytes (0 turns it off). The pool counts its
     # bytes with the model's and frees it before evicting any model.
     prompt_cache_size: int = Field(default=10, ge=0)
     prompt_cache_bytes: int = Field(default=2 * 2**30, ge=0)
