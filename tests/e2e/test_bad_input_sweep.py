@@ -94,3 +94,13 @@ def test_speech_input_longer_than_openai_allows_is_refused_before_synthesis(serv
     # The bound itself is allowed.
     audio = gpt.audio.speech.create(model="tiny-voice", voice="alloy", input="x" * MAX_SPEECH_INPUT_CHARS)
     assert audio.content[:4] == b"RIFF" and runtime.speech_requests[-1][0] == "x" * MAX_SPEECH_INPUT_CHARS
+
+
+def test_a_cloud_key_that_cannot_be_an_http_header_is_refused_when_saved(server):
+    url, container = server
+    admin = container.api_key_service().create("sweep-owner").secret  # credential writes need an admin
+    with httpx.Client(base_url=url, timeout=60, headers={"authorization": f"Bearer {admin}"}) as client:
+        saved = client.put("/api/credentials/openai_compatible",
+                           json={"api_key": "sk-caf\u00e9-1234", "base_url": "http://127.0.0.1:9/v1"})
+        assert saved.status_code == 400 and saved.json()["error"]["param"] == "api_key"
+        assert client.get("/api/credentials").json() == []

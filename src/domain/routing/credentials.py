@@ -31,6 +31,12 @@ def mask_secret(secret: str) -> str:
     return f"{secret[:3]}...{secret[-4:]}"
 
 
+def header_safe_secret(secret: str) -> bool:
+    """Printable ASCII without spaces: the key travels as an HTTP header value (`Authorization` /
+    `x-api-key`), where anything else cannot be encoded (non-ASCII) or would split the header (CR, LF)."""
+    return bool(secret) and all("!" <= ch <= "~" for ch in secret)
+
+
 def validate_base_url(url: str | None) -> str | None:
     if url is None or url == "":
         return None
