@@ -104,3 +104,11 @@ def test_a_cloud_key_that_cannot_be_an_http_header_is_refused_when_saved(server)
                            json={"api_key": "sk-caf\u00e9-1234", "base_url": "http://127.0.0.1:9/v1"})
         assert saved.status_code == 400 and saved.json()["error"]["param"] == "api_key"
         assert client.get("/api/credentials").json() == []
+
+
+@pytest.mark.parametrize("body", [b'{"key": "\\ud800"}', b'{"key": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                                  b'{"key": NaN}'], ids=["lone surrogate", "5000 levels", "NaN"])
+def test_the_ui_login_refuses_hostile_json_like_the_api(server, body):
+    # /ui/login parsed its body with bare json.loads: a lone surrogate or deep nesting was a 500.
+    response = httpx.post(f"{server[0]}/ui/login", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["message"]
