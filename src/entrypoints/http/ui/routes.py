@@ -86,12 +86,19 @@ def _page(path: str, template: str, title: str, admin_only: bool):
     return page
 
 
+def _local_path(value: str) -> str:
+    """`next` only as a path on this server, never an open redirect: browsers read `\\` as `/` and drop tabs
+    and newlines in URLs, so `/\\evil.example` or `/<TAB>/evil.example` would become `//evil.example`."""
+    if (not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value)):
+        return "/"
+    return value
+
+
 async def login_page(request: Request) -> Response:
     if not _auth_on(request):
         return RedirectResponse("/", status_code=303)
-    next_path = request.query_params.get("next", "/")
-    if not next_path.startswith("/") or next_path.startswith("//"):
-        next_path = "/"  # never an open redirect
+    next_path = _local_path(request.query_params.get("next", "/"))
     return templates().TemplateResponse(request, "login.html", {
         "request": request, "title": "Log in", "path": "/ui/login", "nav": [], "next": next_path,
         "viewer": {"email": None, "is_admin": False, "csrf": "", "auth": True},
