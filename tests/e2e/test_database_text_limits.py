@@ -1,4 +1,6 @@
-"""A NUL character (U+0000) in text bound for the database is a 400 on SQLite and PostgreSQL alike.
+"""Text the database cannot hold is a 4xx on SQLite and PostgreSQL alike, never a 500 on PostgreSQL.
+
+A NUL character (U+0000) in text bound for the database is a 400.
 
 PostgreSQL cannot hold U+0000 in text: a model name, profile field, mapping, key name or query parameter
 with one was a 500 there (psycopg fails the statement), and the refused request's audit row was dropped.
@@ -61,3 +63,17 @@ def test_a_refused_request_keeps_its_audit_row_and_a_nul_in_a_prompt_still_runs(
     rows = {row.request_id: row for row in container.audit_service().query(AuditQuery(limit=10)).items}
     assert rows[refused.headers["x-request-id"]].model == "a\ufffdb"
     assert rows[answered.headers["x-request-id"]].status.value == "success"
+
+
+def test_values_longer_than_their_columns_are_a_422_not_a_500_on_postgresql(server):
+    # backend_model is VARCHAR(255): PostgreSQL refused a longer one with a 500, SQLite stored it. A
+    # base_url of 70k characters was saved, then httpx refused it on every routed request (a 500).
+    client, _ = server
+    mapping = client.post("/api/mappings", json={"model_pattern": "long-", "pattern_type": "prefix",
+                                                 "backend_type": "openai", "backend_model": "m" * 256})
+    assert mapping.status_code == 422 and mapping.json()["error"]["param"] == "backend_model"
+    assert client.get("/api/mappings").json() == []
+    credential = client.put("/api/credentials/openai_compatible",
+                            json={"api_key": "sk-0123456789", "base_url": "http://" + "x" * 70_000})
+    assert credential.status_code == 422 and credential.json()["error"]["param"] == "base_url"
+    assert client.get("/api/credentials").json() == []
