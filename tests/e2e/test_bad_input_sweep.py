@@ -112,3 +112,12 @@ def test_the_ui_login_refuses_hostile_json_like_the_api(server, body):
     # /ui/login parsed its body with bare json.loads: a lone surrogate or deep nesting was a 500.
     response = httpx.post(f"{server[0]}/ui/login", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400 and response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity"])
+def test_a_transcription_temperature_that_is_not_a_number_is_a_422(server, value):
+    # A JSON body refuses NaN / Infinity; the multipart form took them as floats.
+    wav = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80>\x00\x00\x00}\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00"
+    response = httpx.post(f"{server[0]}/v1/audio/transcriptions", files={"file": ("a.wav", wav)},
+                          data={"model": "tiny-voice", "temperature": value}, timeout=60)
+    assert response.status_code == 422 and response.json()["error"]["param"] == "temperature"

@@ -216,7 +216,8 @@ class TranscriptionForm(BaseModel):
     language: str | None = None
     prompt: str | None = None
     response_format: Literal["json", "text", "verbose_json"] = "json"
-    temperature: float | None = None
+    # Form fields are text, where "nan" and "inf" parse as floats; JSON bodies refuse them (json_body).
+    temperature: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class Transcription(BaseModel):
