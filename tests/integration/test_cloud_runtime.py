@@ -183,3 +183,15 @@ def test_a_container_serves_cloud_routes_again_after_an_app_shutdown(provider, t
             answer = client.post("/v1/chat/completions", json=body)
             assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == provider.reply
     assert container.audit_service().query(AuditQuery(model="cloud-x")).total == 2  # flushed at each shutdown
+
+
+@pytest.mark.parametrize("api_type", [ApiType.OPENAI, ApiType.ANTHROPIC])
+def test_a_stored_base_url_httpx_cannot_use_is_a_backend_error(factory, api_type):
+    # Saved before base_url was bounded: httpx raised InvalidURL ("URL too long") and every routed
+    # request was a 500; a BackendError is a 502 the mapping's fallback may answer.
+    runtime = factory(CloudEndpoint(api_type, "http://" + "x" * 70_000, SECRET))
+    model = runtime.load("m", Path("."), ModelType.TEXT_GEN)
+    with pytest.raises(BackendError, match="URL is not usable"):
+        list(runtime.generate(model, REQUEST))
+    with pytest.raises(BackendError, match="URL is not usable"):
+        runtime.complete(model, REQUEST)

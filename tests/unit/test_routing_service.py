@@ -239,3 +239,28 @@ def test_speech_transcription_and_embeddings_each_leave_one_audit_row(world):
         ("tiny-embed", "local", "/v1/embeddings", AuditStatus.ERROR),
     }
     assert rows["r-bad"].error_type == "InvalidRequest"
+
+
+@pytest.mark.parametrize("key", ["sk-caf\u00e9-1234", "sk-\u4e2d\u6587-1234", "sk-a\r\nX-Injected: 1", "sk-a\x00b", "sk a b"])
+def test_a_key_that_cannot_travel_in_an_http_header_is_refused_when_set(world, key):
+    # Stored, it made every routed request a 500 (httpx cannot encode the header) until replaced.
+    _, _, credentials, _, _, _ = world
+    with pytest.raises(InvalidRequest, match="printable ASCII") as caught:
+        credentials.set("anthropic", key)
+    assert caught.value.field == "api_key"
+    assert [c.backend_type for c in credentials.list()] == [BackendType.OPENAI]  # nothing stored
+
+
+def test_a_stored_key_that_cannot_travel_in_a_header_is_a_backend_error_with_fallback(world):
+    router, mappings, credentials, _, local, _ = world
+    uow = credentials._uow()
+    with uow:  # as a database written before `set` checked keys holds it
+        stored = uow.credentials.get(BackendType.OPENAI)
+        stored.encrypted_api_key = credentials._cipher.encrypt("sk-caf\u00e9-1234")
+        uow.credentials.add(stored)
+        uow.commit()
+    with pytest.raises(BackendNotConfigured, match="mlxm credentials set openai"):
+        credentials.endpoint_for(BackendType.OPENAI)
+    mappings.add("gpt-x", "openai", fallback_backend="local")
+    answer = router.complete("gpt-x", REQUEST)
+    assert (answer.text, answer.backend) == ("local answer", "local")

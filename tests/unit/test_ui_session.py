@@ -119,3 +119,13 @@ def test_a_restart_keeps_the_ui_session(tmp_path):
     with TestClient(create_app(restarted)) as client:  # logged out for good, restart or not
         client.cookies.set("mlxm_session", cookie)
         assert client.get("/ui/keys", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example", "/\t/evil.example", "/\n/evil.example"])
+def test_login_next_is_never_another_site(auth_on, target):
+    # login.js does `location.href = next`; browsers read "\" as "/" and drop tabs and newlines in URLs, so
+    # "/\evil.example" and "/<TAB>/evil.example" both went to //evil.example after a login.
+    client, _, _, _ = auth_on
+    page = client.get("/ui/login", params={"next": target})
+    assert page.status_code == 200 and 'data-next="/"' in page.text
+    assert 'data-next="/ui/chat"' in client.get("/ui/login", params={"next": "/ui/chat"}).text  # pages stay

@@ -207,6 +207,8 @@ class HttpCloudRuntime:
             raise BackendTimeout(f"{self._name} backend timed out", backend=self._name) from None
         except httpx.TransportError as exc:
             raise BackendError(f"{self._name} backend unreachable: {type(exc).__name__}", backend=self._name) from None
+        except httpx.InvalidURL as exc:  # a stored base_url httpx cannot use
+            raise BackendError(f"{self._name} backend URL is not usable: {exc}", backend=self._name) from None
         except ValueError as exc:
             raise BackendError(f"{self._name} backend sent invalid JSON", backend=self._name) from None
 
@@ -230,6 +232,8 @@ class HttpCloudRuntime:
             raise BackendTimeout(f"{self._name} backend timed out", backend=self._name) from None
         except httpx.TransportError as exc:
             raise BackendError(f"{self._name} backend unreachable: {type(exc).__name__}", backend=self._name) from None
+        except httpx.InvalidURL as exc:  # a stored base_url httpx cannot use
+            raise BackendError(f"{self._name} backend URL is not usable: {exc}", backend=self._name) from None
 
     def _truncated(self) -> BackendError:
         # A stream that stops without its end marker was cut: never pass it off as a complete answer.

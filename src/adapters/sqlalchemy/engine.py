@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from application.errors import InvalidRequest
+
 BUSY_TIMEOUT_MS = 15_000
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine made here that is still alive
 
@@ -37,6 +39,23 @@ def _set_sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+class TextWithNul(InvalidRequest):
+    """A NUL character in text bound for the database: a client's mistake (400), on every backend."""
+
+
+def _refuse_nul(conn, cursor, statement, parameters, context, executemany) -> None:
+    # PostgreSQL cannot hold U+0000 in text: psycopg fails the statement, and any name, profile field or
+    # query parameter with one was a 500. SQLite stores it, but such a row could never be copied to
+    # PostgreSQL, so both refuse it here, the one place every statement passes.
+    # One row (a dict or a tuple), or a list of rows or of plain values: every value is looked at.
+    rows = parameters if isinstance(parameters, list) else [parameters]
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row if isinstance(row, (list, tuple)) else (row,)
+        for value in values:
+            if isinstance(value, str) and "\x00" in value:
+                raise TextWithNul("text with a NUL character (\\u0000) cannot be stored or looked up; remove it")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -66,12 +85,15 @@ def _create(url: str, **kwargs) -> Engine:
         connect_args.setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine, "before_cursor_execute", _refuse_nul)
         if path is not None:
             from adapters.sqlalchemy.file_guard import install_file_guard
 
             install_file_guard(engine, path)  # a deleted or replaced file: 503 until restart
         return engine
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

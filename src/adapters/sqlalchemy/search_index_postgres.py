@@ -49,6 +49,17 @@ _PAGE = text(
 )
 
 
+# PostgreSQL's lexemes hold at most 2046 bytes: a longer tsquery word is an error ("word is too long in
+# tsquery": a 500 for a long search) and `array_to_tsvector` silently mangles a longer word (its length
+# wraps around). Both sides keep a word's first 2046 bytes; a term is a prefix, so it still finds its word.
+MAX_LEXEME_BYTES = 2046
+
+
+def _fit(token: str) -> str:
+    raw = token.encode()
+    return token if len(raw) <= MAX_LEXEME_BYTES else raw[:MAX_LEXEME_BYTES].decode(errors="ignore")
+
+
 def fold(value: str) -> str:
     """Lower case without diacritics (`Café` -> `cafe`), as FTS5's unicode61 remove_diacritics does."""
     decomposed = unicodedata.normalize("NFKD", value)
@@ -61,7 +72,7 @@ def tokens(value: str | None) -> list[str]:
 
 def lexemes(document: dict, text_columns: Iterable[str]) -> list[str]:
     """Every text token of the model's document, plus its facet tokens marked with `~`."""
-    words = {token for column in text_columns for token in tokens(document.get(column))}
+    words = {_fit(token) for column in text_columns for token in tokens(document.get(column))}
     words.update(FACET_PREFIX + facet for facet in document["facets"].split())
     return sorted(words)
 
@@ -69,7 +80,7 @@ def lexemes(document: dict, text_columns: Iterable[str]) -> list[str]:
 def tsquery(terms: Iterable[str], facets: Iterable[str]) -> str:
     """`'qwe':* & '4':* & '~captools'`: terms are prefixes, facets exact. Lexemes are letters and
     digits (plus the `~` marker) only, so quoting cannot be broken by user input."""
-    parts = [f"'{token}':*" for term in terms for token in tokens(term)]
+    parts = [f"'{_fit(token)}':*" for term in terms for token in tokens(term)]
     parts += [f"'{FACET_PREFIX}{facet}'" for facet in facets]
     return " & ".join(parts)
 

@@ -10,7 +10,7 @@ from application.ports import Clock
 from application.routing.ports import CloudEndpoint
 from application.ports import UnitOfWork
 from application.routing.ports import SecretCipher
-from domain.routing.credentials import CloudCredential, api_type_for, mask_secret
+from domain.routing.credentials import CloudCredential, api_type_for, header_safe_secret, mask_secret
 from domain.enums import BackendType
 
 
@@ -33,6 +33,11 @@ class CredentialService:
         if not isinstance(api_key, str) or not api_key.strip():
             raise InvalidRequest("api_key must be a non-empty string")
         api_key = api_key.strip()
+        if not header_safe_secret(api_key):
+            error = InvalidRequest("api_key: must be printable ASCII without spaces or control characters "
+                                   "(it is sent as an HTTP header)")
+            error.field = "api_key"  # type: ignore[attr-defined]
+            raise error
         now = self._clock.now()
         with self._uow() as uow:
             existing = uow.credentials.get(BackendType(backend_type))
@@ -68,10 +73,17 @@ class CredentialService:
                 f"run 'mlxm credentials set {BackendType(backend_type).value}'",
                 backend=BackendType(backend_type).value,
             )
+        api_key = self._cipher.decrypt(credential.encrypted_api_key)
+        if not header_safe_secret(api_key):  # stored before `set` checked it: no request can carry it
+            raise BackendNotConfigured(
+                f"the stored key of backend {credential.backend_type.value} cannot be sent in an HTTP header; "
+                f"set it again with 'mlxm credentials set {credential.backend_type.value}'",
+                backend=credential.backend_type.value,
+            )
         return CloudEndpoint(
             api_type=api_type_for(credential.backend_type),
             base_url=credential.effective_base_url,
-            api_key=self._cipher.decrypt(credential.encrypted_api_key),
+            api_key=api_key,
         )
 
     @staticmethod

@@ -35,6 +35,12 @@ class AuditEntry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", AuditStatus(self.status))
+        # The row records what a client sent, even a name with NUL characters, which no database text
+        # column holds (PostgreSQL refuses them): shown as U+FFFD, the row is kept.
+        for name in ("request_id", "model", "backend", "endpoint", "error_type", "host"):
+            value = getattr(self, name)
+            if isinstance(value, str) and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", "\ufffd"))
 
 
 @dataclass(frozen=True)

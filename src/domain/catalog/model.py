@@ -15,7 +15,9 @@ from domain.enums import ModelType, SourceKind
 from domain.errors import InvalidCanonicalId, InvalidCatalog, UnknownModel
 
 CANONICAL_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*-v[0-9]+$")
-_REPO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Each part 1-96 characters, as the hub (and huggingface_hub's validate_repo_id) allows: a longer id names
+# no repository, and as a staging file name it would fail the pull with ENAMETOOLONG.
+_REPO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
 def validate_canonical_id(value: str) -> str:

@@ -31,9 +31,22 @@ def mask_secret(secret: str) -> str:
     return f"{secret[:3]}...{secret[-4:]}"
 
 
+def header_safe_secret(secret: str) -> bool:
+    """Printable ASCII without spaces: the key travels as an HTTP header value (`Authorization` /
+    `x-api-key`), where anything else cannot be encoded (non-ASCII) or would split the header (CR, LF)."""
+    return bool(secret) and all("!" <= ch <= "~" for ch in secret)
+
+
+# httpx refuses a URL over 64 KiB when the backend is called (a 500 on every routed request); no API
+# endpoint needs more than this.
+MAX_BASE_URL_LENGTH = 2048
+
+
 def validate_base_url(url: str | None) -> str | None:
     if url is None or url == "":
         return None
+    if len(url) > MAX_BASE_URL_LENGTH:
+        raise InvalidParameter("base_url", f"at most {MAX_BASE_URL_LENGTH} characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidParameter("base_url", f"must be an http(s) URL, got {url!r}")

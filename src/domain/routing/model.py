@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from domain.enums import BackendType, PatternType
-from domain.errors import InvalidPattern
+from domain.errors import InvalidParameter, InvalidPattern
 
 MAX_PATTERN_LENGTH = 200
 MAX_MODEL_NAME_LENGTH = 256
+# A mapping's backend_model and fallback_model are stored as VARCHAR(255): PostgreSQL refuses longer ones
+# (a 500 there), SQLite keeps them; both refuse them here.
+MAX_TARGET_MODEL_LENGTH = 255
 # Backtracking budget: an upper bound on the ways a vetted pattern can split a name of
 # MAX_MODEL_NAME_LENGTH characters. `.*-.*` (~66k) passes; three unbounded repeats do not.
 MAX_BACKTRACKING_WAYS = 1 << 20
@@ -145,6 +148,10 @@ class BackendMapping:
             object.__setattr__(self, "fallback_backend", BackendType(self.fallback_backend))
         if self.problem is None:
             validate_pattern(self.pattern_type, self.model_pattern)
+            for name in ("backend_model", "fallback_model"):
+                value = getattr(self, name)
+                if value is not None and len(value) > MAX_TARGET_MODEL_LENGTH:
+                    raise InvalidParameter(name, f"at most {MAX_TARGET_MODEL_LENGTH} characters")
         else:
             object.__setattr__(self, "enabled", False)
 

@@ -88,11 +88,13 @@ def _result_text(content: Any, where: str) -> str:
         return ""
     if isinstance(content, str):
         return content
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}: tool_result content must be a string or a list of text blocks")
     parts = []
     for item in content:
-        item = _block(item)
-        if item.get("type") != "text" or not isinstance(item.get("text"), str):
-            raise InvalidRequest(f"{where}: tool_result content block type {item.get('type')!r} is not supported; send text")
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind != "text" or not isinstance(item.get("text"), str):
+            raise InvalidRequest(f"{where}: tool_result content block type {kind!r} is not supported; send text")
         parts.append(item["text"])
     return "".join(parts)
 

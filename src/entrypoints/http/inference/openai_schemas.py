@@ -195,9 +195,14 @@ class ModelList(BaseModel):
     data: list[ModelObject]
 
 
+# OpenAI's documented bound for `input`. Unbounded, one long run of text makes the TTS model allocate
+# memory quadratic in its length (300k characters: a ~90 GB request that killed the server).
+MAX_SPEECH_INPUT_CHARS = 4096
+
+
 class SpeechRequest(_Lenient):
     model: str
-    input: str = Field(min_length=1)
+    input: str = Field(min_length=1, max_length=MAX_SPEECH_INPUT_CHARS)
     voice: str | None = None
     speed: float | None = None
     response_format: Literal["wav"] = "wav"
@@ -211,7 +216,8 @@ class TranscriptionForm(BaseModel):
     language: str | None = None
     prompt: str | None = None
     response_format: Literal["json", "text", "verbose_json"] = "json"
-    temperature: float | None = None
+    # Form fields are text, where "nan" and "inf" parse as floats; JSON bodies refuse them (json_body).
+    temperature: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class Transcription(BaseModel):

@@ -111,6 +111,8 @@ def _text_of(content: Any, where: str) -> str:
         return ""
     if isinstance(content, str):
         return content
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}: must be text or a list of text parts")
     parts = []
     for index, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None

@@ -8,7 +8,6 @@ stays the only set-up, and there is no toolchain or CDN to fetch (the machines h
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from application.errors import ApplicationError, Unauthorized
 from entrypoints.http.auth import auth_required, reached_from_outside
 from entrypoints.http.errors import error_response
+from entrypoints.http.json_body import BodyRefused, load_json
 from application.identity.web_sessions import WebSessionStore
 from entrypoints.http.ui.session import COOKIE, SESSION_SECONDS, UiSession, new_csrf, session_id_of
 
@@ -86,12 +86,19 @@ def _page(path: str, template: str, title: str, admin_only: bool):
     return page
 
 
+def _local_path(value: str) -> str:
+    """`next` only as a path on this server, never an open redirect: browsers read `\\` as `/` and drop tabs
+    and newlines in URLs, so `/\\evil.example` or `/<TAB>/evil.example` would become `//evil.example`."""
+    if (not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value)):
+        return "/"
+    return value
+
+
 async def login_page(request: Request) -> Response:
     if not _auth_on(request):
         return RedirectResponse("/", status_code=303)
-    next_path = request.query_params.get("next", "/")
-    if not next_path.startswith("/") or next_path.startswith("//"):
-        next_path = "/"  # never an open redirect
+    next_path = _local_path(request.query_params.get("next", "/"))
     return templates().TemplateResponse(request, "login.html", {
         "request": request, "title": "Log in", "path": "/ui/login", "nav": [], "next": next_path,
         "viewer": {"email": None, "is_admin": False, "csrf": "", "auth": True},
@@ -107,10 +114,10 @@ async def login(request: Request) -> Response:
     """Log in with an API key, or email + password (which mints a key, revoked at logout)."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         return error_response(415, "invalid_request_error", "send the login as application/json")
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        return error_response(400, "invalid_request_error", "the body is not valid JSON")
+    try:  # the API's one body parser: a lone surrogate or deep nesting is a 400 here too, not a 500
+        body = load_json(await request.body() or b"{}")
+    except BodyRefused as exc:
+        return error_response(exc.status, "invalid_request_error", str(exc))
     if not isinstance(body, dict):
         return error_response(400, "invalid_request_error", "the body must be a JSON object")
     keys = request.app.state.container.api_key_service()
