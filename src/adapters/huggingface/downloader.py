@@ -33,7 +33,24 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
 def _env_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    return checked_endpoint((os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"))
+
+
+def checked_endpoint(endpoint: str) -> str:
+    """`endpoint` when it is an http(s) URL with a host and a valid port; a SourceError naming it otherwise
+    (`HF_ENDPOINT=http://[::1` was a ValueError deep in the HTTP client; `notaurl` was retried as if down)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise SourceError(f"the hub endpoint {endpoint!r} (HF_ENDPOINT) is not an http(s) URL like "
+                          f"{DEFAULT_ENDPOINT}")
+    return endpoint
 
 
 def _env_token() -> str | None:
@@ -73,7 +90,7 @@ class HuggingFaceDownloader:
     # -- configuration, read per call -------------------------------------------------
     def endpoint(self) -> str:
         value = self._endpoint() if callable(self._endpoint) else self._endpoint
-        return (value or _env_endpoint()).rstrip("/")
+        return checked_endpoint(value.rstrip("/")) if value else _env_endpoint()
 
     def token(self) -> str | None:
         value = self._token() if callable(self._token) else self._token
@@ -92,6 +109,7 @@ class HuggingFaceDownloader:
     def list_files(self, source: ModelSource, revision: str | None, staging: Path) -> RemoteListing:
         self._check_kind(source)
         self._check_online()
+        endpoint = self.endpoint()  # before huggingface_hub's import, which parses HF_ENDPOINT itself
         from huggingface_hub import HfApi
         from huggingface_hub.errors import (
             GatedRepoError,
@@ -102,7 +120,7 @@ class HuggingFaceDownloader:
 
         repo_id = source.value
         use_hub_deadlines(self._limits)
-        api = HfApi(endpoint=self.endpoint(), token=self.token())
+        api = HfApi(endpoint=endpoint, token=self.token())
         try:
             info = self._with_retries(lambda: api.model_info(repo_id, revision=revision or "main",
                                                              timeout=self._limits.read_timeout_seconds))
@@ -156,10 +174,11 @@ class HuggingFaceDownloader:
     def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
         self._check_kind(source)
         self._check_online()
+        endpoint = self.endpoint()  # before huggingface_hub's import, which parses HF_ENDPOINT itself
         from huggingface_hub import hf_hub_url
         from huggingface_hub.utils import build_hf_headers
 
-        url = hf_hub_url(source.value, file.path, revision=file.revision, endpoint=self.endpoint())
+        url = hf_hub_url(source.value, file.path, revision=file.revision, endpoint=endpoint)
         headers = build_hf_headers(token=self.token(), library_name="mlxm")
         return fetch_resumable(
             self._transport(url), url, file.dest, label=file.path, expected_size=file.size, progress=progress,
