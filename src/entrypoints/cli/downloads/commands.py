@@ -175,6 +175,12 @@ def _echo_file_sources(files) -> None:
 def check_updates(ctx: click.Context, name: str | None, as_json: bool) -> None:
     """Compare installed models with their sources and list newer catalog IDs."""
     reports = get_container(ctx).update_service().check_updates(name)
+    _print_update_reports(reports, as_json)
+    if any(r.error for r in reports):
+        ctx.exit(6)  # as `mlxm update`: a model that could not be checked is a failed source, not "up to date"
+
+
+def _print_update_reports(reports: list, as_json: bool) -> None:
     if as_json:
         echo_json([r.to_dict() for r in reports])
         return

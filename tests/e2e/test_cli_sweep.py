@@ -1,0 +1,116 @@
+"""An adversarial sweep of the CLI as a careless or unlucky user meets it (the real console script).
+
+Each case ended in "internal error" (exit 70, a multi-line SQLAlchemy message), a misleading line, or exit 0
+on failure. Now: one `Error: ...` line, a non-zero exit, and the user's files as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_hub import FakeHub
+from tests.support.model_folders import write_model_folder
+
+MLXM = Path(sys.executable).parent / "mlxm"
+pytestmark = pytest.mark.skipif(not MLXM.exists(), reason="console script not installed")
+
+
+def _mlxm(*argv: str, home: Path | str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "MLX_MANAGER_HOME": str(home), "MLX_MANAGER_OFFLINE": "true", **env}
+    for name in ("MLX_MANAGER_DATABASE_URL", "HF_ENDPOINT"):
+        if name not in env:
+            environment.pop(name, None)
+    return subprocess.run([str(MLXM), *argv], env=environment, cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=120)
+
+
+def _one_error_line(result: subprocess.CompletedProcess, exit_code: int) -> str:
+    assert result.returncode == exit_code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("kind", ["folder", "symlink loop"])
+def test_a_database_file_that_cannot_be_opened_is_one_line(tmp_path, kind):
+    home = tmp_path / "home"
+    home.mkdir()
+    database = home / "mlxm.db"
+    if kind == "folder":
+        database.mkdir()
+        (database / "keep.txt").write_text("mine")
+    else:
+        database.symlink_to(home / "other.db")
+        (home / "other.db").symlink_to(database)
+    line = _one_error_line(_mlxm("list", home=home), 7)
+    assert f"cannot open the database {database}" in line
+    if kind == "folder":
+        assert (database / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("value, says", [
+    ("", "is empty"),
+    ("a file", "is not a folder"),
+    ("a symlink loop", "is not a folder"),
+    ("~no-such-user-mlxm/x", "cannot expand"),
+])
+def test_a_home_that_cannot_be_a_folder_is_an_invalid_setting(tmp_path, value, says):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    home: str = value
+    if value == "a file":
+        (tmp_path / "home").write_text("my notes")
+        home = str(tmp_path / "home")
+    elif value == "a symlink loop":
+        (tmp_path / "a").symlink_to(tmp_path / "b")
+        (tmp_path / "b").symlink_to(tmp_path / "a")
+        home = str(tmp_path / "a")
+    line = _one_error_line(_mlxm("list", home=home, cwd=cwd), 2)
+    assert line.startswith("Error: invalid setting MLX_MANAGER_HOME=") and says in line, line
+    assert list(cwd.iterdir()) == []  # an empty home was the current folder: no mlxm.db or staging here
+    if value == "a file":
+        assert (tmp_path / "home").read_text() == "my notes"
+
+
+@pytest.mark.parametrize("url", ["nonsense", "mysql://u@localhost/x", "sqlite:///", "sqlite:///:memory:"])
+def test_a_database_url_mlxm_cannot_use_is_an_invalid_setting(tmp_path, url):
+    line = _one_error_line(_mlxm("list", home=tmp_path, MLX_MANAGER_DATABASE_URL=url), 2)
+    assert line.startswith("Error: invalid setting MLX_MANAGER_DATABASE_URL="), line
+
+
+def test_a_database_server_that_refuses_is_one_line_without_the_password(tmp_path):
+    url = "postgresql+psycopg://mlxm:s3cret@127.0.0.1:1/mlxm"  # loopback port 1: nothing listens
+    line = _one_error_line(_mlxm("list", home=tmp_path, MLX_MANAGER_DATABASE_URL=url), 7)
+    assert "cannot connect to the database" in line and "s3cret" not in line
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1", "http://127.0.0.1:99999", "notaurl"])
+def test_a_bad_hf_endpoint_is_a_source_error_naming_it(tmp_path, endpoint):
+    result = _mlxm("pull", "org/tiny", home=tmp_path, HF_ENDPOINT=endpoint, MLX_MANAGER_OFFLINE="false")
+    line = _one_error_line(result, 6)
+    assert f"{endpoint!r} (HF_ENDPOINT) is not an http(s) URL" in line
+
+
+def test_check_updates_that_could_not_check_exits_non_zero(tmp_path):
+    with FakeHub() as hub:
+        hub.add_repo("org/tiny", {"config.json": b"{}", "model.safetensors": b"\0" * 64})
+        pulled = _mlxm("pull", "-q", "org/tiny", home=tmp_path, HF_ENDPOINT=hub.url, MLX_MANAGER_OFFLINE="false")
+        assert pulled.returncode == 0, pulled.stderr
+        assert _mlxm("check-updates", home=tmp_path, HF_ENDPOINT=hub.url, MLX_MANAGER_OFFLINE="false").returncode == 0
+    result = _mlxm("check-updates", "--json", home=tmp_path, HF_ENDPOINT="http://[::1", MLX_MANAGER_OFFLINE="false")
+    assert result.returncode == 6, result.stderr
+    assert "not an http(s) URL" in __import__("json").loads(result.stdout)[0]["error"]
+
+
+def test_run_of_a_model_whose_config_the_architecture_cannot_use_is_one_line(tmp_path):
+    folder = write_model_folder(tmp_path / "src" / "tiny")  # a llama config.json without the layer sizes
+    assert _mlxm("import", str(folder), "--name", "tiny", home=tmp_path / "home").returncode == 0
+    line = _one_error_line(_mlxm("run", "tiny", "hi", home=tmp_path / "home"), 2)
+    assert "tiny: mlx-lm cannot load this model" in line
+    assert (folder / "config.json").is_file()
