@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from adapters.sqlalchemy.engine import make_session_factory
-from adapters.sqlalchemy.file_guard import DatabaseUnreachable
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from application.errors import Unavailable
 from entrypoints.errors import mapping_for
 
 
@@ -22,7 +22,7 @@ def test_a_write_to_a_database_locked_by_another_process_is_unavailable(tmp_path
     try:
         # No busy timeout (mlxm's engines wait 15 s first): the same error, at once.
         engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
-        with pytest.raises(DatabaseUnreachable) as caught:
+        with pytest.raises(Unavailable) as caught:
             with SqlAlchemyUnitOfWork(make_session_factory(engine)) as uow:
                 uow.session.execute(text("INSERT INTO t VALUES (1)"))
         engine.dispose()
