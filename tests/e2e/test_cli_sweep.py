@@ -114,3 +114,17 @@ def test_run_of_a_model_whose_config_the_architecture_cannot_use_is_one_line(tmp
     line = _one_error_line(_mlxm("run", "tiny", "hi", home=tmp_path / "home"), 2)
     assert "tiny: mlx-lm cannot load this model" in line
     assert (folder / "config.json").is_file()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["users", "add", "a@example.com", "--with-password"], "no password on standard input"),
+    (["credentials", "set", "openai"], "no api key on standard input"),
+])
+def test_a_secret_prompt_with_standard_input_closed_is_a_usage_error(tmp_path, argv, says):
+    environment = {**os.environ, "MLX_MANAGER_HOME": str(tmp_path)}
+    # `mlxm ... <&-`: Python starts with sys.stdin None.
+    result = subprocess.run([str(MLXM), *argv], env=environment, capture_output=True, text=True, timeout=60,
+                            preexec_fn=lambda: os.close(0))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()][-1].startswith(f"Error: {says}")

@@ -169,6 +169,8 @@ def stdout_is_tty() -> bool:
 def prompt_secret(text: str, *, confirm: bool = False, err: bool = False) -> str:
     """A hidden prompt on a terminal. From a pipe, the line is read as it is: nothing is echoed to a pipe,
     so getpass's "Password input may be echoed" warning would be noise the user cannot act on."""
+    if sys.stdin is None:  # started with standard input closed (`<&-`): nothing to read from
+        raise click.UsageError(f"no {text.lower()} on standard input (it is closed)")
     if sys.stdin.isatty():
         return click.prompt(text, hide_input=True, confirmation_prompt=confirm, err=err)
     value = sys.stdin.readline().rstrip("\r\n")
