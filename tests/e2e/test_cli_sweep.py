@@ -128,3 +128,26 @@ def test_a_secret_prompt_with_standard_input_closed_is_a_usage_error(tmp_path, a
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.strip()][-1].startswith(f"Error: {says}")
+
+
+def test_a_disk_that_fills_during_a_pull_stops_it_at_once_and_a_resume_finishes_it(tmp_path):
+    import resource
+    import signal
+
+    def file_size_limit():  # writes past 1 MiB fail with EFBIG, as a full disk fails with ENOSPC
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+
+    weights = bytes(range(256)) * 8192  # 2 MiB
+    with FakeHub() as hub:
+        hub.add_repo("org/big", {"config.json": b"{}", "model.safetensors": weights})
+        environment = {**os.environ, "MLX_MANAGER_HOME": str(tmp_path), "HF_ENDPOINT": hub.url}
+        environment.pop("MLX_MANAGER_DATABASE_URL", None)
+        result = subprocess.run([str(MLXM), "pull", "-q", "org/big"], env=environment, capture_output=True,
+                                text=True, timeout=120, stdin=subprocess.DEVNULL, preexec_fn=file_size_limit)
+        line = _one_error_line(result, 2)
+        assert "model.safetensors: cannot write" in line and "connection failed" not in line, line
+        assert len(hub.requests_for("model.safetensors", "GET")) == 1  # not retried as if the network failed
+        resumed = _mlxm("downloads", "resume", "1", home=tmp_path, HF_ENDPOINT=hub.url, MLX_MANAGER_OFFLINE="false")
+        assert resumed.returncode == 0, resumed.stderr
+    assert _mlxm("verify", "org/big", home=tmp_path).returncode == 0
