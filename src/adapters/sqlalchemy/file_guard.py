@@ -92,11 +92,9 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
     if "unable to open database file" in lowered:
         raise DatabaseUnreachable(f"cannot open the database{where} ({reason}): it must be a file that can be "
                                   "read and written, in a folder that can be written") from exc
-    if "database is locked" in lowered:
-        from adapters.sqlalchemy.engine import BUSY_TIMEOUT_MS
-
-        raise DatabaseUnreachable(f"the database{where} is locked by another process (waited "
-                                  f"{BUSY_TIMEOUT_MS // 1000} s); try again when it is done") from exc
+    if "database is locked" in lowered:  # after the engine's busy timeout
+        raise DatabaseUnreachable(f"the database{where} is locked by another process; "
+                                  "try again when it is done") from exc
     if any(marker in lowered for marker in _CONNECT_MARKERS):
         raise DatabaseUnreachable(f"cannot connect to the database{where}: {reason}") from exc
 
