@@ -151,3 +151,16 @@ def test_a_disk_that_fills_during_a_pull_stops_it_at_once_and_a_resume_finishes_
         resumed = _mlxm("downloads", "resume", "1", home=tmp_path, HF_ENDPOINT=hub.url, MLX_MANAGER_OFFLINE="false")
         assert resumed.returncode == 0, resumed.stderr
     assert _mlxm("verify", "org/big", home=tmp_path).returncode == 0
+
+
+def test_serve_on_a_port_another_process_listens_on_is_one_line_before_start_up(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _mlxm("serve", "--port", str(port), home=tmp_path)
+    line = _one_error_line(result, 7)
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in line
+    assert "Application startup" not in result.stderr  # refused before the app (and its models) started
