@@ -164,3 +164,16 @@ def test_serve_on_a_port_another_process_listens_on_is_one_line_before_start_up(
     line = _one_error_line(result, 7)
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in line
     assert "Application startup" not in result.stderr  # refused before the app (and its models) started
+
+
+@pytest.mark.parametrize("name, value", [("MLX_MANAGER_LOG_LEVEL", "loud"), ("MLX_MANAGER_LOG_FORMAT", "xml")])
+def test_serve_with_an_unknown_log_level_or_format_is_an_invalid_setting(tmp_path, name, value):
+    import socket
+
+    # MLX_MANAGER_LOG_LEVEL=loud was a KeyError in uvicorn (exit 70); LOG_FORMAT=xml was quietly "console".
+    with socket.socket() as taken:  # should the setting pass, the server still cannot start
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = _mlxm("serve", "--port", str(taken.getsockname()[1]), home=tmp_path, **{name: value})
+    line = _one_error_line(result, 2)
+    assert line.startswith(f"Error: invalid setting {name}='{value}'"), line

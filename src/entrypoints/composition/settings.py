@@ -46,8 +46,9 @@ class ManagerSettings(EnvSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=10242, ge=1, le=65535)
     offline: bool = False
-    log_format: str = "console"
-    log_level: str = "info"
+    log_format: Literal["console", "json"] = "console"
+    # uvicorn's levels: any other word was a KeyError inside `mlxm serve` (exit 70)
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     # on | off | auto (on whenever bound to a non-loopback address); true/false, yes/no, 1/0 are synonyms.
     # Anything else stops start-up: a typo must never quietly leave the server open.
     auth: Literal["on", "off", "auto"] = "auto"
@@ -85,6 +86,11 @@ class ManagerSettings(EnvSettings):
             word = value.strip().lower()
             return _AUTH_SYNONYMS.get(word, word)
         return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_word(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("allowed_model_dirs", mode="before")
     @classmethod
