@@ -177,3 +177,11 @@ def test_serve_with_an_unknown_log_level_or_format_is_an_invalid_setting(tmp_pat
         result = _mlxm("serve", "--port", str(taken.getsockname()[1]), home=tmp_path, **{name: value})
     line = _one_error_line(result, 2)
     assert line.startswith(f"Error: invalid setting {name}='{value}'"), line
+
+
+@pytest.mark.parametrize("columns", ["0", "1"])
+def test_a_tiny_columns_value_still_prints_the_library(tmp_path, columns):
+    folder = write_model_folder(tmp_path / "src" / "tiny")
+    assert _mlxm("import", str(folder), "--name", "tiny", home=tmp_path / "home").returncode == 0
+    result = _mlxm("list", home=tmp_path / "home", COLUMNS=columns)  # COLUMNS=0 printed nothing, exit 0
+    assert result.returncode == 0 and "tiny" in result.stdout, result.stdout
