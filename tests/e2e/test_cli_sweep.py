@@ -185,3 +185,12 @@ def test_a_tiny_columns_value_still_prints_the_library(tmp_path, columns):
     assert _mlxm("import", str(folder), "--name", "tiny", home=tmp_path / "home").returncode == 0
     result = _mlxm("list", home=tmp_path / "home", COLUMNS=columns)  # COLUMNS=0 printed nothing, exit 0
     assert result.returncode == 0 and "tiny" in result.stdout, result.stdout
+
+
+def test_output_the_terminal_encoding_cannot_show_is_one_line(tmp_path):
+    folder = write_model_folder(tmp_path / "src" / "tiny")
+    home = tmp_path / "home"
+    assert _mlxm("import", str(folder), "--name", "tiny", home=home).returncode == 0
+    assert _mlxm("edit", "tiny", "--description", "fast \N{GRINNING FACE}", home=home).returncode == 0
+    line = _one_error_line(_mlxm("show", "tiny", home=home, PYTHONIOENCODING="latin-1"), 2)
+    assert "encoding (latin-1) cannot show" in line and "PYTHONIOENCODING=utf-8" in line

@@ -79,6 +79,11 @@ class MlxmGroup(click.Group):
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback to users
+            if _output_cannot_encode(exc):
+                # e.g. PYTHONIOENCODING=latin-1 and a model description with an emoji
+                click.echo(f"Error: standard output's encoding ({exc.encoding}) cannot show {exc.object[exc.start:exc.end]!r}; "
+                           "use a UTF-8 locale or PYTHONIOENCODING=utf-8", err=True)
+                ctx.exit(2)
             if isinstance(exc, _USER_FILE_ERRORS):
                 # A path the user gave that cannot be used is their mistake, not an internal error.
                 click.echo(f"Error: {_one_line(_describe_file_error(exc))}", err=True)
@@ -103,6 +108,17 @@ class MlxmGroup(click.Group):
                 message += f"; did you mean: {', '.join(suggestions)}?"
             click.echo(f"Error: {_one_line(message)}", err=True)
             ctx.exit(mapping.exit_code)
+
+
+def _output_cannot_encode(exc: Exception) -> bool:
+    if not isinstance(exc, UnicodeEncodeError):
+        return False
+    import codecs
+
+    try:
+        return codecs.lookup(exc.encoding).name == codecs.lookup(getattr(sys.stdout, "encoding", None) or "").name
+    except LookupError:
+        return False
 
 
 _USER_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
