@@ -194,3 +194,17 @@ def test_output_the_terminal_encoding_cannot_show_is_one_line(tmp_path):
     assert _mlxm("edit", "tiny", "--description", "fast \N{GRINNING FACE}", home=home).returncode == 0
     line = _one_error_line(_mlxm("show", "tiny", home=home, PYTHONIOENCODING="latin-1"), 2)
     assert "encoding (latin-1) cannot show" in line and "PYTHONIOENCODING=utf-8" in line
+
+
+def test_a_resume_that_fails_again_exits_non_zero(tmp_path):
+    from tests.support.fake_hub import Fault
+
+    with FakeHub() as hub:
+        hub.add_repo("org/tiny", {"config.json": b"{}", "model.safetensors": b"\1" * 4096})
+        hub.inject("model.safetensors", Fault.drop_connection_after(100))
+        env = {"HF_ENDPOINT": hub.url, "MLX_MANAGER_OFFLINE": "false", "MLX_MANAGER_DOWNLOAD_RETRIES": "0"}
+        assert _mlxm("pull", "-q", "org/tiny", home=tmp_path, **env).returncode == 6
+        line = _one_error_line(_mlxm("downloads", "resume", "1", home=tmp_path, **env), 6)  # was exit 0
+        assert line.startswith("Error: download 1 (org/tiny) failed: ") and "connection closed" in line
+        hub.clear_faults()
+        assert _mlxm("downloads", "resume", "1", home=tmp_path, **env).returncode == 0

@@ -310,10 +310,15 @@ def _download_action(action: str):
         d = getattr(service, action)(download_id)
         if action == "resume":
             d = service.wait(download_id)
+        failed = action == "resume" and d.status.value == "failed"
         if as_json:
             echo_json(_download_dict(d))
+        elif failed:
+            click.echo(f"Error: download {d.id} ({d.model_id}) failed: {' '.join((d.error or '').split())}", err=True)
         else:
             click.echo(f"download {d.id} ({d.model_id}): {d.status.value}")
+        if failed:
+            ctx.exit(6)  # as a failed `mlxm pull`: the resume did not finish the download
 
     # click read the (empty) docstring when the command was made: set the help itself.
     command.help = _ACTION_HELP[action]
