@@ -208,3 +208,33 @@ def test_a_resume_that_fails_again_exits_non_zero(tmp_path):
         assert line.startswith("Error: download 1 (org/tiny) failed: ") and "connection closed" in line
         hub.clear_faults()
         assert _mlxm("downloads", "resume", "1", home=tmp_path, **env).returncode == 0
+
+
+@pytest.mark.parametrize("body", [b"<html>hello</html>", b"{}"])
+def test_ps_and_unload_against_a_server_that_is_not_mlxm_are_one_line(tmp_path, body):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotMlxm(BaseHTTPRequestHandler):
+        def _answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotMlxm)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for argv in (["ps", "--url", url], ["unload", "tiny", "--url", url]):
+            line = _one_error_line(_mlxm(*argv, home=tmp_path), 7)  # was JSONDecodeError / KeyError, exit 70
+            assert f"{url} is not an mlxm server" in line
+    finally:
+        server.shutdown()
+        server.server_close()
