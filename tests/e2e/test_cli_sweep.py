@@ -238,3 +238,19 @@ def test_ps_and_unload_against_a_server_that_is_not_mlxm_are_one_line(tmp_path, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("command", [["db", "reports"], ["db", "upgrade"]])
+@pytest.mark.parametrize("damage", ["garbage", "folder"])
+def test_db_commands_on_a_damaged_or_unopenable_database_are_one_line(tmp_path, command, damage):
+    database = tmp_path / "mlxm.db"
+    if damage == "garbage":
+        database.write_bytes(b"\x13not sqlite\x00" * 400)
+    else:
+        database.mkdir()
+    before = database.read_bytes() if damage == "garbage" else None
+    line = _one_error_line(_mlxm(*command, home=tmp_path), 7)  # reports: exit 70; upgrade: exit 1
+    assert ("the database is damaged" if damage == "garbage" else "cannot open the database") in line
+    assert "sqlalche.me" not in line
+    if before is not None:
+        assert database.read_bytes() == before
