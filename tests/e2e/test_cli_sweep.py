@@ -254,3 +254,12 @@ def test_db_commands_on_a_damaged_or_unopenable_database_are_one_line(tmp_path, 
     assert "sqlalche.me" not in line
     if before is not None:
         assert database.read_bytes() == before
+
+
+@pytest.mark.parametrize("base_url", ["http://[::1", "http://127.0.0.1:99999", "http://:80"])
+def test_credentials_with_a_base_url_that_is_not_a_url_are_refused(tmp_path, base_url):
+    result = subprocess.run([str(MLXM), "credentials", "set", "openai_compatible", "--base-url", base_url],
+                            env={**os.environ, "MLX_MANAGER_HOME": str(tmp_path)}, input="sk-test\n",
+                            capture_output=True, text=True, timeout=60)
+    line = _one_error_line(result, 2)  # `http://[::1` was a ValueError (exit 70); the others were stored
+    assert line == f"Error: base_url: must be an http(s) URL, got {base_url!r}"
