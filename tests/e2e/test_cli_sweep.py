@@ -263,3 +263,12 @@ def test_credentials_with_a_base_url_that_is_not_a_url_are_refused(tmp_path, bas
                             capture_output=True, text=True, timeout=60)
     line = _one_error_line(result, 2)  # `http://[::1` was a ValueError (exit 70); the others were stored
     assert line == f"Error: base_url: must be an http(s) URL, got {base_url!r}"
+
+
+@pytest.mark.parametrize("mirror", ["http://[::1", "http://127.0.0.1:99999"])
+def test_a_bad_mirror_base_url_is_a_source_error_naming_it(tmp_path, mirror):
+    with FakeHub() as hub:  # holds no repo: the catalog entry's Hugging Face source fails, then its mirror
+        result = _mlxm("pull", "-q", "qwen3-0.6b", home=tmp_path, HF_ENDPOINT=hub.url, MLX_MANAGER_OFFLINE="false",
+                       MLX_MIRROR_BASE_URL=mirror, MLX_MANAGER_DOWNLOAD_RETRIES="0")
+    line = _one_error_line(result, 6)  # was ValueError, exit 70
+    assert f"the mirror {mirror!r} (MLX_MIRROR_BASE_URL) is not an http(s) URL" in line

@@ -27,7 +27,7 @@ from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
 from adapters.downloads.http_transfer import TransferLimits, fetch_resumable
-from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, proxy_configured
+from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, checked_base_url, proxy_configured
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
@@ -37,20 +37,7 @@ def _env_endpoint() -> str:
 
 
 def checked_endpoint(endpoint: str) -> str:
-    """`endpoint` when it is an http(s) URL with a host and a valid port; a SourceError naming it otherwise
-    (`HF_ENDPOINT=http://[::1` was a ValueError deep in the HTTP client; `notaurl` was retried as if down)."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(endpoint)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        usable = False
-    if not usable:
-        raise SourceError(f"the hub endpoint {endpoint!r} (HF_ENDPOINT) is not an http(s) URL like "
-                          f"{DEFAULT_ENDPOINT}")
-    return endpoint
+    return checked_base_url(endpoint, what="hub endpoint", setting="HF_ENDPOINT", example=DEFAULT_ENDPOINT)
 
 
 def _env_token() -> str | None:
