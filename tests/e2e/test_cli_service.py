@@ -154,3 +154,25 @@ def test_launchd_installed_on_auto_start_profiles_follows_the_service(svc, tmp_p
     assert flags() == {"boot": False, "plain": False}
     invoke("service", "uninstall", "--platform", platform, "--no-unload")
     assert flags() == {"boot": False, "plain": False}
+
+
+def test_the_linux_unit_is_one_systemd_accepts_for_a_home_with_a_space_and_a_percent(svc, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    invoke, calls, answers, user_home, _ = svc
+    mlx_home = tmp_path / "50% of my models"
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(mlx_home))
+    invoke("service", "install", "--platform", "linux", "--no-load")
+    path = user_home / ".config" / "systemd" / "user" / "mlxm.service"
+    text = path.read_text()
+    # systemd takes WorkingDirectory= unquoted, and expands `%` specifiers (a literal one is `%%`)
+    assert f"WorkingDirectory={str(mlx_home).replace('%', '%%')}\n" in text
+    unit = parse_unit(text)
+    assert unit["home"] == str(mlx_home) and unit["environment"]["MLX_MANAGER_HOME"] == str(mlx_home)
+    assert unit["stdout_log"] == str(mlx_home / "logs" / "serve.out.log")
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed: the unit was checked by its text only")
+    checked = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and "mlxm.service" not in checked.stderr, checked.stderr
