@@ -176,3 +176,12 @@ def test_the_linux_unit_is_one_systemd_accepts_for_a_home_with_a_space_and_a_per
         pytest.skip("systemd-analyze is not installed: the unit was checked by its text only")
     checked = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0 and "mlxm.service" not in checked.stderr, checked.stderr
+
+
+def test_status_of_a_hand_edited_unit_with_an_unclosed_quote_reads_it_as_it_stands(svc):
+    invoke, calls, answers, user_home, _ = svc
+    path = user_home / ".config" / "systemd" / "user" / "mlxm.service"
+    path.parent.mkdir(parents=True)
+    path.write_text('[Service]\nExecStart="/opt/mlxm serve\nEnvironment="MLX_MANAGER_PORT=1\n')
+    result = invoke("service", "status", "--platform", "linux")  # was ValueError: No closing quotation (exit 70)
+    assert 'runs:      "/opt/mlxm serve' in result.output

@@ -146,6 +146,14 @@ def render_unit(spec: ServiceSpec) -> str:
     return "\n".join(lines)
 
 
+def _split(value: str) -> list[str]:
+    """The words of a setting; a hand-edited line with an unclosed quote is read as it stands."""
+    try:
+        return shlex.split(value)
+    except ValueError:
+        return [value]
+
+
 def parse_unit(text: str) -> dict:
     """Read back what render_unit wrote: program, environment, log paths."""
     found: dict = {"program": [], "environment": {}, "stdout_log": None, "stderr_log": None, "home": None}
@@ -154,13 +162,13 @@ def parse_unit(text: str) -> dict:
         if not sep:
             continue
         if key == "ExecStart":
-            found["program"] = [_unescape(arg).replace("$$", "$") for arg in shlex.split(value)]
-        elif key == "Environment":
-            name, _, setting = _unescape(shlex.split(value)[0]).partition("=")
+            found["program"] = [_unescape(arg).replace("$$", "$") for arg in _split(value)]
+        elif key == "Environment" and _split(value):
+            name, _, setting = _unescape(_split(value)[0]).partition("=")
             found["environment"][name] = setting
         elif key == "WorkingDirectory":
             # Units written by earlier versions quoted it (which systemd refused); read both.
-            found["home"] = _unescape(shlex.split(value)[0] if value.startswith('"') else value)
+            found["home"] = _unescape((_split(value) or [value])[0] if value.startswith('"') else value)
         elif key == "StandardOutput":
             found["stdout_log"] = _unescape(value.removeprefix("append:"))
         elif key == "StandardError":
