@@ -185,3 +185,13 @@ def test_status_of_a_hand_edited_unit_with_an_unclosed_quote_reads_it_as_it_stan
     path.write_text('[Service]\nExecStart="/opt/mlxm serve\nEnvironment="MLX_MANAGER_PORT=1\n')
     result = invoke("service", "status", "--platform", "linux")  # was ValueError: No closing quotation (exit 70)
     assert 'runs:      "/opt/mlxm serve' in result.output
+
+
+@pytest.mark.parametrize("content", [b"garbage", plistlib.dumps(["not", "a", "dict"])])
+def test_status_of_a_plist_that_is_not_ours_says_so(svc, content):
+    invoke, calls, answers, user_home, _ = svc
+    path = user_home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    result = invoke("service", "status", "--platform", "macos")  # was InvalidFileException (exit 70)
+    assert "is not a readable property list" in result.output

@@ -220,7 +220,13 @@ class LoginService:
         if not status.installed:
             return status
         if self.platform == "macos":
-            data = plistlib.loads(self.path.read_bytes())
+            try:
+                data = plistlib.loads(self.path.read_bytes())
+            except Exception:  # noqa: BLE001 - plistlib raises InvalidFileException, ExpatError, ValueError...
+                data = None
+            if not isinstance(data, dict):  # hand-edited into something else: report the rest, not a crash
+                status.detail = f"{self.path} is not a readable property list"
+                return status
             status.program = list(data.get("ProgramArguments", []))
             status.environment = dict(data.get("EnvironmentVariables", {}))
             status.home = data.get("WorkingDirectory")
