@@ -105,9 +105,15 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
     finally:
         _unload_models(ctx)
     path = Path(output)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(wav)
-    tmp.replace(path)  # never leave a half-written file under the requested name
+    if path.exists() and not path.is_file():
+        # /dev/stdout, a FIFO: written into as a shell redirect would. A temporary file renamed over it would
+        # replace the device itself (`-o /dev/null` as root: /dev/null became a WAV file).
+        with open(path, "wb") as stream:
+            stream.write(wav)
+    else:
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_bytes(wav)
+        tmp.replace(path)  # never leave a half-written file under the requested name
     if as_json:
         echo_json({"model": name, "output": str(path), "bytes": len(wav)})
         return
@@ -122,6 +128,8 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
 @click.pass_context
 def transcribe(ctx, name: str, file: str, language, as_json: bool) -> None:
     """Speech to text with audio model NAME."""
+    if not Path(file).is_file():  # /dev/zero was read until memory ran out; a FIFO without a writer hangs
+        raise click.BadParameter(f"{file!r} is not a regular file", param_hint="'FILE'")
     try:
         result = get_container(ctx).inference_service().transcribe(name, Path(file).read_bytes(), language)
     finally:
