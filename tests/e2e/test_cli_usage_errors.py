@@ -92,3 +92,17 @@ def test_transcribe_of_something_that_is_not_a_regular_file_is_refused(tmp_path,
         os.close(os.open(device, os.O_RDONLY | os.O_NONBLOCK))
         writer.join(10)
     assert "is not a regular file" in _one_line_usage_error(result)
+
+
+@pytest.mark.parametrize("argv", [
+    ["catalog", "sign", "{device}", "--key", "{device}"],
+    ["catalog", "verify", "{device}", "--pubkey", "AAAA"],
+    ["serve", "--hosts", "{device}"],
+    ["run", "tiny", "hi", "--image", "{device}"],
+])
+def test_files_read_whole_must_be_regular_files(tmp_path, monkeypatch, argv):
+    # /dev/zero was read until memory ran out (catalog sign, serve --hosts: MemoryError). /dev/null ends at
+    # once if read, so a regression fails here instead of filling memory.
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, [arg.replace("{device}", "/dev/null") for arg in argv])
+    assert "'/dev/null' is not a regular file" in _one_line_usage_error(result)

@@ -148,6 +148,23 @@ class OutputFile(click.Path):
 OUTPUT_FILE = OutputFile()
 
 
+class InputFile(click.Path):
+    """A file to read whole: it must exist and be a regular file. `/dev/zero` was read until memory ran
+    out, and a FIFO without a writer waited forever."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if not os.path.isfile(path):
+            self.fail(f"{os.fsdecode(path)!r} is not a regular file", param, ctx)
+        return path
+
+
+INPUT_FILE = InputFile()
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 

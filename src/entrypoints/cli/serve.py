@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import get_container
+from entrypoints.cli.base import INPUT_FILE, get_container
 
 
 @click.command("serve")
 @click.option("--host", default=None, help="Bind address (default from MLX_MANAGER_HOST, 127.0.0.1).")
 # Bounded here like the setting, so a bad port is a usage error before anything binds (not a uvicorn traceback).
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default from MLX_MANAGER_PORT, 10242).")
-@click.option("--hosts", "hostfile", default=None, type=click.Path(dir_okay=False),
+@click.option("--hosts", "hostfile", default=None, type=INPUT_FILE,
               help="Shard text models over the ranks of this hostfile (mlx.distributed_config's JSON; the first "
                    "host is this machine), started through mlx.launch (MLX_SHARDING_HOSTFILE).")
 @click.option("--tensor", "mode", flag_value="tensor", default=None,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from entrypoints.cli import completion
-from entrypoints.cli.base import OUTPUT_FILE, echo_json, get_container
+from entrypoints.cli.base import INPUT_FILE, OUTPUT_FILE, echo_json, get_container
 
 
 def _unload_models(ctx) -> None:
@@ -25,7 +25,7 @@ def _unload_models(ctx) -> None:
 @click.option("--system", help="A system prompt (overrides the profile's).")
 @click.option("--thinking/--no-thinking", default=None,
               help="Switch the model's thinking on or off (its reasoning streams, dimmed, to stderr).")
-@click.option("--image", "images", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--image", "images", multiple=True, type=INPUT_FILE,
               help="An image file for a vision model (repeatable; in order).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of streaming.")
 @click.pass_context
@@ -122,14 +122,12 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
 
 @click.command("transcribe")
 @click.argument("name", shell_complete=completion.complete_model)
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=INPUT_FILE)
 @click.option("--language", help="Spoken language (default: detect or the profile's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (text, language, segments).")
 @click.pass_context
 def transcribe(ctx, name: str, file: str, language, as_json: bool) -> None:
     """Speech to text with audio model NAME."""
-    if not Path(file).is_file():  # /dev/zero was read until memory ran out; a FIFO without a writer hangs
-        raise click.BadParameter(f"{file!r} is not a regular file", param_hint="'FILE'")
     try:
         result = get_container(ctx).inference_service().transcribe(name, Path(file).read_bytes(), language)
     finally:
