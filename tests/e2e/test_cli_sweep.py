@@ -32,7 +32,9 @@ def _mlxm(*argv: str, home: Path | str, cwd: Path | None = None, **env: str) -> 
 def _one_error_line(result: subprocess.CompletedProcess, exit_code: int) -> str:
     assert result.returncode == exit_code, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # click's usage errors come after its two lines of usage help ("Usage: ...", "Try '... --help'")
+    lines = [line for line in result.stderr.splitlines()
+             if line.strip() and not line.startswith(("Usage: ", "Try '"))]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     return lines[0]
 
@@ -272,3 +274,33 @@ def test_a_bad_mirror_base_url_is_a_source_error_naming_it(tmp_path, mirror):
                        MLX_MIRROR_BASE_URL=mirror, MLX_MANAGER_DOWNLOAD_RETRIES="0")
     line = _one_error_line(result, 6)  # was ValueError, exit 70
     assert f"the mirror {mirror!r} (MLX_MIRROR_BASE_URL) is not an http(s) URL" in line
+
+
+def _deep_json(levels: int = 100_000) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("case", ["safetensors header", "response format", "hostfile", "mapping config"])
+def test_json_nested_deeper_than_the_decoder_goes_is_one_line(tmp_path, case):
+    import struct
+
+    home = tmp_path / "home"
+    if case == "safetensors header":  # a hostile download: was RecursionError, exit 70
+        header = _deep_json().encode()
+        weights = tmp_path / "evil.safetensors"
+        weights.write_bytes(struct.pack("<Q", len(header)) + header)
+        argv, says = ["import", str(weights), "--name", "evil"], "not a safetensors file (header nested too deeply)"
+    elif case == "response format":
+        folder = write_model_folder(tmp_path / "src" / "tiny")
+        assert _mlxm("import", str(folder), "--name", "tiny", home=home).returncode == 0
+        argv = ["profile", "create", "p", "tiny", "--response-format", '{"a":' * 20_000 + "1" + "}" * 20_000]
+        says = "JSON nested deeper than 64 levels"
+    elif case == "hostfile":
+        (tmp_path / "hosts.json").write_text(_deep_json())
+        argv, says = ["serve", "--hosts", str(tmp_path / "hosts.json")], "is not JSON"
+    else:
+        (home / "mapping-configs").mkdir(parents=True)
+        (home / "mapping-configs" / "deep.json").write_text(_deep_json())
+        argv, says = ["link", "preview", "deep"], "cannot read"
+    line = _one_error_line(_mlxm(*argv, home=home), 2)
+    assert says in line, line
