@@ -154,3 +154,44 @@ def test_launchd_installed_on_auto_start_profiles_follows_the_service(svc, tmp_p
     assert flags() == {"boot": False, "plain": False}
     invoke("service", "uninstall", "--platform", platform, "--no-unload")
     assert flags() == {"boot": False, "plain": False}
+
+
+def test_the_linux_unit_is_one_systemd_accepts_for_a_home_with_a_space_and_a_percent(svc, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    invoke, calls, answers, user_home, _ = svc
+    mlx_home = tmp_path / "50% of my models"
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(mlx_home))
+    invoke("service", "install", "--platform", "linux", "--no-load")
+    path = user_home / ".config" / "systemd" / "user" / "mlxm.service"
+    text = path.read_text()
+    # systemd takes WorkingDirectory= unquoted, and expands `%` specifiers (a literal one is `%%`)
+    assert f"WorkingDirectory={str(mlx_home).replace('%', '%%')}\n" in text
+    unit = parse_unit(text)
+    assert unit["home"] == str(mlx_home) and unit["environment"]["MLX_MANAGER_HOME"] == str(mlx_home)
+    assert unit["stdout_log"] == str(mlx_home / "logs" / "serve.out.log")
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed: the unit was checked by its text only")
+    checked = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and "mlxm.service" not in checked.stderr, checked.stderr
+
+
+def test_status_of_a_hand_edited_unit_with_an_unclosed_quote_reads_it_as_it_stands(svc):
+    invoke, calls, answers, user_home, _ = svc
+    path = user_home / ".config" / "systemd" / "user" / "mlxm.service"
+    path.parent.mkdir(parents=True)
+    path.write_text('[Service]\nExecStart="/opt/mlxm serve\nEnvironment="MLX_MANAGER_PORT=1\n')
+    result = invoke("service", "status", "--platform", "linux")  # was ValueError: No closing quotation (exit 70)
+    assert 'runs:      "/opt/mlxm serve' in result.output
+
+
+@pytest.mark.parametrize("content", [b"garbage", plistlib.dumps(["not", "a", "dict"])])
+def test_status_of_a_plist_that_is_not_ours_says_so(svc, content):
+    invoke, calls, answers, user_home, _ = svc
+    path = user_home / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    result = invoke("service", "status", "--platform", "macos")  # was InvalidFileException (exit 70)
+    assert "is not a readable property list" in result.output

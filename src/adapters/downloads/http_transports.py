@@ -222,3 +222,17 @@ def proxy_configured(url: str) -> bool:
     if parts.scheme not in proxies:
         return False
     return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+def checked_base_url(url: str, *, what: str, setting: str, example: str) -> str:
+    """`url` when it is an http(s) URL with a host and a valid port; a SourceError naming the setting it came
+    from otherwise (`http://[::1` was a ValueError deep in the HTTP client; `notaurl` was retried as if down)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise SourceError(f"the {what} {url!r} ({setting}) is not an http(s) URL like {example}")
+    return url

@@ -45,7 +45,8 @@ class FileMappingConfigStore:
         try:
             raw = path.read_bytes()
             data = tomllib.loads(raw.decode("utf-8")) if path.suffix == ".toml" else json.loads(raw)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        # JSONDecodeError and TOMLDecodeError are ValueErrors; RecursionError: nested deeper than the decoder goes
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise InvalidMappingConfig(app, f"cannot read {path}: {exc}") from None
         if not isinstance(data, dict):
             raise InvalidMappingConfig(app, f"{path} must hold an object")

@@ -27,13 +27,17 @@ from domain.catalog.model import ModelSource
 from domain.enums import SourceKind
 
 from adapters.downloads.http_transfer import TransferLimits, fetch_resumable
-from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, proxy_configured
+from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, checked_base_url, proxy_configured
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
 def _env_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    return checked_endpoint((os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"))
+
+
+def checked_endpoint(endpoint: str) -> str:
+    return checked_base_url(endpoint, what="hub endpoint", setting="HF_ENDPOINT", example=DEFAULT_ENDPOINT)
 
 
 def _env_token() -> str | None:
@@ -73,7 +77,7 @@ class HuggingFaceDownloader:
     # -- configuration, read per call -------------------------------------------------
     def endpoint(self) -> str:
         value = self._endpoint() if callable(self._endpoint) else self._endpoint
-        return (value or _env_endpoint()).rstrip("/")
+        return checked_endpoint(value.rstrip("/")) if value else _env_endpoint()
 
     def token(self) -> str | None:
         value = self._token() if callable(self._token) else self._token
@@ -92,6 +96,7 @@ class HuggingFaceDownloader:
     def list_files(self, source: ModelSource, revision: str | None, staging: Path) -> RemoteListing:
         self._check_kind(source)
         self._check_online()
+        endpoint = self.endpoint()  # before huggingface_hub's import, which parses HF_ENDPOINT itself
         from huggingface_hub import HfApi
         from huggingface_hub.errors import (
             GatedRepoError,
@@ -102,7 +107,7 @@ class HuggingFaceDownloader:
 
         repo_id = source.value
         use_hub_deadlines(self._limits)
-        api = HfApi(endpoint=self.endpoint(), token=self.token())
+        api = HfApi(endpoint=endpoint, token=self.token())
         try:
             info = self._with_retries(lambda: api.model_info(repo_id, revision=revision or "main",
                                                              timeout=self._limits.read_timeout_seconds))
@@ -156,10 +161,11 @@ class HuggingFaceDownloader:
     def download_from_source(self, source: ModelSource, file: RemoteFile, progress: ProgressCallback) -> Path:
         self._check_kind(source)
         self._check_online()
+        endpoint = self.endpoint()  # before huggingface_hub's import, which parses HF_ENDPOINT itself
         from huggingface_hub import hf_hub_url
         from huggingface_hub.utils import build_hf_headers
 
-        url = hf_hub_url(source.value, file.path, revision=file.revision, endpoint=self.endpoint())
+        url = hf_hub_url(source.value, file.path, revision=file.revision, endpoint=endpoint)
         headers = build_hf_headers(token=self.token(), library_name="mlxm")
         return fetch_resumable(
             self._transport(url), url, file.dest, label=file.path, expected_size=file.size, progress=progress,

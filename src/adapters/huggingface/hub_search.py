@@ -22,10 +22,10 @@ class HfApiHubSearch:
         self._timeout = timeout
 
     def search(self, query: HubQuery) -> list[HubModel]:
+        endpoint = _env_endpoint()  # before huggingface_hub's import, which parses HF_ENDPOINT itself
         from huggingface_hub import HfApi
         from huggingface_hub.errors import HfHubHTTPError
 
-        endpoint = _env_endpoint()
         _check_reachable(endpoint, self._timeout)
         api = HfApi(endpoint=endpoint, token=_env_token())
         try:

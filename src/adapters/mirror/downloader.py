@@ -27,7 +27,7 @@ from domain.library.layout import is_commit_sha
 from domain.enums import SourceKind
 
 from adapters.downloads.http_transfer import fetch_resumable
-from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, proxy_configured
+from adapters.downloads.http_transports import HttpxHttp, StdlibHttp, checked_base_url, proxy_configured
 
 
 class HttpMirrorDownloader:
@@ -54,7 +54,8 @@ class HttpMirrorDownloader:
         value = value or os.environ.get("MLX_MIRROR_BASE_URL")
         if not value:
             raise SourceNotConfigured("MLX_MIRROR_BASE_URL is not set")
-        return value.rstrip("/")
+        return checked_base_url(value.rstrip("/"), what="mirror", setting="MLX_MIRROR_BASE_URL",
+                                example="https://mirror.example/models")
 
     def _check(self, source: ModelSource) -> str:
         if source.kind is not SourceKind.HTTP_MIRROR:

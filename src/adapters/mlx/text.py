@@ -137,7 +137,8 @@ class MlxTextRuntime:
                 model, tokenizer = mlx_lm.load(str(path))
             except FileNotFoundError as exc:
                 raise InvalidRequest(f"{model_id}: the model folder {path} is incomplete: {exc}") from exc
-            except (ValueError, ImportError, KeyError) as exc:  # unknown architecture, bad weights
+            # unknown architecture, bad weights; TypeError: a config.json without fields the architecture needs
+            except (ValueError, ImportError, KeyError, TypeError) as exc:
                 kind = "vision model (served text-only)" if ModelType(model_type) is ModelType.VISION else "model"
                 raise NotSupported(f"{model_id}: mlx-lm cannot load this {kind}: {exc}") from exc
         store = None

@@ -76,7 +76,7 @@ def open_database(url: str, *, upgrade: bool = True) -> Engine:
         try:
             ensure_search_index_shape(engine)  # derived data: an index of an older shape is rebuilt, never an error
         except SqlDatabaseError as exc:
-            translate_damage(exc)
+            translate_damage(exc, url)
             raise
     return engine
 
@@ -94,7 +94,7 @@ def _upgrade(url: str):
     try:
         return upgrade_database(url)
     except SqlDatabaseError as exc:
-        translate_damage(exc)  # a damaged file: "unavailable" with SQLite's reason, not an internal error
+        translate_damage(exc, url)  # a damaged file: "unavailable" with SQLite's reason, not an internal error
         raise
 
 

@@ -5,7 +5,9 @@ into an unlinked inode and are gone at restart. So every pool checkout compares 
 (device, inode) with the one the engine first opened; once it differs, every later checkout fails
 (until restart: a new empty file in its place is not the user's database either). A damaged file
 ("database disk image is malformed", "file is not a database") is turned into the same 503, with
-SQLite's reason, by `translate_damage`.
+SQLite's reason, by `translate_damage`; so is a file that cannot be opened at all (a folder in its place,
+a read-only folder, a symlink loop), a database locked past the busy timeout, or a server that refuses the
+connection: each a one-line "unavailable" naming the database, never an internal error.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import DatabaseError as SqlDatabaseError
+from sqlalchemy.exc import DatabaseError as SqlDatabaseError, OperationalError as SqlOperationalError
 
 from application.errors import Unavailable
 
 _DAMAGE_MARKERS = ("malformed", "not a database", "file is encrypted", "disk i/o error")
+# psycopg's words for a server it could not reach (refused, unknown host, timed out, authentication)
+_CONNECT_MARKERS = ("connection failed", "could not connect", "connection refused", "connection timeout expired")
 
 
 class DatabaseGone(Unavailable):
@@ -28,6 +32,10 @@ class DatabaseGone(Unavailable):
 
 class DatabaseDamaged(Unavailable):
     """SQLite reports the database file as damaged: 503 with its reason."""
+
+
+class DatabaseUnreachable(Unavailable):
+    """The database cannot be opened or used right now (no file access, locked, server unreachable)."""
 
 
 class DatabaseFileGuard:
@@ -68,10 +76,39 @@ def install_file_guard(engine: Engine, path: Path) -> DatabaseFileGuard:
     return guard
 
 
-def translate_damage(exc: BaseException) -> None:
-    """Raise DatabaseDamaged for a SQLAlchemy error that reports a damaged file; return otherwise."""
-    if isinstance(exc, SqlDatabaseError):
-        reason = str(getattr(exc, "orig", exc))
-        if any(marker in reason.lower() for marker in _DAMAGE_MARKERS):
-            raise DatabaseDamaged(f"the database is damaged ({reason}); restore it from a backup "
-                                  "(mlxm keeps mlxm.db.before-*.bak copies from upgrades)") from exc
+def translate_damage(exc: BaseException, url: object = None) -> None:
+    """Raise DatabaseDamaged for a SQLAlchemy error that reports a damaged file, DatabaseUnreachable for one
+    that could not open or lock the database (`url`, an engine URL, names it); return otherwise."""
+    if not isinstance(exc, SqlDatabaseError):
+        return
+    reason = " ".join(str(getattr(exc, "orig", exc)).split())
+    lowered = reason.lower()
+    if any(marker in lowered for marker in _DAMAGE_MARKERS):
+        raise DatabaseDamaged(f"the database is damaged ({reason}); restore it from a backup "
+                              "(mlxm keeps mlxm.db.before-*.bak copies from upgrades)") from exc
+    if not isinstance(exc, SqlOperationalError):
+        return
+    where = _describe(url)
+    if "unable to open database file" in lowered:
+        raise DatabaseUnreachable(f"cannot open the database{where} ({reason}): it must be a file that can be "
+                                  "read and written, in a folder that can be written") from exc
+    if "database is locked" in lowered:  # after the engine's busy timeout
+        raise DatabaseUnreachable(f"the database{where} is locked by another process; "
+                                  "try again when it is done") from exc
+    if any(marker in lowered for marker in _CONNECT_MARKERS):
+        raise DatabaseUnreachable(f"cannot connect to the database{where}: {reason}") from exc
+
+
+def _describe(url: object) -> str:
+    """' <file>' for a SQLite file, ' <url without password>' for a server, '' when unknown."""
+    if url is None:
+        return ""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - only a name for the message
+        return ""
+    if parsed.get_backend_name() == "sqlite":
+        return f" {parsed.database}" if parsed.database else ""
+    return " " + parsed.render_as_string(hide_password=True)

@@ -19,8 +19,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy.exc import DatabaseError as SqlDatabaseError
 
 from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
+from adapters.sqlalchemy.file_guard import translate_damage
 from adapters.sqlalchemy.migration_scripts import migrations_dir
 
 log = logging.getLogger("mlxm.db")
@@ -227,5 +229,8 @@ def migration_reports(url: str) -> list[dict]:
     try:
         with engine.connect() as connection:
             return _new_reports(connection, 0)
+    except SqlDatabaseError as exc:
+        translate_damage(exc, url)  # damaged or unopenable: one "unavailable" line, not an internal error
+        raise
     finally:
         engine.dispose()

@@ -80,7 +80,8 @@ class SqlAlchemyUnitOfWork:
                 self.session.close()
             self.session = None
         if exc is not None:
-            translate_damage(exc)  # a damaged database file: 503 with SQLite's reason, not a 500
+            # a damaged, unopenable or locked database: 503 with the database's reason, not a 500
+            translate_damage(exc, getattr(self._session_factory.kw.get("bind"), "url", None))
 
     def commit(self) -> None:
         """Write back tracked objects that changed, then commit the transaction."""

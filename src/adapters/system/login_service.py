@@ -106,7 +106,21 @@ def render_plist(spec: ServiceSpec) -> bytes:
 
 
 def _systemd_quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + _specifiers(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _specifiers(value: str) -> str:
+    """systemd expands `%x` specifiers in these settings: a literal `%` (a home like `~/50%`) is `%%`."""
+    return value.replace("%", "%%")
+
+
+def _exec_argument(value: str) -> str:
+    """ExecStart also expands `$NAME`: a literal `$` is `$$`."""
+    return _systemd_quote(value.replace("$", "$$"))
+
+
+def _unescape(value: str) -> str:
+    return value.replace("%%", "%")
 
 
 def render_unit(spec: ServiceSpec) -> str:
@@ -117,11 +131,12 @@ def render_unit(spec: ServiceSpec) -> str:
         "",
         "[Service]",
         "Type=simple",
-        "ExecStart=" + " ".join(_systemd_quote(arg) for arg in spec.program),
-        f"WorkingDirectory={_systemd_quote(str(spec.home))}",
+        "ExecStart=" + " ".join(_exec_argument(arg) for arg in spec.program),
+        # A plain path: systemd takes no quotes here ("WorkingDirectory= path is not absolute: \"/...\"").
+        f"WorkingDirectory={_specifiers(str(spec.home))}",
         *(f"Environment={_systemd_quote(f'{key}={value}')}" for key, value in spec.environment.items()),
-        f"StandardOutput=append:{spec.stdout_log}",
-        f"StandardError=append:{spec.stderr_log}",
+        f"StandardOutput=append:{_specifiers(str(spec.stdout_log))}",
+        f"StandardError=append:{_specifiers(str(spec.stderr_log))}",
         "Restart=on-failure",
         "",
         "[Install]",
@@ -129,6 +144,14 @@ def render_unit(spec: ServiceSpec) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _split(value: str) -> list[str]:
+    """The words of a setting; a hand-edited line with an unclosed quote is read as it stands."""
+    try:
+        return shlex.split(value)
+    except ValueError:
+        return [value]
 
 
 def parse_unit(text: str) -> dict:
@@ -139,16 +162,17 @@ def parse_unit(text: str) -> dict:
         if not sep:
             continue
         if key == "ExecStart":
-            found["program"] = shlex.split(value)
-        elif key == "Environment":
-            name, _, setting = shlex.split(value)[0].partition("=")
+            found["program"] = [_unescape(arg).replace("$$", "$") for arg in _split(value)]
+        elif key == "Environment" and _split(value):
+            name, _, setting = _unescape(_split(value)[0]).partition("=")
             found["environment"][name] = setting
         elif key == "WorkingDirectory":
-            found["home"] = shlex.split(value)[0]
+            # Units written by earlier versions quoted it (which systemd refused); read both.
+            found["home"] = _unescape((_split(value) or [value])[0] if value.startswith('"') else value)
         elif key == "StandardOutput":
-            found["stdout_log"] = value.removeprefix("append:")
+            found["stdout_log"] = _unescape(value.removeprefix("append:"))
         elif key == "StandardError":
-            found["stderr_log"] = value.removeprefix("append:")
+            found["stderr_log"] = _unescape(value.removeprefix("append:"))
     return found
 
 
@@ -196,7 +220,13 @@ class LoginService:
         if not status.installed:
             return status
         if self.platform == "macos":
-            data = plistlib.loads(self.path.read_bytes())
+            try:
+                data = plistlib.loads(self.path.read_bytes())
+            except Exception:  # noqa: BLE001 - plistlib raises InvalidFileException, ExpatError, ValueError...
+                data = None
+            if not isinstance(data, dict):  # hand-edited into something else: report the rest, not a crash
+                status.detail = f"{self.path} is not a readable property list"
+                return status
             status.program = list(data.get("ProgramArguments", []))
             status.environment = dict(data.get("EnvironmentVariables", {}))
             status.home = data.get("WorkingDirectory")

@@ -53,6 +53,8 @@ def tensor_names_from_header(prefix: bytes, read_header, size: int, label: str) 
         header = json.loads(raw)
     except ValueError:
         raise InvalidRequest(f"{label}: not a safetensors file (header is not JSON)") from None
+    except RecursionError:  # a hostile header of 100,000 nested arrays: the decoder gives up
+        raise InvalidRequest(f"{label}: not a safetensors file (header nested too deeply)") from None
     if not isinstance(header, dict):
         raise InvalidRequest(f"{label}: not a safetensors file (header is not an object)")
     data_size = size - 8 - length

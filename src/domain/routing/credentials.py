@@ -47,8 +47,13 @@ def validate_base_url(url: str | None) -> str | None:
         return None
     if len(url) > MAX_BASE_URL_LENGTH:
         raise InvalidParameter("base_url", f"at most {MAX_BASE_URL_LENGTH} characters")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - ValueError for a port that is not a number in range
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # `http://[::1` (an unclosed IPv6 bracket), `http://host:99999`
+        usable = False
+    if not usable:
         raise InvalidParameter("base_url", f"must be an http(s) URL, got {url!r}")
     return url.rstrip("/")
 

@@ -79,6 +79,11 @@ class MlxmGroup(click.Group):
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback to users
+            if _output_cannot_encode(exc):
+                # e.g. PYTHONIOENCODING=latin-1 and a model description with an emoji
+                click.echo(f"Error: standard output's encoding ({exc.encoding}) cannot show {exc.object[exc.start:exc.end]!r}; "
+                           "use a UTF-8 locale or PYTHONIOENCODING=utf-8", err=True)
+                ctx.exit(2)
             if isinstance(exc, _USER_FILE_ERRORS):
                 # A path the user gave that cannot be used is their mistake, not an internal error.
                 click.echo(f"Error: {_one_line(_describe_file_error(exc))}", err=True)
@@ -103,6 +108,17 @@ class MlxmGroup(click.Group):
                 message += f"; did you mean: {', '.join(suggestions)}?"
             click.echo(f"Error: {_one_line(message)}", err=True)
             ctx.exit(mapping.exit_code)
+
+
+def _output_cannot_encode(exc: Exception) -> bool:
+    if not isinstance(exc, UnicodeEncodeError):
+        return False
+    import codecs
+
+    try:
+        return codecs.lookup(exc.encoding).name == codecs.lookup(getattr(sys.stdout, "encoding", None) or "").name
+    except LookupError:
+        return False
 
 
 _USER_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
@@ -130,6 +146,23 @@ class OutputFile(click.Path):
 
 
 OUTPUT_FILE = OutputFile()
+
+
+class InputFile(click.Path):
+    """A file to read whole: it must exist and be a regular file. `/dev/zero` was read until memory ran
+    out, and a FIFO without a writer waited forever."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if not os.path.isfile(path):
+            self.fail(f"{os.fsdecode(path)!r} is not a regular file", param, ctx)
+        return path
+
+
+INPUT_FILE = InputFile()
 
 
 def _one_line(message: str) -> str:
@@ -169,6 +202,8 @@ def stdout_is_tty() -> bool:
 def prompt_secret(text: str, *, confirm: bool = False, err: bool = False) -> str:
     """A hidden prompt on a terminal. From a pipe, the line is read as it is: nothing is echoed to a pipe,
     so getpass's "Password input may be echoed" warning would be noise the user cannot act on."""
+    if sys.stdin is None:  # started with standard input closed (`<&-`): nothing to read from
+        raise click.UsageError(f"no {text.lower()} on standard input (it is closed)")
     if sys.stdin.isatty():
         return click.prompt(text, hide_input=True, confirmation_prompt=confirm, err=err)
     value = sys.stdin.readline().rstrip("\r\n")

@@ -32,12 +32,21 @@ def upgrade(ctx: click.Context, as_json: bool) -> None:
     migrations_log = logging.getLogger("mlxm.migrations")
     level = migrations_log.level
     migrations_log.setLevel(logging.ERROR)
+    url = _database_url(ctx)
     try:
-        result = upgrade_database(_database_url(ctx))
+        result = upgrade_database(url)
     except Exception as exc:  # noqa: BLE001 - one line for users; the upgrade ran in one transaction
-        raise click.ClickException(
-            f"database upgrade failed, nothing was changed: {' '.join(str(exc).split())[:300]}"
-        ) from exc
+        from adapters.sqlalchemy.file_guard import translate_damage
+        from application.errors import Unavailable
+
+        reason, exit_code = str(exc), 1
+        try:
+            translate_damage(exc, url)  # a damaged or unopenable file: its plain reason, exit 7 as everywhere
+        except Unavailable as unavailable:
+            reason, exit_code = str(unavailable), 7
+        failed = click.ClickException(f"database upgrade failed, nothing was changed: {' '.join(reason.split())[:300]}")
+        failed.exit_code = exit_code
+        raise failed from exc
     finally:
         migrations_log.setLevel(level)
     if as_json:

@@ -23,6 +23,9 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
+MIN_WIDTH = 20  # narrower than this, rich prints empty cells: the IDs still have to show
+
+
 def console(stderr: bool = False):
     """A rich console as wide as the terminal (or `COLUMNS`); piped output without `COLUMNS` keeps
     long rows on one line (200 columns), so `mlxm list | grep x` still sees whole rows."""
@@ -32,7 +35,10 @@ def console(stderr: bool = False):
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) < MIN_WIDTH:
+        return Console(width=MIN_WIDTH, stderr=stderr)  # COLUMNS=0 printed nothing at all (and exit 0)
+    sized = stream.isatty() or columns.isdigit()
     return Console(width=None if sized else 200, stderr=stderr)
 
 

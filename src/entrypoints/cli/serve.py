@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import get_container
+from entrypoints.cli.base import INPUT_FILE, get_container
 
 
 @click.command("serve")
 @click.option("--host", default=None, help="Bind address (default from MLX_MANAGER_HOST, 127.0.0.1).")
 # Bounded here like the setting, so a bad port is a usage error before anything binds (not a uvicorn traceback).
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default from MLX_MANAGER_PORT, 10242).")
-@click.option("--hosts", "hostfile", default=None, type=click.Path(dir_okay=False),
+@click.option("--hosts", "hostfile", default=None, type=INPUT_FILE,
               help="Shard text models over the ranks of this hostfile (mlx.distributed_config's JSON; the first "
                    "host is this machine), started through mlx.launch (MLX_SHARDING_HOSTFILE).")
 @click.option("--tensor", "mode", flag_value="tensor", default=None,
@@ -38,11 +38,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, hostfile: str 
     host = host or settings.manager.host
     # Auth is on for non-loopback addresses (or MLX_MANAGER_AUTH=on): refuse to start with no key at all.
     ensure_servable(container, host)
+    port = port or settings.manager.port
+    _check_listenable(host, port)
     app = create_app(container)
     config = uvicorn.Config(
         app,
         host=host,
-        port=port or settings.manager.port,
+        port=port,
         log_level=settings.manager.log_level,
         log_config=None,  # structlog owns the handlers (configure_logging)
         access_log=False,  # the request-id middleware writes one line per request, with its id
@@ -54,7 +56,26 @@ def serve(ctx: click.Context, host: str | None, port: int | None, hostfile: str 
     server.run()
     if server.started:  # it served and shut down cleanly: end without interpreter finalisation (see serve_server)
         finish_process(server.exit_code)
+    click.echo("Error: the server did not start (the log above says why)", err=True)
     ctx.exit(3)  # it never started (the app's start-up failed; uvicorn logged why): uvicorn.run's STARTUP_FAILURE
+
+
+def _check_listenable(host: str, port: int) -> None:
+    """A port another process listens on (or an address this machine does not have) is one line before
+    anything starts; uvicorn would only log it after the application's start-up, then exit 3."""
+    import socket
+
+    from application.errors import Unavailable
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        hint = " (is another `mlxm serve` running? `mlxm ps` asks it)" if "in use" in reason else ""
+        raise Unavailable(f"cannot listen on {host}:{port}: {reason}{hint}") from None
 
 
 def connection_limits(server) -> dict:

@@ -46,8 +46,9 @@ class ManagerSettings(EnvSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=10242, ge=1, le=65535)
     offline: bool = False
-    log_format: str = "console"
-    log_level: str = "info"
+    log_format: Literal["console", "json"] = "console"
+    # uvicorn's levels: any other word was a KeyError inside `mlxm serve` (exit 70)
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     # on | off | auto (on whenever bound to a non-loopback address); true/false, yes/no, 1/0 are synonyms.
     # Anything else stops start-up: a typo must never quietly leave the server open.
     auth: Literal["on", "off", "auto"] = "auto"
@@ -86,6 +87,11 @@ class ManagerSettings(EnvSettings):
             return _AUTH_SYNONYMS.get(word, word)
         return value
 
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_word(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("allowed_model_dirs", mode="before")
     @classmethod
     def _path_list(cls, value: object) -> object:
@@ -98,10 +104,43 @@ class ManagerSettings(EnvSettings):
     def _expand_dirs(cls, value: list[Path]) -> list[Path]:
         return [path.expanduser() for path in value]
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_given(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            # Path("") is the current folder: an unset shell variable would scatter a library into it.
+            raise ValueError("is empty: unset it (home ~/.mlx-manager) or name a folder")
+        return value
+
     @field_validator("home", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+        try:
+            value = value.expanduser()
+        except RuntimeError as exc:  # `~nobody-here/x`: no such user
+            raise ValueError(f"cannot expand {str(value)!r}: {exc}") from None
+        if os.path.lexists(value) and not os.path.isdir(value):
+            # A file (or a dangling or looping symlink) where the home should be: one clear line now,
+            # instead of "File exists" or "Too many levels of symbolic links" from whichever command runs.
+            raise ValueError(f"{str(value)!r} is not a folder")
+        return value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        # Checked by its form only (SQLAlchemy is not imported for settings): a URL it cannot use would
+        # otherwise surface as an internal error of whichever command opens the database first.
+        if value is None:
+            return None
+        scheme, separator, rest = value.strip().partition("://")
+        backend = scheme.split("+", 1)[0].lower()
+        if not separator or backend not in ("sqlite", "postgresql"):
+            raise ValueError("not a database URL mlxm uses: sqlite:////path/mlxm.db or "
+                             "postgresql+psycopg://user@host/db")
+        if backend == "sqlite" and rest.lstrip("/") in ("", ":memory:"):
+            raise ValueError("a SQLite URL needs a file (sqlite:////path/mlxm.db): "
+                             "an in-memory database is gone when the command ends")
+        return value
 
     @field_validator("allowed_origins", mode="after")
     @classmethod

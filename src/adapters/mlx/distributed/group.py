@@ -61,7 +61,7 @@ class Hostfile:
             data = json.loads(path.read_text())
         except OSError as exc:
             raise InvalidRequest(f"hostfile {path}: {exc.strerror or exc}") from None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the decoder goes
             raise InvalidRequest(f"hostfile {path} is not JSON: {exc}") from None
         hosts = data.get("hosts") if isinstance(data, dict) else data
         if not isinstance(hosts, list) or not all(isinstance(h, dict) and isinstance(h.get("ssh"), str) for h in hosts):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from entrypoints.cli.base import echo_json, get_container
+from entrypoints.cli.base import INPUT_FILE, echo_json, get_container
 
 
 def _remote(container):
@@ -34,8 +34,8 @@ def keygen(ctx: click.Context, private_key: str, as_json: bool) -> None:
 
 
 @click.command("sign")
-@click.argument("catalog_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--key", "private_key", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.argument("catalog_file", type=INPUT_FILE)
+@click.option("--key", "private_key", required=True, type=INPUT_FILE,
               help="The Ed25519 private key (PEM) from `mlxm catalog keygen`.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Signature file (default CATALOG_FILE.sig).")
 @click.pass_context
@@ -50,7 +50,7 @@ def sign(ctx: click.Context, catalog_file: str, private_key: str, output: str | 
 
 
 @click.command("verify")
-@click.argument("catalog_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("catalog_file", type=INPUT_FILE)
 @click.option("--pubkey", required=True, help="Base64 Ed25519 public key, or a file holding it (KEY.pub or PEM).")
 @click.option("--signature", "signature_file", type=click.Path(dir_okay=False),
               help="Signature file (default CATALOG_FILE.sig).")

@@ -175,6 +175,12 @@ def _echo_file_sources(files) -> None:
 def check_updates(ctx: click.Context, name: str | None, as_json: bool) -> None:
     """Compare installed models with their sources and list newer catalog IDs."""
     reports = get_container(ctx).update_service().check_updates(name)
+    _print_update_reports(reports, as_json)
+    if any(r.error for r in reports):
+        ctx.exit(6)  # as `mlxm update`: a model that could not be checked is a failed source, not "up to date"
+
+
+def _print_update_reports(reports: list, as_json: bool) -> None:
     if as_json:
         echo_json([r.to_dict() for r in reports])
         return
@@ -304,10 +310,15 @@ def _download_action(action: str):
         d = getattr(service, action)(download_id)
         if action == "resume":
             d = service.wait(download_id)
+        failed = action == "resume" and d.status.value == "failed"
         if as_json:
             echo_json(_download_dict(d))
+        elif failed:
+            click.echo(f"Error: download {d.id} ({d.model_id}) failed: {' '.join((d.error or '').split())}", err=True)
         else:
             click.echo(f"download {d.id} ({d.model_id}): {d.status.value}")
+        if failed:
+            ctx.exit(6)  # as a failed `mlxm pull`: the resume did not finish the download
 
     # click read the (empty) docstring when the command was made: set the help itself.
     command.help = _ACTION_HELP[action]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from entrypoints.cli import completion
-from entrypoints.cli.base import OUTPUT_FILE, echo_json, get_container
+from entrypoints.cli.base import INPUT_FILE, OUTPUT_FILE, echo_json, get_container
 
 
 def _unload_models(ctx) -> None:
@@ -25,7 +25,7 @@ def _unload_models(ctx) -> None:
 @click.option("--system", help="A system prompt (overrides the profile's).")
 @click.option("--thinking/--no-thinking", default=None,
               help="Switch the model's thinking on or off (its reasoning streams, dimmed, to stderr).")
-@click.option("--image", "images", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--image", "images", multiple=True, type=INPUT_FILE,
               help="An image file for a vision model (repeatable; in order).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end instead of streaming.")
 @click.pass_context
@@ -105,9 +105,15 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
     finally:
         _unload_models(ctx)
     path = Path(output)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(wav)
-    tmp.replace(path)  # never leave a half-written file under the requested name
+    if path.exists() and not path.is_file():
+        # /dev/stdout, a FIFO: written into as a shell redirect would. A temporary file renamed over it would
+        # replace the device itself (`-o /dev/null` as root: /dev/null became a WAV file).
+        with open(path, "wb") as stream:
+            stream.write(wav)
+    else:
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_bytes(wav)
+        tmp.replace(path)  # never leave a half-written file under the requested name
     if as_json:
         echo_json({"model": name, "output": str(path), "bytes": len(wav)})
         return
@@ -116,7 +122,7 @@ def speak(ctx, name: str, text: str, output: str, voice, speed, as_json: bool) -
 
 @click.command("transcribe")
 @click.argument("name", shell_complete=completion.complete_model)
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=INPUT_FILE)
 @click.option("--language", help="Spoken language (default: detect or the profile's).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (text, language, segments).")
 @click.pass_context

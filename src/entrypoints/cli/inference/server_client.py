@@ -53,7 +53,7 @@ def _local_admin_headers(url: str, home) -> dict[str, str]:
     return {local_admin.HEADER: token} if token else {}
 
 
-def _request(ctx: click.Context, method: str, url: str, **kwargs):
+def _request(ctx: click.Context, method: str, url: str, *, expect: tuple[str, ...] = (), **kwargs):
     import os
 
     import httpx
@@ -80,7 +80,15 @@ def _request(ctx: click.Context, method: str, url: str, **kwargs):
         except Exception:  # noqa: BLE001 - not our JSON error shape
             message = response.text[:200]
         raise ApplicationError(f"server answered {response.status_code}: {message}")
-    return response.json()
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or any(name not in data for name in expect):
+        # e.g. --url at another web server that answers 200: its page is not our pool
+        raise Unavailable(f"{url.split('/api')[0]} is not an mlxm server (its answer to {method} "
+                          f"{url[len(url.split('/api')[0]):]} is not the pool's JSON)")
+    return data
 
 
 @click.command("ps")
@@ -89,7 +97,7 @@ def _request(ctx: click.Context, method: str, url: str, **kwargs):
 @click.pass_context
 def ps(ctx, url: str | None, as_json: bool) -> None:
     """Models loaded in the running server."""
-    data = _request(ctx, "GET", f"{_base_url(ctx, url)}/api/pool")
+    data = _request(ctx, "GET", f"{_base_url(ctx, url)}/api/pool", expect=("loaded",))
     if as_json:
         echo_json(data)
         return
@@ -128,7 +136,8 @@ def _placement(model: dict) -> str:
 @click.pass_context
 def unload(ctx, name: str, url: str | None, as_json: bool) -> None:
     """Unload NAME from the running server (after its running requests finish)."""
-    data = _request(ctx, "POST", f"{_base_url(ctx, url)}/api/pool/unload", json={"model": name})
+    data = _request(ctx, "POST", f"{_base_url(ctx, url)}/api/pool/unload", json={"model": name},
+                    expect=("model_id", "loaded"))
     if as_json:
         echo_json(data)
         return

@@ -35,12 +35,14 @@ def _response_format(ctx, param, value):
         return None
     if value in ("json_object", "text"):
         return {"type": value}
-    import json
+    # The HTTP API's parser: 20,000 nested objects were a RecursionError (exit 70), `"\ud800"` a string
+    # nothing behind it can store.
+    from entrypoints.http.json_body import BodyRefused, load_json
 
     try:
-        parsed = json.loads(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}") from None
+        parsed = load_json(value.encode("utf-8"))
+    except BodyRefused as exc:
+        raise click.BadParameter(str(exc).replace("request body is not valid JSON", "not JSON")) from None
     if not isinstance(parsed, dict):
         raise click.BadParameter("give a JSON object (a schema or a response_format)")
     if parsed.get("type") in ("text", "json_object", "json_schema") and ("json_schema" in parsed or len(parsed) == 1):
