@@ -29,7 +29,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, hostfile: str 
     from entrypoints.logging import configure_logging
 
     container = get_container(ctx)
-    container.metrics.reset_override()  # this process serves GET /metrics (other commands have no registry)
+    if container.metrics.overridden and container.metrics() is None:
+        container.metrics.reset_last_overriding()  # this process serves GET /metrics (command_line_container)
     settings = container.settings()
     _apply_sharding(settings, hostfile, mode, shard_models)
     configure_logging(settings.manager.log_format, settings.manager.log_level)

@@ -223,7 +223,7 @@ class Container(containers.DeclarativeContainer):
 def command_line_container() -> Container:
     """A CLI command's container. It serves no GET /metrics, so its counters would go nowhere: without the
     registry a command spares prometheus_client's import (~80 ms of start-up, issue 19). `mlxm serve` turns
-    the metrics back on (`container.metrics.reset_override()`) before anything uses them."""
+    the metrics back on (it drops this override) before anything uses them."""
     container = Container()
     container.metrics.override(providers.Object(None))
     return container
