@@ -111,3 +111,12 @@ def test_an_existing_file_is_never_replaced(tmp_path):
     assert not schema_snapshot.create_from_snapshot(existing)
     assert existing.read_bytes() == b"the user's bytes"
     assert [p.name for p in tmp_path.iterdir()] == ["mlxm.db"]
+
+
+def test_a_snapshot_sqlite_cannot_run_leaves_the_database_to_the_migrations(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.sql"
+    broken.write_text(f"-- head: {script_head_revision()}\nBEGIN;\nCREATE VIRTUAL TABLE t USING no_such_module(a);\n"
+                      "COMMIT;\n", encoding="utf-8")
+    monkeypatch.setattr(schema_snapshot, "snapshot_path", lambda: broken)
+    assert not schema_snapshot.create_from_snapshot(tmp_path / "new.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.sql"]  # no database, no temporary file

@@ -40,11 +40,14 @@ def create_from_snapshot(path: Path) -> bool:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
     os.close(fd)
     try:
-        connection = sqlite3.connect(temp, isolation_level=None)
         try:
-            connection.executescript(script)  # one transaction: the script is BEGIN ... COMMIT
-        finally:
-            connection.close()
+            connection = sqlite3.connect(temp, isolation_level=None)
+            try:
+                connection.executescript(script)  # one transaction: the script is BEGIN ... COMMIT
+            finally:
+                connection.close()
+        except sqlite3.Error:  # e.g. a SQLite without FTS5: alembic runs instead and reports it its usual way
+            return False
         try:
             # Create-if-absent: a database that appeared meanwhile is never replaced.
             os.link(temp, path)
