@@ -121,3 +121,42 @@ def test_a_transcription_temperature_that_is_not_a_number_is_a_422(server, value
     response = httpx.post(f"{server[0]}/v1/audio/transcriptions", files={"file": ("a.wav", wav)},
                           data={"model": "tiny-voice", "temperature": value}, timeout=60)
     assert response.status_code == 422 and response.json()["error"]["param"] == "temperature"
+
+
+# Schemas llguidance cannot compile for any tokenizer: a dangling $ref, a contradiction, a bad regex.
+UNCOMPILABLE_SCHEMAS = [
+    {"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}},
+    {"type": "integer", "minimum": 5, "maximum": 1},
+    {"type": "string", "pattern": "(["},
+]
+
+
+@pytest.mark.parametrize("schema", UNCOMPILABLE_SCHEMAS, ids=["dangling $ref", "min > max", "bad pattern"])
+def test_a_profile_response_format_that_cannot_be_compiled_is_refused_when_saved(server, schema):
+    # It was saved (201), and then every request of the profile was a 400 from the same compiler.
+    url, container = server
+    with container.uow_factory() as uow:
+        if uow.models.find("tiny-text") is None:
+            folder = container.settings().manager.models_dir / "tiny-text"
+            folder.mkdir(parents=True, exist_ok=True)
+            uow.models.add(Model("tiny-text", model_type=ModelType.TEXT_GEN, local_path=str(folder), size_bytes=10))
+            uow.commit()
+    bad = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    good = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        refused = client.post("/api/profiles", json={"name": "structured", "model": "tiny-text",
+                                                     "context": {"response_format": bad}})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["type"] and "cannot be compiled" in error["message"]
+        assert all(p["name"] != "structured" for p in client.get("/api/profiles").json()["data"])
+        saved = client.post("/api/profiles", json={"name": "structured", "model": "tiny-text",
+                                                   "context": {"response_format": good}})
+        assert saved.status_code == 201, saved.text
+        try:
+            edited = client.patch("/api/profiles/structured", json={"context": {"response_format": bad}})
+            assert edited.status_code == 422 and "cannot be compiled" in edited.json()["error"]["message"]
+            kept = client.get("/api/profiles/structured").json()
+            assert kept["context"]["response_format"]["json_schema"]["schema"] == {"type": "object"}
+        finally:
+            client.delete("/api/profiles/structured")

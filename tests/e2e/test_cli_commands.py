@@ -107,6 +107,21 @@ def test_profile_response_format_from_the_cli(env):
     assert result.exit_code == 2 and "not JSON" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("schema", [{"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}},
+                                    {"type": "string", "pattern": "(["}], ids=["dangling $ref", "bad pattern"])
+def test_a_profile_response_format_that_cannot_be_compiled_is_refused_by_the_cli(env, schema):
+    # Refused by the same compiler requests use, when saved (it was saved, then every `run` of it failed).
+    invoke, _, _ = env
+    assert "cannot be compiled" in _one_line_error(
+        invoke("profile", "create", "structured", "tiny-llama", "--response-format", json.dumps(schema), ok=False))
+    assert json.loads(invoke("profile", "list", "--json").output) == []
+    invoke("profile", "create", "structured", "tiny-llama", "--response-format", "json_object")
+    assert "cannot be compiled" in _one_line_error(
+        invoke("profile", "update", "structured", "--response-format", json.dumps(schema), ok=False))
+    shown = json.loads(invoke("profile", "show", "structured", "--json").output)
+    assert shown["context"]["response_format"] == {"type": "json_object"}
+
+
 def test_run_flags_reach_the_runtime_and_json_output(env):
     invoke, container, _ = env
     out = json.loads(invoke("run", "tiny-llama", "x y", "--temperature", "0", "--top-p", "0.9", "--seed", "7",

@@ -47,14 +47,25 @@ class LlguidanceGrammarCompiler:
 
         grammar = self.grammar(constraint)
         ll_tokenizer = self._ll_tokenizer(tokenizer, vocab_size)
-        error = llguidance.LLMatcher.validate_grammar(grammar, ll_tokenizer)
-        if error:
-            raise InvalidRequest(f"response_format: the {constraint.kind} constraint cannot be compiled: {error}")
+        self._validate(constraint, grammar, ll_tokenizer)
         matcher = llguidance.LLMatcher(ll_tokenizer, grammar, log_level=0)
         if matcher.is_error():
             raise InvalidRequest(f"response_format: the {constraint.kind} constraint cannot be compiled: "
                                  f"{matcher.get_error()}")
         return LlguidanceConstraint(matcher)
+
+    def check(self, constraint: OutputConstraint) -> None:
+        # The same grammar and validation as `compile`, without a tokenizer (llguidance allows None):
+        # what fails here fails for every model.
+        self._validate(constraint, self.grammar(constraint), None)
+
+    @staticmethod
+    def _validate(constraint: OutputConstraint, grammar: str, ll_tokenizer: Any) -> None:
+        import llguidance
+
+        error = llguidance.LLMatcher.validate_grammar(grammar, ll_tokenizer)
+        if error:
+            raise InvalidRequest(f"response_format: the {constraint.kind} constraint cannot be compiled: {error}")
 
     @staticmethod
     def grammar(constraint: OutputConstraint) -> str:

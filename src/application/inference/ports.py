@@ -234,6 +234,12 @@ class TokenConstraint(Protocol):
 class GrammarCompiler(Protocol):
     def compile(self, constraint: OutputConstraint, tokenizer: Any, vocab_size: int) -> TokenConstraint:
         """`tokenizer` is the runtime's own (a Hugging Face fast tokenizer underneath)."""
+        ...
+
+    def check(self, constraint: OutputConstraint) -> None:
+        """Raise `InvalidRequest` if `constraint` cannot be compiled for any tokenizer (saving a profile
+        checks its constraint here, so a bad one is refused when saved, not on every later request)."""
+        ...
 
 
 # -- per-host pool state in a shared database (several servers on one PostgreSQL) ----------------

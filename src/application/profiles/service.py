@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from application.errors import Conflict, NotFound
+from application.errors import Conflict, InvalidRequest, NotFound
 from application.catalog.ports import CatalogProvider
 from application.ports import Clock
 from application.ports import UnitOfWork
@@ -18,6 +18,9 @@ from domain.errors import InvalidParameter
 from domain.library.models import Model
 from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams, params_from_mapping
 from domain.profiles.model import ExecutionProfile, make_profile
+
+if TYPE_CHECKING:
+    from application.inference.ports import GrammarCompiler
 
 def _value_object(cls: type, field_group: str, data: Mapping[str, Any] | None):
     """Build a value object, naming unknown keys instead of silently dropping them."""
@@ -52,11 +55,24 @@ class ProfileService:
     """Create, read, update and delete execution profiles."""
 
     def __init__(
-        self, uow_factory: Callable[[], UnitOfWork], clock: Clock, catalog: CatalogProvider | None = None
+        self, uow_factory: Callable[[], UnitOfWork], clock: Clock, catalog: CatalogProvider | None = None,
+        grammar: "GrammarCompiler | None" = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
         self._catalog = catalog
+        # The compiler inference requests use: a constraint it cannot compile is refused when saved,
+        # not turned into a 400 on every later request of the profile.
+        self._grammar = grammar
+
+    def _check_constraint(self, context: InferenceContext) -> None:
+        if self._grammar is None or context.response_format is None:
+            return
+        try:
+            self._grammar.check(context.response_format)
+        except InvalidRequest as exc:
+            problem = " ".join(str(exc).removeprefix("response_format: ").split())  # llguidance's are multi-line
+            raise InvalidParameter("context.response_format", problem) from None
 
     def list_profiles(self) -> list[ExecutionProfile]:
         with self._uow_factory() as uow:
@@ -115,6 +131,7 @@ class ProfileService:
         inference_params = _value_object(InferenceParams, "inference", inference)
         context_params = _value_object(InferenceContext, "context", context)
         audio_params = _value_object(AudioDefaults, "audio", audio)
+        self._check_constraint(context_params)
         with self._uow_factory() as uow:
             target = self._model(uow, model)
             profile = make_profile(
@@ -160,6 +177,8 @@ class ProfileService:
                 ),
                 audio=_value_object(AudioDefaults, "audio", changes.audio) if changes.audio is not None else current.audio,
             )
+            if changes.context is not None:  # a stored constraint was checked when it was saved
+                self._check_constraint(profile.context)
             if new_name != current.name:
                 self._require_name_free(uow, new_name)
             profile.id = current.id

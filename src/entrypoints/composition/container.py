@@ -21,6 +21,7 @@ SqlAlchemyUnitOfWork = lazy("adapters.sqlalchemy.unit_of_work:SqlAlchemyUnitOfWo
 CatalogService = lazy("application.catalog.service:CatalogService")
 LibraryService = lazy("application.library.service:LibraryService")
 ProfileService = lazy("application.profiles.service:ProfileService")
+LlguidanceGrammarCompiler = lazy("adapters.llguidance.grammar:LlguidanceGrammarCompiler")
 SelectionService = lazy("application.catalog.selection:SelectionService")
 _catalog_wiring = LazyModule("entrypoints.composition.catalog_wiring")
 _downloads_wiring = LazyModule("entrypoints.composition.downloads_wiring")
@@ -89,8 +90,12 @@ class Container(containers.DeclarativeContainer):
         _library_wiring.metadata_edit_service, uow_factory=uow_factory.provider, library=library_service,
         clock=clock, store=model_store, unload=providers.Factory(_library_wiring.pool_unloader, container=__self__),
     )
+    # The grammar compiler inference uses (llguidance, imported on first use): profiles check their
+    # output constraint with it when saved.
+    grammar_compiler = providers.Singleton(LlguidanceGrammarCompiler)
     profile_service = providers.Factory(
-        ProfileService, uow_factory=uow_factory.provider, clock=clock, catalog=catalog_provider
+        ProfileService, uow_factory=uow_factory.provider, clock=clock, catalog=catalog_provider,
+        grammar=grammar_compiler,
     )
     selection_service = providers.Factory(SelectionService, uow_factory=uow_factory.provider, catalog=catalog_provider)
 
