@@ -187,6 +187,26 @@ def test_a_stream_holds_its_lease_until_closed(env):
     assert pool.sweep() == ["tiny-chat"]
 
 
+def test_a_load_while_an_unload_waits_for_a_stream_keeps_the_model(env):
+    # POST /api/pool/load answered loaded: true, then the stream's end unloaded the model anyway.
+    service, runtime, pool, uow, clock = env
+    stream = service.stream_chat("tiny-chat", [ChatMessage("user", "a b c d e f")], InferenceParams(max_tokens=50))
+    next(stream)
+    assert service.unload("tiny-chat") == ("tiny-chat", False)  # deferred: the stream holds a lease
+    assert pool.loaded()[0].unload_pending
+    assert service.load("tiny-chat") == "tiny-chat"  # the user's last request wins
+    assert not pool.loaded()[0].unload_pending
+    stream.close()
+    assert pool.is_loaded("tiny-chat") and runtime.unloads == []
+    # A plain request during a pending unload does not cancel it.
+    stream = service.stream_chat("tiny-chat", [ChatMessage("user", "a b c")], InferenceParams(max_tokens=50))
+    next(stream)
+    service.unload("tiny-chat")
+    service.complete("tiny-chat", "hello")
+    stream.close()
+    assert not pool.is_loaded("tiny-chat") and runtime.unloads == ["tiny-chat"]
+
+
 def test_stop_strings_reach_the_runtime_and_end_the_text(env):
     service, *_ = env
     result = service.complete("tiny-chat", "alpha beta gamma delta", InferenceParams(stop=("gamma",)))

@@ -115,11 +115,18 @@ class ModelPool:
         *,
         pin: bool = False,
         size_hint: int | None = None,
+        keep: bool = False,
     ) -> Lease:
-        """Lease `model_id`, loading it first if needed (once, however many callers race)."""
+        """Lease `model_id`, loading it first if needed (once, however many callers race).
+
+        `keep` (an explicit load): cancel an unload that waits for running requests; the user's last
+        request wins. A plain request does not, or a busy model would never go.
+        """
         while True:
             with self._cond:
                 entry = self._entries.get(model_id)
+                if entry is not None and keep:
+                    entry.unload_pending = False
                 if entry is not None and not entry.loading:
                     entry.leases += 1
                     entry.use_count += 1

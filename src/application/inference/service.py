@@ -326,7 +326,7 @@ class InferenceService:
         It stays loaded for the next request, until the pool evicts or unloads it.
         """
         target = self.resolve(name)
-        self._lease(target).release()
+        self._lease(target, keep=True).release()  # keep: cancels an unload waiting for running requests
         return target.model.model_id
 
     def unload(self, name: str) -> tuple[str, bool]:
@@ -337,10 +337,11 @@ class InferenceService:
             model_id = name
         return model_id, self._pool.unload(model_id)
 
-    def _lease(self, target: Target) -> Lease:
+    def _lease(self, target: Target, *, keep: bool = False) -> Lease:
         model = target.model
         lease = self._pool.acquire(
-            model.model_id, Path(model.local_path), _model_type(model), size_hint=model.size_bytes  # type: ignore[arg-type]
+            model.model_id, Path(model.local_path), _model_type(model), size_hint=model.size_bytes,  # type: ignore[arg-type]
+            keep=keep,
         )
         try:
             self._record_use(model.model_id)
