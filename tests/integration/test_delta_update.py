@@ -12,14 +12,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest
 from click.testing import CliRunner
-from dependency_injector import providers
 
-from adapters.catalog.embedded import StaticCatalogProvider
-from domain.catalog.model import catalog_from_dict
 from entrypoints.cli.main import cli
-from entrypoints.composition.container import Container
-from entrypoints.composition.settings import ManagerSettings, Settings
 from tests.support.fake_hub import FakeHub, Fault
+from tests.support.hub_container import hub_container
 
 REPO = "org/five"
 SHARD = 200_000
@@ -43,11 +39,7 @@ def hub():
 
 @pytest.fixture
 def container(hub, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.delenv("MLX_MIRROR_BASE_URL", raising=False)
-    c = Container()
-    c.settings.override(providers.Object(Settings(manager=ManagerSettings(home=tmp_path))))
-    c.catalog_provider.override(providers.Object(StaticCatalogProvider(catalog_from_dict({
+    return hub_container(hub, tmp_path, monkeypatch, {
         "default_model": "five-v1",
         "models": [
             {"id": "five-v1", "type": "text-gen", "family": "llama", "aliases": ["five"],
@@ -55,8 +47,7 @@ def container(hub, tmp_path, monkeypatch):
             {"id": "other-v1", "type": "text-gen", "family": "llama", "aliases": ["other"],
              "sources": [{"kind": "huggingface_repo", "value": "org/other"}]},
         ],
-    }))))
-    return c
+    })
 
 
 def mlxm(container, *args):

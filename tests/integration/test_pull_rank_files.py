@@ -12,15 +12,11 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
 import pytest
 from click.testing import CliRunner
-from dependency_injector import providers
 
-from adapters.catalog.embedded import StaticCatalogProvider
-from domain.catalog.model import catalog_from_dict
 from domain.downloads.rank_files import RankShard, pipeline_layers, rank_weight_files
 from entrypoints.cli.main import cli
-from entrypoints.composition.container import Container
-from entrypoints.composition.settings import ManagerSettings, Settings
 from tests.support.fake_hub import FakeHub
+from tests.support.hub_container import hub_container
 from tests.support.tiny_sharded import build_tiny_ministral3
 
 LAYER_FILES = [f"model-layer-{i:02d}.safetensors" for i in range(4)]
@@ -42,16 +38,11 @@ def hub(model_files):
 
 @pytest.fixture
 def container(hub, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.delenv("MLX_MIRROR_BASE_URL", raising=False)
-    c = Container()
-    c.settings.override(providers.Object(Settings(manager=ManagerSettings(home=tmp_path))))
-    c.catalog_provider.override(providers.Object(StaticCatalogProvider(catalog_from_dict({
+    return hub_container(hub, tmp_path, monkeypatch, {
         "default_model": "tiny-m3-v1",
         "models": [{"id": "tiny-m3-v1", "aliases": ["m3"], "type": "text-gen", "family": "ministral3",
                     "sources": [{"kind": "huggingface_repo", "value": "org/m3"}]}],
-    }))))
-    return c
+    })
 
 
 def run(container, *args):

@@ -11,16 +11,12 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
 import pytest
 from click.testing import CliRunner
-from dependency_injector import providers
 
-from adapters.catalog.embedded import StaticCatalogProvider
-from domain.catalog.model import catalog_from_dict
 from domain.enums import DownloadStatus
 from domain.library.models import Model
 from entrypoints.cli.main import cli
-from entrypoints.composition.container import Container
-from entrypoints.composition.settings import ManagerSettings, Settings
 from tests.support.fake_hub import FakeHub, Fault
+from tests.support.hub_container import hub_container
 
 CONFIG = b'{"model_type": "llama"}'
 WEIGHTS_V1 = os.urandom(50_000)
@@ -36,11 +32,7 @@ def hub():
 
 @pytest.fixture
 def container(hub, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.delenv("MLX_MIRROR_BASE_URL", raising=False)
-    c = Container()
-    c.settings.override(providers.Object(Settings(manager=ManagerSettings(home=tmp_path))))
-    c.catalog_provider.override(providers.Object(StaticCatalogProvider(catalog_from_dict({
+    return hub_container(hub, tmp_path, monkeypatch, {
         "default_model": "tiny-v1",
         "models": [
             {"id": "tiny-v1", "type": "text-gen", "family": "llama", "aliases": ["tiny", "tiny-legacy"],
@@ -48,8 +40,7 @@ def container(hub, tmp_path, monkeypatch):
             {"id": "tiny-v2", "type": "text-gen", "family": "llama", "supersedes": ["tiny-v1"],
              "sources": [{"kind": "huggingface_repo", "value": "org/tiny-two"}]},
         ],
-    }))))
-    return c
+    })
 
 
 def run(container, *args):

@@ -12,16 +12,12 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
 import pytest
 from click.testing import CliRunner
-from dependency_injector import providers
 from starlette.testclient import TestClient
 
-from adapters.catalog.embedded import StaticCatalogProvider
-from domain.catalog.model import catalog_from_dict
 from entrypoints.cli.main import cli
-from entrypoints.composition.container import Container
-from entrypoints.composition.settings import ManagerSettings, Settings
 from entrypoints.http.app import create_app
 from tests.support.fake_hub import FakeHub, Fault
+from tests.support.hub_container import hub_container
 from tests.support.model_folders import write_model_folder
 
 CONFIG = b'{"model_type": "llama"}'
@@ -38,16 +34,11 @@ def hub():
 
 @pytest.fixture
 def container(hub, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.delenv("MLX_MIRROR_BASE_URL", raising=False)
-    c = Container()
-    c.settings.override(providers.Object(Settings(manager=ManagerSettings(home=tmp_path / "home"))))
-    c.catalog_provider.override(providers.Object(StaticCatalogProvider(catalog_from_dict({
+    return hub_container(hub, tmp_path / "home", monkeypatch, {
         "default_model": "tiny-v1",
         "models": [{"id": "tiny-v1", "type": "text-gen", "family": "llama", "aliases": ["tiny"],
                     "sources": [{"kind": "huggingface_repo", "value": "org/tiny"}]}],
-    }))))
-    return c
+    })
 
 
 def run(container, *args):

@@ -14,8 +14,7 @@ from domain.library.capabilities import (
 )
 from domain.library.models import Model, ModelFile
 from domain.library.overlays import ModelOverlays, Overlay, TagEdit
-from entrypoints.cli.library.detail import API_NAMES, CAPABILITY_FIELDS, SHOWN_FIELDS, detail_values
-from entrypoints.http import overlay_views
+from entrypoints.cli.library.detail import CAPABILITY_FIELDS, SHOWN_FIELDS, detail_values
 from entrypoints.http.schemas_management import CapabilitiesDTO, ModelDetailDTO
 
 PROBED = datetime(2026, 12, 1, 21, 54, 18, 123456, tzinfo=timezone.utc)
@@ -56,10 +55,6 @@ MODELS = [
 
 def test_the_capability_fields_are_the_dtos_in_its_order():
     assert CAPABILITY_FIELDS == tuple(name for name in CapabilitiesDTO.model_fields if name != "model_type")
-
-
-def test_the_overlay_names_are_the_apis():
-    assert API_NAMES == overlay_views.API_NAMES
 
 
 @pytest.mark.parametrize(("model", "overlays"), MODELS, ids=lambda m: getattr(m, "model_id", ""))

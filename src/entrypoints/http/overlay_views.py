@@ -8,10 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from domain.library.overlays import ModelOverlays, overlay_to_dict
-
-# Overlay field -> the key the model objects of the API use.
-API_NAMES = {"model_type": "type", "family": "family", "tags": "tags", "description": "description",
-             "display_name": "display_name"}
+from entrypoints.http.overlay_names import API_NAMES
 
 
 class OverrideDTO(BaseModel):
@@ -30,6 +27,3 @@ def overrides_of(overlays: ModelOverlays | None) -> dict[str, OverrideDTO]:
                                              updated_at=overlay.updated_at)
     return found
 
-
-def confirmed_fields(overlays: ModelOverlays | None) -> list[str]:
-    return sorted(API_NAMES[name] for name in (overlays.confirmed() if overlays else []))

@@ -11,7 +11,8 @@ from domain.library.capabilities import ModelCapabilities
 from domain.library.models import Model
 from domain.profiles.params import AudioDefaults, InferenceContext, InferenceParams
 from domain.profiles.model import ExecutionProfile
-from entrypoints.http.overlay_views import OverrideDTO, confirmed_fields, overrides_of
+from entrypoints.http.overlay_names import confirmed_fields
+from entrypoints.http.overlay_views import OverrideDTO, overrides_of
 from entrypoints.http.schemas import Offset, PageLimit
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from domain.library.overlays import overlay_to_dict
 from entrypoints.cli.base import json_value
+from entrypoints.http.overlay_names import API_NAMES, confirmed_fields
 
 # CapabilitiesDTO's fields in its order, without `model_type` (show prints the type on its own line).
 CAPABILITY_FIELDS = (
@@ -22,9 +23,6 @@ CAPABILITY_FIELDS = (
 # The model's lines of `mlxm show`, in order (keys as in the API's model object).
 SHOWN_FIELDS = ("display_name", "type", "family", "description", "tags", "status", "local_path", "repo_id",
                 "canonical_id", "revision", "source")
-# Overlay field -> the API's key (as `entrypoints/http/overlay_views.API_NAMES`; a test keeps them equal).
-API_NAMES = {"model_type": "type", "family": "family", "tags": "tags", "description": "description",
-             "display_name": "display_name"}
 
 
 def detail_values(model, overlays=None) -> dict[str, Any]:
@@ -52,7 +50,7 @@ def detail_values(model, overlays=None) -> dict[str, Any]:
     for name, overlay in sorted(overriding.items()):
         data = overlay_to_dict(overlay)
         values["overrides"][API_NAMES[name]] = {"value": data["value"], "inferred": data["inferred"]}
-    values["confirmed"] = sorted(API_NAMES[name] for name in (overlays.confirmed() if overlays else []))
+    values["confirmed"] = confirmed_fields(overlays)
     return values
 
 
