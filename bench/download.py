@@ -12,9 +12,10 @@ the loopback test hub, then in ONE run measures:
 and prints throughput ratios to curl (targets: CLI process >= 0.9, service only >= 0.95) with each row's CPU
 seconds (the tool's and the loopback hub's, and the least wall time they allow on this machine's cores), then kills
 an `mlxm pull` process at 50% with SIGKILL, reruns it, and prints the bytes fetched twice (target: <= 1%
-of a file). `--rcvbuf 65536,262144` repeats the CLI row and the kill with each SO_RCVBUF cap.
+of a file). `--rcvbuf 65536,262144` repeats the CLI row and the kill with each SO_RCVBUF cap. `--before SRC`
+adds the CLI rows run with another checkout's `src` (e.g. `git archive <sha> src migrations | tar -x -C /tmp/before`).
 
-    .venv/bin/python bench/download.py [--file-mb 256] [--files 4] [--repeat 5] [--rcvbuf SIZES]
+    .venv/bin/python bench/download.py [--file-mb 256] [--files 4] [--repeat 5] [--rcvbuf SIZES] [--before SRC]
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ def main() -> None:
     parser.add_argument("--rcvbuf", default="",
                         help="comma-separated SO_RCVBUF sizes in bytes (MLX_MANAGER_DOWNLOAD_RECEIVE_BUFFER_BYTES) "
                              "to compare: each adds a CLI-process row and a kill -9 run")
+    parser.add_argument("--before", type=Path,
+                        help="another checkout's src folder (`git archive <sha> src migrations | tar -x -C /tmp/before`): "
+                             "its CLI rows run in the same rounds, for a before/after ratio")
     args = parser.parse_args()
     rcvbufs = [int(v) for v in args.rcvbuf.split(",") if v.strip()]
 
@@ -137,13 +141,13 @@ def main() -> None:
     if free < need:
         sys.exit(f"not enough disk in {work}: {free / MB:.0f} MB free, {need / MB:.0f} MB needed")
     try:
-        run(work, args.files, args.file_mb, args.repeat, rcvbufs)
+        run(work, args.files, args.file_mb, args.repeat, rcvbufs, args.before.resolve() if args.before else None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _tools(work: Path, urls: list[str], total: int, n_files: int, endpoint: str, mlxm: str,
-           rcvbufs: list[int]) -> dict:
+           rcvbufs: list[int], before: Path | None = None) -> dict:
     """name -> a function that downloads the repo once into a fresh folder and returns seconds."""
     tools = {}
     curl = shutil.which("curl")
@@ -211,9 +215,11 @@ def _tools(work: Path, urls: list[str], total: int, n_files: int, endpoint: str,
         WINDOW[:] = [(float(cpu_seconds), WINDOW[0][1])]
         return float(seconds)
 
-    def mlxm_cli(rcvbuf: int | None = None, library: bool = False) -> float:
+    def mlxm_cli(rcvbuf: int | None = None, library: bool = False, src: Path | None = None) -> float:
         home = fresh("mlxm-cli-home")
         env = dict(os.environ, MLX_MANAGER_HOME=str(home))
+        if src is not None:  # another checkout's code, first on the path
+            env["PYTHONPATH"] = os.pathsep.join([str(src), env["PYTHONPATH"]])
         if library:  # a user's next model: the home and its database exist (made by an untimed small pull)
             subprocess.run([mlxm, "pull", TINY, "--quiet"], env=env, check=True, capture_output=True)
         if rcvbuf is not None:
@@ -238,6 +244,9 @@ def _tools(work: Path, urls: list[str], total: int, n_files: int, endpoint: str,
     tools["mlxm pull (CLI process)"] = mlxm_cli
     # The same into a home that already has its database: the first pull also creates the library.
     tools["mlxm pull (CLI, library exists)"] = lambda: mlxm_cli(library=True)
+    if before is not None:
+        tools["before: mlxm pull (CLI process)"] = lambda: mlxm_cli(src=before)
+        tools["before: mlxm pull (CLI, library exists)"] = lambda: mlxm_cli(library=True, src=before)
     for size in rcvbufs:
         tools[f"mlxm pull (CLI, rcvbuf {size // 1024} KB)"] = lambda size=size: mlxm_cli(size)
     tools["snapshot_download"] = snapshot
@@ -294,7 +303,7 @@ def kill_and_resume(hub, work: Path, mlxm: str, total: int, file_size: int, rcvb
             "twice_by_file": twice_by_file, "beyond_missing": beyond_missing}
 
 
-def run(work: Path, n_files: int, file_mb: int, repeat: int, rcvbufs: list[int]) -> None:
+def run(work: Path, n_files: int, file_mb: int, repeat: int, rcvbufs: list[int], before: Path | None = None) -> None:
     src = work / "src"
     src.mkdir()
     print(f"generating {n_files} x {file_mb} MB random files ...", flush=True)
@@ -308,7 +317,7 @@ def run(work: Path, n_files: int, file_mb: int, repeat: int, rcvbufs: list[int])
         urls = [f"{hub.url}/{REPO}/resolve/{sha}/{name}" for name in sorted(files)]
         os.environ["HF_ENDPOINT"] = hub.url
         mlxm = str(Path(sys.executable).parent / "mlxm")
-        tools = _tools(work, urls, total, n_files, hub.url, mlxm, rcvbufs)
+        tools = _tools(work, urls, total, n_files, hub.url, mlxm, rcvbufs, before)
         # Interleaved rounds, best of each: a shared 2-core machine's load swings hit every tool alike.
         runs: dict[str, list[float]] = {name: [] for name in tools}
         cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}  # (tool process, hub)
@@ -359,6 +368,11 @@ def run(work: Path, n_files: int, file_mb: int, repeat: int, rcvbufs: list[int])
         print(f"{cli} / (curl, then openssl sha256) ratio, both verifying: "
               f"{results['curl, then sha256'] / results[cli]:.2f}")
     for name in results:
+        if name.startswith("before: "):
+            now = name.removeprefix("before: ")
+            paired = sorted(b / n for b, n in zip(runs[name], runs[now]))
+            print(f"{now}: before / now time ratio: best {results[name] / results[now]:.2f}, same-round median "
+                  f"{paired[len(paired) // 2]:.2f} (above 1: now is faster)")
         if name.startswith("mlxm pull (CLI, rcvbuf"):
             paired = sorted(d / m for d, m in zip(runs[cli], runs[name]))
             print(f"{name} / {cli}: best {results[cli] / results[name]:.2f}, same-round median "
