@@ -34,3 +34,25 @@ def test_an_invalid_app_name_is_refused_not_missing(store, name):
         store.get(name)
     with pytest.raises(InvalidMappingConfig):
         store.save(AppMapping(name, "/apps/x", (MappingRule("llm"),)))
+
+
+def _break(store, app: str) -> None:
+    """A config for `app` that cannot be used: a damaged file in the file store, a marked entry in the fake."""
+    if isinstance(store, FileMappingConfigStore):
+        store.folder.mkdir(parents=True, exist_ok=True)
+        (store.folder / f"{app}.json").write_text("{not json")
+    else:
+        store.broken[app] = "cannot read it"
+
+
+def test_survey_lists_the_usable_configs_and_names_each_broken_one(store):
+    store.save(studio())
+    _break(store, "damaged")
+    with pytest.raises(InvalidMappingConfig):
+        store.list()  # the strict listing still refuses
+    mappings, problems = store.survey()
+    assert [m.app for m in mappings] == ["studio"]
+    assert [p.app for p in problems] == ["damaged"]
+    assert store.get("studio") is not None
+    with pytest.raises(InvalidMappingConfig):
+        store.get("damaged")

@@ -101,3 +101,66 @@ def test_sign_refuses_a_catalog_clients_would_refuse(tmp_path) -> None:
     catalog_file.write_bytes(encode(catalog_document(sequence=1, key_id="0000000000000000")))
     line = one_error_line(mlxm(base, "catalog", "sign", str(catalog_file), "--key", key))
     assert "it names key 0000000000000000, but the signing key is key" in line
+
+
+def test_a_sign_that_fails_midway_leaves_the_previous_signature_untouched(tmp_path, monkeypatch) -> None:
+    import errno
+    import io
+
+    base = {"MLX_MANAGER_HOME": str(tmp_path / "home")}
+    key = str(tmp_path / "team.key")
+    pair = json.loads(mlxm(base, "catalog", "keygen", key, "--json").output)
+    published = tmp_path / "site"
+    published.mkdir()
+    catalog_file = published / "catalog.json"
+    catalog_file.write_bytes(encode(catalog_document(sequence=1, key_id=pair["key_id"])))
+    assert mlxm(base, "catalog", "sign", str(catalog_file), "--key", key).exit_code == 0
+    sig = published / "catalog.json.sig"
+    os.chmod(sig, 0o644)
+    good = sig.read_bytes()
+
+    class DiskFull:
+        """A file in `published` that takes half of what is written, then the disk is full."""
+
+        def __init__(self, handle) -> None:
+            self._handle = handle
+
+        def write(self, data) -> int:
+            self._handle.write(bytes(data)[: len(data) // 2])
+            self._handle.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self._handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self._handle.close()
+
+    real_open = io.open
+
+    def open_(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        name = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.fspath(file)
+        if any(c in mode for c in "wax+") and os.path.dirname(os.path.abspath(name)) == str(published):
+            return DiskFull(handle)
+        return handle
+
+    catalog_file.write_bytes(encode(catalog_document(sequence=2, key_id=pair["key_id"])))
+    monkeypatch.setattr(io, "open", open_)
+    failed = mlxm(base, "catalog", "sign", str(catalog_file), "--key", key)
+    monkeypatch.undo()
+    assert failed.exit_code != 0 and "No space left on device" in one_error_line(failed)
+    assert sig.read_bytes() == good, "the previous signature is untouched"
+    assert sorted(p.name for p in published.iterdir()) == ["catalog.json", "catalog.json.sig"], "no temp file left"
+
+    assert mlxm(base, "catalog", "sign", str(catalog_file), "--key", key).exit_code == 0
+    assert sig.read_bytes() != good and os.stat(sig).st_mode & 0o777 == 0o644  # the file keeps its permissions
+    assert mlxm(base, "catalog", "verify", str(catalog_file), "--pubkey", pair["public_key_path"]).exit_code == 0
+    # An --output that is a link stays a link: the file it names is what gets replaced.
+    linked = tmp_path / "linked.sig"
+    linked.symlink_to(sig)
+    assert mlxm(base, "catalog", "sign", str(catalog_file), "--key", key, "--output", str(linked)).exit_code == 0
+    assert linked.is_symlink() and linked.read_bytes() == sig.read_bytes()

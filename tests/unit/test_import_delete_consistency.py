@@ -139,3 +139,38 @@ def test_failed_row_removal_on_delete_puts_the_folder_back(env, monkeypatch):
         assert uow.models.get("locked") is not None
     assert sorted(p.name for p in (root / model.local_path).iterdir()) == before, "the folder is back in place"
     assert not (home / "models" / ".trash").exists()
+
+
+def test_a_users_folder_in_place_of_mlxms_link_is_never_deleted(env):
+    # The user replaced mlxm's link `models/<key>` with a real folder of their own: provenance, not the
+    # row's `managed` flag, decides; the row goes, the folder stays, mlxm's own revision goes.
+    root, home, uow, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(root / "src")), name="swapped")).model
+    link = root / model.local_path
+    link.unlink()
+    link.mkdir()
+    (link / "my-notes.txt").write_text("the user's own work")
+
+    removal = library.remove("swapped")
+
+    assert (link / "my-notes.txt").read_text() == "the user's own work"
+    assert [note for note in removal.kept if str(link) in note and "did not create" in note], removal.kept
+    with uow:
+        assert uow.models.get("swapped") is None
+    assert not (home / "models" / ".revisions" / "swapped").exists()
+    assert not (home / "models" / ".trash").exists()
+
+
+def test_a_users_link_in_place_of_mlxms_link_stays(env):
+    root, home, _, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(root / "src")), name="relinked")).model
+    mine = write_model_folder(root / "mine")
+    link = root / model.local_path
+    link.unlink()
+    link.symlink_to(mine)
+
+    removal = library.remove("relinked")
+
+    assert link.is_symlink() and (mine / "model.safetensors").exists()
+    assert any("a link mlxm did not create" in note for note in removal.kept), removal.kept
+    assert not (home / "models" / ".revisions" / "relinked").exists()

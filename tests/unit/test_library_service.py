@@ -7,6 +7,7 @@ from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from application.errors import Conflict, InvalidRequest, NotFound, NotInstalled
 from application.library.service import LibraryService, infer_model_type
 from domain.enums import DownloadStatus, ModelType
+from domain.library.layout import Manifest
 from domain.library.models import Model
 from domain.profiles.model import make_profile
 from tests.support.memory_paths import MemPath
@@ -122,6 +123,8 @@ def test_search_filters_and_validates(service, uow):
 def test_delete_removes_managed_folders_only_and_refuses_models_in_use(service, uow, home):
     managed = home / "models" / "m1"
     managed.mkdir(parents=True)
+    # A real folder is mlxm's only by provenance: its manifest names this model.
+    (managed / ".mlxm.json").write_text(Manifest(key="m1", repo_id=None, revision="r1", source=None).to_json())
     outside = home / "elsewhere"
     outside.mkdir()
     with uow:

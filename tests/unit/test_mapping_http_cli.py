@@ -122,3 +122,26 @@ def test_a_file_inside_the_app_folder_where_a_model_folder_goes_is_a_400(env):
     assert refused.status_code == 400, refused.text
     assert str(apps / "studio" / "llm" / "alpha") in refused.json()["error"]["message"]
     assert not any(p.is_symlink() for p in (apps / "studio" / "llm").rglob("*")), "nothing half-applied"
+
+
+@pytest.mark.parametrize("broken", [("broken.json", "{not json"), ("broken.toml", "root = ["),
+                                    ("studio.toml", 'root = "/y"\n[[rules]]\ntarget = "b"\n')])
+def test_link_list_shows_the_good_configs_and_warns_about_a_broken_one(env, broken):
+    # One damaged file (or two files for one app) used to fail the whole listing.
+    _, container, _, apps = env
+    name, content = broken
+    configs = apps.parent / "home" / "mapping-configs"
+    (configs / name).write_text(content)
+    app = name.split(".")[0]
+    good = ["tomlapp"] if app == "studio" else ["studio", "tomlapp"]
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["link", "list", "--json"], obj=container)
+    assert listed.exit_code == 0, listed.output
+    assert [a["app"] for a in json.loads(listed.stdout)] == good
+    warning = listed.stderr.splitlines()
+    assert len(warning) == 1 and warning[0].startswith(f"Warning: mapping config '{app}'"), listed.stderr
+    assert "Traceback" not in listed.output
+    table = runner.invoke(cli, ["link", "list"], obj=container)
+    assert table.exit_code == 0 and all(a in table.stdout for a in good) and "Warning" in table.stderr
+    # Another app's broken config (or its two files) does not stop this one's preview.
+    assert runner.invoke(cli, ["link", "preview", "tomlapp"], obj=container).exit_code == 0

@@ -3,33 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from adapters.filesystem.durability import write_atomic as _atomic_write
 from application.catalog.ports import CachedCatalog
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    # A temp file in the same folder, fsynced, then renamed: readers see the old file or the new one.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with_suppressed_unlink(temp)
-        raise
-
-
-def with_suppressed_unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 class FilesystemCatalogCache:

@@ -1,6 +1,6 @@
 """Durability helpers of the filesystem model store: fsync of files, folders and trees, the
 manifest check before an install, and a move that survives crossing filesystems. Split from
-`model_store.py` by size.
+`model_store.py` by size. `write_atomic` is every small file mlxm replaces (catalog cache, `.sig`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,33 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace `path` with `data` so readers (and a crash) see the old file or the new one, never a half one.
+
+    A temp file in the same folder, fsynced, then `os.replace`d over the name; on any failure the temp
+    file goes and `path` is untouched. `mode`: the new file's permissions (default 0600, mkstemp's).
+    """
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

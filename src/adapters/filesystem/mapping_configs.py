@@ -29,15 +29,25 @@ class FileMappingConfigStore:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
-    def _files(self) -> dict[str, Path]:
+    def _scan(self) -> tuple[dict[str, Path], list[InvalidMappingConfig]]:
+        """The config file of each app, and a problem for each app with two of them."""
         found: dict[str, Path] = {}
+        problems: dict[str, InvalidMappingConfig] = {}
         if not self.folder.is_dir():
-            return found
+            return found, []
         for path in sorted(self.folder.iterdir()):
             if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith("."):
                 if path.stem in found:
-                    raise InvalidMappingConfig(path.stem, f"both {found[path.stem].name} and {path.name} exist; keep one")
+                    problems[path.stem] = InvalidMappingConfig(
+                        path.stem, f"both {found[path.stem].name} and {path.name} exist; keep one")
+                    continue
                 found[path.stem] = path
+        return {app: path for app, path in found.items() if app not in problems}, list(problems.values())
+
+    def _files(self) -> dict[str, Path]:
+        found, problems = self._scan()
+        if problems:
+            raise problems[0]
         return found
 
     @staticmethod
@@ -55,9 +65,23 @@ class FileMappingConfigStore:
     def list(self) -> list[AppMapping]:
         return [self._read(app, path) for app, path in self._files().items()]
 
+    def survey(self) -> tuple[list[AppMapping], list[InvalidMappingConfig]]:
+        found, problems = self._scan()
+        mappings = []
+        for app, path in found.items():
+            try:
+                mappings.append(self._read(app, path))
+            except InvalidMappingConfig as exc:
+                problems.append(exc)
+        return mappings, sorted(problems, key=lambda p: p.app)
+
     def get(self, app: str) -> AppMapping | None:
         validate_app_name(app)
-        path = self._files().get(app)
+        found, problems = self._scan()
+        for problem in problems:
+            if problem.app == app:
+                raise problem  # another app's two files do not hide this one
+        path = found.get(app)
         return self._read(app, path) if path is not None else None
 
     def save(self, mapping: AppMapping) -> None:

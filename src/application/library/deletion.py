@@ -11,7 +11,8 @@ links mlxm made for it in other apps. They change together:
    on success `finish()` deletes the trash and the link files.
 
 Only folders mlxm created are moved: an in-place import (`managed=False`), a folder outside the
-library, or a revision that mlxm adopted rather than downloaded stays where it is.
+library, a revision that mlxm adopted rather than downloaded, or whatever the user put at
+`models/<key>` in place of mlxm's link stays where it is.
 """
 
 from __future__ import annotations
@@ -110,6 +111,24 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
+def _not_ours(layout: ModelStore, local: Path, revisions: Path, names: set[str]) -> str | None:
+    """Why `models/<key>` is not mlxm's to delete (None when it is): provenance, never the row's word.
+
+    Ours: mlxm's link into `.revisions/<key>/`, or a real folder carrying mlxm's manifest for this
+    model. Anything else there (the user's own folder, file or link that replaced mlxm's link) stays.
+    """
+    if layout.is_symlink(local):
+        if layout.realpath(revisions) in layout.realpath(local).parents:
+            return None
+        return "a link mlxm did not create"
+    if not layout.is_dir(local):
+        return "a file mlxm did not create"
+    manifest = layout.read_manifest(local)
+    if manifest is not None and manifest.created_by == "mlxm" and manifest.key in names:
+        return None
+    return "a folder mlxm did not create (no mlxm manifest for this model)"
+
+
 def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: Linker | None,
                         layout: ModelStore | None = None) -> PendingRemoval:
     """Steps 1 of the module docstring; call inside the unit of work that removes the model row."""
@@ -126,10 +145,16 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
         return pending
 
     candidates: list[Path] = []
-    if layout.lexists(local):
-        candidates.append(local)
     key = local.relative_to(library).as_posix()
     revisions = library / REVISIONS_DIR / key
+    if layout.lexists(local):
+        foreign = _not_ours(layout, local, revisions, {key, model.model_id})
+        if foreign is None:
+            candidates.append(local)
+        else:
+            # The row goes, the folder stays: refusing would leave a row for a folder mlxm no longer
+            # manages, and the user's files are safe either way (the CLI prints this note).
+            pending.kept.append(f"{local}: {foreign}; left alone")
     if layout.is_dir(revisions) and not layout.is_symlink(revisions):
         adopted = [child for child in layout.list_dir(revisions)
                    if layout.is_dir(child) and (layout.read_manifest(child) is None

@@ -19,6 +19,7 @@ from application.library.ports import LibraryUnitOfWork, Linker, MappingConfigSt
 from domain.library.mapping import (
     AppMapping,
     ConflictPolicy,
+    InvalidMappingConfig,
     LinkAction,
     LinkMethod,
     LinkRecord,
@@ -98,8 +99,9 @@ class MappingService:
         self._clock = clock
 
     # -- queries ---------------------------------------------------------------
-    def list_apps(self) -> list[AppMapping]:
-        return self._configs.list()
+    def survey_apps(self) -> tuple[list[AppMapping], list[InvalidMappingConfig]]:
+        """The usable app configs, and what is wrong with each broken one (one broken file hides no other)."""
+        return self._configs.survey()
 
     def mapping(self, app: str) -> AppMapping:
         mapping = self._configs.get(app)
@@ -110,7 +112,7 @@ class MappingService:
 
     def _safe_list(self) -> list[AppMapping]:
         try:
-            return self._configs.list()
+            return self._configs.survey()[0]
         except Exception:  # noqa: BLE001 - only used to decorate an error message
             return []
 

@@ -13,7 +13,7 @@ from application.ports import UnitOfWork
 from domain.library.layout import Manifest
 from domain.library.dependency_model import DependencyBinding, DependencyProfile
 from domain.enums import DownloadStatus, ModelType
-from domain.library.mapping import AppMapping, LinkMethod, LinkRecord, TargetState
+from domain.library.mapping import AppMapping, InvalidMappingConfig, LinkMethod, LinkRecord, TargetState
 from domain.library.models import Model
 from domain.library.overlays import ModelOverlays
 
@@ -129,7 +129,12 @@ class Linker(Protocol):
 class MappingConfigStore(Protocol):
     """One config per app under `MLX_MANAGER_HOME/mapping-configs/` (JSON or TOML)."""
 
-    def list(self) -> list[AppMapping]: ...
+    def list(self) -> list[AppMapping]:
+        """Every config; InvalidMappingConfig when any one of them cannot be used."""
+        ...
+    def survey(self) -> tuple[list[AppMapping], list[InvalidMappingConfig]]:
+        """The usable configs, and one InvalidMappingConfig per config that is not (never hides the others)."""
+        ...
     def get(self, app: str) -> AppMapping | None: ...
     def save(self, mapping: AppMapping) -> None: ...
 

@@ -66,6 +66,12 @@ def _folder_files(store: ModelStore, root: Path) -> list[ModelFile]:
     return files
 
 
+@dataclass(frozen=True)
+class ModelRemoval:
+    model: Model
+    kept: tuple[str, ...] = ()  # "<path>: why it stays" for each file left on disk
+
+
 class LibraryService:
     """Use cases over installed models (and models on their way)."""
 
@@ -164,6 +170,10 @@ class LibraryService:
     # -- commands --------------------------------------------------------------
     def delete(self, name: str) -> Model:
         """Remove a model from the library; its folder goes too when mlxm created it."""
+        return self.remove(name).model
+
+    def remove(self, name: str) -> "ModelRemoval":
+        """`delete`, with what was left on disk and why (the user's own folder at `models/<key>`...)."""
         with self._uow_factory() as uow:
             model = self._find(uow, name)
             for profile in uow.profiles.list():
@@ -191,7 +201,7 @@ class LibraryService:
                 self._unload(model.model_id)  # a deleted model must not keep answering requests
             except NotFound:
                 pass  # it was not loaded
-        return model
+        return ModelRemoval(model, tuple(removal.kept))
 
     def _require_store(self) -> ModelStore:
         if self._store is None:

@@ -86,7 +86,7 @@ class MlxmGroup(click.Group):
                 ctx.exit(2)
             if isinstance(exc, _USER_FILE_ERRORS):
                 # A path the user gave that cannot be used is their mistake, not an internal error.
-                click.echo(f"Error: {_one_line(_describe_file_error(exc))}", err=True)
+                click.echo(f"Error: {_one_line(_describe_file_error(exc, _home_of(ctx)))}", err=True)
                 ctx.exit(2)
             # Imported on the error path only: the map names the catalog's errors (and so its model).
             from entrypoints.composition.settings import describe_settings_error
@@ -124,9 +124,55 @@ def _output_cannot_encode(exc: Exception) -> bool:
 _USER_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
 
 
-def _describe_file_error(exc: OSError) -> str:
+def _home_of(ctx: click.Context) -> str | None:
+    """MLX_MANAGER_HOME of this command (None when the settings cannot say): only used on the error path."""
+    try:
+        container = ctx.find_root().obj
+        if container is not None:
+            return str(container.settings().manager.home)
+        from entrypoints.composition.settings import ManagerSettings
+
+        return str(ManagerSettings().home)
+    except Exception:  # noqa: BLE001 - the plain message is printed instead
+        return None
+
+
+def _describe_file_error(exc: OSError, home: str | None = None) -> str:
+    blocker = _file_where_a_folder_goes(exc)
+    # Only inside the home is the folder mlxm's: elsewhere the path is the user's (e.g. `run --image a/b`).
+    if blocker is not None and home is not None and _strictly_inside(blocker, os.path.abspath(home)):
+        # e.g. a file named `staging` or `models` in MLX_MANAGER_HOME: "File exists" told nobody what to do.
+        return (f"{blocker} is a file, but mlxm keeps a folder there; move that file away "
+                f"(e.g. mv {blocker} {blocker}.moved) and try again")
     reason = exc.strerror or type(exc).__name__
     return f"{reason}: {exc.filename}" if exc.filename else str(exc) or reason
+
+
+def _strictly_inside(path: str, folder: str) -> bool:
+    return path != folder and os.path.commonpath([path, folder]) == folder
+
+
+def _file_where_a_folder_goes(exc: OSError) -> str | None:
+    """The file (not a folder) that made creating or entering a folder fail, if that is what happened."""
+    if isinstance(exc, FileExistsError):
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        # Only a mkdir's "File exists" means a folder was wanted; an exclusive create's means a file was.
+        if tb is None or tb.tb_frame.f_code.co_name not in ("mkdir", "makedirs"):
+            return None
+    elif not isinstance(exc, NotADirectoryError):
+        return None
+    if not isinstance(exc.filename, (str, bytes, os.PathLike)):
+        return None
+    path = os.path.abspath(os.fsdecode(exc.filename))
+    while True:
+        if os.path.lexists(path) and not os.path.isdir(path):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
 
 
 class OutputFile(click.Path):

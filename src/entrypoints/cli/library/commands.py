@@ -178,11 +178,14 @@ def rm(ctx: click.Context, name: str, as_json: bool) -> None:
     from entrypoints.cli.inference.server_client import unload_from_running_server
 
     unload_from_running_server(ctx, target.model_id)  # a running server must not keep serving deleted files
-    model = get_container(ctx).library_service().delete(name)
+    removal = get_container(ctx).library_service().remove(name)
+    model = removal.model
     if as_json:
-        echo_json({"id": model.model_id, "deleted": True})
+        echo_json({"id": model.model_id, "deleted": True, **({"kept": list(removal.kept)} if removal.kept else {})})
         return
     click.echo(f"Removed {model.model_id}")
+    for note in removal.kept:
+        click.echo(f"Kept {note}")
 
 
 @click.command("import")

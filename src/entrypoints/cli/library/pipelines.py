@@ -74,15 +74,19 @@ def _entry_json(entry) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def link_list(ctx: click.Context, as_json: bool) -> None:
-    """The apps that have a mapping config."""
+    """The apps that have a mapping config (a broken config is a warning on stderr, not a failure)."""
     from domain.library.mapping import app_mapping_to_dict
 
-    mappings = get_container(ctx).mapping_service().list_apps()
+    mappings, problems = get_container(ctx).mapping_service().survey_apps()
+    # A listing shows what it can: exit 0, the broken configs named on stderr (stdout stays parseable).
+    for problem in problems:
+        click.echo(f"Warning: {' '.join(str(problem).split())}; left out (fix or remove that file)", err=True)
     if as_json:
         echo_json([app_mapping_to_dict(m) for m in mappings])
         return
     print_table(("App", "Root", "Rules"), ((m.app, m.root, len(m.rules)) for m in mappings),
-                empty="No mapping configs yet: add MLX_MANAGER_HOME/mapping-configs/<app>.json")
+                empty="No usable mapping configs" if problems
+                else "No mapping configs yet: add MLX_MANAGER_HOME/mapping-configs/<app>.json")
 
 
 @link_group.command("preview")
