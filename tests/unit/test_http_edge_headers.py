@@ -96,3 +96,29 @@ def test_two_local_cli_tokens_are_refused(tmp_path):
         assert client.get("/api/pool", headers={local_admin.HEADER: token}).status_code == 200
         response = client.get("/api/pool", headers=[(local_admin.HEADER, "0" * 64), (local_admin.HEADER, token)])
         assert response.status_code == 401 and _error(response)["type"] == "authentication_error", response.text
+
+
+def test_a_request_without_host_still_passes():
+    """HTTP/1.0 clients may send no Host; no browser does, so a page cannot use that (kept as it was)."""
+    import asyncio
+
+    from entrypoints.http.edge import EdgeGuardMiddleware
+
+    reached, sent = [], []
+
+    async def app(scope, receive, send):
+        reached.append(scope["path"])
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    guard = EdgeGuardMiddleware(app, bind_host="127.0.0.1")
+    scope = {"type": "http", "method": "GET", "path": "/api/health", "headers": [], "http_version": "1.0",
+             "server": ("127.0.0.1", 10242), "scheme": "http"}
+    asyncio.run(guard(scope, receive, send))
+    assert reached == ["/api/health"] and sent == []
+    asyncio.run(guard({**scope, "headers": [(b"host", b"")]}, receive, send))
+    assert reached == ["/api/health"] and sent[0]["status"] == 400  # an empty Host is not a missing one
