@@ -45,3 +45,20 @@ def test_mappings_add_get_list_update_remove(uow_factory):
         uow.commit()
     with uow_factory() as uow:
         assert [m.id for m in uow.backend_mappings.list()] == [claude.id]
+
+
+def test_mappings_find_same_finds_an_exact_duplicate_only(uow_factory):
+    gpt = BackendMapping("gpt-", PatternType.PREFIX, BackendType.OPENAI, fallback_backend=BackendType.LOCAL,
+                         priority=3, fallback_model="qwen3-4b")
+    with uow_factory() as uow:
+        assert uow.backend_mappings.find_same(gpt) is None
+        stored = uow.backend_mappings.add(gpt)
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.backend_mappings.find_same(gpt) == stored  # a new (id-less) copy of a stored mapping
+        assert uow.backend_mappings.find_same(stored) is None  # a mapping is no duplicate of itself
+        for differs in (dict(model_pattern="gpt-4"), dict(pattern_type=PatternType.EXACT),
+                        dict(backend_type=BackendType.ANTHROPIC), dict(backend_model="up"),
+                        dict(fallback_backend=None, fallback_model=None), dict(fallback_model="other"),
+                        dict(priority=4), dict(enabled=False)):
+            assert uow.backend_mappings.find_same(replace(gpt, **differs)) is None, differs

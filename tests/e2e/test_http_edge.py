@@ -269,3 +269,9 @@ def test_a_login_key_is_not_trusted_even_for_an_admin_account(tmp_path):
     assert container.api_key_service().create("by-owner-admin", by=principal).key.trusted
     untrusted = container.api_key_service().authenticate(login_key.secret)
     assert not container.api_key_service().create("by-login-admin", by=untrusted).key.trusted
+
+
+@pytest.mark.parametrize("host", ["", "[::1]evil", "127.0.0.1:abc", "127.0.0.1:0", "::1"])
+def test_a_malformed_host_is_a_400_json_error_on_the_real_server(server, host):
+    response = send(server, "GET", "/api/health", host=host)
+    assert response.status_code == 400 and error_type(response) == "invalid_request_error", response.text

@@ -176,6 +176,9 @@ class InMemoryBackendMappingRepository:
     def get(self, mapping_id: int) -> BackendMapping | None:
         return self._items.get(mapping_id)
 
+    def find_same(self, mapping: BackendMapping) -> BackendMapping | None:
+        return next((m for m in self.list() if m.id != mapping.id and m.same_rule(mapping)), None)
+
     def list(self) -> list[BackendMapping]:
         return [self._items[k] for k in sorted(self._items)]
 

@@ -65,6 +65,13 @@ class SqlAlchemyBackendMappingRepository:
         record = self._session.get(BackendMappingRecord, mapping_id)
         return _mapping_from_record(record) if record is not None else None
 
+    def find_same(self, mapping: BackendMapping) -> BackendMapping | None:
+        # Narrowed by the indexed pattern in SQL, compared field by field as domain values (NULLs, enums).
+        records = self._session.scalars(select(BackendMappingRecord).where(
+            BackendMappingRecord.model_pattern == mapping.model_pattern).order_by(BackendMappingRecord.id))
+        found = (m for m in map(_mapping_from_record, records) if m is not None and m.id != mapping.id)
+        return next((m for m in found if m.same_rule(mapping)), None)
+
     def list(self) -> list[BackendMapping]:
         records = self._session.scalars(select(BackendMappingRecord).order_by(BackendMappingRecord.id))
         return [m for m in map(_mapping_from_record, records) if m is not None]

@@ -16,6 +16,7 @@ from domain.identity.model import (
     ApiKey,
     Principal,
     User,
+    new_email,
     normalise_email,
     validate_key_name,
 )
@@ -108,7 +109,7 @@ class UserService:
         """A new user starts `pending` unless an admin creates it approved."""
         if password is not None and len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidRequest(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
-        email = normalise_email(email)
+        email = new_email(email)
         password_hash = self._hasher.hash(password) if password is not None else None
         now = self._clock.now()
         with self._uow() as uow:
@@ -155,9 +156,9 @@ class UserService:
         with self._uow() as uow:
             return _find_user(uow, ref)
 
-    def list(self) -> list[User]:
+    def list(self, status: UserStatus | None = None) -> list[User]:
         with self._uow() as uow:
-            return uow.users.list()
+            return [user for user in uow.users.list() if status is None or user.status is status]
 
     def ensure_local_admin(self) -> User:
         """The machine owner's account, used by the CLI: approved admin, no password."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from application.errors import InvalidRequest, NotFound
+from application.errors import Conflict, InvalidRequest, NotFound
 from application.ports import UnitOfWork
 from domain.enums import BackendType, PatternType
 from domain.routing.model import BackendMapping, RouteDecision, route
@@ -25,6 +25,13 @@ def split_fallback(fallback: BackendType | str | None,
     return backend, model
 
 
+def _refuse_duplicate(uow: UnitOfWork, mapping: BackendMapping) -> None:
+    same = uow.backend_mappings.find_same(mapping)
+    if same is not None:
+        raise Conflict(f"backend mapping {same.id} is already exactly this mapping (same pattern, backend, "
+                       "fallback, priority and enabled)")
+
+
 class BackendMappingService:
     def __init__(self, uow: Callable[[], UnitOfWork]) -> None:
         self._uow = uow
@@ -39,6 +46,7 @@ class BackendMappingService:
             priority=priority, enabled=enabled,
         )
         with self._uow() as uow:
+            _refuse_duplicate(uow, mapping)
             mapping = uow.backend_mappings.add(mapping)
             uow.commit()
             return mapping
@@ -66,6 +74,7 @@ class BackendMappingService:
         # Vetted again from scratch: a row loaded with a `problem` is saved only once it passes.
         updated = replace(current, problem=None, **changes)
         with self._uow() as uow:
+            _refuse_duplicate(uow, updated)
             updated = uow.backend_mappings.add(updated)
             uow.commit()
             return updated

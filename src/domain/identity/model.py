@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,19 @@ def normalise_email(email: str) -> str:
     value = email.strip().lower()
     if len(value) > MAX_EMAIL_LENGTH or not _EMAIL.match(value):
         raise InvalidParameter("email", f"not a valid address: {email!r}")
+    return value
+
+
+def new_email(email: str) -> str:
+    """The address of a new account: `normalise_email`, and no control character (Unicode Cc) anywhere.
+
+    Checked when an account is made, not when one is loaded or looked up: a row stored before this rule
+    still lists, and an admin can still find and disable it.
+    """
+    value = normalise_email(email)
+    control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
+    if control is not None:
+        raise InvalidParameter("email", f"must not contain control characters (found U+{ord(control):04X})")
     return value
 
 

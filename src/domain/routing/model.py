@@ -155,8 +155,14 @@ class BackendMapping:
         else:
             object.__setattr__(self, "enabled", False)
 
+    def same_rule(self, other: "BackendMapping") -> bool:
+        """Every field equal but the id: a second such mapping would add nothing but confusion."""
+        return all(getattr(self, name) == getattr(other, name) for name in _RULE_FIELDS)
+
     def matches(self, model: str) -> bool:
-        if self.problem is not None:
+        # An empty name is no model: no mapping routes it (a catch-all like `.*` stays valid for real names,
+        # which refusing such patterns at creation would break).
+        if self.problem is not None or not model:
             return False
         if self.pattern_type is PatternType.EXACT:
             return model == self.model_pattern
@@ -166,6 +172,10 @@ class BackendMapping:
         if len(model) > MAX_MODEL_NAME_LENGTH:
             return False
         return re.fullmatch(self.model_pattern, model) is not None
+
+
+_RULE_FIELDS = ("model_pattern", "pattern_type", "backend_type", "backend_model", "fallback_backend",
+                "fallback_model", "priority", "enabled")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ unless turned on. When on:
   `Authorization: Bearer <key>`; `/v1/messages` also accepts `x-api-key` (Anthropic clients);
 - a missing or wrong key is 401; a management write (or a read of users, credentials or the
   audit log) by a non-admin is 403.
+A request carrying a credential header twice (`Authorization`, `x-api-key`, the local CLI token) is a
+401 in every mode: which one counts would otherwise be up to each reader (first here, last there).
 
 With auth off, writes that create users or keys or change credentials or routes (CREDENTIAL_WRITES)
 still need an admin key, or the local CLI's token (entrypoints.local_admin): an open loopback server
@@ -40,6 +42,7 @@ X_API_KEY_PATHS = ("/v1/messages",)
 # Writes that make accounts or keys, or change credentials or routes: an admin's even with auth off.
 CREDENTIAL_WRITES = ("/api/users", "/api/keys", "/api/credentials", "/api/mappings")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CREDENTIAL_HEADERS = (b"authorization", b"x-api-key", local_admin.HEADER.encode())
 
 
 
@@ -130,6 +133,12 @@ def _client_is_loopback(scope: Scope) -> bool:
         return False
 
 
+def repeated_credential(scope: Scope) -> str | None:
+    """The name of a credential header the request carries more than once, if any."""
+    names = [name for name, _ in scope.get("headers") or () if name in CREDENTIAL_HEADERS]
+    return next((name.decode("latin-1") for name in CREDENTIAL_HEADERS if names.count(name) > 1), None)
+
+
 def _presented_key(scope: Scope) -> str | None:
     headers = dict(scope.get("headers") or [])
     authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
@@ -151,6 +160,12 @@ class ApiKeyAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        repeated = repeated_credential(scope)
+        if repeated is not None:
+            # 401 like a missing or wrong key (the neighbouring refusals): the client's credentials are what is
+            # wrong, and SDKs report a 401 as an authentication problem rather than a malformed request.
+            await _refuse(Unauthorized(f"send the {repeated} header once, not several times"), scope, receive, send)
             return
         state = scope.setdefault("state", {})
         token = _REQUEST_CONTEXT.set(RequestContext(endpoint=scope["path"], request_id=state.get("request_id")))
@@ -193,14 +208,8 @@ class ApiKeyAuthMiddleware:
         """The key's principal, or None after answering 401."""
         try:
             return await run_in_threadpool(self._container.api_key_service().authenticate, _presented_key(scope))
-        except Unauthorized as exc:
-            response = error_response(401, "authentication_error", str(exc), path=scope["path"])
-            response.headers["WWW-Authenticate"] = "Bearer"
-            await response(scope, receive, send)
-            return None
-        except ApplicationError as exc:  # e.g. the database is unavailable: outside the route's handlers
-            mapping = mapping_for(exc)
-            await error_response(mapping.status, mapping.type, str(exc), path=scope["path"])(scope, receive, send)
+        except ApplicationError as exc:  # a wrong key; or e.g. the database is unavailable (outside the handlers)
+            await _refuse(exc, scope, receive, send)
             return None
 
     def _local_cli(self, scope: Scope) -> bool:
@@ -210,6 +219,15 @@ class ApiKeyAuthMiddleware:
         if self._local_token is None:
             self._local_token = local_admin.ensure_token(self._container.settings().manager.home) or ""
         return local_admin.token_matches(self._local_token, presented.decode("latin-1"))
+
+
+async def _refuse(exc: ApplicationError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer `exc` as the one error map says (a 401 also names the scheme to use)."""
+    mapping = mapping_for(exc)
+    response = error_response(mapping.status, mapping.type, str(exc), path=scope.get("path", ""))
+    if mapping.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    await response(scope, receive, send)
 
 
 def principal_of(request):

@@ -8,7 +8,9 @@ the server as the page's own origin. Three checks stop both, before any route ru
   the address the connection actually arrived on, or one of `MLX_MANAGER_ALLOWED_HOSTS`
   (comma-separated; `*.example.com` matches sub-domains; `*` turns the check off). Anything else is
   421: a rebound name (`rebind.evil.example`) never reaches a route. An IP literal cannot be rebound,
-  but only this machine's own addresses are accepted, as above.
+  but only this machine's own addresses are accepted, as above. A Host that is not `host[:port]` (a
+  hostname, an IPv4 address or a bracketed IPv6 address; a port 1-65535), or a request with two Host
+  headers, is a 400. A request without Host (HTTP/1.0) passes: no browser sends one, so no page can.
 - **Origin check** on state-changing methods (everything but GET/HEAD/OPTIONS): a request that
   carries `Origin` must come from the same origin (the Origin's host:port is the request's Host) or
   from one of `MLX_MANAGER_ALLOWED_ORIGINS`; `Origin: null` is refused. A request without `Origin`
@@ -26,12 +28,15 @@ server's own Host, a same-origin `Origin`, and the UI's `fetch` calls send JSON 
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Iterable
 from urllib.parse import urlsplit
 
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from application.errors import InvalidRequest
+from entrypoints.errors import mapping_for
 from entrypoints.http.errors import error_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -54,6 +59,57 @@ def split_host(value: str) -> tuple[str, int | None]:
         port = int(raw_port) if raw_port.isdigit() else None
     else:
         host = value
+    return host.rstrip(".").lower(), port
+
+
+_PORT = re.compile(r"[0-9]{1,5}")
+# One DNS label (RFC 1123), with `_` too: container and compose service names use it.
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def _is_hostname_or_ipv4(host: str) -> bool:
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.lower().split(".")):
+        return False
+    if name.rsplit(".", 1)[-1].isdigit():  # all-numeric last label: an IPv4 address or nothing
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return False
+    return True
+
+
+def _is_ipv6(host: str) -> bool:
+    if "%" in host:  # zone ids never travel in a Host header
+        return False
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_host_header(value: str) -> tuple[str, int | None] | None:
+    """A `Host` value as (host, port) like `split_host`, or None when it is not a valid `host[:port]`.
+
+    Stricter than `split_host` (which also reads settings and socket addresses): anything a browser
+    or an HTTP client would not send for a real server, e.g. `""`, `[::1]evil`, `127.0.0.1:abc`, is None.
+    """
+    value = value.strip(" \t")
+    if value.startswith("["):
+        host, closed, tail = value[1:].partition("]")
+        if not closed or not _is_ipv6(host):
+            return None
+    else:
+        host, colon, port_text = value.partition(":")
+        tail = colon + port_text
+        if not _is_hostname_or_ipv4(host):
+            return None
+    port = None
+    if tail:
+        if not tail.startswith(":") or not _PORT.fullmatch(tail[1:]) or not 0 < int(tail[1:]) <= 65535:
+            return None
+        port = int(tail[1:])
     return host.rstrip(".").lower(), port
 
 
@@ -125,11 +181,19 @@ class EdgeGuardMiddleware:
         await self.app(scope, receive, send)
 
     def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
-        raw_host = headers.get(b"host", b"").decode("latin-1")
-        host, port = split_host(raw_host)
-        if raw_host and not self.hosts.allows(host, scope):
-            return (421, "misdirected_request",
-                    f"Host {raw_host[:100]!r} is not served here; add it to MLX_MANAGER_ALLOWED_HOSTS to allow it")
+        host_headers = [value for name, value in scope.get("headers") or () if name == b"host"]
+        host, port = "", None
+        if len(host_headers) > 1:
+            return _bad_request("a request must carry one Host header, not several")
+        if host_headers:  # none: an HTTP/1.0 client (see the module docstring)
+            raw_host = host_headers[0].decode("latin-1")
+            parsed = parse_host_header(raw_host)
+            if parsed is None:
+                return _bad_request(f"Host {raw_host[:100]!r} is not a valid host[:port]")
+            host, port = parsed
+            if not self.hosts.allows(host, scope):
+                return (421, "misdirected_request",
+                        f"Host {raw_host[:100]!r} is not served here; add it to MLX_MANAGER_ALLOWED_HOSTS to allow it")
         method = scope.get("method", "GET")
         if method in SAFE_METHODS:
             return None
@@ -173,6 +237,11 @@ class EdgeGuardMiddleware:
         shown = media_type or "no Content-Type"
         return (415, "unsupported_media_type",
                 f"request bodies must be JSON: send Content-Type: application/json (got {shown[:80]})")
+
+
+def _bad_request(message: str) -> tuple[int, str, str]:
+    mapping = mapping_for(InvalidRequest(message))  # the one error map decides the status and type
+    return mapping.status, mapping.type, message
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

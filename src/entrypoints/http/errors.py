@@ -54,6 +54,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     first = exc.errors[0] if exc.errors else {}
     location = ".".join(str(p) for p in first.get("loc", ()))
     message = f"{location}: {first.get('msg', 'invalid value')}" if location else first.get("msg", "invalid value")
+    if first.get("type") == "extra_forbidden" and exc.accepted:
+        message += f" (accepted: {', '.join(exc.accepted)})"
     return error_response(422, "invalid_request_error", message, path=request.url.path, param=location or None)
 
 

@@ -118,9 +118,10 @@ class RequestValidationError(Exception):
     Only request parsing raises it: a pydantic error anywhere else (a response DTO) is a bug, so a 500.
     """
 
-    def __init__(self, error: ValidationError) -> None:
+    def __init__(self, error: ValidationError, accepted: tuple[str, ...] = ()) -> None:
         super().__init__(str(error))
         self.errors = error.errors()
+        self.accepted = accepted  # the fields the DTO knows, named when an unknown one was sent
 
 
 def validate_request(model: type[BaseModel], data: Any):
@@ -128,7 +129,7 @@ def validate_request(model: type[BaseModel], data: Any):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise RequestValidationError(exc) from None
+        raise RequestValidationError(exc, tuple(f.alias or n for n, f in model.model_fields.items())) from None
 
 
 # -- the document ------------------------------------------------------------------

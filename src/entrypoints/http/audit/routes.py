@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +20,8 @@ TAGS_AUDIT = ("audit",)
 
 
 class AuditQueryParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter is a 422, not the unfiltered log
+
     model: str | None = None
     status: Literal["success", "error", "cancelled"] | None = None
     since: datetime | None = None
@@ -59,6 +61,8 @@ class AuditPageDTO(BaseModel):
 
 
 class SummaryParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     since: datetime | None = None
     until: datetime | None = None
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
 from domain.enums import DownloadStatus
-from entrypoints.http.openapi import api_route, parse_body
+from entrypoints.http.openapi import api_route, parse_body, parse_query
 
 TAGS = ("downloads",)
 TERMINAL = {DownloadStatus.COMPLETED, DownloadStatus.FAILED, DownloadStatus.CANCELLED, DownloadStatus.PAUSED}
@@ -47,6 +47,12 @@ class DownloadDTO(BaseModel):
                    source=d.source, error=d.error, files=list(d.files),
                    started_at=d.started_at.isoformat() if d.started_at else None,
                    completed_at=d.completed_at.isoformat() if d.completed_at else None)
+
+
+class DownloadListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter is a 422, not the unfiltered list
+
+    status: list[DownloadStatus] | None = Field(default=None, description="Only these statuses (repeatable)")
 
 
 class DownloadListDTO(BaseModel):
@@ -101,8 +107,9 @@ async def start_download(request: Request) -> JSONResponse:
 
 
 async def list_downloads(request: Request) -> JSONResponse:
-    """Every download, oldest first."""
-    rows = await run_in_threadpool(_service(request).list)
+    """Every download (or those with the given statuses), oldest first."""
+    query = parse_query(request, DownloadListQuery)
+    rows = await run_in_threadpool(_service(request).list, query.status)
     return JSONResponse(DownloadListDTO(data=[DownloadDTO.from_domain(d) for d in rows]).model_dump(mode="json"))
 
 
@@ -154,7 +161,8 @@ async def download_events(request: Request) -> StreamingResponse:
 routes = [
     api_route("/api/downloads", start_download, "POST", tags=TAGS, body=DownloadCreate, response=DownloadDTO,
               status=202, error_statuses=(400, 404, 409, 413, 422)),
-    api_route("/api/downloads", list_downloads, "GET", tags=TAGS, response=DownloadListDTO, error_statuses=()),
+    api_route("/api/downloads", list_downloads, "GET", tags=TAGS, query=DownloadListQuery, response=DownloadListDTO,
+              error_statuses=(422,)),
     api_route("/api/downloads/{download_id}", show_download, "GET", tags=TAGS, response=DownloadDTO,
               error_statuses=(404,)),
     api_route("/api/downloads/{download_id}/events", download_events, "GET", tags=TAGS,

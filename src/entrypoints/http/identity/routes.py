@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from domain.enums import UserStatus
 from entrypoints.http.auth import principal_of
-from entrypoints.http.openapi import api_route, parse_body
+from entrypoints.http.openapi import api_route, parse_body, parse_query
 from entrypoints.http.responses import _c, _json
 
 
@@ -65,6 +66,12 @@ class UserDTO(BaseModel):
                    approved_at=u.approved_at)
 
 
+class UserListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter is a 422, not the unfiltered list
+
+    status: UserStatus | None = Field(default=None, description="Only users with this status")
+
+
 class CreateUserRequest(BaseModel):
     email: str
     password: str | None = None
@@ -116,8 +123,10 @@ async def revoke_key(request: Request) -> Response:
 
 # -- users ------------------------------------------------------------------------------
 async def list_users(request: Request) -> Response:
-    """Users with their status (admins only)."""
-    return _json([UserDTO.from_domain(u) for u in await run_in_threadpool(_c(request).user_service().list)])
+    """Users with their status (admins only); `?status=` keeps one status."""
+    query = parse_query(request, UserListQuery)
+    users = await run_in_threadpool(_c(request).user_service().list, query.status)
+    return _json([UserDTO.from_domain(u) for u in users])
 
 
 async def create_user(request: Request) -> Response:
@@ -152,7 +161,8 @@ routes = [
               status=201, error_statuses=(401, 403, 404, 409, 422)),
     api_route("/api/keys/{ref:str}", revoke_key, "DELETE", tags=TAGS_KEYS, response=ApiKeyDTO,
               error_statuses=(401, 403, 404, 409)),
-    api_route("/api/users", list_users, "GET", tags=TAGS_USERS, response=UserListDTO, error_statuses=(401, 403)),
+    api_route("/api/users", list_users, "GET", tags=TAGS_USERS, query=UserListQuery, response=UserListDTO,
+              error_statuses=(401, 403, 422)),
     api_route("/api/users", create_user, "POST", tags=TAGS_USERS, body=CreateUserRequest, response=UserDTO,
               status=201, error_statuses=(400, 401, 403, 409, 422)),
     api_route("/api/users/{ref:str}/approve", approve_user, "POST", tags=TAGS_USERS, response=UserDTO,
