@@ -3,14 +3,15 @@ the CLI's exit code conventions, no SQLAlchemy help link, no noise from librarie
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_sweep import _mlxm, _one_error_line
+from tests.e2e.test_cli_sweep import MLXM, _mlxm, _one_error_line
 
-pytestmark = pytest.mark.skipif(not (Path(__import__("sys").executable).parent / "mlxm").exists(),
-                                reason="console script not installed")
+pytestmark = pytest.mark.skipif(not MLXM.exists(), reason="console script not installed")
 
 
 def _home_with_database(tmp_path: Path) -> Path:
@@ -59,3 +60,24 @@ def test_db_copy_from_a_missing_database_is_refused_and_creates_nothing(tmp_path
     line = _one_error_line(result, 7)
     assert f"the source database {source} does not exist" in line, line
     assert not source.parent.exists() and not (tmp_path / "target.db").exists()
+
+
+# -- mlxm probe --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_probe_of_an_audio_model_prints_no_pytorch_advice_from_transformers(tmp_path, tmp_path_factory):
+    from tests.support.tiny_models import cached_model
+
+    whisper = cached_model("whisper", tmp_path_factory.getbasetemp() / "tiny-models")
+    home = tmp_path / "home"
+    assert _mlxm("import", str(whisper), "--name", "tiny-whisper", home=home).returncode == 0
+    # As a user's shell has it: this test process imported mlx-lm, which set TRANSFORMERS_NO_ADVISORY_WARNINGS.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TRANSFORMERS_", "MLX_"))}
+    environment.update(MLX_MANAGER_HOME=str(home), MLX_MANAGER_OFFLINE="true")
+    result = subprocess.run([str(MLXM), "probe", "tiny-whisper"], env=environment, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "supports_stt:           True" in result.stdout  # the probe really loaded the model
+    assert "PyTorch was not found" not in result.stderr, result.stderr
+    assert "[transformers]" not in result.stderr, result.stderr
