@@ -81,3 +81,22 @@ def test_probe_of_an_audio_model_prints_no_pytorch_advice_from_transformers(tmp_
     assert "supports_stt:           True" in result.stdout  # the probe really loaded the model
     assert "PyTorch was not found" not in result.stderr, result.stderr
     assert "[transformers]" not in result.stderr, result.stderr
+
+
+# -- import --name -----------------------------------------------------------------------------------------
+
+
+def test_import_with_a_name_that_is_not_an_id_says_what_it_became(tmp_path):
+    from tests.support.model_folders import write_model_folder
+
+    folder, home = write_model_folder(tmp_path / "folder"), tmp_path / "home"
+    result = _mlxm("import", str(folder), "--name", "Mödel", "--json", home=home)
+    assert result.returncode == 0, result.stderr
+    assert __import__("json").loads(result.stdout)["id"] == "m-del"  # stdout stays JSON
+    assert result.stderr.splitlines() == [
+        "Note: named m-del (from Mödel): model ids are lower-case letters, digits, '.', '-' and '_'"]
+    assert _mlxm("show", "m-del", home=home).returncode == 0
+
+    same = _mlxm("import", str(write_model_folder(tmp_path / "other", seed=1)), "--name", "already-an-id", home=home)
+    assert same.returncode == 0 and same.stdout.startswith("Imported already-an-id"), same.stdout
+    assert "Note:" not in same.stderr, same.stderr

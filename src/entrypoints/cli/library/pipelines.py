@@ -39,6 +39,11 @@ def run_import(ctx: click.Context, path: str, name: str | None, move: bool, in_p
     result = service.import_model(
         ImportRequest(path=path, name=name, move=move, in_place=in_place, allow_pickle=allow_pickle)
     )
+    if name is not None and result.created and result.model.model_id != name:
+        # Names become safe ids everywhere (import's default, a folder's name, HTTP's `name` too: README,
+        # "Import"), so the name is kept as an id rather than refused; the user is told what it became.
+        click.echo(f"Note: named {result.model.model_id} (from {name}): model ids are lower-case letters, digits, "
+                   "'.', '-' and '_'", err=True)
     if as_json:
         echo_json(import_payload(result))
         return
