@@ -155,7 +155,9 @@ def test_copy_refuses_a_target_that_holds_data_and_leaves_it_unchanged(tmp_path,
 
 def test_copy_to_an_unusable_url_is_a_one_line_error(tmp_path):
     sqlite_url = f"sqlite:///{tmp_path / 'mlxm.db'}"
+    upgrade_database(sqlite_url)
     result = CliRunner().invoke(cli, ["db", "copy", "--to", "nonsense://x"],
                                 env={"MLX_MANAGER_HOME": str(tmp_path), "MLX_MANAGER_DATABASE_URL": sqlite_url})
-    assert result.exit_code == 1 and result.output.startswith("Error: copy failed, the target was not changed")
+    # The forms MLX_MANAGER_DATABASE_URL takes: anything else is a usage error before any work.
+    assert result.exit_code == 2 and "Error: Invalid value for '--to': not a database URL mlxm uses" in result.output
     assert os.path.exists(tmp_path / "mlxm.db")

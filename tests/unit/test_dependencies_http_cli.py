@@ -69,6 +69,23 @@ def test_unknown_profile_state_over_http(env):
     assert [e["code"] for e in body["validation_errors"]] == ["unknown_profile"]
 
 
+@pytest.mark.parametrize("value", ["abc", "3", "3.11rc1", "", "/usr/bin/python3"])
+def test_cli_deps_show_refuses_a_python_value_that_is_not_a_version(env, value):
+    _, container = env
+    result = CliRunner().invoke(cli, ["deps", "tiny-llama", "--python", value], obj=container)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "tiny-llama: resolved" not in result.output
+    assert result.output.splitlines()[-1] == (f"Error: Invalid value for '--python': {value!r} is not a Python "
+                                              "version: use MAJOR.MINOR or MAJOR.MINOR.MICRO, e.g. 3.11 or 3.11.7")
+
+
+@pytest.mark.parametrize("value", ["3.10", "3.11.7", " 3.12 "])
+def test_cli_deps_show_takes_a_python_version(env, value):
+    _, container = env
+    result = CliRunner().invoke(cli, ["deps", "tiny-llama", "--python", value], obj=container)
+    assert result.exit_code == 0 and "tiny-llama: resolved" in result.output, result.output
+
+
 def test_cli_deps_show_bind_and_strict(env):
     _, container = env
     runner = CliRunner()

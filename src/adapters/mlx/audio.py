@@ -237,13 +237,37 @@ class MlxAudioRuntime:
 __all__ = ["MlxAudioRuntime", "audio_kind", "read_audio", "wav_bytes"]
 
 
+def _import_transformers_logging():
+    """transformers.utils.logging, imported without transformers' "PyTorch was not found" advice: mlxm runs
+    on MLX, so it is noise. Only transformers' advisory warnings are off, and only while it is first imported
+    (mlx-lm, mlx-audio and mlx-vlm set TRANSFORMERS_NO_ADVISORY_WARNINGS for good when they are imported first;
+    here transformers can come first)."""
+    import os
+    import sys
+
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        return hf_logging
+    before = os.environ.get("TRANSFORMERS_NO_ADVISORY_WARNINGS")
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    try:
+        from transformers.utils import logging as hf_logging
+    finally:
+        if before is None:
+            os.environ.pop("TRANSFORMERS_NO_ADVISORY_WARNINGS", None)
+        else:
+            os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = before
+    return hf_logging
+
+
 class _transformers_quiet:
     """transformers warns on every load that it does not know mlx-audio's model types (e.g. `soprano`):
     nothing a user can act on, so its log is raised to errors while a model loads."""
 
     def __enter__(self) -> None:
         try:
-            from transformers.utils import logging as hf_logging
+            hf_logging = _import_transformers_logging()
         except ImportError:  # pragma: no cover - transformers is a dependency
             self._restore = None
             return

@@ -13,12 +13,19 @@ plus the user's own profiles and bindings).
 
 from __future__ import annotations
 
+import os
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from sqlalchemy import Connection, Engine, Table, func, select, text
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from adapters.sqlalchemy.engine import make_engine
+from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
+from adapters.sqlalchemy.file_guard import DatabaseUnreachable, translate_damage
 from adapters.sqlalchemy.search_index import SEARCH_INDEX_TABLE, rebuild_search_index
+from application.errors import InvalidRequest
 
 SEEDED_TABLES = ("dependency_profiles", "dependency_requirements", "dependency_bindings")
 BATCH_ROWS = 2000
@@ -65,20 +72,78 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+_HELP_LINK = re.compile(r"\s*\(Background on this error at: [^)]*\)")
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words on one line: no "[SQL: ...]" echo, no SQLAlchemy help link."""
+    reason = str(getattr(exc, "orig", None) or exc)
+    return " ".join(_HELP_LINK.sub("", reason).split())[:300]
+
+
+@contextmanager
+def _using(role: str, url: str) -> Iterator[None]:
+    """Errors of opening or upgrading the `role` database as one line naming it (password masked):
+    unreachable or unopenable is "unavailable" (exit 7, as for every command's own database), a URL
+    SQLAlchemy cannot use is an invalid request (exit 2)."""
+    try:
+        yield
+    except ArgumentError as exc:  # also an unknown dialect or driver plugin (NoSuchModuleError)
+        raise InvalidRequest(f"the {role} database URL {_safe(url)} cannot be used: {_reason(exc)}") from exc
+    except ImportError as exc:  # the URL names a driver that is not installed (mysql://: MySQLdb)
+        raise InvalidRequest(f"the {role} database URL {_safe(url)} needs a driver that is not installed: "
+                             f"{_reason(exc)}") from exc
+    except OSError as exc:  # its folder cannot be made (a file in the way, read-only)
+        what = f"{exc.filename} is not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
+            else f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
+        raise DatabaseUnreachable(f"cannot open the {role} database {_safe(url)}: {what}") from exc
+    except SQLAlchemyError as exc:
+        translate_damage(exc, url)  # damaged, unopenable, locked or refused: its own plain line (exit 7)
+        if isinstance(exc, OperationalError):  # e.g. psycopg's "invalid port number", "invalid sslmode"
+            raise DatabaseUnreachable(f"cannot use the {role} database {_safe(url)}: {_reason(exc)}") from exc
+        raise CopyRefused(f"copy failed, the target was not changed: the {role} database {_safe(url)}: "
+                          f"{_reason(exc)}") from exc
+
+
+@contextmanager
+def _copying() -> Iterator[None]:
+    """A failure while rows move (either side; the transaction rolls back) as one line, without the link."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise CopyRefused(f"copy failed, the target was not changed: {_reason(exc)}") from exc
+
+
+def _safe(url: str) -> str:
+    try:
+        return _redact(url)
+    except ArgumentError:
+        return "(unparsable URL)"  # it could hold a password in a place make_url cannot find
+
+
 def copy_database(source_url: str, target_url: str) -> CopyReport:
     """Copy every row from `source_url` into `target_url` (upgraded to head first); verified by counts."""
     from adapters.sqlalchemy.migrate import _transactional_engine, sync_sequences, upgrade_database
 
+    with _using("source", source_url):
+        path = sqlite_file_path(source_url)
+        if path is not None and not os.path.lexists(path):
+            # upgrade_database would create an empty one (and its folders) only to copy the seed rows
+            raise DatabaseUnreachable(f"the source database {path} does not exist; nothing to copy")
+    with _using("target", target_url):
+        sqlite_file_path(target_url)  # parsed before the source is touched
     if _redact(source_url) == _redact(target_url):
         raise CopyRefused("the source and the target are the same database")
-    upgrade_database(source_url)
-    upgrade_database(target_url)
-    source: Engine = make_engine(source_url)
-    target: Engine = _transactional_engine(target_url)
+    with _using("source", source_url):
+        upgrade_database(source_url)
+        source: Engine = make_engine(source_url)
+    with _using("target", target_url):
+        upgrade_database(target_url)
+        target: Engine = _transactional_engine(target_url)
     report = CopyReport(_redact(source_url), _redact(target_url))
     tables = _tables()
     try:
-        with source.connect() as reader, target.connect() as writer:
+        with _copying(), source.connect() as reader, target.connect() as writer:
             # A consistent snapshot of the source for the whole copy (SQLite: a read transaction;
             # PostgreSQL: REPEATABLE READ, so counts and rows agree while servers keep writing).
             if source.dialect.name == "postgresql":

@@ -115,6 +115,16 @@ class DependencyBinding:
         return backend_ok and platform.matches(self.platform_selector)
 
 
+# The Python version a consumer names (`--python`, `?python=`): markers compare numeric versions only
+# (markers._is_version), so `abc` or `3.11rc1` would make every python_version marker "unknown".
+PYTHON_VERSION_FORMS = "MAJOR.MINOR or MAJOR.MINOR.MICRO, e.g. 3.11 or 3.11.7"
+_PYTHON_VERSION = re.compile(r"[0-9]+\.[0-9]+(\.[0-9]+)?")
+
+
+def is_python_version(value: str) -> bool:
+    return bool(_PYTHON_VERSION.fullmatch(value))
+
+
 @dataclass(frozen=True)
 class PlatformContext:
     """Where the consumer will run: `system` (linux/darwin/win32), `machine`, Python version.

@@ -13,11 +13,24 @@ if TYPE_CHECKING:
     from pydantic import SecretStr  # a set secret is validated by pydantic (env_settings)
 
 __all__ = ["DistributionSettings", "EnvSettings", "ManagerSettings", "ServerSettings", "Settings",
-           "describe_settings_error"]
+           "database_url_problem", "describe_settings_error"]
 
 _AUTH_SYNONYMS = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
 _ENV_PREFIXES = {"ManagerSettings": "MLX_MANAGER_", "ServerSettings": "MLX_SERVER_", "DistributionSettings": "MLX_",
                  "ShardingSettings": "MLX_SHARDING_"}
+
+
+def database_url_problem(value: str) -> str | None:
+    """Why mlxm cannot use this database URL, judged by its form only (SQLAlchemy is not imported for
+    settings); None when it may. Also `mlxm db copy --to`'s check."""
+    scheme, separator, rest = value.strip().partition("://")
+    backend = scheme.split("+", 1)[0].lower()
+    if not separator or backend not in ("sqlite", "postgresql"):
+        return "not a database URL mlxm uses: sqlite:////path/mlxm.db or postgresql+psycopg://user@host/db"
+    if backend == "sqlite" and rest.lstrip("/") in ("", ":memory:"):
+        return ("a SQLite URL needs a file (sqlite:////path/mlxm.db): "
+                "an in-memory database is gone when the command ends")
+    return None
 
 
 def describe_settings_error(exc: BaseException) -> str | None:
@@ -132,14 +145,8 @@ class ManagerSettings(EnvSettings):
         # otherwise surface as an internal error of whichever command opens the database first.
         if value is None:
             return None
-        scheme, separator, rest = value.strip().partition("://")
-        backend = scheme.split("+", 1)[0].lower()
-        if not separator or backend not in ("sqlite", "postgresql"):
-            raise ValueError("not a database URL mlxm uses: sqlite:////path/mlxm.db or "
-                             "postgresql+psycopg://user@host/db")
-        if backend == "sqlite" and rest.lstrip("/") in ("", ":memory:"):
-            raise ValueError("a SQLite URL needs a file (sqlite:////path/mlxm.db): "
-                             "an in-memory database is gone when the command ends")
+        if problem := database_url_problem(value):
+            raise ValueError(problem)
         return value
 
     @field_validator("allowed_origins", mode="after")

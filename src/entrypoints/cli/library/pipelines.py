@@ -39,6 +39,11 @@ def run_import(ctx: click.Context, path: str, name: str | None, move: bool, in_p
     result = service.import_model(
         ImportRequest(path=path, name=name, move=move, in_place=in_place, allow_pickle=allow_pickle)
     )
+    if name is not None and result.created and result.model.model_id != name:
+        # Names become safe ids everywhere (import's default, a folder's name, HTTP's `name` too: README,
+        # "Import"), so the name is kept as an id rather than refused; the user is told what it became.
+        click.echo(f"Note: named {result.model.model_id} (from {name}): model ids are lower-case letters, digits, "
+                   "'.', '-' and '_'", err=True)
     if as_json:
         echo_json(import_payload(result))
         return
@@ -165,11 +170,20 @@ def deps_group() -> None:
     """What environment a model needs: `mlxm deps NAME` (the dependency-requirements contract)."""
 
 
+def _python_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from domain.library.dependency_model import PYTHON_VERSION_FORMS, is_python_version
+
+    if value is not None and not is_python_version(value.strip()):
+        raise click.BadParameter(f"{value!r} is not a Python version: use {PYTHON_VERSION_FORMS}", ctx, param)
+    return value.strip() if value is not None else None
+
+
 @deps_group.command("show")
 @click.argument("name", shell_complete=completion.complete_model)
 @click.option("--platform", "platform_", default=None, help="e.g. darwin-arm64 or linux-x86_64 (default: this machine).")
 @click.option("--backend", default=None, help="Only bindings for this backend key (e.g. mlx-lm).")
-@click.option("--python", "python_version", default=None, help="The target Python version (default: this one).")
+@click.option("--python", "python_version", default=None, callback=_python_version,
+              help="The target Python version, e.g. 3.11 or 3.11.7 (default: this one).")
 @click.option("--expected-contract-version", type=int, default=None, help="Fail unless the contract version matches.")
 @click.option("--strict", is_flag=True, help="Exit non-zero unless the state is resolved.")
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
