@@ -16,7 +16,7 @@ def recover_and_report(ctx: click.Context):
 
 
 def interruptions(ctx: click.Context) -> list:
-    """Crashed imports and deletes not yet recovered: a scan of staging/ and models/.trash/ that changes nothing."""
+    """Crashed imports and deletes not yet recovered (reported by list and show; they change nothing)."""
     recovery = getattr(get_container(ctx), "library_recovery", None)
     return recovery().interruptions() if recovery is not None else []
 
