@@ -6,8 +6,8 @@ import click
 
 from entrypoints.cli import completion
 from entrypoints.cli.base import OFFSET, echo_json, get_container
+from entrypoints.cli.library.recovery_notes import interruptions as _interruptions
 from entrypoints.cli.library.recovery_notes import recover_and_report
-from entrypoints.cli.library.recovery_notes import settle_interruptions
 from entrypoints.cli.output import human_size, print_table, when
 
 TYPES = ("text-gen", "vision", "embeddings", "audio")
@@ -43,8 +43,8 @@ def _print_models(models, deleting: frozenset[str] = frozenset()) -> None:
 @click.pass_context
 def list_models(ctx: click.Context, as_json: bool) -> None:
     """List the models in the library."""
-    interruptions = settle_interruptions(ctx)  # settled first: recovery may put a model back or index it again
     models = get_container(ctx).library_service().list_models()
+    interruptions = _interruptions(ctx)
     for interruption in interruptions:
         click.echo(f"Note: {interruption.message}", err=True)
     # A model whose delete a crash interrupted is being deleted, not installed, until recovery runs.
@@ -104,7 +104,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
     from application.errors import NotFound
 
     container = get_container(ctx)
-    interruptions = settle_interruptions(ctx)
+    interruptions = _interruptions(ctx)
     profile = None
     try:
         model = container.library_service().show(name)
