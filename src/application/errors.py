@@ -55,6 +55,17 @@ class Unavailable(ApplicationError):
     """A backend or resource is temporarily unable to serve (maps to 503/502)."""
 
 
+class OutOfSpace(ApplicationError):
+    """The disk (or quota) under a path mlxm writes is full (ENOSPC/EDQUOT): 507 / its own exit code.
+
+    What was written so far stays (a pull resumes from it). `path`: where the write failed, when known.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
 class Unauthorized(ApplicationError):
     pass
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 
 from application import errors as app
@@ -35,6 +37,7 @@ ERROR_MAP: list[tuple[type[BaseException], ErrorMapping]] = [
     (app.BackendError, ErrorMapping(502, "backend_error", 7)),
     (app.Unavailable, ErrorMapping(503, "unavailable", 7)),
     (app.DownloadCancelled, ErrorMapping(409, "cancelled", 8)),
+    (app.OutOfSpace, ErrorMapping(507, "insufficient_storage", 10)),
     (dom.ProfileTypeMismatch, ErrorMapping(422, "invalid_request_error", 2)),
     (dom.InvalidParameter, ErrorMapping(422, "invalid_request_error", 2)),
     (dom.InvalidPattern, ErrorMapping(422, "invalid_request_error", 2)),
@@ -51,3 +54,45 @@ def mapping_for(exc: BaseException) -> ErrorMapping | None:
         if isinstance(exc, cls):
             return mapping
     return None
+
+
+# A full disk or quota: the one OS error that is neither the user's mistake nor a bug, wherever it is raised.
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def recognise(exc: BaseException) -> BaseException:
+    """The error to map for `exc`: itself, or, when the map does not know it and a full disk caused it
+    (a raw ENOSPC/EDQUOT OSError from any write: an import's copy, a link config, a database file), the
+    `OutOfSpace` it stands for."""
+    if mapping_for(exc) is not None:
+        return exc
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE_ERRNOS:
+            path = os.fsdecode(current.filename) if isinstance(current.filename, (str, bytes, os.PathLike)) else None
+            reason = current.strerror or os.strerror(current.errno)  # "No space left on device"
+            return app.OutOfSpace(f"{reason}: {path}" if path else reason, path=path)
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def message_for(exc: BaseException, home: str | None = None) -> str:
+    """The user's message for a mapped error; a full disk also says what to do (`home`: MLX_MANAGER_HOME)."""
+    if not isinstance(exc, app.OutOfSpace):
+        return str(exc)
+    if home is None:
+        advice = "free space under MLX_MANAGER_HOME, or point MLX_MANAGER_HOME at a disk with room"
+    elif exc.path is not None and not _inside(os.path.abspath(exc.path), os.path.abspath(home)):
+        advice = "free space on that disk"  # e.g. `mlxm speak -o /elsewhere/out.wav`: not mlxm's folder
+    else:
+        advice = f"free space under MLX_MANAGER_HOME ({home}), or point MLX_MANAGER_HOME at a disk with room"
+    return f"{exc}; {advice}"
+
+
+def _inside(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # different drives
+        return False

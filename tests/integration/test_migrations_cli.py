@@ -52,10 +52,32 @@ def test_db_upgrade_on_a_file_that_is_not_a_database_fails_in_one_line(tmp_path,
     (home / "mlxm.db").write_bytes(b"this is not a sqlite database" * 100)
     monkeypatch.setenv("MLX_MANAGER_HOME", str(home))
     result = CliRunner().invoke(cli, ["db", "upgrade"])
-    assert result.exit_code != 0
-    assert result.output.startswith("Error: database upgrade failed")
+    assert result.exit_code == 7, result.output  # "unavailable", through the CLI's one error map
+    assert result.output.startswith("Error: the database is damaged (file is not a database)")
     assert len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+    # The same line and exit code as any other command meeting that file (it had its own wording and codes).
+    for other in (["db", "reports"], ["list"]):
+        again = CliRunner().invoke(cli, other)
+        assert (again.exit_code, again.output) == (7, result.output), other
+
+
+def test_db_upgrade_of_a_database_from_a_newer_mlxm_is_the_same_conflict_line_as_other_commands(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(home))
+    assert _run("db", "upgrade").exit_code == 0
+    with sqlite3.connect(home / "mlxm.db") as db:  # a revision these migration scripts do not have
+        db.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    before = (home / "mlxm.db").read_bytes()
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 4, result.output  # was "internal error: CommandError" (exit 70) in every command
+    assert result.output == (f"Error: this mlxm cannot upgrade the database {home / 'mlxm.db'}: Can't locate "
+                             "revision identified by '9999_from_the_future' (was it upgraded by a newer mlxm?); "
+                             "nothing was changed\n")
+    listed = CliRunner().invoke(cli, ["list"])
+    assert (listed.exit_code, listed.output) == (4, result.output)
+    assert (home / "mlxm.db").read_bytes() == before
 
 
 def test_db_upgrade_prints_its_report_once_and_an_off_flag_is_not_a_lost_value(tmp_path):

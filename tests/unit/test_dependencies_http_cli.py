@@ -113,3 +113,44 @@ def test_cli_deps_show_bind_and_strict(env):
     assert removed.exit_code == 0
     profiles = json.loads(runner.invoke(cli, ["deps", "profiles", "--json"], obj=container).output)
     assert [(p["profile_id"], p["version"]) for p in profiles] == [("mlx-lm", 1), ("mlx-lm-old", 1)]
+
+
+PLATFORM_FORMS_TEXT = ("SYSTEM or SYSTEM-MACHINE, SYSTEM one of linux, darwin, win32 (or macos, windows) and MACHINE "
+                       "one of arm64, x86_64 (or aarch64, amd64), e.g. darwin-arm64 or linux-x86_64")
+
+
+@pytest.mark.parametrize("value", ["abc", "3", "3.11rc1", "", "/usr/bin/python3"])
+def test_http_python_query_that_is_not_a_version_is_a_422_naming_the_forms(env, value):
+    client, _ = env
+    response = client.get(url(), params={"python": value})
+    assert response.status_code == 422, response.text  # was a 200 where every python_version marker was "unknown"
+    assert response.json()["error"] == {
+        "type": "invalid_request_error", "param": "python",
+        "message": f"python: {value!r} is not a Python version: use MAJOR.MINOR or MAJOR.MINOR.MICRO, e.g. 3.11 "
+                   "or 3.11.7"}
+
+
+@pytest.mark.parametrize("value", ["beos", "linux-sparc", "darwin-", "", "*", "linux-*", "darwin_arm64"])
+def test_a_platform_the_markers_do_not_know_is_refused_over_http_and_by_the_cli(env, value):
+    client, container = env
+    response = client.get(url(), params={"platform": value})
+    assert response.status_code == 422, response.text  # was a 200 where every platform marker was false
+    assert response.json()["error"] == {"type": "invalid_request_error", "param": "platform",
+                                        "message": f"platform: {value!r} is not a platform: use {PLATFORM_FORMS_TEXT}"}
+    result = CliRunner().invoke(cli, ["deps", "tiny-llama", "--platform", value], obj=container)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "tiny-llama: resolved" not in result.output
+    assert result.output.splitlines()[-1] == (f"Error: Invalid value for '--platform': {value!r} is not a platform: "
+                                              f"use {PLATFORM_FORMS_TEXT}")
+
+
+@pytest.mark.parametrize("value, label, applies", [
+    ("darwin-arm64", "darwin-arm64", [True, False, True]), ("macos-aarch64", "darwin-arm64", [True, False, True]),
+    ("Linux-AMD64", "linux-x86_64", [False, True, True]), ("linux", "linux", [False, True, True]),
+    ("win32-x86_64", "win32-x86_64", [False, False, True])])
+def test_known_platforms_and_their_other_names_are_taken(env, value, label, applies):
+    client, container = env
+    body = client.get(url(), params={"platform": value, "python": " 3.12 "}).json()
+    assert body["platform"] == label and [r["applies"] for r in body["requirement_groups"][0]["requirements"]] == applies
+    shown = CliRunner().invoke(cli, ["deps", "tiny-llama", "--platform", value, "--json"], obj=container)
+    assert shown.exit_code == 0 and json.loads(shown.output)["platform"] == label, shown.output

@@ -202,7 +202,10 @@ def test_a_profile_named_like_a_model_is_a_409(env):
 def test_deleting_a_loaded_model_unloads_it(env, tmp_path):
     client, container, _ = env
     assert client.post("/api/pool/load", json={"model": "tiny-embed"}).status_code == 200
-    assert client.delete("/api/models/tiny-embed").json() == {"id": "tiny-embed", "deleted": True}
+    # Its folder here is a plain one mlxm did not create: it stays, and the response says so.
+    assert client.delete("/api/models/tiny-embed").json() == {"id": "tiny-embed", "deleted": True, "kept": [
+        f"{tmp_path / 'models' / 'tiny-embed'}: a folder mlxm did not create (no mlxm manifest for this model); "
+        "left alone"]}
     assert client.get("/api/pool").json()["loaded"] == []
     assert container.runtime().unloads == ["tiny-embed"]
     assert client.delete("/api/models/tiny-whisper").status_code == 200  # never loaded: still deleted

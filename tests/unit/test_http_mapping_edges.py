@@ -24,18 +24,20 @@ def _audit_backends(client, admin) -> list[tuple[str, str]]:
     return [(row["model"], row["backend"]) for row in client.get("/api/audit", headers=admin).json()["items"]]
 
 
+@pytest.mark.parametrize("model", ["", " ", "\t "])  # only whitespace is no name either (it was routed)
 @pytest.mark.parametrize("path, body", [
-    ("/v1/chat/completions", {"model": "", "messages": [{"role": "user", "content": "hi"}]}),
-    ("/v1/completions", {"model": "", "prompt": "hi"}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
+    ("/v1/completions", {"prompt": "hi"}),
 ])
-def test_a_catch_all_mapping_does_not_send_an_empty_model_to_the_cloud(env, path, body):
+def test_a_catch_all_mapping_does_not_send_an_empty_model_to_the_cloud(env, path, body, model):
     client, admin, container = env
     assert client.post("/api/mappings", json=CATCH_ALL, headers=admin).status_code == 201  # still a valid rule
     assert container.backend_mapping_service().resolve("any-name").backend_type.value == "openai"
-    response = client.post(path, json=body)
+    assert container.backend_mapping_service().resolve(model).backend_type.value == "local"
+    response = client.post(path, json={**body, "model": model})
     assert response.status_code == 400, response.text
     assert response.json()["error"] == {"type": "invalid_request_error", "message": "a model name is required"}
-    assert _audit_backends(client, admin) == [("", "local")]  # never tried on the cloud backend
+    assert _audit_backends(client, admin) == [(model, "local")]  # never tried on the cloud backend
 
 
 def test_an_exact_duplicate_mapping_is_a_409(env):

@@ -105,3 +105,33 @@ def test_malformed_architectures_is_a_review_reason_not_a_500(env):
     result = CliRunner().invoke(cli, ["import", str(again)], obj=container)
     assert result.exit_code == 0, result.output
     assert "architectures is not a list of names" in result.output
+
+
+def test_http_delete_says_which_of_the_users_files_it_kept(env):
+    """`DELETE /api/models/{id}` leaves the user's own folder that replaced mlxm's link, as `mlxm rm` does, and
+    its response lists it under `kept` (the CLI prints `Kept ...`); an ordinary delete has no `kept`."""
+    import shutil
+
+    client, _, _, tmp_path = env
+    source = write_model_folder(tmp_path / "src" / "swapped")
+    assert client.post("/api/models/import", json={"path": str(source)}).status_code == 201
+    link = tmp_path / "home" / "models" / "swapped"
+    assert link.is_symlink()
+    link.unlink()
+    shutil.copytree(source, link)  # the user's own copy in place of mlxm's link
+    (link / "notes.txt").write_text("mine")
+
+    response = client.delete("/api/models/swapped")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"id": "swapped", "deleted": True, "kept": [
+        f"{link}: a folder mlxm did not create (no mlxm manifest for this model); left alone"]}
+    assert (link / "notes.txt").read_text() == "mine"
+    assert client.get("/api/models/swapped").status_code == 404
+
+    plain = write_model_folder(tmp_path / "src" / "plain", seed=5)
+    assert client.post("/api/models/import", json={"path": str(plain)}).status_code == 201
+    assert client.delete("/api/models/plain").json() == {"id": "plain", "deleted": True}
+    document = client.get("/openapi.json").json()
+    answer = document["paths"]["/api/models/{name}"]["delete"]["responses"]["200"]["content"]["application/json"]
+    schema = document["components"]["schemas"][answer["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert schema["properties"]["kept"]["items"] == {"type": "string"}  # documented in the API

@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from application.errors import DownloadCancelled, Forbidden, IntegrityError, InvalidRequest, SourceError, Unauthorized
+from application.errors import (DownloadCancelled, Forbidden, IntegrityError, InvalidRequest, OutOfSpace, SourceError,
+                                Unauthorized)
 from adapters.downloads.http_transports import accepted_encodings
 from adapters.downloads.writeback import WRITEBACK_EVERY_BYTES, EarlyWriteback
 from adapters.filesystem.hash_cache import drop_hash_cache, read_hash_cache, write_hash_cache
@@ -203,15 +204,19 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
         if isinstance(exc, OSError) and exc.errno in _LOCAL_WRITE_ERRNOS:
             # Our disk, not the source: retrying (or the next source) cannot help, and "connection failed"
             # would send the user to look at the network. The bytes written so far stay for a resume.
-            raise InvalidRequest(f"{label}: cannot write {dest.parent}: {exc.strerror} "
-                                 f"({_size(dest)} bytes kept; free space, then resume)") from exc
+            message = (f"{label}: cannot write {dest.parent}: {exc.strerror} "
+                       f"({_size(dest)} bytes kept; free space, then resume)")
+            if exc.errno in _NO_SPACE_ERRNOS:
+                raise OutOfSpace(message, path=str(dest)) from exc  # a full disk: 507 / its own exit code
+            raise InvalidRequest(message) from exc
         raise TransientTransferError(f"{label}: connection failed after {_size(dest)} bytes: {exc}") from exc
     if expected_size is not None and done < expected_size:
         raise TransientTransferError(f"{label}: connection closed at {done} of {expected_size} bytes")
     write_hash_cache(dest, digest.hexdigest())
 
 
-_LOCAL_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_LOCAL_WRITE_ERRNOS = _NO_SPACE_ERRNOS | {errno.EROFS, errno.EFBIG}
 
 
 def _discard(dest: Path) -> None:

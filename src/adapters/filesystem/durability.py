@@ -49,6 +49,19 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
     fsync_dir(path.parent)
 
 
+def replacement_mode(path: Path) -> int:
+    """The replaced file's permissions, or what a plain `open(..., "w")` would give (0666 less the umask):
+    `write_atomic`'s `mode` for a file users read and edit (its temp file is 0600 otherwise)."""
+    import stat
+
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def fsync_dir(path: Path) -> None:
     """Persist a folder's entries (renames, new names); a no-op where folders cannot be fsynced."""
     try:

@@ -9,11 +9,10 @@
 from __future__ import annotations
 
 import json
-import os
 import tomllib
-import uuid
 from pathlib import Path
 
+from adapters.filesystem.durability import replacement_mode, write_atomic
 from domain.library.mapping import (
     AppMapping,
     InvalidMappingConfig,
@@ -91,6 +90,7 @@ class FileMappingConfigStore:
         if existing is not None and existing.suffix != ".json":
             raise InvalidMappingConfig(mapping.app, f"{existing.name} exists; edit it by hand")
         target = self.folder / f"{mapping.app}.json"
-        tmp = self.folder / f".{mapping.app}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(app_mapping_to_dict(mapping), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
+        # fsynced before it is renamed into place, the temp file removed on failure: a crash or a full disk
+        # leaves the previous config as it was (hidden `.<app>.*.tmp` names are never read as configs).
+        write_atomic(target, (json.dumps(app_mapping_to_dict(mapping), indent=2) + "\n").encode("utf-8"),
+                     mode=replacement_mode(target))

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DatabaseError as SqlDatabaseError, OperationalError as SqlOperationalError
 
-from application.errors import Unavailable
+from application.errors import OutOfSpace, Unavailable
 
 _DAMAGE_MARKERS = ("malformed", "not a database", "file is encrypted", "disk i/o error")
 # psycopg's words for a server it could not reach (refused, unknown host, timed out, authentication)
@@ -78,7 +78,8 @@ def install_file_guard(engine: Engine, path: Path) -> DatabaseFileGuard:
 
 def translate_damage(exc: BaseException, url: object = None) -> None:
     """Raise DatabaseDamaged for a SQLAlchemy error that reports a damaged file, DatabaseUnreachable for one
-    that could not open or lock the database (`url`, an engine URL, names it); return otherwise."""
+    that could not open or lock the database, OutOfSpace for a full disk (`url`, an engine URL, names it);
+    return otherwise."""
     if not isinstance(exc, SqlDatabaseError):
         return
     reason = " ".join(str(getattr(exc, "orig", exc)).split())
@@ -88,7 +89,10 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
                               "(mlxm keeps mlxm.db.before-*.bak copies from upgrades)") from exc
     if not isinstance(exc, SqlOperationalError):
         return
-    where = _describe(url)
+    where = describe_database(url)
+    if "database or disk is full" in lowered:  # SQLITE_FULL: the disk (or quota) under the file is full
+        raise OutOfSpace(f"the database{where} cannot grow: no space left on device; nothing of this change "
+                         "was written", path=_sqlite_file(url)) from exc
     if "unable to open database file" in lowered:
         raise DatabaseUnreachable(f"cannot open the database{where} ({reason}): it must be a file that can be "
                                   "read and written, in a folder that can be written") from exc
@@ -99,7 +103,19 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
         raise DatabaseUnreachable(f"cannot connect to the database{where}: {reason}") from exc
 
 
-def _describe(url: object) -> str:
+def _sqlite_file(url: object) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url) if url is not None else None
+    except Exception:  # noqa: BLE001 - only a path for the message
+        return None
+    if parsed is None or parsed.get_backend_name() != "sqlite":
+        return None
+    return parsed.database or None
+
+
+def describe_database(url: object) -> str:
     """' <file>' for a SQLite file, ' <url without password>' for a server, '' when unknown."""
     if url is None:
         return ""

@@ -18,12 +18,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError as SqlDatabaseError
 
 from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
-from adapters.sqlalchemy.file_guard import translate_damage
+from adapters.sqlalchemy.file_guard import describe_database, translate_damage
 from adapters.sqlalchemy.migration_scripts import migrations_dir
+from application.errors import Conflict
 
 log = logging.getLogger("mlxm.db")
 
@@ -43,8 +45,8 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
-class LegacyUpgradeUnsupported(RuntimeError):
-    """A flat (pre-redesign) layout found on a database other than SQLite."""
+class LegacyUpgradeUnsupported(Conflict):
+    """A flat (pre-redesign) layout found on a database other than SQLite (exit 4 / 409, as any conflict)."""
 
 
 def sync_sequences(connection: Connection) -> None:
@@ -129,7 +131,25 @@ def backup_database_file(path: Path, label: str) -> Path:
 
 
 def upgrade_database(url: str, revision: str = "head") -> UpgradeReport:
-    """Upgrade the database at `url` to `revision`; a legacy flat database is stamped first."""
+    """Upgrade the database at `url` to `revision`; a legacy flat database is stamped first.
+
+    A damaged, unopenable, locked or full database raises the error every other command raises for it
+    (`translate_damage`), so `mlxm db upgrade` goes through the CLI's one error map like the rest.
+    """
+    try:
+        return _upgrade_database(url, revision)
+    except SqlDatabaseError as exc:
+        translate_damage(exc, url)
+        raise
+    except CommandError as exc:
+        if "can't locate revision" not in str(exc).lower():
+            raise
+        # A revision these scripts lack: a newer mlxm upgraded this database (was "internal error" everywhere).
+        raise Conflict(f"this mlxm cannot upgrade the database{describe_database(url)}: {' '.join(str(exc).split())}"
+                       " (was it upgraded by a newer mlxm?); nothing was changed") from exc
+
+
+def _upgrade_database(url: str, revision: str) -> UpgradeReport:
     target = ScriptDirectory.from_config(alembic_config()).get_current_head() if revision == "head" else revision
     engine = _transactional_engine(url)
     try:
@@ -171,8 +191,9 @@ def upgrade_database(url: str, revision: str = "head") -> UpgradeReport:
                     command.upgrade(config, revision)
                 if sqlite:
                     problems = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-                    if problems:
-                        raise RuntimeError(f"upgrade left dangling foreign keys: {problems[:5]}")
+                    if problems:  # the transaction rolls back: nothing was changed
+                        raise Conflict(f"the upgrade would leave dangling foreign keys, so nothing was changed: "
+                                       f"{problems[:5]}")
                 reports = _new_reports(connection, report_count)
                 if connection.dialect.name == "postgresql":
                     sync_sequences(connection)  # data migrations insert rows with explicit ids

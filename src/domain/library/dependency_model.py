@@ -125,6 +125,22 @@ def is_python_version(value: str) -> bool:
     return bool(_PYTHON_VERSION.fullmatch(value))
 
 
+# The platform a consumer names (`--platform`, `?platform=`), in the values the marker environment knows:
+# `sys_platform` linux/darwin/win32 (`platform_system` Linux/Darwin/Windows) and `platform_machine` arm64/x86_64,
+# as `current_platform` reports this machine. Other spellings of the same platform are taken; anything else
+# (`beos`, `linux-sparc`) would make every platform marker quietly false.
+_SYSTEMS = {"linux": "linux", "darwin": "darwin", "win32": "win32",
+            "macos": "darwin", "mac": "darwin", "osx": "darwin", "windows": "win32"}
+_MACHINES = {"arm64": "arm64", "x86_64": "x86_64", "aarch64": "arm64", "amd64": "x86_64"}
+PLATFORM_FORMS = ("SYSTEM or SYSTEM-MACHINE, SYSTEM one of linux, darwin, win32 (or macos, windows) and "
+                  "MACHINE one of arm64, x86_64 (or aarch64, amd64), e.g. darwin-arm64 or linux-x86_64")
+
+
+def is_platform(value: str) -> bool:
+    system, dash, machine = value.strip().lower().partition("-")
+    return system in _SYSTEMS and (not dash or machine in _MACHINES)
+
+
 @dataclass(frozen=True)
 class PlatformContext:
     """Where the consumer will run: `system` (linux/darwin/win32), `machine`, Python version.
@@ -142,7 +158,7 @@ class PlatformContext:
         if not value:
             return cls(None, None, python_version)
         system, _, machine = value.strip().lower().partition("-")
-        system = {"macos": "darwin", "mac": "darwin", "osx": "darwin", "windows": "win32"}.get(system, system)
+        system, machine = _SYSTEMS.get(system, system), _MACHINES.get(machine, machine)
         return cls(system or None, machine or None, python_version)
 
     @property

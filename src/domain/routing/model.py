@@ -160,9 +160,10 @@ class BackendMapping:
         return all(getattr(self, name) == getattr(other, name) for name in _RULE_FIELDS)
 
     def matches(self, model: str) -> bool:
-        # An empty name is no model: no mapping routes it (a catch-all like `.*` stays valid for real names,
-        # which refusing such patterns at creation would break).
-        if self.problem is not None or not model:
+        # An empty name is no model, nor is one of only whitespace (the local side strips it to empty): no
+        # mapping routes it (a catch-all like `.*` stays valid for real names, which refusing such patterns at
+        # creation would break).
+        if self.problem is not None or not model.strip():
             return False
         if self.pattern_type is PatternType.EXACT:
             return model == self.model_pattern

@@ -90,8 +90,9 @@ class MlxmGroup(click.Group):
                 ctx.exit(2)
             # Imported on the error path only: the map names the catalog's errors (and so its model).
             from entrypoints.composition.settings import describe_settings_error
-            from entrypoints.errors import mapping_for
+            from entrypoints.errors import mapping_for, message_for, recognise
 
+            exc = recognise(exc)  # e.g. a raw "No space left on device" from any write is OutOfSpace
             mapping = mapping_for(exc)
 
             if mapping is None and (bad_setting := describe_settings_error(exc)):
@@ -102,7 +103,9 @@ class MlxmGroup(click.Group):
                     raise
                 click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (set MLXM_DEBUG=1 for details)", err=True)
                 ctx.exit(70)
-            message = str(exc)
+            from application.errors import OutOfSpace
+
+            message = message_for(exc, _home_of(ctx) if isinstance(exc, OutOfSpace) else None)
             suggestions = getattr(exc, "suggestions", None)
             if suggestions and "did you mean" not in message:
                 message += f"; did you mean: {', '.join(suggestions)}?"

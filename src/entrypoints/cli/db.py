@@ -32,21 +32,10 @@ def upgrade(ctx: click.Context, as_json: bool) -> None:
     migrations_log = logging.getLogger("mlxm.migrations")
     level = migrations_log.level
     migrations_log.setLevel(logging.ERROR)
-    url = _database_url(ctx)
     try:
-        result = upgrade_database(url)
-    except Exception as exc:  # noqa: BLE001 - one line for users; the upgrade ran in one transaction
-        from adapters.sqlalchemy.file_guard import translate_damage
-        from application.errors import Unavailable
-
-        reason, exit_code = str(exc), 1
-        try:
-            translate_damage(exc, url)  # a damaged or unopenable file: its plain reason, exit 7 as everywhere
-        except Unavailable as unavailable:
-            reason, exit_code = str(unavailable), 7
-        failed = click.ClickException(f"database upgrade failed, nothing was changed: {' '.join(reason.split())[:300]}")
-        failed.exit_code = exit_code
-        raise failed from exc
+        # Its errors go through the CLI's one error map: a damaged or unopenable database is "unavailable"
+        # (exit 7), a full disk exit 10, with the same line as every other command. It runs in one transaction.
+        result = upgrade_database(_database_url(ctx))
     finally:
         migrations_log.setLevel(level)
     if as_json:

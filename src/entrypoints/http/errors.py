@@ -7,9 +7,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from application.errors import ApplicationError
+from application.errors import ApplicationError, OutOfSpace
 from domain.errors import DomainError
-from entrypoints.errors import mapping_for
+from entrypoints.errors import mapping_for, message_for, recognise
 from entrypoints.http.openapi import RequestValidationError
 
 log = structlog.get_logger("mlxm.http")
@@ -60,6 +60,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _application_error(request: Request, exc: Exception) -> JSONResponse:
+    exc = recognise(exc)  # e.g. a raw "No space left on device" from an import's copy: 507, not a 500
     mapping = mapping_for(exc)
     if mapping is None:
         log.exception("unhandled error", path=request.url.path)
@@ -71,7 +72,22 @@ async def _application_error(request: Request, exc: Exception) -> JSONResponse:
     field = getattr(exc, "field", None)
     if field:
         extra["param"] = field
-    return error_response(mapping.status, mapping.type, str(exc), path=request.url.path, **extra)
+    home = _home(request) if isinstance(exc, OutOfSpace) else None
+    return error_response(mapping.status, mapping.type, message_for(exc, home), path=request.url.path, **extra)
+
+
+def _home(request: Request) -> str | None:
+    """MLX_MANAGER_HOME, for a full disk's advice (None when the app has no settings to say it)."""
+    try:
+        return str(request.app.state.container.settings().manager.home)
+    except Exception:  # noqa: BLE001 - the advice then names the variable only
+        return None
+
+
+async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+    if recognise(exc) is exc:
+        raise exc  # not a condition a client can act on: the server-error path below (500, logged), as before
+    return await _application_error(request, exc)  # a full disk: 507
 
 
 EXCEPTION_HANDLERS = {
@@ -81,6 +97,8 @@ EXCEPTION_HANDLERS = {
     ClientDisconnect: _client_disconnect,
     ApplicationError: _application_error,
     DomainError: _application_error,
+    # Handled here rather than by the catch-all below, which re-raises after answering (a logged traceback).
+    OSError: _os_error,
     # Anything else is a bug: a 500 with a JSON body (and a logged traceback).
     Exception: _application_error,
 }

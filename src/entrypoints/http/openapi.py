@@ -215,6 +215,7 @@ _ERROR_DESCRIPTIONS = {
     422: "Invalid parameters",
     501: "Not supported by this server",
     503: "Unavailable",
+    507: "Insufficient storage (the disk under MLX_MANAGER_HOME is full; what was written so far stays)",
 }
 
 

@@ -52,7 +52,7 @@ def sign(ctx: click.Context, catalog_file: str, private_key: str, output: str | 
 def _write_signature(path: Path, data: bytes) -> None:
     import os
 
-    from adapters.filesystem.durability import write_atomic
+    from adapters.filesystem.durability import replacement_mode, write_atomic
 
     if path.exists() and not path.is_file():
         # /dev/stdout, a FIFO: written into as a shell redirect would (a rename would replace the device).
@@ -61,20 +61,7 @@ def _write_signature(path: Path, data: bytes) -> None:
         return
     real = Path(os.path.realpath(path))  # a link to the .sig stays a link; the file it names is replaced
     # Never a half-written .sig under the name: a failure leaves the previous signature as it was.
-    write_atomic(real, data, mode=_new_file_mode(real))
-
-
-def _new_file_mode(path: Path) -> int:
-    """The replaced file's permissions, or what a plain `open(..., "w")` would give (0666 less the umask)."""
-    import os
-    import stat
-
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    write_atomic(real, data, mode=replacement_mode(real))
 
 
 @click.command("verify")

@@ -178,9 +178,18 @@ def _python_version(ctx: click.Context, param: click.Parameter, value: str | Non
     return value.strip() if value is not None else None
 
 
+def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from domain.library.dependency_model import PLATFORM_FORMS, is_platform
+
+    if value is not None and not is_platform(value):
+        raise click.BadParameter(f"{value!r} is not a platform: use {PLATFORM_FORMS}", ctx, param)
+    return value.strip() if value is not None else None
+
+
 @deps_group.command("show")
 @click.argument("name", shell_complete=completion.complete_model)
-@click.option("--platform", "platform_", default=None, help="e.g. darwin-arm64 or linux-x86_64 (default: this machine).")
+@click.option("--platform", "platform_", default=None, callback=_platform,
+              help="e.g. darwin-arm64 or linux-x86_64 (default: this machine).")
 @click.option("--backend", default=None, help="Only bindings for this backend key (e.g. mlx-lm).")
 @click.option("--python", "python_version", default=None, callback=_python_version,
               help="The target Python version, e.g. 3.11 or 3.11.7 (default: this one).")

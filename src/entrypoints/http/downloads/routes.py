@@ -160,7 +160,7 @@ async def download_events(request: Request) -> StreamingResponse:
 
 routes = [
     api_route("/api/downloads", start_download, "POST", tags=TAGS, body=DownloadCreate, response=DownloadDTO,
-              status=202, error_statuses=(400, 404, 409, 413, 422)),
+              status=202, error_statuses=(400, 404, 409, 413, 422, 507)),
     api_route("/api/downloads", list_downloads, "GET", tags=TAGS, query=DownloadListQuery, response=DownloadListDTO,
               error_statuses=(422,)),
     api_route("/api/downloads/{download_id}", show_download, "GET", tags=TAGS, response=DownloadDTO,

@@ -111,13 +111,13 @@ async def link_clean(request: Request) -> JSONResponse:
 
 routes = [
     api_route("/api/models/import", import_model, "POST", tags=TAGS, body=ImportModelRequest,
-              response=ImportModelResponse, status=201, error_statuses=(400, 403, 409, 413, 422)),
+              response=ImportModelResponse, status=201, error_statuses=(400, 403, 409, 413, 422, 507)),
     api_route("/api/models/{name:path}/dependency-requirements", dependency_requirements, "GET", tags=TAGS,
               query=DependencyQuery, response=DependencyRequirementsDTO, error_statuses=(400, 404, 409, 422)),
     api_route("/api/links/{app}/preview", link_preview, "GET", tags=TAGS, response=LinkPreviewDTO,
               error_statuses=(400, 404, 422)),
     api_route("/api/links/{app}/apply", link_apply, "POST", tags=TAGS, body=LinkApplyRequest, response=LinkApplyDTO,
-              error_statuses=(400, 404, 422)),
+              error_statuses=(400, 404, 422, 507)),
     api_route("/api/links/{app}/clean", link_clean, "POST", tags=TAGS, response=LinkCleanDTO,
               error_statuses=(400, 404, 422)),
 ]

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from entrypoints.http.library.overlay_schemas import ModelPatch, ModelPatchResponse, ProfileConversionDTO
+from entrypoints.http.library.schemas import ModelDeletedDTO
 from entrypoints.http.openapi import api_route, parse_body, parse_query
 from entrypoints.http.schemas_management import (
-    DeletedDTO,
     ModelDetailDTO,
     ModelDTO,
     ModelListDTO,
@@ -75,8 +75,10 @@ async def edit_model(request: Request) -> JSONResponse:
 async def delete_model(request: Request) -> JSONResponse:
     """Remove a model from the library (and its folder when mlxm created it)."""
     container = _container(request)
-    model = await run_in_threadpool(container.library_service().delete, request.path_params["name"])  # also unloads
-    return JSONResponse(DeletedDTO(id=model.model_id).model_dump())
+    removal = await run_in_threadpool(container.library_service().remove, request.path_params["name"])  # also unloads
+    dto = ModelDeletedDTO(id=removal.model.model_id, kept=list(removal.kept))
+    # `kept` only when something stayed, as in `mlxm rm --json`
+    return JSONResponse(dto.model_dump(exclude=None if removal.kept else {"kept"}))
 
 
 def _optional(container, name: str):
@@ -111,6 +113,6 @@ routes = [
     api_route("/api/models/{name:path}", show_model, "GET", tags=TAGS, response=ModelDetailDTO, error_statuses=(404,)),
     api_route("/api/models/{name:path}", edit_model, "PATCH", tags=TAGS, body=ModelPatch, response=ModelPatchResponse,
               error_statuses=(400, 404, 409, 422)),
-    api_route("/api/models/{name:path}", delete_model, "DELETE", tags=TAGS, response=DeletedDTO,
+    api_route("/api/models/{name:path}", delete_model, "DELETE", tags=TAGS, response=ModelDeletedDTO,
               error_statuses=(404, 409)),
 ]

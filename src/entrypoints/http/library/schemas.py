@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from domain.library.dependency_model import DEPENDENCY_CONTRACT_VERSION, ValidationState
+from domain.library.dependency_model import (
+    DEPENDENCY_CONTRACT_VERSION,
+    PLATFORM_FORMS,
+    PYTHON_VERSION_FORMS,
+    ValidationState,
+    is_platform,
+    is_python_version,
+)
+from entrypoints.http.schemas_management import DeletedDTO
 
 ValidationStateName = Literal["resolved", "unknown_profile", "invalid_profile", "profile_conflict"]
 _RANK = {state.value: state.rank for state in ValidationState}
@@ -71,12 +80,39 @@ class DependencyRequirementsDTO(_Closed):
 
 
 class DependencyQuery(_Closed):
-    platform: str | None = Field(default=None, description="e.g. darwin-arm64, linux-x86_64 (default: this machine)")
+    platform: str | None = Field(default=None, description=f"{PLATFORM_FORMS} (default: this machine)")
     backend: str | None = Field(default=None, description="Only bindings for this backend key (default: all)")
-    python: str | None = Field(default=None, description="The consumer's Python version, e.g. 3.11.7")
+    python: str | None = Field(default=None, description=f"The consumer's Python version: {PYTHON_VERSION_FORMS}")
     expected_contract_version: int | None = Field(
         default=None, description=f"409 unless it equals {DEPENDENCY_CONTRACT_VERSION}"
     )
+
+    # The same checks as `mlxm deps show --platform/--python` (domain.library.dependency_model): a value the
+    # markers cannot compare is a 422 naming the forms, not an answer where every marker is "unknown".
+    @field_validator("platform")
+    @classmethod
+    def _a_platform(cls, value: str | None) -> str | None:
+        if value is not None and not is_platform(value):
+            raise PydanticCustomError("platform", "{value} is not a platform: use {forms}",
+                                      {"value": repr(value), "forms": PLATFORM_FORMS})
+        return value.strip() if value is not None else None
+
+    @field_validator("python")
+    @classmethod
+    def _a_python_version(cls, value: str | None) -> str | None:
+        if value is not None and not is_python_version(value.strip()):
+            raise PydanticCustomError("python_version", "{value} is not a Python version: use {forms}",
+                                      {"value": repr(value), "forms": PYTHON_VERSION_FORMS})
+        return value.strip() if value is not None else None
+
+
+# -- delete ----------------------------------------------------------------------------------
+
+
+class ModelDeletedDTO(DeletedDTO):
+    kept: list[str] = Field(default_factory=list, description=(
+        "Only when something stayed on disk: what and why, one `<path>: <reason>` each (a folder, file or link "
+        "the user put in place of mlxm's link, an in-place import, a folder outside the library); as `mlxm rm`"))
 
 
 # -- import ----------------------------------------------------------------------------------
