@@ -61,8 +61,8 @@ def usage_of(lasts: dict[int, GenerationChunk], n: int) -> Usage:
     for index, chunk in lasts.items():
         prompts.setdefault(index // n, []).append(chunk)
     prompt = sum(max(c.prompt_tokens for c in choices) for choices in prompts.values())
-    # Each choice looks the prompt up in the cache itself (one that waits for a batch slot finds the earlier
-    # choices' entries): a prompt token counts as read from the cache if any choice read it, i.e. the longest.
+    # Each choice looks the prompt up in the cache itself (a later one can find an earlier one's entry): a prompt
+    # token counts as read from the cache if any choice read it; prefixes nest, so that is the longest.
     cached = sum(max(c.cached_tokens for c in choices) for choices in prompts.values())
     completion = sum(c.completion_tokens for c in lasts.values())
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
