@@ -3,16 +3,25 @@
 Whatever adapter serves text generation must: report its own size, stream chunks whose last
 one carries the finish reason and token counts, honour max_tokens and stop strings, be
 deterministic at temperature 0, survive an abandoned stream, refuse other modalities with
-InvalidRequest, and stop working once unloaded.
+InvalidRequest, and stop working once unloaded. A runtime with a prompt cache reports its bytes (the
+same number the pool counts), entries and bounds; one without (the sharded adapter) reports none.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from adapters.memory.runtime import FakeModelRuntime
 from application.errors import InvalidRequest, Unavailable
-from application.inference.ports import ChatMessage, EmbeddingRequest, GenerationRequest, LoadedModel
+from application.inference.ports import (
+    ChatMessage,
+    EmbeddingRequest,
+    GenerationRequest,
+    LoadedModel,
+    PromptCacheStats,
+)
 from domain.enums import ModelType
 from domain.profiles.params import AudioDefaults, InferenceParams
 from tests.support.tiny_models import cached_model
@@ -144,3 +153,24 @@ def test_tools_for_a_model_without_a_tool_format_are_refused_naming_it(loaded):
     none = GenerationRequest(InferenceParams(temperature=0.0, max_tokens=3), messages=(ChatMessage("user", "hi"),),
                              tools=(tool,), tool_choice="none")
     assert list(runtime.generate(model, none))[-1].finish_reason in ("stop", "length")
+
+
+def test_the_prompt_cache_reports_its_bytes_entries_and_bounds(loaded):
+    runtime, model = loaded
+    if model.sharding is not None:  # the sharded adapter has no prompt cache: nothing to show or count
+        generate(runtime, model, max_tokens=4)
+        assert runtime.cache_stats(model) is None and runtime.cache_bytes(model) == 0
+        return
+    generate(runtime, model, max_tokens=4)
+    # The engine thread stores the finished sequence just after it sends the last token: wait for it.
+    deadline = time.monotonic() + 30
+    while (stats := runtime.cache_stats(model)) is not None and stats.entries == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert isinstance(stats, PromptCacheStats)
+    assert stats.entries > 0 and stats.bytes > 0
+    assert stats.bytes == runtime.cache_bytes(model)  # what the pool counts against its memory limit
+    assert 0 < stats.entries <= stats.max_entries and 0 < stats.bytes <= stats.max_bytes
+    assert runtime.free_cache(model) == stats.bytes
+    assert runtime.cache_stats(model) == PromptCacheStats(0, 0, stats.max_entries, stats.max_bytes)
+    runtime.unload(model)
+    assert runtime.cache_stats(model) is None

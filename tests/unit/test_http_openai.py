@@ -205,6 +205,24 @@ def test_pool_load_list_unload(env):
     _error(client.post("/api/pool/load", json={"model": "nope"}), 404)
 
 
+def test_pool_shows_each_models_prompt_cache_and_counts_it_in_used_bytes(env):
+    from adapters.memory.runtime import FAKE_CACHE_BYTES_PER_TOKEN
+
+    client, container = env
+    chat = {"model": "tiny-llama", "max_tokens": 2, "messages": [{"role": "user", "content": "alpha beta gamma"}]}
+    assert client.post("/v1/chat/completions", json=chat).status_code == 200
+    assert client.post("/v1/audio/speech", json={"model": "tiny-whisper", "input": "hi"}).status_code == 200
+    pool = client.get("/api/pool").json()
+    loaded = {m["model_id"]: m for m in pool["loaded"]}
+    assert loaded["tiny-llama"]["prompt_cache"] == {  # "user: alpha beta gamma": 4 words of 100 bytes
+        "bytes": 4 * FAKE_CACHE_BYTES_PER_TOKEN, "entries": 1, "max_entries": 10, "max_bytes": 2 << 30}
+    assert loaded["tiny-whisper"]["prompt_cache"] is None  # audio models have none
+    assert pool["used_bytes"] == container.model_pool().total_bytes == (
+        loaded["tiny-llama"]["size_bytes"] + loaded["tiny-whisper"]["size_bytes"] + 4 * FAKE_CACHE_BYTES_PER_TOKEN)
+    assert client.post("/api/pool/unload", json={"model": "tiny-llama"}).status_code == 200
+    assert [m["model_id"] for m in client.get("/api/pool").json()["loaded"]] == ["tiny-whisper"]
+
+
 def _finishing_with(container, reason):
     """The runtime ends generation with `reason`, as a cloud backend passing OpenAI's own value through would."""
     from application.inference.ports import GenerationChunk

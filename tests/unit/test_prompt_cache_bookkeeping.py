@@ -8,7 +8,7 @@ from adapters.memory.repositories import FakeClock, InMemoryUnitOfWork
 from adapters.memory.runtime import FAKE_CACHE_BYTES_PER_TOKEN, FakeModelRuntime
 from application.inference.service import InferenceService
 from application.inference.pool import ModelPool, PoolLimits
-from application.inference.ports import ChatMessage, GenerationRequest
+from application.inference.ports import ChatMessage, GenerationRequest, PromptCacheStats
 from domain.profiles.constraints import OutputConstraint
 from domain.enums import ModelType
 from domain.library.models import Model
@@ -28,6 +28,19 @@ def test_the_pool_counts_prompt_cache_bytes_with_the_weights():
     assert runtime.cache_bytes(lease.model) == 5 * FAKE_CACHE_BYTES_PER_TOKEN
     assert pool.total_bytes == 1000 + 5 * FAKE_CACHE_BYTES_PER_TOKEN
     assert pool.loaded()[0].cache_bytes == 5 * FAKE_CACHE_BYTES_PER_TOKEN
+    assert pool.loaded()[0].cache == PromptCacheStats(5 * FAKE_CACHE_BYTES_PER_TOKEN, 1, 10, 2 << 30)
+
+
+def test_the_fake_prompt_cache_keeps_its_byte_bound_and_reports_it():
+    runtime = FakeModelRuntime()
+    runtime.prompt_cache_entries, runtime.prompt_cache_bytes = 5, 5 * FAKE_CACHE_BYTES_PER_TOKEN
+    model = runtime.load("a", "/m/a", ModelType.TEXT_GEN)
+    generate(runtime, model, "one two three")
+    generate(runtime, model, "four five six")  # 6 words > 5: the older entry goes
+    assert runtime.cache_stats(model) == PromptCacheStats(3 * FAKE_CACHE_BYTES_PER_TOKEN, 1, 5,
+                                                          5 * FAKE_CACHE_BYTES_PER_TOKEN)
+    runtime.prompt_cache_bytes = 0  # turned off: no cache to show
+    assert runtime.cache_stats(model) is None
 
 
 def test_memory_pressure_frees_prompt_caches_before_evicting_any_model():

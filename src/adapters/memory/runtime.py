@@ -24,6 +24,7 @@ from application.inference.ports import (
     GenerationChunk,
     GenerationRequest,
     LoadedModel,
+    PromptCacheStats,
     TokenLogprob,
     Transcription,
 )
@@ -52,6 +53,7 @@ class FakeModelRuntime:
         # The fake prompt cache: per model, the word lists of earlier prompts (most recent last),
         # bounded like the real one. A request reports the longest shared prefix as cached.
         self.prompt_cache_entries = 10
+        self.prompt_cache_bytes = 2 << 30  # bounds like MLX_SERVER_PROMPT_CACHE_SIZE / _BYTES (either 0: no cache)
         self.prompt_caches: dict[str, list[list[str]]] = {}
         self.warmed: list[tuple[str, GenerationRequest]] = []
         self._lock = threading.Lock()
@@ -88,6 +90,15 @@ class FakeModelRuntime:
             self.prompt_caches.pop(model.model_id, None)
         return freed
 
+    def cache_stats(self, model: LoadedModel) -> PromptCacheStats | None:
+        if (self.prompt_cache_entries <= 0 or self.prompt_cache_bytes <= 0 or not model.handle["alive"]
+                or model.model_type not in (ModelType.TEXT_GEN, ModelType.VISION)):
+            return None  # as the real runtimes: no cache when off, unloaded, or for audio / embeddings
+        with self._lock:
+            entries = self.prompt_caches.get(model.model_id, [])
+            size = sum(len(e) for e in entries) * FAKE_CACHE_BYTES_PER_TOKEN
+            return PromptCacheStats(size, len(entries), self.prompt_cache_entries, self.prompt_cache_bytes)
+
     def warm(self, model: LoadedModel, request: GenerationRequest) -> int:
         words = self._prompt_text(request).split()
         with self._lock:
@@ -108,7 +119,7 @@ class FakeModelRuntime:
         return min(best, max(len(words) - 1, 0))  # the last prompt token is always computed
 
     def _remember(self, model: LoadedModel, words: list[str]) -> None:
-        if not words or self.prompt_cache_entries <= 0:
+        if not words or self.prompt_cache_entries <= 0 or self.prompt_cache_bytes <= 0:
             return
         with self._lock:
             entries = self.prompt_caches.setdefault(model.model_id, [])
@@ -116,6 +127,8 @@ class FakeModelRuntime:
                 entries.remove(words)
             entries.append(words)
             del entries[: max(0, len(entries) - self.prompt_cache_entries)]
+            while entries and sum(len(e) for e in entries) * FAKE_CACHE_BYTES_PER_TOKEN > self.prompt_cache_bytes:
+                del entries[0]  # least recently used first, as the real caches evict
 
     @staticmethod
     def _prompt_text(request: GenerationRequest) -> str:

@@ -45,6 +45,11 @@ class PromptCacheStore:
         with self._lock:
             return len(self._lru)
 
+    def stats(self) -> tuple[int, int]:
+        """(bytes, entries), read together."""
+        with self._lock:
+            return int(self._lru.nbytes), len(self._lru)
+
     def fetch(self, tokens: list[int]) -> tuple[list[Any] | None, list[int]]:
         """(a private copy of the nearest cache, or None; the tokens still to prefill, never empty)."""
         if not self.enabled or not tokens:

@@ -19,6 +19,7 @@ from application.inference.ports import (
     GenerationChunk,
     GenerationRequest,
     LoadedModel,
+    PromptCacheStats,
     Transcription,
 )
 from domain.enums import ModelType
@@ -80,6 +81,10 @@ class MlxRuntime:
     def free_cache(self, model: LoadedModel) -> int:
         runtime = self._for(model.model_type)
         return runtime.free_cache(model) if runtime in (self.text, self.vision) else 0
+
+    def cache_stats(self, model: LoadedModel) -> PromptCacheStats | None:
+        runtime = self._for(model.model_type)
+        return runtime.cache_stats(model) if runtime in (self.text, self.vision) else None
 
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
         return self._for(model.model_type).synthesize(model, text, audio)

@@ -42,6 +42,7 @@ from application.inference.ports import (
     GenerationRequest,
     LoadedModel,
     NotSupported,
+    PromptCacheStats,
     TokenLogprob,
     Transcription,
 )
@@ -170,6 +171,14 @@ class MlxTextRuntime:
         handle = model.handle
         store = getattr(handle, "prompt_cache", None)
         return store.nbytes if store is not None else 0
+
+    def cache_stats(self, model: LoadedModel) -> PromptCacheStats | None:
+        """The prompt cache's bytes and entries now, and its bounds; None when it is off (or unloaded)."""
+        cache = getattr(model.handle, "prompt_cache", None)
+        if cache is None:
+            return None
+        size, entries = cache.stats()
+        return PromptCacheStats(size, entries, cache.max_entries, cache.max_bytes)
 
     def free_cache(self, model: LoadedModel) -> int:
         """Drop the model's prompt cache (memory pressure); the bytes it held."""

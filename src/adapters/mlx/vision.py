@@ -51,6 +51,7 @@ from application.inference.ports import (
     ImageInput,
     LoadedModel,
     NotSupported,
+    PromptCacheStats,
     TokenLogprob,
     Transcription,
 )
@@ -249,6 +250,14 @@ class MlxVisionRuntime:
         """Bytes held by the model's prompt cache (the pool counts them with the weights)."""
         cache = getattr(model.handle, "prompt_cache", None)
         return cache.nbytes if cache is not None else 0
+
+    def cache_stats(self, model: LoadedModel) -> PromptCacheStats | None:
+        """The prompt cache's bytes and entries now, and its bounds; None when it is off (or unloaded)."""
+        cache = getattr(model.handle, "prompt_cache", None)
+        if cache is None:
+            return None
+        size, entries = cache.stats()
+        return PromptCacheStats(size, entries, cache.max_entries, cache.max_bytes)
 
     def free_cache(self, model: LoadedModel) -> int:
         """Drop the model's prompt cache (memory pressure); the bytes it held."""

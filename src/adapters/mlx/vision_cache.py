@@ -51,6 +51,11 @@ class VisionPromptCache:
         with self.manager.lock:
             return len(self.manager._exact_cache)
 
+    def stats(self) -> tuple[int, int]:
+        """(bytes, entries), read together (the manager's lock is reentrant)."""
+        with self.manager.lock:
+            return self.nbytes, len(self.manager._exact_cache)
+
     def key(self, model: Any, processor: Any, inputs: dict) -> int:
         """APC's salt for this request: the images' pixels and every other non-token input."""
         import mlx.core as mx

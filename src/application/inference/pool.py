@@ -26,7 +26,7 @@ from typing import Iterable
 
 from application.errors import NotFound, Unavailable
 from application.ports import Clock
-from application.inference.ports import ModelRuntime
+from application.inference.ports import ModelRuntime, PromptCacheStats
 from application.inference.pool_leases import Lease, PooledModelInfo, PoolLimits, _Entry
 from domain.enums import EvictionPolicy, ModelType
 
@@ -52,6 +52,7 @@ class ModelPool:
     def loaded(self) -> list[PooledModelInfo]:
         """Loaded models (not those still loading), most recently used first."""
         with self._cond:
+            stats = {e.model_id: self._cache_stats(e) for e in self._entries.values() if not e.loading}
             infos = [
                 PooledModelInfo(
                     model_id=e.model_id,
@@ -64,7 +65,9 @@ class ModelPool:
                     pinned=e.pinned,
                     in_use=e.leases,
                     unload_pending=e.unload_pending,
-                    cache_bytes=self._cache_bytes(e),
+                    # One reading: the bytes shown are the stats' (the same number `cache_bytes` counts).
+                    cache_bytes=stats[e.model_id].bytes if stats[e.model_id] is not None else self._cache_bytes(e),
+                    cache=stats[e.model_id],
                     sharding=e.model.sharding if e.model is not None else None,
                 )
                 for e in self._entries.values()
@@ -89,6 +92,12 @@ class ModelPool:
         if reader is None or entry.model is None or entry.loading:
             return 0
         return int(reader(entry.model) or 0)
+
+    def _cache_stats(self, entry: _Entry) -> PromptCacheStats | None:
+        reader = getattr(self._runtime, "cache_stats", None)
+        if reader is None or entry.model is None or entry.loading:
+            return None
+        return reader(entry.model)
 
     def _bytes(self, entry: _Entry) -> int:
         return entry.size_bytes + self._cache_bytes(entry)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from application.inference.ports import LoadedModel, Sharding
+from application.inference.ports import LoadedModel, PromptCacheStats, Sharding
 from domain.enums import EvictionPolicy, ModelType
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class PooledModelInfo:
     in_use: int  # active leases
     unload_pending: bool
     cache_bytes: int = 0  # the model's prompt (KV) cache, counted against the memory limit too
+    cache: PromptCacheStats | None = None  # its entries and bounds too (None: the model has no prompt cache)
     sharding: Sharding | None = None  # placement over several ranks (and whether it can serve), else None
 
 

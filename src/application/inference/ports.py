@@ -148,6 +148,16 @@ class Sharding:
         return len(self.hosts)
 
 
+@dataclass(frozen=True)
+class PromptCacheStats:
+    """A model's prompt (KV) cache now, and its bounds (MLX_SERVER_PROMPT_CACHE_SIZE / _BYTES)."""
+
+    bytes: int  # what `cache_bytes` answers: the pool counts it against its memory limit
+    entries: int  # cached sequences (prompts, or prompt + answer)
+    max_entries: int
+    max_bytes: int
+
+
 @dataclass
 class LoadedModel:
     """A handle the runtime returns; `size_bytes` is this model's own weights, not process memory."""
@@ -187,6 +197,11 @@ class ModelRuntime(Protocol):
 
     def free_cache(self, model: LoadedModel) -> int:
         """Drop the model's prompt cache; the bytes freed."""
+        ...
+
+    def cache_stats(self, model: LoadedModel) -> PromptCacheStats | None:
+        """The model's prompt cache now and its bounds; None when it has none (turned off, or a kind
+        of model without one). What `GET /api/pool` shows."""
         ...
 
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:

@@ -329,6 +329,13 @@ class ShardingDTO(BaseModel):
     unavailable: str | None = Field(default=None, description="Why the model cannot serve now")
 
 
+class PromptCacheDTO(BaseModel):
+    bytes: int = Field(description="Bytes the cache holds now; counted with the weights against max_memory_bytes")
+    entries: int = Field(description="Cached sequences (prompts, or prompt + answer)")
+    max_entries: int = Field(description="MLX_SERVER_PROMPT_CACHE_SIZE")
+    max_bytes: int = Field(description="MLX_SERVER_PROMPT_CACHE_BYTES")
+
+
 class LoadedModelDTO(BaseModel):
     model_id: str
     type: str | None = None
@@ -340,13 +347,16 @@ class LoadedModelDTO(BaseModel):
     in_use: int = Field(default=0, description="Requests holding the model right now")
     sharding: ShardingDTO | None = Field(default=None, description="Placement over several ranks (mlxm serve --hosts)")
     available: bool = Field(default=True, description="False: the model cannot serve now (a rank died or hung)")
+    prompt_cache: PromptCacheDTO | None = Field(
+        default=None, description="The model's prompt (KV) cache; null: it has none (off, audio, embeddings, sharded)")
 
 
 class PoolDTO(BaseModel):
     loaded: list[LoadedModelDTO]
     max_models: int | None = None
     max_memory_bytes: int | None = None
-    used_bytes: int | None = None
+    used_bytes: int | None = Field(default=None, description="What the pool counts against max_memory_bytes: "
+                                   "the loaded models' weights plus their prompt caches")
     eviction_policy: str | None = None
 
 

@@ -28,6 +28,7 @@ from application.inference.ports import (
     GenerationRequest,
     LoadedModel,
     NotSupported,
+    PromptCacheStats,
     Sharding,
     Transcription,
 )
@@ -151,6 +152,9 @@ class ShardingRuntime:
 
     def free_cache(self, model: LoadedModel) -> int:
         return self._for(model).free_cache(model)
+
+    def cache_stats(self, model: LoadedModel) -> PromptCacheStats | None:
+        return self._for(model).cache_stats(model)
 
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
         return self._for(model).synthesize(model, text, audio)

@@ -107,11 +107,12 @@ def ps(ctx, url: str | None, as_json: bool) -> None:
         return datetime.fromisoformat(value) if value else None
 
     rows = [
-        (m["model_id"], m.get("type"), human_size(m.get("size_bytes")), when(parse(m.get("loaded_at"))),
-         when(parse(m.get("last_used_at"))), m.get("use_count"), "yes" if m.get("pinned") else "")
+        (m["model_id"], m.get("type"), human_size(m.get("size_bytes")), _prompt_cache(m.get("prompt_cache")),
+         when(parse(m.get("loaded_at"))), when(parse(m.get("last_used_at"))), m.get("use_count"),
+         "yes" if m.get("pinned") else "")
         for m in data["loaded"]
     ]
-    headers = ("Model", "Type", "Size", "Loaded", "Last used", "Uses", "Pinned")
+    headers = ("Model", "Type", "Size", "Prompt cache", "Loaded", "Last used", "Uses", "Pinned")
     if any(m.get("sharding") for m in data["loaded"]):  # `mlxm serve --hosts`: where each model runs
         headers += ("Placement",)
         rows = [(*row, _placement(m)) for row, m in zip(rows, data["loaded"])]
@@ -119,6 +120,13 @@ def ps(ctx, url: str | None, as_json: bool) -> None:
     down = [m for m in data["loaded"] if (m.get("sharding") or {}).get("unavailable")]
     for m in down:
         click.echo(f"{m['model_id']}: {m['sharding']['unavailable']}", err=True)
+
+
+def _prompt_cache(cache: dict | None) -> str:
+    """`1.2 MB, 3/10 entries`: its bytes (counted in the pool's memory) and entries of the bound; `-`: none."""
+    if not cache:
+        return "-"
+    return f"{human_size(cache.get('bytes'))}, {cache.get('entries')}/{cache.get('max_entries')} entries"
 
 
 def _placement(model: dict) -> str:

@@ -57,11 +57,13 @@ def completion_logprobs(entries, offset: int = 0, with_top: bool = True) -> dict
 
 def usage_of(lasts: dict[int, GenerationChunk], n: int) -> Usage:
     """Prompt tokens once per prompt (choices of one prompt share it), completion tokens summed over choices."""
-    prompts: dict[int, GenerationChunk] = {}
+    prompts: dict[int, list[GenerationChunk]] = {}
     for index, chunk in lasts.items():
-        prompts.setdefault(index // n, chunk)
-    prompt = sum(c.prompt_tokens for c in prompts.values())
-    cached = sum(c.cached_tokens for c in prompts.values())
+        prompts.setdefault(index // n, []).append(chunk)
+    prompt = sum(max(c.prompt_tokens for c in choices) for choices in prompts.values())
+    # Each choice looks the prompt up in the cache itself (a later one can find an earlier one's entry): a prompt
+    # token counts as read from the cache if any choice read it; prefixes nest, so that is the longest.
+    cached = sum(max(c.cached_tokens for c in choices) for choices in prompts.values())
     completion = sum(c.completion_tokens for c in lasts.values())
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
                  prompt_tokens_details=PromptTokensDetails(cached_tokens=cached))

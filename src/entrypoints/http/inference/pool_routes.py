@@ -15,6 +15,7 @@ from entrypoints.http.schemas_management import (
     PoolActionResponse,
     PoolDTO,
     PoolHostsDTO,
+    PromptCacheDTO,
     ShardingDTO,
 )
 
@@ -31,6 +32,7 @@ def _pool(container):
 def pool_status(container) -> PoolDTO:
     pool = _pool(container)
     limits = getattr(pool, "limits", None)
+    infos = pool.loaded()
     loaded = [
         LoadedModelDTO(
             model_id=info.model_id,
@@ -43,16 +45,25 @@ def pool_status(container) -> PoolDTO:
             in_use=getattr(info, "in_use", 0),
             sharding=_sharding(getattr(info, "sharding", None)),
             available=getattr(getattr(info, "sharding", None), "unavailable", None) is None,
+            prompt_cache=_prompt_cache(getattr(info, "cache", None)),
         )
-        for info in pool.loaded()
+        for info in infos
     ]
     return PoolDTO(
         loaded=loaded,
         max_models=getattr(limits, "max_models", None),
         max_memory_bytes=getattr(limits, "max_memory_bytes", None) or None,
-        used_bytes=sum(m.size_bytes or 0 for m in loaded),
+        # As the pool counts it against max_memory_bytes: weights plus prompt caches.
+        used_bytes=sum((i.size_bytes or 0) + (getattr(i, "cache_bytes", 0) or 0) for i in infos),
         eviction_policy=str(getattr(limits, "policy", "")) or None,
     )
+
+
+def _prompt_cache(stats) -> PromptCacheDTO | None:
+    if stats is None:
+        return None
+    return PromptCacheDTO(bytes=stats.bytes, entries=stats.entries, max_entries=stats.max_entries,
+                          max_bytes=stats.max_bytes)
 
 
 def _sharding(sharding) -> ShardingDTO | None:

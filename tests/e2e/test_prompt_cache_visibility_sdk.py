@@ -1,0 +1,107 @@
+"""uvicorn on loopback, the real openai SDK and the real CLI, a tiny real llama (mlx-lm) and a tiny Qwen2-VL
+(mlx-vlm): `GET /api/pool` and `mlxm ps` show each model's prompt cache (bytes, entries, the configured
+bounds) and count its bytes as the pool does; with n > 1 the usage reports the prompt tokens the request
+read from the cache, whichever choice read them (README "Inference engine: prompt cache")."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+from click.testing import CliRunner
+
+from entrypoints.cli.main import cli
+from entrypoints.http.app import create_app
+from tests.support.frontends import real_container, serve_in_thread
+from tests.support.tiny_models import cached_model
+
+pytestmark = pytest.mark.slow
+
+CHAT_MODELS = ["tiny-llama", "tiny-vlm"]
+CACHE_ENTRIES, CACHE_BYTES = 7, 256 * 2**20  # MLX_SERVER_PROMPT_CACHE_SIZE / _BYTES, not the defaults
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.getbasetemp() / "tiny-models"
+    llama = cached_model("llama", root, tie_word_embeddings=False)
+    vlm = cached_model("qwen2_vl", root)
+    home = tmp_path_factory.mktemp("mlxm-home-cache-visibility")
+    # One row at a time: the choices of an n > 1 request run in turn, so each later choice finds the earlier
+    # ones' prompt in the cache (as with n above the batch size, or a batch full of other requests).
+    container = real_container(home, max_batch_size=1, max_models=2, prompt_cache_size=CACHE_ENTRIES,
+                               prompt_cache_bytes=CACHE_BYTES)
+    for name, folder in (("tiny-llama", llama), ("tiny-vlm", vlm)):
+        result = CliRunner().invoke(cli, ["import", str(folder), "--name", name, "--json"], obj=container)
+        assert result.exit_code == 0, result.output
+    with serve_in_thread(create_app(container)) as url:
+        yield url, container
+    container.model_pool().shutdown()
+
+
+@pytest.fixture
+def client(server):
+    url, _ = server
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=120)
+
+
+def pool_entry(url: str, model: str) -> dict | None:
+    return {m["model_id"]: m for m in httpx.get(f"{url}/api/pool", timeout=30).json()["loaded"]}.get(model)
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_the_pool_shows_each_models_prompt_cache_as_it_counts_it(server, client, model):
+    url, container = server
+    if pool_entry(url, model) is not None:
+        assert httpx.post(f"{url}/api/pool/unload", json={"model": model}, timeout=30).status_code == 200
+    client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"Describe {model}."}],
+                                   temperature=0, max_tokens=4)
+    # A text model's engine stores the finished sequence just after it sends the last token: wait for it.
+    deadline = time.monotonic() + 30
+    while (entry := pool_entry(url, model))["prompt_cache"]["entries"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cache = entry["prompt_cache"]
+    assert cache["entries"] > 0 and cache["bytes"] > 0
+    assert (cache["max_entries"], cache["max_bytes"]) == (CACHE_ENTRIES, CACHE_BYTES)
+    pool = container.model_pool()
+    info = {i.model_id: i for i in pool.loaded()}
+    assert cache["bytes"] == info[model].cache_bytes  # the bytes the pool counts against its memory limit
+    assert httpx.get(f"{url}/api/pool", timeout=30).json()["used_bytes"] == pool.total_bytes
+    assert pool.total_bytes == sum(i.size_bytes + i.cache_bytes for i in info.values())
+
+    shown = json.loads(CliRunner().invoke(cli, ["ps", "--url", url, "--json"], obj=container).output)
+    assert {m["model_id"]: m for m in shown["loaded"]}[model]["prompt_cache"] == cache
+    table = CliRunner().invoke(cli, ["ps", "--url", url], obj=container)
+    assert table.exit_code == 0, table.output
+    row = next(line for line in table.output.splitlines() if line.startswith(model))
+    assert "Prompt cache" in table.output and f"{cache['entries']}/{CACHE_ENTRIES} entries" in row
+
+    assert httpx.post(f"{url}/api/pool/unload", json={"model": model}, timeout=30).json()["loaded"] is False
+    assert pool_entry(url, model) is None
+    assert model not in {i.model_id for i in pool.loaded()}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_n_choices_report_the_prompt_tokens_the_request_read_from_the_cache(server, client, model, stream):
+    # A cold cache (the model freshly loaded): choice 0 prefills the whole prompt, choice 1 then reads all of it
+    # but the last token from the cache that choice 0 left. Usage counts the prompt once, with that reuse.
+    url, _ = server
+    if pool_entry(url, model) is not None:
+        assert httpx.post(f"{url}/api/pool/unload", json={"model": model}, timeout=30).status_code == 200
+    messages = [{"role": "user", "content": f"{model} choice test {'streamed' if stream else 'whole'}: hello"}]
+    if stream:
+        events = list(client.chat.completions.create(
+            model=model, messages=messages, temperature=0, max_tokens=4, n=2, stream=True,
+            stream_options={"include_usage": True}))
+        usage = events[-1].usage
+        assert {c.index for e in events for c in e.choices} == {0, 1}
+    else:
+        completion = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=4, n=2)
+        usage = completion.usage
+        assert [c.index for c in completion.choices] == [0, 1]
+    assert usage.prompt_tokens > 10
+    assert usage.prompt_tokens_details.cached_tokens == usage.prompt_tokens - 1
