@@ -105,3 +105,46 @@ def test_n_choices_report_the_prompt_tokens_the_request_read_from_the_cache(serv
         assert [c.index for c in completion.choices] == [0, 1]
     assert usage.prompt_tokens > 10
     assert usage.prompt_tokens_details.cached_tokens == usage.prompt_tokens - 1
+
+
+def unload(url: str, model: str) -> None:
+    """A cold prompt cache: the model is loaded afresh by the next request."""
+    if pool_entry(url, model) is not None:
+        assert httpx.post(f"{url}/api/pool/unload", json={"model": model}, timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_responses_report_the_prompt_tokens_read_from_the_cache_as_chat_does(server, client, model, stream):
+    # `usage.input_tokens_details.cached_tokens` of /v1/responses was always 0. Two turns sharing a long prefix
+    # from a cold cache, through client.responses.create; then the same two prompts through chat completions.
+    url, _ = server
+    instructions = f"You are a meticulous assistant ({model}, {'streamed' if stream else 'whole'}). " * 12
+
+    def respond(items: list[dict]):
+        kwargs = dict(model=model, instructions=instructions, input=items, temperature=0, max_output_tokens=8)
+        if not stream:
+            return client.responses.create(**kwargs)
+        events = list(client.responses.create(**kwargs, stream=True))
+        assert events[-1].type in ("response.completed", "response.incomplete")
+        return events[-1].response
+
+    unload(url, model)
+    turn = [{"role": "user", "content": "First question?"}]
+    first = respond(turn)
+    conversation = turn + [{"role": "assistant", "content": first.output_text},
+                           {"role": "user", "content": "Second question?"}]
+    second = respond(conversation)
+    assert first.usage.input_tokens_details.cached_tokens == 0  # cold
+    assert second.usage.input_tokens > first.usage.input_tokens > 50
+    assert second.usage.input_tokens_details.cached_tokens > 50  # the instructions and the first turn, at least
+
+    unload(url, model)
+    system = [{"role": "system", "content": instructions}]
+    chat_first = client.chat.completions.create(model=model, messages=system + turn, temperature=0, max_tokens=8)
+    chat_second = client.chat.completions.create(model=model, messages=system + conversation, temperature=0,
+                                                 max_tokens=8)
+    assert (chat_first.usage.prompt_tokens, chat_second.usage.prompt_tokens) == (first.usage.input_tokens,
+                                                                                 second.usage.input_tokens)
+    assert chat_first.choices[0].message.content == first.output_text  # the same prompts and cache entries
+    assert chat_second.usage.prompt_tokens_details.cached_tokens == second.usage.input_tokens_details.cached_tokens

@@ -11,7 +11,8 @@ import json
 from application.inference.ports import GenerationChunk, ToolCall
 from entrypoints.http.inference.anthropic_tools import BlockStream, chat_messages, request_tools
 from entrypoints.http.inference.openai_tools import ToolCallDeltas, chunk_deltas, response_message
-from entrypoints.http.inference.responses_routes import ResponsesRequest, _Envelope, _EventWriter, to_internal
+from entrypoints.http.inference.responses_output import EventWriter
+from entrypoints.http.inference.responses_routes import ResponsesRequest, _Envelope, to_internal
 
 WEATHER = ToolCall("call_1", "get_weather", '{"city": "Paris"}')
 TIME = ToolCall("call_2", "get_time", "{}")
@@ -98,7 +99,7 @@ def test_anthropic_tool_choice_maps_to_the_internal_one():
 
 def test_responses_events_are_numbered_and_items_consistent():
     body = ResponsesRequest(model="m", input="hi")
-    writer = _EventWriter(_Envelope(body, to_internal(body)))
+    writer = EventWriter(_Envelope(body, to_internal(body)))
     raw = writer.reasoning("a") + writer.reasoning("b") + writer.text("x") + writer.call(WEATHER) + writer.close()
     events = [json.loads(block.split("data: ", 1)[1]) for block in raw.strip().split("\n\n")]
     assert [e["sequence_number"] for e in events] == list(range(len(events)))

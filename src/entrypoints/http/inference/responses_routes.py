@@ -13,9 +13,7 @@ whole conversation, as Codex does with `store: false`.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from typing import Any, AsyncIterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +27,7 @@ from entrypoints.http.openapi import api_route, parse_body
 from entrypoints.http.inference.streaming import _chunks, _collect, _event_stream, _start
 from entrypoints.http.inference.openai_generation import constraint_from
 from entrypoints.http.inference.openai_schemas import FunctionDefinition
+from entrypoints.http.inference.responses_output import EventWriter, final_output, new_id, usage
 
 TAGS = ("openai",)
 
@@ -194,38 +193,11 @@ def to_internal(body: ResponsesRequest) -> GenerationRequest:
 
 
 # -- output ---------------------------------------------------------------------------------------
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def _reasoning_item(item_id: str, text: str, status: str) -> dict:
-    return {"type": "reasoning", "id": item_id, "summary": [], "content": [{"type": "reasoning_text", "text": text}],
-            "status": status}
-
-
-def _message_item(item_id: str, text: str | None, status: str) -> dict:
-    content = [] if text is None else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
-    return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
-
-
-def _call_item(item_id: str, call: ToolCall, arguments: str, status: str) -> dict:
-    return {"type": "function_call", "id": item_id, "call_id": call.id, "name": call.name, "arguments": arguments,
-            "status": status}
-
-
-def _usage(last: GenerationChunk | None) -> dict:
-    prompt = last.prompt_tokens if last else 0
-    completion = last.completion_tokens if last else 0
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": prompt + completion}
-
-
 class _Envelope:
     """The Response object's fixed fields, shared by every lifecycle event and the final answer."""
 
     def __init__(self, body: ResponsesRequest, internal: GenerationRequest) -> None:
-        self.id = _new_id("resp")
+        self.id = new_id("resp")
         self.created_at = int(time.time())
         self._body = body
         self._internal = internal
@@ -243,97 +215,8 @@ class _Envelope:
             "store": False, "temperature": body.temperature, "top_p": body.top_p,
             "text": body.text or {"format": {"type": "text"}}, "tool_choice": body.tool_choice or "auto",
             "tools": body.tools or [], "truncation": "disabled", "metadata": body.metadata or {},
-            "usage": _usage(last) if status != "in_progress" else None,
+            "usage": usage(last) if status != "in_progress" else None,
         }
-
-
-def _final_output(text: str, reasoning: str, calls: list[ToolCall]) -> list[dict]:
-    output = []
-    if reasoning:
-        output.append(_reasoning_item(_new_id("rs"), reasoning, "completed"))
-    if text or not calls:
-        output.append(_message_item(_new_id("msg"), text, "completed"))
-    output.extend(_call_item(_new_id("fc"), call, call.arguments, "completed") for call in calls)
-    return output
-
-
-class _EventWriter:
-    """Numbers events (`sequence_number`) and tracks the output items as they open and close."""
-
-    def __init__(self, envelope: _Envelope) -> None:
-        self._envelope = envelope
-        self._sequence = 0
-        self.output: list[dict] = []
-        self._open: dict | None = None  # the item whose deltas are streaming (reasoning or message)
-
-    def event(self, kind: str, payload: dict) -> str:
-        data = {"type": kind, "sequence_number": self._sequence, **payload}
-        self._sequence += 1
-        return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-    def _add(self, item: dict) -> str:
-        self.output.append(item)
-        return self.event("response.output_item.added", {"output_index": len(self.output) - 1, "item": item})
-
-    def close(self) -> str:
-        item, self._open = self._open, None
-        if item is None:
-            return ""
-        index = len(self.output) - 1
-        if item["type"] == "reasoning":
-            text = item["content"][0]["text"]
-            done = self.event("response.reasoning_text.done",
-                              {"item_id": item["id"], "output_index": index, "content_index": 0, "text": text})
-        else:
-            part = item["content"][0]
-            done = (self.event("response.output_text.done", {"item_id": item["id"], "output_index": index,
-                                                             "content_index": 0, "text": part["text"], "logprobs": []})
-                    + self.event("response.content_part.done", {"item_id": item["id"], "output_index": index,
-                                                                "content_index": 0, "part": part}))
-        item["status"] = "completed"
-        return done + self.event("response.output_item.done", {"output_index": index, "item": item})
-
-    def reasoning(self, delta: str) -> str:
-        out = ""
-        if self._open is None or self._open["type"] != "reasoning":
-            out += self.close()
-            item = _reasoning_item(_new_id("rs"), "", "in_progress")
-            out += self._add(item)
-            self._open = item
-        self._open["content"][0]["text"] += delta
-        return out + self.event("response.reasoning_text.delta", {
-            "item_id": self._open["id"], "output_index": len(self.output) - 1, "content_index": 0, "delta": delta})
-
-    def text(self, delta: str) -> str:
-        out = ""
-        if self._open is None or self._open["type"] != "message":
-            out += self.close()
-            item = _message_item(_new_id("msg"), None, "in_progress")
-            out += self._add(item)
-            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            item["content"].append(part)
-            out += self.event("response.content_part.added", {
-                "item_id": item["id"], "output_index": len(self.output) - 1, "content_index": 0,
-                "part": {**part}})
-            self._open = item
-        self._open["content"][0]["text"] += delta
-        return out + self.event("response.output_text.delta", {
-            "item_id": self._open["id"], "output_index": len(self.output) - 1, "content_index": 0, "delta": delta,
-            "logprobs": []})
-
-    def call(self, call: ToolCall) -> str:
-        out = self.close()
-        item = _call_item(_new_id("fc"), call, "", "in_progress")
-        out += self._add(item)
-        index = len(self.output) - 1
-        out += self.event("response.function_call_arguments.delta",
-                          {"item_id": item["id"], "output_index": index, "delta": call.arguments})
-        item["arguments"] = call.arguments
-        out += self.event("response.function_call_arguments.done",
-                          {"item_id": item["id"], "output_index": index, "name": call.name,
-                           "arguments": call.arguments})
-        item["status"] = "completed"
-        return out + self.event("response.output_item.done", {"output_index": index, "item": item})
 
 
 # -- endpoint -------------------------------------------------------------------------------------
@@ -354,10 +237,10 @@ async def responses(request: Request) -> Response:
 
         text, last = await _collect(request, iterator, first, sink)
         incomplete = last is not None and last.finish_reason == "length"
-        output = _final_output(text, "".join(reasoning), calls)
+        output = final_output(text, "".join(reasoning), calls)
         return JSONResponse(envelope.response("incomplete" if incomplete else "completed", output, last, incomplete))
 
-    writer = _EventWriter(envelope)
+    writer = EventWriter(envelope)
 
     async def events() -> AsyncIterator[str]:
         yield writer.event("response.created", {"response": envelope.response("in_progress", [])})
