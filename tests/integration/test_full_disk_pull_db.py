@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
@@ -16,14 +17,17 @@ from tests.support.fake_hub import FakeHub
 from tests.support.full_disk import FillingDisk
 from tests.support.hub_container import hub_container
 
+CONFIG = b'{"model_type": "llama"}'
 WEIGHTS = os.urandom(300_000)
 ROOM = 100_000  # bytes of the weights that fit before the disk is full
+FREE = 1_000  # what the disk reports free for the early check
+ADVICE = "free space under MLX_MANAGER_HOME ({}), or point MLX_MANAGER_HOME at a disk with room"
 
 
 @pytest.fixture
 def hub():
     with FakeHub() as h:
-        h.add_repo("org/tiny", {"config.json": b'{"model_type": "llama"}', "model.safetensors": WEIGHTS})
+        h.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
         yield h
 
 
@@ -60,6 +64,62 @@ def test_a_pull_that_fills_the_disk_is_one_line_exit_10_and_keeps_its_bytes_for_
     assert resumed.exit_code == 0, resumed.output
     assert (tmp_path / "models" / "tiny-v1" / "model.safetensors").read_bytes() == WEIGHTS
     assert hub.requests_for("model.safetensors", "GET")[-1].headers.get("Range") == f"bytes={ROOM}-"
+
+
+def test_a_resume_on_a_disk_still_full_exits_10_as_the_pull_did(container, hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(http_transfer, "open", FillingDisk(ROOM, "model.safetensors"), raising=False)
+    assert run(container, "pull", "tiny", "--quiet").exit_code == 10
+    monkeypatch.setattr(http_transfer, "open", FillingDisk(0, "model.safetensors"), raising=False)  # still full
+    resumed = run(container, "downloads", "resume", "1")
+    assert resumed.exit_code == 10, resumed.output  # was exit 6: the row keeps only the error's text
+    line = resumed.output.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert line.startswith("Error: download 1 (tiny-v1) failed: model.safetensors: cannot write ") and \
+        "No space left on device" in line and f"({ROOM} bytes kept; free space, then resume)" in line
+    assert line.endswith("; " + ADVICE.format(tmp_path))
+    as_json = run(container, "downloads", "resume", "1", "--json")
+    assert as_json.exit_code == 10 and json.loads(as_json.output)["status"] == "failed"
+
+
+def test_too_little_free_space_is_refused_before_any_byte_as_a_full_disk(container, hub, tmp_path, monkeypatch):
+    from adapters.filesystem.model_store import FilesystemModelStore
+
+    free_space = FilesystemModelStore.free_staging_bytes
+    monkeypatch.setattr(FilesystemModelStore, "free_staging_bytes", lambda self: FREE)
+    numbers = f"not enough disk space for tiny-v1: {len(CONFIG) + len(WEIGHTS)} more bytes needed, {FREE} free " \
+              f"under {tmp_path}"
+    result = run(container, "pull", "tiny", "--quiet")
+    assert result.exit_code == 10, result.output  # was exit 2, as if the user had made a mistake
+    assert result.output.strip() == f"Error: {numbers}; {ADVICE.format(tmp_path)}"
+    assert hub.requests_for("model.safetensors", "GET") == []
+    resumed = run(container, "downloads", "resume", "1")
+    assert resumed.exit_code == 10, resumed.output
+    assert resumed.output.strip() == f"Error: download 1 (tiny-v1) failed: {numbers}; {ADVICE.format(tmp_path)}"
+    monkeypatch.setattr(FilesystemModelStore, "free_staging_bytes", free_space)  # space freed
+    assert run(container, "downloads", "resume", "1").exit_code == 0
+    assert (tmp_path / "models" / "tiny-v1" / "model.safetensors").read_bytes() == WEIGHTS
+
+
+def test_a_pull_started_over_http_shows_the_refusal_on_its_row_and_events(container, hub, tmp_path, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from adapters.filesystem.model_store import FilesystemModelStore
+    from entrypoints.http.app import create_app
+
+    monkeypatch.setattr(FilesystemModelStore, "free_staging_bytes", lambda self: FREE)
+    numbers = f"not enough disk space for tiny-v1: {len(CONFIG) + len(WEIGHTS)} more bytes needed, {FREE} free " \
+              f"under {tmp_path}"
+    with TestClient(create_app(container)) as client:
+        started = client.post("/api/downloads", json={"model": "tiny"})
+        assert started.status_code == 202, started.text  # in the background: the row says how it ended
+        download_id = started.json()["id"]
+        with client.stream("GET", f"/api/downloads/{download_id}/events") as events:
+            last = [line for line in events.iter_lines() if line.startswith("data: ")][-1]
+        assert json.loads(last[len("data: "):])["status"] == "failed"
+        assert json.loads(last[len("data: "):])["error"] == numbers
+        row = client.get(f"/api/downloads/{download_id}").json()
+        assert (row["status"], row["error"]) == ("failed", numbers)
+    assert hub.requests_for("model.safetensors", "GET") == []
 
 
 def test_a_database_write_on_a_full_disk_is_one_line_exit_10(container, tmp_path):

@@ -464,12 +464,31 @@ def test_mirror_only_catalog_entry_uses_the_pinned_catalog_file_list(home, fake,
 
 
 def test_not_enough_disk_space_is_refused_before_downloading(home, fake, uow) -> None:
-    from application.errors import InvalidRequest
+    from application.errors import OutOfSpace
 
     home.store.free_bytes = 100
-    with pytest.raises(InvalidRequest, match="not enough disk space"):
+    # The same condition as a disk that fills during the transfer (it was InvalidRequest: exit 2 / 400).
+    with pytest.raises(OutOfSpace, match=r"not enough disk space for tiny-v1: \d+ more bytes needed, 100 free"):
         make_service(home, fake, uow).pull("tiny")
     assert fake.served == {}
+
+
+def test_resume_and_wait_hands_back_the_pulls_own_error_with_its_row(home, fake, uow) -> None:
+    from application.errors import OutOfSpace
+
+    home.store.free_bytes = 100
+    service = make_service(home, fake, uow)
+    with pytest.raises(OutOfSpace):
+        service.pull("tiny")
+    [row] = service.list()
+    failed, error = service.resume_and_wait(row.id)  # the row keeps only the text; the error keeps its kind
+    assert failed.status is DownloadStatus.FAILED and isinstance(error, OutOfSpace)
+    assert failed.error == str(error)
+    home.store.free_bytes = 10**12
+    done, error = service.resume_and_wait(row.id)
+    assert done.status is DownloadStatus.COMPLETED and error is None
+    with pytest.raises(Conflict):  # a refusal to resume is raised, not handed back
+        service.resume_and_wait(row.id)
 
 
 # --------------------------------------------------------------------------- review fixes

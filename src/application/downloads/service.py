@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 from application.downloads.adoption import Adoption
 from application.downloads.install import InstallRecords
 from application.downloads.repair import Repairing
+from application.downloads.rows import DownloadRows
 from application.downloads.stop_requests import CrossProcessStops
 from application.downloads.progress import (
     PullProgress,
@@ -32,7 +33,7 @@ from application.downloads.progress import (
     _ActivePull,
     ProgressReporting,
 )
-from application.downloads.targets import PullTarget, _failure_reason, covers, resolve_pull_target, same_revision
+from application.downloads.targets import PullTarget, covers, resolve_pull_target, same_revision
 from application.downloads.transfer import Transfer
 from application.errors import Conflict, DownloadCancelled, NotFound, NotInstalled
 from application.library.ports import ModelStore
@@ -51,7 +52,8 @@ from domain.library.models import Model
 UowFactory = Callable[[], UnitOfWork]
 
 
-class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Repairing, CrossProcessStops):
+class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Repairing, CrossProcessStops,
+                      DownloadRows):
     """Pull, pause, resume and cancel model downloads; keeps the Download and Model rows current."""
 
     def __init__(
@@ -186,17 +188,38 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
 
     def resume(self, download_id: int, listener: ProgressListener | None = None) -> Download:
         """Continue a paused, failed or cancelled download from the bytes on disk."""
+        download, active = self._resume(download_id, listener)
+        return download if active is None else self.get(active.download_id)
+
+    def resume_and_wait(self, download_id: int,
+                        listener: ProgressListener | None = None) -> tuple[Download, Exception | None]:
+        """`resume`, then wait for the end: the row, and the pull's own error when it failed in this process
+        (the row keeps only its text; the error says what kind of failure it was, e.g. a full disk).
+        Refusals to resume raise; a pause or cancel from elsewhere is no error (the row says which)."""
+        download, active = self._resume(download_id, listener)
+        if active is None:
+            return download, None
+        try:
+            self._wait(active)
+        except DownloadCancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - the pull's failure, handed to the caller with its row
+            return self.get(active.download_id), exc
+        return self.get(active.download_id), None
+
+    def _resume(self, download_id: int, listener: ProgressListener | None) -> tuple[Download, _ActivePull | None]:
         download = self.get(download_id)
-        if self.is_active_here(download_id):
-            return download
+        with self._lock:
+            active = next((a for a in self._active.values() if a.download_id == download_id), None)
+        if active is not None:
+            return download, active
         if download.status in ACTIVE_STATUSES and self._pulled_elsewhere(download.model_id):
-            return download  # running in another process (a server, another CLI): nothing to resume
+            return download, None  # running in another process (a server, another CLI): nothing to resume
         if download.status not in (DownloadStatus.PAUSED, DownloadStatus.FAILED, DownloadStatus.CANCELLED):
             raise Conflict(f"download {download_id} {_state(download.status)}; only paused, failed or "
                            f"cancelled downloads can be resumed")
         target = self._target_for_key(download.model_id, download.revision)
-        active = self._start(target, listener, check_remote=False, reuse_download_id=download_id)
-        return self.get(active.download_id)
+        return download, self._start(target, listener, check_remote=False, reuse_download_id=download_id)
 
     def cancel(self, download_id: int) -> Download:
         """Stop a transfer and delete its partial data (an installed older revision is untouched)."""
@@ -348,55 +371,6 @@ class DownloadService(Transfer, InstallRecords, Adoption, ProgressReporting, Rep
                     del self._active[key]
             self._emit(active, force=True, final=True)
             active.done.set()
-
-    def _after_stop(self, active: _ActivePull, reason: str) -> None:
-        key = active.target.key
-        if reason == "cancel":  # the partial data went in `_run`, while the lock was held
-            self._transition(active.download_id, DownloadStatus.CANCELLED, downloaded_bytes=0)
-            self._forget_uninstalled_model(key)
-        else:
-            self._transition(active.download_id, DownloadStatus.PAUSED, **self._bytes_on_disk(active))
-            self._set_model_status(key, DownloadStatus.PAUSED)
-
-    def _fail(self, active: _ActivePull, exc: Exception) -> None:
-        message = _failure_reason(exc)
-        self._transition(active.download_id, DownloadStatus.FAILED, error=message, **self._bytes_on_disk(active))
-        self._set_model_status(active.target.key, DownloadStatus.FAILED)
-
-    def _bytes_on_disk(self, active: _ActivePull) -> dict:
-        """The row's byte count after a stop: what a resume will not fetch again (not a throttled sample)."""
-        revision = self.get(active.download_id).revision
-        if not revision or not active.held_lock:
-            return {}
-        return {"downloaded_bytes": self.layout.staged_bytes(active.target.key, revision)}
-
-    def _transition(self, download_id: int, status: DownloadStatus, *, error: str | None = None, **fields) -> None:
-        with self._db_lock, self._uow_factory() as uow:
-            row = uow.downloads.get(download_id)
-            if row is None:
-                return
-            if row.status is not status:
-                row.transition(status, now=self._clock.now(), error=error)
-            for name, value in fields.items():
-                setattr(row, name, value)
-            uow.downloads.add(row)
-            uow.commit()
-
-    def _set_model_status(self, key: str, status: DownloadStatus) -> None:
-        with self._db_lock, self._uow_factory() as uow:
-            model = uow.models.get(key)
-            if model is None or model.status is DownloadStatus.COMPLETED:
-                return  # an installed model stays installed while a newer revision fails or pauses
-            model.status = status
-            uow.models.add(model)
-            uow.commit()
-
-    def _forget_uninstalled_model(self, key: str) -> None:
-        with self._db_lock, self._uow_factory() as uow:
-            model = uow.models.get(key)
-            if model is not None and model.status is not DownloadStatus.COMPLETED:
-                uow.models.remove(key)
-                uow.commit()
 
 
 _STATE_PHRASES = {"failed": "has failed", "cancelled": "was cancelled", "completed": "is complete"}

@@ -21,7 +21,7 @@ from application.downloads.targets import (
     _is_safe_relative_path,
 )
 from application.downloads.verification import _verify
-from application.errors import DownloadCancelled, IntegrityError, InvalidRequest, SourceError
+from application.errors import DownloadCancelled, IntegrityError, InvalidRequest, OutOfSpace, SourceError
 from domain.library.layout import PART_SUFFIX, Manifest, is_commit_sha, scratch_name
 from application.downloads.ports import RemoteFile, RemoteListing
 from domain.catalog.model import ChainExhausted, ModelSource, run_failover
@@ -137,12 +137,13 @@ class Transfer:
         return chosen
 
     def _check_disk_space(self, key: str, revision: str, total: int) -> None:
-        """Refuse early, with numbers, rather than fill the disk halfway through."""
+        """Refuse early, with numbers, rather than fill the disk halfway through: the same condition (and exit
+        code) as a disk that fills during the transfer."""
         needed = total - self.layout.staged_bytes(key, revision)
         free = self.layout.free_staging_bytes()
         if needed > free:
-            raise InvalidRequest(f"not enough disk space for {key}: {needed} more bytes needed, "
-                                 f"{free} free under {self.layout.home}")
+            raise OutOfSpace(f"not enough disk space for {key}: {needed} more bytes needed, "
+                             f"{free} free under {self.layout.home}", path=str(self.layout.home))
 
     def _list(self, target: PullTarget) -> tuple[RemoteListing, ModelSource | None]:
         staging_root = self.layout.staging_root(target.key)

@@ -88,29 +88,37 @@ class MlxmGroup(click.Group):
                 # A path the user gave that cannot be used is their mistake, not an internal error.
                 click.echo(f"Error: {_one_line(_describe_file_error(exc, _home_of(ctx)))}", err=True)
                 ctx.exit(2)
-            # Imported on the error path only: the map names the catalog's errors (and so its model).
-            from entrypoints.composition.settings import describe_settings_error
-            from entrypoints.errors import mapping_for, message_for, recognise
+            described = describe_error(ctx, exc)
+            if described is None:
+                from entrypoints.composition.settings import describe_settings_error
 
-            exc = recognise(exc)  # e.g. a raw "No space left on device" from any write is OutOfSpace
-            mapping = mapping_for(exc)
-
-            if mapping is None and (bad_setting := describe_settings_error(exc)):
-                click.echo(f"Error: {_one_line(bad_setting)}", err=True)  # e.g. MLX_MANAGER_AUTH=enabled
-                ctx.exit(2)
-            if mapping is None:
+                if bad_setting := describe_settings_error(exc):
+                    click.echo(f"Error: {_one_line(bad_setting)}", err=True)  # e.g. MLX_MANAGER_AUTH=enabled
+                    ctx.exit(2)
                 if os.environ.get("MLXM_DEBUG"):
                     raise
                 click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (set MLXM_DEBUG=1 for details)", err=True)
                 ctx.exit(70)
-            from application.errors import OutOfSpace
+            message, exit_code = described
+            click.echo(f"Error: {message}", err=True)
+            ctx.exit(exit_code)
 
-            message = message_for(exc, _home_of(ctx) if isinstance(exc, OutOfSpace) else None)
-            suggestions = getattr(exc, "suggestions", None)
-            if suggestions and "did you mean" not in message:
-                message += f"; did you mean: {', '.join(suggestions)}?"
-            click.echo(f"Error: {_one_line(message)}", err=True)
-            ctx.exit(mapping.exit_code)
+
+def describe_error(ctx: click.Context, exc: BaseException) -> tuple[str, int] | None:
+    """A mapped error's one-line message (without `Error: `) and exit code; None when the map does not know it."""
+    # Imported on the error path only: the map names the catalog's errors (and so its model).
+    from application.errors import OutOfSpace
+    from entrypoints.errors import mapping_for, message_for, recognise
+
+    exc = recognise(exc)  # e.g. a raw "No space left on device" from any write is OutOfSpace
+    mapping = mapping_for(exc)
+    if mapping is None:
+        return None
+    message = message_for(exc, _home_of(ctx) if isinstance(exc, OutOfSpace) else None)
+    suggestions = getattr(exc, "suggestions", None)
+    if suggestions and "did you mean" not in message:
+        message += f"; did you mean: {', '.join(suggestions)}?"
+    return _one_line(message), mapping.exit_code
 
 
 def _output_cannot_encode(exc: Exception) -> bool:

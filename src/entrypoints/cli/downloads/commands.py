@@ -7,7 +7,7 @@ import sys
 import click
 
 from entrypoints.cli import completion
-from entrypoints.cli.base import ROW_ID, echo_json, get_container
+from entrypoints.cli.base import ROW_ID, describe_error, echo_json, get_container
 from entrypoints.cli.output import print_table
 
 
@@ -307,18 +307,25 @@ def _download_action(action: str):
     @click.pass_context
     def command(ctx: click.Context, download_id: int, as_json: bool) -> None:
         service = get_container(ctx).download_service()
-        d = getattr(service, action)(download_id)
+        error = None
         if action == "resume":
-            d = service.wait(download_id)
+            d, error = service.resume_and_wait(download_id)
+        else:
+            d = getattr(service, action)(download_id)
         failed = action == "resume" and d.status.value == "failed"
         if as_json:
             echo_json(_download_dict(d))
-        elif failed:
-            click.echo(f"Error: download {d.id} ({d.model_id}) failed: {' '.join((d.error or '').split())}", err=True)
-        else:
+        elif not failed:
             click.echo(f"download {d.id} ({d.model_id}): {d.status.value}")
-        if failed:
-            ctx.exit(6)  # as a failed `mlxm pull`: the resume did not finish the download
+        if not failed:
+            return
+        # As a failed `mlxm pull`: the exit code (and advice) of the pull's own error when it failed in this
+        # process (a full disk: 10); otherwise only the row's text is known, and the resume did not finish: 6.
+        described = describe_error(ctx, error) if error is not None else None
+        message, code = described or (" ".join((d.error or "").split()), 6)
+        if not as_json:
+            click.echo(f"Error: download {d.id} ({d.model_id}) failed: {message}", err=True)
+        ctx.exit(code)
 
     # click read the (empty) docstring when the command was made: set the help itself.
     command.help = _ACTION_HELP[action]
