@@ -15,7 +15,7 @@ from entrypoints.cli.output import human_size, print_table
 
 def import_payload(result) -> dict:
     """The JSON of an import: the model (as `mlxm show --json`) plus what the pipeline found."""
-    from entrypoints.http.schemas_management import ModelDTO
+    from entrypoints.http.library.model_schemas import ModelDTO
 
     data = ModelDTO.from_domain(result.model).model_dump(mode="json")
     data.update(
