@@ -100,3 +100,22 @@ def test_import_with_a_name_that_is_not_an_id_says_what_it_became(tmp_path):
     same = _mlxm("import", str(write_model_folder(tmp_path / "other", seed=1)), "--name", "already-an-id", home=home)
     assert same.returncode == 0 and same.stdout.startswith("Imported already-an-id"), same.stdout
     assert "Note:" not in same.stderr, same.stderr
+
+
+@pytest.mark.slow
+def test_probe_of_a_vision_model_prints_no_transformers_warnings(tmp_path, tmp_path_factory):
+    # transformers warned twice here: the tiny config's bos token outside its vocabulary (tokenizer load),
+    # and `enable_thinking`, which mlx-vlm passes to a template that never reads it (each templated prompt).
+    from tests.support.tiny_models import cached_model
+
+    vlm = cached_model("qwen2_vl", tmp_path_factory.getbasetemp() / "tiny-models")
+    home = tmp_path / "home"
+    assert _mlxm("import", str(vlm), "--name", "tiny-vlm", home=home).returncode == 0
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TRANSFORMERS_", "MLX_"))}
+    environment.update(MLX_MANAGER_HOME=str(home), MLX_MANAGER_OFFLINE="true")
+    result = subprocess.run([str(MLXM), "probe", "tiny-vlm"], env=environment, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "supports_multi_image:   True" in result.stdout  # the two-image generation really ran
+    assert "[transformers]" not in result.stderr, result.stderr
+    assert "enable_thinking" not in result.stderr and "bos_token_id" not in result.stderr, result.stderr

@@ -51,6 +51,25 @@ def test_rm_keeps_the_users_own_folder_that_replaced_mlxms_link(tmp_path):
     assert one_error_line(mlxm(home, "show", "swapped")).startswith("Error: model 'swapped' is not in the library")
 
 
+def test_rm_keeps_a_copied_and_edited_revision_folder_even_with_mlxms_manifest(tmp_path):
+    # `cp -r models/.revisions/<key>/<rev> models/<key>` brings mlxm's manifest along; the edited copy is
+    # the user's all the same (mlxm only ever puts a link at `models/<key>`).
+    home, link = _import(tmp_path, "copied")
+    revision = link.resolve()
+    link.unlink()
+    shutil.copytree(revision, link)
+    assert (link / ".mlxm.json").is_file()
+    (link / "config.json").write_text('{"model_type": "llama", "edited": true}')
+
+    removed = mlxm(home, "rm", "copied")
+
+    assert removed.exit_code == 0, removed.output
+    assert (link / "config.json").read_text() == '{"model_type": "llama", "edited": true}'
+    assert (link / "model.safetensors").is_file() and (link / ".mlxm.json").is_file()
+    assert f"Kept {link}: a folder mlxm did not create (mlxm keeps only a link there); left alone" in removed.output
+    assert not revision.exists(), "mlxm's own revision folder goes"
+
+
 def test_rm_keeps_the_users_link_and_deletes_mlxms_own(tmp_path):
     home, link = _import(tmp_path, "relinked")
     mine = write_model_folder(tmp_path / "mine")

@@ -15,7 +15,7 @@ from domain.library.capabilities import (
 from domain.library.models import Model, ModelFile
 from domain.library.overlays import ModelOverlays, Overlay, TagEdit
 from entrypoints.cli.library.detail import CAPABILITY_FIELDS, SHOWN_FIELDS, detail_values
-from entrypoints.http.schemas_management import CapabilitiesDTO, ModelDetailDTO
+from entrypoints.http.library.model_schemas import CapabilitiesDTO, ModelDetailDTO
 
 PROBED = datetime(2026, 12, 1, 21, 54, 18, 123456, tzinfo=timezone.utc)
 

@@ -154,3 +154,41 @@ def test_known_platforms_and_their_other_names_are_taken(env, value, label, appl
     assert body["platform"] == label and [r["applies"] for r in body["requirement_groups"][0]["requirements"]] == applies
     shown = CliRunner().invoke(cli, ["deps", "tiny-llama", "--platform", value, "--json"], obj=container)
     assert shown.exit_code == 0 and json.loads(shown.output)["platform"] == label, shown.output
+
+
+SELECTOR_FORMS_TEXT = ("*, SYSTEM, SYSTEM-MACHINE, SYSTEM-* or *-MACHINE, SYSTEM one of linux, darwin, win32 (or macos, "
+                       "windows) and MACHINE one of arm64, x86_64 (or aarch64, amd64), e.g. darwin-arm64 or linux-*")
+
+
+@pytest.mark.parametrize("value", ["beos", "linx", "linux-sparc", "darwin-arm", "lin*", "darwin-arm*", "", "linux-",
+                                   "darwin_arm64"])
+def test_cli_deps_bind_refuses_a_platform_selector_that_could_never_match(env, value):
+    _, container = env
+    result = CliRunner().invoke(cli, ["deps", "bind", "tiny-llama", "other", "--platform", value], obj=container)
+    assert result.exit_code == 2, result.output  # was bound: a binding that silently never applies
+    assert "Traceback" not in result.output
+    assert result.output.splitlines()[-1] == (f"Error: Invalid value for '--platform': {value!r} is not a platform "
+                                              f"selector: use {SELECTOR_FORMS_TEXT}")
+    assert [b.binding_id for b in container.dependency_service().bindings("tiny-llama")] == ["tiny-llama:mlx-lm"]
+
+
+@pytest.mark.parametrize("value, stored", [
+    ("*", "*"), ("linux", "linux"), ("darwin-arm64", "darwin-arm64"), ("linux-*", "linux-*"), ("*-arm64", "*-arm64"),
+    (" Linux-X86_64 ", "linux-x86_64"), ("macos-aarch64", "darwin-arm64"), ("windows", "win32")])
+def test_cli_deps_bind_takes_the_platform_forms_and_wildcards(env, value, stored):
+    _, container = env
+    result = CliRunner().invoke(cli, ["deps", "bind", "tiny-llama", "other", "--platform", value, "--json"],
+                                obj=container)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["platform_selector"] == stored
+
+
+def test_a_binding_for_macos_applies_on_darwin(env):
+    # Stored as `darwin`: the platform `deps show` resolves `--platform macos` to, so the binding really applies.
+    _, container = env
+    runner = CliRunner()
+    assert runner.invoke(cli, ["deps", "bind", "tiny-llama", "mac-only", "--platform", "macos"],
+                         obj=container).exit_code == 0
+    shown = json.loads(runner.invoke(cli, ["deps", "tiny-llama", "--platform", "macos-arm64", "--json"],
+                                     obj=container).output)
+    assert "mac-only" in [group["profile_id"] for group in shown["requirement_groups"]], shown

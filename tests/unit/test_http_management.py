@@ -204,7 +204,7 @@ def test_deleting_a_loaded_model_unloads_it(env, tmp_path):
     assert client.post("/api/pool/load", json={"model": "tiny-embed"}).status_code == 200
     # Its folder here is a plain one mlxm did not create: it stays, and the response says so.
     assert client.delete("/api/models/tiny-embed").json() == {"id": "tiny-embed", "deleted": True, "kept": [
-        f"{tmp_path / 'models' / 'tiny-embed'}: a folder mlxm did not create (no mlxm manifest for this model); "
+        f"{tmp_path / 'models' / 'tiny-embed'}: a folder mlxm did not create (mlxm keeps only a link there); "
         "left alone"]}
     assert client.get("/api/pool").json()["loaded"] == []
     assert container.runtime().unloads == ["tiny-embed"]

@@ -174,3 +174,27 @@ def test_a_users_link_in_place_of_mlxms_link_stays(env):
     assert link.is_symlink() and (mine / "model.safetensors").exists()
     assert any("a link mlxm did not create" in note for note in removal.kept), removal.kept
     assert not (home / "models" / ".revisions" / "relinked").exists()
+
+
+def test_a_copied_and_edited_revision_folder_in_place_of_mlxms_link_is_kept(env):
+    # `cp -r models/.revisions/<key>/<rev> models/<key>` copies mlxm's manifest too; mlxm never puts a
+    # real folder at `models/<key>`, so the manifest does not make the (edited) copy mlxm's to delete.
+    root, home, uow, _, importer, library = env
+    model = importer.import_model(ImportRequest(str(write_model_folder(root / "src")), name="copied")).model
+    link = root / model.local_path
+    revision = link.resolve()
+    link.unlink()
+    link.mkdir()
+    for item in revision.iterdir():
+        (link / item.name).write_bytes(item.read_bytes())
+    assert (link / ".mlxm.json").is_file()
+    (link / "config.json").write_text('{"model_type": "llama", "edited": true}')
+
+    removal = library.remove("copied")
+
+    assert (link / "config.json").read_text() == '{"model_type": "llama", "edited": true}'
+    assert (link / ".mlxm.json").is_file() and (link / "model.safetensors").is_file()
+    assert f"{link}: a folder mlxm did not create (mlxm keeps only a link there); left alone" in removal.kept
+    with uow:
+        assert uow.models.get("copied") is None
+    assert not (home / "models" / ".revisions" / "copied").exists(), "mlxm's own revision goes"

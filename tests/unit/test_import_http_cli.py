@@ -124,7 +124,7 @@ def test_http_delete_says_which_of_the_users_files_it_kept(env):
     response = client.delete("/api/models/swapped")
     assert response.status_code == 200, response.text
     assert response.json() == {"id": "swapped", "deleted": True, "kept": [
-        f"{link}: a folder mlxm did not create (no mlxm manifest for this model); left alone"]}
+        f"{link}: a folder mlxm did not create (mlxm keeps only a link there); left alone"]}
     assert (link / "notes.txt").read_text() == "mine"
     assert client.get("/api/models/swapped").status_code == 404
 

@@ -121,10 +121,12 @@ def test_search_filters_and_validates(service, uow):
 
 
 def test_delete_removes_managed_folders_only_and_refuses_models_in_use(service, uow, home):
+    # mlxm's layout: `models/m1` is its link to the revision folder that carries its manifest.
+    revision = home / "models" / ".revisions" / "m1" / "r1"
+    revision.mkdir(parents=True)
+    (revision / ".mlxm.json").write_text(Manifest(key="m1", repo_id=None, revision="r1", source=None).to_json())
     managed = home / "models" / "m1"
-    managed.mkdir(parents=True)
-    # A real folder is mlxm's only by provenance: its manifest names this model.
-    (managed / ".mlxm.json").write_text(Manifest(key="m1", repo_id=None, revision="r1", source=None).to_json())
+    managed.symlink_to(".revisions/m1/r1")
     outside = home / "elsewhere"
     outside.mkdir()
     with uow:
@@ -136,7 +138,7 @@ def test_delete_removes_managed_folders_only_and_refuses_models_in_use(service, 
         uow.commit()
     service.delete("m1")
     service.delete("m2")
-    assert not managed.exists() and outside.exists()
+    assert not managed.lexists() and not revision.exists() and outside.exists()
     with pytest.raises(Conflict):
         service.delete("m3")
     assert [m.model_id for m in service.list_models()] == ["m3"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
+from adapters.mlx.transformers_quiet import transformers_quiet
 from application.errors import InvalidRequest
 from application.inference.ports import GenerationRequest, LoadedModel, NotSupported, Transcription
 from domain.enums import ModelType
@@ -131,7 +132,7 @@ class MlxAudioRuntime:
         if not config:
             raise InvalidRequest(f"{model_id}: {path} has no readable config.json")
         kind = audio_kind(config)
-        with _transformers_quiet():
+        with transformers_quiet():  # it warns on every load that it does not know mlx-audio's types
             return self._load(model_id, path, model_type, config, kind)
 
     def _load(self, model_id: str, path: Path, model_type: ModelType, config: dict, kind: str) -> LoadedModel:
@@ -235,46 +236,3 @@ class MlxAudioRuntime:
 
 
 __all__ = ["MlxAudioRuntime", "audio_kind", "read_audio", "wav_bytes"]
-
-
-def _import_transformers_logging():
-    """transformers.utils.logging, imported without transformers' "PyTorch was not found" advice: mlxm runs
-    on MLX, so it is noise. Only transformers' advisory warnings are off, and only while it is first imported
-    (mlx-lm, mlx-audio and mlx-vlm set TRANSFORMERS_NO_ADVISORY_WARNINGS for good when they are imported first;
-    here transformers can come first)."""
-    import os
-    import sys
-
-    if "transformers" in sys.modules:
-        from transformers.utils import logging as hf_logging
-
-        return hf_logging
-    before = os.environ.get("TRANSFORMERS_NO_ADVISORY_WARNINGS")
-    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
-    try:
-        from transformers.utils import logging as hf_logging
-    finally:
-        if before is None:
-            os.environ.pop("TRANSFORMERS_NO_ADVISORY_WARNINGS", None)
-        else:
-            os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = before
-    return hf_logging
-
-
-class _transformers_quiet:
-    """transformers warns on every load that it does not know mlx-audio's model types (e.g. `soprano`):
-    nothing a user can act on, so its log is raised to errors while a model loads."""
-
-    def __enter__(self) -> None:
-        try:
-            hf_logging = _import_transformers_logging()
-        except ImportError:  # pragma: no cover - transformers is a dependency
-            self._restore = None
-            return
-        self._restore = (hf_logging, hf_logging.get_verbosity())
-        hf_logging.set_verbosity_error()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._restore is not None:
-            hf_logging, level = self._restore
-            hf_logging.set_verbosity(level)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from adapters.mlx.audio import audio_kind
 from adapters.mlx.common import read_config
+from adapters.mlx.transformers_quiet import transformers_quiet
 from application.inference.ports import ModelFacts
 from domain.enums import ModelType
 
@@ -64,7 +65,8 @@ def tokenizer_findings(path: Path) -> tuple[str | None, tuple[str, str] | None]:
     try:
         from mlx_lm.utils import load_tokenizer
 
-        tokenizer = load_tokenizer(Path(path))
+        with transformers_quiet():  # e.g. a config's special token outside the vocabulary: not the user's to fix
+            tokenizer = load_tokenizer(Path(path))
     except Exception:  # noqa: BLE001 - an unreadable tokenizer is a probe finding, not a crash
         return None, None
     parser = tokenizer.init_kwargs.get("tool_parser_type") if tokenizer.has_tool_calling else None

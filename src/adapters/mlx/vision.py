@@ -41,6 +41,7 @@ from adapters.mlx.chat_output import (
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
 from adapters.mlx.sampling import ConstraintProcessor, build_logits_processors, build_sampler
 from adapters.mlx.text import DEFAULT_MAX_TOKENS, fit_max_tokens
+from adapters.mlx.transformers_quiet import transformers_quiet
 from adapters.mlx.vision_cache import VisionPromptCache
 from adapters.mlx.vision_engine import VisionEngine, VisionJob, VisionStream
 from application.errors import InvalidRequest, Unavailable
@@ -82,7 +83,8 @@ def load_chat_tokenizer(path: Path, processor: Any) -> Any:
     criteria = getattr(hf, "stopping_criteria", None)
     eos = sorted(getattr(criteria, "eos_token_ids", None) or []) or None
     try:
-        return load_tokenizer(Path(path), eos_token_ids=eos)
+        with transformers_quiet():  # it reads the config through transformers again (same warnings)
+            return load_tokenizer(Path(path), eos_token_ids=eos)
     except Exception:  # noqa: BLE001 - no tokenizer files mlx-lm reads: tools and reasoning splitting are off
         return None
 
@@ -147,7 +149,7 @@ class MlxVisionRuntime:
         path = Path(path)
         if not (path / "config.json").is_file():
             raise InvalidRequest(f"{model_id}: {path} has no config.json; is the model fully installed?")
-        with self._load_lock:
+        with self._load_lock, transformers_quiet():  # e.g. a config's special token outside the vocabulary
             try:
                 from mlx_vlm import load
 
@@ -189,8 +191,10 @@ class MlxVisionRuntime:
                                        + [{"type": "text", "text": message.content}])
                 images.extend(decode_image(image, len(images)) for image in message.images)
         try:
-            prompt = apply_chat_template(handle.processor, handle.model.config, messages, num_images=len(images),
-                                         **template_kwargs(request))
+            # mlx-vlm passes `enable_thinking` to templates that never read it: transformers warns per request.
+            with transformers_quiet():
+                prompt = apply_chat_template(handle.processor, handle.model.config, messages,
+                                             num_images=len(images), **template_kwargs(request))
         except Exception as exc:  # jinja errors: an unsupported role, say
             raise InvalidRequest(f"{model.model_id}: chat template rejected the messages: {exc}") from exc
         return prompt, images

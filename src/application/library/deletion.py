@@ -111,11 +111,11 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def _not_ours(layout: ModelStore, local: Path, revisions: Path, names: set[str]) -> str | None:
+def _not_ours(layout: ModelStore, local: Path, revisions: Path) -> str | None:
     """Why `models/<key>` is not mlxm's to delete (None when it is): provenance, never the row's word.
 
-    Ours: mlxm's link into `.revisions/<key>/`, or a real folder carrying mlxm's manifest for this
-    model. Anything else there (the user's own folder, file or link that replaced mlxm's link) stays.
+    Ours: only mlxm's link into `.revisions/<key>/`. Anything else there (the user's own folder,
+    file or link that replaced mlxm's link) stays.
     """
     if layout.is_symlink(local):
         if layout.realpath(revisions) in layout.realpath(local).parents:
@@ -123,10 +123,9 @@ def _not_ours(layout: ModelStore, local: Path, revisions: Path, names: set[str])
         return "a link mlxm did not create"
     if not layout.is_dir(local):
         return "a file mlxm did not create"
-    manifest = layout.read_manifest(local)
-    if manifest is not None and manifest.created_by == "mlxm" and manifest.key in names:
-        return None
-    return "a folder mlxm did not create (no mlxm manifest for this model)"
+    # No mlxm version puts a real folder here (pull, adopt and import all write `.revisions/` + a link),
+    # so even one carrying mlxm's manifest is a user's copy of a revision, maybe edited: never ours.
+    return "a folder mlxm did not create (mlxm keeps only a link there)"
 
 
 def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: Linker | None,
@@ -148,7 +147,7 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
     key = local.relative_to(library).as_posix()
     revisions = library / REVISIONS_DIR / key
     if layout.lexists(local):
-        foreign = _not_ours(layout, local, revisions, {key, model.model_id})
+        foreign = _not_ours(layout, local, revisions)
         if foreign is None:
             candidates.append(local)
         else:

@@ -141,6 +141,24 @@ def is_platform(value: str) -> bool:
     return system in _SYSTEMS and (not dash or machine in _MACHINES)
 
 
+PLATFORM_SELECTOR_FORMS = ("*, SYSTEM, SYSTEM-MACHINE, SYSTEM-* or *-MACHINE, SYSTEM one of linux, darwin, win32 "
+                           "(or macos, windows) and MACHINE one of arm64, x86_64 (or aarch64, amd64), "
+                           "e.g. darwin-arm64 or linux-*")
+
+
+def platform_selector(value: str) -> str | None:
+    """The selector a binding stores for `value`, in the names `PlatformContext.matches` compares with
+    (`macos-*` -> `darwin-*`: a stored `macos` would never match); None when it is no selector form."""
+    system, dash, machine = value.strip().lower().partition("-")
+    system = "*" if system == "*" else _SYSTEMS.get(system)
+    machine = "*" if machine == "*" else _MACHINES.get(machine)
+    if system is None or (dash and machine is None):
+        return None
+    if not dash:
+        return system
+    return "*" if system == machine == "*" else f"{system}-{machine}"
+
+
 @dataclass(frozen=True)
 class PlatformContext:
     """Where the consumer will run: `system` (linux/darwin/win32), `machine`, Python version.

@@ -80,3 +80,8 @@ class ErrorResponse(BaseModel):
     """Every 4xx/5xx body: `{"error": {"type", "message"}}`."""
 
     error: ErrorBody
+
+
+class DeletedDTO(BaseModel):
+    id: str
+    deleted: bool = True

@@ -15,7 +15,7 @@ CAPABILITIES = ("tools", "thinking", "multi_image", "video", "tts", "stt", "norm
 
 
 def _model_json(model) -> dict:
-    from entrypoints.http.schemas_management import ModelDTO
+    from entrypoints.http.library.model_schemas import ModelDTO
 
     return ModelDTO.from_domain(model).model_dump(mode="json")
 
@@ -119,7 +119,8 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
     interrupted = next((i.message for i in interruptions if i.kind == "delete" and i.model_id == model.model_id), None)
     overlays = container.metadata_edit_service().overlays_of(model.model_id)
     if as_json:
-        from entrypoints.http.schemas_management import ModelDetailDTO, ProfileResponse
+        from entrypoints.http.library.model_schemas import ModelDetailDTO
+        from entrypoints.http.profiles.schemas import ProfileResponse
 
         data = ModelDetailDTO.from_domain(model, overlays).model_dump(mode="json")
         if interrupted:
@@ -139,7 +140,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         data["status"] = "deleting"
         click.echo(f"Note: {interrupted}", err=True)
     if profile is not None:
-        from entrypoints.http.schemas_management import ProfileResponse
+        from entrypoints.http.profiles.schemas import ProfileResponse
 
         defaults = {k: v for k, v in ProfileResponse.from_domain(profile).model_dump(
             mode="json", include={"inference", "context", "audio"}).items() if v}
@@ -212,7 +213,7 @@ def import_model(ctx: click.Context, path: str, name: str | None, move: bool, in
 def probe(ctx: click.Context, name: str, as_json: bool) -> None:
     """Detect a model's capabilities and store them in the library."""
     from application.errors import Unavailable
-    from entrypoints.http.schemas_management import CapabilitiesDTO
+    from entrypoints.http.library.model_schemas import CapabilitiesDTO
 
     container = get_container(ctx)
     provider = getattr(container, "probe_service", None)

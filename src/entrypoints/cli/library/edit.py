@@ -53,7 +53,7 @@ def edit(ctx: click.Context, name: str, model_type, family, tags, untags, descri
     what lies beneath); `mlxm show NAME` marks it, `--reset FIELD` drops it.
     """
     from application.library.metadata_edit import MetadataEdit
-    from entrypoints.http.schemas_management import ModelDetailDTO
+    from entrypoints.http.library.model_schemas import ModelDetailDTO
 
     container = get_container(ctx)
     request = MetadataEdit(model_type=model_type, family=family, description=description, display_name=display_name,

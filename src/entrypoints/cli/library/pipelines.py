@@ -15,7 +15,7 @@ from entrypoints.cli.output import human_size, print_table
 
 def import_payload(result) -> dict:
     """The JSON of an import: the model (as `mlxm show --json`) plus what the pipeline found."""
-    from entrypoints.http.schemas_management import ModelDTO
+    from entrypoints.http.library.model_schemas import ModelDTO
 
     data = ModelDTO.from_domain(result.model).model_dump(mode="json")
     data.update(
@@ -186,6 +186,15 @@ def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value.strip() if value is not None else None
 
 
+def _platform_selector(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from domain.library.dependency_model import PLATFORM_SELECTOR_FORMS, platform_selector
+
+    selector = platform_selector(value)
+    if selector is None:  # a typo (`linx`, `darwin-arm`) would be a binding that never applies, silently
+        raise click.BadParameter(f"{value!r} is not a platform selector: use {PLATFORM_SELECTOR_FORMS}", ctx, param)
+    return selector
+
+
 @deps_group.command("show")
 @click.argument("name", shell_complete=completion.complete_model)
 @click.option("--platform", "platform_", default=None, callback=_platform,
@@ -238,8 +247,8 @@ def _print_contract(contract: dict) -> None:
 @click.argument("name", shell_complete=completion.complete_model)
 @click.argument("profile")
 @click.option("--version", "profile_version", type=ROW_ID, default=None, help="Pin a profile version (default: newest).")
-@click.option("--platform", "platform_selector", default="*", show_default=True,
-              help="Platform selector: *, linux, darwin-arm64, linux-*.")
+@click.option("--platform", "platform_selector", default="*", show_default=True, callback=_platform_selector,
+              help="Platform selector: *, linux, darwin-arm64, linux-*, *-arm64.")
 @click.option("--backend", "backend_key", default="*", show_default=True, help="Backend key, e.g. mlx-lm.")
 @click.option("--env", "environment_kind", type=click.Choice(["python-venv", "conda", "system"]),
               default="python-venv", show_default=True)

@@ -90,7 +90,7 @@ def _groups(values: dict) -> dict[str, dict]:
 
 def _profile_json(profile) -> dict:
     from entrypoints.composition.login_service_state import serves_this_home
-    from entrypoints.http.schemas_management import ProfileResponse
+    from entrypoints.http.profiles.schemas import ProfileResponse
 
     installed = serves_this_home(get_container(click.get_current_context()).settings().manager.home)
     return ProfileResponse.from_domain(profile, service_installed=installed).model_dump(mode="json")

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from entrypoints.http.openapi import api_route, parse_body
-from entrypoints.http.schemas_management import SelectionDTO, SelectionRequest
+from entrypoints.http.catalog.selection_schemas import SelectionDTO, SelectionRequest
 
 TAGS = ("selection",)
 

@@ -16,7 +16,7 @@ from entrypoints.http.inference.openai_generation import constraint_from
 from entrypoints.http.inference.images import api_chat_image
 from entrypoints.http.openapi import api_route, parse_body
 from entrypoints.http.inference.streaming import _chunks, _collect, _event_stream, _start, _stream_error
-from entrypoints.http.schemas_management import (
+from entrypoints.http.inference.chat_schemas import (
     ChatMessageDTO,
     ChatRequest,
     ChatResponse,

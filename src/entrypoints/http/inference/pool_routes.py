@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 
 from application.errors import Unavailable
 from entrypoints.http.openapi import api_route, parse_body
-from entrypoints.http.schemas_management import (
+from entrypoints.http.inference.pool_schemas import (
     HostLoadedModelDTO,
     LoadedModelDTO,
     PoolActionRequest,

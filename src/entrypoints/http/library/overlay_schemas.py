@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from entrypoints.http.schemas_management import ModelDetailDTO
+from entrypoints.http.library.model_schemas import ModelDetailDTO
 
 
 class ModelPatch(BaseModel):

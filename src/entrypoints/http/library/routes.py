@@ -6,17 +6,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from entrypoints.http.library.overlay_schemas import ModelPatch, ModelPatchResponse, ProfileConversionDTO
-from entrypoints.http.library.schemas import ModelDeletedDTO
-from entrypoints.http.openapi import api_route, parse_body, parse_query
-from entrypoints.http.schemas_management import (
+from entrypoints.http.library.model_schemas import (
+    CapabilitiesDTO,
     ModelDetailDTO,
     ModelDTO,
     ModelListDTO,
     ModelListQuery,
     ProbeResponse,
-    CapabilitiesDTO,
 )
+from entrypoints.http.library.overlay_schemas import ModelPatch, ModelPatchResponse, ProfileConversionDTO
+from entrypoints.http.library.schemas import ModelDeletedDTO
+from entrypoints.http.openapi import api_route, parse_body, parse_query
 
 TAGS = ("models",)
 

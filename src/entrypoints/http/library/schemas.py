@@ -19,7 +19,7 @@ from domain.library.dependency_model import (
     is_platform,
     is_python_version,
 )
-from entrypoints.http.schemas_management import DeletedDTO
+from entrypoints.http.schemas import DeletedDTO
 
 ValidationStateName = Literal["resolved", "unknown_profile", "invalid_profile", "profile_conflict"]
 _RANK = {state.value: state.rank for state in ValidationState}

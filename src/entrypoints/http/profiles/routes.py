@@ -8,13 +8,8 @@ from starlette.responses import JSONResponse
 
 from application.profiles.service import ProfileChanges
 from entrypoints.http.openapi import api_route, parse_body
-from entrypoints.http.schemas_management import (
-    DeletedDTO,
-    ProfileCreate,
-    ProfileListDTO,
-    ProfileResponse,
-    ProfileUpdate,
-)
+from entrypoints.http.profiles.schemas import ProfileCreate, ProfileListDTO, ProfileResponse, ProfileUpdate
+from entrypoints.http.schemas import DeletedDTO
 
 TAGS = ("profiles",)
 
