@@ -69,7 +69,7 @@ def test_unknown_profile_state_over_http(env):
     assert [e["code"] for e in body["validation_errors"]] == ["unknown_profile"]
 
 
-@pytest.mark.parametrize("value", ["abc", "3", "3.11rc1", "", "/usr/bin/python3"])
+@pytest.mark.parametrize("value", ["abc", "3", "3.11rc1", "/usr/bin/python3"])
 def test_cli_deps_show_refuses_a_python_value_that_is_not_a_version(env, value):
     _, container = env
     result = CliRunner().invoke(cli, ["deps", "tiny-llama", "--python", value], obj=container)
@@ -119,7 +119,7 @@ PLATFORM_FORMS_TEXT = ("SYSTEM or SYSTEM-MACHINE, SYSTEM one of linux, darwin, w
                        "one of arm64, x86_64 (or aarch64, amd64), e.g. darwin-arm64 or linux-x86_64")
 
 
-@pytest.mark.parametrize("value", ["abc", "3", "3.11rc1", "", "/usr/bin/python3"])
+@pytest.mark.parametrize("value", ["abc", "3", "3.11rc1", "/usr/bin/python3"])
 def test_http_python_query_that_is_not_a_version_is_a_422_naming_the_forms(env, value):
     client, _ = env
     response = client.get(url(), params={"python": value})
@@ -130,7 +130,7 @@ def test_http_python_query_that_is_not_a_version_is_a_422_naming_the_forms(env, 
                    "or 3.11.7"}
 
 
-@pytest.mark.parametrize("value", ["beos", "linux-sparc", "darwin-", "", "*", "linux-*", "darwin_arm64"])
+@pytest.mark.parametrize("value", ["beos", "linux-sparc", "darwin-", "*", "linux-*", "darwin_arm64"])
 def test_a_platform_the_markers_do_not_know_is_refused_over_http_and_by_the_cli(env, value):
     client, container = env
     response = client.get(url(), params={"platform": value})
@@ -157,12 +157,13 @@ def test_known_platforms_and_their_other_names_are_taken(env, value, label, appl
 
 
 SELECTOR_FORMS_TEXT = ("*, SYSTEM, SYSTEM-MACHINE, SYSTEM-* or *-MACHINE, SYSTEM one of linux, darwin, win32 (or macos, "
-                       "windows) and MACHINE one of arm64, x86_64 (or aarch64, amd64), e.g. darwin-arm64 or linux-*")
+                       "windows) and MACHINE one of arm64, x86_64 (or aarch64, amd64), or a wildcard matching one of "
+                       "them, e.g. darwin-arm64, linux-* or darwin-arm*")
 
 
-@pytest.mark.parametrize("value", ["beos", "linx", "linux-sparc", "darwin-arm", "lin*", "darwin-arm*", "", "linux-",
-                                   "darwin_arm64"])
-def test_cli_deps_bind_refuses_a_platform_selector_that_could_never_match(env, value):
+@pytest.mark.parametrize("value", ["beos", "linx", "linux-sparc", "darwin-arm", "lnx*", "darwin-arm?", "*-i?86",
+                                   "[xy]*", "linux-", "darwin_arm64"])
+def test_cli_deps_bind_refuses_a_platform_selector_part_that_matches_no_known_name(env, value):
     _, container = env
     result = CliRunner().invoke(cli, ["deps", "bind", "tiny-llama", "other", "--platform", value], obj=container)
     assert result.exit_code == 2, result.output  # was bound: a binding that silently never applies
@@ -174,7 +175,10 @@ def test_cli_deps_bind_refuses_a_platform_selector_that_could_never_match(env, v
 
 @pytest.mark.parametrize("value, stored", [
     ("*", "*"), ("linux", "linux"), ("darwin-arm64", "darwin-arm64"), ("linux-*", "linux-*"), ("*-arm64", "*-arm64"),
-    (" Linux-X86_64 ", "linux-x86_64"), ("macos-aarch64", "darwin-arm64"), ("windows", "win32")])
+    (" Linux-X86_64 ", "linux-x86_64"), ("macos-aarch64", "darwin-arm64"), ("windows", "win32"),
+    # wildcards matching some known name, as fnmatch always took them; an empty one is the default `*`
+    ("lin*", "lin*"), ("darwin-arm*", "darwin-arm*"), ("Mac*-AARCH??", "mac*-aarch??"), ("*-x86*", "*-x86*"),
+    ("", "*"), (" ", "*")])
 def test_cli_deps_bind_takes_the_platform_forms_and_wildcards(env, value, stored):
     _, container = env
     result = CliRunner().invoke(cli, ["deps", "bind", "tiny-llama", "other", "--platform", value, "--json"],
@@ -192,3 +196,29 @@ def test_a_binding_for_macos_applies_on_darwin(env):
     shown = json.loads(runner.invoke(cli, ["deps", "tiny-llama", "--platform", "macos-arm64", "--json"],
                                      obj=container).output)
     assert "mac-only" in [group["profile_id"] for group in shown["requirement_groups"]], shown
+
+
+def test_a_wildcard_binding_applies_where_its_pattern_matches(env):
+    _, container = env
+    runner = CliRunner()
+    assert runner.invoke(cli, ["deps", "bind", "tiny-llama", "arm-only", "--platform", "darwin-arm*"],
+                         obj=container).exit_code == 0
+    profiles = {platform: sorted(g["profile_id"] for g in json.loads(runner.invoke(
+        cli, ["deps", "tiny-llama", "--platform", platform, "--json"], obj=container).output)["requirement_groups"])
+        for platform in ("macos-aarch64", "darwin-x86_64")}
+    assert profiles == {"macos-aarch64": ["arm-only", "mlx-lm"], "darwin-x86_64": ["mlx-lm"]}
+
+
+def test_an_empty_platform_or_python_is_this_machine_over_http_and_by_the_cli(env):
+    # `?platform=` / `--platform ""` meant "not given" (this machine, this Python) before they were checked.
+    from application.library.dependencies import current_platform
+
+    client, container = env
+    here = current_platform().label
+    response = client.get(url(), params={"platform": "", "python": ""})
+    assert response.status_code == 200, response.text
+    assert response.json()["platform"] == here
+    assert client.get(url(), params={"platform": " ", "python": " "}).json()["platform"] == here
+    shown = CliRunner().invoke(cli, ["deps", "tiny-llama", "--platform", "", "--python", "", "--json"], obj=container)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["platform"] == here

@@ -184,3 +184,53 @@ def test_requirement_specs_parse_round_trip():
     assert (req.name, req.extras, req.pin, req.markers, req.python_requires) == (
         "mlx", ("cpu",), "==0.32.4", 'sys_platform == "linux"', ">=3.10")
     assert req.specifier == 'mlx[cpu]==0.32.4; sys_platform == "linux"'
+
+
+# platform_machine as Python reports it on that system (what requirement markers are written against): arm64 is
+# `aarch64` on Linux and `ARM64` on Windows, x86_64 is `AMD64` on Windows; any spelling of the platform names it.
+@pytest.mark.parametrize(("platform", "marker"), [
+    ("linux-aarch64", 'platform_machine == "aarch64"'), ("linux-arm64", 'platform_machine == "aarch64"'),
+    ("darwin-arm64", 'platform_machine == "arm64"'), ("macos-aarch64", 'platform_machine == "arm64"'),
+    ("win32-amd64", 'platform_machine == "AMD64"'), ("windows-x86_64", 'platform_machine == "AMD64"'),
+    ("win32-arm64", 'platform_machine == "ARM64"'),
+    ("linux-amd64", 'platform_machine == "x86_64"'), ("darwin-x86_64", 'platform_machine == "x86_64"'),
+])
+def test_platform_machine_markers_see_the_name_python_reports_on_that_system(platform, marker):
+    environment = PlatformContext.parse(platform).marker_environment()
+    assert evaluate_marker(parse_marker(marker), environment) is True, environment["platform_machine"]
+
+
+def test_this_machine_reports_platform_machine_as_python_does(monkeypatch):
+    import platform
+    import sys
+
+    from application.library.dependencies import current_platform
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    here = current_platform("3.12.1")
+    assert here.marker_environment()["platform_machine"] == "aarch64"  # was `arm64`: aarch64 markers were false
+    assert here.label == "linux-arm64" and here.matches("linux-arm64") and here.matches("*-aarch64")
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(platform, "machine", lambda: "AMD64")
+    assert evaluate_marker(parse_marker('platform_machine == "AMD64"'), current_platform().marker_environment())
+
+
+@pytest.mark.parametrize(("platform", "selector"), [
+    ("linux-aarch64", "linux-aarch64"), ("linux-aarch64", "linux-arm64"), ("linux-arm64", "*-aarch64"),
+    ("linux-aarch64", "LINUX-AARCH64"), ("darwin-arm64", "macos"), ("darwin-arm64", "macos-aarch64"),
+    ("darwin-arm64", "osx-*"), ("win32-amd64", "windows-x86_64"), ("win32-x86_64", "win32-amd64"),
+    ("win32-x86_64", "win*-AMD64"), ("linux-x86_64", "lin*"), ("darwin-arm64", "darwin-arm*"),
+    ("darwin-arm64", "mac*-aarch*"),
+])
+def test_a_binding_selector_in_any_spelling_matches_its_platform(platform, selector):
+    # Stored rows keep what was typed before selectors were normalised (`macos`, `linux-aarch64`).
+    assert PlatformContext.parse(platform).matches(selector)
+
+
+@pytest.mark.parametrize(("platform", "selector"), [
+    ("linux-aarch64", "linux-x86_64"), ("linux-aarch64", "darwin-*"), ("darwin-arm64", "windows"),
+    ("win32-amd64", "*-arm64"), ("linux-x86_64", "lin*-arm*"), ("darwin-arm64", "linx"),
+])
+def test_a_binding_selector_for_another_platform_does_not_match(platform, selector):
+    assert not PlatformContext.parse(platform).matches(selector)

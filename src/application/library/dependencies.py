@@ -192,9 +192,8 @@ def current_platform(python_version: str | None = None) -> PlatformContext:
     import platform
     import sys
 
-    machine = platform.machine().lower()
-    machine = {"aarch64": "arm64", "amd64": "x86_64"}.get(machine, machine)
-    return PlatformContext(sys.platform, machine or None, python_version or platform.python_version())
+    # As Python reports it (`aarch64`, `AMD64`): what `platform_machine` markers are written against.
+    return PlatformContext(sys.platform, platform.machine() or None, python_version or platform.python_version())
 
 
 def platform_context(platform_label: str | None, python_version: str | None = None) -> PlatformContext:

@@ -125,13 +125,15 @@ def is_python_version(value: str) -> bool:
     return bool(_PYTHON_VERSION.fullmatch(value))
 
 
-# The platform a consumer names (`--platform`, `?platform=`), in the values the marker environment knows:
-# `sys_platform` linux/darwin/win32 (`platform_system` Linux/Darwin/Windows) and `platform_machine` arm64/x86_64,
-# as `current_platform` reports this machine. Other spellings of the same platform are taken; anything else
-# (`beos`, `linux-sparc`) would make every platform marker quietly false.
+# The platform a consumer names (`--platform`, `?platform=`): `sys_platform` linux/darwin/win32 (`platform_system`
+# Linux/Darwin/Windows) and a machine, arm64 or x86_64. Other spellings of the same platform are taken; anything
+# else (`beos`, `linux-sparc`) would make every platform marker quietly false.
 _SYSTEMS = {"linux": "linux", "darwin": "darwin", "win32": "win32",
             "macos": "darwin", "mac": "darwin", "osx": "darwin", "windows": "win32"}
 _MACHINES = {"arm64": "arm64", "x86_64": "x86_64", "aarch64": "arm64", "amd64": "x86_64"}
+# What `platform.machine()` (so a `platform_machine` marker) says on that system: arm64 is `aarch64` on Linux and
+# `ARM64` on Windows, x86_64 is `AMD64` on Windows; markers are written in those names.
+_REPORTED_MACHINES = {("linux", "arm64"): "aarch64", ("win32", "arm64"): "ARM64", ("win32", "x86_64"): "AMD64"}
 PLATFORM_FORMS = ("SYSTEM or SYSTEM-MACHINE, SYSTEM one of linux, darwin, win32 (or macos, windows) and "
                   "MACHINE one of arm64, x86_64 (or aarch64, amd64), e.g. darwin-arm64 or linux-x86_64")
 
@@ -142,26 +144,40 @@ def is_platform(value: str) -> bool:
 
 
 PLATFORM_SELECTOR_FORMS = ("*, SYSTEM, SYSTEM-MACHINE, SYSTEM-* or *-MACHINE, SYSTEM one of linux, darwin, win32 "
-                           "(or macos, windows) and MACHINE one of arm64, x86_64 (or aarch64, amd64), "
-                           "e.g. darwin-arm64 or linux-*")
+                           "(or macos, windows) and MACHINE one of arm64, x86_64 (or aarch64, amd64), or a wildcard "
+                           "matching one of them, e.g. darwin-arm64, linux-* or darwin-arm*")
+
+
+def _selector_part(part: str, names: dict[str, str]) -> str | None:
+    """A known name in the markers' spelling, a wildcard as given when it matches some known name, else None."""
+    if part in names:
+        return names[part]
+    return part if any(fnmatch.fnmatchcase(name, part) for name in names) else None
 
 
 def platform_selector(value: str) -> str | None:
-    """The selector a binding stores for `value`, in the names `PlatformContext.matches` compares with
-    (`macos-*` -> `darwin-*`: a stored `macos` would never match); None when it is no selector form."""
+    """The selector a binding stores for `value` (`macos-aarch64` -> `darwin-arm64`, `lin*` as given); None when
+    a part matches no known system or machine (`linx`, `darwin-arm`: a binding that would never apply)."""
     system, dash, machine = value.strip().lower().partition("-")
-    system = "*" if system == "*" else _SYSTEMS.get(system)
-    machine = "*" if machine == "*" else _MACHINES.get(machine)
-    if system is None or (dash and machine is None):
+    system = _selector_part(system, _SYSTEMS)
+    machine = _selector_part(machine, _MACHINES) if dash else ""
+    if system is None or machine is None:
         return None
     if not dash:
         return system
     return "*" if system == machine == "*" else f"{system}-{machine}"
 
 
+def _names(value: str, names: dict[str, str]) -> set[str]:
+    """Every spelling of `value`'s system or machine (`aarch64` -> arm64, aarch64), lower case."""
+    canonical = names.get(value.lower(), value.lower())
+    return {canonical} | {alias for alias, name in names.items() if name == canonical}
+
+
 @dataclass(frozen=True)
 class PlatformContext:
-    """Where the consumer will run: `system` (linux/darwin/win32), `machine`, Python version.
+    """Where the consumer will run: `system` (linux/darwin/win32), `machine` as Python reports it on that system
+    (`aarch64` on Linux, `AMD64` on Windows: what `platform_machine` markers compare), Python version.
 
     Unknown parts stay None: markers that need them evaluate to "unknown", not to false.
     """
@@ -177,21 +193,25 @@ class PlatformContext:
             return cls(None, None, python_version)
         system, _, machine = value.strip().lower().partition("-")
         system, machine = _SYSTEMS.get(system, system), _MACHINES.get(machine, machine)
-        return cls(system or None, machine or None, python_version)
+        return cls(system or None, _REPORTED_MACHINES.get((system, machine), machine) or None, python_version)
 
     @property
     def label(self) -> str:
-        return "-".join(p for p in (self.system or "*", self.machine) if p)
+        machine = self.machine and _MACHINES.get(self.machine.lower(), self.machine.lower())
+        return "-".join(p for p in (self.system or "*", machine) if p)
 
     def matches(self, selector: str) -> bool:
-        """`*`, `linux`, `darwin-arm64`, `linux-*` (fnmatch on `system-machine`). Unknown parts match."""
+        """`*`, `linux`, `darwin-arm64`, `linux-*` (fnmatch on `system-machine`). Unknown parts match. Any
+        spelling matches (`macos`, `linux-aarch64`: rows stored before selectors were normalised)."""
         selector = (selector or "*").strip().lower()
         if selector == "*":
             return True
         sel_system, _, sel_machine = selector.partition("-")
-        if self.system is not None and not fnmatch.fnmatchcase(self.system, sel_system):
+        if self.system is not None and not any(
+                fnmatch.fnmatchcase(name, sel_system) for name in _names(self.system, _SYSTEMS)):
             return False
-        if sel_machine and self.machine is not None and not fnmatch.fnmatchcase(self.machine, sel_machine):
+        if sel_machine and self.machine is not None and not any(
+                fnmatch.fnmatchcase(name, sel_machine) for name in _names(self.machine, _MACHINES)):
             return False
         return True
 

@@ -173,6 +173,8 @@ def deps_group() -> None:
 def _python_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from domain.library.dependency_model import PYTHON_VERSION_FORMS, is_python_version
 
+    if value is not None and not value.strip():  # `--python ""`: not given (this Python), as before the check
+        return None
     if value is not None and not is_python_version(value.strip()):
         raise click.BadParameter(f"{value!r} is not a Python version: use {PYTHON_VERSION_FORMS}", ctx, param)
     return value.strip() if value is not None else None
@@ -181,6 +183,8 @@ def _python_version(ctx: click.Context, param: click.Parameter, value: str | Non
 def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from domain.library.dependency_model import PLATFORM_FORMS, is_platform
 
+    if value is not None and not value.strip():  # `--platform ""`: not given (this machine), as before the check
+        return None
     if value is not None and not is_platform(value):
         raise click.BadParameter(f"{value!r} is not a platform: use {PLATFORM_FORMS}", ctx, param)
     return value.strip() if value is not None else None
@@ -189,8 +193,10 @@ def _platform(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 def _platform_selector(ctx: click.Context, param: click.Parameter, value: str) -> str:
     from domain.library.dependency_model import PLATFORM_SELECTOR_FORMS, platform_selector
 
+    if not value.strip():  # `--platform ""`: not given, so the default `*` (an empty selector matched everything)
+        return "*"
     selector = platform_selector(value)
-    if selector is None:  # a typo (`linx`, `darwin-arm`) would be a binding that never applies, silently
+    if selector is None:  # a typo (`linx`, `darwin-arm`, `lnx*`) would be a binding that never applies, silently
         raise click.BadParameter(f"{value!r} is not a platform selector: use {PLATFORM_SELECTOR_FORMS}", ctx, param)
     return selector
 
@@ -248,7 +254,7 @@ def _print_contract(contract: dict) -> None:
 @click.argument("profile")
 @click.option("--version", "profile_version", type=ROW_ID, default=None, help="Pin a profile version (default: newest).")
 @click.option("--platform", "platform_selector", default="*", show_default=True, callback=_platform_selector,
-              help="Platform selector: *, linux, darwin-arm64, linux-*, *-arm64.")
+              help="Platform selector: *, linux, darwin-arm64, linux-*, *-arm64, lin*.")
 @click.option("--backend", "backend_key", default="*", show_default=True, help="Backend key, e.g. mlx-lm.")
 @click.option("--env", "environment_kind", type=click.Choice(["python-venv", "conda", "system"]),
               default="python-venv", show_default=True)

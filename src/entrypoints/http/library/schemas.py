@@ -89,9 +89,12 @@ class DependencyQuery(_Closed):
 
     # The same checks as `mlxm deps show --platform/--python` (domain.library.dependency_model): a value the
     # markers cannot compare is a 422 naming the forms, not an answer where every marker is "unknown".
+    # An empty one (`?platform=`) is not given: this machine / this Python, as it always was.
     @field_validator("platform")
     @classmethod
     def _a_platform(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
         if value is not None and not is_platform(value):
             raise PydanticCustomError("platform", "{value} is not a platform: use {forms}",
                                       {"value": repr(value), "forms": PLATFORM_FORMS})
@@ -100,6 +103,8 @@ class DependencyQuery(_Closed):
     @field_validator("python")
     @classmethod
     def _a_python_version(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
         if value is not None and not is_python_version(value.strip()):
             raise PydanticCustomError("python_version", "{value} is not a Python version: use {forms}",
                                       {"value": repr(value), "forms": PYTHON_VERSION_FORMS})
