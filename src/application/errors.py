@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class ApplicationError(Exception):
     """Base class of use-case failures a user can act on."""
@@ -64,6 +67,24 @@ class OutOfSpace(ApplicationError):
     def __init__(self, message: str, path: str | None = None) -> None:
         self.path = path
         super().__init__(message)
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, what: str = "") -> OutOfSpace:
+        """`exc` (see `is_out_of_space`) as "<what>: <reason>: <path>"; the path is where the write failed."""
+        path = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes, os.PathLike)) else None
+        reason = exc.strerror or os.strerror(exc.errno or errno.ENOSPC)  # "No space left on device"
+        words = ": ".join(part for part in (what, reason, path) if part)
+        return cls(words, path=path)
+
+
+# A full disk or quota: the one OS error that is neither the user's mistake nor a bug, wherever it is raised.
+# Defined here, once, so adapters (which raise OutOfSpace) and entrypoints (which recognise raw ones) agree.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """`exc` is an OSError saying the disk (or the user's quota) under the path it wrote is full."""
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS
 
 
 class Unauthorized(ApplicationError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import dataclass
 
@@ -56,10 +55,6 @@ def mapping_for(exc: BaseException) -> ErrorMapping | None:
     return None
 
 
-# A full disk or quota: the one OS error that is neither the user's mistake nor a bug, wherever it is raised.
-_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
 def recognise(exc: BaseException) -> BaseException:
     """The error to map for `exc`: itself, or, when the map does not know it and a full disk caused it
     (a raw ENOSPC/EDQUOT OSError from any write: an import's copy, a link config, a database file), the
@@ -70,10 +65,8 @@ def recognise(exc: BaseException) -> BaseException:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in _NO_SPACE_ERRNOS:
-            path = os.fsdecode(current.filename) if isinstance(current.filename, (str, bytes, os.PathLike)) else None
-            reason = current.strerror or os.strerror(current.errno)  # "No space left on device"
-            return app.OutOfSpace(f"{reason}: {path}" if path else reason, path=path)
+        if isinstance(current, OSError) and app.is_out_of_space(current):
+            return app.OutOfSpace.from_os_error(current)  # "No space left on device: <path>"
         current = current.__cause__ or current.__context__
     return exc
 

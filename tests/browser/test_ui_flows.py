@@ -299,3 +299,33 @@ def test_create_and_delete_a_profile_with_the_keyboard_only(page, server):
     assert page.evaluate("document.activeElement.textContent") == "Delete"
     page.keyboard.press("Enter")
     page.wait_for_function("!document.querySelector('#profiles tbody').textContent.includes('keyboard-made')")
+
+
+def test_deleting_a_model_whose_folder_is_not_mlxms_says_what_stayed_on_disk(page, server):
+    # A pre-redesign download: its row `managed`, its files a real folder at models/<key> (today's mlxm keeps
+    # only a link there). The row goes, the folder stays, and the UI says so instead of "Deleted".
+    from pathlib import Path
+
+    url, container = server
+    folder = Path(container.settings().manager.models_dir) / "legacy-tiny"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"w" * 3_355_443)  # 3.2 MB
+    with container.uow_factory() as uow:
+        uow.models.add(Model("legacy-tiny", model_type=ModelType.TEXT_GEN, local_path=str(folder),
+                             size_bytes=3_355_443, managed=True))
+        uow.commit()
+    page.goto(url + "/")
+    page.get_by_role("button", name="Details of legacy-tiny").click()
+    page.locator("#details").get_by_role("button", name="Delete…").click()
+    dialog = page.get_by_role("dialog", name="Delete legacy-tiny?")
+    dialog.wait_for()
+    words = dialog.inner_text()
+    assert "mlxm deletes only the files it created" in words and "stays on disk" in words, words
+    dialog.get_by_role("button", name="Delete", exact=True).click()
+    note = page.locator("#toasts .notice", has_text="legacy-tiny")
+    note.wait_for()
+    assert note.inner_text() == (
+        f"Removed legacy-tiny from the library; kept: {folder} (3.2 MB): a folder mlxm did not create (mlxm keeps "
+        "only a link there); left alone: delete it yourself to free its space")
+    page.wait_for_function("!document.querySelector('#models tbody').textContent.includes('legacy-tiny')")
+    assert (folder / "model.safetensors").stat().st_size == 3_355_443

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli.main import cli
-from tests.support.model_folders import write_model_folder
+from tests.support.model_folders import kept_folder_note, write_model_folder
 
 
 def mlxm(home, *args: str):
@@ -42,31 +42,33 @@ def test_rm_keeps_the_users_own_folder_that_replaced_mlxms_link(tmp_path):
     shutil.copytree(tmp_path / "src", link)  # the user's own copy, with their notes
     (link / "notes.txt").write_text("mine")
 
+    note = kept_folder_note(link)
     removed = mlxm(home, "rm", "swapped")
 
     assert (link / "notes.txt").read_text() == "mine" and (link / "model.safetensors").is_file()
     assert removed.exit_code == 0, removed.output
-    assert f"Kept {link}: a folder mlxm did not create" in removed.output
+    assert f"Kept {note}" in removed.output
     assert not revisions.exists(), "mlxm's own revision folder goes"
     assert one_error_line(mlxm(home, "show", "swapped")).startswith("Error: model 'swapped' is not in the library")
 
 
 def test_rm_keeps_a_copied_and_edited_revision_folder_even_with_mlxms_manifest(tmp_path):
     # `cp -r models/.revisions/<key>/<rev> models/<key>` brings mlxm's manifest along; the edited copy is
-    # the user's all the same (mlxm only ever puts a link at `models/<key>`).
+    # the user's all the same (today's mlxm only ever puts a link at `models/<key>`).
     home, link = _import(tmp_path, "copied")
     revision = link.resolve()
     link.unlink()
     shutil.copytree(revision, link)
     assert (link / ".mlxm.json").is_file()
     (link / "config.json").write_text('{"model_type": "llama", "edited": true}')
+    note = kept_folder_note(link)
 
     removed = mlxm(home, "rm", "copied")
 
     assert removed.exit_code == 0, removed.output
     assert (link / "config.json").read_text() == '{"model_type": "llama", "edited": true}'
     assert (link / "model.safetensors").is_file() and (link / ".mlxm.json").is_file()
-    assert f"Kept {link}: a folder mlxm did not create (mlxm keeps only a link there); left alone" in removed.output
+    assert f"Kept {note}" in removed.output
     assert not revision.exists(), "mlxm's own revision folder goes"
 
 

@@ -161,3 +161,67 @@ def test_copy_to_an_unusable_url_is_a_one_line_error(tmp_path):
     # The forms MLX_MANAGER_DATABASE_URL takes: anything else is a usage error before any work.
     assert result.exit_code == 2 and "Error: Invalid value for '--to': not a database URL mlxm uses" in result.output
     assert os.path.exists(tmp_path / "mlxm.db")
+
+
+# -- a full disk under the target: exit 10 (README: a full disk is exit 10 everywhere), the target unchanged ------
+def _source_with_data(tmp_path) -> tuple[str, object]:
+    home = tmp_path / "home"
+    source_url = f"sqlite:///{home / 'mlxm.db'}"
+    upgrade_database(source_url)
+    uows = UnitOfWorks(source_url)
+    try:
+        with uows() as uow:
+            uow.settings.set("notes", "x" * 200_000)  # needs pages the full target cannot add
+            uow.commit()
+    finally:
+        uows.dispose()
+    return source_url, home
+
+
+def test_a_copy_into_a_full_sqlite_target_is_exit_10_and_leaves_it_unchanged(tmp_path):
+    from sqlalchemy import Engine, event
+
+    source_url, home = _source_with_data(tmp_path)
+    target = tmp_path / "elsewhere" / "mlxm.db"
+    target_url = f"sqlite:///{target}"
+    upgrade_database(target_url)  # its schema fits; its rows will not
+    before = _counts(target_url)
+
+    def _full(dbapi_connection, _record) -> None:  # the target's file cannot grow by one page: SQLITE_FULL
+        files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list").fetchall()]
+        if str(target) in files:
+            pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+            dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    event.listen(Engine, "connect", _full)
+    try:
+        result = _mlxm(source_url, home, "db", "copy", "--to", target_url)
+    finally:
+        event.remove(Engine, "connect", _full)
+    assert result.exit_code == 10, result.output  # was exit 1, "copy failed ...: database or disk is full"
+    assert result.output.strip() == (
+        f"Error: copy failed, the target was not changed: the target database {target_url} cannot grow: "
+        "no space left on device; free space on that disk")
+    assert _counts(target_url) == before
+
+
+def test_a_full_disk_making_the_target_folder_is_exit_10(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    source_url, home = _source_with_data(tmp_path)
+    folder = tmp_path / "elsewhere"
+    mkdir = Path.mkdir
+
+    def _full_mkdir(self, *args, **kwargs):
+        if self == folder:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", _full_mkdir)
+    result = _mlxm(source_url, home, "db", "copy", "--to", f"sqlite:///{folder / 'mlxm.db'}")
+    assert result.exit_code == 10, result.output  # was exit 7, "cannot open the target database"
+    assert result.output.strip() == (
+        f"Error: cannot create the target database sqlite:///{folder / 'mlxm.db'}: No space left on device: "
+        f"{folder}; free space on that disk")
+    assert not folder.exists()

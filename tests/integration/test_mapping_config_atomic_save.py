@@ -89,3 +89,23 @@ def test_a_saved_config_is_fsynced_before_it_is_renamed_into_place_and_keeps_its
     assert ("fsync", renamed[0]) in events[: events.index(("replace", renamed[0]))], events  # was never fsynced
     assert store.get("studio").root == "/apps/second"
     assert os.stat(config).st_mode & 0o777 == 0o640  # a config the user restricted stays restricted
+
+
+def test_a_new_config_gets_the_umasks_mode_without_mlxm_touching_the_process_umask(store, monkeypatch):
+    # os.umask is process-wide: setting it (even to read it back) could give a file a server thread creates
+    # meanwhile the wrong mode. The kernel applies the umask at creation instead.
+    real_umask = os.umask
+    previous = real_umask(0o027)
+    try:
+        def umask(_mask):
+            raise AssertionError("os.umask called while saving a config")
+
+        monkeypatch.setattr(os, "umask", umask)
+        store.save(studio("/apps/first"))
+        monkeypatch.undo()
+    finally:
+        real_umask(previous)
+    config = store.folder / "studio.json"
+    assert os.stat(config).st_mode & 0o777 == 0o640  # 0666 less the umask, as `open(..., "w")` gives
+    assert store.get("studio").root == "/apps/first"
+    assert sorted(p.name for p in store.folder.iterdir()) == ["studio.json"]

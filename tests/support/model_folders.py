@@ -41,3 +41,13 @@ def write_model_folder(folder: Path, *, config: dict | None = LLAMA_CONFIG, tens
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+def kept_folder_note(folder: Path) -> str:
+    """The delete's note for a real folder at `models/<key>` it leaves alone, with the bytes it holds
+    (files only: links free nothing), as `mlxm rm` prints it after "Kept " and the HTTP `kept` lists it."""
+    from domain.sizes import human_size
+
+    size = sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink())
+    return (f"{folder} ({human_size(size)}): a folder mlxm did not create (mlxm keeps only a link there); "
+            "left alone: delete it yourself to free its space")

@@ -15,9 +15,10 @@ from pathlib import Path
 import application
 
 APPLICATION = Path(application.__file__).parent
-# `os` calls that read or change the filesystem, and the builtin `open`.
+# `os` calls that read or change the filesystem, and the builtin `open` (`fsdecode`/`strerror` only convert values).
 FILE_IO = re.compile(
-    r"(?<![\w.])os\.(?!path\.(abspath|normpath|join|dirname|basename|expanduser|relpath|splitext)\b|sep\b)"
+    r"(?<![\w.])os\.(?!path\.(abspath|normpath|join|dirname|basename|expanduser|relpath|splitext)\b|sep\b"
+    r"|fsdecode\b|fsencode\b|strerror\b)"
     r"[a-z_]+(\.[a-z_]+)?\s*\("
     r"|(?<![\w.])open\s*\("
 )
@@ -31,7 +32,8 @@ def file_io_lines(text: str) -> list[str]:
 def test_the_pattern_finds_file_operations_and_allows_path_arithmetic() -> None:
     bad = "os.rename(a, b)\nos.path.lexists(p)\nwith open(p) as f:\nos.walk(root)\nos.fsync(fd)\nos.stat(p)\n"
     assert len(file_io_lines(bad)) == 6
-    fine = "os.path.join(a, b)\nos.path.normpath(x)\nself._open(x)\nos.sep\nstore.rename(a, b)\n"
+    fine = ("os.path.join(a, b)\nos.path.normpath(x)\nself._open(x)\nos.sep\nstore.rename(a, b)\nos.fsdecode(name)\n"
+            "os.strerror(errno.ENOSPC)\n")
     assert file_io_lines(fine) == []
 
 

@@ -25,7 +25,7 @@ def _error(response) -> dict:
 
 # -- Host ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("host", [
-    "", " ", "[::1]evil", "127.0.0.1:abc", "127.0.0.1:\u00b2".encode("latin-1"), "localhost:0", "localhost:65536", "localhost:",
+    "", " ", "[::1]evil", "127.0.0.1:abc", "127.0.0.1:\u00b2".encode("latin-1"), "localhost:0", "localhost:65536",
     "[::1", "::1", "[evil.example]:80", "local host", "localhost\t:80", "a..b", "-evil.example", "999.1.1.1",
     "localhost:80:80", "[::1]:80x", "[fe80::1%25eth0]", "x" * 64 + ".example",
 ])
@@ -45,9 +45,18 @@ def test_two_host_headers_are_a_400(client):
     "127.0.0.1:10242", "127.0.0.1", "localhost", "localhost:1", "localhost:65535", "LOCALHOST.:10242",
     "[::1]:10242", "[::1]", "[::ffff:127.0.0.1]:80", "127.0.0.2:80", "testserver", "models.lan",
     "models.lan:8080", "a.corp.example", "a.corp.example:443", " localhost ",
+    "localhost:", "[::1]:", "models.lan:",  # an empty port is the default one (RFC 3986 `port = *DIGIT`)
 ])
 def test_well_formed_allowed_hosts_still_pass(client, host):
     assert client.get("/api/health", headers={"host": host}).status_code == 200
+
+
+def test_an_empty_port_means_the_default_one_for_the_origin_check(client):
+    # `Host: localhost:` is the scheme's default port (80 here), so only that Origin is the same origin.
+    same = client.post("/api/health", headers={"host": "localhost:", "origin": "http://localhost"}, json={})
+    assert same.status_code != 403, same.text
+    other = client.post("/api/health", headers={"host": "localhost:", "origin": "http://localhost:10242"}, json={})
+    assert other.status_code == 403 and _error(other)["type"] == "forbidden_origin", other.text
 
 
 @pytest.mark.parametrize("host", ["evil.example", "rebind.evil.example:8080", "10.1.2.3:80", "[2001:db8::1]:80",

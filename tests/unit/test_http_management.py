@@ -5,7 +5,7 @@ from domain.enums import ModelType
 from domain.library.models import Model
 from entrypoints.http.app import create_app
 from tests.support.frontends import add_models, fake_container
-from tests.support.model_folders import write_safetensors
+from tests.support.model_folders import kept_folder_note, write_safetensors
 
 
 @pytest.fixture
@@ -203,9 +203,8 @@ def test_deleting_a_loaded_model_unloads_it(env, tmp_path):
     client, container, _ = env
     assert client.post("/api/pool/load", json={"model": "tiny-embed"}).status_code == 200
     # Its folder here is a plain one mlxm did not create: it stays, and the response says so.
-    assert client.delete("/api/models/tiny-embed").json() == {"id": "tiny-embed", "deleted": True, "kept": [
-        f"{tmp_path / 'models' / 'tiny-embed'}: a folder mlxm did not create (mlxm keeps only a link there); "
-        "left alone"]}
+    note = kept_folder_note(tmp_path / "models" / "tiny-embed")
+    assert client.delete("/api/models/tiny-embed").json() == {"id": "tiny-embed", "deleted": True, "kept": [note]}
     assert client.get("/api/pool").json()["loaded"] == []
     assert container.runtime().unloads == ["tiny-embed"]
     assert client.delete("/api/models/tiny-whisper").status_code == 200  # never loaded: still deleted

@@ -15,6 +15,7 @@ from application.library.service import LibraryService
 from domain.library.layout import Manifest
 from application.library.mapping import MappingService
 from domain.library.mapping import AppMapping, MappingRule
+from domain.sizes import human_size
 from tests.support.memory_paths import MemPath
 from tests.support.model_folders import write_model_folder
 
@@ -177,8 +178,8 @@ def test_a_users_link_in_place_of_mlxms_link_stays(env):
 
 
 def test_a_copied_and_edited_revision_folder_in_place_of_mlxms_link_is_kept(env):
-    # `cp -r models/.revisions/<key>/<rev> models/<key>` copies mlxm's manifest too; mlxm never puts a
-    # real folder at `models/<key>`, so the manifest does not make the (edited) copy mlxm's to delete.
+    # `cp -r models/.revisions/<key>/<rev> models/<key>` copies mlxm's manifest too; today's mlxm never puts
+    # a real folder at `models/<key>`, so the manifest does not make the (edited) copy mlxm's to delete.
     root, home, uow, _, importer, library = env
     model = importer.import_model(ImportRequest(str(write_model_folder(root / "src")), name="copied")).model
     link = root / model.local_path
@@ -189,12 +190,40 @@ def test_a_copied_and_edited_revision_folder_in_place_of_mlxms_link_is_kept(env)
         (link / item.name).write_bytes(item.read_bytes())
     assert (link / ".mlxm.json").is_file()
     (link / "config.json").write_text('{"model_type": "llama", "edited": true}')
+    size = human_size(sum(len((link / item.name).read_bytes()) for item in link.iterdir()))
 
     removal = library.remove("copied")
 
     assert (link / "config.json").read_text() == '{"model_type": "llama", "edited": true}'
     assert (link / ".mlxm.json").is_file() and (link / "model.safetensors").is_file()
-    assert f"{link}: a folder mlxm did not create (mlxm keeps only a link there); left alone" in removal.kept
+    assert (f"{link} ({size}): a folder mlxm did not create (mlxm keeps only a link there); left alone: delete it "
+            "yourself to free its space") in removal.kept
     with uow:
         assert uow.models.get("copied") is None
     assert not (home / "models" / ".revisions" / "copied").exists(), "mlxm's own revision goes"
+
+
+def test_a_pre_redesign_folder_is_kept_with_its_size_and_how_to_free_it(env):
+    # Migration 0002 kept legacy rows `managed` with their flat `models/<alias>` folder (a real folder, which
+    # today's mlxm never writes there): the row goes, the folder stays, and the note says what it holds.
+    from domain.library.models import Model
+
+    root, home, uow, _, _, library = env
+    folder = home / "models" / "llama"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"w" * 3_355_000)
+    (folder / "config.json").write_bytes(b"c" * 443)  # 3,355,443 bytes in all: 3.2 MB
+    elsewhere = root / "big.bin"
+    elsewhere.write_bytes(b"b" * 10_000_000)
+    (folder / "extra.bin").symlink_to(elsewhere)  # a link frees nothing: not counted
+    with uow:
+        uow.models.add(Model("llama-3.2-1b", managed=True, local_path=str(folder)))
+        uow.commit()
+
+    removal = library.remove("llama-3.2-1b")
+
+    assert list(removal.kept) == [f"{folder} (3.2 MB): a folder mlxm did not create (mlxm keeps only a link there); "
+                                  "left alone: delete it yourself to free its space"]
+    assert (folder / "model.safetensors").exists() and elsewhere.exists()
+    with uow:
+        assert uow.models.get("llama-3.2-1b") is None

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from entrypoints.cli.main import cli
 from entrypoints.http.app import create_app
 from tests.support.frontends import fake_container
-from tests.support.model_folders import write_model_folder, write_safetensors
+from tests.support.model_folders import kept_folder_note, write_model_folder, write_safetensors
 
 
 @pytest.fixture
@@ -121,10 +121,10 @@ def test_http_delete_says_which_of_the_users_files_it_kept(env):
     shutil.copytree(source, link)  # the user's own copy in place of mlxm's link
     (link / "notes.txt").write_text("mine")
 
+    note = kept_folder_note(link)
     response = client.delete("/api/models/swapped")
     assert response.status_code == 200, response.text
-    assert response.json() == {"id": "swapped", "deleted": True, "kept": [
-        f"{link}: a folder mlxm did not create (mlxm keeps only a link there); left alone"]}
+    assert response.json() == {"id": "swapped", "deleted": True, "kept": [note]}
     assert (link / "notes.txt").read_text() == "mine"
     assert client.get("/api/models/swapped").status_code == 404
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from application.errors import (DownloadCancelled, Forbidden, IntegrityError, InvalidRequest, OutOfSpace, SourceError,
-                                Unauthorized)
+from application.errors import (NO_SPACE_ERRNOS, DownloadCancelled, Forbidden, IntegrityError, InvalidRequest,
+                                OutOfSpace, SourceError, Unauthorized, is_out_of_space)
 from adapters.downloads.http_transports import accepted_encodings
 from adapters.downloads.writeback import WRITEBACK_EVERY_BYTES, EarlyWriteback
 from adapters.filesystem.hash_cache import drop_hash_cache, read_hash_cache, write_hash_cache
@@ -206,7 +206,7 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
             # would send the user to look at the network. The bytes written so far stay for a resume.
             message = (f"{label}: cannot write {dest.parent}: {exc.strerror} "
                        f"({_size(dest)} bytes kept; free space, then resume)")
-            if exc.errno in _NO_SPACE_ERRNOS:
+            if is_out_of_space(exc):
                 raise OutOfSpace(message, path=str(dest)) from exc  # a full disk: 507 / its own exit code
             raise InvalidRequest(message) from exc
         raise TransientTransferError(f"{label}: connection failed after {_size(dest)} bytes: {exc}") from exc
@@ -215,8 +215,7 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
     write_hash_cache(dest, digest.hexdigest())
 
 
-_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-_LOCAL_WRITE_ERRNOS = _NO_SPACE_ERRNOS | {errno.EROFS, errno.EFBIG}
+_LOCAL_WRITE_ERRNOS = NO_SPACE_ERRNOS | {errno.EROFS, errno.EFBIG}
 
 
 def _discard(dest: Path) -> None:

@@ -22,20 +22,29 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes, *, user_file: bool = False) -> None:
     """Replace `path` with `data` so readers (and a crash) see the old file or the new one, never a half one.
 
     A temp file in the same folder, fsynced, then `os.replace`d over the name; on any failure the temp
-    file goes and `path` is untouched. `mode`: the new file's permissions (default 0600, mkstemp's).
+    file goes and `path` is untouched. Permissions: 0600 (mlxm's own files: catalog cache), or with
+    `user_file` (a file users read and edit) the replaced file's, else what `open(..., "w")` gives: the
+    kernel applies the umask to 0666 at creation. No umask is read or set: `os.umask` is process-wide,
+    so setting it, even briefly, could give a file another thread creates meanwhile the wrong mode.
     """
-    import tempfile
+    import stat
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    keep: int | None = None
+    if user_file:
+        try:
+            keep = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            keep = None  # a new file: 0666 less the umask, as the kernel applies it
+    fd, temp = _create_temp(path, 0o600 if keep is not None or not user_file else 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
+            if keep is not None:
+                os.fchmod(handle.fileno(), keep)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -49,17 +58,19 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
     fsync_dir(path.parent)
 
 
-def replacement_mode(path: Path) -> int:
-    """The replaced file's permissions, or what a plain `open(..., "w")` would give (0666 less the umask):
-    `write_atomic`'s `mode` for a file users read and edit (its temp file is 0600 otherwise)."""
-    import stat
+def _create_temp(path: Path, mode: int) -> tuple[int, str]:
+    """A new hidden `.<name>.<random>.tmp` beside `path`, opened for writing with `mode` (less the umask).
+    `mkstemp` always makes 0600; a new user file must get the umask's mode without reading the umask."""
+    import secrets
 
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temp, flags, mode), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
 
 
 def fsync_dir(path: Path) -> None:

@@ -12,7 +12,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from adapters.filesystem.durability import replacement_mode, write_atomic
+from adapters.filesystem.durability import write_atomic
 from domain.library.mapping import (
     AppMapping,
     InvalidMappingConfig,
@@ -93,4 +93,4 @@ class FileMappingConfigStore:
         # fsynced before it is renamed into place, the temp file removed on failure: a crash or a full disk
         # leaves the previous config as it was (hidden `.<app>.*.tmp` names are never read as configs).
         write_atomic(target, (json.dumps(app_mapping_to_dict(mapping), indent=2) + "\n").encode("utf-8"),
-                     mode=replacement_mode(target))
+                     user_file=True)

@@ -23,9 +23,9 @@ from sqlalchemy import Connection, Engine, Table, func, select, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
-from adapters.sqlalchemy.file_guard import DatabaseUnreachable, translate_damage
+from adapters.sqlalchemy.file_guard import DatabaseUnreachable, is_disk_full, translate_damage
 from adapters.sqlalchemy.search_index import SEARCH_INDEX_TABLE, rebuild_search_index
-from application.errors import InvalidRequest
+from application.errors import InvalidRequest, OutOfSpace, is_out_of_space
 
 SEEDED_TABLES = ("dependency_profiles", "dependency_requirements", "dependency_bindings")
 BATCH_ROWS = 2000
@@ -93,7 +93,9 @@ def _using(role: str, url: str) -> Iterator[None]:
     except ImportError as exc:  # the URL names a driver that is not installed (mysql://: MySQLdb)
         raise InvalidRequest(f"the {role} database URL {_safe(url)} needs a driver that is not installed: "
                              f"{_reason(exc)}") from exc
-    except OSError as exc:  # its folder cannot be made (a file in the way, read-only)
+    except OSError as exc:  # its folder cannot be made (a file in the way, read-only, a full disk)
+        if is_out_of_space(exc):  # not "unavailable": a full disk is its own exit code (10) everywhere
+            raise OutOfSpace.from_os_error(exc, f"cannot create the {role} database {_safe(url)}") from exc
         what = f"{exc.filename} is not a folder" if isinstance(exc, (FileExistsError, NotADirectoryError)) \
             else f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
         raise DatabaseUnreachable(f"cannot open the {role} database {_safe(url)}: {what}") from exc
@@ -106,12 +108,21 @@ def _using(role: str, url: str) -> Iterator[None]:
 
 
 @contextmanager
-def _copying() -> Iterator[None]:
-    """A failure while rows move (either side; the transaction rolls back) as one line, without the link."""
+def _copying(target_url: str) -> Iterator[None]:
+    """A failure while rows move (either side; the transaction rolls back) as one line, without the link;
+    a full disk (SQLite's "database or disk is full": only the target grows) is OutOfSpace (exit 10)."""
     try:
         yield
     except SQLAlchemyError as exc:
+        if is_disk_full(exc):
+            raise OutOfSpace(f"copy failed, the target was not changed: the target database {_safe(target_url)} "
+                             "cannot grow: no space left on device", path=_file_of(target_url)) from exc
         raise CopyRefused(f"copy failed, the target was not changed: {_reason(exc)}") from exc
+
+
+def _file_of(url: str) -> str | None:
+    path = sqlite_file_path(url)
+    return str(path) if path is not None else None
 
 
 def _safe(url: str) -> str:
@@ -143,7 +154,7 @@ def copy_database(source_url: str, target_url: str) -> CopyReport:
     report = CopyReport(_redact(source_url), _redact(target_url))
     tables = _tables()
     try:
-        with _copying(), source.connect() as reader, target.connect() as writer:
+        with _copying(target_url), source.connect() as reader, target.connect() as writer:
             # A consistent snapshot of the source for the whole copy (SQLite: a read transaction;
             # PostgreSQL: REPEATABLE READ, so counts and rows agree while servers keep writing).
             if source.dialect.name == "postgresql":

@@ -90,7 +90,7 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
     if not isinstance(exc, SqlOperationalError):
         return
     where = describe_database(url)
-    if "database or disk is full" in lowered:  # SQLITE_FULL: the disk (or quota) under the file is full
+    if is_disk_full(exc):
         raise OutOfSpace(f"the database{where} cannot grow: no space left on device; nothing of this change "
                          "was written", path=_sqlite_file(url)) from exc
     if "unable to open database file" in lowered:
@@ -101,6 +101,11 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
                                   "try again when it is done") from exc
     if any(marker in lowered for marker in _CONNECT_MARKERS):
         raise DatabaseUnreachable(f"cannot connect to the database{where}: {reason}") from exc
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full"): the disk (or quota) under its file is full."""
+    return isinstance(exc, SqlOperationalError) and "database or disk is full" in str(getattr(exc, "orig", exc)).lower()
 
 
 def _sqlite_file(url: object) -> str | None:

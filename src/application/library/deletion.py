@@ -28,6 +28,7 @@ from typing import Callable
 from application.library.mapping import LinkRemoval, forget_model_links, remove_link_files
 from application.library.ports import Linker, ModelStore
 from domain.library.models import Model
+from domain.sizes import human_size
 
 TRASH_DIR = ".trash"
 REVISIONS_DIR = ".revisions"
@@ -123,9 +124,25 @@ def _not_ours(layout: ModelStore, local: Path, revisions: Path) -> str | None:
         return "a link mlxm did not create"
     if not layout.is_dir(local):
         return "a file mlxm did not create"
-    # No mlxm version puts a real folder here (pull, adopt and import all write `.revisions/` + a link),
-    # so even one carrying mlxm's manifest is a user's copy of a revision, maybe edited: never ours.
+    # Today's pull, adopt and import write `.revisions/<key>/` + a link here. A real folder is the user's
+    # (a copy of a revision, maybe edited, even with mlxm's manifest) or a pre-redesign download: migration
+    # 0002 kept those rows `managed` with their flat `models/<alias>` path (adoption.py adopts such folders
+    # on a pull). Neither is provably mlxm's untouched files, so it stays; the note says what it holds.
     return "a folder mlxm did not create (mlxm keeps only a link there)"
+
+
+def _folder_bytes(layout: ModelStore, folder: Path) -> int | None:
+    """Bytes of the files under `folder` (links not followed: they free nothing); None when unreadable."""
+    total = 0
+    try:
+        for root, _dirs, files in layout.walk(folder):
+            for name in files:
+                path = Path(root) / name
+                if not layout.is_symlink(path):
+                    total += layout.file_size(path)
+    except OSError:
+        return None
+    return total
 
 
 def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: Linker | None,
@@ -153,7 +170,12 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
         else:
             # The row goes, the folder stays: refusing would leave a row for a folder mlxm no longer
             # manages, and the user's files are safe either way (the CLI prints this note).
-            pending.kept.append(f"{local}: {foreign}; left alone")
+            if layout.is_dir(local) and not layout.is_symlink(local):
+                size = _folder_bytes(layout, local)
+                held = f" ({human_size(size)})" if size is not None else ""
+                pending.kept.append(f"{local}{held}: {foreign}; left alone: delete it yourself to free its space")
+            else:
+                pending.kept.append(f"{local}: {foreign}; left alone")
     if layout.is_dir(revisions) and not layout.is_symlink(revisions):
         adopted = [child for child in layout.list_dir(revisions)
                    if layout.is_dir(child) and (layout.read_manifest(child) is None

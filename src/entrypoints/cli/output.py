@@ -7,16 +7,7 @@ from typing import Iterable, Sequence
 
 import click
 
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
+from domain.sizes import human_size  # noqa: F401 - the CLI's name for it (also used by application messages)
 
 
 def when(moment: datetime | None) -> str:

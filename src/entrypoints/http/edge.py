@@ -9,8 +9,8 @@ the server as the page's own origin. Three checks stop both, before any route ru
   (comma-separated; `*.example.com` matches sub-domains; `*` turns the check off). Anything else is
   421: a rebound name (`rebind.evil.example`) never reaches a route. An IP literal cannot be rebound,
   but only this machine's own addresses are accepted, as above. A Host that is not `host[:port]` (a
-  hostname, an IPv4 address or a bracketed IPv6 address; a port 1-65535), or a request with two Host
-  headers, is a 400. A request without Host (HTTP/1.0) passes: no browser sends one, so no page can.
+  hostname, an IPv4 address or a bracketed IPv6 address; a port 1-65535, or an empty one meaning the
+  default as RFC 3986 allows), or a request with two Host headers, is a 400. A request without Host (HTTP/1.0) passes: no browser sends one, so no page can.
 - **Origin check** on state-changing methods (everything but GET/HEAD/OPTIONS): a request that
   carries `Origin` must come from the same origin (the Origin's host:port is the request's Host) or
   from one of `MLX_MANAGER_ALLOWED_ORIGINS`; `Origin: null` is refused. A request without `Origin`
@@ -106,7 +106,7 @@ def parse_host_header(value: str) -> tuple[str, int | None] | None:
         if not _is_hostname_or_ipv4(host):
             return None
     port = None
-    if tail:
+    if tail and tail != ":":  # `host:` is valid: RFC 3986 `port = *DIGIT`, empty = the scheme's default
         if not tail.startswith(":") or not _PORT.fullmatch(tail[1:]) or not 0 < int(tail[1:]) <= 65535:
             return None
         port = int(tail[1:])

@@ -52,7 +52,7 @@ def sign(ctx: click.Context, catalog_file: str, private_key: str, output: str | 
 def _write_signature(path: Path, data: bytes) -> None:
     import os
 
-    from adapters.filesystem.durability import replacement_mode, write_atomic
+    from adapters.filesystem.durability import write_atomic
 
     if path.exists() and not path.is_file():
         # /dev/stdout, a FIFO: written into as a shell redirect would (a rename would replace the device).
@@ -61,7 +61,7 @@ def _write_signature(path: Path, data: bytes) -> None:
         return
     real = Path(os.path.realpath(path))  # a link to the .sig stays a link; the file it names is replaced
     # Never a half-written .sig under the name: a failure leaves the previous signature as it was.
-    write_atomic(real, data, mode=replacement_mode(real))
+    write_atomic(real, data, user_file=True)  # an existing .sig keeps its permissions
 
 
 @click.command("verify")

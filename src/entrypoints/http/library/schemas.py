@@ -117,7 +117,8 @@ class DependencyQuery(_Closed):
 class ModelDeletedDTO(DeletedDTO):
     kept: list[str] = Field(default_factory=list, description=(
         "Only when something stayed on disk: what and why, one `<path>: <reason>` each (a folder, file or link "
-        "the user put in place of mlxm's link, an in-place import, a folder outside the library); as `mlxm rm`"))
+        "the user put in place of mlxm's link, an in-place import, a folder outside the library; a kept folder "
+        "at models/<key> reads `<path> (<size>): <reason>`); as `mlxm rm`"))
 
 
 # -- import ----------------------------------------------------------------------------------

@@ -100,10 +100,10 @@ function fmtSeconds(s) {
   return s >= 3600 ? `${Math.floor(s / 3600)}h ${Math.floor(s % 3600 / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s}s`;
 }
 
-function toast(message, kind) {
+function toast(message, kind, ms) {
   const box = el("div", { class: "notice " + (kind || "ok") }, message);
   document.getElementById("toasts").append(box);
-  setTimeout(() => box.remove(), 6000);
+  setTimeout(() => box.remove(), ms || 6000);  // longer for what the user must read (paths kept on disk)
 }
 
 function debounce(fn, ms) {

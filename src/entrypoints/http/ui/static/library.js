@@ -80,10 +80,15 @@
   }
 
   async function remove(id) {
-    if (!await confirmDialog(`Delete ${id}?`, "The model leaves the library; files mlxm downloaded are deleted from disk.", "Delete")) return;
+    if (!await confirmDialog(`Delete ${id}?`, "The model leaves the library. mlxm deletes only the files it created " +
+        "(its downloads and import copies); an in-place import, or a folder, file or link that is not mlxm's, stays on disk " +
+        "and is listed afterwards.", "Delete")) return;
     try {
-      await api("DELETE", "/api/models/" + encodeURIComponent(id));
-      toast(`Deleted ${id}`);
+      const r = await api("DELETE", "/api/models/" + encodeURIComponent(id));
+      // `kept`: what stayed on disk and why (e.g. "<path> (3.2 GB): a folder mlxm did not create ...").
+      const kept = (r && r.kept) || [];
+      if (kept.length) toast(`Removed ${id} from the library; kept: ${kept.join("; ")}`, "warn", 20000);
+      else toast(`Deleted ${id}`);
       details.hidden = true;
       load();
     } catch (e) { toast(e.message, "bad"); }
