@@ -31,6 +31,7 @@ from adapters.mlx.chat_output import (
     with_tool_constraint,
 )
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
+from adapters.mlx.handle_cache import HandlePromptCache
 from adapters.mlx.engine import BatchEngine, EngineRequest, on_engine_thread
 from adapters.mlx.prompt_cache import PromptCacheStore
 from adapters.mlx.text_stream import TextStream
@@ -42,7 +43,6 @@ from application.inference.ports import (
     GenerationRequest,
     LoadedModel,
     NotSupported,
-    PromptCacheStats,
     TokenLogprob,
     Transcription,
 )
@@ -102,7 +102,7 @@ def fit_max_tokens(model_id: str, config: dict, request: GenerationRequest, prom
     return max_tokens
 
 
-class MlxTextRuntime:
+class MlxTextRuntime(HandlePromptCache):
     """The `ModelRuntime` port for text-gen (and, text-only, vision) models via mlx-lm."""
 
     def __init__(
@@ -165,30 +165,6 @@ class MlxTextRuntime:
         free_buffer_cache()
 
     # ------------------------------------------------------------------ prompt cache
-
-    def cache_bytes(self, model: LoadedModel) -> int:
-        """Bytes held by the model's prompt cache (the pool counts them with the weights)."""
-        handle = model.handle
-        store = getattr(handle, "prompt_cache", None)
-        return store.nbytes if store is not None else 0
-
-    def cache_stats(self, model: LoadedModel) -> PromptCacheStats | None:
-        """The prompt cache's bytes and entries now, and its bounds; None when it is off (or unloaded)."""
-        cache = getattr(model.handle, "prompt_cache", None)
-        if cache is None:
-            return None
-        size, entries = cache.stats()
-        return PromptCacheStats(size, entries, cache.max_entries, cache.max_bytes)
-
-    def free_cache(self, model: LoadedModel) -> int:
-        """Drop the model's prompt cache (memory pressure); the bytes it held."""
-        handle = model.handle
-        store = getattr(handle, "prompt_cache", None)
-        if store is None:
-            return 0
-        freed = store.clear()
-        free_buffer_cache()
-        return freed
 
     def warm(self, model: LoadedModel, request: GenerationRequest) -> int:
         """Prefill the shared start of `request`'s prompts (a profile's system prompt) into the prompt cache.

@@ -39,6 +39,7 @@ from adapters.mlx.chat_output import (
     with_tool_constraint,
 )
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
+from adapters.mlx.handle_cache import HandlePromptCache
 from adapters.mlx.sampling import ConstraintProcessor, build_logits_processors, build_sampler
 from adapters.mlx.text import DEFAULT_MAX_TOKENS, fit_max_tokens
 from adapters.mlx.transformers_quiet import transformers_quiet
@@ -52,7 +53,6 @@ from application.inference.ports import (
     ImageInput,
     LoadedModel,
     NotSupported,
-    PromptCacheStats,
     TokenLogprob,
     Transcription,
 )
@@ -132,7 +132,7 @@ def token_logprob(handle: VisionModelHandle):
     return make
 
 
-class MlxVisionRuntime:
+class MlxVisionRuntime(HandlePromptCache):
     """The `ModelRuntime` port for vision models via mlx-vlm."""
 
     def __init__(self, *, max_batch_size: int = 8, max_prompt_tokens: int = 0,
@@ -249,28 +249,6 @@ class MlxVisionRuntime:
 
             return ChatOutputStream(stream, splitter(), make_splitter=splitter)
         return stream
-
-    def cache_bytes(self, model: LoadedModel) -> int:
-        """Bytes held by the model's prompt cache (the pool counts them with the weights)."""
-        cache = getattr(model.handle, "prompt_cache", None)
-        return cache.nbytes if cache is not None else 0
-
-    def cache_stats(self, model: LoadedModel) -> PromptCacheStats | None:
-        """The prompt cache's bytes and entries now, and its bounds; None when it is off (or unloaded)."""
-        cache = getattr(model.handle, "prompt_cache", None)
-        if cache is None:
-            return None
-        size, entries = cache.stats()
-        return PromptCacheStats(size, entries, cache.max_entries, cache.max_bytes)
-
-    def free_cache(self, model: LoadedModel) -> int:
-        """Drop the model's prompt cache (memory pressure); the bytes it held."""
-        cache = getattr(model.handle, "prompt_cache", None)
-        if cache is None:
-            return 0
-        freed = cache.clear()
-        free_buffer_cache()
-        return freed
 
     def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
         """The prompt's tokens as the model sees them: the processor expands each image into its tokens."""

@@ -8,18 +8,11 @@ import click
 
 from entrypoints.cli import completion
 from entrypoints.cli.base import ROW_ID, describe_error, echo_json, get_container
-from entrypoints.cli.output import print_table
+from entrypoints.cli.output import human_size, print_table
 
 
 def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    return "?" if n is None else human_size(n)  # an unknown size reads "?" in pull and download lines
 
 
 class _RichProgress:
