@@ -153,10 +153,22 @@ import click
 from entrypoints.cli import main as cli_main
 
 seen = {}
+
+
+class Finalized:
+    # A cycle with a finalizer: only the collector frees it and runs __del__.
+    def __init__(self, name):
+        self.name, self.me = name, self
+
+    def __del__(self):
+        seen["finalized " + self.name] = True
+
+
 for name in ("long-probe", "quick-probe"):
     @click.command(name)
     def probe(name=name):
         seen[name] = gc.isenabled()
+        Finalized(name)  # garbage the command leaves behind
     cli_main.cli.add_command(probe, name)
 cli_main.QUICK_COMMANDS = cli_main.QUICK_COMMANDS | {"quick-probe"}
 for name in ("long-probe", "quick-probe"):
@@ -167,21 +179,24 @@ for name in ("long-probe", "quick-probe"):
         pass
     seen["after " + name] = gc.isenabled()
     seen["frozen after " + name] = gc.get_freeze_count() > 0
+    gc.unfreeze()
 print(json.dumps(seen))
 """
 
 
 def test_only_quick_read_commands_run_without_the_cyclic_garbage_collector(tmp_path):
     """`main()` turns the collector off for start-up; any command that is not a one-shot read (serve, pull,
-    run ...) gets it back before it runs, and it is on again when `main()` returns. After a quick command the
-    objects are frozen, so the exit does not collect them one by one."""
+    run ...) gets it back before it runs, and it is on again when `main()` returns. After any command the
+    objects are frozen, so the exit does not collect them one by one; a long command's young garbage is
+    collected first, so its finalizers still run."""
     from entrypoints.cli.main import QUICK_COMMANDS
 
     assert QUICK_COMMANDS <= {"list", "show", "search", "catalog", "select", "profile"}
     out = subprocess.run([sys.executable, "-c", _GC_PROBE], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "MLX_MANAGER_HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"long-probe": True, "after long-probe": True, "frozen after long-probe": False,
+    assert json.loads(out.stdout) == {"long-probe": True, "finalized long-probe": True, "after long-probe": True,
+                                      "frozen after long-probe": True,
                                       "quick-probe": False, "after quick-probe": True, "frozen after quick-probe": True}
 
 
@@ -213,3 +228,22 @@ def test_a_cli_pull_builds_no_metrics_registry(tmp_path):
     assert report["code"] in (0, None), out.stderr
     assert (tmp_path / "models" / "org" / "tiny" / "model.safetensors").stat().st_size == 64
     assert report["heavy"] == []
+
+
+def test_a_cli_pull_closes_its_database_as_a_normal_exit_does(tmp_path):
+    """A pull (a long command, collector on) is frozen at exit like a quick one, and still closes its
+    SQLite connections: the WAL is checkpointed and the -wal/-shm files are gone."""
+    from tests.support.fake_hub import FakeHub
+
+    with FakeHub() as hub:
+        hub.add_repo("org/tiny", {"config.json": b'{"model_type": "llama"}', "model.safetensors": b"\0" * 64})
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLX_", "HF_"))}
+        env.update(MLX_MANAGER_HOME=str(tmp_path), HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1",
+                   HF_HUB_DISABLE_TELEMETRY="1")
+        exe = Path(sys.executable).with_name("mlxm")
+        pulled = subprocess.run([str(exe), "pull", "org/tiny", "--quiet"], capture_output=True, text=True,
+                                env=env, timeout=120)
+    assert pulled.returncode == 0, pulled.stderr
+    assert sorted(p.name for p in tmp_path.glob("mlxm.db*")) == ["mlxm.db"]
+    listed = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120, env=env)
+    assert "org/tiny" in listed.stdout, listed.stderr
