@@ -148,7 +148,7 @@ def test_a_database_behind_the_scripts_is_upgraded_by_the_first_command(tmp_path
 
 
 _GC_PROBE = """
-import gc, json, sys
+import gc, json, sys, time
 import click
 from entrypoints.cli import main as cli_main
 
@@ -168,9 +168,14 @@ for name in ("long-probe", "quick-probe"):
     @click.command(name)
     def probe(name=name):
         seen[name] = gc.isenabled()
+        deadline = time.monotonic() + 5
+        while name == "long-probe" and not gc.isenabled() and time.monotonic() < deadline:
+            time.sleep(0.01)  # a long command outlives its start-up
+        seen[name + " later"] = gc.isenabled()
         Finalized(name)  # garbage the command leaves behind
     cli_main.cli.add_command(probe, name)
 cli_main.QUICK_COMMANDS = cli_main.QUICK_COMMANDS | {"quick-probe"}
+cli_main.COLLECTOR_BACK_AFTER_SECONDS = 0.1
 for name in ("long-probe", "quick-probe"):
     sys.argv = ["mlxm", name]
     try:
@@ -186,18 +191,19 @@ print(json.dumps(seen))
 
 def test_only_quick_read_commands_run_without_the_cyclic_garbage_collector(tmp_path):
     """`main()` turns the collector off for start-up; any command that is not a one-shot read (serve, pull,
-    run ...) gets it back before it runs, and it is on again when `main()` returns. After any command the
-    objects are frozen, so the exit does not collect them one by one; a long command's young garbage is
-    collected first, so its finalizers still run."""
+    run ...) gets it back once its start-up is over, and it is on again when `main()` returns. After any
+    command the objects are frozen, so the exit does not collect them one by one; what a long command made
+    since its start-up is collected first, so its finalizers still run."""
     from entrypoints.cli.main import QUICK_COMMANDS
 
     assert QUICK_COMMANDS <= {"list", "show", "search", "catalog", "select", "profile"}
     out = subprocess.run([sys.executable, "-c", _GC_PROBE], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "MLX_MANAGER_HOME": str(tmp_path)})
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"long-probe": True, "finalized long-probe": True, "after long-probe": True,
-                                      "frozen after long-probe": True,
-                                      "quick-probe": False, "after quick-probe": True, "frozen after quick-probe": True}
+    assert json.loads(out.stdout) == {"long-probe": False, "long-probe later": True, "finalized long-probe": True,
+                                      "after long-probe": True, "frozen after long-probe": True,
+                                      "quick-probe": False, "quick-probe later": False,
+                                      "after quick-probe": True, "frozen after quick-probe": True}
 
 
 def test_a_quick_command_closes_its_database_as_a_normal_exit_does(tmp_path_factory):
