@@ -253,3 +253,20 @@ def test_a_cli_pull_closes_its_database_as_a_normal_exit_does(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("mlxm.db*")) == ["mlxm.db"]
     listed = subprocess.run([str(exe), "list"], capture_output=True, text=True, timeout=120, env=env)
     assert "org/tiny" in listed.stdout, listed.stderr
+
+
+def test_a_host_process_that_calls_the_cli_keeps_its_collector_as_it_was(tmp_path, monkeypatch):
+    """Only `main()` turns the collector off for start-up and back on later; a process that calls `cli` itself
+    (a test runner, an embedding app) keeps its collector on and unfrozen, and no timer is left behind."""
+    import gc
+
+    from click.testing import CliRunner
+
+    from entrypoints.cli import main as cli_main
+
+    monkeypatch.setenv("MLX_MANAGER_HOME", str(tmp_path))
+    frozen = gc.get_freeze_count()
+    result = CliRunner().invoke(cli_main.cli, ["pull", "--help"])
+    assert result.exit_code == 0, result.output
+    assert cli_main._collector_timer is None
+    assert gc.isenabled() and gc.get_freeze_count() == frozen

@@ -83,7 +83,8 @@ _collector_timer: threading.Timer | None = None
 def cli(ctx: click.Context) -> None:
     """Manage and serve local MLX models."""
     global _collector_timer
-    if ctx.invoked_subcommand not in QUICK_COMMANDS and _collector_timer is None:
+    # Only when `main()` turned the collector off: a host process that calls `cli` (tests) keeps its own.
+    if ctx.invoked_subcommand not in QUICK_COMMANDS and _collector_timer is None and not gc.isenabled():
         _collector_timer = threading.Timer(COLLECTOR_BACK_AFTER_SECONDS, _collector_back)
         _collector_timer.daemon = True
         _collector_timer.start()
