@@ -17,6 +17,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from adapters.filesystem.durability import fsync_dir, fsync_file
 from adapters.sqlalchemy.migration_scripts import migrations_dir, script_head_revision
 
 SNAPSHOT_NAME = "sqlite_head.sql"
@@ -43,16 +44,23 @@ def create_from_snapshot(path: Path) -> bool:
         try:
             connection = sqlite3.connect(temp, isolation_level=None)
             try:
+                # A scratch file until it is linked into place, deleted on any failure: no journal and no fsync
+                # per commit (34 ms -> 3 ms here). One fsync of the finished file makes it durable before
+                # its name appears.
+                connection.execute("PRAGMA journal_mode=OFF")
+                connection.execute("PRAGMA synchronous=OFF")
                 connection.executescript(script)  # one transaction: the script is BEGIN ... COMMIT
             finally:
                 connection.close()
         except sqlite3.Error:  # e.g. a SQLite without FTS5: alembic runs instead and reports it its usual way
             return False
+        fsync_file(Path(temp))
         try:
             # Create-if-absent: a database that appeared meanwhile is never replaced.
             os.link(temp, path)
         except OSError:  # it exists, or the filesystem has no hard links: alembic makes it instead
             return False
+        fsync_dir(path.parent)
         return True
     finally:
         os.unlink(temp)
