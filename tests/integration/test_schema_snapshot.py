@@ -120,3 +120,19 @@ def test_a_snapshot_sqlite_cannot_run_leaves_the_database_to_the_migrations(tmp_
     monkeypatch.setattr(schema_snapshot, "snapshot_path", lambda: broken)
     assert not schema_snapshot.create_from_snapshot(tmp_path / "new.db")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.sql"]  # no database, no temporary file
+
+
+def test_a_database_from_the_snapshot_is_stored_in_wal_mode_with_no_scratch_files_left(tmp_path):
+    """The engine's `journal_mode = WAL` on the first connection then changes nothing on disk (it used to
+    rewrite the header through a rollback journal), and the scratch file it was built in is gone."""
+    path = tmp_path / "mlxm.db"
+    assert schema_snapshot.create_from_snapshot(path)
+    header = path.read_bytes()[:20]
+    assert (header[18], header[19]) == (2, 2)  # SQLite's file format numbers for WAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlxm.db"]
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        connection.close()
