@@ -164,7 +164,7 @@ class Finalized:
         seen["finalized " + self.name] = True
 
 
-for name in ("long-probe", "quick-probe"):
+for name in ("long-probe", "quick-probe", "serve"):
     @click.command(name)
     def probe(name=name):
         seen[name] = gc.isenabled()
@@ -176,7 +176,7 @@ for name in ("long-probe", "quick-probe"):
     cli_main.cli.add_command(probe, name)
 cli_main.QUICK_COMMANDS = cli_main.QUICK_COMMANDS | {"quick-probe"}
 cli_main.COLLECTOR_BACK_AFTER_SECONDS = 0.1
-for name in ("long-probe", "quick-probe"):
+for name in ("long-probe", "quick-probe", "serve"):
     sys.argv = ["mlxm", name]
     try:
         cli_main.main()
@@ -191,7 +191,8 @@ print(json.dumps(seen))
 
 def test_only_quick_read_commands_run_without_the_cyclic_garbage_collector(tmp_path):
     """`main()` turns the collector off for start-up; any command that is not a one-shot read (serve, pull,
-    run ...) gets it back once its start-up is over, and it is on again when `main()` returns. After any
+    run ...) gets it back: a command that loads models (serve, run, ...) before it runs, any other once its
+    start-up is over; it is on again when `main()` returns. After any
     command the objects are frozen, so the exit does not collect them one by one; what a long command made
     since its start-up is collected first, so its finalizers still run."""
     from entrypoints.cli.main import QUICK_COMMANDS
@@ -203,7 +204,9 @@ def test_only_quick_read_commands_run_without_the_cyclic_garbage_collector(tmp_p
     assert json.loads(out.stdout) == {"long-probe": False, "long-probe later": True, "finalized long-probe": True,
                                       "after long-probe": True, "frozen after long-probe": True,
                                       "quick-probe": False, "quick-probe later": False,
-                                      "after quick-probe": True, "frozen after quick-probe": True}
+                                      "after quick-probe": True, "frozen after quick-probe": True,
+                                      "serve": True, "serve later": True, "finalized serve": True,
+                                      "after serve": True, "frozen after serve": True}
 
 
 def test_a_quick_command_closes_its_database_as_a_normal_exit_does(tmp_path_factory):

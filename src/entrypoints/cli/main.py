@@ -70,9 +70,12 @@ class LazyMlxmGroup(MlxmGroup):
 # collector would traverse them again and again while they are made (about a sixth of `mlxm list`'s time),
 # to free next to nothing. Reference counting still frees everything else.
 QUICK_COMMANDS = frozenset({"list", "show", "search", "catalog", "select", "profile"})
-# Any other command (serve, pull, run, ...) may run for hours: the collector comes back once its start-up
-# (0.3-0.6 s here) is over, with start-up's objects frozen so that no collection walks them again. With the
-# collector on from the start, a 1 GB pull spent 40-80 ms in 200 collections while it imported.
+# Commands that load models and may serve for days get the collector back before they run: model weights
+# must never sit in a frozen cycle.
+MODEL_COMMANDS = frozenset({"serve", "run", "speak", "transcribe", "embed"})
+# Any other command (pull, update, rm, ...) may still run for hours: the collector comes back once its
+# start-up (0.3-0.6 s here) is over, with start-up's objects frozen so that no collection walks them again.
+# With the collector on from the start, a 1 GB pull spent 40-80 ms in 200 collections while it imported.
 COLLECTOR_BACK_AFTER_SECONDS = 1.0
 _collector_timer: threading.Timer | None = None
 
@@ -83,11 +86,16 @@ _collector_timer: threading.Timer | None = None
 def cli(ctx: click.Context) -> None:
     """Manage and serve local MLX models."""
     global _collector_timer
+    command = ctx.invoked_subcommand
     # Only when `main()` turned the collector off: a host process that calls `cli` (tests) keeps its own.
-    if ctx.invoked_subcommand not in QUICK_COMMANDS and _collector_timer is None and not gc.isenabled():
-        _collector_timer = threading.Timer(COLLECTOR_BACK_AFTER_SECONDS, _collector_back)
-        _collector_timer.daemon = True
-        _collector_timer.start()
+    if command in QUICK_COMMANDS or gc.isenabled() or _collector_timer is not None:
+        return
+    if command in MODEL_COMMANDS:
+        gc.enable()
+        return
+    _collector_timer = threading.Timer(COLLECTOR_BACK_AFTER_SECONDS, _collector_back)
+    _collector_timer.daemon = True
+    _collector_timer.start()
 
 
 def _collector_back() -> None:
