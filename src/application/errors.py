@@ -61,11 +61,13 @@ class Unavailable(ApplicationError):
 class OutOfSpace(ApplicationError):
     """The disk (or quota) under a path mlxm writes is full (ENOSPC/EDQUOT): 507 / its own exit code.
 
-    What was written so far stays (a pull resumes from it). `path`: where the write failed, when known.
+    What was written so far stays (a pull resumes from it). `path`: where the write failed, when known;
+    `server`: the disk is a database server's (PostgreSQL), not this machine's, so freeing local space is no help.
     """
 
-    def __init__(self, message: str, path: str | None = None) -> None:
+    def __init__(self, message: str, path: str | None = None, *, server: bool = False) -> None:
         self.path = path
+        self.server = server
         super().__init__(message)
 
     @classmethod

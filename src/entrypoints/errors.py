@@ -75,7 +75,9 @@ def message_for(exc: BaseException, home: str | None = None) -> str:
     """The user's message for a mapped error; a full disk also says what to do (`home`: MLX_MANAGER_HOME)."""
     if not isinstance(exc, app.OutOfSpace):
         return str(exc)
-    if home is None:
+    if exc.server:
+        advice = "free space on the database server's disk"
+    elif home is None:
         advice = "free space under MLX_MANAGER_HOME, or point MLX_MANAGER_HOME at a disk with room"
     elif exc.path is not None and not _inside(os.path.abspath(exc.path), os.path.abspath(home)):
         advice = "free space on that disk"  # e.g. `mlxm speak -o /elsewhere/out.wav`: not mlxm's folder

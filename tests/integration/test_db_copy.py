@@ -225,3 +225,29 @@ def test_a_full_disk_making_the_target_folder_is_exit_10(tmp_path, monkeypatch):
         f"Error: cannot create the target database sqlite:///{folder / 'mlxm.db'}: No space left on device: "
         f"{folder}; free space on that disk")
     assert not folder.exists()
+
+
+def test_a_copy_into_a_postgresql_target_whose_disk_is_full_is_exit_10_and_leaves_it_unchanged(tmp_path,
+                                                                                               postgres_url):
+    # The server raises its own disk_full (SQLSTATE 53100) at the first row, as PostgreSQL does when it cannot
+    # extend a table's file: a test cannot fill the server's disk, the error and its path through psycopg are real.
+    source_url, home = _source_with_data(tmp_path)
+    engine = create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "CREATE FUNCTION disk_is_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file \"base/1/2\": No space left on device' "
+                "USING ERRCODE = 'disk_full'; END $$"))
+            connection.execute(text("CREATE TRIGGER full_disk BEFORE INSERT ON settings "
+                                    "FOR EACH ROW EXECUTE FUNCTION disk_is_full()"))
+    finally:
+        engine.dispose()
+    before = _counts(postgres_url)
+    result = _mlxm(source_url, home, "db", "copy", "--to", postgres_url)
+    assert result.exit_code == 10, result.output  # was exit 1, "copy failed ...: could not extend file ..."
+    safe = create_engine(postgres_url).url.render_as_string(hide_password=True)
+    assert result.output.strip() == (
+        f"Error: copy failed, the target was not changed: the target database {safe} cannot grow: "
+        "no space left on device; free space on the database server's disk")
+    assert _counts(postgres_url) == before

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, Table, func, select, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
-from adapters.sqlalchemy.file_guard import DatabaseUnreachable, is_disk_full, translate_damage
+from adapters.sqlalchemy.file_guard import DatabaseUnreachable, is_disk_full, is_server, translate_damage
 from adapters.sqlalchemy.search_index import SEARCH_INDEX_TABLE, rebuild_search_index
 from application.errors import InvalidRequest, OutOfSpace, is_out_of_space
 
@@ -110,13 +110,15 @@ def _using(role: str, url: str) -> Iterator[None]:
 @contextmanager
 def _copying(target_url: str) -> Iterator[None]:
     """A failure while rows move (either side; the transaction rolls back) as one line, without the link;
-    a full disk (SQLite's "database or disk is full": only the target grows) is OutOfSpace (exit 10)."""
+    a full disk (SQLite's "database or disk is full", PostgreSQL's disk_full: only the target grows) is
+    OutOfSpace (exit 10)."""
     try:
         yield
     except SQLAlchemyError as exc:
-        if is_disk_full(exc):
+        if is_disk_full(exc, target_url):  # only the target grows
             raise OutOfSpace(f"copy failed, the target was not changed: the target database {_safe(target_url)} "
-                             "cannot grow: no space left on device", path=_file_of(target_url)) from exc
+                             "cannot grow: no space left on device", path=_file_of(target_url),
+                             server=is_server(target_url)) from exc
         raise CopyRefused(f"copy failed, the target was not changed: {_reason(exc)}") from exc
 
 

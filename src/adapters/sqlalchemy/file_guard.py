@@ -13,6 +13,7 @@ connection: each a one-line "unavailable" naming the database, never an internal
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -84,15 +85,15 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
         return
     reason = " ".join(str(getattr(exc, "orig", exc)).split())
     lowered = reason.lower()
+    where = describe_database(url)
+    if is_disk_full(exc, url):  # before the damage markers: a full disk may read "disk I/O error"
+        raise OutOfSpace(f"the database{where} cannot grow: no space left on device; nothing of this change "
+                         "was written", path=_sqlite_file(url), server=is_server(url)) from exc
     if any(marker in lowered for marker in _DAMAGE_MARKERS):
         raise DatabaseDamaged(f"the database is damaged ({reason}); restore it from a backup "
                               "(mlxm keeps mlxm.db.before-*.bak copies from upgrades)") from exc
     if not isinstance(exc, SqlOperationalError):
         return
-    where = describe_database(url)
-    if is_disk_full(exc):
-        raise OutOfSpace(f"the database{where} cannot grow: no space left on device; nothing of this change "
-                         "was written", path=_sqlite_file(url)) from exc
     if "unable to open database file" in lowered:
         raise DatabaseUnreachable(f"cannot open the database{where} ({reason}): it must be a file that can be "
                                   "read and written, in a folder that can be written") from exc
@@ -103,9 +104,41 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
         raise DatabaseUnreachable(f"cannot connect to the database{where}: {reason}") from exc
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """SQLite's SQLITE_FULL ("database or disk is full"): the disk (or quota) under its file is full."""
-    return isinstance(exc, SqlOperationalError) and "database or disk is full" in str(getattr(exc, "orig", exc)).lower()
+# Less free than this beside the database file, at the moment a write failed, is a full disk: SQLite grows
+# its file, journal or WAL by pages (4 KiB by default) and a transaction by many of them.
+ROOM_TO_WRITE = 1 << 20
+
+
+PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
+
+
+def is_disk_full(exc: BaseException, url: object = None) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full"), or its SQLITE_IOERR ("disk I/O error") while the disk
+    under the database file (`url`) has next to nothing free: SQLite reports a full disk that way when the
+    journal or WAL cannot grow (and for any failed write but ENOSPC, so a disk with room stays "damaged");
+    or PostgreSQL's disk_full."""
+    if not isinstance(exc, SqlOperationalError):
+        return False
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == PG_DISK_FULL:  # psycopg's DiskFull: the server's disk
+        return True
+    reason = str(orig).lower()
+    if "database or disk is full" in reason:
+        return True
+    return "disk i/o error" in reason and _folder_nearly_full(_sqlite_file(url))
+
+
+def _folder_nearly_full(database: str | None) -> bool:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return False  # no file of its own on a disk (or a URI filename this check does not parse)
+    try:
+        return _free_bytes(os.path.dirname(os.path.abspath(database))) < ROOM_TO_WRITE
+    except OSError:  # the folder is gone or unreadable: no evidence of a full disk
+        return False
+
+
+def _free_bytes(folder: str) -> int:
+    return shutil.disk_usage(folder).free  # what an unprivileged writer may still use (f_bavail)
 
 
 def _sqlite_file(url: object) -> str | None:
@@ -118,6 +151,16 @@ def _sqlite_file(url: object) -> str | None:
     if parsed is None or parsed.get_backend_name() != "sqlite":
         return None
     return parsed.database or None
+
+
+def is_server(url: object) -> bool:
+    """`url` names a database server (PostgreSQL), not a SQLite file on this machine."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return url is not None and make_url(url).get_backend_name() != "sqlite"
+    except Exception:  # noqa: BLE001 - unknown: not a server
+        return False
 
 
 def describe_database(url: object) -> str:

@@ -72,9 +72,11 @@ class UpdateOutcome:
     note: str | None = None
     bytes_fetched: int = 0
     bytes_reused: int = 0  # unchanged files linked from the installed revision (delta update)
+    # The failure itself, not only its text: the entrypoint maps its kind (a full disk is not a failed source).
+    exception: Exception | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return self.__dict__.copy()
+        return {k: v for k, v in self.__dict__.items() if k != "exception"}
 
 
 class UpdateService:
@@ -142,7 +144,7 @@ class UpdateService:
             except Exception as exc:  # noqa: BLE001 - reported per model; the old revision keeps working
                 if name is not None:
                     raise
-                outcomes.append(UpdateOutcome(model.model_id, False, model.revision, None, str(exc)))
+                outcomes.append(UpdateOutcome(model.model_id, False, model.revision, None, str(exc), exception=exc))
                 continue
             new = result.model.revision
             outcomes.append(UpdateOutcome(model.model_id, not same_revision(new, model.revision),

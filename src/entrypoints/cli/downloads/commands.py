@@ -207,12 +207,14 @@ def update(ctx: click.Context, name: str | None, all_models: bool, as_json: bool
     container.download_service().reconcile_after_crash()
     with _progress_for(name or "update", as_json) as bar:
         outcomes = container.update_service().update(name, _AllModels(bar) if all_models else bar)
+    # Each failure's line and exit code from the one map, as a failed `mlxm pull` (a full disk: 10 + advice).
+    failures = {id(o): _described_failure(ctx, o) for o in outcomes if o.error}
     if as_json:
         echo_json([o.to_dict() for o in outcomes])
     else:
         for o in outcomes:
             if o.error:
-                click.echo(f"{o.model_id}: not updated ({o.error})")
+                click.echo(f"{o.model_id}: not updated ({failures[id(o)][0]})")
             elif o.note:
                 click.echo(f"{o.model_id}: skipped ({o.note})")
             elif o.updated:
@@ -226,8 +228,26 @@ def update(ctx: click.Context, name: str | None, all_models: bool, as_json: bool
                    f"fetched {_human(sum(o.bytes_fetched for o in outcomes))} ({sum(o.bytes_fetched for o in outcomes)} B), "
                    f"reused {_human(sum(o.bytes_reused for o in outcomes))} ({sum(o.bytes_reused for o in outcomes)} B) "
                    f"from installed revisions")
-    if any(o.error for o in outcomes):
-        ctx.exit(6)
+    if failures:
+        ctx.exit(_update_exit_code({code for _, code in failures.values()}))
+
+
+def _described_failure(ctx: click.Context, outcome) -> tuple[str, int]:
+    """A model's update failure as (message, exit code); 6 (a failed source) when the map does not know it."""
+    described = describe_error(ctx, outcome.exception) if outcome.exception is not None else None
+    return described or (outcome.error, 6)
+
+
+def _update_exit_code(codes: set[int]) -> int:
+    """One code for `update --all`: the failures' own when they agree; else a full disk's (10), which must be
+    freed before any retry can succeed; else 6, some source failed."""
+    from application.errors import OutOfSpace
+    from entrypoints.errors import mapping_for
+
+    if len(codes) == 1:
+        return next(iter(codes))
+    full_disk = mapping_for(OutOfSpace("")).exit_code
+    return full_disk if full_disk in codes else 6
 
 
 @click.command("verify")
