@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DatabaseError as SqlDatabaseError, OperationalError as SqlOperationalError
 
+from adapters.sqlalchemy.urls import sqlite_file_name
 from application.errors import OutOfSpace, Unavailable
 
 _DAMAGE_MARKERS = ("malformed", "not a database", "file is encrypted", "disk i/o error")
@@ -92,7 +93,7 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
     where = describe_database(url)
     if is_disk_full(exc):
         raise OutOfSpace(f"the database{where} cannot grow: no space left on device; nothing of this change "
-                         "was written", path=_sqlite_file(url)) from exc
+                         "was written", path=sqlite_file_name(url)) from exc
     if "unable to open database file" in lowered:
         raise DatabaseUnreachable(f"cannot open the database{where} ({reason}): it must be a file that can be "
                                   "read and written, in a folder that can be written") from exc
@@ -106,18 +107,6 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
 def is_disk_full(exc: BaseException) -> bool:
     """SQLite's SQLITE_FULL ("database or disk is full"): the disk (or quota) under its file is full."""
     return isinstance(exc, SqlOperationalError) and "database or disk is full" in str(getattr(exc, "orig", exc)).lower()
-
-
-def _sqlite_file(url: object) -> str | None:
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url) if url is not None else None
-    except Exception:  # noqa: BLE001 - only a path for the message
-        return None
-    if parsed is None or parsed.get_backend_name() != "sqlite":
-        return None
-    return parsed.database or None
 
 
 def describe_database(url: object) -> str:
