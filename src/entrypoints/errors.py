@@ -9,6 +9,7 @@ from application import errors as app
 from application.catalog.ports import CatalogFetchFailed, KeyFileRefused
 from domain import errors as dom
 from domain.catalog.signed import CatalogRefused
+from domain.paths import is_inside
 
 
 @dataclass(frozen=True)
@@ -79,15 +80,8 @@ def message_for(exc: BaseException, home: str | None = None) -> str:
         advice = "free space on the database server's disk"
     elif home is None:
         advice = "free space under MLX_MANAGER_HOME, or point MLX_MANAGER_HOME at a disk with room"
-    elif exc.path is not None and not _inside(os.path.abspath(exc.path), os.path.abspath(home)):
+    elif exc.path is not None and not is_inside(os.path.abspath(exc.path), os.path.abspath(home)):
         advice = "free space on that disk"  # e.g. `mlxm speak -o /elsewhere/out.wav`: not mlxm's folder
     else:
         advice = f"free space under MLX_MANAGER_HOME ({home}), or point MLX_MANAGER_HOME at a disk with room"
     return f"{exc}; {advice}"
-
-
-def _inside(path: str, folder: str) -> bool:
-    try:
-        return os.path.commonpath([path, folder]) == folder
-    except ValueError:  # different drives
-        return False

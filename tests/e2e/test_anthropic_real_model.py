@@ -4,42 +4,28 @@ the OpenAI chat route, so greedy answers are identical. Also on a tiny vision mo
 from __future__ import annotations
 
 import anthropic
-import openai
 import pytest
-from click.testing import CliRunner
 
 from domain.audit.model import AuditQuery
-
-from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
-from tests.support.tiny_models import cached_model
+from tests.support.served_models import anthropic_client, openai_client, serving, tiny_chat_models
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "tiny-models"
-    llama = cached_model("llama", root, tie_word_embeddings=False)
-    vlm = cached_model("qwen2_vl", root)
-    container = real_container(tmp_path_factory.mktemp("mlxm-home"))
-    for name, folder in (("tiny-llama", llama), ("tiny-vlm", vlm)):
-        result = CliRunner().invoke(cli, ["import", str(folder), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
-        yield url, container
-    container.model_pool().shutdown()
+    with serving(tmp_path_factory.mktemp("mlxm-home"), tiny_chat_models(tmp_path_factory)) as served:
+        yield served
 
 
 @pytest.mark.parametrize("model", ["tiny-llama", "tiny-vlm"])
 def test_messages_equal_chat_completions_greedy(server, model):
     url, container = server
     messages = [{"role": "user", "content": "Hello there"}]
-    chat = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=120).chat.completions.create(
+    chat = openai_client(url).chat.completions.create(
         model=model, messages=messages, max_tokens=6, temperature=0)
     expected = chat.choices[0].message.content
-    client = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0, timeout=120)
+    client = anthropic_client(url)
     message = client.messages.create(model=model, max_tokens=6, messages=messages,
                                      extra_body={"temperature": 0})  # this SDK has no sampling arguments
     assert message.content[0].text == expected
@@ -59,7 +45,7 @@ def test_messages_equal_chat_completions_greedy(server, model):
 
 def test_tools_for_the_vision_model_without_a_tool_format_are_a_400_naming_it(server):
     url, _ = server
-    client = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0, timeout=120)
+    client = anthropic_client(url)
     tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
     with pytest.raises(anthropic.BadRequestError, match="tiny-vlm: this model has no known tool-call format"):
         client.messages.create(model="tiny-vlm", max_tokens=6, tools=[tool],

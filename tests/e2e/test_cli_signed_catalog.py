@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from entrypoints.cli.main import cli
 from tests.support.catalog_server import CatalogServer, catalog_document, encode, team_model
+from tests.support.full_disk import FillingDisk
 
 
 def mlxm(env: dict, *args: str):
@@ -104,7 +105,6 @@ def test_sign_refuses_a_catalog_clients_would_refuse(tmp_path) -> None:
 
 
 def test_a_sign_that_fails_midway_leaves_the_previous_signature_untouched(tmp_path, monkeypatch) -> None:
-    import errno
     import io
 
     base = {"MLX_MANAGER_HOME": str(tmp_path / "home")}
@@ -119,39 +119,12 @@ def test_a_sign_that_fails_midway_leaves_the_previous_signature_untouched(tmp_pa
     os.chmod(sig, 0o644)
     good = sig.read_bytes()
 
-    class DiskFull:
-        """A file in `published` that takes half of what is written, then the disk is full."""
-
-        def __init__(self, handle) -> None:
-            self._handle = handle
-
-        def write(self, data) -> int:
-            self._handle.write(bytes(data)[: len(data) // 2])
-            self._handle.flush()
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def __getattr__(self, name):
-            return getattr(self._handle, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc) -> None:
-            self._handle.close()
-
-    real_open = io.open
-
-    def open_(file, mode="r", *args, **kwargs):
-        handle = real_open(file, mode, *args, **kwargs)
-        name = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.fspath(file)
-        if any(c in mode for c in "wax+") and os.path.dirname(os.path.abspath(name)) == str(published):
-            return DiskFull(handle)
-        return handle
-
+    disk = FillingDisk(10, sig.name)  # the temp `.catalog.json.sig.<random>.tmp` takes 10 bytes, then ENOSPC
     catalog_file.write_bytes(encode(catalog_document(sequence=2, key_id=pair["key_id"])))
-    monkeypatch.setattr(io, "open", open_)
+    monkeypatch.setattr(io, "open", disk)  # write_atomic writes the temp file through os.fdopen -> io.open
     failed = mlxm(base, "catalog", "sign", str(catalog_file), "--key", key)
     monkeypatch.undo()
+    assert disk.refused == 1  # the write under test did fail, halfway
     assert failed.exit_code != 0 and "No space left on device" in one_error_line(failed)
     assert sig.read_bytes() == good, "the previous signature is untouched"
     assert sorted(p.name for p in published.iterdir()) == ["catalog.json", "catalog.json.sig"], "no temp file left"

@@ -12,12 +12,8 @@ import anthropic
 import jsonschema
 import openai
 import pytest
-from click.testing import CliRunner
 
-from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
-from tests.support.tiny_models import cached_model
+from tests.support.served_models import openai_client, serving, tiny_chat_models
 
 pytestmark = pytest.mark.slow
 
@@ -33,23 +29,13 @@ SCHEMA = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "tiny-models"
-    llama = cached_model("llama", root, tie_word_embeddings=False)
-    vlm = cached_model("qwen2_vl", root)
-    home = tmp_path_factory.mktemp("mlxm-home-options")
-    container = real_container(home)
-    for name, folder in (("tiny-llama", llama), ("tiny-vlm", vlm)):
-        result = CliRunner().invoke(cli, ["import", str(folder), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
-        yield url, container
-    container.model_pool().shutdown()
+    with serving(tmp_path_factory.mktemp("mlxm-home-options"), tiny_chat_models(tmp_path_factory)) as served:
+        yield served
 
 
 @pytest.fixture
 def client(server):
-    url, _ = server
-    return openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=120)
+    return openai_client(server[0])
 
 
 @pytest.mark.parametrize("model", CHAT_MODELS)

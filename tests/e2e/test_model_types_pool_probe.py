@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
+from tests.support.served_models import serving
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -27,14 +26,9 @@ KINDS = {"tiny-llama": "llama", "tiny-vlm": "qwen2_vl", "tiny-bert": "bert", "ti
 def server(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "tiny-models"
     home = tmp_path_factory.mktemp("mlxm-home")
-    container = real_container(home, max_models=2)
-    runner = CliRunner()
-    for name, kind in KINDS.items():
-        result = runner.invoke(cli, ["import", str(cached_model(kind, root)), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
+    folders = {name: cached_model(kind, root) for name, kind in KINDS.items()}
+    with serving(home, folders, max_models=2) as (url, container):
         yield url, container, home
-    container.model_pool().shutdown()
 
 
 def rows(home, sql):

@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
+from tests.support.served_models import openai_client, serving
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -30,22 +29,15 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, models):
-    home = tmp_path_factory.mktemp("mlxm-home")
-    container = real_container(home)
-    runner = CliRunner()
-    for name, kind in (("tiny-bert", "bert"), ("tiny-qwen3-embed", "qwen3"), ("tiny-vlm", "vlm"),
-                       ("tiny-llama", "llama"), ("tiny-vlm-tools", "vlm_tools")):
-        result = runner.invoke(cli, ["import", str(models[kind]), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
-        yield url, container
-    container.model_pool().shutdown()
+    names = {"tiny-bert": "bert", "tiny-qwen3-embed": "qwen3", "tiny-vlm": "vlm", "tiny-llama": "llama",
+             "tiny-vlm-tools": "vlm_tools"}
+    with serving(tmp_path_factory.mktemp("mlxm-home"), {name: models[kind] for name, kind in names.items()}) as served:
+        yield served
 
 
 @pytest.fixture
 def client(server):
-    url, _ = server
-    return openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=120)
+    return openai_client(server[0])
 
 
 def direct_vectors(runtime_dir, texts, kind):

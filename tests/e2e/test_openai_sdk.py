@@ -17,8 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
+from tests.support.served_models import openai_client, serving
 from tests.support.tiny_models import cached_model, no_eos_logits_processor
 
 pytestmark = pytest.mark.slow
@@ -40,26 +39,17 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, models):
-    home = tmp_path_factory.mktemp("mlxm-home")
-    container = real_container(home)
-    runner = CliRunner()
-    for name, kind in (("tiny-llama", "llama"), ("tiny-whisper", "whisper"), ("tiny-tts", "tts"), ("tiny-vlm", "vlm")):
-        result = runner.invoke(cli, ["import", str(models[kind]), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    for profile, model in (("warm", "tiny-llama"), ("warm-vlm", "tiny-vlm")):
-        result = runner.invoke(cli, ["profile", "create", profile, model, "--temperature", "0.9", "--max-tokens", "12"],
-                               obj=container)
-        assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
-        yield url, container
-    pool = container.model_pool()
-    pool.shutdown()
+    names = {"tiny-llama": "llama", "tiny-whisper": "whisper", "tiny-tts": "tts", "tiny-vlm": "vlm"}
+    profiles = [["profile", "create", profile, model, "--temperature", "0.9", "--max-tokens", "12"]
+                for profile, model in (("warm", "tiny-llama"), ("warm-vlm", "tiny-vlm"))]
+    with serving(tmp_path_factory.mktemp("mlxm-home"), {name: models[kind] for name, kind in names.items()},
+                 commands=profiles) as served:
+        yield served
 
 
 @pytest.fixture
 def client(server):
-    url, _ = server
-    return openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=120)
+    return openai_client(server[0])
 
 
 def greedy_reference(llama_dir, messages, max_tokens):

@@ -9,14 +9,11 @@ import json
 import time
 
 import httpx
-import openai
 import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
-from tests.support.tiny_models import cached_model
+from tests.support.served_models import openai_client, serving, tiny_chat_models
 
 pytestmark = pytest.mark.slow
 
@@ -26,26 +23,17 @@ CACHE_ENTRIES, CACHE_BYTES = 7, 256 * 2**20  # MLX_SERVER_PROMPT_CACHE_SIZE / _B
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "tiny-models"
-    llama = cached_model("llama", root, tie_word_embeddings=False)
-    vlm = cached_model("qwen2_vl", root)
     home = tmp_path_factory.mktemp("mlxm-home-cache-visibility")
     # One row at a time: the choices of an n > 1 request run in turn, so each later choice finds the earlier
     # ones' prompt in the cache (as with n above the batch size, or a batch full of other requests).
-    container = real_container(home, max_batch_size=1, max_models=2, prompt_cache_size=CACHE_ENTRIES,
-                               prompt_cache_bytes=CACHE_BYTES)
-    for name, folder in (("tiny-llama", llama), ("tiny-vlm", vlm)):
-        result = CliRunner().invoke(cli, ["import", str(folder), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
-        yield url, container
-    container.model_pool().shutdown()
+    with serving(home, tiny_chat_models(tmp_path_factory), max_batch_size=1, max_models=2,
+                 prompt_cache_size=CACHE_ENTRIES, prompt_cache_bytes=CACHE_BYTES) as served:
+        yield served
 
 
 @pytest.fixture
 def client(server):
-    url, _ = server
-    return openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=120)
+    return openai_client(server[0])
 
 
 def pool_entry(url: str, model: str) -> dict | None:

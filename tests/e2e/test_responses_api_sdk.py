@@ -6,14 +6,10 @@ from __future__ import annotations
 import json
 
 import httpx
-import openai
 import pytest
-from click.testing import CliRunner
 
-from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
 from tests.support.scripted_models import build_scripted_model
+from tests.support.served_models import openai_client, serving
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +22,13 @@ WEATHER_TOOL = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     scripted = build_scripted_model(tmp_path_factory.mktemp("models") / "scripted")
-    home = tmp_path_factory.mktemp("mlxm-home")
-    container = real_container(home)
-    result = CliRunner().invoke(cli, ["import", str(scripted), "--name", "scripted", "--json"], obj=container)
-    assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
+    with serving(tmp_path_factory.mktemp("mlxm-home"), {"scripted": scripted}) as (url, _):
         yield url
-    container.model_pool().shutdown()
 
 
 @pytest.fixture
 def client(server):
-    return openai.OpenAI(base_url=f"{server}/v1", api_key="x", max_retries=0, timeout=120)
+    return openai_client(server)
 
 
 def test_text_response(client):

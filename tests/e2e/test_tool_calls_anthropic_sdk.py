@@ -9,12 +9,9 @@ from __future__ import annotations
 import anthropic
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
 from tests.support.scripted_models import build_scripted_model
+from tests.support.served_models import anthropic_client, serving
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -32,22 +29,14 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     scripted = build_scripted_model(root / "scripted")
     plain = cached_model("llama", tmp_path_factory.getbasetemp() / "tiny-models")
-    home = tmp_path_factory.mktemp("mlxm-home")
-    container = real_container(home)
-    runner = CliRunner()
-    for path, name in ((scripted, "scripted"), (plain, "plain-llama")):
-        result = runner.invoke(cli, ["import", str(path), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    result = runner.invoke(cli, ["profile", "create", "no-think", "scripted", "--no-thinking"], obj=container)
-    assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
+    with serving(tmp_path_factory.mktemp("mlxm-home"), {"scripted": scripted, "plain-llama": plain},
+                 commands=[["profile", "create", "no-think", "scripted", "--no-thinking"]]) as (url, _):
         yield url
-    container.model_pool().shutdown()
 
 
 @pytest.fixture
 def client(server):
-    return anthropic.Anthropic(base_url=server, api_key="x", max_retries=0, timeout=120)
+    return anthropic_client(server)
 
 
 def test_tool_use_non_streaming(client):

@@ -13,12 +13,9 @@ import json
 import httpx
 import openai
 import pytest
-from click.testing import CliRunner
 
-from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
 from tests.support.scripted_models import build_scripted_model
+from tests.support.served_models import openai_client, serving
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -39,20 +36,13 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     scripted = build_scripted_model(root / "scripted")
     plain = cached_model("llama", tmp_path_factory.getbasetemp() / "tiny-models")  # no tool format
-    home = tmp_path_factory.mktemp("mlxm-home")
-    container = real_container(home)
-    runner = CliRunner()
-    for path, name in ((scripted, "scripted"), (plain, "plain-llama")):
-        result = runner.invoke(cli, ["import", str(path), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
+    with serving(tmp_path_factory.mktemp("mlxm-home"), {"scripted": scripted, "plain-llama": plain}) as (url, _):
         yield url
-    container.model_pool().shutdown()
 
 
 @pytest.fixture
 def client(server):
-    return openai.OpenAI(base_url=f"{server}/v1", api_key="x", max_retries=0, timeout=120)
+    return openai_client(server)
 
 
 def test_tool_call_non_streaming(client):

@@ -11,13 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 
-import openai
 import pytest
-from click.testing import CliRunner
 
-from entrypoints.cli.main import cli
-from entrypoints.http.app import create_app
-from tests.support.frontends import real_container, serve_in_thread
+from tests.support.served_models import anthropic_client, openai_client, serving
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -55,21 +51,18 @@ TOOLS = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     source = cached_model("llama", tmp_path_factory.getbasetemp() / "tiny-models", tie_word_embeddings=False)
-    container = real_container(tmp_path_factory.mktemp("mlxm-home"))
+    folders = {}
     for name, template in TEMPLATES.items():
-        folder = tmp_path_factory.mktemp("models") / name
-        shutil.copytree(source, folder)
-        (folder / "chat_template.jinja").write_text(template)
-        result = CliRunner().invoke(cli, ["import", str(folder), "--name", name, "--json"], obj=container)
-        assert result.exit_code == 0, result.output
-    with serve_in_thread(create_app(container)) as url:
+        folders[name] = tmp_path_factory.mktemp("models") / name
+        shutil.copytree(source, folders[name])
+        (folders[name] / "chat_template.jinja").write_text(template)
+    with serving(tmp_path_factory.mktemp("mlxm-home"), folders) as (url, _):
         yield url
-    container.model_pool().shutdown()
 
 
 @pytest.fixture
 def client(server):
-    return openai.OpenAI(base_url=f"{server}/v1", api_key="x", max_retries=0, timeout=120)
+    return openai_client(server)
 
 
 def _calls(completion):
@@ -113,9 +106,7 @@ def test_required_streams_the_call(client):
 
 
 def test_anthropic_any_and_named_tool_are_enforced(server):
-    import anthropic
-
-    client = anthropic.Anthropic(base_url=server, api_key="x", max_retries=0, timeout=120)
+    client = anthropic_client(server)
     tools = [{"name": t["function"]["name"], "input_schema": t["function"]["parameters"]} for t in TOOLS]
     for choice, names in (({"type": "any", "disable_parallel_tool_use": True}, {"get_weather", "get_time"}),
                           ({"type": "tool", "name": "get_weather"}, {"get_weather"})):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.filesystem.model_store import read_safetensors_tensor_names
+from adapters.filesystem.file_tree import read_safetensors_tensor_names
 from application.errors import InvalidRequest
 from tests.support.model_folders import write_safetensors
 

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.filesystem.mapping_configs import FileMappingConfigStore
 from domain.enums import ModelType
-from domain.library.mapping import AppMapping, InvalidMappingConfig, MappingRule
+from domain.library.mapping import AppMapping, InvalidMappingConfig, MappingRule, app_mapping_to_dict
 
 
 def test_json_and_toml_configs_are_read_by_app_name(tmp_path):
@@ -45,11 +45,11 @@ def test_two_files_for_one_app_are_ambiguous(tmp_path):
         FileMappingConfigStore(tmp_path).get("twice")
 
 
-def test_save_round_trips_and_refuses_bad_names(tmp_path):
+def test_a_config_written_in_the_documented_form_round_trips_and_bad_names_are_refused(tmp_path):
     store = FileMappingConfigStore(tmp_path / "configs")
     mapping = AppMapping("studio", "/srv/studio", (MappingRule("llm", families=("qwen3",), tags=("chat",)),))
-    store.save(mapping)
+    store.folder.mkdir()
+    (store.folder / "studio.json").write_text(json.dumps(app_mapping_to_dict(mapping)))
     assert store.get("studio") == mapping
-    assert [p.name for p in (tmp_path / "configs").iterdir()] == ["studio.json"]
     with pytest.raises(InvalidMappingConfig):
         store.get("../etc/passwd")

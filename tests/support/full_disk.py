@@ -1,5 +1,6 @@
 """A disk that fills: a file opener whose new files take `room` bytes, then every write fails with ENOSPC
-(as write(2) does on a full disk). Tests patch a module's `open` with it, at the write under test."""
+(as write(2) does on a full disk). Tests patch a module's `open` with it, at the write under test, or
+`io.open` for a write through `os.fdopen` (which hands `io.open` a descriptor, not a name)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,17 @@ class FillingDisk:
 
     def __call__(self, file, mode="r", *args, **kwargs):
         handle = builtins.open(file, mode, *args, **kwargs)
-        if any(flag in mode for flag in "wax+") and self.name in os.path.basename(os.fsdecode(file)):
+        if any(flag in mode for flag in "wax+") and self.name in os.path.basename(_name_of(file)):
             return FillingFile(handle, self)
         return handle
+
+
+def _name_of(file) -> str:
+    """The path `open` was given, or the one an open descriptor (from `os.fdopen`) stands for."""
+    if not isinstance(file, int):
+        return os.fsdecode(file)
+    import fcntl
+
+    if hasattr(fcntl, "F_GETPATH"):  # macOS has no /proc
+        return os.fsdecode(fcntl.fcntl(file, fcntl.F_GETPATH, bytes(1024)).rstrip(b"\0"))
+    return os.readlink(f"/proc/self/fd/{file}")

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-import adapters.filesystem.model_store as model_store
+import adapters.filesystem.file_tree as file_tree
 from entrypoints.cli.main import cli
 from entrypoints.http.app import create_app
 from tests.support.frontends import fake_container
@@ -23,7 +23,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("MLX_MANAGER_HOME", str(home))
     container, uow = fake_container(home, allowed_model_dirs=(tmp_path,))
     disk = FillingDisk(ROOM, "model.safetensors")
-    monkeypatch.setattr(model_store, "open", disk, raising=False)  # the import's copy writes through it
+    monkeypatch.setattr(file_tree, "open", disk, raising=False)  # the import's copy writes through it
     source = write_model_folder(tmp_path / "src" / "Some Model")
     return container, uow, home, source, disk
 

@@ -86,9 +86,11 @@ def test_highest_priority_enabled_mapping_wins(world):
     mappings.add("gpt-", "openai", pattern_type="prefix", priority=1)
     exact = mappings.add("gpt-4o", "local", priority=5, enabled=False)
     mappings.add(r"gpt-4o(-mini)?", "openai", pattern_type="regex", backend_model="upstream-4o", priority=3)
-    assert router.complete("gpt-4o", REQUEST).text == "cloud:upstream-4o"
+    cloud = router.complete("gpt-4o", REQUEST)
+    assert (cloud.text, cloud.model, cloud.backend) == ("cloud:upstream-4o", "gpt-4o", "openai")
     mappings.update(exact.id, enabled=True)
-    assert router.complete("gpt-4o", REQUEST).backend == "local"
+    local_answer = router.complete("gpt-4o", REQUEST)
+    assert (local_answer.model, local_answer.backend) == ("gpt-4o", "local")
     endpoint = script["endpoints"][0]
     assert endpoint.api_type is ApiType.OPENAI and endpoint.api_key == "sk-test-abcdefgh1234"
     assert "sk-test" not in repr(endpoint)

@@ -12,12 +12,10 @@ import json
 import tomllib
 from pathlib import Path
 
-from adapters.filesystem.durability import write_atomic
 from domain.library.mapping import (
     AppMapping,
     InvalidMappingConfig,
     app_mapping_from_dict,
-    app_mapping_to_dict,
     validate_app_name,
 )
 
@@ -82,15 +80,3 @@ class FileMappingConfigStore:
                 raise problem  # another app's two files do not hide this one
         path = found.get(app)
         return self._read(app, path) if path is not None else None
-
-    def save(self, mapping: AppMapping) -> None:
-        validate_app_name(mapping.app)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        existing = self._files().get(mapping.app)
-        if existing is not None and existing.suffix != ".json":
-            raise InvalidMappingConfig(mapping.app, f"{existing.name} exists; edit it by hand")
-        target = self.folder / f"{mapping.app}.json"
-        # fsynced before it is renamed into place, the temp file removed on failure: a crash or a full disk
-        # leaves the previous config as it was (hidden `.<app>.*.tmp` names are never read as configs).
-        write_atomic(target, (json.dumps(app_mapping_to_dict(mapping), indent=2) + "\n").encode("utf-8"),
-                     user_file=True)

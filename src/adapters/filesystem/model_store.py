@@ -1,5 +1,6 @@
 """`FilesystemModelStore`: the `ModelStore` port on a real filesystem — where a model's bytes live,
-the few moves that must be atomic (rename + symlink switch), fsync, `flock` and the hash caches.
+the few moves that must be atomic (rename + symlink switch), fsync, `flock` and the hash caches. The
+layout-free file primitives it inherits are `FilesystemFileTree` (file_tree.py).
 
 Layout under `MLX_MANAGER_HOME` (each model stored exactly once; the HF cache is not used)::
 
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import json
 import os
 import shutil
 import threading
@@ -32,8 +31,8 @@ if TYPE_CHECKING:
     from application.library.ports import SharedLock
 
 from adapters.filesystem import hash_cache
+from adapters.filesystem.file_tree import FilesystemFileTree
 from adapters.filesystem.durability import _move, check_manifest_files, fsync_dir, fsync_file, fsync_tree
-from application.library.import_scan import tensor_names_from_header
 from domain.library.layout import (
     MANIFEST_NAME,
     PART_SUFFIX,
@@ -42,19 +41,8 @@ from domain.library.layout import (
     Manifest,
 )
 
-_CHUNK = 4 * 1024 * 1024
 
-
-def read_safetensors_tensor_names(path: Path, label: str | None = None) -> list[str]:
-    """Tensor names from a safetensors file's header, read without loading the weights
-    (the header rules are `application.library.import_scan.tensor_names_from_header`)."""
-    label = label or path.name
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        return tensor_names_from_header(handle.read(8), handle.read, size, label)
-
-
-class FilesystemModelStore(LibraryPaths):
+class FilesystemModelStore(FilesystemFileTree, LibraryPaths):
     """The library on disk under `home` (see the module docstring for the layout)."""
 
     def __init__(self, home: Path, shared_lock: "SharedLock | None" = None) -> None:
@@ -219,18 +207,6 @@ class FilesystemModelStore(LibraryPaths):
     def sha256_of(self, path: Path, *, use_cache: bool = True, cache: Path | None = None) -> str:
         return hash_cache.sha256_of(path, use_cache=use_cache, cache=cache)
 
-    def sha256_and_git_sha1(self, path: Path, size: int) -> tuple[str, str]:
-        """Both digests in one read: the sha256 and the git blob id (sha1 of `blob <size>\\0` + bytes)."""
-        import hashlib
-
-        sha256 = hashlib.sha256()
-        git_sha1 = hashlib.sha1(b"blob %d\0" % size)
-        with open(path, "rb") as fh:
-            while block := fh.read(1024 * 1024):
-                sha256.update(block)
-                git_sha1.update(block)
-        return sha256.hexdigest(), git_sha1.hexdigest()
-
     def hash_cache_path(self, path: Path) -> Path:
         return hash_cache.cache_path(path)
 
@@ -262,116 +238,6 @@ class FilesystemModelStore(LibraryPaths):
             if path.is_symlink() or path.is_file():
                 if path.relative_to(staging).as_posix() not in listed:
                     path.unlink()
-
-    # -- file primitives of import, delete and recovery -----------------------------------
-    def lexists(self, path: Path) -> bool:
-        return os.path.lexists(path)
-
-    def realpath(self, path: Path) -> Path:
-        return Path(os.path.realpath(path))
-
-    def walk(self, root: Path, *, top_down: bool = True) -> Iterator[tuple[str, list[str], list[str]]]:
-        """`os.walk`: top-down callers may prune `dirs` in place; links to folders are not followed."""
-        return os.walk(root, topdown=top_down)
-
-    def rename(self, src: Path, dst: Path) -> None:
-        """Atomic on one filesystem; raises OSError (errno EXDEV) across filesystems."""
-        os.rename(src, dst)
-
-    def remove_tree(self, path: Path) -> None:
-        shutil.rmtree(path, ignore_errors=True)
-
-    def write_journal(self, path: Path, record: dict) -> None:
-        temp = path.with_name(path.name + ".tmp")
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)  # never a half-written journal under the name
-        fsync_dir(path.parent)
-
-    def read_journal(self, path: Path) -> dict | None:
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return record if isinstance(record, dict) else None
-
-    def symlink_relative(self, link: Path, target: Path) -> None:
-        os.symlink(os.path.relpath(target, link.parent), link)
-
-    def hash_file(self, path: Path) -> tuple[int, str]:
-        """(size, sha256) of the bytes read."""
-        digest = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        return size, digest.hexdigest()
-
-    def link_or_copy(self, src: Path, dst: Path) -> str:
-        from adapters.filesystem.links import link_or_copy
-
-        return link_or_copy(src, dst)
-
-    def same_file(self, a: Path, b: Path) -> bool:
-        try:
-            return os.path.samefile(a, b)
-        except OSError:
-            return False
-
-    def copy_and_hash(self, src: Path, dst: Path) -> tuple[int, str]:
-        """Copy `src` to a new file `dst` (never overwrites) and hash the bytes written."""
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        with open(src, "rb") as source, open(dst, "xb") as target:
-            while chunk := source.read(_CHUNK):
-                digest.update(chunk)
-                target.write(chunk)
-                size += len(chunk)
-        return size, digest.hexdigest()
-
-    def safetensors_tensor_names(self, path: Path, label: str | None = None) -> list[str]:
-        return read_safetensors_tensor_names(path, label)
-
-    # -- plain file primitives ------------------------------------------------------------
-    def exists(self, path: Path) -> bool:
-        return path.exists()
-
-    def is_file(self, path: Path) -> bool:
-        return path.is_file()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def is_symlink(self, path: Path) -> bool:
-        return path.is_symlink()
-
-    def file_size(self, path: Path) -> int:
-        return path.stat().st_size
-
-    def read_text(self, path: Path) -> str:
-        return path.read_text(encoding="utf-8")
-
-    def write_text(self, path: Path, text: str) -> None:
-        path.write_text(text, encoding="utf-8")
-
-    def unlink(self, path: Path, *, missing_ok: bool = False) -> None:
-        path.unlink(missing_ok=missing_ok)
-
-    def mkdir(self, path: Path, *, parents: bool = False, exist_ok: bool = False) -> None:
-        path.mkdir(parents=parents, exist_ok=exist_ok)
-
-    def rmdir(self, path: Path) -> None:
-        path.rmdir()
-
-    def list_dir(self, path: Path) -> list[Path]:
-        return sorted(path.iterdir())
-
-    def replace(self, src: Path, dst: Path) -> None:
-        src.replace(dst)
 
     # -- one writer per model, across processes ----------------------------------------
     @contextlib.contextmanager

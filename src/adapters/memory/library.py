@@ -81,28 +81,24 @@ class InMemoryDependencyBindingRepository:
 
 class InMemoryMappingConfigStore:
     def __init__(self, mappings: list[AppMapping] | None = None, *, broken: dict[str, str] | None = None) -> None:
-        self._items = {m.app: m for m in mappings or []}
+        self.mappings = {m.app: m for m in mappings or []}
         self.broken = dict(broken or {})  # app -> why its config cannot be used (a damaged file, in the file store)
 
     def list(self) -> list[AppMapping]:
         if self.broken:
             app = min(self.broken)
             raise InvalidMappingConfig(app, self.broken[app])
-        return [self._items[k] for k in sorted(self._items)]
+        return [self.mappings[k] for k in sorted(self.mappings)]
 
     def survey(self) -> tuple[list[AppMapping], list[InvalidMappingConfig]]:
-        return ([self._items[k] for k in sorted(self._items) if k not in self.broken],
+        return ([self.mappings[k] for k in sorted(self.mappings) if k not in self.broken],
                 [InvalidMappingConfig(app, self.broken[app]) for app in sorted(self.broken)])
 
     def get(self, app: str) -> AppMapping | None:
         validate_app_name(app)  # as the file store: a bad name is the caller's mistake (400), not "not found"
         if app in self.broken:
             raise InvalidMappingConfig(app, self.broken[app])
-        return self._items.get(app)
-
-    def save(self, mapping: AppMapping) -> None:
-        validate_app_name(mapping.app)
-        self._items[mapping.app] = mapping
+        return self.mappings.get(app)
 
 
 class InMemoryLinker:

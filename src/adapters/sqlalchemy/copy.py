@@ -22,9 +22,10 @@ from typing import Iterator
 from sqlalchemy import Connection, Engine, Table, func, select, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
+from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.file_guard import DatabaseUnreachable, is_disk_full, is_server, translate_damage
 from adapters.sqlalchemy.search_index import SEARCH_INDEX_TABLE, rebuild_search_index
+from adapters.sqlalchemy.urls import sqlite_file_name, sqlite_file_path
 from application.errors import InvalidRequest, OutOfSpace, is_out_of_space
 
 SEEDED_TABLES = ("dependency_profiles", "dependency_requirements", "dependency_bindings")
@@ -117,14 +118,9 @@ def _copying(target_url: str) -> Iterator[None]:
     except SQLAlchemyError as exc:
         if is_disk_full(exc, target_url):  # only the target grows
             raise OutOfSpace(f"copy failed, the target was not changed: the target database {_safe(target_url)} "
-                             "cannot grow: no space left on device", path=_file_of(target_url),
+                             "cannot grow: no space left on device", path=sqlite_file_name(target_url),
                              server=is_server(target_url)) from exc
         raise CopyRefused(f"copy failed, the target was not changed: {_reason(exc)}") from exc
-
-
-def _file_of(url: str) -> str | None:
-    path = sqlite_file_path(url)
-    return str(path) if path is not None else None
 
 
 def _safe(url: str) -> str:

@@ -16,9 +16,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import DatabaseError as SqlDatabaseError
 
-from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
+from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.file_guard import translate_damage
 from adapters.sqlalchemy.migration_scripts import script_head_revision
+from adapters.sqlalchemy.urls import sqlite_file_path
 
 def recorded_revision(url: str) -> str | None:
     """The revision the database records, read with plain SQL; None when unknown."""

@@ -7,27 +7,16 @@ lock instead of failing; `foreign_keys` turns on the ON DELETE CASCADE the schem
 from __future__ import annotations
 
 import weakref
-from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.sqlalchemy.urls import sqlite_file_path
 from application.errors import InvalidRequest
 
 BUSY_TIMEOUT_MS = 15_000
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine made here that is still alive
-
-
-def sqlite_file_path(url: str) -> Path | None:
-    """The database file of a SQLite URL, or None (memory database, other dialect)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def _set_sqlite_pragmas(dbapi_connection, connection_record) -> None:

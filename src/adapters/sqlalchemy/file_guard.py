@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DatabaseError as SqlDatabaseError, OperationalError as SqlOperationalError
 
+from adapters.sqlalchemy.urls import sqlite_file_name
 from application.errors import OutOfSpace, Unavailable
 
 _DAMAGE_MARKERS = ("malformed", "not a database", "file is encrypted", "disk i/o error")
@@ -88,7 +89,7 @@ def translate_damage(exc: BaseException, url: object = None) -> None:
     where = describe_database(url)
     if is_disk_full(exc, url):  # before the damage markers: a full disk may read "disk I/O error"
         raise OutOfSpace(f"the database{where} cannot grow: no space left on device; nothing of this change "
-                         "was written", path=_sqlite_file(url), server=is_server(url)) from exc
+                         "was written", path=sqlite_file_name(url), server=is_server(url)) from exc
     if any(marker in lowered for marker in _DAMAGE_MARKERS):
         raise DatabaseDamaged(f"the database is damaged ({reason}); restore it from a backup "
                               "(mlxm keeps mlxm.db.before-*.bak copies from upgrades)") from exc
@@ -125,7 +126,7 @@ def is_disk_full(exc: BaseException, url: object = None) -> bool:
     reason = str(orig).lower()
     if "database or disk is full" in reason:
         return True
-    return "disk i/o error" in reason and _folder_nearly_full(_sqlite_file(url))
+    return "disk i/o error" in reason and _folder_nearly_full(sqlite_file_name(url))
 
 
 def _folder_nearly_full(database: str | None) -> bool:
@@ -139,18 +140,6 @@ def _folder_nearly_full(database: str | None) -> bool:
 
 def _free_bytes(folder: str) -> int:
     return shutil.disk_usage(folder).free  # what an unprivileged writer may still use (f_bavail)
-
-
-def _sqlite_file(url: object) -> str | None:
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url) if url is not None else None
-    except Exception:  # noqa: BLE001 - only a path for the message
-        return None
-    if parsed is None or parsed.get_backend_name() != "sqlite":
-        return None
-    return parsed.database or None
 
 
 def is_server(url: object) -> bool:

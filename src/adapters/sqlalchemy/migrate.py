@@ -22,9 +22,10 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError as SqlDatabaseError
 
-from adapters.sqlalchemy.engine import make_engine, sqlite_file_path
+from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.file_guard import describe_database, translate_damage
 from adapters.sqlalchemy.migration_scripts import migrations_dir
+from adapters.sqlalchemy.urls import sqlite_file_path
 from application.errors import Conflict
 
 log = logging.getLogger("mlxm.db")

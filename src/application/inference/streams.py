@@ -10,6 +10,7 @@ from typing import Iterator
 
 from application.inference.pool import Lease
 from application.inference.ports import GenerationChunk, GenerationRequest
+from domain.enums import BackendType
 from domain.library.models import Model
 from domain.profiles.model import ExecutionProfile
 from domain.profiles.params import InferenceParams
@@ -29,14 +30,18 @@ class Target:
 
 @dataclass(frozen=True)
 class Completion:
+    """One generation's whole answer: what the non-streaming `chat`/`complete` of both the local
+    `InferenceService` and the routed service (application.routing.service) return."""
+
     text: str
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None
-    model: str
+    model: str  # the name the request asked for (a profile's, a model's, or a cloud route's)
     reasoning: str = ""  # the model's thinking, apart from `text`
     tool_calls: tuple = ()  # ToolCall, when the request offered tools
     cached_tokens: int = 0
+    backend: str = BackendType.LOCAL.value  # which backend answered (after any fallback, when routed)
 
 
 class InferenceStream:

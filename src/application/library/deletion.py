@@ -28,6 +28,7 @@ from typing import Callable
 from application.library.mapping import LinkRemoval, forget_model_links, remove_link_files
 from application.library.ports import Linker, ModelStore
 from domain.library.models import Model
+from domain.paths import is_strictly_inside
 from domain.sizes import human_size
 
 TRASH_DIR = ".trash"
@@ -96,20 +97,12 @@ def trash_lock_key(trash: Path) -> str:
 
 def _prune_empty_parents(store: ModelStore, folder: Path, stop_at: Path | None) -> None:
     """`models/org/` once `models/org/name` is gone (never the library folder itself)."""
-    while stop_at is not None and folder != stop_at and _inside(folder, stop_at):
+    while stop_at is not None and is_strictly_inside(folder, stop_at):
         try:
             store.rmdir(folder)
         except OSError:
             return
         folder = folder.parent
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-    except ValueError:
-        return False
-    return True
 
 
 def _not_ours(layout: ModelStore, local: Path, revisions: Path) -> str | None:
@@ -156,7 +149,7 @@ def begin_model_removal(uow, model: Model, *, models_dir: Path | None, linker: L
         return pending
     library = Path(os.path.abspath(models_dir))
     local = Path(os.path.abspath(model.local_path))
-    if not _inside(local, library) or local == library:
+    if not is_strictly_inside(local, library):
         pending.kept.append(f"{local}: outside the library")
         return pending
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from application.errors import InvalidRequest
 from domain.library.importing import UnsafeImport, is_safe_relative_path, pickle_weight_files, weight_files
+from domain.paths import is_inside
 
 
 # A safetensors header beyond this is not a real checkpoint (real ones are a few MB at most).
@@ -25,14 +26,6 @@ class _Scan:
 
 def _is_hidden(relative: str) -> bool:
     return any(part.startswith(".") for part in relative.split("/"))
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
 
 
 def tensor_names_from_header(prefix: bytes, read_header, size: int, label: str) -> list[str]:
@@ -110,7 +103,7 @@ class ImportScanning:
                 if name.startswith("."):
                     continue
                 if self._layout.is_symlink(path):
-                    if not _inside(self._layout.realpath(path), root):
+                    if not is_inside(self._layout.realpath(path), root):
                         escapes.append(relative)
                     # A link to a folder inside: its files are imported from where they really are.
                     continue
@@ -123,7 +116,7 @@ class ImportScanning:
                     continue
                 if self._layout.is_symlink(path):
                     target = self._layout.realpath(path)
-                    if not _inside(target, root):
+                    if not is_inside(target, root):
                         escapes.append(relative)
                         continue
                     if not self._layout.is_file(target):

@@ -127,7 +127,8 @@ class Linker(Protocol):
 
 
 class MappingConfigStore(Protocol):
-    """One config per app under `MLX_MANAGER_HOME/mapping-configs/` (JSON or TOML)."""
+    """One config per app under `MLX_MANAGER_HOME/mapping-configs/` (JSON or TOML). Read-only: the user
+    writes and edits these files; no use case writes one."""
 
     def list(self) -> list[AppMapping]:
         """Every config; InvalidMappingConfig when any one of them cannot be used."""
@@ -136,7 +137,6 @@ class MappingConfigStore(Protocol):
         """The usable configs, and one InvalidMappingConfig per config that is not (never hides the others)."""
         ...
     def get(self, app: str) -> AppMapping | None: ...
-    def save(self, mapping: AppMapping) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from application.routing.backend_mappings import BackendMappingService
 from application.routing.credentials import CredentialService
 from application.errors import BackendError, InvalidRequest, NotFound, NotInstalled, Unavailable
 from application.inference.service import open_generation
+from application.inference.streams import Completion
 from application.audit.ports import AuditSink
 from application.ports import Clock
 from application.routing.ports import CloudRuntimeFactory
@@ -33,18 +34,6 @@ class LocalGeneration(Protocol):
     """The local inference path (the runtime issue's InferenceService, adapted)."""
 
     def generate(self, model: str, request: GenerationRequest) -> Iterator[GenerationChunk]: ...
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str | None
-    backend: str
-    reasoning: str = ""  # the model's thinking, apart from `text`
-    tool_calls: tuple = ()  # ToolCall, when the request offered tools
-    cached_tokens: int = 0
 
 
 class RoutedStream:
@@ -117,7 +106,7 @@ class InferenceRouter:
                                    streaming=False)
         chunks = list(stream)
         return Completion("".join(chunk.text for chunk in chunks), stream.prompt_tokens, stream.completion_tokens,
-                          stream.finish_reason, stream.backend or "",
+                          stream.finish_reason, model, backend=stream.backend or "",
                           reasoning="".join(chunk.reasoning for chunk in chunks),
                           tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls),
                           cached_tokens=stream.cached_tokens)

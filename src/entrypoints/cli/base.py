@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from domain.paths import is_strictly_inside
 from entrypoints.bounds import MAX_SQL_INT
 
 class _SqlInt(click.IntRange):
@@ -151,16 +152,12 @@ def _home_of(ctx: click.Context) -> str | None:
 def _describe_file_error(exc: OSError, home: str | None = None) -> str:
     blocker = _file_where_a_folder_goes(exc)
     # Only inside the home is the folder mlxm's: elsewhere the path is the user's (e.g. `run --image a/b`).
-    if blocker is not None and home is not None and _strictly_inside(blocker, os.path.abspath(home)):
+    if blocker is not None and home is not None and is_strictly_inside(blocker, os.path.abspath(home)):
         # e.g. a file named `staging` or `models` in MLX_MANAGER_HOME: "File exists" told nobody what to do.
         return (f"{blocker} is a file, but mlxm keeps a folder there; move that file away "
                 f"(e.g. mv {blocker} {blocker}.moved) and try again")
     reason = exc.strerror or type(exc).__name__
     return f"{reason}: {exc.filename}" if exc.filename else str(exc) or reason
-
-
-def _strictly_inside(path: str, folder: str) -> bool:
-    return path != folder and os.path.commonpath([path, folder]) == folder
 
 
 def _file_where_a_folder_goes(exc: OSError) -> str | None:
