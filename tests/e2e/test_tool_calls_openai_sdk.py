@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from entrypoints.cli.main import cli
 from entrypoints.http.app import create_app
 from tests.support.frontends import real_container, serve_in_thread
-from tests.support.scripted_models import build_scripted_model
+from tests.support.scripted_models import TOOL_SCRIPTS, build_scripted_model
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -150,6 +150,22 @@ def test_reasoning_is_separated(client):
     extra = message.model_extra
     assert extra["reasoning_content"] == "The sky scatters blue light."
     assert extra["reasoning"] == "The sky scatters blue light."
+
+
+def test_reasoning_tokens_are_counted_in_usage(client):
+    thinking = TOOL_SCRIPTS["think"].index("</think>") + 1  # `<think>` through `</think>`, markers included
+    completion = client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "think"}], temperature=0)
+    assert completion.usage.completion_tokens == len(TOOL_SCRIPTS["think"])
+    assert completion.usage.completion_tokens_details.reasoning_tokens == thinking
+    stream = client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "think"}], temperature=0, stream=True,
+        stream_options={"include_usage": True})
+    usage = [event.usage for event in stream if event.usage is not None][-1]
+    assert usage.completion_tokens_details.reasoning_tokens == thinking
+    plain = client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "hello"}], temperature=0)
+    assert plain.usage.completion_tokens > 0 and plain.usage.completion_tokens_details.reasoning_tokens == 0
 
 
 def test_reasoning_streams_as_its_own_deltas(client):
