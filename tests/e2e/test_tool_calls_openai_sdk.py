@@ -231,7 +231,9 @@ def test_api_chat_keeps_reasoning_apart_and_can_switch_it_off(server):
     answer = httpx.post(f"{server}/api/chat", json=body, timeout=60).json()
     assert answer["message"]["content"] == "Rayleigh scattering."
     assert answer["message"]["reasoning"] == "The sky scatters blue light."
+    assert answer["usage"]["reasoning_tokens"] == TOOL_SCRIPTS["think"].index("</think>") + 1
     off = httpx.post(f"{server}/api/chat", json={**body, "enable_thinking": False}, timeout=60).json()
+    assert off["usage"]["completion_tokens"] > 0 and off["usage"]["reasoning_tokens"] == 0
     assert off["message"] == {"role": "assistant", "content": "Blue, because of Rayleigh.", "reasoning": None}
     with httpx.stream("POST", f"{server}/api/chat", json={**body, "stream": True}, timeout=60) as response:
         events = [json.loads(line[6:]) for line in response.iter_lines()
