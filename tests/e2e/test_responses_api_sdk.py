@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from tests.support.scripted_models import build_scripted_model
+from tests.support.scripted_models import TOOL_SCRIPTS, build_scripted_model
 from tests.support.served_models import openai_client, serving
 
 pytestmark = pytest.mark.slow
@@ -67,6 +67,24 @@ def test_reasoning_item(client):
     assert response.output_text == "Rayleigh scattering."
     off = client.responses.create(model="scripted", input="think", temperature=0, reasoning={"effort": "none"})
     assert [item.type for item in off.output] == ["message"] and off.output_text == "Blue, because of Rayleigh."
+
+
+# The script's tokens from `<think>` through `</think>`: the markers are part of the thinking.
+THINKING_TOKENS = TOOL_SCRIPTS["think"].index("</think>") + 1
+
+
+def test_reasoning_tokens_are_counted_in_usage(client):
+    response = client.responses.create(model="scripted", input="think", temperature=0)
+    assert response.usage.output_tokens == len(TOOL_SCRIPTS["think"])
+    assert response.usage.output_tokens_details.reasoning_tokens == THINKING_TOKENS
+    off = client.responses.create(model="scripted", input="think", temperature=0, reasoning={"effort": "none"})
+    assert off.usage.output_tokens > 0 and off.usage.output_tokens_details.reasoning_tokens == 0
+
+
+def test_reasoning_tokens_are_counted_when_streamed(client):
+    stream = client.responses.create(model="scripted", input="think", temperature=0, stream=True)
+    final = [event for event in stream if event.type == "response.completed"][-1].response
+    assert final.usage.output_tokens_details.reasoning_tokens == THINKING_TOKENS
 
 
 def test_streaming_text_with_the_sdks_stream_helper(client):

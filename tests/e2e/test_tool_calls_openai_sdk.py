@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.scripted_models import build_scripted_model
+from tests.support.scripted_models import TOOL_SCRIPTS, build_scripted_model
 from tests.support.served_models import openai_client, serving
 from tests.support.tiny_models import cached_model
 
@@ -142,6 +142,22 @@ def test_reasoning_is_separated(client):
     assert extra["reasoning"] == "The sky scatters blue light."
 
 
+def test_reasoning_tokens_are_counted_in_usage(client):
+    thinking = TOOL_SCRIPTS["think"].index("</think>") + 1  # `<think>` through `</think>`, markers included
+    completion = client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "think"}], temperature=0)
+    assert completion.usage.completion_tokens == len(TOOL_SCRIPTS["think"])
+    assert completion.usage.completion_tokens_details.reasoning_tokens == thinking
+    stream = client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "think"}], temperature=0, stream=True,
+        stream_options={"include_usage": True})
+    usage = [event.usage for event in stream if event.usage is not None][-1]
+    assert usage.completion_tokens_details.reasoning_tokens == thinking
+    plain = client.chat.completions.create(
+        model="scripted", messages=[{"role": "user", "content": "hello"}], temperature=0)
+    assert plain.usage.completion_tokens > 0 and plain.usage.completion_tokens_details.reasoning_tokens == 0
+
+
 def test_reasoning_streams_as_its_own_deltas(client):
     stream = client.chat.completions.create(
         model="scripted", messages=[{"role": "user", "content": "think"}], temperature=0, stream=True)
@@ -205,7 +221,9 @@ def test_api_chat_keeps_reasoning_apart_and_can_switch_it_off(server):
     answer = httpx.post(f"{server}/api/chat", json=body, timeout=60).json()
     assert answer["message"]["content"] == "Rayleigh scattering."
     assert answer["message"]["reasoning"] == "The sky scatters blue light."
+    assert answer["usage"]["reasoning_tokens"] == TOOL_SCRIPTS["think"].index("</think>") + 1
     off = httpx.post(f"{server}/api/chat", json={**body, "enable_thinking": False}, timeout=60).json()
+    assert off["usage"]["completion_tokens"] > 0 and off["usage"]["reasoning_tokens"] == 0
     assert off["message"] == {"role": "assistant", "content": "Blue, because of Rayleigh.", "reasoning": None}
     with httpx.stream("POST", f"{server}/api/chat", json={**body, "stream": True}, timeout=60) as response:
         events = [json.loads(line[6:]) for line in response.iter_lines()

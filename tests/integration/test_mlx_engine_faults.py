@@ -111,6 +111,19 @@ def test_an_error_inserting_into_the_batch_reaches_the_request(make_engine):
     engine.cancel(running)
 
 
+def test_an_error_inserting_choices_after_their_shared_prefill_reaches_each(make_engine):
+    engine = make_engine()
+    choices = [EngineRequest(prompt=[5, 6, 7, 8], max_tokens=5, index=i, logits_processors=ExplodingProcessors())
+               for i in range(2)]
+    engine.submit_all(choices)  # the same prompt: prefilled once, then inserted into the batch
+    for choice in choices:
+        assert isinstance(next_event(choice), SetupFailure)
+        assert choice.finished.is_set()
+    good = EngineRequest(prompt=[5, 6, 7, 8], max_tokens=2)
+    engine.submit(good)
+    assert not isinstance(next_event(good), BaseException)  # the engine lives on
+
+
 def test_an_error_moving_the_solo_sequence_into_the_batch_reaches_it(make_engine):
     class FailingMigration(BatchEngine):
         def _new_generator(self):

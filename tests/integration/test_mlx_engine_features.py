@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -214,6 +215,24 @@ def test_n_choices_are_generated_together_with_their_index(cached):
     assert len(texts) > 1  # seed + i per choice: different draws
     greedy_pair = run(cached, GenerationRequest(greedy(8), prompt="Once upon a time", n=2))
     assert text_of(greedy_pair, 0) == text_of(greedy_pair, 1)
+
+
+def test_n_choices_share_one_prefill_and_answer_as_each_alone(uncached):
+    runtime, model = uncached
+    params = InferenceParams(temperature=1.0, seed=7, max_tokens=8)
+    stream = runtime.generate(model, GenerationRequest(params, prompt=SYSTEM, n=3))
+    chunks = list(stream)
+    prompt = chunks[-1].prompt_tokens
+    # The prompt is prefilled once (all but its last token, which each choice feeds to get its first
+    # logits); before, each of the 3 choices prefilled all of it.
+    assert sum(request.prefilled for request in stream.requests) == prompt - 1
+    # Choice i draws from seed + i: exactly what a request alone with that seed answers.
+    for index in range(3):
+        alone = run(uncached, GenerationRequest(replace(params, seed=7 + index), prompt=SYSTEM))
+        assert text_of(chunks, index) == text_of(alone) and len(text_of(alone)) > 0
+    greedy_pair = run(uncached, GenerationRequest(greedy(8), prompt=SYSTEM, n=2))
+    alone = run(uncached, GenerationRequest(greedy(8), prompt=SYSTEM))
+    assert text_of(greedy_pair, 0) == text_of(greedy_pair, 1) == text_of(alone)
 
 
 # ------------------------------------------------------------------ constrained decoding

@@ -14,6 +14,7 @@ import threading
 import pytest
 
 from adapters.mlx.engine import BatchEngine, EngineRequest
+from adapters.mlx.prompt_cache import PromptCacheStore
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -144,6 +145,57 @@ def test_a_long_prompt_moved_mid_prefill_answers_as_it_would_alone(model_and_tok
         engine.submit(EngineRequest(prompt=[9, 10, 11], max_tokens=4))
         gated.go.set()
         assert tokens_of(moved) == expected
+    finally:
+        gated.go.set()
+        engine.close(timeout=WAIT)
+
+
+def test_n_choices_prefill_their_prompt_once_between_other_requests_steps(model_and_tokenizer):
+    """Same-prompt requests submitted together (a request's n choices) share one chunked prefill, and a
+    request arriving meanwhile is still served between its chunks."""
+    model, tokenizer = model_and_tokenizer
+    gated = GatedModel(model, hold_at=2)
+    engine = BatchEngine(gated, sorted(tokenizer.eos_token_ids), max_batch_size=8, prefill_step_size=STEP)
+    try:
+        choices = [EngineRequest(prompt=long_prompt(), max_tokens=2, index=i) for i in range(3)]
+        engine.submit_all(choices)
+        assert gated.entered.wait(timeout=WAIT)  # the shared prompt is mid-prefill
+        short = EngineRequest(prompt=[5, 6, 7, 8], max_tokens=3)
+        short.events = RecordingQueue(choices[0])
+        engine.submit(short)
+        gated.go.set()
+        assert short.finished.wait(timeout=WAIT) and all(c.finished.wait(timeout=WAIT) for c in choices)
+        assert short.events.other_prefilled_at_first_token < len(long_prompt()) // 2
+        # Once: all but the last token, fed a chunk at a time (before: each choice prefilled all of it).
+        assert sum(c.prefilled for c in choices) == len(long_prompt()) - 1
+        for choice in choices:
+            events = [choice.events.get(timeout=WAIT) for _ in range(2)]
+            assert events[-1][2] in ("length", "stop")
+    finally:
+        gated.go.set()
+        engine.close(timeout=WAIT)
+
+
+def test_n_choices_cancelled_during_their_shared_prefill_stop_within_one_chunk(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    gated = GatedModel(model, hold_at=2)
+    engine = BatchEngine(gated, sorted(tokenizer.eos_token_ids), max_batch_size=8, prefill_step_size=STEP,
+                         prompt_cache=PromptCacheStore())
+    try:
+        choices = [EngineRequest(prompt=long_prompt(), max_tokens=4, index=i) for i in range(2)]
+        engine.submit_all(choices)
+        assert gated.entered.wait(timeout=WAIT)
+        for choice in choices:
+            engine.cancel(choice)
+        gated.go.set()
+        assert all(c.finished.wait(timeout=WAIT) for c in choices)
+        assert sum(c.prefilled for c in choices) <= 2 * STEP and gated.calls <= 2
+        assert all(c.generated == 0 for c in choices)
+        # What was computed stays for the next request with that prompt.
+        later = EngineRequest(prompt=long_prompt(), max_tokens=1)
+        engine.submit(later)
+        assert later.finished.wait(timeout=WAIT)
+        assert later.cached_tokens == sum(c.prefilled for c in choices) > 0
     finally:
         gated.go.set()
         engine.close(timeout=WAIT)

@@ -4,6 +4,9 @@
   tower, its tokenizer (with the ``<|vision_start|><|image_pad|><|vision_end|>`` tokens), chat
   template and image-processor config; ``mlx_vlm.load(dir)`` loads it with mlx-vlm's own
   numpy processor (no torch).
+- ``build_tiny_qwen3_5``: a Qwen3.5 (mlx-vlm ``model_type: qwen3_5``): the same tokenizer and template, a
+  hybrid language model (one gated-delta linear-attention layer, one full-attention layer), so mlx-vlm's
+  prompt cache (APC) runs it in "checkpoint" mode rather than the dense models' "block" mode.
 - ``build_tiny_bert``: a BERT encoder (mlx-embeddings ``model_type: bert``) with a WordPiece
   tokenizer and sentence-transformers ``modules.json`` (mean pooling + Normalize).
 - ``build_tiny_qwen3_embedding``: a Qwen3 decoder (mlx-lm ``model_type: qwen3``) laid out like
@@ -132,6 +135,70 @@ def build_tiny_qwen2_vl(dest: Path, *, seed: int = 0, tools: bool = False) -> Pa
     model_config = update_module_configs(qwen2_vl.ModelConfig.from_dict(cfg), qwen2_vl, cfg, ["text", "vision"])
     model = qwen2_vl.Model(model_config)
     _save_weights(model, dest / "model.safetensors")
+    return dest
+
+
+def build_tiny_qwen3_5(dest: Path, *, seed: int = 0) -> Path:
+    """A random-weight Qwen3.5 that mlx-vlm loads and runs on images (~1 MB). Its recurrent layer's state
+    (an `ArraysCache`) cannot be paged in blocks, so APC keeps whole-prefix checkpoints for it."""
+    import mlx.core as mx
+    from mlx_vlm.models import qwen3_5
+    from mlx_vlm.utils import update_module_configs
+    from transformers import PreTrainedTokenizerFast
+
+    dest = _prepare_dest(dest)
+    backend = _train_bpe(300, _VLM_SPECIAL)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        additional_special_tokens=_VLM_SPECIAL[1:], clean_up_tokenization_spaces=False, model_max_length=4096,
+    )
+    tokenizer.chat_template = VLM_CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(dest))
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in _VLM_SPECIAL}
+    eos = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    # Small images: 64x64 px, patches of 16 px merged 2x2 -> 4 tokens per image.
+    _write_json(dest / "preprocessor_config.json", {
+        "image_processor_type": "Qwen2VLImageProcessorFast", "processor_class": "Qwen3VLProcessor",
+        "do_resize": True, "do_rescale": True, "do_normalize": True, "do_convert_rgb": True,
+        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "rescale_factor": 1 / 255,
+        "size": {"shortest_edge": 64 * 64, "longest_edge": 64 * 64},
+        "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2,
+    })
+    hidden = 64
+    config = {
+        "architectures": ["Qwen3_5ForConditionalGeneration"],
+        "model_type": "qwen3_5",
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+        "eos_token_id": eos,
+        "vocab_size": len(tokenizer),
+        "tie_word_embeddings": False,
+        "text_config": {
+            "model_type": "qwen3_5_text", "hidden_size": hidden, "intermediate_size": 128,
+            "num_hidden_layers": 2, "full_attention_interval": 2,  # layer 0 linear attention, layer 1 full
+            "linear_num_value_heads": 2, "linear_num_key_heads": 2, "linear_key_head_dim": 16,
+            "linear_value_head_dim": 16, "linear_conv_kernel_dim": 4,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6,
+            "vocab_size": len(tokenizer), "max_position_embeddings": 4096, "tie_word_embeddings": False,
+            "rope_parameters": {"type": "default", "mrope_section": [2, 1, 1], "rope_theta": 100000.0,
+                                "partial_rotary_factor": 0.5},
+            "eos_token_id": eos,
+        },
+        "vision_config": {
+            "model_type": "qwen3_5", "depth": 1, "hidden_size": 32, "intermediate_size": 64,
+            "out_hidden_size": hidden, "num_heads": 2, "patch_size": 16, "spatial_patch_size": 16,
+            "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
+            "num_position_embeddings": 16, "deepstack_visual_indexes": [],
+        },
+        "torch_dtype": "float32",
+    }
+    _write_json(dest / "config.json", config)
+    mx.random.seed(seed)
+    cfg = json.loads(json.dumps(config))
+    model_config = update_module_configs(qwen3_5.ModelConfig.from_dict(cfg), qwen3_5, cfg, ["text", "vision"])
+    _save_weights(qwen3_5.Model(model_config), dest / "model.safetensors")
     return dest
 
 

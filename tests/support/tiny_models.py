@@ -348,6 +348,7 @@ KINDS: dict[str, Callable[..., Path]] = {
     "whisper": build_tiny_whisper,
     "tts": build_tiny_tts,
     "qwen2_vl": _model_types_builder("build_tiny_qwen2_vl"),
+    "qwen3_5": _model_types_builder("build_tiny_qwen3_5"),
     "bert": _model_types_builder("build_tiny_bert"),
     "qwen3_embedding": _model_types_builder("build_tiny_qwen3_embedding"),
 }

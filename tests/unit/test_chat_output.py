@@ -147,3 +147,25 @@ def test_history_is_rendered_in_openais_shape_for_templates():
     assert messages[0]["reasoning_content"] == "thought"
     assert messages[1] == {"role": "tool", "content": "22 C", "tool_call_id": "c1", "name": "get_weather"}
     assert messages[2]["tool_calls"][0]["function"]["arguments"] == "not json"
+
+
+def test_the_stream_wrapper_counts_each_choices_reasoning_tokens():
+    thinking = ["<think>", "a ", "", "b ", "</think>", "c"]  # "": a token whose text is held back
+    chunks = []
+    for i, piece in enumerate(thinking):
+        chunks.append(GenerationChunk(piece, 3, i + 1, index=0))
+        if i < 2:  # the other choice answers plainly, interleaved
+            chunks.append(GenerationChunk("x" if i == 0 else "y", 3, i + 1, "length" if i == 1 else None, index=1))
+    chunks.append(GenerationChunk("", 3, len(thinking), "stop", index=0))  # end of sequence: no new token
+    splitter = lambda: ChatOutputSplitter(FakeTokenizer(), (), False)  # noqa: E731
+    out = list(ChatOutputStream(iter(chunks), splitter(), make_splitter=splitter))
+    last = {c.index: c for c in out}
+    assert last[0].reasoning_tokens == 5 and last[0].completion_tokens == 6  # <think> through </think>
+    assert last[1].reasoning_tokens == 0
+    assert "".join(c.reasoning for c in out if c.index == 0) == "a b "
+
+
+def test_a_prompt_that_opened_the_thinking_block_counts_from_the_first_token():
+    chunks = [GenerationChunk(p, 3, i + 1, "stop" if i == 2 else None) for i, p in enumerate(["a", "</think>", "b"])]
+    out = list(ChatOutputStream(iter(chunks), ChatOutputSplitter(FakeTokenizer(), (), False, "reasoning")))
+    assert [c.reasoning_tokens for c in out] == [1, 2, 2]

@@ -149,11 +149,17 @@ class ChatOutputSplitter:
         self._current = start
         self._tool_text: list[str] = []
         self.made_calls = False
+        # Whether the text fed last was (partly) thinking: its token counts as a reasoning token.
+        self.fed_reasoning = start == REASONING_STATE
 
     def feed(self, text: str) -> tuple[str, str, list[ToolCall]]:
-        if not text:
+        if not text:  # a token whose text is held back belongs to the state the output stands in
+            self.fed_reasoning = self._current == REASONING_STATE
             return "", "", []
+        before = self._current
         self._state, segments = self._machine.split(self._state, text)
+        # The opening marker's token and the closing one's count as thinking, as the tokens between do.
+        self.fed_reasoning = before == REASONING_STATE or any(name == REASONING_STATE for name, _ in segments)
         return self._route(segments)
 
     def finish(self) -> tuple[str, str, list[ToolCall]]:
@@ -222,7 +228,8 @@ class ChatOutputStream:
     """Wraps a stream of text chunks; each chunk comes out split into content, reasoning and tool calls.
 
     One chunk out per chunk in (so token counts and progress are unchanged); `finish_reason` becomes
-    "tool_calls" when the model stopped after calling tools, as OpenAI reports it.
+    "tool_calls" when the model stopped after calling tools, as OpenAI reports it. Each chunk carries its
+    choice's running count of reasoning tokens: the generated tokens whose text fell in a thinking block.
     """
 
     def __init__(self, inner: Iterator[GenerationChunk], splitter: ChatOutputSplitter,
@@ -232,6 +239,8 @@ class ChatOutputStream:
         # n > 1 choices interleave in one stream: each choice index gets its own splitter.
         self._splitters = {0: splitter}
         self._make_splitter = make_splitter
+        self._completion: dict[int, int] = {}  # per choice: completion tokens seen so far
+        self._reasoning: dict[int, int] = {}  # per choice: how many of them were thinking
 
     def __iter__(self) -> "ChatOutputStream":
         return self
@@ -242,13 +251,19 @@ class ChatOutputStream:
         if splitter is None:
             splitter = self._splitters[chunk.index] = (self._make_splitter or (lambda: self._splitter))()
         content, reasoning, calls = splitter.feed(chunk.text)
+        # Chunks are one per token, but the end-of-sequence chunk adds no completion token: count the new ones.
+        new_tokens = chunk.completion_tokens - self._completion.get(chunk.index, 0)
+        self._completion[chunk.index] = chunk.completion_tokens
+        if new_tokens > 0 and splitter.fed_reasoning:
+            self._reasoning[chunk.index] = self._reasoning.get(chunk.index, 0) + new_tokens
         finish = chunk.finish_reason
         if finish is not None:
             more_content, more_reasoning, more_calls = splitter.finish()
             content, reasoning, calls = content + more_content, reasoning + more_reasoning, calls + more_calls
             if finish == "stop" and splitter.made_calls:
                 finish = "tool_calls"
-        return replace(chunk, text=content, reasoning=reasoning, tool_calls=tuple(calls), finish_reason=finish)
+        return replace(chunk, text=content, reasoning=reasoning, tool_calls=tuple(calls), finish_reason=finish,
+                       reasoning_tokens=self._reasoning.get(chunk.index, 0))
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)

@@ -16,14 +16,14 @@ prefill chunk while its prompt is still being read.
 
 Prompt cache: each request starts from the longest cached prefix of its prompt
 (`adapters.mlx.prompt_cache`); a finished or cancelled sequence leaves its KV state behind for
-the next turn of the conversation.
+the next turn of the conversation. Requests that arrive together with the same prompt (the n
+choices of one request) prefill it once and decode from copies (`adapters.mlx.shared_prefill`).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -33,6 +33,8 @@ from adapters.mlx.engine_threads import (  # on_engine_thread: re-exported for t
     on_engine_thread,
     run_on_engine_thread,
 )
+from adapters.mlx.engine_state import EngineState
+from adapters.mlx.shared_prefill import SharedPrefill, same_prompt_groups
 from adapters.mlx.solo import Solo
 from application.errors import Unavailable
 
@@ -86,10 +88,14 @@ class BatchEngine:
     # ------------------------------------------------------------------ API for callers
 
     def submit(self, request: EngineRequest) -> None:
+        self.submit_all([request])
+
+    def submit_all(self, requests: list[EngineRequest]) -> None:
+        """Submit together: the engine sees them in one iteration (n choices then share one prefill)."""
         with self._cond:
             if self._closed:
                 raise EngineClosed("the model was unloaded")
-            self._pending.append(request)
+            self._pending.extend(requests)
             if not self._started:
                 self._started = True
                 _register_exit_hook()
@@ -138,7 +144,7 @@ class BatchEngine:
         import mlx.core as mx
         from mlx_lm.generate import generation_stream
 
-        state = _EngineState()
+        state = EngineState()
         try:
             with mx.stream(generation_stream):
                 while True:
@@ -173,7 +179,7 @@ class BatchEngine:
             _live_engines.discard(self)
             self.stopped.set()
 
-    def _iterate(self, state: "_EngineState", pending: list[EngineRequest], cancels: list[EngineRequest]) -> None:
+    def _iterate(self, state: EngineState, pending: list[EngineRequest], cancels: list[EngineRequest]) -> None:
         for request in cancels:
             self._drop(state, request)
         state.waiting.extend(r for r in pending if not r.cancelled)
@@ -190,8 +196,11 @@ class BatchEngine:
             if finish is not None:
                 self._store(solo.request, solo.fed, solo.cache)
                 state.solo = None
-        elif state.active:
-            self._batch_step(state)
+        else:
+            if state.prefills:  # one chunk of a shared prefill, then a step for the rows decoding
+                self._shared_prefill_step(state)
+            if state.active:
+                self._batch_step(state)
 
     def _lookup(self, request: EngineRequest) -> tuple[list | None, list[int]]:
         """The nearest cached prefix of the request's prompt, and the tokens left to prefill."""
@@ -224,12 +233,18 @@ class BatchEngine:
         request.events.put((request.index, None, "warm", None, None))
         request.finished.set()
 
-    def _drop(self, state: "_EngineState", request: EngineRequest) -> None:
+    def _drop(self, state: EngineState, request: EngineRequest) -> None:
+        shared = next((p for p in state.prefills if request in p.requests), None)
         if state.solo is not None and state.solo.request is request:
             self._store(request, state.solo.fed, state.solo.cache)
             state.solo = None
         elif request in state.waiting:
             state.waiting.remove(request)
+        elif shared is not None:
+            shared.requests.remove(request)
+            if not shared.requests:  # every choice went: keep what was computed, as for a solo prefill
+                state.prefills.remove(shared)
+                self._store(request, shared.fed, shared.cache)
         else:
             uids = [uid for uid, r in state.active.items() if r is request]
             if uids and state.generator is not None:
@@ -242,13 +257,14 @@ class BatchEngine:
                 del state.active[uid]
         request.finished.set()
 
-    def _schedule(self, state: "_EngineState") -> None:
+    def _schedule(self, state: EngineState) -> None:
         for request in [r for r in state.waiting if r.warm_only]:
             state.waiting.remove(request)
             self._warm(request)
         if not state.waiting:
             return
-        if self.max_batch_size == 1 or (state.solo is None and not state.active and len(state.waiting) == 1):
+        if self.max_batch_size == 1 or (state.solo is None and not state.active and not state.prefills
+                                        and len(state.waiting) == 1):
             if state.solo is None:  # batching off: the rest wait their turn
                 # Set up before leaving `waiting`: if it raises, the request is still in the
                 # state, so the error reaches its consumer instead of leaving it waiting.
@@ -262,20 +278,47 @@ class BatchEngine:
             state.generator = self._new_generator()
         if state.solo is not None:
             self._migrate(state)
-        requests = list(state.waiting)
-        found = [self._lookup(r) for r in requests]
+        requests, found = [], []
+        for group in same_prompt_groups(list(state.waiting)):
+            cache, rest = self._lookup(group[0])
+            if len(group) > 1 and len(rest) > 1:  # prefilled once, below; then inserted with copies
+                for request in group[1:]:
+                    request.cached_tokens = group[0].cached_tokens
+                state.prefills.append(SharedPrefill(self._model, group, self._prefill_step_size, cache, rest))
+                continue
+            requests.append(group[0])
+            found.append((cache, rest))
+            for request in group[1:]:
+                requests.append(request)
+                found.append(self._lookup(request))
+        # Cleared after the insert: if it raises, the requests are still in the state and get the error.
+        self._insert(state, requests, [rest for _, rest in found], [cache for cache, _ in found])
+        state.waiting.clear()
+
+    def _insert(self, state: EngineState, requests: list[EngineRequest], rests: list[list[int]],
+                caches: list) -> None:
+        if not requests:
+            return
         uids = state.generator.insert(
-            [rest for _, rest in found],
+            rests,
             [r.max_tokens for r in requests],
-            caches=[cache for cache, _ in found],
-            all_tokens=[r.prompt[: r.cached_tokens] for r in requests],
+            caches=caches,
+            all_tokens=[r.prompt[: len(r.prompt) - len(rest)] for r, rest in zip(requests, rests)],
             samplers=[r.sampler for r in requests],
             logits_processors=[list(r.logits_processors) for r in requests],
         )
-        state.waiting.clear()
         state.active.update(zip(uids, requests))
 
-    def _migrate(self, state: "_EngineState") -> None:
+    def _shared_prefill_step(self, state: EngineState) -> None:
+        shared = state.prefills[0]
+        if not shared.done:
+            shared.step()
+            self.prefill_chunks += 1
+        if shared.done:
+            self._insert(state, shared.requests, [shared.last] * len(shared.requests), shared.caches())
+            state.prefills.pop(0)
+
+    def _migrate(self, state: EngineState) -> None:
         """Move the solo sequence, with its KV cache, into the batch (a second request arrived)."""
         # `state.solo` is cleared only once the move succeeded: on an error the request is
         # still in the state and gets the error.
@@ -310,7 +353,7 @@ class BatchEngine:
             self._store(request, solo.fed, solo.cache)
         state.solo = None
 
-    def _batch_step(self, state: "_EngineState") -> None:
+    def _batch_step(self, state: EngineState) -> None:
         prompt_responses, responses = state.generator.next()
         for progress in prompt_responses:
             request = state.active.get(progress.uid)
@@ -351,29 +394,3 @@ def _token_logprobs(logprobs: Any, token: int, k: int) -> tuple[float, list[tupl
     values = logprobs[ids]
     pairs = sorted(zip(ids.tolist(), values.tolist()), key=lambda p: -p[1])
     return chosen, [(int(i), float(v)) for i, v in pairs]
-
-
-class _EngineState:
-    """What the engine thread holds: at most one solo sequence, or a batch, plus the queue."""
-
-    def __init__(self) -> None:
-        self.solo: Solo | None = None
-        self.generator = None  # mlx-lm BatchGenerator, made on first need
-        self.active: dict[int, EngineRequest] = {}
-        self.waiting: deque[EngineRequest] = deque()
-
-    @property
-    def busy(self) -> bool:
-        return self.solo is not None or bool(self.active) or bool(self.waiting)
-
-    def requests(self) -> list[EngineRequest]:
-        solo = [self.solo.request] if self.solo is not None else []
-        return solo + list(self.active.values()) + list(self.waiting)
-
-    def reset(self) -> None:
-        self.solo = None
-        self.active.clear()
-        self.waiting.clear()
-        if self.generator is not None:
-            self.generator.close()
-            self.generator = None

@@ -70,8 +70,7 @@ class TextStream:
 
     def __next__(self) -> GenerationChunk:
         if not self._submitted and not self._done:
-            for request in self.requests:
-                self._handle.engine.submit(request)
+            self._handle.engine.submit_all(self.requests)  # together: the choices share one prefill
             self._submitted = True
         while True:
             if self._done or all(c.done for c in self._choices):

@@ -107,6 +107,8 @@ class GenerationChunk:
     cached_tokens: int = 0  # prompt tokens served from the prompt (KV) cache, not prefilled
     logprobs: tuple[TokenLogprob, ...] | None = None  # the tokens this chunk covers, when asked for
     index: int = 0  # choice index (n > 1)
+    # Of `completion_tokens`, those generated inside the model's thinking block (its markers included).
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)

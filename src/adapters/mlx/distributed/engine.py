@@ -29,6 +29,10 @@ class RemoteEngine:
         self._ids: dict[int, int] = {}  # id(EngineRequest) -> request id
         self._next = 1
 
+    def submit_all(self, requests: list[EngineRequest]) -> None:
+        for request in requests:  # each request runs on the ranks on its own
+            self.submit(request)
+
     def submit(self, request: EngineRequest) -> None:
         if request.warm_only:  # not reached (prompt_cache is None), but never send a warm-up to the ranks
             request.events.put((request.index, None, "warm", None, None))

@@ -31,7 +31,8 @@ def _usage(last) -> ChatUsageDTO:
     prompt = last.prompt_tokens if last else 0
     completion = last.completion_tokens if last else 0
     return ChatUsageDTO(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-                        cached_tokens=last.cached_tokens if last else 0)
+                        cached_tokens=last.cached_tokens if last else 0,
+                        reasoning_tokens=last.reasoning_tokens if last else 0)
 
 
 async def chat(request: Request) -> Response:

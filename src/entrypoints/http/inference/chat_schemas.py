@@ -44,6 +44,7 @@ class ChatUsageDTO(BaseModel):
     completion_tokens: int
     total_tokens: int
     cached_tokens: int = 0  # prompt tokens served from the prompt (KV) cache
+    reasoning_tokens: int = 0  # completion tokens generated inside the model's thinking block
 
 
 class ChatResponse(BaseModel):

@@ -112,11 +112,16 @@ class PromptTokensDetails(BaseModel):
     cached_tokens: int = 0  # served from the prompt (KV) cache, not prefilled again
 
 
+class CompletionTokensDetails(BaseModel):
+    reasoning_tokens: int = 0  # generated inside the model's thinking block
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
 
 
 class AssistantMessage(BaseModel):

@@ -26,6 +26,7 @@ from entrypoints.http.inference.openai_schemas import (
     ChatCompletionChunk,
     Completion,
     CompletionChoice,
+    CompletionTokensDetails,
     PromptTokensDetails,
     Usage,
 )
@@ -65,8 +66,10 @@ def usage_of(lasts: dict[int, GenerationChunk], n: int) -> Usage:
     # token counts as read from the cache if any choice read it; prefixes nest, so that is the longest.
     cached = sum(max(c.cached_tokens for c in choices) for choices in prompts.values())
     completion = sum(c.completion_tokens for c in lasts.values())
+    reasoning = sum(c.reasoning_tokens for c in lasts.values())
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-                 prompt_tokens_details=PromptTokensDetails(cached_tokens=cached))
+                 prompt_tokens_details=PromptTokensDetails(cached_tokens=cached),
+                 completion_tokens_details=CompletionTokensDetails(reasoning_tokens=reasoning))
 
 
 def finish_of(chunk: GenerationChunk | None) -> str:

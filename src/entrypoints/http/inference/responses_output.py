@@ -37,8 +37,9 @@ def usage(last: GenerationChunk | None) -> dict:
     prompt = last.prompt_tokens if last else 0
     completion = last.completion_tokens if last else 0
     cached = last.cached_tokens if last else 0  # prompt tokens read from the prompt cache, not prefilled
+    reasoning = last.reasoning_tokens if last else 0  # of the output tokens, those inside the thinking block
     return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached},
-            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": prompt + completion}
 
 
