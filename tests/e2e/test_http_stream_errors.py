@@ -1,8 +1,9 @@
-"""An error after a stream has started, on a real uvicorn server: the stream ends cleanly.
+"""An error after a response has started, on a real uvicorn server.
 
-Before, an OSError (or any error) raised by the download events stream once its headers were out reached
-Starlette's exception middleware, which logged "Caught handled exception, but response already started"
-with a traceback, and the client saw a connection cut in the middle of a chunk.
+Before, an OSError (or any error) raised once the headers were out (the download events stream, a static
+file that cannot be read) reached Starlette's exception middleware, which logged "Caught handled exception,
+but response already started" with a traceback; the events stream was cut in the middle of a chunk.
+Now an events stream ends with an error event, and anything else is one log line and a closed connection.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import errno
 import json
 import logging
 
+import anyio
 import httpx
 import pytest
+import starlette.responses
 import structlog
 from dependency_injector import providers
 
@@ -75,3 +78,27 @@ def test_an_os_error_after_the_download_stream_started_ends_it_with_an_error_eve
     assert stream_logs[0]["error_type"] == "OSError" and stream_logs[0]["path"] == "/api/downloads/1/events"
     assert not [r for r in caplog.records if "response already started" in r.getMessage()
                 or "Exception in ASGI application" in r.getMessage()]
+
+
+class _UnreadableFiles:
+    """`anyio` as starlette.responses sees it, except that no file can be opened (a disk error)."""
+
+    def __getattr__(self, name):
+        return getattr(anyio, name)
+
+    async def open_file(self, *args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+
+def test_a_file_that_cannot_be_read_after_its_headers_is_one_log_line_and_a_closed_connection(
+        tmp_path, caplog, monkeypatch):
+    container = sqlite_container(tmp_path)
+    caplog.set_level(logging.WARNING)
+    with structlog.testing.capture_logs() as logs, serve_in_thread(create_app(container)) as url:
+        monkeypatch.setattr(starlette.responses, "anyio", _UnreadableFiles())  # the headers are sent before the open
+        # The client must see the body cut short, not a short body that looks complete.
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(url + "/ui/static/app.css", timeout=30)
+    failed = [entry for entry in logs if entry["event"] == "response failed after it started; connection closed"]
+    assert [(entry["error_type"], entry["path"]) for entry in failed] == [("OSError", "/ui/static/app.css")]
+    assert not [r for r in caplog.records if r.exc_info or "response already started" in r.getMessage()]
