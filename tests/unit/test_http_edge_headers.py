@@ -98,6 +98,42 @@ def test_two_x_api_key_headers_are_refused_on_the_messages_api(auth_on):
     assert response.json()["error"]["type"] == "authentication_error"  # the Anthropic error shape there
 
 
+MESSAGE = {"model": "nothing-installed", "max_tokens": 3, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("bearer, api_key", [("admin", "wrong"), ("wrong", "admin"), ("admin", "other"),
+                                             ("other", "admin")])
+def test_authorization_and_x_api_key_with_different_keys_are_refused(auth_on, bearer, api_key):
+    # The Anthropic SDK sends both when a client sets api_key and auth_token; neither silently wins.
+    client, admin, other, _ = auth_on
+    keys = {"admin": admin, "other": other, "wrong": "wrong"}
+    response = client.post("/v1/messages", json=MESSAGE,
+                           headers={"authorization": f"Bearer {keys[bearer]}", "x-api-key": keys[api_key]})
+    assert response.status_code == 401, response.text
+    assert response.json() == {"type": "error", "error": {
+        "type": "authentication_error",
+        "message": "Authorization and x-api-key carry different keys: send one of them"}}
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_authorization_and_x_api_key_with_the_same_key_are_accepted(auth_on):
+    client, admin, _, _ = auth_on
+    response = client.post("/v1/messages", json=MESSAGE,
+                           headers={"authorization": f"Bearer {admin}", "x-api-key": admin})
+    assert response.status_code == 404, response.text  # authenticated: the route answers (no such model)
+    # An Authorization that is not a Bearer key (a proxy's Basic auth) leaves x-api-key as the key, as before.
+    basic = client.post("/v1/messages", json=MESSAGE, headers={"authorization": "Basic dTpw", "x-api-key": admin})
+    assert basic.status_code == 404, basic.text
+
+
+def test_with_auth_off_the_messages_api_does_not_read_either_key(tmp_path):
+    # Local clients often carry placeholder keys in both variables; an open server reads neither.
+    container, _ = fake_container(tmp_path)
+    with TestClient(create_app(container)) as client:
+        response = client.post("/v1/messages", json=MESSAGE, headers={"authorization": "Bearer a", "x-api-key": "b"})
+    assert response.status_code == 404, response.text
+
+
 def test_two_local_cli_tokens_are_refused(tmp_path):
     container, _ = fake_container(tmp_path, auth="on")
     token = local_admin.ensure_token(container.settings().manager.home)

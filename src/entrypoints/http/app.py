@@ -34,7 +34,7 @@ from entrypoints.http.edge import EdgeGuardMiddleware, parse_list, upload_routes
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.inference_timeouts import InferenceTimeoutMiddleware, limits_from
 from entrypoints.http.shutdown import ShutdownDrain, ShutdownDrainMiddleware
-from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from entrypoints.http.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, StartedResponseGuard
 from entrypoints.http.openapi import build_openapi
 from entrypoints.http import metrics as http_metrics
 from entrypoints.http.catalog import hub_routes
@@ -220,6 +220,7 @@ def create_app(container=None) -> Starlette:
             # Innermost: the limit counts the inference itself, after auth and the body checks.
             Middleware(InferenceTimeoutMiddleware, limits=limits_from(settings.server)),
             Middleware(ShutdownDrainMiddleware, drain=drain),  # a shutdown's cancel reaches the stream itself
+            Middleware(StartedResponseGuard),  # an error after the headers went out: one log line, no traceback
         ],
         lifespan=lifespan,
     )

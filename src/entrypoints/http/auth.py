@@ -4,7 +4,8 @@ Auth is on with `MLX_MANAGER_AUTH=on`, and always when the server is bound to a 
 address (peers leave their inference endpoints open; mlxm does not). On loopback it is off
 unless turned on. When on:
 - every `/v1/*` and `/api/*` route except `/api/health` (and the password login) needs
-  `Authorization: Bearer <key>`; `/v1/messages` also accepts `x-api-key` (Anthropic clients);
+  `Authorization: Bearer <key>`; `/v1/messages` also accepts `x-api-key` (Anthropic clients), and both
+  at once only when they carry the same key (401 otherwise);
 - a missing or wrong key is 401; a management write (or a read of users, credentials or the
   audit log) by a non-admin is 403.
 A request carrying a credential header twice (`Authorization`, `x-api-key`, the local CLI token) is a
@@ -140,13 +141,21 @@ def repeated_credential(scope: Scope) -> str | None:
 
 
 def _presented_key(scope: Scope) -> str | None:
+    """The API key the request presents: its Bearer token, or (on /v1/messages) its x-api-key.
+
+    Both at once with different keys is a 401 (`Unauthorized`): the Anthropic SDK sends both when a client
+    sets `api_key` and `auth_token`, and letting one silently win would authenticate (and audit) whichever
+    key this server happens to prefer. The same key in both is unambiguous and accepted.
+    """
     headers = dict(scope.get("headers") or [])
     authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    if _under(scope["path"], X_API_KEY_PATHS):
-        return headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
-    return None
+    bearer = authorization[7:].strip() or None if authorization[:7].lower() == "bearer " else None
+    if not _under(scope["path"], X_API_KEY_PATHS):
+        return bearer
+    api_key = headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
+    if bearer is not None and api_key is not None and bearer != api_key:
+        raise Unauthorized("Authorization and x-api-key carry different keys: send one of them")
+    return bearer or api_key
 
 
 class ApiKeyAuthMiddleware:
@@ -207,7 +216,8 @@ class ApiKeyAuthMiddleware:
     async def _authenticate(self, scope: Scope, receive: Receive, send: Send):
         """The key's principal, or None after answering 401."""
         try:
-            return await run_in_threadpool(self._container.api_key_service().authenticate, _presented_key(scope))
+            key = _presented_key(scope)  # raises Unauthorized for two different keys
+            return await run_in_threadpool(self._container.api_key_service().authenticate, key)
         except ApplicationError as exc:  # a wrong key; or e.g. the database is unavailable (outside the handlers)
             await _refuse(exc, scope, receive, send)
             return None

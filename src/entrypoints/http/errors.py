@@ -56,6 +56,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     message = f"{location}: {first.get('msg', 'invalid value')}" if location else first.get("msg", "invalid value")
     if first.get("type") == "extra_forbidden" and exc.accepted:
         message += f" (accepted: {', '.join(exc.accepted)})"
+    elif first.get("type") == "extra_forbidden" and exc.source == "query":
+        message += " (this endpoint takes no query parameters)"
     return error_response(422, "invalid_request_error", message, path=request.url.path, param=location or None)
 
 

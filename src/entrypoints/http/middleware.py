@@ -94,3 +94,38 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class StartedResponseGuard:
+    """An error after a response started (its headers are sent) is one log line, not a traceback.
+
+    Starlette's exception handling finds a handler for such an error, cannot use it, and raises "Caught
+    handled exception, but response already started" instead. Nothing can be answered any more: the
+    server closes the connection, so the client sees the body cut short rather than a truncated body that
+    looks complete. Streams of events end themselves in-band (`event_stream.EventStreamResponse`); this
+    catches the rest, e.g. a static file that cannot be read once its headers are out.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if not started:
+                raise  # the exception handlers and the 500 path still answer it
+            wrapped = isinstance(exc, RuntimeError) and str(exc).startswith("Caught handled exception")
+            cause = exc.__cause__ if wrapped and exc.__cause__ is not None else exc  # Starlette's wrapper: the cause
+            log.warning("response failed after it started; connection closed", path=scope.get("path"),
+                        error_type=type(cause).__name__, error=str(cause))

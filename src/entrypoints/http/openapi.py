@@ -8,11 +8,14 @@ A route mounted without a declaration still appears (with a generic operation).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -53,7 +56,13 @@ def api_route(
     stream: type[BaseModel] | None = None,
     error_statuses: tuple[int, ...] = (400, 404, 413, 422),
 ) -> Route:
-    """A Starlette `Route` for one method that carries its OpenAPI declaration."""
+    """A Starlette `Route` for one method that carries its OpenAPI declaration.
+
+    A management route (`/api/...`) that declares no query refuses any query parameter (a 422, like a
+    misspelt filter on the routes that have filters), so a client never believes it filtered a list.
+    """
+    if query is None and path.startswith("/api/") and path not in QUERY_IGNORED:
+        endpoint = _refusing_query(endpoint)
     route = Route(path, endpoint, methods=[method.upper()])
     doc_summary = summary or ((endpoint.__doc__ or "").strip().splitlines() or [endpoint.__name__])[0]
     route.openapi = RouteDoc(  # type: ignore[attr-defined]
@@ -72,6 +81,28 @@ def api_route(
 
 
 # -- request parsing ---------------------------------------------------------------
+# The liveness probe answers whatever monitors append (cache-busters): a refusal there would read as "down".
+# /v1 is not here at all: OpenAI's and Anthropic's clients add query parameters of their own (the
+# AzureOpenAI client `api-version` on every request, Claude Code `?beta=true` on /v1/messages).
+QUERY_IGNORED = frozenset({"/api/health"})
+
+
+class NoQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _refusing_query(endpoint: Callable) -> Callable:
+    @functools.wraps(endpoint)
+    async def endpoint_without_query(request: Request):
+        if request.query_params:
+            parse_query(request, NoQuery)  # raises: every key is unknown
+        if inspect.iscoroutinefunction(endpoint):
+            return await endpoint(request)
+        return await run_in_threadpool(endpoint, request)
+
+    return endpoint_without_query
+
+
 async def parse_body(request: Request, model: type[BaseModel]):
     """The JSON body validated into `model`; bad JSON is a 400, wrong fields a 422.
 
@@ -109,7 +140,7 @@ def parse_query(request: Request, model: type[BaseModel]):
         values = request.query_params.getlist(key)
         annotation = model.model_fields.get(key).annotation if key in model.model_fields else None
         data[key] = values if "list" in str(annotation) else values[-1]
-    return validate_request(model, data)
+    return validate_request(model, data, source="query")
 
 
 class RequestValidationError(Exception):
@@ -118,18 +149,20 @@ class RequestValidationError(Exception):
     Only request parsing raises it: a pydantic error anywhere else (a response DTO) is a bug, so a 500.
     """
 
-    def __init__(self, error: ValidationError, accepted: tuple[str, ...] = ()) -> None:
+    def __init__(self, error: ValidationError, accepted: tuple[str, ...] = (), source: str = "body") -> None:
         super().__init__(str(error))
         self.errors = error.errors()
         self.accepted = accepted  # the fields the DTO knows, named when an unknown one was sent
+        self.source = source  # "query" or "body": what an unknown field was sent in
 
 
-def validate_request(model: type[BaseModel], data: Any):
+def validate_request(model: type[BaseModel], data: Any, source: str = "body"):
     """`data` validated into `model`; a mismatch is the client's mistake (RequestValidationError)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise RequestValidationError(exc, tuple(f.alias or n for n, f in model.model_fields.items())) from None
+        raise RequestValidationError(exc, tuple(f.alias or n for n, f in model.model_fields.items()),
+                                     source) from None
 
 
 # -- the document ------------------------------------------------------------------

@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse
 
 from domain.enums import DownloadStatus
+from entrypoints.errors import mapping_for, message_for, recognise
+from entrypoints.http.event_stream import EventStreamResponse
 from entrypoints.http.openapi import api_route, parse_body, parse_query
 
 TAGS = ("downloads",)
@@ -133,8 +135,9 @@ async def cancel_download(request: Request) -> JSONResponse:
     return JSONResponse(_dto(await run_in_threadpool(_service(request).cancel, _id(request))))
 
 
-async def download_events(request: Request) -> StreamingResponse:
-    """Server-sent events: `progress` while the download runs, then one `end` event with the final state."""
+async def download_events(request: Request) -> EventStreamResponse:
+    """Server-sent events: `progress` while the download runs, then one `end` event with the final state
+    (or one `error` event if its state cannot be read any more)."""
     service = _service(request)
     download_id = _id(request)
     await run_in_threadpool(service.get, download_id)  # 404 before the stream starts
@@ -154,8 +157,16 @@ async def download_events(request: Request) -> StreamingResponse:
                 return
             await anyio.sleep(EVENT_POLL_SECONDS)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStreamResponse(stream(), error_event=_error_event)
+
+
+def _error_event(exc: Exception) -> str:
+    """The stream's last event when reading the download's state fails after the stream started."""
+    exc = recognise(exc)  # a full disk is `insufficient_storage`, as in a JSON answer
+    mapping = mapping_for(exc)
+    error = {"type": mapping.type, "message": message_for(exc)} if mapping else \
+        {"type": "server_error", "message": "internal server error"}  # the log line has the details
+    return f"event: error\ndata: {json.dumps({'error': error})}\n\n"
 
 
 routes = [

@@ -11,10 +11,10 @@ import anyio
 import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
 
 from application.inference.service import open_generation
 from application.inference.ports import GenerationChunk, GenerationRequest
+from entrypoints.http.event_stream import EventStreamResponse
 
 
 log = structlog.get_logger("mlxm.http")
@@ -170,12 +170,9 @@ async def _collect(
     return "".join(pieces), last
 
 
-def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(
-        events,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+def _event_stream(events: AsyncIterator[str]) -> EventStreamResponse:
+    # The routes' generators report their own errors in-band; the response only guards what escapes them.
+    return EventStreamResponse(events)
 
 
 def _stream_error(exc: Exception) -> str:
