@@ -1,4 +1,4 @@
--- head: 0012_model_overlays
+-- head: 0013_binding_platform_selectors
 -- Written by `python -m adapters.sqlalchemy.schema_snapshot`; do not edit.
 BEGIN;
 CREATE TABLE alembic_version (
@@ -320,7 +320,7 @@ CREATE TABLE model_overlays (
 	CONSTRAINT fk_model_overlays_model_pk_models FOREIGN KEY(model_pk) REFERENCES models (id) ON DELETE CASCADE, 
 	CONSTRAINT uq_model_overlays_model_pk UNIQUE (model_pk, field)
 );
-INSERT INTO "alembic_version" VALUES('0012_model_overlays');
+INSERT INTO "alembic_version" VALUES('0013_binding_platform_selectors');
 INSERT INTO "dependency_profiles" VALUES(1,'mlx-lm',1,'python-venv','Text generation with mlx-lm',strftime('%Y-%m-%d %H:%M:%f000', 'now'));
 INSERT INTO "dependency_profiles" VALUES(2,'mlx-audio',1,'python-venv','Speech (TTS and STT) with mlx-audio',strftime('%Y-%m-%d %H:%M:%f000', 'now'));
 INSERT INTO "dependency_profiles" VALUES(3,'mlx-vlm',1,'python-venv','Vision-language models with mlx-vlm',strftime('%Y-%m-%d %H:%M:%f000', 'now'));
