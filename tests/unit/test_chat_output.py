@@ -279,3 +279,29 @@ def test_each_choice_counts_its_own_tokens_with_held_back_text_and_a_stop_string
     assert last[0].reasoning_tokens == 4  # cut inside the block: all of it
     assert last[1].reasoning_tokens == cut_after.index("ink>") + 1  # the stop string's tokens are content
     assert last[2].reasoning_tokens == 0
+
+
+class _VisionEngine:
+    """The vision engine's side of `VisionStream`: each job's script as `VisionToken`s, then end of sequence."""
+
+    def __init__(self, script: list[str]) -> None:
+        self._script = script
+
+    def submit(self, job) -> None:
+        from adapters.mlx.vision_engine import VisionToken
+
+        for i, text in enumerate(self._script):
+            job.events.put((job.index, VisionToken(text, 5, i + 1, None, token=i)))
+        job.events.put((job.index, VisionToken("", 5, len(self._script), "stop")))
+
+    def cancel(self, job) -> None:
+        job.finished.set()
+
+
+def test_the_vision_stream_tells_where_each_tokens_text_ends_too():
+    from adapters.mlx.vision_engine import VisionJob, VisionStream
+
+    stream = VisionStream(_VisionEngine(THOUGHT), VisionJob(inputs={}, max_tokens=100), ("Rayleigh",))
+    out = list(ChatOutputStream(stream, ChatOutputSplitter(FakeTokenizer(), (), False)))
+    assert out[-1].completion_tokens == THOUGHT.index("Rayleigh ") + 1 and "".join(c.text for c in out) == ""
+    assert out[-1].reasoning_tokens == THOUGHT.index("</think>") + 1
