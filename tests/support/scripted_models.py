@@ -106,6 +106,8 @@ def build_scripted_model(dest: Path, scripts: Mapping[str, Sequence[str]] = TOOL
             if piece in seen:  # each token has one successor: a repeat would loop or cross scripts
                 raise ValueError(f"script {name!r}: the piece {piece!r} is used twice")
             seen.add(piece)
+    if len(words) % 2:  # the vocabulary size is the head dimension, and RoPE needs it even
+        words.append("<pad>")
     vocab = {word: i for i, word in enumerate(words)}
 
     # Token strings in the byte-level alphabet (space is "Ġ"): printable ASCII maps to itself, so the

@@ -169,3 +169,139 @@ def test_a_prompt_that_opened_the_thinking_block_counts_from_the_first_token():
     chunks = [GenerationChunk(p, 3, i + 1, "stop" if i == 2 else None) for i, p in enumerate(["a", "</think>", "b"])]
     out = list(ChatOutputStream(iter(chunks), ChatOutputSplitter(FakeTokenizer(), (), False, "reasoning")))
     assert [c.reasoning_tokens for c in out] == [1, 2, 2]
+
+
+# ------------------------------------------------- reasoning tokens through the real TextStream, on a fake engine
+
+class _Detokenizer:
+    """mlx-lm's streaming detokenizer interface over a table of token texts."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self._texts, self._text, self._read = texts, "", 0
+
+    def add_token(self, token: int) -> None:
+        self._text += self._texts[token]
+
+    def finalize(self) -> None:
+        pass
+
+    @property
+    def last_segment(self) -> str:
+        segment, self._read = self._text[self._read:], len(self._text)
+        return segment
+
+
+class _Tokenizer:
+    def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
+
+    @property
+    def detokenizer(self) -> _Detokenizer:  # a fresh one each time, as mlx-lm's TokenizerWrapper gives
+        return _Detokenizer(self._texts)
+
+
+class _Engine:
+    """Answers each choice with its script, the choices' tokens interleaved, then end of sequence."""
+
+    def __init__(self, scripts: list[list[int]], eos: int) -> None:
+        self._scripts, self._eos = scripts, eos
+
+    def submit_all(self, requests) -> None:
+        events = requests[0].events
+        for step in range(max(len(s) for s in self._scripts) + 1):
+            for index, script in enumerate(self._scripts):
+                if step < len(script):
+                    events.put((index, script[step], None, None, None))
+                elif step == len(script):
+                    events.put((index, self._eos, "stop", None, None))
+
+    def cancel(self, request) -> None:
+        request.finished.set()
+
+
+def through_text_stream(scripts: list[list[str]], stop: tuple[str, ...] = ()) -> list[GenerationChunk]:
+    """Each choice's script of token texts, through `TextStream` (stop strings, held-back text) and the splitter."""
+    from types import SimpleNamespace
+
+    from adapters.mlx.engine import EngineRequest
+    from adapters.mlx.text_stream import TextStream
+
+    texts = sorted({piece for script in scripts for piece in script}) + [""]
+    ids = [[texts.index(piece) for piece in script] for script in scripts]
+    handle = SimpleNamespace(engine=_Engine(ids, len(texts) - 1), tokenizer=_Tokenizer(texts), token_texts={})
+    requests = [EngineRequest(prompt=[0], max_tokens=100, index=i) for i in range(len(scripts))]
+    for request in requests[1:]:
+        request.events = requests[0].events
+    splitter = lambda: ChatOutputSplitter(FakeTokenizer(), (), False)  # noqa: E731
+    return list(ChatOutputStream(TextStream(handle, requests, stop), splitter(), make_splitter=splitter))
+
+
+def _last(chunks: list[GenerationChunk]) -> dict[int, GenerationChunk]:
+    return {c.index: c for c in chunks}
+
+
+@pytest.mark.parametrize("script", [
+    ["<th", "ink>", "a ", "b ", "</th", "in", "k>", "c"],
+    ["<", "thi", "nk>", "a ", "</think", ">", "c ", "d"],
+])
+def test_every_token_of_a_marker_split_over_tokens_counts_as_reasoning(script):
+    last = _last(through_text_stream([script]))[0]
+    closing = max(i for i, piece in enumerate(script) if piece.endswith(">"))  # completes `</think>`
+    assert last.completion_tokens == len(script)
+    assert last.reasoning_tokens == closing + 1  # the opening marker's tokens through the closing one's
+
+
+THOUGHT = ["<think>", "Sky ", "is ", "blue.", "</think>", "Rayleigh ", "scattering."]
+
+
+def test_a_stop_string_inside_the_thinking_block_counts_every_token_up_to_it_as_reasoning():
+    out = through_text_stream([THOUGHT], stop=("blue",))
+    last = _last(out)[0]
+    assert last.finish_reason == "stop" and last.completion_tokens == THOUGHT.index("blue.") + 1
+    assert "".join(c.reasoning for c in out) == "Sky is " and "".join(c.text for c in out) == ""
+    assert last.reasoning_tokens == last.completion_tokens
+
+
+def test_a_stop_string_right_after_the_thinking_block_counts_its_token_as_content():
+    # The stop string is longer than the markers: the stream holds back all of `</think>` until it is decided.
+    out = through_text_stream([THOUGHT], stop=("Rayleigh",))
+    last = _last(out)[0]
+    assert last.completion_tokens == THOUGHT.index("Rayleigh ") + 1 and "".join(c.text for c in out) == ""
+    assert last.reasoning_tokens == THOUGHT.index("</think>") + 1  # "Rayleigh" is after the block: content
+
+
+def test_each_choice_counts_its_own_tokens_with_held_back_text_and_a_stop_string():
+    cut_thinking = ["<th", "ink>", "a ", "STOP", "</think>", "x"]
+    cut_after = ["<think>", "b ", "</th", "ink>", "STO", "P", "y"]
+    plain = ["no ", "thinking ", "here"]
+    last = _last(through_text_stream([cut_thinking, cut_after, plain], stop=("STOP",)))
+    assert [last[i].completion_tokens for i in range(3)] == [4, 6, 3]
+    assert last[0].reasoning_tokens == 4  # cut inside the block: all of it
+    assert last[1].reasoning_tokens == cut_after.index("ink>") + 1  # the stop string's tokens are content
+    assert last[2].reasoning_tokens == 0
+
+
+class _VisionEngine:
+    """The vision engine's side of `VisionStream`: each job's script as `VisionToken`s, then end of sequence."""
+
+    def __init__(self, script: list[str]) -> None:
+        self._script = script
+
+    def submit(self, job) -> None:
+        from adapters.mlx.vision_engine import VisionToken
+
+        for i, text in enumerate(self._script):
+            job.events.put((job.index, VisionToken(text, 5, i + 1, None, token=i)))
+        job.events.put((job.index, VisionToken("", 5, len(self._script), "stop")))
+
+    def cancel(self, job) -> None:
+        job.finished.set()
+
+
+def test_the_vision_stream_tells_where_each_tokens_text_ends_too():
+    from adapters.mlx.vision_engine import VisionJob, VisionStream
+
+    stream = VisionStream(_VisionEngine(THOUGHT), VisionJob(inputs={}, max_tokens=100), ("Rayleigh",))
+    out = list(ChatOutputStream(stream, ChatOutputSplitter(FakeTokenizer(), (), False)))
+    assert out[-1].completion_tokens == THOUGHT.index("Rayleigh ") + 1 and "".join(c.text for c in out) == ""
+    assert out[-1].reasoning_tokens == THOUGHT.index("</think>") + 1

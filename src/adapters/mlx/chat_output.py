@@ -19,6 +19,7 @@ import uuid
 from dataclasses import replace
 from typing import Any, Callable, Iterator, Sequence
 
+from adapters.mlx.reasoning_tally import ReasoningTally
 from application.errors import InvalidRequest
 from application.inference.ports import ChatMessage, GenerationChunk, GenerationRequest, ToolCall
 
@@ -149,22 +150,41 @@ class ChatOutputSplitter:
         self._current = start
         self._tool_text: list[str] = []
         self.made_calls = False
-        # Whether the text fed last was (partly) thinking: its token counts as a reasoning token.
-        self.fed_reasoning = start == REASONING_STATE
+        # The part of each character fed, in order, once the machine has decided it (True: reasoning):
+        # what the reasoning-token count reads (see reasoning_tally). Read with `take_parts`.
+        self._parts: list[bool] = []
 
     def feed(self, text: str) -> tuple[str, str, list[ToolCall]]:
-        if not text:  # a token whose text is held back belongs to the state the output stands in
-            self.fed_reasoning = self._current == REASONING_STATE
-            return "", "", []
-        before = self._current
-        self._state, segments = self._machine.split(self._state, text)
-        # The opening marker's token and the closing one's count as thinking, as the tokens between do.
-        self.fed_reasoning = before == REASONING_STATE or any(name == REASONING_STATE for name, _ in segments)
-        return self._route(segments)
+        content: list[str] = []
+        reasoning: list[str] = []
+        calls: list[ToolCall] = []
+        # One character at a time: a character completes at most one marker, so the characters each split
+        # decides are the text of the state it started in, then (maybe) one marker, whose length is known.
+        for char in text:
+            state, held = self._state[0], len(self._state[3])  # mlx-lm's state: (name, node, states, buffer)
+            self._state, segments = self._machine.split(self._state, char)
+            decided = held + 1 - len(self._state[3])
+            self._parts.extend([state == REASONING_STATE] * len(segments[0][1]))
+            if len(segments) > 1:  # a marker: thinking if it enters or leaves the block (else content)
+                after = segments[1][0]
+                self._parts.extend([REASONING_STATE in (state, after)] * (decided - len(segments[0][1])))
+            c, r, t = self._route(segments)
+            content.append(c), reasoning.append(r), calls.extend(t)
+        return "".join(content), "".join(reasoning), calls
+
+    def take_parts(self) -> list[bool]:
+        parts, self._parts = self._parts, []
+        return parts
+
+    @property
+    def in_reasoning(self) -> bool:
+        """Whether the output stands in the thinking block."""
+        return self._state[0] == REASONING_STATE
 
     def finish(self) -> tuple[str, str, list[ToolCall]]:
         """End of generation: release held-back text; a tool block still open is parsed as it stands."""
         self._state, rest, name = self._machine.flush(self._state)
+        self._parts.extend([name == REASONING_STATE] * len(rest))
         content, reasoning, calls = self._route([(name, rest)])
         if self._current == TOOL_STATE:
             text, parsed = self._close_tool(closed=False)
@@ -229,7 +249,8 @@ class ChatOutputStream:
 
     One chunk out per chunk in (so token counts and progress are unchanged); `finish_reason` becomes
     "tool_calls" when the model stopped after calling tools, as OpenAI reports it. Each chunk carries its
-    choice's running count of reasoning tokens: the generated tokens whose text fell in a thinking block.
+    choice's running count of reasoning tokens (see reasoning_tally): the generated tokens whose text fell in
+    a thinking block, counted once their text is decided, so exact on the choice's last chunk.
     """
 
     def __init__(self, inner: Iterator[GenerationChunk], splitter: ChatOutputSplitter,
@@ -240,7 +261,7 @@ class ChatOutputStream:
         self._splitters = {0: splitter}
         self._make_splitter = make_splitter
         self._completion: dict[int, int] = {}  # per choice: completion tokens seen so far
-        self._reasoning: dict[int, int] = {}  # per choice: how many of them were thinking
+        self._tallies: dict[int, ReasoningTally] = {}  # per choice: how many of them were thinking
 
     def __iter__(self) -> "ChatOutputStream":
         return self
@@ -250,20 +271,23 @@ class ChatOutputStream:
         splitter = self._splitters.get(chunk.index)
         if splitter is None:
             splitter = self._splitters[chunk.index] = (self._make_splitter or (lambda: self._splitter))()
-        content, reasoning, calls = splitter.feed(chunk.text)
+        tally = self._tallies.setdefault(chunk.index, ReasoningTally())
         # Chunks are one per token, but the end-of-sequence chunk adds no completion token: count the new ones.
-        new_tokens = chunk.completion_tokens - self._completion.get(chunk.index, 0)
+        new_tokens = max(chunk.completion_tokens - self._completion.get(chunk.index, 0), 0)
         self._completion[chunk.index] = chunk.completion_tokens
-        if new_tokens > 0 and splitter.fed_reasoning:
-            self._reasoning[chunk.index] = self._reasoning.get(chunk.index, 0) + new_tokens
+        tally.add(new_tokens, chunk.text, chunk.held_back)
+        content, reasoning, calls = splitter.feed(chunk.text)
+        tally.decided(splitter.take_parts())
         finish = chunk.finish_reason
         if finish is not None:
             more_content, more_reasoning, more_calls = splitter.finish()
             content, reasoning, calls = content + more_content, reasoning + more_reasoning, calls + more_calls
+            tally.decided(splitter.take_parts())
+            tally.finish(splitter.in_reasoning)
             if finish == "stop" and splitter.made_calls:
                 finish = "tool_calls"
         return replace(chunk, text=content, reasoning=reasoning, tool_calls=tuple(calls), finish_reason=finish,
-                       reasoning_tokens=self._reasoning.get(chunk.index, 0))
+                       reasoning_tokens=tally.count)
 
     def close(self) -> None:
         close = getattr(self._inner, "close", None)

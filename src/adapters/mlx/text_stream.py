@@ -122,7 +122,8 @@ class TextStream:
         if request.top_logprobs is not None:
             logprobs, choice.logprobs = tuple(choice.logprobs), []
         return GenerationChunk(text, len(request.prompt), choice.completion_tokens, finish,
-                               cached_tokens=request.cached_tokens, logprobs=logprobs, index=request.index)
+                               cached_tokens=request.cached_tokens, logprobs=logprobs, index=request.index,
+                               held_back=len(choice.pending))
 
     def _logprob(self, token: int, chosen: float, top) -> TokenLogprob:
         alternatives = tuple(TokenLogprob(self._text(i), lp, self._bytes(i)) for i, lp in (top or ()))

@@ -358,7 +358,7 @@ class VisionStream:
         if choice.job.top_logprobs is not None:
             logprobs, choice.logprobs = tuple(choice.logprobs), []
         return GenerationChunk(text, event.prompt_tokens, event.generation_tokens, finish, logprobs=logprobs,
-                               index=index, cached_tokens=event.cached_tokens)
+                               index=index, cached_tokens=event.cached_tokens, held_back=len(choice.pending))
 
     def close(self) -> None:
         self._done = True

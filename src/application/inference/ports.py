@@ -109,6 +109,10 @@ class GenerationChunk:
     index: int = 0  # choice index (n > 1)
     # Of `completion_tokens`, those generated inside the model's thinking block (its markers included).
     reasoning_tokens: int = 0
+    # Characters of this choice's decoded text that no chunk has carried yet (held back in case they start a
+    # stop string): with `text`, where the chunk's token ends in the text, so each token is counted with the
+    # part (reasoning or content) its own text lands in, however late that text comes out.
+    held_back: int = 0
 
 
 @dataclass(frozen=True)
