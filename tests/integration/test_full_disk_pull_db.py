@@ -51,13 +51,14 @@ def test_a_pull_that_fills_the_disk_is_one_line_exit_10_and_keeps_its_bytes_for_
     assert result.exit_code == 10, result.output  # was exit 2, as if the user had made a mistake
     line = result.output.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line
-    assert line.startswith("Error: model.safetensors: cannot write ") and "No space left on device" in line
-    assert f"({ROOM} bytes kept; free space, then resume)" in line
+    partial = [p for p in (tmp_path / "staging").rglob("*") if p.is_file() and "model.safetensors" in p.name]
+    assert [p.stat().st_size for p in partial] == [ROOM]  # the partial data stays
+    # The line names the partial file the user can inspect (was its scratch folder, `<rev>.meta`) and its bytes.
+    assert line.startswith(f"Error: model.safetensors: cannot write the partial file {partial[0]}: "
+                           f"No space left on device ({ROOM} bytes kept; free space, then resume); "), line
     assert line.endswith(f"; free space under MLX_MANAGER_HOME ({tmp_path}), or point MLX_MANAGER_HOME at a disk "
                          "with room")
     assert len(hub.requests_for("model.safetensors", "GET")) == 1  # not retried as a network failure
-    partial = [p for p in (tmp_path / "staging").rglob("*") if p.is_file() and "model.safetensors" in p.name]
-    assert [p.stat().st_size for p in partial] == [ROOM]  # the partial data stays
 
     monkeypatch.delattr(http_transfer, "open")  # space freed
     resumed = run(container, "downloads", "resume", "1")

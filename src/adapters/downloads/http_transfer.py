@@ -204,7 +204,9 @@ def _fetch_once(transport, url, dest: Path, *, label, expected_size, progress, h
         if isinstance(exc, OSError) and exc.errno in _LOCAL_WRITE_ERRNOS:
             # Our disk, not the source: retrying (or the next source) cannot help, and "connection failed"
             # would send the user to look at the network. The bytes written so far stay for a resume.
-            message = (f"{label}: cannot write {dest.parent}: {exc.strerror} "
+            # Name the partial file itself (not its scratch folder): it is what the user can inspect, and
+            # its size is the bytes a resume will not fetch again.
+            message = (f"{label}: cannot write the partial file {dest}: {exc.strerror} "
                        f"({_size(dest)} bytes kept; free space, then resume)")
             if is_out_of_space(exc):
                 raise OutOfSpace(message, path=str(dest)) from exc  # a full disk: 507 / its own exit code

@@ -194,7 +194,7 @@ class BatchEngine:
             self.steps += 1
             self._emit(solo.request, token, finish, logprobs)
             if finish is not None:
-                self._store(solo.request, solo.fed, solo.cache)
+                self._complete(solo.request, solo.fed, solo.cache)
                 state.solo = None
         else:
             if state.prefills:  # one chunk of a shared prefill, then a step for the rows decoding
@@ -213,6 +213,14 @@ class BatchEngine:
     def _store(self, request: EngineRequest, tokens: list[int], cache: list | None) -> None:
         if self.prompt_cache is not None and request.use_cache and tokens and cache is not None:
             self.prompt_cache.insert(list(tokens), cache)
+
+    def _complete(self, request: EngineRequest, tokens: list[int], cache: list | None) -> None:
+        """After the last token went out: store, then mark finished. The stream's close waits for `finished` before
+        the HTTP body or [DONE] goes out, so a client's next GET /api/pool sees the entry."""
+        try:
+            self._store(request, tokens, cache)
+        finally:
+            request.finished.set()
 
     def _warm(self, request: EngineRequest) -> None:
         """Prefill a prompt (a profile's system prompt) into the prompt cache, in chunks."""
@@ -350,7 +358,7 @@ class BatchEngine:
             )
             state.active[uids[0]] = request
         else:
-            self._store(request, solo.fed, solo.cache)
+            self._complete(request, solo.fed, solo.cache)
         state.solo = None
 
     def _batch_step(self, state: EngineState) -> None:
@@ -369,7 +377,7 @@ class BatchEngine:
             self._emit(request, response.token, response.finish_reason, response.logprobs)
             if response.finish_reason is not None:
                 del state.active[response.uid]
-                self._store(request, response.all_tokens, response.prompt_cache)
+                self._complete(request, response.all_tokens, response.prompt_cache)
 
     @staticmethod
     def _emit(request: EngineRequest, token: int, finish: str | None, logprobs: Any = None) -> None:
@@ -377,9 +385,7 @@ class BatchEngine:
         chosen = top = None
         if request.top_logprobs is not None and logprobs is not None:
             chosen, top = _token_logprobs(logprobs, token, request.top_logprobs)
-        request.events.put((request.index, token, finish, chosen, top))
-        if finish is not None:
-            request.finished.set()
+        request.events.put((request.index, token, finish, chosen, top))  # `_complete` sets `finished`
 
 
 def _token_logprobs(logprobs: Any, token: int, k: int) -> tuple[float, list[tuple[int, float]]]:
