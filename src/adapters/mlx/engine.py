@@ -1,23 +1,21 @@
 """Continuous batching over mlx-lm's `BatchGenerator`, one engine (and thread) per loaded model.
 
-A request that finds the engine idle decodes solo (plain KV cache, no batch bookkeeping);
-when another request arrives it moves, with its cache, into the batch.
+A request that finds the engine idle decodes solo (plain KV cache, no batch bookkeeping); when another
+request arrives it moves, with its cache, into the batch.
 
-Every request for a model is inserted into one `BatchGenerator`, so concurrent requests are
-decoded together (one forward pass per step for the whole batch) instead of one after the
-other. Requests may join a running batch at any step; a full batch queues the rest. With
-batching disabled the engine runs with a batch size of 1, which serves requests in order.
+Every request for a model goes into one `BatchGenerator`: concurrent requests decode together (one forward
+pass per step for the batch). Requests may join a running batch at any step; a full batch queues the rest.
+With batching disabled the batch size is 1, which serves requests in order.
 
-Each request has its own sampler, logits processors, max_tokens and stop tokens, so outputs
-are independent. The engine thread owns every MLX call for its model; callers only read
-tokens from their queue. `cancel()` removes a request from the batch at the next step, which
-is how a consumer that stops reading stops generation within a token or two, or within one
-prefill chunk while its prompt is still being read.
+Each request has its own sampler, logits processors, max_tokens and stop tokens, so outputs are
+independent. The engine thread owns every MLX call for its model; callers only read tokens from their
+queue. `cancel()` removes a request from the batch at the next step: a consumer that stops reading
+stops generation within a token or two, or within one prefill chunk while its prompt is read.
 
-Prompt cache: each request starts from the longest cached prefix of its prompt
-(`adapters.mlx.prompt_cache`); a finished or cancelled sequence leaves its KV state behind for
-the next turn of the conversation. Requests that arrive together with the same prompt (the n
-choices of one request) prefill it once and decode from copies (`adapters.mlx.shared_prefill`).
+Prompt cache: each request starts from the longest cached prefix of its prompt (`adapters.mlx.prompt_cache`);
+a finished or cancelled sequence leaves its KV state behind for the next turn of the conversation. Requests
+that arrive together with the same prompt (the n choices of one request) prefill it once and decode from
+copies (`adapters.mlx.shared_prefill`).
 """
 
 from __future__ import annotations
