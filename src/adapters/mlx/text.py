@@ -14,29 +14,18 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from adapters.mlx.chat_output import (
-    ChatOutputSplitter,
-    ChatOutputStream,
-    check_tools,
-    initial_state,
-    needs_splitting,
-    template_kwargs,
-    template_messages,
-    wants_tool_calls,
-    with_tool_constraint,
-)
+from adapters.mlx.chat_output import check_tools, template_kwargs, template_messages, with_tool_constraint
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
-from adapters.mlx.handle_cache import HandlePromptCache
+from adapters.mlx import generation_parts as parts
 from adapters.mlx.engine import BatchEngine, EngineRequest, on_engine_thread
 from adapters.mlx.prompt_cache import PromptCacheStore
 from adapters.mlx.text_stream import TextStream
-from adapters.mlx.sampling import ConstraintProcessor, KeyedSampler, build_logits_processors, build_sampler
-from application.errors import InvalidRequest, Unavailable
+from adapters.mlx.sampling import KeyedSampler, build_logits_processors, build_sampler
+from application.errors import InvalidRequest
 from application.inference.ports import GrammarCompiler
 from application.inference.ports import (
     GenerationChunk,
@@ -102,7 +91,7 @@ def fit_max_tokens(model_id: str, config: dict, request: GenerationRequest, prom
     return max_tokens
 
 
-class MlxTextRuntime(HandlePromptCache):
+class MlxTextRuntime(parts.GenerationRuntime):
     """The `ModelRuntime` port for text-gen (and, text-only, vision) models via mlx-lm."""
 
     def __init__(
@@ -116,14 +105,11 @@ class MlxTextRuntime(HandlePromptCache):
         max_prompt_tokens: int = 0,
         grammar: GrammarCompiler | None = None,
     ) -> None:
+        super().__init__(max_prompt_tokens=max_prompt_tokens, grammar=grammar,
+                         prompt_cache_entries=prompt_cache_entries, prompt_cache_bytes=prompt_cache_bytes)
         self.enable_batching = enable_batching
         self.max_batch_size = max_batch_size if enable_batching else 1
         self.prefill_step_size = prefill_step_size
-        self.prompt_cache_entries = prompt_cache_entries
-        self.prompt_cache_bytes = prompt_cache_bytes
-        self.max_prompt_tokens = max_prompt_tokens  # 0: no limit beyond the context window
-        self._grammar = grammar
-        self._load_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -131,8 +117,7 @@ class MlxTextRuntime(HandlePromptCache):
         import mlx_lm
 
         path = Path(path)
-        if not (path / "config.json").is_file():
-            raise InvalidRequest(f"{model_id}: {path} has no config.json; is the model fully installed?")
+        parts.check_model_folder(model_id, path)
         with self._load_lock:
             try:
                 model, tokenizer = mlx_lm.load(str(path))
@@ -143,7 +128,7 @@ class MlxTextRuntime(HandlePromptCache):
                 kind = "vision model (served text-only)" if ModelType(model_type) is ModelType.VISION else "model"
                 raise NotSupported(f"{model_id}: mlx-lm cannot load this {kind}: {exc}") from exc
         store = None
-        if self.prompt_cache_entries > 0 and self.prompt_cache_bytes > 0:
+        if self.prompt_cache_on:
             store = PromptCacheStore(self.prompt_cache_entries, self.prompt_cache_bytes)
         engine = BatchEngine(
             model,
@@ -235,23 +220,16 @@ class MlxTextRuntime(HandlePromptCache):
             request = with_tool_constraint(model.model_id, handle.tokenizer, request, tokens)
         params = request.params
         max_tokens = self._check_lengths(model, handle, request, len(tokens), params.max_tokens or DEFAULT_MAX_TOKENS)
-        n = int(request.n or 1)
-        if not 1 <= n <= 16:
-            raise InvalidRequest(f"n: must be between 1 and 16, got {n}")
-        top_logprobs = None
-        if params.logprobs or params.top_logprobs:
-            top_logprobs = params.top_logprobs or 0
+        n = parts.choice_count(request)
+        top_logprobs = parts.top_logprobs_of(params)
         events = None
         requests = []
         for index in range(n):
-            processors = build_logits_processors(params)
-            if request.constraint is not None:
-                processors.append(ConstraintProcessor(self._compile(handle, request)))
             engine_request = EngineRequest(
                 prompt=tokens,
                 max_tokens=max_tokens,
                 sampler=build_sampler(params, index),
-                logits_processors=processors,
+                logits_processors=parts.logits_processors(params, request, lambda: self._compile(handle, request)),
                 top_logprobs=top_logprobs,
                 index=index,
                 params=params,
@@ -261,27 +239,17 @@ class MlxTextRuntime(HandlePromptCache):
             engine_request.events = events  # one queue for every choice: the stream reads them in order
             requests.append(engine_request)
         stream = TextStream(handle, requests, tuple(params.stop or ()))
-        if request.messages and needs_splitting(handle.tokenizer, request):
-            def splitter() -> ChatOutputSplitter:  # one per choice: each has its own markers' state
-                return ChatOutputSplitter(handle.tokenizer, request.tools, wants_tool_calls(request),
-                                          initial_state(handle.tokenizer, tokens))
-
-            return ChatOutputStream(stream, splitter(), make_splitter=splitter)
-        return stream
+        return parts.split_chat_output(stream, handle.tokenizer, request, tokens)
 
     def _check_lengths(self, model: LoadedModel, handle: TextModelHandle, request: GenerationRequest,
                        prompt_tokens: int, max_tokens: int) -> int:
         return fit_max_tokens(model.model_id, handle.config, request, prompt_tokens, max_tokens, self.max_prompt_tokens)
 
     def _compile(self, handle: TextModelHandle, request: GenerationRequest):
-        if self._grammar is None:
-            from adapters.llguidance.grammar import LlguidanceGrammarCompiler
-
-            self._grammar = LlguidanceGrammarCompiler()
-        vocab = int(handle.config.get("vocab_size") or (handle.config.get("text_config") or {}).get("vocab_size") or 0)
+        vocab = parts.config_vocab_size(handle.config)
         if vocab <= 0:
             vocab = len(handle.tokenizer.vocab) if hasattr(handle.tokenizer, "vocab") else 0
-        return self._grammar.compile(request.constraint, handle.tokenizer, vocab)
+        return self._grammar_compiler().compile(request.constraint, handle.tokenizer, vocab)
 
     # ------------------------------------------------------------------ other modalities
 
@@ -298,11 +266,7 @@ class MlxTextRuntime(HandlePromptCache):
 
     @staticmethod
     def _handle(model: LoadedModel) -> TextModelHandle:
-        if model.handle is None:  # unloaded under the caller: not the client's mistake
-            raise Unavailable(f"{model.model_id} was unloaded")
-        if not isinstance(model.handle, TextModelHandle):
-            raise InvalidRequest(f"{model.model_id} is not loaded as a text model")
-        return model.handle
+        return parts.loaded_handle(model, TextModelHandle, "text")
 
     @staticmethod
     def _require_text(model: LoadedModel) -> None:

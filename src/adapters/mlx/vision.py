@@ -21,31 +21,26 @@
 from __future__ import annotations
 
 import io
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
 
 from adapters.mlx.chat_output import (
-    ChatOutputSplitter,
-    ChatOutputStream,
     check_tools,
-    initial_state,
-    needs_splitting,
     template_kwargs,
     template_messages,
     wants_tool_calls,
     with_tool_constraint,
 )
 from adapters.mlx.common import free_buffer_cache, read_config, weights_nbytes
-from adapters.mlx.handle_cache import HandlePromptCache
-from adapters.mlx.sampling import ConstraintProcessor, build_logits_processors, build_sampler
+from adapters.mlx import generation_parts as parts
+from adapters.mlx.sampling import build_sampler
 from adapters.mlx.text import DEFAULT_MAX_TOKENS, fit_max_tokens
 from adapters.mlx.transformers_quiet import transformers_quiet
 from adapters.mlx.vision_cache import VisionPromptCache
 from adapters.mlx.vision_engine import VisionEngine, VisionJob, VisionStream
-from application.errors import InvalidRequest, Unavailable
+from application.errors import InvalidRequest
 from application.inference.ports import (
     GenerationChunk,
     GenerationRequest,
@@ -132,23 +127,19 @@ def token_logprob(handle: VisionModelHandle):
     return make
 
 
-class MlxVisionRuntime(HandlePromptCache):
+class MlxVisionRuntime(parts.GenerationRuntime):
     """The `ModelRuntime` port for vision models via mlx-vlm."""
 
     def __init__(self, *, max_batch_size: int = 8, max_prompt_tokens: int = 0,
                  grammar: GrammarCompiler | None = None, prompt_cache_entries: int = 10,
                  prompt_cache_bytes: int = 2 << 30) -> None:
+        super().__init__(max_prompt_tokens=max_prompt_tokens, grammar=grammar,
+                         prompt_cache_entries=prompt_cache_entries, prompt_cache_bytes=prompt_cache_bytes)
         self.max_batch_size = max_batch_size  # 1: one request at a time, in order
-        self.prompt_cache_entries = prompt_cache_entries  # either 0: no prompt cache
-        self.prompt_cache_bytes = prompt_cache_bytes
-        self.max_prompt_tokens = max_prompt_tokens  # 0: no limit beyond the context window
-        self._grammar = grammar
-        self._load_lock = threading.Lock()
 
     def load(self, model_id: str, path: Path, model_type: ModelType) -> LoadedModel:
         path = Path(path)
-        if not (path / "config.json").is_file():
-            raise InvalidRequest(f"{model_id}: {path} has no config.json; is the model fully installed?")
+        parts.check_model_folder(model_id, path)
         with self._load_lock, transformers_quiet():  # e.g. a config's special token outside the vocabulary
             try:
                 from mlx_vlm import load
@@ -159,7 +150,7 @@ class MlxVisionRuntime(HandlePromptCache):
             except (ValueError, ImportError, KeyError, OSError, AttributeError) as exc:
                 raise NotSupported(f"{model_id}: mlx-vlm cannot load this vision model: {exc}") from exc
         cache = None
-        if self.prompt_cache_entries > 0 and self.prompt_cache_bytes > 0:
+        if self.prompt_cache_on:
             cache = VisionPromptCache(self.prompt_cache_entries, self.prompt_cache_bytes)
         handle = VisionModelHandle(model, processor, VisionEngine(model, processor, self.max_batch_size, cache),
                                    read_config(path), load_chat_tokenizer(path, processor), prompt_cache=cache)
@@ -224,10 +215,8 @@ class MlxVisionRuntime(HandlePromptCache):
                 raise NotSupported(f"tools: {model.model_id}: mlx-lm cannot read this vision model's tokenizer, so its "
                                    "tool-call format is unknown; send the request without `tools`")
             check_tools(model.model_id, chat, request)
-        top_logprobs = (params.top_logprobs or 0) if (params.logprobs or params.top_logprobs) else None
-        n = int(request.n or 1)
-        if not 1 <= n <= 16:
-            raise InvalidRequest(f"n: must be between 1 and 16, got {n}")
+        top_logprobs = parts.top_logprobs_of(params)
+        n = parts.choice_count(request)
         inputs = self.inputs(model, request)
         tokens = inputs["input_ids"].reshape(-1).tolist()
         prompt_tokens = len(tokens)
@@ -237,18 +226,11 @@ class MlxVisionRuntime(HandlePromptCache):
                                     params.max_tokens or DEFAULT_MAX_TOKENS, self.max_prompt_tokens)
         jobs = []
         for index in range(n):  # n choices: n rows of the batch (a seed gives choice i seed + i)
-            processors = build_logits_processors(params)
-            if request.constraint is not None:
-                processors.append(ConstraintProcessor(self._compile(handle, request)))
+            processors = parts.logits_processors(params, request, lambda: self._compile(handle, request))
             jobs.append(VisionJob(inputs, max_tokens, sampler=build_sampler(params, index),
                                   logits_processors=processors, index=index, top_logprobs=top_logprobs))
         stream = VisionStream(handle.engine, jobs, tuple(params.stop or ()), token_logprob(handle))
-        if chat is not None and needs_splitting(chat, request):  # tool calls and reasoning, as for text models
-            def splitter() -> ChatOutputSplitter:  # one per choice
-                return ChatOutputSplitter(chat, request.tools, wants_tool_calls(request), initial_state(chat, tokens))
-
-            return ChatOutputStream(stream, splitter(), make_splitter=splitter)
-        return stream
+        return parts.split_chat_output(stream, chat, request, tokens)
 
     def count_tokens(self, model: LoadedModel, request: GenerationRequest) -> int:
         """The prompt's tokens as the model sees them: the processor expands each image into its tokens."""
@@ -256,27 +238,18 @@ class MlxVisionRuntime(HandlePromptCache):
 
     def _compile(self, handle: "VisionModelHandle", request: GenerationRequest):
         """Structured output: the same llguidance constraint as text models, on the VLM's tokenizer."""
-        if self._grammar is None:
-            from adapters.llguidance.grammar import LlguidanceGrammarCompiler
-
-            self._grammar = LlguidanceGrammarCompiler()
         hf = getattr(handle.processor, "tokenizer", handle.processor)
         # The grammar may end on any token the engine stops at (mlx-vlm's stopping criteria), not only
         # the tokenizer's own `eos_token_id`.
         criteria = getattr(hf, "stopping_criteria", None)
         eos = sorted(getattr(criteria, "eos_token_ids", None) or [hf.eos_token_id])
-        config = handle.config
-        vocab = int(config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size") or 0)
-        return self._grammar.compile(request.constraint, SimpleNamespace(_tokenizer=hf, eos_token_ids=eos),
-                                     vocab or len(hf))
+        tokenizer = SimpleNamespace(_tokenizer=hf, eos_token_ids=eos)
+        return self._grammar_compiler().compile(request.constraint, tokenizer,
+                                                parts.config_vocab_size(handle.config) or len(hf))
 
     @staticmethod
     def _handle(model: LoadedModel) -> VisionModelHandle:
-        if model.handle is None:
-            raise Unavailable(f"{model.model_id} was unloaded")
-        if not isinstance(model.handle, VisionModelHandle):
-            raise InvalidRequest(f"{model.model_id} is not loaded as a vision model")
-        return model.handle
+        return parts.loaded_handle(model, VisionModelHandle, "vision")
 
     def synthesize(self, model: LoadedModel, text: str, audio: AudioDefaults) -> bytes:
         raise InvalidRequest(f"{model.model_id} is a vision model; speech needs an audio (TTS) model")

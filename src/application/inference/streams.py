@@ -44,7 +44,44 @@ class Completion:
     backend: str = BackendType.LOCAL.value  # which backend answered (after any fallback, when routed)
 
 
-class InferenceStream:
+class TokenTally:
+    """One generation's usage and finish reason so far, counted from its chunks; the local
+    `InferenceStream` and the router's `RoutedStream` both keep it.
+
+    Runtimes report running totals, but not on every chunk (a cloud stream's text deltas carry none,
+    the vision engine's flush of held-back text carries zeros), so the largest seen is kept.
+    """
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.cached_tokens = 0
+        self.finish_reason: str | None = None
+
+    def count(self, chunk: GenerationChunk) -> None:
+        self.prompt_tokens = max(self.prompt_tokens, chunk.prompt_tokens)
+        self.completion_tokens = max(self.completion_tokens, chunk.completion_tokens)
+        self.cached_tokens = max(self.cached_tokens, chunk.cached_tokens)
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+
+    def completion(self, chunks: list[GenerationChunk], model: str,
+                   backend: str = BackendType.LOCAL.value) -> Completion:
+        """The whole answer of `chunks`, the chunks this tally counted."""
+        return Completion(
+            text="".join(chunk.text for chunk in chunks),
+            reasoning="".join(chunk.reasoning for chunk in chunks),
+            tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls),
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            finish_reason=self.finish_reason,
+            model=model,
+            cached_tokens=self.cached_tokens,
+            backend=backend,
+        )
+
+
+class InferenceStream(TokenTally):
     """Chunks of one generation, holding the model's pool lease until exhausted or closed.
 
     Closing it (a client disconnected) closes the runtime's iterator, which stops generation,
@@ -52,14 +89,11 @@ class InferenceStream:
     """
 
     def __init__(self, chunks: Iterator[GenerationChunk], lease: Lease, target: Target, params: InferenceParams):
+        super().__init__()
         self._chunks = chunks
         self._lease = lease
         self.target = target
         self.params = params  # the resolved parameters, after the cascade
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.cached_tokens = 0
-        self.finish_reason: str | None = None
 
     def __iter__(self) -> "InferenceStream":
         return self
@@ -70,11 +104,7 @@ class InferenceStream:
         except BaseException:
             self.close()
             raise
-        self.prompt_tokens = chunk.prompt_tokens
-        self.completion_tokens = chunk.completion_tokens
-        self.cached_tokens = chunk.cached_tokens
-        if chunk.finish_reason is not None:
-            self.finish_reason = chunk.finish_reason
+        self.count(chunk)
         return chunk
 
     def close(self) -> None:
@@ -113,13 +143,4 @@ def open_generation(service, name: str, request: GenerationRequest) -> Iterator[
 def collect(stream: InferenceStream) -> Completion:
     with stream:
         chunks = list(stream)
-    return Completion(
-        text="".join(chunk.text for chunk in chunks),
-        reasoning="".join(chunk.reasoning for chunk in chunks),
-        tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls),
-        prompt_tokens=stream.prompt_tokens,
-        completion_tokens=stream.completion_tokens,
-        finish_reason=stream.finish_reason,
-        model=stream.target.name,
-        cached_tokens=stream.cached_tokens,
-    )
+    return stream.completion(chunks, stream.target.name)

@@ -17,7 +17,7 @@ from application.routing.backend_mappings import BackendMappingService
 from application.routing.credentials import CredentialService
 from application.errors import BackendError, InvalidRequest, NotFound, NotInstalled, Unavailable
 from application.inference.service import open_generation
-from application.inference.streams import Completion
+from application.inference.streams import Completion, TokenTally
 from application.audit.ports import AuditSink
 from application.ports import Clock
 from application.routing.ports import CloudRuntimeFactory
@@ -36,15 +36,12 @@ class LocalGeneration(Protocol):
     def generate(self, model: str, request: GenerationRequest) -> Iterator[GenerationChunk]: ...
 
 
-class RoutedStream:
+class RoutedStream(TokenTally):
     """The chunks of one request; `backend` tells which backend answered (after any fallback)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.backend: str | None = None
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.cached_tokens = 0
-        self.finish_reason: str | None = None
         self._chunks: Iterator[GenerationChunk] | None = None
 
     def __iter__(self) -> "RoutedStream":
@@ -104,12 +101,7 @@ class InferenceRouter:
         stream = RoutedStream()
         stream._chunks = self._run(stream, model, request, endpoint, request_id or self._new_request_id(),
                                    streaming=False)
-        chunks = list(stream)
-        return Completion("".join(chunk.text for chunk in chunks), stream.prompt_tokens, stream.completion_tokens,
-                          stream.finish_reason, model, backend=stream.backend or "",
-                          reasoning="".join(chunk.reasoning for chunk in chunks),
-                          tool_calls=tuple(call for chunk in chunks for call in chunk.tool_calls),
-                          cached_tokens=stream.cached_tokens)
+        return stream.completion(list(stream), model, backend=stream.backend or "")
 
     def run_local(self, model: str, call: Callable[[], T], *, endpoint: str, request_id: str | None = None) -> T:
         """A request only the local runtime serves (speech, transcription, embeddings): one audit row too."""
@@ -166,12 +158,7 @@ class InferenceRouter:
                     with _closing(self._open(backend, target, request, streaming)) as chunks:
                         for chunk in chunks:
                             produced = True
-                            # Runtimes report running totals; keep the largest seen.
-                            stream.prompt_tokens = max(stream.prompt_tokens, chunk.prompt_tokens)
-                            stream.completion_tokens = max(stream.completion_tokens, chunk.completion_tokens)
-                            stream.cached_tokens = max(stream.cached_tokens, chunk.cached_tokens)
-                            if chunk.finish_reason:
-                                stream.finish_reason = chunk.finish_reason
+                            stream.count(chunk)
                             yield chunk
                     break
                 except BackendError as exc:

@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,7 +34,7 @@ from entrypoints.http.inference.openai_streaming import (
     finish_of,
     usage_of,
 )
-from entrypoints.http.inference.streaming import _chunks, _inference, _start, log
+from entrypoints.http.inference.streaming import _collect, _inference, _start
 from entrypoints.http.openapi import parse_body
 from entrypoints.http.inference.openai_schemas import (
     AssistantMessage,
@@ -198,18 +197,7 @@ def add_chunk(results: dict[int, ChoiceResult], chunk: GenerationChunk) -> None:
 async def collect_choices(request: Request, iterator, first) -> dict[int, ChoiceResult]:
     """Every choice's whole answer; a client that disconnects first stops the generation too."""
     results: dict[int, ChoiceResult] = {}
-
-    async def watch_disconnect(scope: anyio.CancelScope) -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        log.info("client disconnected; generation stopped")
-        scope.cancel()
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(watch_disconnect, tasks.cancel_scope)
-        async for chunk in _chunks(iterator, first):
-            add_chunk(results, chunk)
-        tasks.cancel_scope.cancel()
+    await _collect(request, iterator, first, lambda chunk: add_chunk(results, chunk))
     return results
 
 
