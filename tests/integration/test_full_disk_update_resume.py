@@ -8,36 +8,19 @@ import os
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
 import pytest
-from click.testing import CliRunner
 
 import adapters.downloads.http_transfer as http_transfer
-from entrypoints.cli.main import cli
-from tests.support.fake_hub import FakeHub
+from tests.integration.test_full_disk_pull_db import (  # noqa: F401 - hub and container are fixtures
+    ADVICE,
+    CONFIG,
+    ROOM,
+    WEIGHTS,
+    container,
+    hub,
+    run,
+)
 from tests.support.full_disk import FillingDisk
 from tests.support.hub_container import hub_container
-
-CONFIG = b'{"model_type": "llama"}'
-WEIGHTS = os.urandom(300_000)
-ROOM = 100_000
-ADVICE = "free space under MLX_MANAGER_HOME ({}), or point MLX_MANAGER_HOME at a disk with room"
-
-
-@pytest.fixture
-def hub():
-    with FakeHub() as h:
-        h.add_repo("org/tiny", {"config.json": CONFIG, "model.safetensors": WEIGHTS})
-        yield h
-
-
-@pytest.fixture
-def container(hub, tmp_path, monkeypatch):
-    return hub_container(hub, tmp_path, monkeypatch, {"default_model": "tiny-v1", "models": [
-        {"id": "tiny-v1", "aliases": ["tiny"], "type": "text-gen", "family": "llama",
-         "sources": [{"kind": "huggingface_repo", "value": "org/tiny"}]}]})
-
-
-def run(container, *args):
-    return CliRunner().invoke(cli, list(args), obj=container)
 
 
 @pytest.mark.parametrize("how", [["tiny"], ["--all"]])

@@ -10,11 +10,9 @@ from __future__ import annotations
 import pytest
 
 from adapters.mlx.runtime import MlxRuntime
-from application.inference.ports import GenerationRequest
 from domain.enums import ModelType
-from domain.profiles.params import InferenceParams
 from tests.integration.test_mlx_vision import submit_together
-from tests.integration.test_mlx_vision_cache import IMAGE, IMAGE_2, TEXT, TEXT_2, U
+from tests.integration.test_mlx_vision_cache import IMAGE, IMAGE_2, TEXT, TEXT_2, U, answer, run
 from tests.support.tiny_models import cached_model
 
 pytestmark = pytest.mark.slow
@@ -41,16 +39,6 @@ def warm(hybrid_dir):
     model = runtime.load("tiny-hybrid-warm", hybrid_dir, ModelType.VISION)
     yield runtime, model
     runtime.unload(model)
-
-
-def run(runtime, model, messages, max_tokens=10):
-    request = GenerationRequest(InferenceParams(max_tokens=max_tokens, temperature=0.0), messages=messages)
-    chunks = list(runtime.generate(model, request))
-    return "".join(c.text for c in chunks), chunks[-1]
-
-
-def answer(pair, messages, max_tokens=10):
-    return run(*pair, messages, max_tokens)[0]
 
 
 def test_apc_runs_this_model_in_checkpoint_mode(warm):

@@ -32,7 +32,6 @@ from application.inference.ports import (
     GenerationRequest,
     LoadedModel,
     NotSupported,
-    TokenLogprob,
     Transcription,
 )
 from domain.enums import ModelType
